@@ -1,0 +1,112 @@
+"""The ``xpu`` command.
+
+    xpu doctor [--target URL|NAME]... [--inventory FILE] [--json] [--user NAME] [--sysroot DIR]
+    xpu collect {level-zero,dpctl,torch}
+
+Exit codes: 0 the Intel GPU stack is usable, 1 findings block GPU acceleration, 2 bad usage or
+configuration (one line on stderr), 3 an internal error (one line; XPU_DEBUG=1 shows the trace).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import runpy
+import sys
+from importlib import resources
+from typing import NoReturn, Sequence
+
+from . import __version__
+from .doctor import exit_code, render_text, run_doctor
+from .errors import ConfigError, XpuError
+from .inventory import load_inventory
+from .probes.context import ProbeContext
+from .remote_exec import SCRIPTS
+from .target import open_target
+
+EXIT_USAGE = 2
+EXIT_INTERNAL = 3
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # one line, not usage + error
+        raise ConfigError(f"{message} (see `{self.prog} --help`)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="xpu", description="Check and test an Intel GPU (XPU) AI stack.")
+    parser.add_argument("--version", action="version", version=f"xpu-testkit {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    doctor = sub.add_parser("doctor", help="probe a machine's Intel GPU stack and diagnose problems")
+    doctor.add_argument("--target", action="append", default=[], metavar="URL|NAME",
+                        help="local:// (default), ssh://[user@]host[:port], or a name from --inventory; repeatable")
+    doctor.add_argument("--inventory", metavar="FILE", help="YAML inventory of targets")
+    doctor.add_argument("--json", action="store_true", help="print the report as JSON")
+    doctor.add_argument("--user", help="judge render-node access for this user (default: the running user)")
+    doctor.add_argument("--sysroot", default="", metavar="DIR",
+                        help="read /sys, /proc and /dev below DIR (a recorded machine layout)")
+    doctor.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS", help="per-command timeout")
+
+    collect = sub.add_parser("collect", help="print the raw facts one collector gathers on this machine (JSON)")
+    collect.add_argument("name", choices=sorted(SCRIPTS))
+    return parser
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    inventory = load_inventory(args.inventory) if args.inventory else None
+    if args.timeout <= 0:
+        raise ConfigError("--timeout must be positive")
+    if args.sysroot and not os.path.isdir(args.sysroot):
+        raise ConfigError(f"--sysroot {args.sysroot}: not a directory")
+    specs: list[tuple[str, str | None]] = []  # (url, user)
+    for item in args.target or ([] if inventory else ["local://"]):
+        entry = inventory.get(item) if inventory and "://" not in item else None
+        if entry is not None:
+            specs.append((entry.url, args.user or entry.user))
+        elif "://" in item or item == "local":
+            specs.append((item, args.user))
+        else:
+            raise ConfigError(f"target {item!r} is neither a URL nor a name in the inventory")
+    if inventory and not args.target:
+        specs = [(t.url, args.user or t.user) for t in inventory.targets]
+    targets = [(open_target(url), user) for url, user in specs]  # validate every URL before probing any
+    reports = [run_doctor(ProbeContext(t, sysroot=args.sysroot, user=user, timeout=args.timeout)) for t, user in targets]
+    if args.json:
+        payload = reports[0].to_dict() if len(reports) == 1 else [r.to_dict() for r in reports]
+        json.dump(payload, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print("\n\n".join(render_text(r) for r in reports))
+    return max(exit_code(r) for r in reports)
+
+
+def _collect(args: argparse.Namespace) -> int:
+    path = resources.files("xpu_testkit.remote").joinpath(SCRIPTS[args.name])
+    with resources.as_file(path) as script:
+        runpy.run_path(str(script), run_name="__main__")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return _doctor(args) if args.command == "doctor" else _collect(args)
+    except XpuError as exc:
+        print(f"xpu: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("xpu: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # a bug: one line unless asked for the trace
+        if os.environ.get("XPU_DEBUG"):
+            raise
+        print(f"xpu: internal error: {type(exc).__name__}: {exc} (set XPU_DEBUG=1 for the trace)", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""Run every probe on a target, diagnose, and render the verdict."""
+
+from __future__ import annotations
+
+import textwrap
+from functools import partial
+
+from .diagnosis import Observations, diagnose
+from .model import Report, Severity, Status
+from .probes.context import ProbeContext
+from .probes.environment import collect_env, judge_env
+from .probes.level_zero import probe_level_zero
+from .probes.opencl import probe_opencl
+from .probes.pci import judge_pci, scan_system
+from .probes.render import judge_render
+from .probes.services import collect_units, judge_units
+from .probes.sycl import probe_sycl
+from .probes.torch_xpu import probe_torch
+
+
+def observe(ctx: ProbeContext) -> Observations:
+    """Run every probe once on ctx.target."""
+    scan = scan_system(ctx)
+    env = collect_env(ctx)
+    units = collect_units(ctx)
+    results = [
+        judge_pci(scan),
+        judge_render(ctx, scan),
+        probe_level_zero(ctx),
+        probe_sycl(ctx, env.get("ONEAPI_DEVICE_SELECTOR")),
+        probe_opencl(ctx, env.get("OCL_ICD_FILENAMES")),
+        probe_torch(ctx),
+        judge_env(env),
+        judge_units(units),
+    ]
+    return Observations(scan, {r.probe: r for r in results}, env, tuple(units or ()))
+
+
+def run_doctor(ctx: ProbeContext) -> Report:
+    obs = observe(ctx)
+    return Report(ctx.target.url, tuple(obs.results.values()), tuple(diagnose(obs)))
+
+
+def exit_code(report: Report) -> int:
+    """0: GPU acceleration usable; 1: a finding blocks it."""
+    return 0 if report.usable else 1
+
+
+_fill = partial(textwrap.fill, break_on_hyphens=False, break_long_words=False)
+
+_MARK = {Status.OK: "ok", Status.WARN: "WARN", Status.FAIL: "FAIL", Status.ABSENT: "absent"}
+
+
+def render_text(report: Report, *, width: int = 100) -> str:
+    lines = [f"xpu doctor: {report.target}", "", f"{'PROBE':<14}{'STATUS':<8}SUMMARY"]
+    for probe in report.probes:
+        lines.append(f"{probe.probe:<14}{_MARK[probe.status]:<8}{probe.summary}")
+    blocking = sum(1 for f in report.findings if f.severity is Severity.FAIL)
+    warnings = sum(1 for f in report.findings if f.severity is Severity.WARN)
+    lines += ["", f"FINDINGS: {blocking} blocking, {warnings} warning(s), "
+                  f"{len(report.findings) - blocking - warnings} note(s)"]
+    indent = " " * 7
+    for f in report.findings:
+        lines.append(f"{f.severity.value.upper():<5}  {f.title}  [{f.id}]")
+        for ev in f.evidence[:6]:
+            lines.append(_fill(ev, width, initial_indent=indent + "- ", subsequent_indent=indent + "  "))
+        lines.append(_fill(f"fix: {f.fix}", width, initial_indent=indent, subsequent_indent=indent + "     "))
+        if f.nixos:
+            lines.append(_fill(f"NixOS: {f.nixos}", width, initial_indent=indent,
+                                       subsequent_indent=indent + "       "))
+        if f.refs:
+            lines.append(f"{indent}see: {', '.join(f.refs)}")
+    if report.finding("no-intel-gpu"):
+        verdict = "no Intel GPU on this machine: GPU acceleration is not possible here"
+    elif report.usable:
+        verdict = "the Intel GPU stack is usable"
+    else:
+        verdict = "GPU acceleration is blocked by the findings above"
+    lines += ["", f"VERDICT: {verdict}"]
+    return "\n".join(lines)

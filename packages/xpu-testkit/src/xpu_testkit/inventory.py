@@ -1,0 +1,158 @@
+"""The inventory: which machines to test and what each must show, in YAML.
+
+Example::
+
+    targets:
+      arc-box:
+        url: ssh://root@arc-box.lan
+        user: ollama                  # whose render-node access to judge
+        expect:
+          runtimes: [level_zero, sycl, opencl]
+          min_gpus: 1
+          gpu: Arc A770               # a name every listed runtime must show
+        services:
+          ollama: http://arc-box.lan:11434
+          comfyui: http://arc-box.lan:8188
+
+Errors name the file and line (``inventory.yaml:7: targets.arc-box.url: ...``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from .errors import ConfigError
+
+RUNTIMES = ("level_zero", "sycl", "opencl", "torch")
+SERVICES = ("ollama", "comfyui")
+
+
+@dataclass(frozen=True)
+class Expectations:
+    runtimes: tuple[str, ...] = ("level_zero", "sycl", "opencl")
+    min_gpus: int = 1
+    gpu: str | None = None
+
+
+@dataclass(frozen=True)
+class InventoryTarget:
+    name: str
+    url: str
+    user: str | None = None
+    expect: Expectations = field(default_factory=Expectations)
+    services: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Inventory:
+    path: str
+    targets: tuple[InventoryTarget, ...]
+
+    def get(self, name: str) -> InventoryTarget | None:
+        return next((t for t in self.targets if t.name == name), None)
+
+
+class _Checker:
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def fail(self, node: yaml.Node, where: str, message: str) -> ConfigError:
+        return ConfigError(f"{self.path}:{node.start_mark.line + 1}: {where}: {message}")
+
+    def mapping(self, node: yaml.Node, where: str, allowed: tuple[str, ...] | None = None) -> dict[str, yaml.Node]:
+        if not isinstance(node, yaml.MappingNode):
+            raise self.fail(node, where, "expected a mapping")
+        out: dict[str, yaml.Node] = {}
+        for key, value in node.value:
+            if not isinstance(key, yaml.ScalarNode):
+                raise self.fail(key, where, "keys must be plain strings")
+            if allowed is not None and key.value not in allowed:
+                raise self.fail(key, where, f"unknown key {key.value!r} (allowed: {', '.join(allowed)})")
+            if key.value in out:
+                raise self.fail(key, where, f"duplicate key {key.value!r}")
+            out[key.value] = value
+        return out
+
+    def string(self, node: yaml.Node, where: str) -> str:
+        if not isinstance(node, yaml.ScalarNode) or node.tag != "tag:yaml.org,2002:str" or not node.value:
+            raise self.fail(node, where, "expected a non-empty string")
+        return node.value
+
+    def integer(self, node: yaml.Node, where: str) -> int:
+        if not isinstance(node, yaml.ScalarNode) or node.tag != "tag:yaml.org,2002:int":
+            raise self.fail(node, where, "expected an integer")
+        value = int(node.value, 0)
+        if value < 0:
+            raise self.fail(node, where, "expected a non-negative integer")
+        return value
+
+    def url(self, node: yaml.Node, where: str, schemes: tuple[str, ...]) -> str:
+        value = self.string(node, where)
+        scheme = value.partition("://")[0] if "://" in value else ""
+        if scheme not in schemes:
+            raise self.fail(node, where, f"expected a URL starting with {' or '.join(s + '://' for s in schemes)}")
+        return value
+
+
+def parse_inventory(text: str, path: str = "<inventory>") -> Inventory:
+    from .target import TARGET_SCHEMES  # the schemes a target URL may use
+
+    c = _Checker(path)
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f"{mark.line + 1}:" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}:{line} malformed YAML: {problem}") from None
+    if root is None:
+        raise ConfigError(f"{path}: empty inventory (expected a 'targets' mapping)")
+    top = c.mapping(root, "inventory", ("targets",))
+    if "targets" not in top:
+        raise c.fail(root, "inventory", "missing 'targets'")
+    targets = []
+    for name, node in c.mapping(top["targets"], "targets").items():
+        where = f"targets.{name}"
+        t = c.mapping(node, where, ("url", "user", "expect", "services"))
+        if "url" not in t:
+            raise c.fail(node, where, "missing 'url'")
+        url = c.url(t["url"], f"{where}.url", tuple(TARGET_SCHEMES))
+        user = c.string(t["user"], f"{where}.user") if "user" in t else None
+        expect = Expectations()
+        if "expect" in t:
+            e = c.mapping(t["expect"], f"{where}.expect", ("runtimes", "min_gpus", "gpu"))
+            runtimes = expect.runtimes
+            if "runtimes" in e:
+                seq = e["runtimes"]
+                if not isinstance(seq, yaml.SequenceNode):
+                    raise c.fail(seq, f"{where}.expect.runtimes", f"expected a list of {', '.join(RUNTIMES)}")
+                runtimes = tuple(c.string(item, f"{where}.expect.runtimes") for item in seq.value)
+                for item, value in zip(seq.value, runtimes):
+                    if value not in RUNTIMES:
+                        raise c.fail(item, f"{where}.expect.runtimes", f"unknown runtime {value!r} "
+                                                                       f"(known: {', '.join(RUNTIMES)})")
+            expect = Expectations(
+                runtimes=runtimes,
+                min_gpus=c.integer(e["min_gpus"], f"{where}.expect.min_gpus") if "min_gpus" in e else 1,
+                gpu=c.string(e["gpu"], f"{where}.expect.gpu") if "gpu" in e else None,
+            )
+        services = {}
+        if "services" in t:
+            for svc, snode in c.mapping(t["services"], f"{where}.services", SERVICES).items():
+                services[svc] = c.url(snode, f"{where}.services.{svc}", ("http", "https"))
+        targets.append(InventoryTarget(name, url, user, expect, services))
+    return Inventory(path, tuple(targets))
+
+
+def load_inventory(path: str | Path) -> Inventory:
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read inventory {p}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"cannot read inventory {p}: not UTF-8 text") from None
+    return parse_inventory(text, str(p))

@@ -1,0 +1,142 @@
+"""One way to reach a machine: every probe runs commands and reads files through a `Target`.
+
+A target wraps a pytest-testinfra ``Host`` (local, SSH, paramiko; the VM console backends plug
+in the same way), so one probe runs unchanged on this machine, over SSH and inside a VM. Probes
+never call ``subprocess`` or ``open`` themselves.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+import time
+import urllib.parse
+from dataclasses import dataclass
+from typing import Callable
+
+import testinfra
+from testinfra.host import Host
+
+from .errors import ConfigError
+
+DEFAULT_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class CommandOutput:
+    """What one command did on a target."""
+
+    command: str
+    rc: int
+    stdout: str
+    stderr: str
+    timed_out: bool = False
+    duration: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.rc == 0 and not self.timed_out
+
+
+class Target:
+    """A machine the probes look at, reached through a testinfra ``Host``."""
+
+    def __init__(self, url: str, host: Host, *, local: bool = False) -> None:
+        self.url = url
+        self.host = host
+        self.local = local
+
+    def __repr__(self) -> str:
+        return f"Target({self.url!r})"
+
+    def run(self, command: str, *, timeout: float = DEFAULT_TIMEOUT) -> CommandOutput:
+        """Run a POSIX shell command on the target, killed after ``timeout`` seconds.
+
+        The command is wrapped in ``timeout`` on the target itself (coreutils or busybox), as
+        nixpkgs' test driver does, so a hung command cannot hang the controller over any
+        transport.
+        """
+        wrapped = f"timeout -s KILL {max(1, int(round(timeout)))} sh -c {shlex.quote(command)}"
+        started = time.monotonic()
+        result = self.host.run(wrapped)
+        duration = time.monotonic() - started
+        rc = result.rc
+        timed_out = rc in (124, 137) and duration >= timeout - 0.5
+        return CommandOutput(
+            command=command,
+            rc=rc,
+            stdout=result.stdout_bytes.decode("utf-8", errors="replace"),
+            stderr=result.stderr_bytes.decode("utf-8", errors="replace"),
+            timed_out=timed_out,
+            duration=duration,
+        )
+
+    def read_text(self, path: str) -> str | None:
+        """The file's content, or None when it is missing or unreadable."""
+        out = self.run(f"cat -- {shlex.quote(path)}")
+        return out.stdout if out.ok else None
+
+    def exists(self, path: str) -> bool:
+        return self.run(f"test -e {shlex.quote(path)}").ok
+
+    def which(self, program: str) -> str | None:
+        out = self.run(f"command -v {shlex.quote(program)}")
+        path = out.stdout.strip()
+        return path if out.ok and path else None
+
+    def environment(self) -> dict[str, str]:
+        """The environment a command started on the target sees."""
+        out = self.run("cat /proc/self/environ")
+        env: dict[str, str] = {}
+        for item in out.stdout.split("\0"):
+            key, sep, value = item.partition("=")
+            if sep and key:
+                env[key] = value
+        return env
+
+    def python_interpreters(self) -> list[str]:
+        """Pythons to send a probe script to, best first.
+
+        On the local target that is the interpreter running this code (it sees the same
+        packages, such as dpctl); elsewhere whatever ``python3`` the target has.
+        """
+        return [sys.executable] if self.local else ["python3"]
+
+
+def _local(url: str) -> Target:
+    return Target("local://", testinfra.get_host("local://"), local=True)
+
+
+def _testinfra_remote(url: str) -> Target:
+    parsed = urllib.parse.urlsplit(url)
+    if not parsed.hostname:
+        raise ConfigError(f"target {url!r} names no host: use {parsed.scheme}://[user@]host[:port]")
+    try:
+        host = testinfra.get_host(url)
+    except Exception as exc:  # testinfra raises plain RuntimeError/ImportError for bad specs
+        raise ConfigError(f"target {url!r}: {exc}") from None
+    return Target(url, host)
+
+
+TARGET_SCHEMES: dict[str, Callable[[str], Target]] = {
+    "local": _local,
+    "ssh": _testinfra_remote,
+    "paramiko": _testinfra_remote,
+}
+
+
+def open_target(url: str | None) -> Target:
+    """The target a URL names: ``local://`` (the default), ``ssh://user@host:port``, ...
+
+    Raises ConfigError (one line) for an unknown scheme or a malformed URL.
+    """
+    if not url or url == "local":
+        url = "local://"
+    scheme, sep, _ = url.partition("://")
+    if not sep:
+        raise ConfigError(f"target {url!r} is not a URL: use local://, ssh://[user@]host[:port]")
+    factory = TARGET_SCHEMES.get(scheme)
+    if factory is None:
+        known = ", ".join(f"{s}://" for s in TARGET_SCHEMES)
+        raise ConfigError(f"unknown target scheme {scheme!r} in {url!r} (known: {known})")
+    return factory(url)
