@@ -307,7 +307,7 @@ def torch_xpu(obs: Observations) -> Iterable[Finding]:  # facts 12
         return
     data = r.data
     if not data.get("xpu_build"):
-        yield Finding("torch-no-xpu", Severity.FAIL, r.summary, r.evidence, fix=r.fix or "",
+        yield Finding("torch-no-xpu", Severity.FAIL, r.summary, r.evidence + (r.cause or "",), fix=r.fix or "",
                       nixos="use the flake's intel-xpu.python (services.comfyui.package from this flake)")
     else:
         yield Finding("torch-xpu-no-device", Severity.FAIL, r.summary, r.evidence + _no_gpu_note(obs),

@@ -49,6 +49,12 @@ class Target:
     def __repr__(self) -> str:
         return f"Target({self.url!r})"
 
+    def __getattr__(self, name: str) -> object:
+        """testinfra's modules (``file``, ``package``, ``service``, ...) of the underlying Host."""
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self.host, name)
+
     def run(self, command: str, *, timeout: float = DEFAULT_TIMEOUT) -> CommandOutput:
         """Run a POSIX shell command on the target, killed after ``timeout`` seconds.
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import ctypes
 import json
+import os
 import sys
 
-LOADER_NAMES = ("libze_loader.so.1", "libze_loader.so")
+# XPU_ZE_LOADER names one loader file to use instead of the linker's search (e.g. a specific build).
+LOADER_NAMES = (os.environ["XPU_ZE_LOADER"],) if os.environ.get("XPU_ZE_LOADER") else ("libze_loader.so.1", "libze_loader.so")
 
 ZE_STRUCTURE_TYPE_DRIVER_PROPERTIES = 0x1
 ZE_STRUCTURE_TYPE_DEVICE_PROPERTIES = 0x3

@@ -1,0 +1,150 @@
+"""pytest plugin: run the suite against Intel GPU targets.
+
+Options: ``--hardware`` (run tests marked ``hardware``: they need a real Intel GPU and fail with
+the doctor's diagnosis where there is none), ``--target URL`` (repeatable), ``--inventory FILE``,
+``--strict-skips`` (CI: a skipped test fails, except hardware tests without --hardware).
+Markers: ``hardware``, ``vm``, ``nix``, ``slow``. Fixtures: ``host`` (a Target, parametrized over
+the targets), ``xpu_target_spec`` (its inventory entry), ``xpu_report`` (the doctor's report for it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pytest
+
+from .doctor import render_text, run_doctor
+from .errors import ConfigError
+from .inventory import Inventory, InventoryTarget, load_inventory
+from .model import Report
+from .probes.context import ProbeContext
+from .target import Target, open_target
+
+MARKERS = {
+    "hardware": "needs a real Intel GPU on the target; runs only with --hardware",
+    "vm": "boots a virtual machine",
+    "nix": "needs Nix (and nixpkgs) to build something",
+    "slow": "takes more than a few seconds",
+}
+HARDWARE_SKIP = "needs an Intel GPU: run with --hardware on a machine (or --target) that has one"
+STRICT_SKIP_ALLOWED = "xpu_allowed_skip"
+
+
+@dataclass
+class XpuSession:
+    """Per-run state: the targets to test and what was learned about them."""
+
+    hardware: bool
+    specs: tuple[InventoryTarget, ...]
+    inventory: Inventory | None
+    strict_skips: bool
+    _targets: dict[str, Target] = field(default_factory=dict)
+    _reports: dict[str, Report] = field(default_factory=dict)
+
+    def target(self, spec: InventoryTarget) -> Target:
+        if spec.name not in self._targets:
+            self._targets[spec.name] = open_target(spec.url)
+        return self._targets[spec.name]
+
+    def report(self, spec: InventoryTarget) -> Report:
+        if spec.name not in self._reports:
+            self._reports[spec.name] = run_doctor(ProbeContext(self.target(spec), user=spec.user))
+        return self._reports[spec.name]
+
+
+XPU_SESSION = pytest.StashKey[XpuSession]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("xpu", "Intel GPU (xpu-testkit)")
+    group.addoption("--hardware", action="store_true", help="run tests that need a real Intel GPU")
+    group.addoption("--target", action="append", default=[], dest="xpu_targets", metavar="URL|NAME",
+                    help="target to test: local:// (default), ssh://[user@]host[:port], or an inventory name")
+    group.addoption("--inventory", dest="xpu_inventory", metavar="FILE", help="YAML inventory of targets")
+    group.addoption("--strict-skips", action="store_true", dest="xpu_strict_skips",
+                    help="fail skipped tests (for CI, where every component is installed)")
+
+
+def _specs(config: pytest.Config, inventory: Inventory | None) -> tuple[InventoryTarget, ...]:
+    names: list[str] = config.getoption("xpu_targets")
+    if not names:
+        return inventory.targets if inventory and inventory.targets else (InventoryTarget("local", "local://"),)
+    specs = []
+    for item in names:
+        entry = inventory.get(item) if inventory else None
+        if entry is None and "://" not in item:
+            raise ConfigError(f"--target {item!r} is neither a URL nor a name in the inventory")
+        specs.append(entry or InventoryTarget(item.replace("://", "-").strip("-/") or "local", item))
+    for spec in specs:
+        open_target(spec.url)  # reject unknown schemes before any test runs
+    return tuple(specs)
+
+
+class _HostFixtures:
+    """Registered in pytest_configure, after every installed plugin, so this ``host`` wins over
+    pytest-testinfra's; a conftest.py can still override it."""
+
+    @pytest.fixture(scope="session")
+    def xpu_session(self, request: pytest.FixtureRequest) -> XpuSession:
+        return request.config.stash[XPU_SESSION]
+
+    @pytest.fixture(scope="session")
+    def xpu_target_spec(self, request: pytest.FixtureRequest) -> InventoryTarget:
+        return request.param  # parametrized in pytest_generate_tests
+
+    @pytest.fixture(scope="session")
+    def host(self, xpu_session: XpuSession, xpu_target_spec: InventoryTarget) -> Target:
+        return xpu_session.target(xpu_target_spec)
+
+    @pytest.fixture(scope="session")
+    def xpu_report(self, xpu_session: XpuSession, xpu_target_spec: InventoryTarget) -> Report:
+        return xpu_session.report(xpu_target_spec)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config: pytest.Config) -> None:
+    for name, text in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {text}")
+    config.addinivalue_line("markers", f"{STRICT_SKIP_ALLOWED}(reason): this test may skip under --strict-skips")
+    path = config.getoption("xpu_inventory")
+    try:
+        inventory = load_inventory(path) if path else None
+        specs = _specs(config, inventory)
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.stash[XPU_SESSION] = XpuSession(
+        hardware=config.getoption("hardware"), specs=specs, inventory=inventory,
+        strict_skips=config.getoption("xpu_strict_skips"),
+    )
+    config.pluginmanager.register(_HostFixtures(), "xpu_testkit.host")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "xpu_target_spec" in metafunc.fixturenames:
+        specs = metafunc.config.stash[XPU_SESSION].specs
+        metafunc.parametrize("xpu_target_spec", specs, ids=[s.name for s in specs], indirect=True, scope="session")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.stash[XPU_SESSION].hardware:
+        return
+    for item in items:
+        if item.get_closest_marker("hardware"):
+            item.add_marker(pytest.mark.skip(reason=HARDWARE_SKIP))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    report = yield
+    session = item.config.stash.get(XPU_SESSION, None)
+    if session is None:
+        return report
+    if report.failed and "xpu_report" in getattr(item, "funcargs", {}):
+        report.sections.append(("xpu doctor", render_text(item.funcargs["xpu_report"])))
+    if report.skipped and session.strict_skips and not item.get_closest_marker(STRICT_SKIP_ALLOWED):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        if not (item.get_closest_marker("hardware") and not session.hardware):
+            report.outcome = "failed"
+            report.longrepr = f"skipped under --strict-skips (CI installs every component): {reason}"
+    return report

@@ -1,0 +1,64 @@
+"""Fixtures for xpu-testkit's own tests."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from xpu_testkit.probes.context import ProbeContext
+from xpu_testkit.target import Target, open_target
+
+import machines
+
+pytest_plugins = ["pytester"]
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture(scope="session")
+def local() -> Target:
+    return open_target("local://")
+
+
+@pytest.fixture
+def machine(tmp_path: Path):
+    """machine(name) -> sysroot Path with that recorded layout."""
+
+    made: dict[str, Path] = {}
+
+    def make(name: str) -> Path:
+        if name not in made:
+            made[name] = machines.materialize(name, tmp_path / name)
+        return made[name]
+
+    return make
+
+
+@pytest.fixture
+def ctx_for(local: Target, machine):
+    def make(name: str, user: str | None = None) -> ProbeContext:
+        return ProbeContext(local, sysroot=str(machine(name)), user=user, timeout=30)
+
+    return make
+
+
+def _cpu_runtime_lib() -> Path | None:
+    lib = Path(sys.prefix) / "lib" / "libintelocl.so"
+    return lib if lib.exists() else None
+
+
+@pytest.fixture
+def cpu_opencl_runtime(monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Register the CPU OpenCL runtime from the intel-opencl-rt wheel (installed by .ci/run).
+
+    dpctl finds it through OCL_ICD_FILENAMES; clinfo also needs the wheel's lib/ on
+    LD_LIBRARY_PATH for the runtime's own dependencies.
+    """
+    lib = _cpu_runtime_lib()
+    if lib is None:
+        pytest.skip("intel-opencl-rt is not installed in this Python (pip install intel-opencl-rt dpctl)")
+    monkeypatch.setenv("OCL_ICD_FILENAMES", str(lib))
+    monkeypatch.setenv("LD_LIBRARY_PATH", os.pathsep.join(filter(None, [str(lib.parent), os.environ.get("LD_LIBRARY_PATH")])))
+    return lib
