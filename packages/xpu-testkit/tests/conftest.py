@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -13,7 +12,6 @@ from xpu_testkit.target import Target, open_target
 
 import machines
 
-pytest_plugins = ["pytester"]
 DATA = Path(__file__).parent / "data"
 
 
@@ -50,15 +48,19 @@ def _cpu_runtime_lib() -> Path | None:
 
 
 @pytest.fixture
-def cpu_opencl_runtime(monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Register the CPU OpenCL runtime from the intel-opencl-rt wheel (installed by .ci/run).
+def cpu_opencl_runtime(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """Register the CPU OpenCL runtime of the intel-opencl-rt wheel (installed by .ci/run).
 
-    dpctl finds it through OCL_ICD_FILENAMES; clinfo also needs the wheel's lib/ on
-    LD_LIBRARY_PATH for the runtime's own dependencies.
+    An .icd file in a directory named by OCL_ICD_VENDORS is honoured by Debian's ocl-icd (which
+    clinfo links) and by the Khronos loader dpctl brings; Debian's ocl-icd 2.3.1 ignores
+    OCL_ICD_FILENAMES.
     """
     lib = _cpu_runtime_lib()
     if lib is None:
         pytest.skip("intel-opencl-rt is not installed in this Python (pip install intel-opencl-rt dpctl)")
-    monkeypatch.setenv("OCL_ICD_FILENAMES", str(lib))
-    monkeypatch.setenv("LD_LIBRARY_PATH", os.pathsep.join(filter(None, [str(lib.parent), os.environ.get("LD_LIBRARY_PATH")])))
-    return lib
+    vendors = tmp_path / "OpenCL-vendors"
+    vendors.mkdir()
+    (vendors / "intel-cpu.icd").write_text(f"{lib}\n")
+    monkeypatch.setenv("OCL_ICD_VENDORS", str(vendors))
+    monkeypatch.delenv("OCL_ICD_FILENAMES", raising=False)
+    return vendors

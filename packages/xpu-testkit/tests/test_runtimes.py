@@ -40,8 +40,9 @@ def _clinfo(local: Target) -> None:
 
 def test_clinfo_json_with_the_cpu_runtime(local: Target, cpu_opencl_runtime) -> None:
     _clinfo(local)
-    result = probe_opencl(ProbeContext(local), str(cpu_opencl_runtime))
+    result = probe_opencl(ProbeContext(local), f"OCL_ICD_VENDORS={cpu_opencl_runtime}")
     assert result.data["source"] == "clinfo --json"
+    assert result.data["icd_loader"].startswith("OpenCL ICD Loader")  # Debian's ocl-icd, not the wheel's Khronos loader
     assert [d["type"] for d in result.data["devices"]] == ["cpu"]
     assert result.data["devices"][0]["platform"] == "Intel(R) OpenCL"
     assert result.data["devices"][0]["vendor_id"] == 0x8086  # Intel's CPU runtime reports Intel as vendor

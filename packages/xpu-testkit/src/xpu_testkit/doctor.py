@@ -28,7 +28,8 @@ def observe(ctx: ProbeContext) -> Observations:
         judge_render(ctx, scan),
         probe_level_zero(ctx),
         probe_sycl(ctx, env.get("ONEAPI_DEVICE_SELECTOR")),
-        probe_opencl(ctx, env.get("OCL_ICD_FILENAMES")),
+        probe_opencl(ctx, " ".join(f"{k}={env.get(k)}" for k in ("OCL_ICD_VENDORS", "OCL_ICD_FILENAMES") if env.get(k))
+                     or None),
         probe_torch(ctx),
         judge_env(env),
         judge_units(units),

@@ -9,6 +9,7 @@ the targets), ``xpu_target_spec`` (its inventory entry), ``xpu_report`` (the doc
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -81,27 +82,6 @@ def _specs(config: pytest.Config, inventory: Inventory | None) -> tuple[Inventor
     return tuple(specs)
 
 
-class _HostFixtures:
-    """Registered in pytest_configure, after every installed plugin, so this ``host`` wins over
-    pytest-testinfra's; a conftest.py can still override it."""
-
-    @pytest.fixture(scope="session")
-    def xpu_session(self, request: pytest.FixtureRequest) -> XpuSession:
-        return request.config.stash[XPU_SESSION]
-
-    @pytest.fixture(scope="session")
-    def xpu_target_spec(self, request: pytest.FixtureRequest) -> InventoryTarget:
-        return request.param  # parametrized in pytest_generate_tests
-
-    @pytest.fixture(scope="session")
-    def host(self, xpu_session: XpuSession, xpu_target_spec: InventoryTarget) -> Target:
-        return xpu_session.target(xpu_target_spec)
-
-    @pytest.fixture(scope="session")
-    def xpu_report(self, xpu_session: XpuSession, xpu_target_spec: InventoryTarget) -> Report:
-        return xpu_session.report(xpu_target_spec)
-
-
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
     for name, text in MARKERS.items():
@@ -117,7 +97,9 @@ def pytest_configure(config: pytest.Config) -> None:
         hardware=config.getoption("hardware"), specs=specs, inventory=inventory,
         strict_skips=config.getoption("xpu_strict_skips"),
     )
-    config.pluginmanager.register(_HostFixtures(), "xpu_testkit.host")
+    # Registered after every installed plugin, so this module's ``host`` wins over pytest-testinfra's;
+    # a conftest.py can still override it.
+    config.pluginmanager.register(importlib.import_module("xpu_testkit.pytest_fixtures"), "xpu_testkit.fixtures")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -18,7 +18,8 @@ BEHAVIOUR_VARIABLES = {
     "OLLAMA_VULKAN": "Ollama's experimental Vulkan backend needs 1",
     "OverrideDefaultFP64Settings": "FP64 emulation on GPUs without FP64 (with IGC_EnableDPEmulation)",
     "IGC_EnableDPEmulation": "FP64 emulation on GPUs without FP64",
-    "OCL_ICD_FILENAMES": "OpenCL runtimes loaded besides /etc/OpenCL/vendors",
+    "OCL_ICD_VENDORS": "where the OpenCL ICD loader looks for .icd files instead of /etc/OpenCL/vendors",
+    "OCL_ICD_FILENAMES": "OpenCL runtimes the Khronos ICD loader loads besides the .icd files",
     "LD_LIBRARY_PATH": "a common workaround for the Level Zero driver split (/run/opengl-driver/lib)",
 }
 OPENGL_DRIVER_LIB = "/run/opengl-driver/lib"

@@ -28,6 +28,13 @@ class ClDevice:
         return self.type == "unknown" and "Intel" in self.platform and "Graphics" in self.platform
 
 
+def icd_loader(text: str) -> str | None:
+    """The ICD loader clinfo --json reports (ocl-icd or Khronos), e.g. "OpenCL ICD Loader 2.3.1"."""
+    loader = json.loads(text).get("icd_loader") or {}
+    name = loader.get("CL_ICDL_NAME")
+    return f"{name} {loader.get('CL_ICDL_VERSION', '')}".strip() if name else None
+
+
 def parse_clinfo_json(text: str) -> list[ClDevice]:
     """``clinfo --json``: platforms[i] pairs with devices[i]["online"]; keys are CL_* names."""
     doc = json.loads(text)
@@ -67,13 +74,14 @@ def parse_clinfo_list(text: str) -> list[ClDevice]:
     return devices
 
 
-def judge_opencl(devices: list[ClDevice], source: str, icd_env: str | None) -> ProbeResult:
-    evidence = [f"source: {source}"] + [f"{d.platform}: {d.name} ({d.type}{', ' + d.driver if d.driver else ''})"
+def judge_opencl(devices: list[ClDevice], source: str, icd_env: str | None, loader: str | None = None) -> ProbeResult:
+    evidence = [f"source: {source}" + (f" ({loader})" if loader else "")] + [f"{d.platform}: {d.name} ({d.type}{', ' + d.driver if d.driver else ''})"
                                         for d in devices]
     if icd_env:
-        evidence.append(f"OCL_ICD_FILENAMES={icd_env}")
+        evidence.append(f"ICD registration from the environment: {icd_env}")
     gpus = [d for d in devices if d.is_intel_gpu]
-    data = {"source": source, "devices": [asdict(d) for d in devices], "gpus": [asdict(d) for d in gpus]}
+    data = {"source": source, "icd_loader": loader, "devices": [asdict(d) for d in devices],
+            "gpus": [asdict(d) for d in gpus]}
     if not devices:
         return ProbeResult(
             "opencl", Status.FAIL, "no OpenCL platform", tuple(evidence),
@@ -102,7 +110,7 @@ def probe_opencl(ctx: ProbeContext, icd_env: str | None = None) -> ProbeResult:
     out = ctx.target.run("clinfo --json", timeout=ctx.timeout)
     if out.ok and out.stdout.lstrip().startswith("{"):
         try:
-            return judge_opencl(parse_clinfo_json(out.stdout), "clinfo --json", icd_env)
+            return judge_opencl(parse_clinfo_json(out.stdout), "clinfo --json", icd_env, icd_loader(out.stdout))
         except (ValueError, AttributeError):
             pass
     out = ctx.target.run("clinfo -l", timeout=ctx.timeout)

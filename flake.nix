@@ -1,0 +1,33 @@
+{
+  description = "Intel GPU (XPU) AI stack on NixOS: drivers, Ollama, ComfyUI, and the tests that prove it works";
+
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-unstable";
+
+  outputs =
+    { self, nixpkgs }:
+    let
+      system = "x86_64-linux";
+      pkgs = import nixpkgs {
+        inherit system;
+        overlays = [ self.overlays.default ];
+      };
+    in
+    {
+      overlays.default = import ./overlays/intel-xpu.nix;
+
+      packages.${system} = {
+        inherit (pkgs.intel-xpu) xpu-testkit;
+        default = pkgs.intel-xpu.xpu-testkit;
+      };
+
+      devShells.${system}.default = pkgs.mkShell {
+        packages = [
+          pkgs.intel-xpu.xpu-testkit
+          pkgs.clinfo
+          pkgs.level-zero
+        ];
+      };
+
+      formatter.${system} = pkgs.nixfmt;
+    };
+}

@@ -1,0 +1,61 @@
+"""Inventory YAML: parsed into typed targets; every mistake reported with its file and line."""
+
+from __future__ import annotations
+
+import pytest
+
+from xpu_testkit.errors import ConfigError
+from xpu_testkit.inventory import load_inventory, parse_inventory
+
+GOOD = """\
+targets:
+  arc-box:
+    url: ssh://root@arc-box.lan
+    user: ollama
+    expect:
+      runtimes: [level_zero, sycl]
+      min_gpus: 2
+      gpu: Arc A770
+    services:
+      ollama: http://arc-box.lan:11434
+  here:
+    url: local://
+"""
+
+
+def test_parse() -> None:
+    inv = parse_inventory(GOOD, "lab.yaml")
+    box = inv.get("arc-box")
+    assert box is not None
+    assert (box.url, box.user, box.expect.runtimes, box.expect.min_gpus, box.expect.gpu) == (
+        "ssh://root@arc-box.lan", "ollama", ("level_zero", "sycl"), 2, "Arc A770")
+    assert box.services == {"ollama": "http://arc-box.lan:11434"}
+    here = inv.get("here")
+    assert here is not None and here.expect.runtimes == ("level_zero", "sycl", "opencl")
+
+
+@pytest.mark.parametrize("text, message", [
+    ("targets:\n  a:\n    url: ftp://x\n", r"lab.yaml:3: targets.a.url: expected a URL starting with local:// or ssh://"),
+    ("targets:\n  a:\n    url: local://\n    colour: red\n", r"lab.yaml:4: targets.a: unknown key 'colour'"),
+    ("targets:\n  a:\n    user: x\n", r"lab.yaml:3: targets.a: missing 'url'"),
+    ("targets:\n  a:\n    url: local://\n    expect:\n      runtimes: [cuda]\n", r"lab.yaml:5: .*unknown runtime 'cuda'"),
+    ("targets:\n  a:\n    url: local://\n    expect: {min_gpus: two}\n", r"lab.yaml:4: targets.a.expect.min_gpus: expected an integer"),
+    ("targets:\n  a:\n    url: local://\n    services: {ollama: 11434}\n", r"lab.yaml:4: targets.a.services.ollama: expected a non-empty string"),
+    ("targets: [a, b]\n", r"lab.yaml:1: targets: expected a mapping"),
+    ("hosts: {}\n", r"lab.yaml:1: inventory: unknown key 'hosts'"),
+    ("", r"lab.yaml: empty inventory"),
+    ("targets:\n  a: {url: local://\n", r"lab.yaml:3: malformed YAML"),
+    ("targets:\n\ta: 1\n", r"lab.yaml:2: malformed YAML"),
+])
+def test_errors_name_the_line(text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse_inventory(text, "lab.yaml")
+
+
+def test_unreadable_file(tmp_path) -> None:
+    with pytest.raises(ConfigError, match="cannot read inventory .*missing.yaml"):
+        load_inventory(tmp_path / "missing.yaml")
+    binary = tmp_path / "bin.yaml"
+    binary.write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_inventory(binary)

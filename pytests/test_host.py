@@ -1,0 +1,75 @@
+"""The Intel GPU driver stack on each target: PCI, kernel driver, render nodes, and device
+enumeration on every runtime the inventory expects (Level Zero, SYCL, OpenCL, PyTorch XPU).
+
+    pytest pytests/                      # this machine; GPU tests skip
+    pytest pytests/ --hardware           # this machine must have a working Intel GPU
+    pytest pytests/ --hardware --inventory lab.yaml
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from xpu_testkit.inventory import InventoryTarget
+from xpu_testkit.model import Report, Severity, Status
+
+PROBE_OF = {"level_zero": "level-zero", "sycl": "sycl", "opencl": "opencl", "torch": "torch"}
+
+
+def gpu_names(report: Report, runtime: str) -> list[str]:
+    data = report.probe(PROBE_OF[runtime]).data
+    items = data.get("devices", []) if runtime == "torch" else data.get("gpus", [])
+    return [str(item.get("name")) for item in items]
+
+
+def explain(report: Report) -> str:
+    return "\n".join(f"{f.severity.value}: {f.title} -> {f.fix}" for f in report.findings)
+
+
+def test_doctor_reaches_a_consistent_verdict(xpu_report: Report) -> None:
+    assert [p.probe for p in xpu_report.probes] == [
+        "pci", "render-nodes", "level-zero", "sycl", "opencl", "torch", "environment", "services"]
+    blocking = [f for f in xpu_report.findings if f.severity is Severity.FAIL]
+    assert xpu_report.usable == (not blocking)
+    if xpu_report.probe("pci").status is Status.ABSENT:
+        assert xpu_report.finding("no-intel-gpu") is not None and not xpu_report.usable
+
+
+def test_expected_runtimes_are_installed(xpu_report: Report, xpu_target_spec: InventoryTarget) -> None:
+    """Each runtime the target should have answers there (installed and runnable), GPU or not."""
+    missing = []
+    for runtime in xpu_target_spec.expect.runtimes:
+        result = xpu_report.probe(PROBE_OF[runtime])
+        if result.status is Status.ABSENT or result.data.get("ran") is False:
+            missing.append(f"{runtime}: {result.summary} ({result.fix})")
+    assert not missing, "\n".join(missing)
+
+
+@pytest.mark.hardware
+def test_intel_gpu_with_a_kernel_driver(xpu_report: Report, xpu_target_spec: InventoryTarget) -> None:
+    gpus = [g for g in xpu_report.probe("pci").data["gpus"] if g["driver"] in ("i915", "xe")]
+    assert len(gpus) >= xpu_target_spec.expect.min_gpus, explain(xpu_report)
+
+
+@pytest.mark.hardware
+def test_render_nodes_can_be_opened(xpu_report: Report) -> None:
+    result = xpu_report.probe("render-nodes")
+    assert result.status is Status.OK, f"{result.summary}: {result.cause}; fix: {result.fix}"
+
+
+@pytest.mark.hardware
+@pytest.mark.xpu_allowed_skip("a runtime the inventory does not expect on this target")
+def test_gpu_enumerates_on_runtime(runtime: str, xpu_report: Report, xpu_target_spec: InventoryTarget) -> None:
+    expect = xpu_target_spec.expect
+    if runtime not in expect.runtimes:
+        pytest.skip(f"{runtime} is not expected on {xpu_target_spec.name}")
+    names = gpu_names(xpu_report, runtime)
+    result = xpu_report.probe(PROBE_OF[runtime])
+    assert len(names) >= expect.min_gpus, f"{runtime}: {result.summary}: {result.cause}\n{explain(xpu_report)}"
+    if expect.gpu:
+        assert any(expect.gpu in name for name in names), f"{expect.gpu!r} not among {names}"
+
+
+@pytest.mark.hardware
+def test_no_finding_blocks_acceleration(xpu_report: Report) -> None:
+    assert xpu_report.usable, explain(xpu_report)
