@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Set up a Debian machine for intel-xpu, then run the main job or the whole test suite.
+#
+#   ./bootstrap.sh doctor [xpu doctor options]   installs the runtimes the probes ask, runs `xpu doctor`
+#   ./bootstrap.sh test   [pytest options]       installs everything the tests use, runs every test
+#
+# Debian packages come from apt (as root, or through sudo); Python packages go into .venv
+# (XPU_VENV overrides). Re-running skips what is already installed.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+venv=${XPU_VENV:-$here/.venv}
+
+usage() {
+  echo "usage: $0 doctor|test [arguments for xpu doctor or pytest]" >&2
+  exit 2
+}
+[ $# -ge 1 ] || usage
+job=$1
+shift
+case $job in doctor | test) ;; *) usage ;; esac
+
+# The Level Zero loader (no driver is packaged), clinfo and Debian's OpenCL ICD loader.
+debs=(libze1 clinfo ocl-icd-libopencl1 python3-venv)
+# The tests also parse the flake's Nix files and, for the VM work, boot QEMU guests built from busybox.
+[ "$job" = test ] && debs+=(nix-bin qemu-system-x86 busybox-static cpio)
+
+missing=()
+for pkg in "${debs[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo=sudo
+  echo "bootstrap: apt-get install ${missing[*]}" >&2
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+pip_install() {
+  if ! "$venv/bin/python" -m pip install --disable-pip-version-check -q -c "$here/constraints.txt" "$@" \
+    >"$venv/pip.log" 2>&1; then
+    cat "$venv/pip.log" >&2
+    echo "bootstrap: pip install $* failed" >&2
+    exit 1
+  fi
+}
+echo "bootstrap: installing xpu-testkit and the SYCL/OpenCL CPU runtime into $venv" >&2
+pip_install -e "$here/packages/xpu-testkit[cpu-runtime]"
+# The CPU build of PyTorch: the torch probe's real subject in the tests (it has no XPU).
+[ "$job" = test ] && pip_install torch
+
+# Register the wheel's CPU OpenCL runtime with the ICD loaders (Debian's ocl-icd honours
+# OCL_ICD_VENDORS, not OCL_ICD_FILENAMES), so SYCL (dpctl) and clinfo have a real device to list.
+vendors="$venv/etc/OpenCL/vendors"
+mkdir -p "$vendors"
+echo "$venv/lib/libintelocl.so" >"$vendors/intel-cpu.icd"
+export OCL_ICD_VENDORS="$vendors"
+export PATH="$venv/bin:$PATH"
+
+cd "$here"
+if [ "$job" = doctor ]; then
+  exec xpu doctor "$@"
+fi
+exec pytest --strict-skips "$@"
