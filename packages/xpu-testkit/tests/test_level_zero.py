@@ -49,7 +49,8 @@ class _NoPythonTarget(Target):
         return ["/nonexistent/python3"]
 
 
-def test_target_without_python_reports_could_not_run(local: Target) -> None:
+def test_target_without_python_reports_could_not_run(local: Target, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")  # no xpu command either
     target = _NoPythonTarget("ssh://nopython", local.host, local=False)
     run = collect(ProbeContext(target), "level-zero")
     assert not run.ok

@@ -57,6 +57,9 @@ def test_kernel_parameters(ctx_for) -> None:
     assert scan.kernel_param("i915.force_probe") == "!7d45"
     assert scan.kernel_param("xe.force_probe") is None
     assert scan.kernel_version == (6, 12)
+    result = judge_pci(scan)
+    assert result.data["force_probe"] == {"i915": "!7d45", "xe": None}
+    assert "i915.force_probe=!7d45" in result.evidence
 
 
 def test_vfio_bound_device(ctx_for) -> None:

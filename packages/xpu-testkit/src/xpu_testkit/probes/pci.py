@@ -116,6 +116,7 @@ class SystemScan:
         return {
             "gpus": [dict(asdict(g), label=g.label(), resizable_bar=g.resizable_bar) for g in self.gpus],
             "cmdline": self.cmdline,
+            "force_probe": {drv: self.kernel_param(f"{drv}.force_probe") for drv in ("i915", "xe")},
             "kernel": self.kernel,
             "iommu_groups": self.iommu_groups,
             "nodes": [asdict(n) for n in self.nodes],
@@ -231,6 +232,9 @@ def judge_pci(scan: SystemScan) -> ProbeResult:
     """Are there Intel GPUs, and is a GPU kernel driver (i915 or xe) bound to them?"""
     evidence = [_gpu_line(g) for g in scan.gpus]
     evidence.append(f"kernel {scan.kernel or 'unknown'}; cmdline: {scan.cmdline or '(unreadable)'}")
+    for drv in ("i915", "xe"):
+        if (value := scan.kernel_param(f"{drv}.force_probe")) is not None:
+            evidence.append(f"{drv}.force_probe={value}")
     data = scan.to_dict()
     if not scan.gpus:
         return ProbeResult(
