@@ -64,7 +64,7 @@ class Target:
         """
         wrapped = f"timeout -s KILL {max(1, int(round(timeout)))} sh -c {shlex.quote(command)}"
         started = time.monotonic()
-        result = self.host.run(wrapped)
+        result = self.host.run(wrapped, timeout=timeout)  # console backends bound their wait by it
         duration = time.monotonic() - started
         rc = result.rc
         timed_out = rc in (124, 137) and duration >= timeout - 0.5
@@ -124,11 +124,44 @@ def _testinfra_remote(url: str) -> Target:
     return Target(url, host)
 
 
+def _console(url: str) -> Target:
+    """backdoor:///path/shell.sock or serial:///path/serial.sock?user=root&password=...: a console
+    socket of a running VM (e.g. one started by `xpu vm boot`)."""
+    from .vm.console import BackdoorShell, ConsoleBackend, ConsoleError, SerialShell, connect_unix
+
+    parsed = urllib.parse.urlsplit(url)
+    if not parsed.path:
+        raise ConfigError(f"target {url!r} names no socket: use {parsed.scheme}:///path/to/console.sock")
+    query = dict(urllib.parse.parse_qsl(parsed.query))
+    try:
+        sock = connect_unix(parsed.path, 5.0)
+    except ConsoleError as exc:
+        raise ConfigError(f"target {url!r}: {exc}") from None
+    if parsed.scheme == "backdoor":
+        shell: BackdoorShell | SerialShell = BackdoorShell(sock)
+    else:
+        shell = SerialShell(sock, user=query.get("user", "root"), password=query.get("password"))
+        try:
+            shell.login(float(query.get("timeout", 30)))
+        except ConsoleError as exc:
+            raise ConfigError(f"target {url!r}: {exc}") from None
+    return Target(url, Host(ConsoleBackend(shell, name=parsed.path)))
+
+
 TARGET_SCHEMES: dict[str, Callable[[str], Target]] = {
     "local": _local,
     "ssh": _testinfra_remote,
     "paramiko": _testinfra_remote,
+    "backdoor": _console,
+    "serial": _console,
 }
+
+
+def console_target(shell: object, name: str) -> Target:
+    """A Target over a VM console shell (BackdoorShell or SerialShell) the caller already holds."""
+    from .vm.console import ConsoleBackend
+
+    return Target(name, Host(ConsoleBackend(shell, name=name)))  # type: ignore[arg-type]
 
 
 def open_target(url: str | None) -> Target:
@@ -140,7 +173,7 @@ def open_target(url: str | None) -> Target:
         url = "local://"
     scheme, sep, _ = url.partition("://")
     if not sep:
-        raise ConfigError(f"target {url!r} is not a URL: use local://, ssh://[user@]host[:port]")
+        raise ConfigError(f"target {url!r} is not a URL: use local://, ssh://[user@]host[:port], backdoor:///socket")
     factory = TARGET_SCHEMES.get(scheme)
     if factory is None:
         known = ", ".join(f"{s}://" for s in TARGET_SCHEMES)

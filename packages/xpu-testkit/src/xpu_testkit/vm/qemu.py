@@ -1,0 +1,265 @@
+"""Start, drive and stop QEMU virtual machines.
+
+A VM boots either from a kernel + initrd + append line, or from a NixOS VM run script
+(``system.build.vm``: extra devices go through QEMU_OPTS, forwards through QEMU_NET_OPTS). Host
+ports for forwards are picked free at start. The serial console is logged whole. QEMU gets
+SIGKILL if the Python process that started it dies, and a VM that does not shut down cleanly
+is killed, so no QEMU outlives its owner.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import XpuError
+from .console import BackdoorShell, ConsoleError, SerialShell, connect_unix
+
+PR_SET_PDEATHSIG = 1
+
+
+class VmError(XpuError):
+    """The VM did not boot, died, or could not be started."""
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free now (the kernel picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def qemu_binary() -> str:
+    path = shutil.which("qemu-system-x86_64")
+    if path is None:
+        raise VmError("qemu-system-x86_64 is not installed (Debian: apt-get install qemu-system-x86)")
+    return path
+
+
+def detect_accel(kernel: Path, *, timeout: float = 20.0) -> str:
+    """'kvm' if a KVM guest really starts here, else 'tcg'. XPU_QEMU_ACCEL overrides.
+
+    Decided by trying: /dev/kvm can exist while KVM is broken (QEMU 7.2 here aborts with
+    `-cpu host` in kvm_buf_set_msrs, and `-cpu kvm64` hangs after "Booting from ROM").
+    """
+    forced = os.environ.get("XPU_QEMU_ACCEL")
+    if forced in ("kvm", "tcg"):
+        return forced
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        return "tcg"
+    argv = [qemu_binary(), "-machine", "accel=kvm", "-cpu", "host", "-m", "256", "-display", "none",
+            "-vga", "none", "-serial", "stdio", "-no-reboot", "-kernel", str(kernel),
+            "-append", "console=ttyS0 panic=-1"]
+    try:
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                preexec_fn=_die_with_parent)
+    except OSError:
+        return "tcg"
+    seen = b""
+    deadline = time.monotonic() + timeout
+    try:
+        os.set_blocking(proc.stdout.fileno(), False)  # type: ignore[union-attr]
+        while time.monotonic() < deadline and b"Linux version" not in seen:
+            chunk = proc.stdout.read(4096) if proc.stdout else None  # type: ignore[union-attr]
+            if chunk:
+                seen += chunk
+            elif proc.poll() is not None:
+                break
+            else:
+                time.sleep(0.1)
+    finally:
+        proc.kill()
+        proc.wait()
+    return "kvm" if b"Linux version" in seen else "tcg"
+
+
+@dataclass
+class VmSpec:
+    """What to boot and how."""
+
+    name: str = "xpu-vm"
+    kernel: Path | None = None
+    initrd: Path | None = None
+    append: str = ""
+    run_script: Path | None = None  # NixOS system.build.vm's bin/run-*-vm
+    memory_mb: int = 512
+    cpus: int = 1
+    forwards: tuple[int, ...] = ()  # guest TCP ports to forward from free host ports
+    backdoor: bool = True  # a virtconsole socket with a NixOS-style backdoor shell
+    serial: bool = True  # the serial console on a socket (login protocol) and logged
+    boot_timeout: float = 60.0
+    accel: str = "tcg"
+    extra_args: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if (self.run_script is None) == (self.kernel is None):
+            raise VmError("give either a kernel (with initrd and append) or a NixOS VM run script")
+
+
+@dataclass
+class QemuVM:
+    """One running VM. Use as a context manager: it is always stopped on exit."""
+
+    spec: VmSpec
+    workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="xpu-vm-")))
+    ports: dict[int, int] = field(default_factory=dict)
+    process: subprocess.Popen[bytes] | None = None
+    backdoor: BackdoorShell | None = None
+    serial: SerialShell | None = None
+
+    @property
+    def console_log(self) -> Path:
+        return self.workdir / "console.log"
+
+    @property
+    def shell_socket(self) -> Path:
+        return self.workdir / "shell.sock"
+
+    @property
+    def serial_socket(self) -> Path:
+        return self.workdir / "serial.sock"
+
+    @property
+    def qmp_socket(self) -> Path:
+        return self.workdir / "qmp.sock"
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def console_tail(self, lines: int = 30) -> str:
+        try:
+            text = self.console_log.read_text(errors="replace")
+        except OSError:
+            return "(no console log)"
+        return "\n".join(text.replace("\r", "").splitlines()[-lines:])
+
+    def _device_args(self) -> list[str]:
+        args = ["-name", self.spec.name, "-qmp", f"unix:{self.qmp_socket},server=on,wait=off"]
+        if self.spec.backdoor:
+            args += ["-chardev", f"socket,id=shell,path={self.shell_socket},server=on,wait=off",
+                     "-device", "virtio-serial", "-device", "virtconsole,chardev=shell"]
+        return args
+
+    def _hostfwd(self) -> str:
+        return ",".join(f"hostfwd=tcp:127.0.0.1:{host}-:{guest}" for guest, host in self.ports.items())
+
+    def argv_and_env(self) -> tuple[list[str], dict[str, str]]:
+        spec = self.spec
+        env = dict(os.environ)
+        if spec.run_script is not None:
+            env["QEMU_OPTS"] = " ".join([*self._device_args(), *spec.extra_args, env.get("QEMU_OPTS", "")]).strip()
+            env["QEMU_NET_OPTS"] = ",".join(filter(None, [self._hostfwd(), env.get("QEMU_NET_OPTS", "")]))
+            env.setdefault("NIX_DISK_IMAGE", str(self.workdir / f"{spec.name}.qcow2"))
+            env["TMPDIR"] = str(self.workdir)
+            return [str(spec.run_script)], env
+        accel = ["-machine", "accel=kvm", "-cpu", "host"] if spec.accel == "kvm" else ["-machine", "accel=tcg", "-cpu", "max"]
+        argv = [qemu_binary(), *accel, "-m", str(spec.memory_mb), "-smp", str(spec.cpus),
+                "-display", "none", "-vga", "none", "-no-reboot", *self._device_args()]
+        if spec.serial:
+            argv += ["-chardev", f"socket,id=ser0,path={self.serial_socket},server=on,wait=off,"
+                                 f"logfile={self.console_log},logappend=on", "-serial", "chardev:ser0"]
+        else:
+            argv += ["-serial", f"file:{self.console_log}"]
+        fwd = self._hostfwd()
+        argv += ["-netdev", "user,id=net0" + (f",{fwd}" if fwd else ""), "-device", "virtio-net-pci,netdev=net0"]
+        argv += ["-kernel", str(spec.kernel), "-append", spec.append]
+        if spec.initrd is not None:
+            argv += ["-initrd", str(spec.initrd)]
+        return argv + list(spec.extra_args), env
+
+    def start(self) -> QemuVM:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.ports = {guest: free_port() for guest in self.spec.forwards}
+        argv, env = self.argv_and_env()
+        (self.workdir / "argv.json").write_text(json.dumps(argv))
+        # A NixOS run script prints the serial console on its stdout (graphics off).
+        with contextlib.ExitStack() as files:
+            stdout = files.enter_context(open(self.console_log, "ab")) if self.spec.run_script is not None \
+                else subprocess.DEVNULL
+            stderr = files.enter_context(open(self.workdir / "qemu.stderr", "wb"))
+            try:
+                self.process = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
+                                                preexec_fn=_die_with_parent, cwd=self.workdir)
+            except OSError as exc:
+                raise VmError(f"could not start {argv[0]}: {exc.strerror}") from None
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + self.spec.boot_timeout
+        try:
+            if self.spec.backdoor:
+                sock = connect_unix(str(self.shell_socket), self.spec.boot_timeout, self.alive)
+                self.backdoor = BackdoorShell(sock, self.alive)
+                self.backdoor.wait_ready(max(1.0, deadline - time.monotonic()))
+            if self.spec.serial and self.spec.run_script is None:
+                sock = connect_unix(str(self.serial_socket), max(1.0, deadline - time.monotonic()), self.alive)
+                self.serial = SerialShell(sock, self.alive)
+        except ConsoleError as exc:
+            raise self._boot_error(str(exc)) from None
+
+    def _boot_error(self, why: str) -> VmError:
+        time.sleep(0.2)  # let QEMU flush the console log
+        state = f"QEMU exited with {self.process.returncode}" if self.process and self.process.poll() is not None \
+            else "QEMU still running"
+        err = ""
+        with contextlib.suppress(OSError):
+            err = (self.workdir / "qemu.stderr").read_text(errors="replace").strip()
+        detail = f"; qemu: {err.splitlines()[-1]}" if err else ""
+        return VmError(f"VM {self.spec.name} did not boot: {why} ({state}{detail}); console log "
+                       f"{self.console_log}:\n{self.console_tail()}")
+
+    def _qmp(self, command: str, timeout: float = 5.0) -> bool:
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                s.settimeout(timeout)
+                s.connect(str(self.qmp_socket))
+                f = s.makefile("rwb")
+                f.readline()  # greeting
+                for cmd in ("qmp_capabilities", command):
+                    f.write(json.dumps({"execute": cmd}).encode() + b"\n")
+                    f.flush()
+                    f.readline()
+            return True
+        except OSError:
+            return False
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the VM: QMP quit, then SIGKILL if it is still there. Safe to call twice."""
+        for shell in (self.backdoor, self.serial):
+            if shell is not None:
+                shell.close()
+        proc = self.process
+        if proc is None or proc.poll() is not None:
+            return
+        self._qmp("quit")
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    def __enter__(self) -> QemuVM:
+        return self.start() if self.process is None else self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
