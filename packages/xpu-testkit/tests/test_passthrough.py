@@ -15,10 +15,15 @@ from xpu_testkit.vm.passthrough import SysfsWrite, VfioBinding, device_state, pr
 
 
 @pytest.fixture
-def host(local: Target, tmp_path: Path):
+def lab(local: Target, tmp_path: Path):
+    """lab(layout) -> a ProbeContext on that recorded passthrough host layout."""
+    made: dict[str, ProbeContext] = {}
+
     def make(name: str) -> ProbeContext:
-        root = machines.materialize(f"passthrough/{name}", tmp_path / name)
-        return ProbeContext(local, sysroot=str(root), timeout=30)
+        if name not in made:
+            root = machines.materialize(f"passthrough/{name}", tmp_path / name)
+            made[name] = ProbeContext(local, sysroot=str(root), timeout=30)
+        return made[name]
 
     return make
 
@@ -32,37 +37,37 @@ def test_every_layout_names_its_source() -> None:
         assert machines.load(f"passthrough/{p.stem}")["source"]
 
 
-def test_dgpu_in_its_own_group_is_ready(host) -> None:
-    pf = preflight(host("dgpu-own-group"), "0000:09:00.0", memory_mb=1)
+def test_dgpu_in_its_own_group_is_ready(lab) -> None:
+    pf = preflight(lab("dgpu-own-group"), "0000:09:00.0", memory_mb=1)
     assert pf.ok, pf.findings
     assert [m.address for m in pf.members] == ["0000:09:00.0"]
     assert (pf.device.driver, pf.device.iommu_group, pf.device.integrated) == ("i915", "19", False)
 
 
-def test_iommu_off(host) -> None:
-    pf = preflight(host("iommu-off"), "0000:09:00.0", memory_mb=1)
+def test_iommu_off(lab) -> None:
+    pf = preflight(lab("iommu-off"), "0000:09:00.0", memory_mb=1)
     assert ids(pf)["iommu-off"] is Severity.FAIL and not pf.ok
     finding = next(f for f in pf.findings if f.id == "iommu-off")
     assert 'intel_iommu=on' in (finding.nixos or "")
 
 
-def test_shared_group_names_the_device_in_use(host) -> None:
-    pf = preflight(host("shared-group"), "0000:09:00.0", memory_mb=1)
+def test_shared_group_names_the_device_in_use(lab) -> None:
+    pf = preflight(lab("shared-group"), "0000:09:00.0", memory_mb=1)
     finding = next(f for f in pf.findings if f.id == "iommu-group-shared")
     assert finding.evidence == ("0000:0a:00.0 (class 0x0c0330) bound to xhci_hcd",)  # the root port is fine
     assert not pf.ok
 
 
-def test_display_device_refused_unless_forced(host) -> None:
-    ctx = host("igpu-display")
+def test_display_device_refused_unless_forced(lab) -> None:
+    ctx = lab("igpu-display")
     pf = preflight(ctx, "0000:00:02.0", memory_mb=1)
     finding = next(f for f in pf.findings if f.id == "drives-host-display")
     assert finding.severity is Severity.FAIL and "boot VGA" in finding.evidence[0]
     assert preflight(ctx, "0000:00:02.0", memory_mb=1, force=True).ok
 
 
-def test_sriov_vf(host) -> None:
-    ctx = host("sriov-vf")
+def test_sriov_vf(lab) -> None:
+    ctx = lab("sriov-vf")
     pf = preflight(ctx, "0000:00:02.1", memory_mb=1)
     assert pf.ok and ids(pf)["sriov-vf"] is Severity.INFO
     assert pf.device.physfn == "0000:00:02.0"
@@ -79,16 +84,16 @@ def memlock_64m():
     resource.setrlimit(resource.RLIMIT_MEMLOCK, (soft, hard))
 
 
-def test_memlock_limit_below_guest_memory(host, memlock_64m: int) -> None:
-    pf = preflight(host("dgpu-own-group"), "0000:09:00.0", memory_mb=4096)
+def test_memlock_limit_below_guest_memory(lab, memlock_64m: int) -> None:
+    pf = preflight(lab("dgpu-own-group"), "0000:09:00.0", memory_mb=4096)
     assert pf.memlock_kib == memlock_64m
     finding = next(f for f in pf.findings if f.id == "memlock-too-low")
     assert finding.severity is Severity.FAIL and "memlock" in (finding.nixos or "")
-    assert "memlock-too-low" not in ids(preflight(host("dgpu-own-group"), "0000:09:00.0", memory_mb=32))
+    assert "memlock-too-low" not in ids(preflight(lab("dgpu-own-group"), "0000:09:00.0", memory_mb=1))
 
 
-def test_bind_and_restore_writes(host) -> None:
-    ctx = host("dgpu-own-group")
+def test_bind_and_restore_writes(lab) -> None:
+    ctx = lab("dgpu-own-group")
     dev = device_state(ctx, "0000:09:00.0")
     assert dev is not None
     root = Path(ctx.sysroot)
@@ -107,8 +112,8 @@ def test_bind_and_restore_writes(host) -> None:
     assert (root / "sys/bus/pci/drivers/i915/bind").read_text() == "0000:09:00.0"
 
 
-def test_restore_runs_when_the_run_is_interrupted(host) -> None:
-    ctx = host("dgpu-own-group")
+def test_restore_runs_when_the_run_is_interrupted(lab) -> None:
+    ctx = lab("dgpu-own-group")
     dev = device_state(ctx, "0000:09:00.0")
     assert dev is not None
     binding = VfioBinding(ctx, dev)
@@ -118,8 +123,8 @@ def test_restore_runs_when_the_run_is_interrupted(host) -> None:
     assert binding.done[-1] == SysfsWrite("/sys/bus/pci/drivers/i915/bind", "0000:09:00.0")
 
 
-def test_new_id_when_driver_override_is_missing(host) -> None:
-    ctx = host("dgpu-own-group")
+def test_new_id_when_driver_override_is_missing(lab) -> None:
+    ctx = lab("dgpu-own-group")
     (Path(ctx.sysroot) / "sys/devices/pci0000:00/0000:09:00.0/driver_override").unlink()
     dev = device_state(ctx, "0000:09:00.0")
     assert dev is not None
@@ -128,8 +133,8 @@ def test_new_id_when_driver_override_is_missing(host) -> None:
     assert SysfsWrite("/sys/bus/pci/drivers/vfio-pci/remove_id", "8086 56a0") in binding.done
 
 
-def test_failed_bind_rolls_back(host) -> None:
-    ctx = host("dgpu-own-group")
+def test_failed_bind_rolls_back(lab) -> None:
+    ctx = lab("dgpu-own-group")
     dev = device_state(ctx, "0000:09:00.0")
     assert dev is not None
     (Path(ctx.sysroot) / "sys/bus/pci/drivers_probe").unlink()
@@ -141,10 +146,10 @@ def test_failed_bind_rolls_back(host) -> None:
     assert SysfsWrite("/sys/bus/pci/drivers/i915/bind", "0000:09:00.0") in binding.done
 
 
-def test_qemu_arguments(host) -> None:
-    dgpu = device_state(host("dgpu-own-group"), "0000:09:00.0")
-    igpu = device_state(host("igpu-display"), "0000:00:02.0")
-    vf = device_state(host("sriov-vf"), "0000:00:02.1")
+def test_qemu_arguments(lab) -> None:
+    dgpu = device_state(lab("dgpu-own-group"), "0000:09:00.0")
+    igpu = device_state(lab("igpu-display"), "0000:00:02.0")
+    vf = device_state(lab("sriov-vf"), "0000:00:02.1")
     assert dgpu and igpu and vf
     assert qemu_device_args(dgpu) == ["-device", "vfio-pci,host=0000:09:00.0"]
     assert qemu_device_args(igpu) == ["-device", "vfio-pci,host=0000:00:02.0,x-igd-opregion=on"]

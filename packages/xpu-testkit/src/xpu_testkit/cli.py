@@ -2,6 +2,7 @@
 
     xpu doctor [--target URL|NAME]... [--inventory FILE] [--json] [--user NAME] [--sysroot DIR]
     xpu collect {level-zero,dpctl,torch}
+    xpu vm {boot,run,shell} (--kernel K --initrd I | --run-script S | --debian-guest) [--forward PORT]...
 
 Exit codes: 0 the Intel GPU stack is usable, 1 findings block GPU acceleration, 2 bad usage or
 configuration (one line on stderr), 3 an internal error (one line; XPU_DEBUG=1 shows the trace).
@@ -13,6 +14,7 @@ import argparse
 import json
 import os
 import runpy
+import signal
 import sys
 from importlib import resources
 from typing import NoReturn, Sequence
@@ -24,6 +26,7 @@ from .inventory import load_inventory
 from .probes.context import ProbeContext
 from .remote_exec import SCRIPTS
 from .target import open_target
+from .vm import cli as vm_cli
 
 EXIT_USAGE = 2
 EXIT_INTERNAL = 3
@@ -51,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     collect = sub.add_parser("collect", help="print the raw facts one collector gathers on this machine (JSON)")
     collect.add_argument("name", choices=sorted(SCRIPTS))
+
+    vm_cli.add_arguments(sub)
     return parser
 
 
@@ -89,10 +94,19 @@ def _collect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
+        signal.signal(signal.SIGTERM, _terminate)  # unwind (stop VMs, restore drivers) as on Ctrl-C
         args = build_parser().parse_args(argv)
-        return _doctor(args) if args.command == "doctor" else _collect(args)
+        if args.command == "doctor":
+            return _doctor(args)
+        if args.command == "vm":
+            return vm_cli.run(args)
+        return _collect(args)
     except XpuError as exc:
         print(f"xpu: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import pytest
 
+import secrets
+import shutil
+from collections.abc import Callable, Iterator
+
 from .inventory import InventoryTarget
 from .model import Report
-from .pytest_plugin import XPU_SESSION, XpuSession
+from .pytest_plugin import XPU_SESSION, XPU_VMS, XpuSession
 from .target import Target
+from .vm.guest import GuestBuildError, GuestImage, build_guest, default_cache_dir
+from .vm.qemu import QemuVM, VmError, VmSpec, detect_accel, qemu_binary
 
 
 @pytest.fixture(scope="session")
@@ -31,3 +37,41 @@ def host(xpu_session: XpuSession, xpu_target_spec: InventoryTarget) -> Target:
 def xpu_report(xpu_session: XpuSession, xpu_target_spec: InventoryTarget) -> Report:
     """The doctor's report on the target, computed once per session."""
     return xpu_session.report(xpu_target_spec)
+
+
+@pytest.fixture(scope="session")
+def xpu_guest() -> GuestImage:
+    """The busybox test guest built from Debian's packages (cached in ~/.cache/xpu-testkit)."""
+    try:
+        qemu_binary()
+        return build_guest(default_cache_dir())
+    except (GuestBuildError, VmError) as exc:
+        pytest.skip(f"cannot build the test guest: {exc}")
+
+
+@pytest.fixture(scope="session")
+def xpu_accel(xpu_guest: GuestImage) -> str:
+    """'kvm' where a KVM guest really starts, else 'tcg' (decided once per session by trying)."""
+    return detect_accel(xpu_guest.kernel)
+
+
+@pytest.fixture
+def xpu_vm(request: pytest.FixtureRequest, xpu_guest: GuestImage, xpu_accel: str) -> Iterator[Callable[..., QemuVM]]:
+    """start(**VmSpec fields) -> a booted QemuVM of the test guest; every VM is stopped afterwards
+    and its console log is attached to the report if the test fails."""
+    vms: list[QemuVM] = []
+    request.node.stash[XPU_VMS] = vms
+
+    def start(**overrides: object) -> QemuVM:
+        append = f"{xpu_guest.append} {overrides.pop('extra_append', '')}".strip()
+        fields: dict[str, object] = {"name": f"xpu-test-{secrets.token_hex(4)}", "kernel": xpu_guest.kernel,
+                                     "initrd": xpu_guest.initrd, "append": append, "accel": xpu_accel}
+        fields.update(overrides)
+        vm = QemuVM(VmSpec(**fields))  # type: ignore[arg-type]
+        vms.append(vm)
+        return vm.start()
+
+    yield start
+    for vm in vms:
+        vm.stop()
+        shutil.rmtree(vm.workdir, ignore_errors=True)  # failing tests already got the console log

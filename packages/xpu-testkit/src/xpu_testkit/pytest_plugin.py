@@ -55,6 +55,8 @@ class XpuSession:
 
 
 XPU_SESSION = pytest.StashKey[XpuSession]()
+# VMs a test started; their console logs are attached to the report when it fails
+XPU_VMS = pytest.StashKey[list]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -124,6 +126,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         return report
     if report.failed and "xpu_report" in getattr(item, "funcargs", {}):
         report.sections.append(("xpu doctor", render_text(item.funcargs["xpu_report"])))
+    if report.failed:
+        for vm in item.stash.get(XPU_VMS, []):
+            report.sections.append((f"console log of VM {vm.spec.name} ({vm.console_log})", vm.console_tail(200)))
     if report.skipped and session.strict_skips and not item.get_closest_marker(STRICT_SKIP_ALLOWED):
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         if not (item.get_closest_marker("hardware") and not session.hardware):

@@ -75,6 +75,12 @@ class _Shell:
         except OSError:
             pass
 
+    def send(self, data: bytes) -> None:
+        try:
+            self.pexpect.send(data)
+        except OSError:
+            raise ConsoleError("console closed while sending a command (the VM stopped)") from None
+
     def _expect(self, pattern: Any, timeout: float, what: str) -> int:
         try:
             return self.pexpect.expect(pattern, timeout=timeout)
@@ -95,7 +101,7 @@ class BackdoorShell(_Shell):
         secs = max(1, int(round(timeout)))
         line = (f"timeout -s KILL {secs} bash -c {shlex.quote(command)} 2>/tmp/.xpu-stderr"
                 f" | (base64 -w 0; echo); echo ${{PIPESTATUS[0]}}; base64 -w 0 /tmp/.xpu-stderr; echo\n")
-        self.pexpect.send(line.encode())
+        self.send(line.encode())
         fields = []
         for what in ("stdout", "exit code", "stderr"):
             self._expect(b"\n", timeout + 15, f"{what} of `{command[:60]}`")
@@ -117,7 +123,7 @@ class SerialShell(_Shell):
         """Get to a shell: log in at the prompt, or find one already logged in."""
         deadline = time.monotonic() + timeout
         probe = secrets.token_hex(4)
-        self.pexpect.send(b"\n")
+        self.send(b"\n")
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
@@ -129,38 +135,38 @@ class SerialShell(_Shell):
             except pexpect.TIMEOUT:
                 if not self.alive():
                     raise ConsoleError("the VM stopped before offering a login") from None
-                self.pexpect.send(b"\n")  # a silent console: ask for a fresh prompt
+                self.send(b"\n")  # a silent console: ask for a fresh prompt
                 continue
             except pexpect.EOF:
                 raise ConsoleError("console closed while waiting for a login prompt (the VM stopped)") from None
             if i == 0:
-                self.pexpect.send(f"{self.user}\n".encode())
+                self.send(f"{self.user}\n".encode())
             elif i == 1:
                 if self.password is None:
                     raise ConsoleError(f"the serial console asks for {self.user}'s password and none was given")
-                self.pexpect.send(f"{self.password}\n".encode())
+                self.send(f"{self.password}\n".encode())
             elif i == 2:
                 return
             else:
-                self.pexpect.send(f"echo 'XPU''_READY_{probe}'\n".encode())
+                self.send(f"echo 'XPU''_READY_{probe}'\n".encode())
 
     def _send_file(self, path: str, data: bytes, timeout: float) -> None:
         """Put data into a file in the guest through a tty, in acknowledged chunks."""
         encoded = base64.b64encode(data).decode()
-        self.pexpect.send(f": > {path}.b64\n".encode())
+        self.send(f": > {path}.b64\n".encode())
         for n, start in enumerate(range(0, len(encoded), SERIAL_CHUNK)):
             ack = f"XPU_ACK_{n}_{secrets.token_hex(3)}"
             piece = encoded[start:start + SERIAL_CHUNK]
-            self.pexpect.send(f"printf %s {piece} >> {path}.b64; echo '{ack[:4]}''{ack[4:]}'\n".encode())
+            self.send(f"printf %s {piece} >> {path}.b64; echo '{ack[:4]}''{ack[4:]}'\n".encode())
             self._expect(ack.encode(), timeout, "the console to take the command")
-        self.pexpect.send(f"base64 -d {path}.b64 > {path}\n".encode())
+        self.send(f"base64 -d {path}.b64 > {path}\n".encode())
 
     def run(self, command: str, timeout: float = 900) -> ShellResult:
         marker = secrets.token_hex(6)
         secs = max(1, int(round(timeout)))
         self._send_file("/tmp/.xpu-cmd", command.encode(), timeout + 15)
         q = lambda tag: f"'XPU''_{tag}_{marker}'"  # noqa: E731 - split so the echo cannot match
-        self.pexpect.send((
+        self.send((
             f"echo {q('B')}; timeout -s KILL {secs} sh /tmp/.xpu-cmd >/tmp/.xpu-out 2>/tmp/.xpu-err; "
             f"echo {q('RC')} $?; base64 /tmp/.xpu-out; echo {q('M')}; base64 /tmp/.xpu-err; echo {q('E')}\n"
         ).encode())

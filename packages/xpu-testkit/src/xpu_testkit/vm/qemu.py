@@ -225,6 +225,9 @@ class QemuVM:
         with contextlib.suppress(OSError):
             err = (self.workdir / "qemu.stderr").read_text(errors="replace").strip()
         detail = f"; qemu: {err.splitlines()[-1]}" if err else ""
+        panic = next((line.strip() for line in self.console_tail(400).splitlines() if "Kernel panic" in line), None)
+        if panic:
+            detail += f"; guest: {panic[panic.index('Kernel panic'):]}"
         return VmError(f"VM {self.spec.name} did not boot: {why} ({state}{detail}); console log "
                        f"{self.console_log}:\n{self.console_tail()}")
 

@@ -1,0 +1,167 @@
+"""Real VMs under QEMU: the test guest (Debian's cloud kernel + busybox) driven through the NixOS
+backdoor protocol and a serial login, port forwarding, the foundation's probes inside, and faults.
+Every test asserts that no QEMU process it started is left behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from xpu_testkit.doctor import run_doctor
+from xpu_testkit.model import Status
+from xpu_testkit.probes.context import ProbeContext
+from xpu_testkit.target import Target, console_target
+from xpu_testkit.vm.console import ConsoleError
+from xpu_testkit.vm.guest import ROOT_PASSWORD
+from xpu_testkit.vm.qemu import VmError, detect_accel
+
+pytestmark = pytest.mark.vm
+
+
+def qemu_processes(name: str) -> list[int]:
+    """PIDs of QEMU processes started with `-name NAME`."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv and b"qemu-system" in argv[0] and name.encode() in argv:
+            pids.append(int(entry.name))
+    return pids
+
+
+def check_commands(t: Target) -> None:
+    assert t.run("true").rc == 0
+    assert t.run("false").rc == 1
+    missing = t.run("no-such-command-xpu")
+    assert missing.rc == 127 and "not found" in missing.stderr and missing.stdout == ""
+    both = t.run("echo out; echo err >&2")
+    assert (both.stdout, both.stderr) == ("out\n", "err\n")
+    binary = t.run("printf '\\000\\001\\377x'")
+    assert binary.stdout.encode("utf-8", "surrogateescape")[:2] == b"\x00\x01" and binary.stdout.endswith("x")
+    started = time.monotonic()
+    slow = t.run("sleep 30", timeout=2)
+    assert slow.timed_out and time.monotonic() - started < 15
+    assert t.run("echo still here").stdout == "still here\n"  # the shell survived the timeout
+
+
+def check_probes_inside(t: Target) -> None:
+    report = run_doctor(ProbeContext(t, timeout=30))
+    assert report.probe("pci").status is Status.ABSENT  # QEMU with -vga none: no display device at all
+    assert report.probe("level-zero").status is Status.WARN  # busybox guest: no xpu, no python3
+    assert report.probe("level-zero").data["ran"] is False
+    assert report.probe("opencl").status is Status.ABSENT
+    assert report.finding("no-intel-gpu") is not None and not report.usable
+
+
+def test_backdoor_protocol(xpu_vm) -> None:
+    started = time.monotonic()
+    vm = xpu_vm(forwards=(8080,))
+    name = vm.spec.name
+    t = console_target(vm.backdoor, f"backdoor:{name}")
+    check_commands(t)
+    check_probes_inside(t)
+    assert requests.get(f"http://127.0.0.1:{vm.ports[8080]}/", timeout=10).text == "xpu-guest http ok\n"
+    vm.stop()
+    assert time.monotonic() - started < 30, "boot + checks + shutdown must stay under 30 s"
+    assert qemu_processes(name) == []
+
+
+def test_serial_login_protocol(xpu_vm) -> None:
+    vm = xpu_vm()
+    vm.serial.password = ROOT_PASSWORD
+    vm.serial.login(30)
+    t = console_target(vm.serial, f"serial:{vm.spec.name}")
+    check_commands(t)
+    # a kernel message printed on the serial console in the middle of the command's output
+    noisy = t.run("echo a; echo '<2>xpu: a kernel message on the console' > /dev/kmsg; sleep 0.3; echo b")
+    assert noisy.stdout == "a\nb\n"
+    assert "xpu: a kernel message on the console" in vm.console_log.read_text(errors="replace")
+    check_probes_inside(t)
+    vm.stop()
+    assert qemu_processes(vm.spec.name) == []
+
+
+def test_wrong_password_is_reported(xpu_vm) -> None:
+    vm = xpu_vm()
+    vm.serial.password = "not-the-password"
+    with pytest.raises(ConsoleError, match="no login prompt or shell"):
+        vm.serial.login(8)
+
+
+def test_two_vms_get_their_own_ports(xpu_vm) -> None:
+    a, b = xpu_vm(forwards=(8080,)), xpu_vm(forwards=(8080,))
+    assert a.ports[8080] != b.ports[8080]
+    for vm in (a, b):
+        assert requests.get(f"http://127.0.0.1:{vm.ports[8080]}/", timeout=10).ok
+
+
+def test_kernel_panic_is_a_clear_boot_error(xpu_vm) -> None:
+    with pytest.raises(VmError) as err:
+        xpu_vm(extra_append="xpu.mode=panic", boot_timeout=30)
+    message = str(err.value)
+    assert "did not boot" in message and "QEMU exited" in message
+    assert "Kernel panic" in message  # the console log's tail is in the error
+    assert qemu_processes(err.value.args[0].split()[1]) == []
+
+
+def test_guest_without_a_shell_times_out(xpu_vm) -> None:
+    with pytest.raises(VmError) as err:
+        xpu_vm(extra_append="xpu.mode=noshell", boot_timeout=8)
+    message = str(err.value)
+    assert "no backdoor shell within" in message and "offering no shell" in message
+    assert qemu_processes(message.split()[1]) == []
+
+
+def test_qemu_killed_from_outside(xpu_vm) -> None:
+    vm = xpu_vm()
+    t = console_target(vm.backdoor, vm.spec.name)
+    assert vm.process is not None
+    os.kill(vm.process.pid, signal.SIGKILL)
+    vm.process.wait(10)
+    with pytest.raises(ConsoleError, match="console closed|the VM stopped"):
+        t.run("echo hello")
+    assert qemu_processes(vm.spec.name) == []
+
+
+def test_sigint_during_a_run_leaves_no_qemu(xpu_guest, xpu_accel, tmp_path: Path) -> None:
+    name = f"xpu-sigint-{os.getpid()}"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "xpu_testkit", "vm", "run", "--kernel", str(xpu_guest.kernel), "--initrd",
+         str(xpu_guest.initrd), "--append", xpu_guest.append, "--accel", xpu_accel, "--name", name, "--",
+         "echo started; sleep 120"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not qemu_processes(name) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(6)  # booted and inside the command
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130
+    assert stderr.strip().splitlines()[-1] == "xpu: interrupted"
+    assert qemu_processes(name) == []
+
+
+def test_accel_override(xpu_guest, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XPU_QEMU_ACCEL", "tcg")
+    assert detect_accel(xpu_guest.kernel) == "tcg"
+
+
+def test_accel_detection_falls_back_to_tcg_without_kvm(xpu_guest, xpu_accel) -> None:
+    """The session's choice boots (every VM test uses it); without /dev/kvm access it must be tcg."""
+    assert xpu_accel in ("kvm", "tcg")
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        assert xpu_accel == "tcg"
