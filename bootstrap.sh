@@ -22,8 +22,9 @@ case $job in doctor | test) ;; *) usage ;; esac
 
 # The Level Zero loader (no driver is packaged), clinfo and Debian's OpenCL ICD loader.
 debs=(libze1 clinfo ocl-icd-libopencl1 python3-venv)
-# The tests also parse the flake's Nix files and, for the VM work, boot QEMU guests built from busybox.
-[ "$job" = test ] && debs+=(nix-bin qemu-system-x86 busybox-static cpio)
+# The tests also parse the flake's Nix files, boot QEMU guests built from Debian's kernel, busybox
+# and bash (fetched with apt-get download), and probe this machine through a throwaway sshd.
+[ "$job" = test ] && debs+=(nix-bin qemu-system-x86 busybox-static cpio openssh-server openssh-client)
 
 missing=()
 for pkg in "${debs[@]}"; do

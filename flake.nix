@@ -29,5 +29,13 @@
       };
 
       formatter.${system} = pkgs.nixfmt;
+
+      nixosConfigurations.xpu-test-vm = nixpkgs.lib.nixosSystem {
+        inherit system;
+        modules = [
+          { nixpkgs.overlays = [ self.overlays.default ]; }
+          ./nixos-tests/test-vm.nix
+        ];
+      };
     };
 }

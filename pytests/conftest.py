@@ -7,8 +7,14 @@ from __future__ import annotations
 import pytest
 
 from xpu_testkit.inventory import RUNTIMES
+from xpu_testkit.pytest_plugin import XPU_SESSION
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "runtime" in metafunc.fixturenames:
         metafunc.parametrize("runtime", RUNTIMES)
+    if "passthrough_target" in metafunc.fixturenames:
+        specs = [s for s in metafunc.config.stash[XPU_SESSION].specs if s.passthrough]
+        params = [pytest.param(s, id=s.name) for s in specs] or [
+            pytest.param(None, id="none", marks=pytest.mark.skip(reason="no inventory target has a passthrough section"))]
+        metafunc.parametrize("passthrough_target", params)

@@ -101,6 +101,13 @@ def test_inventory_target_with_bad_scheme(tmp_path: Path) -> None:
     _one_line_error(xpu("doctor", "--inventory", str(inv)), f"{inv}:3: targets.box.url")
 
 
+def test_unreachable_target() -> None:
+    from xpu_testkit.vm.qemu import free_port
+
+    run = xpu("doctor", "--target", f"ssh://root@127.0.0.1:{free_port()}?ssh_config=/dev/null")
+    _one_line_error(run, "cannot reach ssh://root@127.0.0.1")
+
+
 def test_collect_prints_the_raw_facts() -> None:
     run = xpu("collect", "level-zero")
     assert run.returncode == 0

@@ -52,6 +52,36 @@ def test_errors_name_the_line(text: str, message: str) -> None:
         parse_inventory(text, "lab.yaml")
 
 
+PASSTHROUGH = """\
+targets:
+  lab:
+    url: local://
+    passthrough:
+      pci: "0000:03:00.0"
+      vm: {run_script: /nix/store/x-nixos-vm/bin/run-xpu-test-vm}
+      memory_mb: 8192
+      expect_device: Arc A770
+      force: true
+"""
+
+
+def test_passthrough_section() -> None:
+    p = parse_inventory(PASSTHROUGH, "lab.yaml").targets[0].passthrough
+    assert p is not None
+    assert (p.pci, p.run_script, p.memory_mb, p.expect_device, p.force) == (
+        "0000:03:00.0", "/nix/store/x-nixos-vm/bin/run-xpu-test-vm", 8192, "Arc A770", True)
+
+
+@pytest.mark.parametrize("old, new, message", [
+    ('pci: "0000:03:00.0"', "pci: 03:00", r"lab.yaml:5: targets.lab.passthrough.pci: expected a PCI address"),
+    ("vm: {run_script: /nix/store/x-nixos-vm/bin/run-xpu-test-vm}", "vm: {}", r"lab.yaml:6: .*either run_script or kernel"),
+    ("force: true", "force: maybe", r"lab.yaml:9: targets.lab.passthrough.force: expected true or false"),
+])
+def test_passthrough_errors(old: str, new: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse_inventory(PASSTHROUGH.replace(old, new), "lab.yaml")
+
+
 def test_unreadable_file(tmp_path) -> None:
     with pytest.raises(ConfigError, match="cannot read inventory .*missing.yaml"):
         load_inventory(tmp_path / "missing.yaml")

@@ -13,12 +13,21 @@ Example::
         services:
           ollama: http://arc-box.lan:11434
           comfyui: http://arc-box.lan:8188
+      lab-passthrough:                # pytest runs on this lab host; the GPU goes into a VM
+        url: local://
+        passthrough:
+          pci: "0000:03:00.0"          # the GPU, or an SR-IOV virtual function
+          vm: {run_script: /nix/store/...-nixos-vm/bin/run-xpu-test-vm}   # or kernel/initrd/append
+          memory_mb: 8192
+          expect_device: Arc A770      # must enumerate inside on Level Zero and SYCL
+          force: false                 # true: take a GPU that drives the host display
 
 Errors name the file and line (``inventory.yaml:7: targets.arc-box.url: ...``).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,12 +47,27 @@ class Expectations:
 
 
 @dataclass(frozen=True)
+class Passthrough:
+    """A VFIO passthrough run: which device, which VM, what must show up inside."""
+
+    pci: str
+    run_script: str | None = None
+    kernel: str | None = None
+    initrd: str | None = None
+    append: str = "console=ttyS0 panic=-1"
+    memory_mb: int = 4096
+    expect_device: str | None = None
+    force: bool = False
+
+
+@dataclass(frozen=True)
 class InventoryTarget:
     name: str
     url: str
     user: str | None = None
     expect: Expectations = field(default_factory=Expectations)
     services: dict[str, str] = field(default_factory=dict)
+    passthrough: Passthrough | None = None
 
 
 @dataclass(frozen=True)
@@ -116,7 +140,7 @@ def parse_inventory(text: str, path: str = "<inventory>") -> Inventory:
     targets = []
     for name, node in c.mapping(top["targets"], "targets").items():
         where = f"targets.{name}"
-        t = c.mapping(node, where, ("url", "user", "expect", "services"))
+        t = c.mapping(node, where, ("url", "user", "expect", "services", "passthrough"))
         if "url" not in t:
             raise c.fail(node, where, "missing 'url'")
         url = c.url(t["url"], f"{where}.url", tuple(TARGET_SCHEMES))
@@ -143,8 +167,37 @@ def parse_inventory(text: str, path: str = "<inventory>") -> Inventory:
         if "services" in t:
             for svc, snode in c.mapping(t["services"], f"{where}.services", SERVICES).items():
                 services[svc] = c.url(snode, f"{where}.services.{svc}", ("http", "https"))
-        targets.append(InventoryTarget(name, url, user, expect, services))
+        passthrough = _passthrough(c, t["passthrough"], f"{where}.passthrough") if "passthrough" in t else None
+        targets.append(InventoryTarget(name, url, user, expect, services, passthrough))
     return Inventory(path, tuple(targets))
+
+
+PCI_ADDRESS = re.compile(r"^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$")
+
+
+def _passthrough(c: _Checker, node: yaml.Node, where: str) -> Passthrough:
+    p = c.mapping(node, where, ("pci", "vm", "memory_mb", "expect_device", "force"))
+    if "pci" not in p or "vm" not in p:
+        raise c.fail(node, where, "needs 'pci' and 'vm'")
+    pci = c.string(p["pci"], f"{where}.pci")
+    if not PCI_ADDRESS.match(pci):
+        raise c.fail(p["pci"], f"{where}.pci", "expected a PCI address like 0000:03:00.0")
+    vm = {k: c.string(v, f"{where}.vm.{k}") for k, v in
+          c.mapping(p["vm"], f"{where}.vm", ("run_script", "kernel", "initrd", "append")).items()}
+    if ("run_script" in vm) == ("kernel" in vm):
+        raise c.fail(p["vm"], f"{where}.vm", "give either run_script or kernel (with initrd and append)")
+    force = False
+    if "force" in p:
+        if not isinstance(p["force"], yaml.ScalarNode) or p["force"].tag != "tag:yaml.org,2002:bool":
+            raise c.fail(p["force"], f"{where}.force", "expected true or false")
+        force = p["force"].value.lower() in ("true", "yes", "on")
+    return Passthrough(
+        pci=pci, run_script=vm.get("run_script"), kernel=vm.get("kernel"), initrd=vm.get("initrd"),
+        append=vm.get("append", Passthrough.append),
+        memory_mb=c.integer(p["memory_mb"], f"{where}.memory_mb") if "memory_mb" in p else 4096,
+        expect_device=c.string(p["expect_device"], f"{where}.expect_device") if "expect_device" in p else None,
+        force=force,
+    )
 
 
 def load_inventory(path: str | Path) -> Inventory:

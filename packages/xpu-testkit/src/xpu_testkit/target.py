@@ -17,9 +17,13 @@ from typing import Callable
 import testinfra
 from testinfra.host import Host
 
-from .errors import ConfigError
+from .errors import ConfigError, XpuError
 
 DEFAULT_TIMEOUT = 30.0
+
+
+class TargetError(XpuError):
+    """The target cannot be reached (its transport failed, not a command on it)."""
 
 
 @dataclass(frozen=True)
@@ -60,14 +64,21 @@ class Target:
 
         The command is wrapped in ``timeout`` on the target itself (coreutils or busybox), as
         nixpkgs' test driver does, so a hung command cannot hang the controller over any
-        transport.
+        transport. TERM first, KILL 5 s later: GNU timeout signals its whole process group, so an
+        immediate KILL would kill timeout itself and, over SSH, turn the exit code into 255.
+        Raises TargetError when the transport itself fails (SSH cannot connect).
         """
-        wrapped = f"timeout -s KILL {max(1, int(round(timeout)))} sh -c {shlex.quote(command)}"
+        wrapped = f"timeout -k 5 {max(1, int(round(timeout)))} sh -c {shlex.quote(command)}"
         started = time.monotonic()
-        result = self.host.run(wrapped, timeout=timeout)  # console backends bound their wait by it
+        try:
+            result = self.host.run(wrapped, timeout=timeout)  # console backends bound their wait by it
+        except RuntimeError as exc:  # testinfra's ssh backends: exit 255, the connection failed
+            detail = getattr(exc.args[0], "stderr", "") if exc.args else ""
+            raise TargetError(f"cannot reach {self.url}: {str(detail).strip() or exc}") from None
         duration = time.monotonic() - started
         rc = result.rc
-        timed_out = rc in (124, 137) and duration >= timeout - 0.5
+        # 124: GNU timeout, 143: busybox timeout (TERM), 137: killed after the grace period
+        timed_out = rc in (124, 137, 143) and duration >= timeout - 0.5
         return CommandOutput(
             command=command,
             rc=rc,

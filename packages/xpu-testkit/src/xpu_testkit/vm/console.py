@@ -99,7 +99,7 @@ class BackdoorShell(_Shell):
 
     def run(self, command: str, timeout: float = 900) -> ShellResult:
         secs = max(1, int(round(timeout)))
-        line = (f"timeout -s KILL {secs} bash -c {shlex.quote(command)} 2>/tmp/.xpu-stderr"
+        line = (f"timeout -k 5 {secs} bash -c {shlex.quote(command)} 2>/tmp/.xpu-stderr"
                 f" | (base64 -w 0; echo); echo ${{PIPESTATUS[0]}}; base64 -w 0 /tmp/.xpu-stderr; echo\n")
         self.send(line.encode())
         fields = []
@@ -167,7 +167,7 @@ class SerialShell(_Shell):
         self._send_file("/tmp/.xpu-cmd", command.encode(), timeout + 15)
         q = lambda tag: f"'XPU''_{tag}_{marker}'"  # noqa: E731 - split so the echo cannot match
         self.send((
-            f"echo {q('B')}; timeout -s KILL {secs} sh /tmp/.xpu-cmd >/tmp/.xpu-out 2>/tmp/.xpu-err; "
+            f"echo {q('B')}; timeout -k 5 {secs} sh /tmp/.xpu-cmd >/tmp/.xpu-out 2>/tmp/.xpu-err; "
             f"echo {q('RC')} $?; base64 /tmp/.xpu-out; echo {q('M')}; base64 /tmp/.xpu-err; echo {q('E')}\n"
         ).encode())
         self._expect(f"XPU_B_{marker}".encode(), timeout + 15, f"start of `{command[:60]}`")

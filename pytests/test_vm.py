@@ -1,0 +1,58 @@
+"""The flake's NixOS test VM, built with `nix build` and driven through its backdoor console.
+
+Needs Nix with access to nixpkgs (or a binary cache). Where `nix build` cannot fetch nixpkgs
+(no network, as on the development and CI machines), the test skips with Nix's own reason:
+the one skip CI accepts.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from xpu_testkit.doctor import run_doctor
+from xpu_testkit.model import Status
+from xpu_testkit.probes.context import ProbeContext
+from xpu_testkit.target import console_target
+from xpu_testkit.vm.qemu import QemuVM, VmSpec
+
+REPO = Path(__file__).resolve().parents[1]
+FETCH_FAILURES = ("unable to download", "Couldn't resolve host", "cannot fetch", "unable to fetch")
+
+
+def nix_build(attr: str) -> Path:
+    nix = shutil.which("nix")
+    if nix is None:
+        pytest.skip("nix is not installed (Debian: apt-get install nix-bin)")
+    run = subprocess.run([nix, "build", "--no-link", "--json", "--extra-experimental-features", "nix-command flakes",
+                          f"path:{REPO}#{attr}"], capture_output=True, text=True, timeout=3 * 3600)
+    if run.returncode != 0:
+        errors = [line for line in run.stderr.splitlines() if line.startswith("error:")]
+        last = (errors or run.stderr.strip().splitlines() or ["?"])[-1]
+        if any(f in run.stderr for f in FETCH_FAILURES):
+            pytest.skip(f"nix build cannot fetch nixpkgs here: {last}")
+        pytest.fail(f"nix build {attr} failed: {last}")
+    return Path(json.loads(run.stdout)[0]["outputs"]["out"])
+
+
+@pytest.mark.vm
+@pytest.mark.nix
+@pytest.mark.slow
+@pytest.mark.xpu_allowed_skip("nix build needs nixpkgs, which cannot be fetched on machines without network")
+def test_nixos_vm_from_the_flake() -> None:
+    vm_out = nix_build("nixosConfigurations.xpu-test-vm.config.system.build.vm")
+    scripts = sorted((vm_out / "bin").glob("run-*-vm"))
+    assert scripts, f"no run script in {vm_out}/bin"
+    with QemuVM(VmSpec(name="xpu-test-vm", run_script=scripts[0], boot_timeout=900)) as vm:
+        target = console_target(vm.backdoor, "xpu-test-vm")
+        assert target.run("systemctl is-system-running --wait", timeout=600).stdout.strip() in ("running", "degraded")
+        assert target.which("xpu"), "the flake's xpu command is installed in the VM"
+        report = run_doctor(ProbeContext(target, timeout=120))
+        ze = report.probe("level-zero")
+        assert ze.data.get("via") == "xpu"  # the target's own xpu command ran the collector
+        assert ze.status in (Status.FAIL, Status.ABSENT)  # a VM without a GPU: no Level Zero driver
+        assert report.finding("no-intel-gpu") is not None
