@@ -10,7 +10,7 @@ import pytest
 from xpu_testkit.probes.context import ProbeContext
 from xpu_testkit.target import Target, open_target
 
-import machines
+from . import machines
 
 DATA = Path(__file__).parent / "data"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-import machines
+from . import machines
 from xpu_testkit.model import Severity
 from xpu_testkit.probes.context import ProbeContext
 from xpu_testkit.target import Target

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-import machines
+from . import machines
 from xpu_testkit.model import Status
 from xpu_testkit.probes.pci import judge_pci, scan_system
 from xpu_testkit.probes.render import judge_render

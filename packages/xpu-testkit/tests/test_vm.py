@@ -4,6 +4,7 @@ Every test asserts that no QEMU process it started is left behind."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -165,3 +166,44 @@ def test_accel_detection_falls_back_to_tcg_without_kvm(xpu_guest, xpu_accel) -> 
     assert xpu_accel in ("kvm", "tcg")
     if not os.access("/dev/kvm", os.R_OK | os.W_OK):
         assert xpu_accel == "tcg"
+
+
+def test_failing_vm_test_gets_the_console_log(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("""
+        def test_fails_with_a_vm(xpu_vm):
+            vm = xpu_vm()
+            assert vm.backdoor.run("echo inside").stdout == b"inside\\n"
+            assert False, "deliberate failure"
+    """)
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*console log of VM xpu-test-*", "*xpu-guest: booted*"])
+
+
+def test_vm_boot_then_doctor_through_the_backdoor_url(xpu_guest, xpu_accel) -> None:
+    """`xpu vm boot` keeps a VM up; `xpu doctor --target backdoor:///...` probes it from outside."""
+    name = f"xpu-boot-{os.getpid()}"
+    boot = subprocess.Popen(
+        [sys.executable, "-m", "xpu_testkit", "vm", "boot", "--kernel", str(xpu_guest.kernel), "--initrd",
+         str(xpu_guest.initrd), "--append", xpu_guest.append, "--accel", xpu_accel, "--name", name],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        url = None
+        assert boot.stderr is not None
+        for line in boot.stderr:
+            if "--target backdoor://" in line:
+                url = line.split("--target ", 1)[1].strip()
+            if "running; Ctrl-C stops it" in line:
+                break
+        assert url is not None
+        doctor = subprocess.run([sys.executable, "-m", "xpu_testkit", "doctor", "--json", "--target", url],
+                                capture_output=True, text=True, timeout=120)
+        assert doctor.returncode == 1, doctor.stderr
+        report = json.loads(doctor.stdout)
+        assert report["target"] == url
+        assert {p["probe"]: p["status"] for p in report["probes"]}["pci"] == "absent"
+        boot.send_signal(signal.SIGTERM)
+        assert boot.wait(60) == 130
+    finally:
+        boot.kill()
+    assert qemu_processes(name) == []
