@@ -52,6 +52,21 @@ pip_install -e "$here/packages/xpu-testkit[cpu-runtime]"
 # The CPU build of PyTorch: the torch probe's real subject in the tests (it has no XPU).
 [ "$job" = test ] && pip_install torch
 
+# Intel's IPEX-LLM Ollama, a real Ollama API server, for the service tests. Its oneAPI 2024 runtime
+# would overwrite the 2026 SYCL runtime dpctl uses, so it gets an environment of its own.
+ipex_venv=${XPU_IPEX_OLLAMA_VENV:-$here/.venv-ipex-ollama}
+if [ "$job" = test ] && ! ls "$ipex_venv"/lib/python3*/site-packages/bigdl/cpp/libs/ollama >/dev/null 2>&1; then
+  echo "bootstrap: installing IPEX-LLM Ollama into $ipex_venv (several GB, a few minutes)" >&2
+  [ -x "$ipex_venv/bin/python" ] || python3 -m venv "$ipex_venv"
+  if ! "$ipex_venv/bin/python" -m pip install --disable-pip-version-check -q -c "$here/constraints.txt" \
+    bigdl-core-cpp dpcpp-cpp-rt mkl-dpcpp onednn >"$ipex_venv/pip.log" 2>&1; then
+    cat "$ipex_venv/pip.log" >&2
+    echo "bootstrap: installing IPEX-LLM Ollama failed" >&2
+    exit 1
+  fi
+fi
+export XPU_IPEX_OLLAMA_VENV="$ipex_venv"
+
 # Register the wheel's CPU OpenCL runtime with the ICD loaders (Debian's ocl-icd honours
 # OCL_ICD_VENDORS, not OCL_ICD_FILENAMES), so SYCL (dpctl) and clinfo have a real device to list.
 vendors="$venv/etc/OpenCL/vendors"

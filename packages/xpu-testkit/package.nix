@@ -23,6 +23,7 @@ python3Packages.buildPythonApplication {
   build-system = [ python3Packages.setuptools ];
 
   dependencies = with python3Packages; [
+    gguf
     pexpect
     pytest
     pytest-testinfra

@@ -1,0 +1,146 @@
+"""Ollama checks: against Intel's real IPEX-LLM Ollama (PyPI bigdl-core-cpp 2.5.0) and, for the
+paths that need an Intel GPU, against the Ollama double with recorded responses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gguf
+import pytest
+
+from xpu_testkit.doubles.ollama import GENERATE_SAMPLE, STREAM_FINAL, OllamaDouble
+from xpu_testkit.services.ipex_ollama import IpexOllamaServer, default_venv, find_binary
+from xpu_testkit.services.ollama import OllamaClient, OllamaError, diagnose_text
+from xpu_testkit.services.tiny_gguf import N_VOCAB, tensor_shapes, write_tiny_llama
+from xpu_testkit.vm.qemu import free_port
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_tiny_llama(tmp_path_factory.mktemp("models") / "xpu-tiny.gguf", seed=1).path
+
+
+@pytest.fixture(scope="session")
+def ipex_ollama():
+    venv = default_venv()
+    if find_binary(venv) is None:
+        pytest.skip(f"IPEX-LLM Ollama is not installed in {venv} (./bootstrap.sh test installs it)")
+    with IpexOllamaServer(venv) as server:
+        yield server
+
+
+def test_tiny_gguf_is_a_valid_llama_model(tmp_path: Path) -> None:
+    a = write_tiny_llama(tmp_path / "a.gguf", seed=3)
+    b = write_tiny_llama(tmp_path / "b.gguf", seed=3)
+    c = write_tiny_llama(tmp_path / "c.gguf", seed=4)
+    assert a.size < 1_000_000 and a.sha256 == b.sha256 != c.sha256
+    reader = gguf.GGUFReader(str(a.path))
+    assert reader.fields["general.architecture"].contents() == "llama"
+    tokens = reader.fields["tokenizer.ggml.tokens"].contents()
+    assert len(tokens) == N_VOCAB and tokens[4] == "<0x00>" and tokens[-1] == "<0xFF>"
+    assert reader.fields["tokenizer.ggml.model"].contents() == "llama"
+    shapes = {t.name: tuple(int(d) for d in reversed(t.shape)) for t in reader.tensors}
+    assert shapes == tensor_shapes()
+
+
+# -- the real server ---------------------------------------------------------------------------
+
+
+def test_real_server_version_and_model_lifecycle(ipex_ollama: IpexOllamaServer, tiny_model: Path) -> None:
+    client = OllamaClient(ipex_ollama.url, read_timeout=120)
+    assert client.version() == "0.0.0"  # a 0.3-era server: created from a Modelfile
+    digest = client.create_from_gguf("xpu-tiny", tiny_model)
+    assert digest.startswith("sha256:")
+    assert "xpu-tiny:latest" in [m["name"] for m in client.tags()]
+    details = client.show("xpu-tiny")["details"]
+    assert (details["format"], details["family"]) == ("gguf", "llama")
+    client.delete("xpu-tiny")
+    assert "xpu-tiny:latest" not in [m["name"] for m in client.tags()]
+
+
+def test_real_server_generate_is_diagnosed_as_no_gpu(ipex_ollama: IpexOllamaServer, tiny_model: Path) -> None:
+    client = OllamaClient(ipex_ollama.url, read_timeout=120)
+    client.create_from_gguf("xpu-tiny-gen", tiny_model)
+    with pytest.raises(OllamaError) as err:
+        client.generate("xpu-tiny-gen", "hello", num_predict=4)
+    assert err.value.status == 500 and "llama runner process has terminated" in str(err.value)
+    findings = diagnose_text(str(err.value), ipex_ollama.log_text())
+    assert [f.id for f in findings] == ["ollama-no-sycl-gpu"]
+    assert findings[0].evidence == ("DeviceList is empty",)
+    assert client.ps() == []  # nothing stayed loaded
+
+
+# -- the double: paths that need an Intel GPU -------------------------------------------------------
+
+
+def test_generate_on_gpu(tiny_model: Path) -> None:
+    with OllamaDouble("gpu") as double:
+        client = OllamaClient(double.url)
+        client.create_from_gguf("xpu-tiny", tiny_model)
+        assert double.requests[-1][2]["files"] == {"xpu-tiny.gguf": client.push_blob(tiny_model.read_bytes())}
+        g = client.generate("xpu-tiny", "Why is the sky blue?", num_predict=8)
+        assert g.text == GENERATE_SAMPLE["response"] and g.done_reason == "stop"
+        sent = double.requests[-1][2]
+        assert sent["options"] == {"seed": 42, "temperature": 0, "num_predict": 8} and sent["stream"] is False
+        assert round(g.decode_tokens_per_s, 2) == round(290 / 4.709213, 2)
+        streamed = client.generate("xpu-tiny", "Why is the sky blue?", stream=True)
+        assert streamed.text == "TheTheThe" and streamed.chunks == 4 and streamed.eval_count == STREAM_FINAL["eval_count"]
+        [placement] = client.ps()
+        assert (placement.offload, placement.gpu_share) == ("gpu", 1.0)
+
+
+@pytest.mark.parametrize("mode, offload", [("partial", "partial"), ("cpu", "cpu")])
+def test_offload_from_ps(mode: str, offload: str, tiny_model: Path) -> None:
+    with OllamaDouble(mode) as double:
+        client = OllamaClient(double.url)
+        client.create_from_gguf("xpu-tiny", tiny_model)
+        assert client.ps()[0].offload == offload
+
+
+def test_legacy_server_gets_a_modelfile(tiny_model: Path) -> None:
+    with OllamaDouble("gpu", version="0.0.0") as double:
+        digest = OllamaClient(double.url).create_from_gguf("xpu-tiny", tiny_model)
+        assert double.requests[-1][2] == {"name": "xpu-tiny", "modelfile": f"FROM @{digest}\n", "stream": False}
+
+
+def test_http_500_is_diagnosed(tiny_model: Path) -> None:
+    with OllamaDouble("http500") as double:
+        client = OllamaClient(double.url)
+        with pytest.raises(OllamaError) as err:
+            client.generate("xpu-tiny", "hi")
+        assert err.value.status == 500
+        assert [f.id for f in diagnose_text(str(err.value))] == ["ollama-runner-died"]
+
+
+def test_malformed_json() -> None:
+    with OllamaDouble("malformed") as double:
+        with pytest.raises(OllamaError, match="not JSON"):
+            OllamaClient(double.url).generate("xpu-tiny", "hi")
+
+
+def test_timeout() -> None:
+    with OllamaDouble("slow", delay=5) as double:
+        with pytest.raises(OllamaError, match="did not answer POST /api/generate within 1 s"):
+            OllamaClient(double.url, read_timeout=1).generate("xpu-tiny", "hi")
+
+
+def test_a_stream_that_never_finishes_is_bounded() -> None:
+    with OllamaDouble("never") as double:
+        with pytest.raises(OllamaError, match="not done after 2 s"):
+            OllamaClient(double.url).generate("xpu-tiny", "hi", stream=True, deadline=2)
+
+
+def test_connection_refused() -> None:
+    with pytest.raises(OllamaError, match="cannot connect to Ollama at http://127.0.0.1"):
+        OllamaClient(f"http://127.0.0.1:{free_port()}").version()
+
+
+@pytest.mark.parametrize("log, expected", [
+    ('time=... level=INFO source=gpu.go msg="dropping integrated GPU" id=0', "ollama-igpu-dropped"),
+    ("get_memory_info: [warning] ext_intel_free_memory is not supported (export/set ZES_ENABLE_SYSMAN=1 to support)",
+     "no-free-vram-data"),
+    ("oneDNN: could not create a primitive", "mdwe-blocks-jit"),
+    ("ggml_sycl_init: can not find preferred GPU platform", "ollama-no-sycl-gpu"),
+])
+def test_log_signatures(log: str, expected: str) -> None:
+    assert expected in [f.id for f in diagnose_text(log)]
