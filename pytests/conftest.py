@@ -18,3 +18,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         params = [pytest.param(s, id=s.name) for s in specs] or [
             pytest.param(None, id="none", marks=pytest.mark.skip(reason="no inventory target has a passthrough section"))]
         metafunc.parametrize("passthrough_target", params)
+    for service in ("ollama", "comfyui"):
+        if f"{service}_target" in metafunc.fixturenames:
+            specs = [s for s in metafunc.config.stash[XPU_SESSION].specs if service in s.services]
+            params = [pytest.param(s, id=s.name) for s in specs] or [pytest.param(
+                None, id="none", marks=pytest.mark.skip(reason=f"no inventory target lists a {service} URL"))]
+            metafunc.parametrize(f"{service}_target", params)

@@ -3,6 +3,9 @@ paths that need an Intel GPU, against the Ollama double with recorded responses.
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import gguf
@@ -11,6 +14,7 @@ import pytest
 from xpu_testkit.doubles.ollama import GENERATE_SAMPLE, STREAM_FINAL, OllamaDouble
 from xpu_testkit.services.ipex_ollama import IpexOllamaServer, default_venv, find_binary
 from xpu_testkit.services.ollama import OllamaClient, OllamaError, diagnose_text
+from xpu_testkit.services.ollama_check import check_ollama
 from xpu_testkit.services.tiny_gguf import N_VOCAB, tensor_shapes, write_tiny_llama
 from xpu_testkit.vm.qemu import free_port
 
@@ -86,6 +90,7 @@ def test_generate_on_gpu(tiny_model: Path) -> None:
         streamed = client.generate("xpu-tiny", "Why is the sky blue?", stream=True)
         assert streamed.text == "TheTheThe" and streamed.chunks == 4 and streamed.eval_count == STREAM_FINAL["eval_count"]
         [placement] = client.ps()
+        assert placement.model == "xpu-tiny:latest"
         assert (placement.offload, placement.gpu_share) == ("gpu", 1.0)
 
 
@@ -94,6 +99,8 @@ def test_offload_from_ps(mode: str, offload: str, tiny_model: Path) -> None:
     with OllamaDouble(mode) as double:
         client = OllamaClient(double.url)
         client.create_from_gguf("xpu-tiny", tiny_model)
+        assert client.ps() == []  # nothing is loaded before the first generate
+        client.generate("xpu-tiny", "hi")
         assert client.ps()[0].offload == offload
 
 
@@ -144,3 +151,37 @@ def test_connection_refused() -> None:
 ])
 def test_log_signatures(log: str, expected: str) -> None:
     assert expected in [f.id for f in diagnose_text(log)]
+
+
+# -- the end-to-end check -----------------------------------------------------------------------
+
+
+def test_check_on_the_real_server_names_the_missing_gpu(ipex_ollama: IpexOllamaServer) -> None:
+    result = check_ollama(ipex_ollama.url, log_reader=ipex_ollama.log_text)
+    assert result.version == "0.0.0" and result.created and result.generation is None and not result.ok
+    assert [f.id for f in result.findings] == ["ollama-no-sycl-gpu"]
+
+
+def test_check_passes_on_a_gpu() -> None:
+    with OllamaDouble("gpu") as double:
+        result = check_ollama(double.url, expect_gpu=True)
+        assert result.ok and result.placement is not None and result.placement.offload == "gpu"
+        assert "xpu-check-tiny:latest" not in double.models  # the check cleans up after itself
+
+
+@pytest.mark.parametrize("expect_gpu, ok", [(True, False), (False, True)])
+def test_check_on_the_cpu(expect_gpu: bool, ok: bool) -> None:
+    with OllamaDouble("cpu") as double:
+        result = check_ollama(double.url, expect_gpu=expect_gpu)
+        assert result.ok is ok
+        assert [f.id for f in result.findings] == ["ollama-not-on-gpu"]
+
+
+def test_check_cli_json() -> None:
+    with OllamaDouble("partial") as double:
+        run = subprocess.run([sys.executable, "-m", "xpu_testkit", "check", "ollama", double.url, "--json",
+                              "--expect-gpu"], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 1
+    report = json.loads(run.stdout)
+    assert report["placement"]["size_vram"] * 2 == report["placement"]["size"]
+    assert report["findings"][0]["id"] == "ollama-not-on-gpu"

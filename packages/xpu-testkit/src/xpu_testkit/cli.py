@@ -2,6 +2,8 @@
 
     xpu doctor [--target URL|NAME]... [--inventory FILE] [--json] [--user NAME] [--sysroot DIR]
     xpu collect {level-zero,dpctl,torch}
+    xpu check ollama URL [--expect-gpu] [--json]
+    xpu tiny-model PATH [--seed N]
     xpu vm {boot,run,shell} (--kernel K --initrd I | --run-script S | --debian-guest) [--forward PORT]...
 
 Exit codes: 0 the Intel GPU stack is usable, 1 findings block GPU acceleration, 2 bad usage or
@@ -11,12 +13,14 @@ configuration (one line on stderr), 3 an internal error (one line; XPU_DEBUG=1 s
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import runpy
 import signal
 import sys
 from importlib import resources
+from pathlib import Path
 from typing import NoReturn, Sequence
 
 from . import __version__
@@ -25,6 +29,8 @@ from .errors import ConfigError, XpuError
 from .inventory import load_inventory
 from .probes.context import ProbeContext
 from .remote_exec import SCRIPTS
+from .services.ollama_check import check_ollama
+from .services.tiny_gguf import write_tiny_llama
 from .target import open_target
 from .vm import cli as vm_cli
 
@@ -54,6 +60,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     collect = sub.add_parser("collect", help="print the raw facts one collector gathers on this machine (JSON)")
     collect.add_argument("name", choices=sorted(SCRIPTS))
+
+    tiny = sub.add_parser("tiny-model", help="write the tiny llama GGUF model the service checks use")
+    tiny.add_argument("path", type=Path)
+    tiny.add_argument("--seed", type=int, default=0)
+
+    check = sub.add_parser("check", help="check a service end to end")
+    check.add_argument("service", choices=["ollama"])
+    check.add_argument("url", help="the service's base URL, e.g. http://127.0.0.1:11434")
+    check.add_argument("--expect-gpu", action="store_true", help="a model on the CPU is a failure")
+    check.add_argument("--json", action="store_true")
 
     vm_cli.add_arguments(sub)
     return parser
@@ -87,6 +103,37 @@ def _doctor(args: argparse.Namespace) -> int:
     return max(exit_code(r) for r in reports)
 
 
+def _tiny_model(args: argparse.Namespace) -> int:
+    if not args.path.parent.is_dir():
+        raise ConfigError(f"{args.path.parent}: not a directory")
+    model = write_tiny_llama(args.path, args.seed)
+    print(f"{model.path} {model.size} bytes sha256:{model.sha256}")
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    if not args.url.startswith(("http://", "https://")):
+        raise ConfigError(f"{args.url!r} is not an http(s) URL")
+    result = check_ollama(args.url, expect_gpu=args.expect_gpu)
+    if args.json:
+        payload = {"url": result.url, "ok": result.ok, "version": result.version, "created": result.created,
+                   "generation": dataclasses.asdict(result.generation) if result.generation else None,
+                   "placement": dataclasses.asdict(result.placement) if result.placement else None,
+                   "findings": [f.to_dict() for f in result.findings]}
+        json.dump(payload, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        g = result.generation
+        print(f"ollama {result.url}: version {result.version}, model created: {result.created}")
+        if g is not None:
+            print(f"  generated {g.eval_count} tokens at {g.decode_tokens_per_s:.1f} tok/s: {g.text[:60]!r}")
+        if result.placement is not None:
+            print(f"  placement: {result.placement.offload} ({result.placement.gpu_share:.0%} in VRAM)")
+        for f in result.findings:
+            print(f"  {f.severity.value.upper()}: {f.title} -> {f.fix}")
+    return 0 if result.ok else 1
+
+
 def _collect(args: argparse.Namespace) -> int:
     path = resources.files("xpu_testkit.remote").joinpath(SCRIPTS[args.name])
     with resources.as_file(path) as script:
@@ -106,6 +153,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _doctor(args)
         if args.command == "vm":
             return vm_cli.run(args)
+        if args.command == "tiny-model":
+            return _tiny_model(args)
+        if args.command == "check":
+            return _check(args)
         return _collect(args)
     except XpuError as exc:
         print(f"xpu: error: {exc}", file=sys.stderr)

@@ -53,6 +53,7 @@ class OllamaDouble:
     models: dict[str, str] = field(default_factory=dict)  # name -> digest
     blobs: set[str] = field(default_factory=set)
     requests: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    loaded: str | None = None  # the model the last generate loaded, as /api/ps lists it
     _server: ThreadingHTTPServer | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
 
@@ -67,7 +68,8 @@ class OllamaDouble:
 
     def placement(self) -> dict[str, Any]:
         share = {"gpu": 1.0, "partial": 0.5, "cpu": 0.0}.get(self.mode, 1.0)
-        return dict(PS_SAMPLE, size_vram=int(PS_SAMPLE["size"] * share))
+        name = self.loaded or str(PS_SAMPLE["name"])
+        return dict(PS_SAMPLE, name=name, model=name, size_vram=int(PS_SAMPLE["size"] * share))
 
     def start(self) -> OllamaDouble:
         double = self
@@ -103,7 +105,7 @@ class OllamaDouble:
                     return self._send(200, {"models": [{"name": n, "model": n, "digest": d[7:], "size": 469824}
                                                        for n, d in double.models.items()]})
                 if self.path == "/api/ps":
-                    return self._send(200, {"models": [double.placement()] if double.models else []})
+                    return self._send(200, {"models": [double.placement()] if double.loaded else []})
                 self._send(404, {"error": "not found"})
 
             def do_DELETE(self) -> None:  # noqa: N802
@@ -137,6 +139,8 @@ class OllamaDouble:
                 self._send(404, {"error": "not found"})
 
             def _generate(self, body: dict[str, Any]) -> None:
+                name = str(body.get("model"))
+                double.loaded = name if ":" in name else f"{name}:latest"
                 if double.mode == "http500":
                     return self._send(500, RUNNER_ABORTED)
                 if double.mode == "malformed":

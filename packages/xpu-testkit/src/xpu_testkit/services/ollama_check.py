@@ -1,0 +1,79 @@
+"""The Ollama end-to-end check: reachability, a model created offline, a generation, placement."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..model import Finding, Severity
+from .ollama import Generation, OllamaClient, OllamaError, Placement, diagnose_text
+from .tiny_gguf import write_tiny_llama
+
+CHECK_MODEL = "xpu-check-tiny"
+
+
+@dataclass(frozen=True)
+class OllamaCheck:
+    url: str
+    version: str | None = None
+    created: bool = False
+    generation: Generation | None = None
+    placement: Placement | None = None
+    findings: tuple[Finding, ...] = field(default=())
+
+    @property
+    def ok(self) -> bool:
+        return self.generation is not None and bool(self.generation.text) and not any(
+            f.severity is Severity.FAIL for f in self.findings)
+
+
+def check_ollama(url: str, *, gguf: Path | None = None, log_reader: Callable[[], str] = str,
+                 expect_gpu: bool = False, timeout: float = 300.0) -> OllamaCheck:
+    """Run the whole check; every failure becomes a finding, never an exception.
+
+    ``log_reader`` returns the server's log text when the caller can read it (it names GPU
+    failures; read after the generation); ``expect_gpu`` makes a model on the CPU a failure.
+    """
+    client = OllamaClient(url, read_timeout=timeout)
+    try:
+        version = client.version()
+    except OllamaError as exc:
+        return OllamaCheck(url, findings=(Finding("ollama-unreachable", Severity.FAIL, f"Ollama at {url} does not answer",
+                                                  (str(exc),), fix="start the service (systemctl status ollama) and "
+                                                  "check services.ollama.host/port and the firewall"),))
+    with tempfile.TemporaryDirectory() as tmp:
+        model = gguf or write_tiny_llama(Path(tmp) / f"{CHECK_MODEL}.gguf").path
+        try:
+            client.create_from_gguf(CHECK_MODEL, model)
+        except OllamaError as exc:
+            return OllamaCheck(url, version, findings=(Finding(
+                "ollama-create-failed", Severity.FAIL, "Ollama could not create a model from a GGUF file", (str(exc),),
+                fix="check the server's free disk in OLLAMA_MODELS and its log"),))
+    try:
+        generation = client.generate(CHECK_MODEL, "Why is the sky blue?", num_predict=8, timeout=timeout)
+    except OllamaError as exc:
+        findings = diagnose_text(str(exc), log_reader()) or [Finding(
+            "ollama-generate-failed", Severity.FAIL, "Ollama could not generate", (str(exc),),
+            fix="read the server log (journalctl -u ollama)")]
+        return OllamaCheck(url, version, True, findings=tuple(findings))
+    placement = next((p for p in client.ps() if p.model.startswith(CHECK_MODEL)), None)
+    findings = list(diagnose_text(log_reader()))
+    if not generation.text:
+        findings.append(Finding("ollama-empty-generation", Severity.FAIL, "Ollama returned no text", (str(generation),),
+                                fix="read the server log"))
+    if placement is None:
+        findings.append(Finding("ollama-placement-unknown", Severity.WARN if expect_gpu else Severity.INFO,
+                                "/api/ps does not list the model after generating", (), fix="check /api/ps by hand"))
+    elif placement.offload != "gpu":
+        findings.append(Finding(
+            "ollama-not-on-gpu", Severity.FAIL if expect_gpu else Severity.INFO,
+            f"The model runs {'partly ' if placement.offload == 'partial' else ''}on the CPU "
+            f"({placement.gpu_share:.0%} in VRAM)", (f"/api/ps: size {placement.size}, size_vram {placement.size_vram}",),
+            fix="check the backend's GPU discovery in the server log (ZES_ENABLE_SYSMAN=1, OLLAMA_IGPU_ENABLE=1)"))
+    try:
+        client.delete(CHECK_MODEL)
+    except OllamaError:
+        pass
+    return OllamaCheck(url, version, True, generation, placement, tuple(findings))
