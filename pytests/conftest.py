@@ -4,10 +4,21 @@ options (--hardware, --target, --inventory, --strict-skips), the markers and the
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from xpu_testkit.inventory import RUNTIMES
 from xpu_testkit.pytest_plugin import XPU_SESSION
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--bench-out", default="bench-results", help="where test_benchmarks.py writes its reports")
+
+
+@pytest.fixture
+def bench_out(request: pytest.FixtureRequest) -> Path:
+    return Path(request.config.getoption("--bench-out"))
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

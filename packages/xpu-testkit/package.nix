@@ -24,6 +24,7 @@ python3Packages.buildPythonApplication {
 
   dependencies = with python3Packages; [
     gguf
+    matplotlib
     pexpect
     pytest
     pytest-testinfra

@@ -4,6 +4,7 @@
     xpu collect {level-zero,dpctl,torch}
     xpu check ollama URL [--expect-gpu] [--json]
     xpu tiny-model PATH [--seed N]
+    xpu bench ollama --backend NAME=URL... [--out DIR] [--repetitions N]
     xpu vm {boot,run,shell} (--kernel K --initrd I | --run-script S | --debian-guest) [--forward PORT]...
 
 Exit codes: 0 the Intel GPU stack is usable, 1 findings block GPU acceleration, 2 bad usage or
@@ -18,17 +19,21 @@ import json
 import os
 import runpy
 import signal
+import tempfile
 import sys
 from importlib import resources
 from pathlib import Path
 from typing import NoReturn, Sequence
 
 from . import __version__
+from .bench.ollama_bench import run_ollama_bench
+from .bench.report import to_markdown, write_reports
 from .doctor import exit_code, render_text, run_doctor
 from .errors import ConfigError, XpuError
 from .inventory import load_inventory
 from .probes.context import ProbeContext
 from .remote_exec import SCRIPTS
+from .services.ollama import OllamaError
 from .services.ollama_check import check_ollama
 from .services.tiny_gguf import write_tiny_llama
 from .target import open_target
@@ -70,6 +75,16 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("url", help="the service's base URL, e.g. http://127.0.0.1:11434")
     check.add_argument("--expect-gpu", action="store_true", help="a model on the CPU is a failure")
     check.add_argument("--json", action="store_true")
+
+    bench = sub.add_parser("bench", help="benchmark a service on the GPU against the CPU")
+    bench.add_argument("service", choices=["ollama"])
+    bench.add_argument("--backend", action="append", required=True, metavar="NAME=URL",
+                       help="an Ollama server to measure, e.g. sycl=http://127.0.0.1:11434; repeatable")
+    bench.add_argument("--out", type=Path, default=Path("bench-results"), help="directory for JSON, Markdown, PNG")
+    bench.add_argument("--repetitions", type=int, default=3)
+    bench.add_argument("--warmup", type=int, default=1)
+    bench.add_argument("--num-predict", type=int, default=32)
+    bench.add_argument("--gguf", type=Path, help="model to measure (default: the tiny test model)")
 
     vm_cli.add_arguments(sub)
     return parser
@@ -134,6 +149,27 @@ def _check(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
+def _bench(args: argparse.Namespace) -> int:
+    backends = {}
+    for item in args.backend:
+        name, sep, url = item.partition("=")
+        if not sep or not name or not url.startswith(("http://", "https://")):
+            raise ConfigError(f"--backend {item!r}: expected NAME=http://host:port")
+        backends[name] = url
+    if args.repetitions < 3 or args.warmup < 0 or args.num_predict < 1:
+        raise ConfigError("--repetitions must be at least 3, --warmup at least 0, --num-predict at least 1")
+    if args.gguf is not None and not args.gguf.is_file():
+        raise ConfigError(f"{args.gguf}: no such file")
+    with tempfile.TemporaryDirectory() as tmp:
+        gguf = args.gguf or write_tiny_llama(Path(tmp) / "xpu-bench.gguf").path
+        report = run_ollama_bench(backends, gguf, repetitions=args.repetitions, warmup=args.warmup,
+                                  num_predict=args.num_predict)
+    paths = write_reports(report, args.out)
+    sys.stdout.write(to_markdown(report))
+    print(f"written: {', '.join(str(p) for p in paths.values())}")
+    return 0 if report.passed else 1
+
+
 def _collect(args: argparse.Namespace) -> int:
     path = resources.files("xpu_testkit.remote").joinpath(SCRIPTS[args.name])
     with resources.as_file(path) as script:
@@ -157,7 +193,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _tiny_model(args)
         if args.command == "check":
             return _check(args)
+        if args.command == "bench":
+            return _bench(args)
         return _collect(args)
+    except OllamaError as exc:  # a service that does not answer as its API says: not a usage error
+        print(f"xpu: {exc}", file=sys.stderr)
+        return 1
     except XpuError as exc:
         print(f"xpu: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

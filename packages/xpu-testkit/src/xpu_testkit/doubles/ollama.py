@@ -54,6 +54,9 @@ class OllamaDouble:
     blobs: set[str] = field(default_factory=set)
     requests: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
     loaded: str | None = None  # the model the last generate loaded, as /api/ps lists it
+    # The response to a generate with options.num_gpu == 0 (a CPU run). The double does not model
+    # CPU speed: a test that needs one passes it in; by default the GPU sample is returned.
+    cpu_response: dict[str, Any] | None = None
     _server: ThreadingHTTPServer | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
 
@@ -148,7 +151,8 @@ class OllamaDouble:
                 if double.mode == "slow":
                     double._stop.wait(double.delay)
                 if body.get("stream") is False:
-                    return self._send(200, dict(GENERATE_SAMPLE, model=body.get("model")))
+                    on_cpu = (body.get("options") or {}).get("num_gpu") == 0 and double.cpu_response is not None
+                    return self._send(200, dict(double.cpu_response if on_cpu else GENERATE_SAMPLE, model=body.get("model")))
                 self.send_response(200)
                 self.send_header("Content-Type", "application/x-ndjson")
                 self.send_header("Transfer-Encoding", "chunked")

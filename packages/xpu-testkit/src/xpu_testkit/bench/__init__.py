@@ -1,0 +1,1 @@
+"""Benchmarks: the same model and prompt on the GPU and on the CPU, side by side per backend."""

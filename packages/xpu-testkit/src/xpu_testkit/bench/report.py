@@ -1,0 +1,78 @@
+"""Benchmark output: JSON for machines, a Markdown table for people, a PNG chart."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from .ollama_bench import BenchReport
+from .stats import Stats
+
+
+def _stats(s: Stats) -> dict[str, Any]:
+    return dict(asdict(s), spread=s.spread)
+
+
+def to_dict(report: BenchReport) -> dict[str, Any]:
+    return {
+        "model": report.model, "prompt": report.prompt, "repetitions": report.repetitions, "warmup": report.warmup,
+        "num_predict": report.num_predict, "pass_ratio": report.pass_ratio, "passed": report.passed,
+        "harness_overhead": report.harness_overhead, "wall_seconds": report.wall_seconds,
+        "backends": [{
+            "backend": r.backend, "url": r.url, "version": r.version, "passed": r.passed,
+            "decode_ratio": r.decode_ratio, "prompt_ratio": r.prompt_ratio,
+            "gpu": {"decode_tokens_per_s": _stats(r.gpu.decode), "prompt_tokens_per_s": _stats(r.gpu.prompt)},
+            "cpu": {"decode_tokens_per_s": _stats(r.cpu.decode), "prompt_tokens_per_s": _stats(r.cpu.prompt)},
+        } for r in report.results],
+    }
+
+
+def to_markdown(report: BenchReport) -> str:
+    lines = [
+        f"# Ollama benchmark: {report.model}, {report.repetitions} runs after {report.warmup} warm-up",
+        "",
+        "| backend | device | decode tok/s (median) | spread | prompt tok/s (median) | GPU/CPU decode | pass (> "
+        f"{report.pass_ratio:g}x) |",
+        "| --- | --- | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for r in report.results:
+        for run in (r.gpu, r.cpu):
+            is_gpu = run.device == "gpu"
+            lines.append(f"| {r.backend} | {run.device} | {run.decode.median:.1f} | {run.decode.spread:.0%} | "
+                         f"{run.prompt.median:.1f} | {f'{r.decode_ratio:.2f}x' if is_gpu else ''} | "
+                         f"{('yes' if r.passed else 'no') if is_gpu else ''} |")
+    lines += ["", f"Harness overhead: {report.harness_overhead:.3%} of {report.wall_seconds:.1f} s."]
+    return "\n".join(lines) + "\n"
+
+
+def to_png(report: BenchReport, path: Path) -> None:
+    import matplotlib  # noqa: PLC0415 - only the chart needs it
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    labels = [r.backend for r in report.results]
+    gpu = [r.gpu.decode.median for r in report.results]
+    cpu = [r.cpu.decode.median for r in report.results]
+    fig, ax = plt.subplots(figsize=(max(4, 2 * len(labels) + 2), 4))
+    xs = range(len(labels))
+    ax.bar([x - 0.2 for x in xs], gpu, width=0.4, label="GPU")
+    ax.bar([x + 0.2 for x in xs], cpu, width=0.4, label="CPU (num_gpu 0)")
+    ax.set_xticks(list(xs), labels)
+    ax.set_ylabel("decode tokens/s (median)")
+    ax.set_title(f"Ollama {report.model}: GPU against CPU")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def write_reports(report: BenchReport, out: Path) -> dict[str, Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"json": out / "ollama-bench.json", "markdown": out / "ollama-bench.md", "png": out / "ollama-bench.png"}
+    paths["json"].write_text(json.dumps(to_dict(report), indent=2) + "\n")
+    paths["markdown"].write_text(to_markdown(report))
+    to_png(report, paths["png"])
+    return paths

@@ -1,0 +1,93 @@
+"""Benchmark arithmetic on known timings, the report files, and a run against the Ollama double."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import matplotlib.image
+import pytest
+
+from xpu_testkit.bench.ollama_bench import BackendResult, BenchReport, DeviceRun, run_ollama_bench
+from xpu_testkit.bench.report import to_markdown, write_reports
+from xpu_testkit.bench.stats import ratio, summarize
+from xpu_testkit.doubles.ollama import GENERATE_SAMPLE, OllamaDouble
+from xpu_testkit.services.ollama import Generation
+from xpu_testkit.services.tiny_gguf import write_tiny_llama
+
+
+def gen(eval_count: int, eval_s: float, prompt_count: int = 20, prompt_s: float = 0.1) -> Generation:
+    return Generation("x", "length", eval_count, int(eval_s * 1e9), prompt_count, int(prompt_s * 1e9), 0, 0)
+
+
+def test_stats() -> None:
+    s = summarize([30.0, 10.0, 20.0])
+    assert (s.n, s.median, s.minimum, s.maximum, s.spread) == (3, 20.0, 10.0, 30.0, 1.0)
+    assert summarize([1.0, 2.0, 3.0, 4.0]).median == 2.5
+    assert ratio(summarize([90.0]), summarize([30.0])) == 3.0
+    with pytest.raises(ValueError):
+        summarize([])
+
+
+def result(gpu_s: list[float], cpu_s: list[float]) -> BackendResult:
+    gpu = DeviceRun("sycl", "gpu", tuple(gen(100, s) for s in gpu_s))
+    cpu = DeviceRun("sycl", "cpu", tuple(gen(100, s) for s in cpu_s))
+    return BackendResult("sycl", "http://x", "0.12.11", gpu, cpu)
+
+
+def test_ratio_and_pass_bar_from_known_timings() -> None:
+    fast = result([1.0, 1.25, 0.8], [4.0, 5.0, 4.0])  # GPU medians 100 tok/s, CPU 25 tok/s
+    assert fast.gpu.decode.median == 100.0 and fast.cpu.decode.median == 25.0
+    assert fast.decode_ratio == 4.0 and fast.passed
+    assert fast.gpu.prompt.median == 200.0  # 20 prompt tokens in 0.1 s
+    slow = result([1.0, 1.0, 1.0], [1.5, 1.5, 1.5])
+    assert round(slow.decode_ratio, 3) == 1.5 and not slow.passed
+
+
+def test_report_files(tmp_path: Path) -> None:
+    report = BenchReport("m", "p", 3, 1, 32, (result([1.0] * 3, [4.0] * 3),), wall_seconds=10.0, request_seconds=9.95)
+    assert report.harness_overhead == pytest.approx(0.005)
+    paths = write_reports(report, tmp_path / "out")
+    data = json.loads(paths["json"].read_text())
+    assert data["backends"][0]["decode_ratio"] == 4.0 and data["passed"] is True
+    assert "| sycl | gpu | 100.0 |" in paths["markdown"].read_text()
+    image = matplotlib.image.imread(paths["png"])
+    assert image.shape[0] > 100 and image.shape[1] > 100 and image.std() > 0  # a drawn, not blank, chart
+
+
+@pytest.fixture
+def double_with_a_slower_cpu():
+    # CPU answer for this test: the documented sample with 3x the decode time (a test input, not a recording)
+    cpu = dict(GENERATE_SAMPLE, eval_duration=GENERATE_SAMPLE["eval_duration"] * 3)
+    with OllamaDouble("gpu", cpu_response=cpu) as double:
+        yield double
+
+
+def test_bench_against_the_double(double_with_a_slower_cpu: OllamaDouble, tmp_path: Path) -> None:
+    gguf = write_tiny_llama(tmp_path / "m.gguf").path
+    report = run_ollama_bench({"double": double_with_a_slower_cpu.url}, gguf, repetitions=3, warmup=1)
+    [r] = report.results
+    assert len(r.gpu.generations) == 3 and len(r.cpu.generations) == 3
+    assert r.decode_ratio == pytest.approx(3.0) and r.passed
+    generates = [body for method, path, body in double_with_a_slower_cpu.requests if path == "/api/generate"]
+    assert len(generates) == 8  # (1 warm-up + 3) x (GPU, CPU)
+    assert [b["options"].get("num_gpu") for b in generates] == [None] * 4 + [0] * 4
+    assert report.harness_overhead < 0.01, f"harness overhead {report.harness_overhead:.2%}"
+    assert "x |" in to_markdown(report)
+
+
+def test_bench_cli(double_with_a_slower_cpu: OllamaDouble, tmp_path: Path) -> None:
+    run = subprocess.run([sys.executable, "-m", "xpu_testkit", "bench", "ollama", "--backend",
+                          f"double={double_with_a_slower_cpu.url}", "--out", str(tmp_path)],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert {p.name for p in tmp_path.iterdir()} == {"ollama-bench.json", "ollama-bench.md", "ollama-bench.png"}
+
+
+def test_bench_cli_bad_backend() -> None:
+    run = subprocess.run([sys.executable, "-m", "xpu_testkit", "bench", "ollama", "--backend", "nourl"],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2 and run.stderr.strip() == (
+        "xpu: error: --backend 'nourl': expected NAME=http://host:port")
