@@ -2,7 +2,7 @@
 
     xpu doctor [--target URL|NAME]... [--inventory FILE] [--json] [--user NAME] [--sysroot DIR]
     xpu collect {level-zero,dpctl,torch}
-    xpu check ollama URL [--expect-gpu] [--json]
+    xpu check {ollama,comfyui} URL [--expect-gpu] [--json]
     xpu tiny-model PATH [--seed N]
     xpu bench ollama --backend NAME=URL... [--out DIR] [--repetitions N]
     xpu vm {boot,run,shell} (--kernel K --initrd I | --run-script S | --debian-guest) [--forward PORT]...
@@ -33,6 +33,7 @@ from .errors import ConfigError, XpuError
 from .inventory import load_inventory
 from .probes.context import ProbeContext
 from .remote_exec import SCRIPTS
+from .services.comfyui import check_comfyui
 from .services.ollama import OllamaError
 from .services.ollama_check import check_ollama
 from .services.tiny_gguf import write_tiny_llama
@@ -71,9 +72,11 @@ def build_parser() -> argparse.ArgumentParser:
     tiny.add_argument("--seed", type=int, default=0)
 
     check = sub.add_parser("check", help="check a service end to end")
-    check.add_argument("service", choices=["ollama"])
-    check.add_argument("url", help="the service's base URL, e.g. http://127.0.0.1:11434")
-    check.add_argument("--expect-gpu", action="store_true", help="a model on the CPU is a failure")
+    check.add_argument("service", choices=["ollama", "comfyui"])
+    check.add_argument("url", help="the service's base URL, e.g. http://127.0.0.1:11434 or http://127.0.0.1:8188")
+    check.add_argument("--expect-gpu", action="store_true", help="running on the CPU is a failure")
+    check.add_argument("--workflow", choices=["model-free", "one-step-sd15"], default="model-free",
+                       help="ComfyUI: the workflow to run")
     check.add_argument("--json", action="store_true")
 
     bench = sub.add_parser("bench", help="benchmark a service on the GPU against the CPU")
@@ -129,6 +132,8 @@ def _tiny_model(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     if not args.url.startswith(("http://", "https://")):
         raise ConfigError(f"{args.url!r} is not an http(s) URL")
+    if args.service == "comfyui":
+        return _check_comfyui(args)
     result = check_ollama(args.url, expect_gpu=args.expect_gpu)
     if args.json:
         payload = {"url": result.url, "ok": result.ok, "version": result.version, "created": result.created,
@@ -168,6 +173,24 @@ def _bench(args: argparse.Namespace) -> int:
     sys.stdout.write(to_markdown(report))
     print(f"written: {', '.join(str(p) for p in paths.values())}")
     return 0 if report.passed else 1
+
+
+def _check_comfyui(args: argparse.Namespace) -> int:
+    result = check_comfyui(args.url, workflow=args.workflow, expect_xpu=args.expect_gpu)
+    if args.json:
+        json.dump({"url": result.url, "ok": result.ok, "device": result.device,
+                   "images": [dataclasses.asdict(i) for i in result.images],
+                   "seconds": result.run.seconds if result.run else None,
+                   "findings": [f.to_dict() for f in result.findings]}, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        device = result.device or {}
+        print(f"comfyui {result.url}: device {device.get('type')} ({device.get('name')})")
+        for image in result.images:
+            print(f"  {image.filename}: {image.width}x{image.height}, {image.colours} colours")
+        for f in result.findings:
+            print(f"  {f.severity.value.upper()}: {f.title} -> {f.fix}")
+    return 0 if result.ok else 1
 
 
 def _collect(args: argparse.Namespace) -> int:
