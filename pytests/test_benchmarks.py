@@ -25,3 +25,16 @@ def test_ollama_gpu_beats_cpu(ollama_target: InventoryTarget, bench_out: Path, t
     write_reports(report, bench_out / ollama_target.name)
     assert report.harness_overhead < 0.01
     assert report.passed, to_markdown(report)
+
+
+@pytest.mark.hardware
+@pytest.mark.slow
+def test_comfyui_xpu_beats_cpu(comfyui_target: InventoryTarget) -> None:
+    """Needs services.comfyui and services.comfyui_cpu (the same ComfyUI with --cpu) and the
+    one-step-sd15 workflow's checkpoint on both servers."""
+    from xpu_testkit.bench.comfyui_bench import run_comfyui_bench
+
+    if "comfyui_cpu" not in comfyui_target.services:
+        pytest.fail(f"{comfyui_target.name}: add services.comfyui_cpu (ComfyUI started with --cpu) to the inventory")
+    bench = run_comfyui_bench(comfyui_target.services["comfyui"], comfyui_target.services["comfyui_cpu"])
+    assert bench.passed, f"xpu {bench.xpu.median:.2f} it/s vs cpu {bench.cpu.median:.2f} it/s ({bench.ratio:.2f}x)"

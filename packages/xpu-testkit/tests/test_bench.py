@@ -91,3 +91,23 @@ def test_bench_cli_bad_backend() -> None:
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 2 and run.stderr.strip() == (
         "xpu: error: --backend 'nourl': expected NAME=http://host:port")
+
+
+def progress(values: list[int], times: list[float], total: int = 20) -> tuple[tuple[dict, ...], tuple[float, ...]]:
+    events = [{"type": "executing", "data": {"node": "5"}}] + [
+        {"type": "progress", "data": {"value": v, "max": total, "node": "5"}} for v in values]
+    return tuple(events), tuple([0.0] + times)
+
+
+def test_comfyui_iterations_per_second_from_progress_events() -> None:
+    from xpu_testkit.bench.comfyui_bench import ComfyBench, iterations_per_second, sampling_workflow
+
+    # step 1 arrives after 5 s (loading), then 19 steps in 3.8 s: 5 it/s
+    events, arrivals = progress(list(range(1, 21)), [5.0 + 0.2 * i for i in range(20)])
+    assert iterations_per_second(events, arrivals) == pytest.approx(5.0)
+    with pytest.raises(ValueError):
+        iterations_per_second(*progress([1], [1.0]))
+    bench = ComfyBench(summarize([5.0, 5.2, 4.8]), summarize([1.0, 1.1, 0.9]), 20, 3)
+    assert bench.ratio == pytest.approx(5.0) and bench.passed
+    sampler = next(n for n in sampling_workflow(20).values() if n["class_type"] == "KSampler")
+    assert sampler["inputs"]["steps"] == 20

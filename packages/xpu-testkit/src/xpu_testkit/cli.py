@@ -5,6 +5,7 @@
     xpu check {ollama,comfyui} URL [--expect-gpu] [--json]
     xpu tiny-model PATH [--seed N]
     xpu bench ollama --backend NAME=URL... [--out DIR] [--repetitions N]
+    xpu bench comfyui --xpu URL --cpu URL [--steps N]
     xpu vm {boot,run,shell} (--kernel K --initrd I | --run-script S | --debian-guest) [--forward PORT]...
 
 Exit codes: 0 the Intel GPU stack is usable, 1 findings block GPU acceleration, 2 bad usage or
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import NoReturn, Sequence
 
 from . import __version__
+from .bench.comfyui_bench import run_comfyui_bench
 from .bench.ollama_bench import run_ollama_bench
 from .bench.report import to_markdown, write_reports
 from .doctor import exit_code, render_text, run_doctor
@@ -33,7 +35,7 @@ from .errors import ConfigError, XpuError
 from .inventory import load_inventory
 from .probes.context import ProbeContext
 from .remote_exec import SCRIPTS
-from .services.comfyui import check_comfyui
+from .services.comfyui import ComfyError, check_comfyui
 from .services.ollama import OllamaError
 from .services.ollama_check import check_ollama
 from .services.tiny_gguf import write_tiny_llama
@@ -80,9 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--json", action="store_true")
 
     bench = sub.add_parser("bench", help="benchmark a service on the GPU against the CPU")
-    bench.add_argument("service", choices=["ollama"])
-    bench.add_argument("--backend", action="append", required=True, metavar="NAME=URL",
-                       help="an Ollama server to measure, e.g. sycl=http://127.0.0.1:11434; repeatable")
+    bench.add_argument("service", choices=["ollama", "comfyui"])
+    bench.add_argument("--backend", action="append", default=[], metavar="NAME=URL",
+                       help="ollama: a server to measure, e.g. sycl=http://127.0.0.1:11434; repeatable")
+    bench.add_argument("--xpu", metavar="URL", help="comfyui: the server on the Intel GPU")
+    bench.add_argument("--cpu", metavar="URL", help="comfyui: the same server started with --cpu")
+    bench.add_argument("--steps", type=int, default=20, help="comfyui: sampler steps per run")
     bench.add_argument("--out", type=Path, default=Path("bench-results"), help="directory for JSON, Markdown, PNG")
     bench.add_argument("--repetitions", type=int, default=3)
     bench.add_argument("--warmup", type=int, default=1)
@@ -154,7 +159,26 @@ def _check(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
+def _bench_comfyui(args: argparse.Namespace) -> int:
+    if not (args.xpu and args.cpu):
+        raise ConfigError("xpu bench comfyui needs --xpu URL and --cpu URL")
+    if args.steps < 3 or args.repetitions < 3:
+        raise ConfigError("--steps and --repetitions must be at least 3")
+    bench = run_comfyui_bench(args.xpu, args.cpu, steps=args.steps, repetitions=args.repetitions, warmup=args.warmup)
+    args.out.mkdir(parents=True, exist_ok=True)
+    result = {"steps": bench.steps, "repetitions": bench.repetitions, "ratio": bench.ratio, "passed": bench.passed,
+              "xpu_it_per_s": dataclasses.asdict(bench.xpu), "cpu_it_per_s": dataclasses.asdict(bench.cpu)}
+    (args.out / "comfyui-bench.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(f"ComfyUI: xpu {bench.xpu.median:.2f} it/s, cpu {bench.cpu.median:.2f} it/s, "
+          f"ratio {bench.ratio:.2f}x ({'pass' if bench.passed else 'FAIL'}: bar 2x)")
+    return 0 if bench.passed else 1
+
+
 def _bench(args: argparse.Namespace) -> int:
+    if args.service == "comfyui":
+        return _bench_comfyui(args)
+    if not args.backend:
+        raise ConfigError("xpu bench ollama needs at least one --backend NAME=URL")
     backends = {}
     for item in args.backend:
         name, sep, url = item.partition("=")
@@ -219,7 +243,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "bench":
             return _bench(args)
         return _collect(args)
-    except OllamaError as exc:  # a service that does not answer as its API says: not a usage error
+    except (OllamaError, ComfyError) as exc:  # a service that does not answer as its API says: not a usage error
         print(f"xpu: {exc}", file=sys.stderr)
         return 1
     except XpuError as exc:

@@ -36,7 +36,7 @@ import yaml
 from .errors import ConfigError
 
 RUNTIMES = ("level_zero", "sycl", "opencl", "torch")
-SERVICES = ("ollama", "comfyui")
+SERVICES = ("ollama", "comfyui", "comfyui_cpu")  # comfyui_cpu: the same ComfyUI started with --cpu
 
 
 @dataclass(frozen=True)

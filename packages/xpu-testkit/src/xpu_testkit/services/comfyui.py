@@ -63,6 +63,7 @@ class Run:
     outputs: dict[str, Any]
     error: dict[str, Any] | None
     seconds: float
+    arrivals: tuple[float, ...] = ()  # time.monotonic() when each event arrived
 
     @property
     def progress_steps(self) -> int:
@@ -133,6 +134,7 @@ class ComfyClient:
             raise ComfyError(f"cannot open {ws_url}: {exc}") from None
         started = time.monotonic()
         events: list[dict[str, Any]] = []
+        arrivals: list[float] = []
         error = None
         try:
             prompt_id = self.queue(workflow)
@@ -155,6 +157,7 @@ class ComfyClient:
                 if data.get("prompt_id") not in (None, prompt_id):
                     continue
                 events.append(event)
+                arrivals.append(time.monotonic())
                 kind = event.get("type")
                 if kind == "execution_error":
                     error = data
@@ -166,7 +169,7 @@ class ComfyClient:
         seconds = time.monotonic() - started
         history = self.history(prompt_id)
         status = "error" if error else (history.get("status") or {}).get("status_str", "success")
-        return Run(prompt_id, tuple(events), status, history.get("outputs", {}), error, seconds)
+        return Run(prompt_id, tuple(events), status, history.get("outputs", {}), error, seconds, tuple(arrivals))
 
 
 def check_image(data: bytes, filename: str) -> ImageCheck:
