@@ -33,5 +33,5 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         if f"{service}_target" in metafunc.fixturenames:
             specs = [s for s in metafunc.config.stash[XPU_SESSION].specs if service in s.services]
             params = [pytest.param(s, id=s.name) for s in specs] or [pytest.param(
-                None, id="none", marks=pytest.mark.skip(reason=f"no inventory target lists a {service} URL"))]
+                None, id="none", marks=pytest.mark.skip(reason=f"no inventory target has services.{service}"))]
             metafunc.parametrize(f"{service}_target", params)

@@ -22,6 +22,8 @@ import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from ._server import LoopbackServer
 from urllib.parse import parse_qs, urlsplit
 
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -84,7 +86,7 @@ def _render(workflow: dict[str, Any]) -> dict[str, bytes]:
 
 
 @dataclass
-class ComfyDouble:
+class ComfyDouble(LoopbackServer):
     mode: str = "xpu"
     history: dict[str, Any] = field(default_factory=dict)
     files: dict[str, bytes] = field(default_factory=dict)
@@ -92,11 +94,6 @@ class ComfyDouble:
     _server: ThreadingHTTPServer | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
     _counter: int = 0
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def _send(self, client_id: str, kind: str, data: dict[str, Any]) -> None:
         sock = self._sockets.get(client_id)
@@ -242,19 +239,4 @@ class ComfyDouble:
                 double._sockets.pop(client_id, None)
                 self.close_connection = True
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-
-    def __enter__(self) -> ComfyDouble:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        return self._serve(Handler)

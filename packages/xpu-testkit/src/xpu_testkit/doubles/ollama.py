@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from ._server import LoopbackServer
+
 # ollama/ollama docs/api.md, "Request (No streaming)" response (Ollama docs, 2025; llama3.2)
 GENERATE_SAMPLE = {
     "model": "llama3.2", "created_at": "2023-08-04T19:22:45.499127Z",
@@ -46,7 +48,7 @@ MODES = ("gpu", "partial", "cpu", "http500", "malformed", "slow", "never")
 
 
 @dataclass
-class OllamaDouble:
+class OllamaDouble(LoopbackServer):
     mode: str = "gpu"
     version: str = "0.12.11"
     delay: float = 0.0
@@ -63,11 +65,6 @@ class OllamaDouble:
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}")
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def placement(self) -> dict[str, Any]:
         share = {"gpu": 1.0, "partial": 0.5, "cpu": 0.0}.get(self.mode, 1.0)
@@ -171,19 +168,4 @@ class OllamaDouble:
                 self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
                 self.wfile.flush()
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-
-    def __enter__(self) -> OllamaDouble:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        return self._serve(Handler)
