@@ -72,6 +72,27 @@ def test_unknown_node_is_rejected() -> None:
             ComfyClient(double.url).queue({"1": {"class_type": "NoSuchNode", "inputs": {}}})
 
 
+def test_http_500_on_prompt() -> None:
+    with ComfyDouble("http500") as double:
+        result = check_comfyui(double.url)
+        assert [f.id for f in result.findings] == ["comfyui-workflow-failed"]
+        assert "HTTP 500" in result.findings[0].evidence[0]
+
+
+def test_malformed_json() -> None:
+    with ComfyDouble("malformed") as double:
+        result = check_comfyui(double.url)
+        assert [f.id for f in result.findings] == ["comfyui-api-error"]
+        assert "not JSON" in result.findings[0].evidence[0]
+
+
+def test_timeout() -> None:
+    with ComfyDouble("slow", delay=5) as double:
+        client = ComfyClient(double.url, timeout=1)
+        with pytest.raises(ComfyError, match="did not answer GET /system_stats within 1 s"):
+            client.system_stats()
+
+
 def test_connection_refused() -> None:
     result = check_comfyui(f"http://127.0.0.1:{free_port()}")
     assert [f.id for f in result.findings] == ["comfyui-unreachable"]

@@ -6,7 +6,8 @@ ImageCompositeMasked, SaveImage) with Pillow, so the image a client fetches is t
 workflow describes. It has no models: a workflow that loads a checkpoint is rejected the way
 ComfyUI rejects a checkpoint it does not have. Modes: ``xpu``, ``cpu`` (/system_stats reports the
 CPU, as after a silent CPU fallback), ``error`` (an execution_error), ``never`` (the run never
-finishes). Not modelled: the queue with several clients, previews, interrupts, custom nodes,
+finishes), ``http500`` (/prompt answers aiohttp's plain 500 page), ``malformed`` (/system_stats
+breaks off mid-JSON), ``slow`` (/system_stats answers after ``delay`` seconds). Not modelled: the queue with several clients, previews, interrupts, custom nodes,
 upload endpoints.
 """
 
@@ -88,6 +89,7 @@ def _render(workflow: dict[str, Any]) -> dict[str, bytes]:
 @dataclass
 class ComfyDouble(LoopbackServer):
     mode: str = "xpu"
+    delay: float = 0.0
     history: dict[str, Any] = field(default_factory=dict)
     files: dict[str, bytes] = field(default_factory=dict)
     _sockets: dict[str, Any] = field(default_factory=dict)
@@ -179,6 +181,10 @@ class ComfyDouble(LoopbackServer):
                 query = {k: v[0] for k, v in parse_qs(url.query).items()}
                 if url.path == "/ws":
                     return self._websocket(query.get("clientId", str(uuid.uuid4())))
+                if url.path == "/system_stats" and double.mode == "malformed":
+                    return self._json(200, None, b'{"system": {"os": "posix", "python_ver')
+                if url.path == "/system_stats" and double.mode == "slow":
+                    double._stop.wait(double.delay)
                 if url.path == "/system_stats":
                     return self._json(200, {"system": {"os": "posix", "python_version": "3.12.8", "embedded_python": False,
                                                        "comfyui_version": "0.3.62", "pytorch_version": "2.8.0+xpu"},
@@ -202,6 +208,9 @@ class ComfyDouble(LoopbackServer):
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
                 if self.path != "/prompt":
                     return self._json(404, {"error": "not found"})
+                if double.mode == "http500":  # aiohttp's default page for an unhandled exception
+                    return self._json(500, None, b"500 Internal Server Error\n\nServer got itself in trouble",
+                                      "text/plain; charset=utf-8")
                 workflow = body.get("prompt")
                 if not isinstance(workflow, dict):
                     return self._json(400, {"error": {"type": "no_prompt", "message": "No prompt provided",

@@ -31,7 +31,7 @@ WORKFLOWS = ("model-free", "one-step-sd15")
 
 
 class ComfyError(XpuError):
-    def __init__(self, message: str, *, status: int | None = None, body: Any = None) -> None:
+    def __init__(self, message: str, *, status: int | None = None, body: Any = None) -> None:  # noqa: D107
         super().__init__(message)
         self.status = status
         self.body = body
@@ -223,8 +223,13 @@ def check_comfyui(url: str, *, workflow: str = "model-free", expect_xpu: bool = 
         device = (stats.get("devices") or [{}])[0]
         client.object_info("SaveImage")
     except ComfyError as exc:
-        return ComfyCheck(url, findings=(Finding("comfyui-unreachable", Severity.FAIL, f"ComfyUI at {url} does not answer",
-                                                 (str(exc),), fix="start it (systemctl status comfyui), check listen/port"),))
+        if str(exc).startswith("cannot connect"):
+            finding = Finding("comfyui-unreachable", Severity.FAIL, f"ComfyUI at {url} does not answer", (str(exc),),
+                              fix="start it (systemctl status comfyui), check listen/port")
+        else:
+            finding = Finding("comfyui-api-error", Severity.FAIL, f"ComfyUI at {url} does not answer as its API should",
+                              (str(exc),), fix="read the ComfyUI log; check that a proxy in front of it passes /system_stats")
+        return ComfyCheck(url, findings=(finding,))
     findings: list[Finding] = []
     if device.get("type") != "xpu":
         findings.append(Finding(
