@@ -15,6 +15,24 @@
     {
       overlays.default = import ./overlays/intel-xpu.nix;
 
+      nixosModules = {
+        intel-gpu = ./modules/nixos/intel-gpu.nix;
+        default = {
+          imports = [ self.nixosModules.intel-gpu ];
+        };
+      };
+
+      # Module evaluation cases (nixos-tests/eval/*-cases.nix), also run by pytests/test_flake.py.
+      checks.${system}.eval-modules =
+        let
+          results = import ./nixos-tests/eval/run.nix { inherit (nixpkgs) lib; };
+          failed = nixpkgs.lib.filterAttrs (_: r: !r.ok) results;
+        in
+        if failed == { } then
+          pkgs.runCommand "eval-modules" { } "echo ${toString (builtins.length (builtins.attrNames results))} cases > $out"
+        else
+          throw "module evaluation cases failed: ${builtins.toJSON failed}";
+
       packages.${system} = {
         inherit (pkgs.intel-xpu) xpu-testkit;
         default = pkgs.intel-xpu.xpu-testkit;

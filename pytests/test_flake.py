@@ -6,6 +6,8 @@ whole-flake evaluation runs in `nix flake check` on a machine with Nix and nixpk
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -48,3 +50,54 @@ def test_overlay_adds_the_package_set(nix_instantiate: str) -> None:
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == f'{{"xpu-testkit":"{REPO}/packages/xpu-testkit/package.nix"}}'
+
+
+# -- module evaluation with nixpkgs' library --------------------------------------------------------
+
+NIXPKGS_LIB = os.environ.get("XPU_NIXPKGS_LIB")
+LIB_SKIP = pytest.mark.xpu_allowed_skip("nixpkgs' library cannot be installed from a registry; a session fetches it")
+
+
+def eval_nix(nix: str, expr: str) -> object:
+    run = subprocess.run([nix, "--eval", "--strict", "--json", "-E", expr], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    return json.loads(run.stdout)
+
+
+@pytest.fixture(scope="module")
+def nixpkgs_lib() -> Path:
+    if not NIXPKGS_LIB or not (Path(NIXPKGS_LIB) / "lib" / "default.nix").exists():
+        pytest.skip("set XPU_NIXPKGS_LIB to a checkout of nix-community/nixpkgs.lib to evaluate the modules")
+    return Path(NIXPKGS_LIB)
+
+
+@LIB_SKIP
+def test_module_evaluation_cases(nix_instantiate: str, nixpkgs_lib: Path) -> None:
+    """Every case in nixos-tests/eval/*-cases.nix (the same cases `nix flake check` evaluates)."""
+    results = eval_nix(nix_instantiate, f"import {REPO}/nixos-tests/eval/run.nix {{ lib = import {nixpkgs_lib}/lib; }}")
+    assert isinstance(results, dict) and len(results) >= 10
+    failed = {name: r for name, r in results.items() if not r["ok"]}
+    assert not failed, json.dumps(failed, indent=2)
+
+
+@LIB_SKIP
+def test_a_wrong_expectation_is_caught(nix_instantiate: str, nixpkgs_lib: Path) -> None:
+    got = eval_nix(nix_instantiate, f"""
+      let
+        lib = import {nixpkgs_lib}/lib;
+        harness = import {REPO}/nixos-tests/eval/harness.nix {{ inherit lib; }};
+      in (harness {{ modules = [ {REPO}/modules/nixos/intel-gpu.nix {{ hardware.intel-xpu.enable = true; }} ]; }}).kernelParams
+    """)
+    assert got == []  # so an expectation of any kernel parameter must fail
+    assert got != ["i915.force_probe=e20b"]
+
+
+@LIB_SKIP
+def test_bad_option_values_are_rejected(nix_instantiate: str, nixpkgs_lib: Path) -> None:
+    run = subprocess.run([nix_instantiate, "--eval", "--strict", "-E", f"""
+      let lib = import {nixpkgs_lib}/lib; harness = import {REPO}/nixos-tests/eval/harness.nix {{ inherit lib; }};
+      in (harness {{ modules = [ {REPO}/modules/nixos/intel-gpu.nix
+                                 {{ hardware.intel-xpu = {{ enable = true; forceProbe = [ "E20B" ]; }}; }} ]; }}).kernelParams
+    """], capture_output=True, text=True, timeout=120)
+    assert run.returncode != 0
+    assert "hardware.intel-xpu.forceProbe" in run.stderr and "is not of type" in run.stderr

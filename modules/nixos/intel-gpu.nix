@@ -1,0 +1,165 @@
+# hardware.intel-xpu: the Intel GPU compute stack (Level Zero, OpenCL, SYCL) for AI workloads.
+{
+  config,
+  lib,
+  options,
+  pkgs,
+  ...
+}:
+let
+  inherit (lib) types;
+  cfg = config.hardware.intel-xpu;
+
+  runtime =
+    if cfg.computeRuntime == "legacy" then pkgs.intel-compute-runtime-legacy1 else pkgs.intel-compute-runtime;
+  # nixpkgs kept libze_intel_gpu (the Level Zero driver) in a separate `drivers` output until
+  # PR 560627 (2026-09): without it the loader finds no driver. List it wherever it exists.
+  runtimeDrivers = lib.optional (lib.elem "drivers" (runtime.outputs or [ "out" ])) runtime.drivers;
+
+  kernelVersion = config.boot.kernelPackages.kernel.version;
+  joinIds = prefix: lib.concatMapStringsSep "," (id: "${prefix}${id}") cfg.forceProbe;
+  forceProbeParams =
+    lib.optionals (cfg.forceProbe != [ ]) (
+      if cfg.driver == "xe" then
+        [
+          "i915.force_probe=${joinIds "!"}"
+          "xe.force_probe=${joinIds ""}"
+        ]
+      else
+        [ "i915.force_probe=${joinIds ""}" ]
+    );
+  # nixos-hardware's common/gpu/intel module chooses the kernel driver too; the two must agree.
+  nixosHardwareDriver =
+    if options ? hardware.intelgpu.driver then config.hardware.intelgpu.driver else null;
+in
+{
+  options.hardware.intel-xpu = {
+    enable = lib.mkEnableOption "the Intel GPU compute stack (Level Zero, OpenCL, SYCL) for AI workloads";
+
+    driver = lib.mkOption {
+      type = types.enum [
+        "i915"
+        "xe"
+      ];
+      default = "i915";
+      description = ''
+        The kernel driver for the GPU. `xe` needs Linux 6.8 or newer and is the only driver for
+        Lunar Lake, Battlemage and newer.
+      '';
+    };
+
+    forceProbe = lib.mkOption {
+      type = types.listOf (types.strMatching "[0-9a-f]{4}");
+      default = [ ];
+      example = [ "e20b" ];
+      description = ''
+        PCI device ids (four lower-case hex digits, as `lspci -nn` shows after `8086:`) to force
+        onto {option}`hardware.intel-xpu.driver`. With `xe` this adds
+        `i915.force_probe=!<id> xe.force_probe=<id>`, with `i915` it adds `i915.force_probe=<id>`.
+      '';
+    };
+
+    computeRuntime = lib.mkOption {
+      type = types.enum [
+        "default"
+        "legacy"
+      ];
+      default = "default";
+      description = ''
+        `default`: intel-compute-runtime, for Gen12 (Xe) GPUs and newer. `legacy`:
+        intel-compute-runtime-legacy1, for Gen8 to Gen11 GPUs.
+      '';
+    };
+
+    users = lib.mkOption {
+      type = types.listOf types.str;
+      default = [ ];
+      example = [ "alice" ];
+      description = ''
+        Users who get the `render` and `video` groups, so they can open the GPU's render node
+        without a local login session.
+      '';
+    };
+
+    sysman = lib.mkOption {
+      type = types.bool;
+      default = true;
+      description = "Set ZES_ENABLE_SYSMAN=1 in login sessions, so SYCL programs can query free VRAM.";
+    };
+
+    media = lib.mkOption {
+      type = types.bool;
+      default = true;
+      description = "Install the VA-API media driver and the oneVPL GPU runtime as well.";
+    };
+
+    tools = lib.mkOption {
+      type = types.bool;
+      default = true;
+      description = "Install clinfo, the Level Zero loader, intel_gpu_top and the `xpu` command.";
+    };
+
+    xpuPackage = lib.mkOption {
+      type = types.nullOr types.package;
+      default = pkgs.intel-xpu.xpu-testkit or null;
+      defaultText = lib.literalExpression "pkgs.intel-xpu.xpu-testkit or null";
+      description = "The package providing `xpu doctor` (this flake's overlay adds it).";
+    };
+  };
+
+  config = lib.mkIf cfg.enable {
+    assertions = [
+      {
+        assertion = cfg.driver == "xe" -> lib.versionAtLeast kernelVersion "6.8";
+        message = ''
+          hardware.intel-xpu.driver = "xe" needs Linux 6.8 or newer, but this system boots ${kernelVersion}.
+          Set boot.kernelPackages = pkgs.linuxPackages_latest, or use driver = "i915" (GPUs before Lunar Lake and Battlemage).
+        '';
+      }
+      {
+        assertion = !(cfg.computeRuntime == "legacy" && cfg.driver == "xe");
+        message = ''
+          hardware.intel-xpu.computeRuntime = "legacy" is for Gen8-Gen11 GPUs, which only i915 drives.
+          Set hardware.intel-xpu.driver = "i915", or computeRuntime = "default" for a Gen12+ GPU.
+        '';
+      }
+      {
+        assertion = nixosHardwareDriver == null || nixosHardwareDriver == cfg.driver;
+        message = ''
+          hardware.intel-xpu.driver = "${cfg.driver}" but nixos-hardware's hardware.intelgpu.driver = "${toString nixosHardwareDriver}".
+          Set both to the same driver.
+        '';
+      }
+    ];
+
+    hardware.graphics.enable = true;
+    hardware.graphics.extraPackages = [
+      runtime
+    ]
+    ++ runtimeDrivers
+    ++ lib.optionals cfg.media [
+      pkgs.intel-media-driver
+      pkgs.vpl-gpu-rt
+    ];
+
+    boot.kernelParams = forceProbeParams;
+
+    users.users = lib.genAttrs cfg.users (_: {
+      extraGroups = [
+        "render"
+        "video"
+      ];
+    });
+
+    environment.sessionVariables = lib.mkIf cfg.sysman { ZES_ENABLE_SYSMAN = "1"; };
+
+    environment.systemPackages = lib.optionals cfg.tools (
+      [
+        pkgs.clinfo
+        pkgs.level-zero
+        pkgs.intel-gpu-tools
+      ]
+      ++ lib.optional (cfg.xpuPackage != null) cfg.xpuPackage
+    );
+  };
+}

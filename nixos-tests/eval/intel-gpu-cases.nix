@@ -1,0 +1,141 @@
+# Evaluation cases for modules/nixos/intel-gpu.nix: each evaluates the module with a configuration
+# and names what must come out (only the keys given in `expect` are compared).
+{ harness, lib }:
+let
+  module = ../../modules/nixos/intel-gpu.nix;
+  enabled = cfg: [
+    module
+    { hardware.intel-xpu = { enable = true; } // cfg; }
+  ];
+in
+{
+  defaults = {
+    result = harness { modules = enabled { }; };
+    expect = {
+      graphics = true;
+      extraPackages = [
+        "intel-compute-runtime"
+        "intel-compute-runtime-drivers"
+        "intel-media-driver"
+        "vpl-gpu-rt"
+      ];
+      kernelParams = [ ];
+      sessionVariables.ZES_ENABLE_SYSMAN = "1";
+      systemPackages = [
+        "clinfo"
+        "level-zero"
+        "intel-gpu-tools"
+        "xpu-testkit"
+      ];
+      failedAssertions = [ ];
+    };
+  };
+  nixpkgs-without-drivers-output = {
+    result = harness {
+      driversOutput = false;
+      modules = enabled { media = false; };
+    };
+    expect.extraPackages = [ "intel-compute-runtime" ];
+  };
+  xe-force-probe = {
+    result = harness {
+      modules = enabled {
+        driver = "xe";
+        forceProbe = [
+          "e20b"
+          "e20c"
+        ];
+      };
+    };
+    expect.kernelParams = [
+      "i915.force_probe=!e20b,!e20c"
+      "xe.force_probe=e20b,e20c"
+    ];
+  };
+  i915-force-probe = {
+    result = harness {
+      modules = enabled { forceProbe = [ "7d55" ]; };
+    };
+    expect.kernelParams = [ "i915.force_probe=7d55" ];
+  };
+  render-groups = {
+    result = harness {
+      modules = enabled {
+        users = [
+          "alice"
+          "bob"
+        ];
+        sysman = false;
+        tools = false;
+      };
+    };
+    expect = {
+      users = {
+        alice = [
+          "render"
+          "video"
+        ];
+        bob = [
+          "render"
+          "video"
+        ];
+      };
+      sessionVariables = { };
+      systemPackages = [ ];
+    };
+  };
+  legacy-runtime = {
+    result = harness { modules = enabled { computeRuntime = "legacy"; }; };
+    expect.extraPackages = [
+      "intel-compute-runtime-legacy1"
+      "intel-media-driver"
+      "vpl-gpu-rt"
+    ];
+  };
+  xe-on-an-old-kernel = {
+    result = harness {
+      kernelVersion = "6.6.30";
+      modules = enabled { driver = "xe"; };
+    };
+    expect.failedAssertions = [
+      ''
+        hardware.intel-xpu.driver = "xe" needs Linux 6.8 or newer, but this system boots 6.6.30.
+        Set boot.kernelPackages = pkgs.linuxPackages_latest, or use driver = "i915" (GPUs before Lunar Lake and Battlemage).
+      ''
+    ];
+  };
+  legacy-with-xe = {
+    result = harness { modules = enabled { driver = "xe"; computeRuntime = "legacy"; }; };
+    expect.failedAssertions = [
+      ''
+        hardware.intel-xpu.computeRuntime = "legacy" is for Gen8-Gen11 GPUs, which only i915 drives.
+        Set hardware.intel-xpu.driver = "i915", or computeRuntime = "default" for a Gen12+ GPU.
+      ''
+    ];
+  };
+  disagrees-with-nixos-hardware = {
+    result = harness {
+      modules = enabled { driver = "xe"; } ++ [
+        # nixos-hardware common/gpu/intel: hardware.intelgpu.driver = "i915" | "xe"
+        {
+          options.hardware.intelgpu.driver = lib.mkOption { };
+          config.hardware.intelgpu.driver = "i915";
+        }
+      ];
+    };
+    expect.failedAssertions = [
+      ''
+        hardware.intel-xpu.driver = "xe" but nixos-hardware's hardware.intelgpu.driver = "i915".
+        Set both to the same driver.
+      ''
+    ];
+  };
+  disabled = {
+    result = harness { modules = [ module ]; };
+    expect = {
+      graphics = false;
+      extraPackages = [ ];
+      systemPackages = [ ];
+    };
+  };
+}
