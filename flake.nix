@@ -17,8 +17,12 @@
 
       nixosModules = {
         intel-gpu = ./modules/nixos/intel-gpu.nix;
+        ollama = ./modules/nixos/ollama.nix;
         default = {
-          imports = [ self.nixosModules.intel-gpu ];
+          imports = [
+            self.nixosModules.intel-gpu
+            self.nixosModules.ollama
+          ];
         };
       };
 

@@ -153,6 +153,18 @@ in
 
     environment.sessionVariables = lib.mkIf cfg.sysman { ZES_ENABLE_SYSMAN = "1"; };
 
+    # Services that use the GPU order themselves after this: it ends once a render node exists
+    # (DRM render nodes have no systemd .device unit to wait for).
+    systemd.services.intel-gpu-ready = {
+      description = "Wait for an Intel GPU render node";
+      wantedBy = [ "multi-user.target" ];
+      serviceConfig = {
+        Type = "oneshot";
+        RemainAfterExit = true;
+        ExecStart = "${pkgs.bash}/bin/bash -c 'for i in $(seq 300); do compgen -G \"/dev/dri/renderD*\" >/dev/null && exit 0; sleep 0.1; done; echo \"no /dev/dri/renderD* after 30 s\" >&2; exit 1'";
+      };
+    };
+
     environment.systemPackages = lib.optionals cfg.tools (
       [
         pkgs.clinfo

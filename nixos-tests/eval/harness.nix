@@ -37,6 +37,67 @@ let
       level-zero = drv "level-zero" { };
       intel-gpu-tools = drv "intel-gpu-tools" { };
       intel-xpu.xpu-testkit = drv "xpu-testkit" { };
+      intel-xpu.ollama-sycl = drv "ollama-sycl" { };
+      ollama = drv "ollama" { };
+      ollama-vulkan = drv "ollama-vulkan" { };
+      bash = drv "bash" { };
+    };
+
+  # nixos/lib/systemd-unit-options.nix: lists concatenate, other values must agree; overrides first.
+  unitOption = lib.mkOptionType {
+    name = "systemd option";
+    merge =
+      loc: defs:
+      let
+        defs' = lib.filterOverrides defs;
+      in
+      if lib.any (def: lib.isList def.value) defs' then
+        lib.concatMap (def: lib.toList def.value) defs'
+      else
+        lib.mergeEqualOption loc defs';
+  };
+
+  # nixos/modules/services/misc/ollama.nix (current nixpkgs, no `acceleration` option): the
+  # options this flake touches, and the unit settings it overrides, as nixpkgs sets them.
+  nixpkgsOllama =
+    { config, pkgs, ... }:
+    {
+      options.services.ollama = {
+        enable = mkOption {
+          type = types.bool;
+          default = false;
+        };
+        package = mkOption {
+          type = types.package;
+          default = pkgs.ollama;
+        };
+        environmentVariables = mkOption {
+          type = types.attrsOf types.str;
+          default = { };
+        };
+      };
+      config = lib.mkIf config.services.ollama.enable {
+        systemd.services.ollama = {
+          after = [ "network.target" ];
+          serviceConfig = {
+            DynamicUser = true;
+            DeviceAllow = [
+              "char-nvidiactl"
+              "char-nvidia-caps"
+              "char-nvidia-frontend"
+              "char-nvidia-uvm"
+              "char-drm"
+              "char-fb"
+              "char-kfd"
+              "/dev/dxg"
+            ];
+            DevicePolicy = "closed";
+            MemoryDenyWriteExecute = true;
+            PrivateDevices = false;
+            SupplementaryGroups = [ "render" ];
+          };
+        };
+      };
     };
 
   standInOptions = {
@@ -87,6 +148,40 @@ let
         type = types.listOf types.package;
         default = [ ];
       };
+      # nixos/modules/system/boot/systemd.nix (service options from systemd-unit-options.nix)
+      systemd.services = mkOption {
+        type = types.attrsOf (
+          types.submodule {
+            options = {
+              description = mkOption {
+                type = types.str;
+                default = "";
+              };
+              wantedBy = mkOption {
+                type = types.listOf types.str;
+                default = [ ];
+              };
+              wants = mkOption {
+                type = types.listOf types.str;
+                default = [ ];
+              };
+              after = mkOption {
+                type = types.listOf types.str;
+                default = [ ];
+              };
+              environment = mkOption {
+                type = types.attrsOf types.str;
+                default = { };
+              };
+              serviceConfig = mkOption {
+                type = types.attrsOf unitOption;
+                default = { };
+              };
+            };
+          }
+        );
+        default = { };
+      };
     };
   };
 in
@@ -101,6 +196,7 @@ let
       (lib.evalModules {
         modules = [
           standInOptions
+          nixpkgsOllama
           {
             _module.args.pkgs = standInPkgs { inherit driversOutput; };
             boot.kernelPackages.kernel.version = kernelVersion;
@@ -120,4 +216,20 @@ in
   users = lib.mapAttrs (_: u: u.extraGroups) config.users.users;
   sessionVariables = config.environment.sessionVariables;
   systemPackages = map (p: p.name) config.environment.systemPackages;
+  units = lib.mapAttrs (_: u: {
+    inherit (u) wantedBy wants after;
+    serviceConfig = lib.filterAttrs (n: _: n != "ExecStart") u.serviceConfig;
+  }) config.systemd.services;
+  # lists sorted: their order follows module order and means nothing to systemd
+  ollamaUnit =
+    let
+      sorted = v: if lib.isList v then lib.sort lib.lessThan v else v;
+    in
+    (lib.mapAttrs (_: u: {
+      wants = sorted u.wants;
+      after = sorted u.after;
+      serviceConfig = lib.mapAttrs (_: sorted) (lib.filterAttrs (n: _: n != "ExecStart") u.serviceConfig);
+    }) config.systemd.services).ollama or null;
+  ollamaPackage = config.services.ollama.package.name;
+  ollamaEnvironment = config.services.ollama.environmentVariables;
 }

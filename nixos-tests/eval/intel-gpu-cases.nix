@@ -28,6 +28,15 @@ in
         "xpu-testkit"
       ];
       failedAssertions = [ ];
+      units.intel-gpu-ready = {
+        wantedBy = [ "multi-user.target" ];
+        wants = [ ];
+        after = [ ];
+        serviceConfig = {
+          Type = "oneshot";
+          RemainAfterExit = true;
+        };
+      };
     };
   };
   nixpkgs-without-drivers-output = {
@@ -136,6 +145,7 @@ in
       graphics = false;
       extraPackages = [ ];
       systemPackages = [ ];
+      units = { };
     };
   };
 }

@@ -136,7 +136,7 @@ def test_6_and_7_nixpkgs_ollama_unit_hardening_and_ordering(ctx_for) -> None:
     assert "MemoryDenyWriteExecute = lib.mkForce false" in (found["mdwe-blocks-jit"].nixos or "")
     assert found["service-before-gpu"].severity is Severity.WARN
     fixed = OLLAMA_UNIT.replace("MemoryDenyWriteExecute=yes", "MemoryDenyWriteExecute=no").replace(
-        "After=network.target", "After=network.target dev-dri-renderD128.device")
+        "After=network.target", "After=network.target intel-gpu-ready.service")
     assert not {"mdwe-blocks-jit", "service-before-gpu"} & ids(observe(ctx_for("arc-a770-i915"), level_zero=ze(A770), units=fixed))
 
 

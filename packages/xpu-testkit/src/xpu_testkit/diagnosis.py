@@ -256,9 +256,9 @@ def service_ordering(obs: Observations) -> Iterable[Finding]:  # facts 7
             yield Finding(
                 "service-before-gpu", Severity.WARN, f"{unit.unit} may start before the GPU is ready",
                 (f"After={' '.join(unit.after)}", "no .device unit or udev settle in its ordering"),
-                fix="order the service after the GPU's device unit",
-                nixos=f'systemd.services.{name}.after = [ "systemd-udev-settle.service" ]; '
-                      "(services.ollama.intel.enable orders it after the render node)",
+                fix="order the service after the GPU's render node exists",
+                nixos="services.ollama.intel.enable = true; (orders it after intel-gpu-ready.service, which "
+                      "waits for /dev/dri/renderD*)",
             )
 
 

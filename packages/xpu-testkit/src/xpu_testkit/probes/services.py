@@ -25,7 +25,7 @@ class UnitFacts:
 
     @property
     def ordered_after_gpu(self) -> bool:
-        return any(a.endswith(".device") or a in ("systemd-udev-settle.service", "intel-gpu-ready.target")
+        return any(a.endswith(".device") or a in ("systemd-udev-settle.service", "intel-gpu-ready.service")
                    for a in self.after)
 
 

@@ -1,0 +1,102 @@
+# services.ollama.intel: run nixpkgs' services.ollama on an Intel GPU.
+{
+  config,
+  lib,
+  options,
+  pkgs,
+  ...
+}:
+let
+  inherit (lib) types;
+  cfg = config.services.ollama.intel;
+
+  backends = {
+    # nixpkgs' Vulkan build: no local build, the default.
+    vulkan = pkgs.ollama-vulkan or null;
+    # MordragT's SYCL build (oneAPI). This flake's overlay does not bring it yet: provide it as
+    # pkgs.intel-xpu.ollama-sycl through an overlay of your own until it does.
+    sycl = pkgs.intel-xpu.ollama-sycl or null;
+  };
+  package = backends.${cfg.backend};
+  # Backends that compile GPU and CPU code at run time (SYCL through IGC and oneDNN's JIT) need
+  # writable+executable memory, which nixpkgs' unit forbids.
+  jit = cfg.backend == "sycl";
+in
+{
+  imports = [ ./intel-gpu.nix ];
+
+  options.services.ollama.intel = {
+    enable = lib.mkEnableOption "Intel GPU acceleration for {option}`services.ollama`";
+
+    backend = lib.mkOption {
+      type = types.enum [
+        "vulkan"
+        "sycl"
+      ];
+      default = "vulkan";
+      description = ''
+        `vulkan`: nixpkgs' ollama-vulkan, built by Hydra. `sycl`: MordragT's ollama-sycl (oneAPI;
+        use MordragT's binary cache, or expect hours of building). Which is faster depends on the
+        model and the card: measure both with `xpu bench ollama`.
+      '';
+    };
+
+    device = lib.mkOption {
+      type = types.nullOr types.str;
+      default = null;
+      example = "level_zero:0";
+      description = "ONEAPI_DEVICE_SELECTOR for the sycl backend, e.g. to pick the discrete GPU over an iGPU.";
+    };
+
+    igpu = lib.mkOption {
+      type = types.bool;
+      default = false;
+      description = "Let Ollama use an integrated GPU (OLLAMA_IGPU_ENABLE=1); Ollama drops iGPUs otherwise.";
+    };
+  };
+
+  config = lib.mkIf (config.services.ollama.enable && cfg.enable) {
+    assertions = [
+      {
+        assertion = !(options.services.ollama ? acceleration);
+        message = ''
+          services.ollama.intel needs a nixpkgs whose services.ollama chooses the backend by package
+          (no `services.ollama.acceleration` option; nixos-unstable from late 2025). Update the nixpkgs input.
+        '';
+      }
+      {
+        assertion = package != null;
+        message =
+          if cfg.backend == "sycl" then
+            "services.ollama.intel.backend = \"sycl\" needs pkgs.intel-xpu.ollama-sycl (MordragT's ollama-sycl), which this flake does not bring yet: add it with an overlay of your own, or use backend = \"vulkan\"."
+          else
+            "services.ollama.intel.backend = \"vulkan\" needs pkgs.ollama-vulkan, which this nixpkgs lacks: update the nixpkgs input.";
+      }
+      {
+        assertion = cfg.device == null || cfg.backend == "sycl";
+        message = "services.ollama.intel.device sets ONEAPI_DEVICE_SELECTOR, which only the sycl backend reads: remove it or set backend = \"sycl\".";
+      }
+    ];
+
+    hardware.intel-xpu.enable = lib.mkDefault true;
+
+    services.ollama.package = lib.mkIf (package != null) (lib.mkDefault package);
+    services.ollama.environmentVariables = {
+      ZES_ENABLE_SYSMAN = "1";
+    }
+    // lib.optionalAttrs (cfg.backend == "vulkan") { OLLAMA_VULKAN = "1"; }
+    // lib.optionalAttrs cfg.igpu { OLLAMA_IGPU_ENABLE = "1"; }
+    // lib.optionalAttrs (cfg.device != null) { ONEAPI_DEVICE_SELECTOR = cfg.device; };
+
+    systemd.services.ollama = {
+      wants = [ "intel-gpu-ready.service" ];
+      after = [ "intel-gpu-ready.service" ];
+      serviceConfig = {
+        # DRM render nodes only (nixpkgs' unit also allows NVIDIA, AMD and WSL devices)
+        DeviceAllow = lib.mkForce [ "char-drm" ];
+        SupplementaryGroups = [ "video" ];
+        MemoryDenyWriteExecute = lib.mkIf jit (lib.mkForce false);
+      };
+    };
+  };
+}

@@ -1,0 +1,131 @@
+# Evaluation cases for modules/nixos/ollama.nix on top of nixpkgs' services.ollama (stand-in).
+{ harness, lib }:
+let
+  module = ../../modules/nixos/ollama.nix;
+  ollama = intel: [
+    module
+    {
+      services.ollama.enable = true;
+      services.ollama.intel = { enable = true; } // intel;
+    }
+  ];
+in
+{
+  vulkan-by-default = {
+    result = harness { modules = ollama { }; };
+    expect = {
+      ollamaPackage = "ollama-vulkan";
+      ollamaEnvironment = {
+        OLLAMA_VULKAN = "1";
+        ZES_ENABLE_SYSMAN = "1";
+      };
+      graphics = true;
+      failedAssertions = [ ];
+      ollamaUnit = {
+        wants = [ "intel-gpu-ready.service" ];
+        after = [
+          "intel-gpu-ready.service"
+          "network.target"
+        ];
+        serviceConfig = {
+          DeviceAllow = [ "char-drm" ];
+          DevicePolicy = "closed";
+          DynamicUser = true;
+          MemoryDenyWriteExecute = true;
+          PrivateDevices = false;
+          SupplementaryGroups = [
+            "render"
+            "video"
+          ];
+        };
+      };
+    };
+  };
+  sycl-turns-off-mdwe = {
+    result = harness {
+      modules = ollama {
+        backend = "sycl";
+        device = "level_zero:0";
+        igpu = true;
+      };
+    };
+    expect = {
+      ollamaPackage = "ollama-sycl";
+      ollamaEnvironment = {
+        ONEAPI_DEVICE_SELECTOR = "level_zero:0";
+        OLLAMA_IGPU_ENABLE = "1";
+        ZES_ENABLE_SYSMAN = "1";
+      };
+      failedAssertions = [ ];
+      ollamaUnit = {
+        wants = [ "intel-gpu-ready.service" ];
+        after = [
+          "intel-gpu-ready.service"
+          "network.target"
+        ];
+        serviceConfig = {
+          DeviceAllow = [ "char-drm" ];
+          DevicePolicy = "closed";
+          DynamicUser = true;
+          MemoryDenyWriteExecute = false;
+          PrivateDevices = false;
+          SupplementaryGroups = [
+            "render"
+            "video"
+          ];
+        };
+      };
+    };
+  };
+  device-without-sycl = {
+    result = harness { modules = ollama { device = "level_zero:1"; }; };
+    expect.failedAssertions = [
+      "services.ollama.intel.device sets ONEAPI_DEVICE_SELECTOR, which only the sycl backend reads: remove it or set backend = \"sycl\"."
+    ];
+  };
+  old-nixpkgs-with-acceleration = {
+    result = harness {
+      modules = ollama { } ++ [ { options.services.ollama.acceleration = lib.mkOption { default = null; }; } ];
+    };
+    expect.failedAssertions = [
+      ''
+        services.ollama.intel needs a nixpkgs whose services.ollama chooses the backend by package
+        (no `services.ollama.acceleration` option; nixos-unstable from late 2025). Update the nixpkgs input.
+      ''
+    ];
+  };
+  intel-off-leaves-nixpkgs-alone = {
+    result = harness {
+      modules = [
+        module
+        { services.ollama.enable = true; }
+      ];
+    };
+    expect = {
+      ollamaPackage = "ollama";
+      ollamaEnvironment = { };
+      graphics = false;
+      ollamaUnit = {
+        wants = [ ];
+        after = [ "network.target" ];
+        serviceConfig = {
+          DeviceAllow = [
+            "/dev/dxg"
+            "char-drm"
+            "char-fb"
+            "char-kfd"
+            "char-nvidia-caps"
+            "char-nvidia-frontend"
+            "char-nvidia-uvm"
+            "char-nvidiactl"
+          ];
+          DevicePolicy = "closed";
+          DynamicUser = true;
+          MemoryDenyWriteExecute = true;
+          PrivateDevices = false;
+          SupplementaryGroups = [ "render" ];
+        };
+      };
+    };
+  };
+}
