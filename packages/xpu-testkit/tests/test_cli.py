@@ -102,7 +102,7 @@ def test_inventory_target_with_bad_scheme(tmp_path: Path) -> None:
 
 
 def test_unreachable_target() -> None:
-    from xpu_testkit.vm.qemu import free_port
+    from xpu_testkit.process import free_port
 
     run = xpu("doctor", "--target", f"ssh://root@127.0.0.1:{free_port()}?ssh_config=/dev/null")
     _one_line_error(run, "cannot reach ssh://root@127.0.0.1")

@@ -11,7 +11,7 @@ import pytest
 from xpu_testkit.doubles.comfyui import ComfyDouble
 from xpu_testkit.model import Severity
 from xpu_testkit.services.comfyui import ComfyClient, ComfyError, check_comfyui, load_workflow
-from xpu_testkit.vm.qemu import free_port
+from xpu_testkit.process import free_port
 
 
 def test_model_free_workflow_on_xpu() -> None:

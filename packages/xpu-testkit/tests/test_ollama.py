@@ -16,7 +16,7 @@ from xpu_testkit.services.ipex_ollama import IpexOllamaServer, default_venv, fin
 from xpu_testkit.services.ollama import OllamaClient, OllamaError, diagnose_text
 from xpu_testkit.services.ollama_check import check_ollama
 from xpu_testkit.services.tiny_gguf import N_VOCAB, tensor_shapes, write_tiny_llama
-from xpu_testkit.vm.qemu import free_port
+from xpu_testkit.process import free_port
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ from xpu_testkit.doctor import run_doctor
 from xpu_testkit.model import Status
 from xpu_testkit.probes.context import ProbeContext
 from xpu_testkit.target import TargetError, open_target
-from xpu_testkit.vm.qemu import free_port
+from xpu_testkit.process import free_port
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from pathlib import Path
 import requests
 
 from ..errors import XpuError
-from ..vm.qemu import _die_with_parent, free_port
+from ..process import die_with_parent, free_port
 
 
 class OllamaServerError(XpuError):
@@ -69,7 +69,7 @@ class IpexOllamaServer:
         }
         with open(self.log, "wb") as log:
             self.process = subprocess.Popen([str(binary), "serve"], env=env, stdout=log, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL, cwd=self.home, preexec_fn=_die_with_parent)
+                                            stdin=subprocess.DEVNULL, cwd=self.home, preexec_fn=die_with_parent)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

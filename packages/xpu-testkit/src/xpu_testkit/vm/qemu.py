@@ -10,11 +10,9 @@ is killed, so no QEMU outlives its owner.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -23,25 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import XpuError
+from ..process import die_with_parent, free_port
 from .console import BackdoorShell, ConsoleError, SerialShell, connect_unix
-
-PR_SET_PDEATHSIG = 1
-
 
 class VmError(XpuError):
     """The VM did not boot, died, or could not be started."""
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that is free now (the kernel picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _die_with_parent() -> None:  # runs in the child between fork and exec
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def qemu_binary() -> str:
@@ -67,7 +51,7 @@ def detect_accel(kernel: Path, *, timeout: float = 20.0) -> str:
             "-append", "console=ttyS0 panic=-1"]
     try:
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                preexec_fn=_die_with_parent)
+                                preexec_fn=die_with_parent)
     except OSError:
         return "tcg"
     seen = b""
@@ -194,7 +178,7 @@ class QemuVM:
             stderr = files.enter_context(open(self.workdir / "qemu.stderr", "wb"))
             try:
                 self.process = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
-                                                preexec_fn=_die_with_parent, cwd=self.workdir)
+                                                preexec_fn=die_with_parent, cwd=self.workdir)
             except OSError as exc:
                 raise VmError(f"could not start {argv[0]}: {exc.strerror}") from None
         try:
