@@ -1,6 +1,13 @@
 {
   description = "Intel GPU (XPU) AI stack on NixOS: drivers, Ollama, ComfyUI, and the tests that prove it works";
 
+  # MordragT's binary cache serves the oneAPI stack (hours to build otherwise). Key as MordragT's
+  # own nix settings module lists it (mordrag.platform.nix: trusted-public-keys).
+  nixConfig = {
+    extra-substituters = [ "https://mordrag.cachix.org" ];
+    extra-trusted-public-keys = [ "mordrag.cachix.org-1:6SOBxvzKQ/PyH4xBCXSsUvBLvQPrjNMQhd9jE3d4gWI=" ];
+  };
+
   inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-unstable";
 
   outputs =

@@ -101,3 +101,16 @@ def test_bad_option_values_are_rejected(nix_instantiate: str, nixpkgs_lib: Path)
     """], capture_output=True, text=True, timeout=120)
     assert run.returncode != 0
     assert "hardware.intel-xpu.forceProbe" in run.stderr and "is not of type" in run.stderr
+
+
+def test_ci_workflow_runs_the_readme_commands() -> None:
+    import yaml
+
+    workflow = yaml.safe_load((REPO / ".github/workflows/ci.yml").read_text())
+    jobs = workflow["jobs"]
+    assert {"suite", "flake-check", "hardware"} <= set(jobs)
+    runs = lambda job: " ".join(str(step.get("run", "")) for step in jobs[job]["steps"])  # noqa: E731
+    assert "./bootstrap.sh test" in runs("suite") and "./bootstrap.sh test --hardware" in runs("hardware")
+    assert "nix flake check" in runs("flake-check")
+    assert jobs["hardware"]["runs-on"] == ["self-hosted", "linux", "intel-gpu"]
+    assert "./bootstrap.sh test" in (REPO / ".ci/run").read_text()

@@ -11,12 +11,15 @@ from __future__ import annotations
 import pytest
 
 from xpu_testkit.inventory import InventoryTarget
-from xpu_testkit.services.ollama_check import check_ollama
+from xpu_testkit.services.ollama_check import check_ollama, journal_reader
+from xpu_testkit.target import open_target
 
 
 @pytest.mark.hardware
 def test_ollama_generates_on_the_gpu(ollama_target: InventoryTarget) -> None:
-    result = check_ollama(ollama_target.services["ollama"], expect_gpu=True)
+    """The service's journal on the target names GPU failures (read through the target)."""
+    logs = journal_reader(open_target(ollama_target.url))
+    result = check_ollama(ollama_target.services["ollama"], expect_gpu=True, log_reader=logs)
     explain = "\n".join(f"{f.title}: {'; '.join(f.evidence)} -> {f.fix}" for f in result.findings)
     assert result.generation is not None and result.generation.text, explain
     assert result.placement is not None and result.placement.offload == "gpu", explain

@@ -185,3 +185,13 @@ def test_check_cli_json() -> None:
     report = json.loads(run.stdout)
     assert report["placement"]["size_vram"] * 2 == report["placement"]["size"]
     assert report["findings"][0]["id"] == "ollama-not-on-gpu"
+
+
+def test_journal_reader_reads_through_the_target(tmp_path: Path) -> None:
+    """On a target without the unit (or journald), the reader yields no text rather than failing."""
+    from xpu_testkit.services.ollama_check import journal_reader
+    from xpu_testkit.target import open_target
+
+    read = journal_reader(open_target("local://"), unit="xpu-no-such-unit.service")
+    text = read()
+    assert isinstance(text, str) and "DeviceList" not in text

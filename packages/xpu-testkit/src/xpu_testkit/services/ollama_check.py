@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,7 +12,20 @@ from ..model import Finding, Severity
 from .ollama import Generation, OllamaClient, OllamaError, Placement, diagnose_text
 from .tiny_gguf import write_tiny_llama
 
+if TYPE_CHECKING:
+    from ..target import Target
+
 CHECK_MODEL = "xpu-check-tiny"
+
+
+def journal_reader(target: "Target", unit: str = "ollama.service", lines: int = 300) -> Callable[[], str]:
+    """A log_reader that reads the unit's journal on the target (empty when it cannot)."""
+
+    def read() -> str:
+        out = target.run(f"journalctl --no-pager -o cat -n {lines} -u {unit}", timeout=30)
+        return out.stdout if out.ok else ""
+
+    return read
 
 
 @dataclass(frozen=True)
