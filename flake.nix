@@ -59,6 +59,11 @@
 
       formatter.${system} = pkgs.nixfmt;
 
+      templates.default = {
+        path = ./examples/basic-setup;
+        description = "A NixOS machine with an Intel GPU, Ollama on it, and xpu doctor";
+      };
+
       nixosConfigurations.xpu-test-vm = nixpkgs.lib.nixosSystem {
         inherit system;
         modules = [
