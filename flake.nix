@@ -17,6 +17,8 @@
       pkgs = import nixpkgs {
         inherit system;
         overlays = [ self.overlays.default ];
+        # the oneAPI runtime in ollama-ipex-llm is redistributable but not free
+        config.allowUnfreePredicate = pkg: nixpkgs.lib.getName pkg == "ollama-ipex-llm";
       };
     in
     {
@@ -45,7 +47,8 @@
           throw "module evaluation cases failed: ${builtins.toJSON failed}";
 
       packages.${system} = {
-        inherit (pkgs.intel-xpu) xpu-testkit;
+        inherit (pkgs.intel-xpu) xpu-testkit ollama-ipex-llm;
+        ollama-ipex = pkgs.intel-xpu.ollama-ipex-llm; # the name the project plan uses
         default = pkgs.intel-xpu.xpu-testkit;
       };
 

@@ -3,5 +3,6 @@
 final: prev: {
   intel-xpu = (prev.intel-xpu or { }) // {
     xpu-testkit = final.callPackage ../packages/xpu-testkit/package.nix { };
+    ollama-ipex-llm = final.callPackage ../packages/ollama-ipex-llm/package.nix { };
   };
 }

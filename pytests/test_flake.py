@@ -49,7 +49,10 @@ def test_overlay_adds_the_package_set(nix_instantiate: str) -> None:
     run = subprocess.run([nix_instantiate, "--eval", "--strict", "--json", "-E", expr],
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
-    assert run.stdout.strip() == f'{{"xpu-testkit":"{REPO}/packages/xpu-testkit/package.nix"}}'
+    assert json.loads(run.stdout) == {
+        "ollama-ipex-llm": f"{REPO}/packages/ollama-ipex-llm/package.nix",
+        "xpu-testkit": f"{REPO}/packages/xpu-testkit/package.nix",
+    }
 
 
 # -- module evaluation with nixpkgs' library --------------------------------------------------------
@@ -114,3 +117,21 @@ def test_ci_workflow_runs_the_readme_commands() -> None:
     assert "nix flake check" in runs("flake-check")
     assert jobs["hardware"]["runs-on"] == ["self-hosted", "linux", "intel-gpu"]
     assert "./bootstrap.sh test" in (REPO / ".ci/run").read_text()
+
+
+def test_ollama_ipex_llm_package_matches_the_environment_ci_runs() -> None:
+    """packages/ollama-ipex-llm/wheels.json lists exactly the wheels of the IPEX-LLM environment the
+    service tests run against (bootstrap.sh installs it and exports XPU_IPEX_OLLAMA_VENV)."""
+    venv = os.environ.get("XPU_IPEX_OLLAMA_VENV")
+    if not venv or not (Path(venv) / "bin" / "python").exists():
+        pytest.skip("XPU_IPEX_OLLAMA_VENV is not set (./bootstrap.sh test sets it)")
+    listed = subprocess.run([f"{venv}/bin/python", "-m", "pip", "list", "--format=json", "--disable-pip-version-check"],
+                            capture_output=True, text=True, timeout=120, check=True)
+    installed = {p["name"].lower(): p["version"] for p in json.loads(listed.stdout)}
+    installed.pop("pip", None)
+    installed.pop("setuptools", None)
+    wheels = json.loads((REPO / "packages/ollama-ipex-llm/wheels.json").read_text())
+    assert {w["pname"].lower(): w["version"] for w in wheels} == installed
+    for w in wheels:
+        assert w["url"].startswith("https://files.pythonhosted.org/packages/") and w["url"].endswith(".whl")
+        assert w["hash"].startswith("sha256-") and len(w["hash"]) == 51

@@ -16,11 +16,13 @@ let
     # MordragT's SYCL build (oneAPI). This flake's overlay does not bring it yet: provide it as
     # pkgs.intel-xpu.ollama-sycl through an overlay of your own until it does.
     sycl = pkgs.intel-xpu.ollama-sycl or null;
+    # Intel's IPEX-LLM build (Ollama 0.3-era, SYCL), from PyPI wheels: this flake's overlay.
+    ipex-llm = pkgs.intel-xpu.ollama-ipex-llm or null;
   };
   package = backends.${cfg.backend};
   # Backends that compile GPU and CPU code at run time (SYCL through IGC and oneDNN's JIT) need
   # writable+executable memory, which nixpkgs' unit forbids.
-  jit = cfg.backend == "sycl";
+  jit = cfg.backend != "vulkan";
 in
 {
   imports = [ ./intel-gpu.nix ];
@@ -32,12 +34,14 @@ in
       type = types.enum [
         "vulkan"
         "sycl"
+        "ipex-llm"
       ];
       default = "vulkan";
       description = ''
         `vulkan`: nixpkgs' ollama-vulkan, built by Hydra. `sycl`: MordragT's ollama-sycl (oneAPI;
-        use MordragT's binary cache, or expect hours of building). Which is faster depends on the
-        model and the card: measure both with `xpu bench ollama`.
+        use MordragT's binary cache, or expect hours of building). `ipex-llm`: Intel's IPEX-LLM
+        Ollama (an older Ollama, fast on Arc; unfree oneAPI runtime). Which is faster depends on the
+        model and the card: measure them with `xpu bench ollama`.
       '';
     };
 
@@ -67,14 +71,16 @@ in
       {
         assertion = package != null;
         message =
-          if cfg.backend == "sycl" then
+          if cfg.backend == "ipex-llm" then
+            "services.ollama.intel.backend = \"ipex-llm\" needs pkgs.intel-xpu.ollama-ipex-llm: add this flake's overlay (nixpkgs.overlays = [ intel-xpu.overlays.default ]) and allow it as unfree."
+          else if cfg.backend == "sycl" then
             "services.ollama.intel.backend = \"sycl\" needs pkgs.intel-xpu.ollama-sycl (MordragT's ollama-sycl), which this flake does not bring yet: add it with an overlay of your own, or use backend = \"vulkan\"."
           else
             "services.ollama.intel.backend = \"vulkan\" needs pkgs.ollama-vulkan, which this nixpkgs lacks: update the nixpkgs input.";
       }
       {
-        assertion = cfg.device == null || cfg.backend == "sycl";
-        message = "services.ollama.intel.device sets ONEAPI_DEVICE_SELECTOR, which only the sycl backend reads: remove it or set backend = \"sycl\".";
+        assertion = cfg.device == null || cfg.backend != "vulkan";
+        message = "services.ollama.intel.device sets ONEAPI_DEVICE_SELECTOR, which only the SYCL backends (sycl, ipex-llm) read: remove it or pick one of them.";
       }
     ];
 

@@ -38,6 +38,7 @@ let
       intel-gpu-tools = drv "intel-gpu-tools" { };
       intel-xpu.xpu-testkit = drv "xpu-testkit" { };
       intel-xpu.ollama-sycl = drv "ollama-sycl" { };
+      intel-xpu.ollama-ipex-llm = drv "ollama-ipex-llm" { };
       ollama = drv "ollama" { };
       ollama-vulkan = drv "ollama-vulkan" { };
       bash = drv "bash" { };

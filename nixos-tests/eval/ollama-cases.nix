@@ -77,10 +77,36 @@ in
       };
     };
   };
+  ipex-llm = {
+    result = harness { modules = ollama { backend = "ipex-llm"; }; };
+    expect = {
+      ollamaPackage = "ollama-ipex-llm";
+      ollamaEnvironment.ZES_ENABLE_SYSMAN = "1";
+      failedAssertions = [ ];
+      ollamaUnit = {
+        wants = [ "intel-gpu-ready.service" ];
+        after = [
+          "intel-gpu-ready.service"
+          "network.target"
+        ];
+        serviceConfig = {
+          DeviceAllow = [ "char-drm" ];
+          DevicePolicy = "closed";
+          DynamicUser = true;
+          MemoryDenyWriteExecute = false;
+          PrivateDevices = false;
+          SupplementaryGroups = [
+            "render"
+            "video"
+          ];
+        };
+      };
+    };
+  };
   device-without-sycl = {
     result = harness { modules = ollama { device = "level_zero:1"; }; };
     expect.failedAssertions = [
-      "services.ollama.intel.device sets ONEAPI_DEVICE_SELECTOR, which only the sycl backend reads: remove it or set backend = \"sycl\"."
+      "services.ollama.intel.device sets ONEAPI_DEVICE_SELECTOR, which only the SYCL backends (sycl, ipex-llm) read: remove it or pick one of them."
     ];
   };
   old-nixpkgs-with-acceleration = {
