@@ -135,3 +135,38 @@ def test_ollama_ipex_llm_package_matches_the_environment_ci_runs() -> None:
     for w in wheels:
         assert w["url"].startswith("https://files.pythonhosted.org/packages/") and w["url"].endswith(".whl")
         assert w["hash"].startswith("sha256-") and len(w["hash"]) == 51
+
+
+def _pyproject_dependencies() -> set[str]:
+    import re
+    import tomllib
+
+    project = tomllib.loads((REPO / "packages/xpu-testkit/pyproject.toml").read_text())["project"]
+    # nixpkgs names Python packages by their normalised PyPI name (PEP 503).
+    return {re.sub(r"[-_.]+", "-", re.split(r"[<>=!~; \[]", dep, maxsplit=1)[0]).lower()
+            for dep in project["dependencies"]}
+
+
+def test_xpu_testkit_nix_dependencies_match_pyproject(nix_instantiate: str) -> None:
+    """package.nix is called with a python3Packages holding only pyproject's dependencies (and the
+    build backend), so a name pyproject lacks fails to evaluate and one package.nix lacks is missed."""
+    wanted = sorted(_pyproject_dependencies())
+    expr = f"""
+      let
+        names = builtins.fromJSON ''{json.dumps(wanted + ["setuptools"])}'';
+        python3Packages = builtins.listToAttrs (map (n: {{ name = n; value = {{ pname = n; }}; }}) names) // {{
+          buildPythonApplication = args: args;
+        }};
+        lib = {{
+          fileset = {{ toSource = a: a.root; unions = l: l; }};
+          makeLibraryPath = l: ""; makeBinPath = l: "";
+          licenses.mit = "mit"; platforms.linux = [ ];
+        }};
+        drv = import {REPO}/packages/xpu-testkit/package.nix {{
+          inherit lib python3Packages; level-zero = null; ocl-icd = null; clinfo = null;
+        }};
+      in {{ dependencies = map (p: p.pname) drv.dependencies; build = map (p: p.pname) drv.build-system; }}
+    """
+    got = eval_nix(nix_instantiate, expr)
+    assert got["build"] == ["setuptools"]
+    assert sorted(got["dependencies"]) == wanted

@@ -30,6 +30,7 @@ python3Packages.buildPythonApplication {
     pytest-testinfra
     pyyaml
     requests
+    websocket-client
   ];
 
   # The Level Zero probe loads libze_loader.so.1 through ctypes (level-zero's loader finds the GPU
