@@ -4,6 +4,7 @@ paths that need an Intel GPU, against the Ollama double with recorded responses.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -195,3 +196,27 @@ def test_journal_reader_reads_through_the_target(tmp_path: Path) -> None:
     read = journal_reader(open_target("local://"), unit="xpu-no-such-unit.service")
     text = read()
     assert isinstance(text, str) and "DeviceList" not in text
+
+
+def test_check_cli_reads_the_units_journal(ipex_ollama: IpexOllamaServer, tmp_path: Path) -> None:
+    """`--journal UNIT` runs `journalctl -o cat -u UNIT` on this machine. This machine has no such
+    unit, so a journalctl on PATH prints the real server's log for exactly that invocation, as
+    journald would for the unit (`-o cat`: message text only)."""
+    fake = tmp_path / "bin" / "journalctl"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\n"
+                    f'case " $* " in *" -o cat "*" -u ollama.service "*) exec cat {ipex_ollama.log} ;; esac\n'
+                    "exit 1\n")
+    fake.chmod(0o755)
+    env = {**os.environ, "PATH": f"{fake.parent}:{os.environ['PATH']}"}
+    run = subprocess.run([sys.executable, "-m", "xpu_testkit", "check", "ollama", ipex_ollama.url, "--json",
+                          "--journal", "ollama.service"], capture_output=True, text=True, timeout=300, env=env)
+    assert run.returncode == 1, run.stderr
+    assert [f["id"] for f in json.loads(run.stdout)["findings"]] == ["ollama-no-sycl-gpu"]
+
+
+def test_check_cli_rejects_an_empty_journal_unit() -> None:
+    run = subprocess.run([sys.executable, "-m", "xpu_testkit", "check", "ollama", "http://127.0.0.1:1",
+                          "--journal", " "], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert run.stderr.strip().endswith("--journal needs a unit name, e.g. ollama.service")

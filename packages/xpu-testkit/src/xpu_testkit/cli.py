@@ -37,7 +37,7 @@ from .probes.context import ProbeContext
 from .remote_exec import SCRIPTS
 from .services.comfyui import ComfyError, check_comfyui
 from .services.ollama import OllamaError
-from .services.ollama_check import check_ollama
+from .services.ollama_check import check_ollama, journal_reader
 from .services.tiny_gguf import write_tiny_llama
 from .target import open_target
 from .vm import cli as vm_cli
@@ -79,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--expect-gpu", action="store_true", help="running on the CPU is a failure")
     check.add_argument("--workflow", choices=["model-free", "one-step-sd15"], default="model-free",
                        help="ComfyUI: the workflow to run")
+    check.add_argument("--journal", metavar="UNIT",
+                       help="ollama: read this systemd unit's journal on this machine to explain failures "
+                            "(e.g. ollama.service)")
     check.add_argument("--json", action="store_true")
 
     bench = sub.add_parser("bench", help="benchmark a service on the GPU against the CPU")
@@ -139,7 +142,10 @@ def _check(args: argparse.Namespace) -> int:
         raise ConfigError(f"{args.url!r} is not an http(s) URL")
     if args.service == "comfyui":
         return _check_comfyui(args)
-    result = check_ollama(args.url, expect_gpu=args.expect_gpu)
+    if args.journal is not None and not args.journal.strip():
+        raise ConfigError("--journal needs a unit name, e.g. ollama.service")
+    log_reader = journal_reader(open_target("local://"), args.journal) if args.journal else str
+    result = check_ollama(args.url, expect_gpu=args.expect_gpu, log_reader=log_reader)
     if args.json:
         payload = {"url": result.url, "ok": result.ok, "version": result.version, "created": result.created,
                    "generation": dataclasses.asdict(result.generation) if result.generation else None,
