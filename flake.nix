@@ -35,16 +35,32 @@
         };
       };
 
-      # Module evaluation cases (nixos-tests/eval/*-cases.nix), also run by pytests/test_flake.py.
-      checks.${system}.eval-modules =
+      checks.${system} =
         let
-          results = import ./nixos-tests/eval/run.nix { inherit (nixpkgs) lib; };
-          failed = nixpkgs.lib.filterAttrs (_: r: !r.ok) results;
+          # NixOS VM tests (nixos-tests/vm/*.nix): every node runs this flake's modules on the
+          # flake's package set (overlay applied; runNixOSTest makes it the nodes' read-only pkgs).
+          vmTest =
+            test:
+            pkgs.testers.runNixOSTest {
+              imports = [ test ];
+              defaults.imports = [ self.nixosModules.default ];
+            };
         in
-        if failed == { } then
-          pkgs.runCommand "eval-modules" { } "echo ${toString (builtins.length (builtins.attrNames results))} cases > $out"
-        else
-          throw "module evaluation cases failed: ${builtins.toJSON failed}";
+        {
+          # Module evaluation cases (nixos-tests/eval/*-cases.nix), also run by pytests/test_flake.py.
+          eval-modules =
+            let
+              results = import ./nixos-tests/eval/run.nix { inherit (nixpkgs) lib; };
+              failed = nixpkgs.lib.filterAttrs (_: r: !r.ok) results;
+            in
+            if failed == { } then
+              pkgs.runCommand "eval-modules" { } "echo ${toString (builtins.length (builtins.attrNames results))} cases > $out"
+            else
+              throw "module evaluation cases failed: ${builtins.toJSON failed}";
+
+          vm-intel-gpu = vmTest ./nixos-tests/vm/intel-gpu.nix;
+          vm-ollama = vmTest ./nixos-tests/vm/ollama.nix;
+        };
 
       packages.${system} = {
         inherit (pkgs.intel-xpu) xpu-testkit ollama-ipex-llm;

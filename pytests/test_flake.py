@@ -170,3 +170,44 @@ def test_xpu_testkit_nix_dependencies_match_pyproject(nix_instantiate: str) -> N
     got = eval_nix(nix_instantiate, expr)
     assert got["build"] == ["setuptools"]
     assert sorted(got["dependencies"]) == wanted
+
+
+# -- NixOS VM tests: what can be checked without nixpkgs ------------------------------------------
+
+VM_TESTS = sorted((REPO / "nixos-tests" / "vm").glob("*.nix"))
+# The names nixpkgs' test driver gives a testScript besides one per node (nixos/lib/test-driver/
+# src/test_driver/driver.py, Driver.test_symbols; "machine" too when there is one node).
+DRIVER_SYMBOLS = {"start_all", "test_script", "machines_qemu", "machines_nspawn", "vlans", "driver", "log", "os",
+                  "create_machine", "subtest", "run_tests", "join_all", "retry", "serial_stdout_off",
+                  "serial_stdout_on", "polling_condition", "BaseMachine", "t", "debug"}
+
+
+def test_there_are_vm_tests() -> None:
+    assert {p.stem for p in VM_TESTS} >= {"intel-gpu", "ollama"}
+
+
+@pytest.mark.parametrize("path", VM_TESTS, ids=lambda p: p.stem)
+def test_vm_test_is_wired_into_checks_and_its_script_compiles(path: Path, nix_instantiate: str) -> None:
+    """The test module evaluates to a name, nodes and a testScript that is valid Python whose free
+    names are nodes or driver symbols (a typo'd node name fails here, not after a VM build)."""
+    import ast
+    import builtins
+
+    flake = (REPO / "flake.nix").read_text()
+    assert f"vm-{path.stem} = vmTest ./nixos-tests/vm/{path.name};" in flake
+    test = eval_nix(nix_instantiate, f"""
+      let t = import {path}; in {{ inherit (t) name testScript; nodes = builtins.attrNames t.nodes; }}
+    """)
+    assert isinstance(test, dict) and test["name"].startswith("intel-xpu-") and test["nodes"]
+    tree = ast.parse(test["testScript"], filename=f"{path.name}:testScript")
+    nodes = set(test["nodes"]) | ({"machine"} if len(test["nodes"]) == 1 else set())
+    bound = set(dir(builtins)) | DRIVER_SYMBOLS | nodes
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            bound |= {a.asname or a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, (ast.FunctionDef, ast.arg)):
+            bound.add(node.name if isinstance(node, ast.FunctionDef) else node.arg)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            bound.add(node.id)
+    free = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)} - bound
+    assert not free, f"{path.name}: testScript uses undefined names {sorted(free)}"

@@ -51,6 +51,26 @@ def test_tiny_gguf_is_a_valid_llama_model(tmp_path: Path) -> None:
 # -- the real server ---------------------------------------------------------------------------
 
 
+def test_ipex_llama_cpp_loads_the_tiny_models_metadata_and_vocabulary(tiny_model: Path) -> None:
+    """IPEX-LLM's own llama.cpp (`main`, from the same wheel as its Ollama) reads the tiny model's
+    header, hyperparameters and vocabulary, and stops only where it needs a SYCL device. A model it
+    could not parse fails earlier, with "error loading model vocabulary" or a key error."""
+    binary = find_binary(default_venv())
+    if binary is None:
+        pytest.skip(f"IPEX-LLM Ollama is not installed in {default_venv()} (./bootstrap.sh test installs it)")
+    libs = binary.parent
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+           "LD_LIBRARY_PATH": f"{default_venv() / 'lib'}:{libs}"}
+    run = subprocess.run([str(libs / "main"), "-m", str(tiny_model), "-p", "Why", "-n", "4", "-ngl", "0"],
+                         capture_output=True, text=True, timeout=120, env=env, stdin=subprocess.DEVNULL)
+    log = run.stdout + run.stderr
+    assert run.returncode != 0  # no SYCL device here
+    assert "general.name     = xpu-tiny-llama-seed1" in log, log[-3000:]
+    assert f"n_vocab          = {N_VOCAB}" in log, log[-3000:]
+    assert "BOS token        = 1 '<s>'" in log and "EOS token        = 2 '</s>'" in log
+    assert "PI_ERROR_DEVICE_NOT_FOUND" in log and "vocabulary" not in log.split("ggml_init_sycl")[-1]
+
+
 def test_real_server_version_and_model_lifecycle(ipex_ollama: IpexOllamaServer, tiny_model: Path) -> None:
     client = OllamaClient(ipex_ollama.url, read_timeout=120)
     assert client.version() == "0.0.0"  # a 0.3-era server: created from a Modelfile
