@@ -8,10 +8,23 @@
     extra-trusted-public-keys = [ "mordrag.cachix.org-1:6SOBxvzKQ/PyH4xBCXSsUvBLvQPrjNMQhd9jE3d4gWI=" ];
   };
 
-  inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-unstable";
+  inputs = {
+    nixpkgs.url = "github:NixOS/nixpkgs/nixos-unstable";
+    # ollama-sycl, llama-cpp-sycl and intel-python (overlays/mordrag.nix). Following our nixpkgs
+    # keeps one nixpkgs in the closure, but then MordragT's cache rarely has the exact builds:
+    # drop the follows to get cache hits at the cost of a second nixpkgs (docs/nixos.md).
+    mordrag = {
+      url = "github:MordragT/nixos";
+      inputs.nixpkgs.follows = "nixpkgs";
+    };
+  };
 
   outputs =
-    { self, nixpkgs }:
+    {
+      self,
+      nixpkgs,
+      mordrag,
+    }:
     let
       system = "x86_64-linux";
       pkgs = import nixpkgs {
@@ -22,7 +35,14 @@
       };
     in
     {
-      overlays.default = import ./overlays/intel-xpu.nix;
+      overlays = {
+        intel-xpu = import ./overlays/intel-xpu.nix;
+        mordrag = import ./overlays/mordrag.nix mordrag;
+        default = nixpkgs.lib.composeManyExtensions [
+          self.overlays.intel-xpu
+          self.overlays.mordrag
+        ];
+      };
 
       nixosModules = {
         intel-gpu = ./modules/nixos/intel-gpu.nix;
@@ -62,11 +82,21 @@
           vm-ollama = vmTest ./nixos-tests/vm/ollama.nix;
         };
 
-      packages.${system} = {
-        inherit (pkgs.intel-xpu) xpu-testkit ollama-ipex-llm;
-        ollama-ipex = pkgs.intel-xpu.ollama-ipex-llm; # the name the project plan uses
-        default = pkgs.intel-xpu.xpu-testkit;
-      };
+      packages.${system} =
+        let
+          xpu = pkgs.intel-xpu;
+        in
+        {
+          inherit (xpu) xpu-testkit ollama-ipex-llm;
+          ollama-ipex = xpu.ollama-ipex-llm; # the name the project plan uses
+          default = xpu.xpu-testkit;
+        }
+        # MordragT's builds, when its flake still provides them (overlays/mordrag.nix)
+        // builtins.intersectAttrs {
+          ollama-sycl = null;
+          llama-cpp-sycl = null;
+        } xpu
+        // nixpkgs.lib.optionalAttrs (xpu ? python) { python-ipex = xpu.python; };
 
       devShells.${system}.default = pkgs.mkShell {
         packages = [

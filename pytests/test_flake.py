@@ -55,6 +55,39 @@ def test_overlay_adds_the_package_set(nix_instantiate: str) -> None:
     }
 
 
+MORDRAG_STUB = """{
+  packages.x86_64-linux = { ollama-sycl = "ollama-sycl-drv"; llama-cpp-sycl = "llama-cpp-sycl-drv"; other = 1; };
+  legacyPackages.x86_64-linux.intel-python = "intel-python-drv";
+}"""
+
+
+def _overlays_applied(nix: str, mordrag: str) -> object:
+    """overlays.default's order: intel-xpu, then mordrag on top (what composeManyExtensions does)."""
+    return eval_nix(nix, f"""
+      let
+        ours = import {REPO}/overlays/intel-xpu.nix;
+        theirs = import {REPO}/overlays/mordrag.nix ({mordrag});
+        final = {{ callPackage = path: args: "built:" + baseNameOf (dirOf path);
+                   stdenv.hostPlatform.system = "x86_64-linux"; }};
+        first = ours final {{ }};
+      in (theirs final first).intel-xpu
+    """)
+
+
+def test_mordrag_overlay_adds_its_sycl_builds(nix_instantiate: str) -> None:
+    assert _overlays_applied(nix_instantiate, MORDRAG_STUB) == {
+        "ollama-ipex-llm": "built:ollama-ipex-llm", "xpu-testkit": "built:xpu-testkit",
+        "ollama-sycl": "ollama-sycl-drv", "llama-cpp-sycl": "llama-cpp-sycl-drv", "python": "intel-python-drv",
+    }
+
+
+def test_mordrag_overlay_leaves_out_what_the_flake_lacks(nix_instantiate: str) -> None:
+    """A MordragT revision without these outputs (or without this system) evaluates; the module's
+    assertion then names the missing package."""
+    got = _overlays_applied(nix_instantiate, '{ packages.aarch64-linux.ollama-sycl = "x"; }')
+    assert got == {"ollama-ipex-llm": "built:ollama-ipex-llm", "xpu-testkit": "built:xpu-testkit"}
+
+
 # -- module evaluation with nixpkgs' library --------------------------------------------------------
 
 NIXPKGS_LIB = os.environ.get("XPU_NIXPKGS_LIB")

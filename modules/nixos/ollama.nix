@@ -13,8 +13,7 @@ let
   backends = {
     # nixpkgs' Vulkan build: no local build, the default.
     vulkan = pkgs.ollama-vulkan or null;
-    # MordragT's SYCL build (oneAPI). This flake's overlay does not bring it yet: provide it as
-    # pkgs.intel-xpu.ollama-sycl through an overlay of your own until it does.
+    # MordragT's SYCL build (oneAPI), brought by this flake's overlay (overlays/mordrag.nix).
     sycl = pkgs.intel-xpu.ollama-sycl or null;
     # Intel's IPEX-LLM build (Ollama 0.3-era, SYCL), from PyPI wheels: this flake's overlay.
     ipex-llm = pkgs.intel-xpu.ollama-ipex-llm or null;
@@ -74,7 +73,7 @@ in
           if cfg.backend == "ipex-llm" then
             "services.ollama.intel.backend = \"ipex-llm\" needs pkgs.intel-xpu.ollama-ipex-llm: add this flake's overlay (nixpkgs.overlays = [ intel-xpu.overlays.default ]) and allow it as unfree."
           else if cfg.backend == "sycl" then
-            "services.ollama.intel.backend = \"sycl\" needs pkgs.intel-xpu.ollama-sycl (MordragT's ollama-sycl), which this flake does not bring yet: add it with an overlay of your own, or use backend = \"vulkan\"."
+            "services.ollama.intel.backend = \"sycl\" needs pkgs.intel-xpu.ollama-sycl (MordragT's ollama-sycl): add this flake's overlay (nixpkgs.overlays = [ intel-xpu.overlays.default ]); if it is there, the pinned MordragT flake no longer provides packages.<system>.ollama-sycl: update the mordrag input or use backend = \"vulkan\"."
           else
             "services.ollama.intel.backend = \"vulkan\" needs pkgs.ollama-vulkan, which this nixpkgs lacks: update the nixpkgs input.";
       }

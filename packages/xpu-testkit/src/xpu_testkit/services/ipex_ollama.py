@@ -9,6 +9,7 @@ runner aborts without an Intel GPU, which is the failure the diagnosis must name
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import tempfile
 import time
@@ -97,8 +98,10 @@ class IpexOllamaServer:
     def __enter__(self) -> IpexOllamaServer:
         return self.start()
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, *exc: object) -> None:
         self.stop()
+        if exc_type is None:  # after an error the home stays: serve.log explains it
+            shutil.rmtree(self.home, ignore_errors=True)
 
 
 def default_venv() -> Path:

@@ -248,5 +248,7 @@ class QemuVM:
     def __enter__(self) -> QemuVM:
         return self.start() if self.process is None else self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, *exc: object) -> None:
         self.stop()
+        if exc_type is None:  # after an error the workdir stays: the error names its console log
+            shutil.rmtree(self.workdir, ignore_errors=True)

@@ -1,0 +1,22 @@
+# MordragT's oneAPI builds (github:MordragT/nixos) under pkgs.intel-xpu. Its flake-parts outputs,
+# read from its pkgs/default.nix at 6442b7e (2026-07-02):
+#   packages.<system>.{ollama-sycl, llama-cpp-sycl}   (pkgs/by-name)
+#   legacyPackages.<system>.intel-python              (pkgs/by-lang: python313 with XPU torch)
+# An output MordragT drops or renames is left out rather than breaking evaluation; the modules
+# that need it assert with a message instead.
+mordrag: final: prev:
+let
+  system = final.stdenv.hostPlatform.system;
+  packages = mordrag.packages.${system} or { };
+  legacyPackages = mordrag.legacyPackages.${system} or { };
+  take =
+    set: from: to:
+    if set ? ${from} then { ${to} = set.${from}; } else { };
+in
+{
+  intel-xpu =
+    (prev.intel-xpu or { })
+    // take packages "ollama-sycl" "ollama-sycl"
+    // take packages "llama-cpp-sycl" "llama-cpp-sycl"
+    // take legacyPackages "intel-python" "python";
+}
