@@ -55,6 +55,9 @@
         };
       };
 
+      # Home Manager's services.ollama as a user unit, with the same services.ollama.intel options
+      homeManagerModules.default = ./modules/home-manager/ollama.nix;
+
       checks.${system} =
         let
           # NixOS VM tests (nixos-tests/vm/*.nix): every node runs this flake's modules on the

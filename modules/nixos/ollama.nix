@@ -7,56 +7,14 @@
   ...
 }:
 let
-  inherit (lib) types;
   cfg = config.services.ollama.intel;
-
-  backends = {
-    # nixpkgs' Vulkan build: no local build, the default.
-    vulkan = pkgs.ollama-vulkan or null;
-    # MordragT's SYCL build (oneAPI), brought by this flake's overlay (overlays/mordrag.nix).
-    sycl = pkgs.intel-xpu.ollama-sycl or null;
-    # Intel's IPEX-LLM build (Ollama 0.3-era, SYCL), from PyPI wheels: this flake's overlay.
-    ipex-llm = pkgs.intel-xpu.ollama-ipex-llm or null;
-  };
-  package = backends.${cfg.backend};
-  # Backends that compile GPU and CPU code at run time (SYCL through IGC and oneDNN's JIT) need
-  # writable+executable memory, which nixpkgs' unit forbids.
-  jit = cfg.backend != "vulkan";
+  intel = import ../lib/ollama-intel.nix { inherit lib pkgs; };
+  package = intel.packages.${cfg.backend};
 in
 {
   imports = [ ./intel-gpu.nix ];
 
-  options.services.ollama.intel = {
-    enable = lib.mkEnableOption "Intel GPU acceleration for {option}`services.ollama`";
-
-    backend = lib.mkOption {
-      type = types.enum [
-        "vulkan"
-        "sycl"
-        "ipex-llm"
-      ];
-      default = "vulkan";
-      description = ''
-        `vulkan`: nixpkgs' ollama-vulkan, built by Hydra. `sycl`: MordragT's ollama-sycl (oneAPI;
-        use MordragT's binary cache, or expect hours of building). `ipex-llm`: Intel's IPEX-LLM
-        Ollama (an older Ollama, fast on Arc; unfree oneAPI runtime). Which is faster depends on the
-        model and the card: measure them with `xpu bench ollama`.
-      '';
-    };
-
-    device = lib.mkOption {
-      type = types.nullOr types.str;
-      default = null;
-      example = "level_zero:0";
-      description = "ONEAPI_DEVICE_SELECTOR for the sycl backend, e.g. to pick the discrete GPU over an iGPU.";
-    };
-
-    igpu = lib.mkOption {
-      type = types.bool;
-      default = false;
-      description = "Let Ollama use an integrated GPU (OLLAMA_IGPU_ENABLE=1); Ollama drops iGPUs otherwise.";
-    };
-  };
+  options.services.ollama.intel = intel.options;
 
   config = lib.mkIf (config.services.ollama.enable && cfg.enable) {
     assertions = [
@@ -67,31 +25,13 @@ in
           (no `services.ollama.acceleration` option; nixos-unstable from late 2025). Update the nixpkgs input.
         '';
       }
-      {
-        assertion = package != null;
-        message =
-          if cfg.backend == "ipex-llm" then
-            "services.ollama.intel.backend = \"ipex-llm\" needs pkgs.intel-xpu.ollama-ipex-llm: add this flake's overlay (nixpkgs.overlays = [ intel-xpu.overlays.default ]) and allow it as unfree."
-          else if cfg.backend == "sycl" then
-            "services.ollama.intel.backend = \"sycl\" needs pkgs.intel-xpu.ollama-sycl (MordragT's ollama-sycl): add this flake's overlay (nixpkgs.overlays = [ intel-xpu.overlays.default ]); if it is there, the pinned MordragT flake no longer provides packages.<system>.ollama-sycl: update the mordrag input or use backend = \"vulkan\"."
-          else
-            "services.ollama.intel.backend = \"vulkan\" needs pkgs.ollama-vulkan, which this nixpkgs lacks: update the nixpkgs input.";
-      }
-      {
-        assertion = cfg.device == null || cfg.backend != "vulkan";
-        message = "services.ollama.intel.device sets ONEAPI_DEVICE_SELECTOR, which only the SYCL backends (sycl, ipex-llm) read: remove it or pick one of them.";
-      }
-    ];
+    ]
+    ++ intel.assertions cfg;
 
     hardware.intel-xpu.enable = lib.mkDefault true;
 
     services.ollama.package = lib.mkIf (package != null) (lib.mkDefault package);
-    services.ollama.environmentVariables = {
-      ZES_ENABLE_SYSMAN = "1";
-    }
-    // lib.optionalAttrs (cfg.backend == "vulkan") { OLLAMA_VULKAN = "1"; }
-    // lib.optionalAttrs cfg.igpu { OLLAMA_IGPU_ENABLE = "1"; }
-    // lib.optionalAttrs (cfg.device != null) { ONEAPI_DEVICE_SELECTOR = cfg.device; };
+    services.ollama.environmentVariables = intel.environment cfg;
 
     systemd.services.ollama = {
       wants = [ "intel-gpu-ready.service" ];
@@ -100,7 +40,8 @@ in
         # DRM render nodes only (nixpkgs' unit also allows NVIDIA, AMD and WSL devices)
         DeviceAllow = lib.mkForce [ "char-drm" ];
         SupplementaryGroups = [ "video" ];
-        MemoryDenyWriteExecute = lib.mkIf jit (lib.mkForce false);
+        # nixpkgs' unit forbids writable+executable memory, which the SYCL JIT needs
+        MemoryDenyWriteExecute = lib.mkIf (intel.jit cfg) (lib.mkForce false);
       };
     };
   };
