@@ -47,10 +47,12 @@
       nixosModules = {
         intel-gpu = ./modules/nixos/intel-gpu.nix;
         ollama = ./modules/nixos/ollama.nix;
+        comfyui = ./modules/nixos/comfyui.nix;
         default = {
           imports = [
             self.nixosModules.intel-gpu
             self.nixosModules.ollama
+            self.nixosModules.comfyui
           ];
         };
       };
@@ -83,6 +85,7 @@
 
           vm-intel-gpu = vmTest ./nixos-tests/vm/intel-gpu.nix;
           vm-ollama = vmTest ./nixos-tests/vm/ollama.nix;
+          vm-comfyui = vmTest ./nixos-tests/vm/comfyui.nix;
         };
 
       packages.${system} =
@@ -99,7 +102,8 @@
           ollama-sycl = null;
           llama-cpp-sycl = null;
         } xpu
-        // nixpkgs.lib.optionalAttrs (xpu ? python) { python-ipex = xpu.python; };
+        // nixpkgs.lib.optionalAttrs (xpu ? python) { python-ipex = xpu.python; }
+        // nixpkgs.lib.optionalAttrs (xpu ? comfyui) { comfyui-ipex = xpu.comfyui; };
 
       devShells.${system}.default = pkgs.mkShell {
         packages = [

@@ -2,6 +2,7 @@
 # read from its pkgs/default.nix at 6442b7e (2026-07-02):
 #   packages.<system>.{ollama-sycl, llama-cpp-sycl}   (pkgs/by-name)
 #   legacyPackages.<system>.intel-python              (pkgs/by-lang: python313 with XPU torch)
+# and, from intel-python and nixpkgs' comfyui, our ComfyUI on PyTorch XPU.
 # An output MordragT drops or renames is left out rather than breaking evaluation; the modules
 # that need it assert with a message instead.
 mordrag: final: prev:
@@ -18,5 +19,16 @@ in
     (prev.intel-xpu or { })
     // take packages "ollama-sycl" "ollama-sycl"
     // take packages "llama-cpp-sycl" "llama-cpp-sycl"
-    // take legacyPackages "intel-python" "python";
+    // take legacyPackages "intel-python" "python"
+    # ComfyUI on MordragT's XPU PyTorch (packages/comfyui-ipex), where nixpkgs has comfyui
+    // (
+      if legacyPackages ? intel-python && prev ? comfyui then
+        {
+          comfyui = final.callPackage ../packages/comfyui-ipex/package.nix {
+            inherit (legacyPackages) intel-python;
+          };
+        }
+      else
+        { }
+    );
 }

@@ -69,7 +69,7 @@ def _overlays_applied(nix: str, mordrag: str) -> object:
         theirs = import {REPO}/overlays/mordrag.nix ({mordrag});
         final = {{ callPackage = path: args: "built:" + baseNameOf (dirOf path);
                    stdenv.hostPlatform.system = "x86_64-linux"; }};
-        first = ours final {{ }};
+        first = ours final {{ }} // {{ comfyui = "nixpkgs-comfyui"; }};
       in (theirs final first).intel-xpu
     """)
 
@@ -78,6 +78,7 @@ def test_mordrag_overlay_adds_its_sycl_builds(nix_instantiate: str) -> None:
     assert _overlays_applied(nix_instantiate, MORDRAG_STUB) == {
         "ollama-ipex-llm": "built:ollama-ipex-llm", "xpu-testkit": "built:xpu-testkit",
         "ollama-sycl": "ollama-sycl-drv", "llama-cpp-sycl": "llama-cpp-sycl-drv", "python": "intel-python-drv",
+        "comfyui": "built:comfyui-ipex",
     }
 
 
@@ -111,8 +112,8 @@ def nixpkgs_lib() -> Path:
 def test_module_evaluation_cases(nix_instantiate: str, nixpkgs_lib: Path) -> None:
     """Every case in nixos-tests/eval/*-cases.nix (the same cases `nix flake check` evaluates)."""
     results = eval_nix(nix_instantiate, f"import {REPO}/nixos-tests/eval/run.nix {{ lib = import {nixpkgs_lib}/lib; }}")
-    assert isinstance(results, dict) and len(results) >= 21
-    assert {name.split("/")[0] for name in results} == {"intel-gpu", "ollama", "home-manager-ollama"}
+    assert isinstance(results, dict) and len(results) >= 26
+    assert {name.split("/")[0] for name in results} == {"intel-gpu", "ollama", "comfyui", "home-manager-ollama"}
     failed = {name: r for name, r in results.items() if not r["ok"]}
     assert not failed, json.dumps(failed, indent=2)
 
@@ -217,7 +218,7 @@ DRIVER_SYMBOLS = {"start_all", "test_script", "machines_qemu", "machines_nspawn"
 
 
 def test_there_are_vm_tests() -> None:
-    assert {p.stem for p in VM_TESTS} >= {"intel-gpu", "ollama"}
+    assert {p.stem for p in VM_TESTS} >= {"intel-gpu", "ollama", "comfyui"}
 
 
 @pytest.mark.parametrize("path", VM_TESTS, ids=lambda p: p.stem)

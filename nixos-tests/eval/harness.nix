@@ -19,7 +19,7 @@ let
     // extra;
 
   standInPkgs =
-    { driversOutput }:
+    { driversOutput, comfyuiXpu }:
     {
       intel-compute-runtime = drv "intel-compute-runtime" (
         lib.optionalAttrs driversOutput {
@@ -36,12 +36,16 @@ let
       clinfo = drv "clinfo" { };
       level-zero = drv "level-zero" { };
       intel-gpu-tools = drv "intel-gpu-tools" { };
-      intel-xpu.xpu-testkit = drv "xpu-testkit" { };
-      intel-xpu.ollama-sycl = drv "ollama-sycl" { };
-      intel-xpu.ollama-ipex-llm = drv "ollama-ipex-llm" { };
       ollama = drv "ollama" { };
       ollama-vulkan = drv "ollama-vulkan" { };
       bash = drv "bash" { };
+      comfyui = drv "comfyui" { };
+      intel-xpu = {
+        xpu-testkit = drv "xpu-testkit" { };
+        ollama-sycl = drv "ollama-sycl" { };
+        ollama-ipex-llm = drv "ollama-ipex-llm" { };
+      }
+      // lib.optionalAttrs comfyuiXpu { comfyui = drv "comfyui-xpu" { }; };
     };
 
   # nixos/lib/systemd-unit-options.nix: lists concatenate, other values must agree; overrides first.
@@ -96,6 +100,63 @@ let
             MemoryDenyWriteExecute = true;
             PrivateDevices = false;
             SupplementaryGroups = [ "render" ];
+          };
+        };
+      };
+    };
+
+  # nixos/modules/services/misc/comfyui.nix: the options this flake touches, and the unit
+  # settings it adds to, as nixpkgs sets them.
+  nixpkgsComfyui =
+    { config, pkgs, ... }:
+    let
+      cfg = config.services.comfyui;
+    in
+    {
+      options.services.comfyui = {
+        enable = mkOption {
+          type = types.bool;
+          default = false;
+        };
+        package = mkOption {
+          type = types.package;
+          default = pkgs.comfyui;
+        };
+        dataDir = mkOption {
+          type = types.path;
+          default = "/var/lib/comfyui";
+        };
+        listen = mkOption {
+          type = types.listOf types.str;
+          default = [
+            "127.0.0.1"
+            "::1"
+          ];
+        };
+        port = mkOption {
+          type = types.port;
+          default = 8188;
+        };
+        extraArgs = mkOption {
+          type = types.listOf types.str;
+          default = [ ];
+        };
+      };
+      config = lib.mkIf cfg.enable {
+        services.comfyui.extraArgs = lib.mkBefore [
+          "--base-directory=${cfg.dataDir}"
+          "--listen=${lib.concatStringsSep "," cfg.listen}"
+          "--port=${toString cfg.port}"
+        ];
+        systemd.services.comfyui = {
+          wantedBy = [ "multi-user.target" ];
+          after = [ "network.target" ];
+          serviceConfig = {
+            User = "comfyui";
+            Group = "comfyui";
+            PrivateDevices = false;
+            PrivateUsers = true;
+            ProtectSystem = "strict";
           };
         };
       };
@@ -190,6 +251,7 @@ in
   modules,
   kernelVersion ? "6.12.10",
   driversOutput ? true,
+  comfyuiXpu ? true,
 }:
 let
   inherit
@@ -198,8 +260,9 @@ let
         modules = [
           standInOptions
           nixpkgsOllama
+          nixpkgsComfyui
           {
-            _module.args.pkgs = standInPkgs { inherit driversOutput; };
+            _module.args.pkgs = standInPkgs { inherit driversOutput comfyuiXpu; };
             boot.kernelPackages.kernel.version = kernelVersion;
           }
         ]
@@ -232,5 +295,21 @@ in
       serviceConfig = lib.mapAttrs (_: sorted) (lib.filterAttrs (n: _: n != "ExecStart") u.serviceConfig);
     }) config.systemd.services).ollama or null;
   ollamaPackage = config.services.ollama.package.name;
+  warnings = config.warnings;
+  comfyui = {
+    package = config.services.comfyui.package.name;
+    args = config.services.comfyui.extraArgs;
+    unit =
+      let
+        u = config.systemd.services.comfyui or null;
+      in
+      if u == null then
+        null
+      else
+        {
+          inherit (u) wants after environment;
+          SupplementaryGroups = u.serviceConfig.SupplementaryGroups or null;
+        };
+  };
   ollamaEnvironment = config.services.ollama.environmentVariables;
 }

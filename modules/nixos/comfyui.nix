@@ -1,0 +1,111 @@
+# services.comfyui.intel: run nixpkgs' services.comfyui on an Intel GPU through PyTorch XPU.
+{
+  config,
+  lib,
+  options,
+  pkgs,
+  ...
+}:
+let
+  inherit (lib) types;
+  cfg = config.services.comfyui.intel;
+  comfyui = config.services.comfyui;
+  package = pkgs.intel-xpu.comfyui or null;
+  loopback = [
+    "127.0.0.1"
+    "::1"
+    "localhost"
+  ];
+  exposed = lib.filter (address: !(lib.elem address loopback)) (comfyui.listen or [ ]);
+in
+{
+  imports = [ ./intel-gpu.nix ];
+
+  options.services.comfyui.intel = {
+    enable = lib.mkEnableOption "Intel GPU (PyTorch XPU) support for {option}`services.comfyui`";
+
+    device = lib.mkOption {
+      type = types.enum [
+        "xpu"
+        "cpu"
+      ];
+      default = "xpu";
+      description = ''
+        `xpu`: run on the Intel GPU through upstream `torch.xpu`. `cpu`: the same XPU build on the
+        CPU (`--cpu`), e.g. as the baseline `xpu bench comfyui` compares against.
+      '';
+    };
+
+    fp64Emulation = lib.mkOption {
+      type = types.bool;
+      default = false;
+      description = ''
+        Emulate FP64 in the GPU compiler (OverrideDefaultFP64Settings=1, IGC_EnableDPEmulation=1),
+        for integrated GPUs without FP64 that fail on double-precision kernels.
+      '';
+    };
+
+    persistentSyclCache = lib.mkOption {
+      type = types.bool;
+      default = false;
+      description = ''
+        Keep compiled SYCL kernels in {option}`services.comfyui.dataDir`/sycl-cache
+        (SYCL_CACHE_PERSISTENT=1): faster later starts, but it has crashed on Xe2/Xe3 GPUs
+        (intel/llvm 22853), hence off by default.
+      '';
+    };
+  };
+
+  config = lib.mkMerge [
+    {
+      assertions = [
+        {
+          assertion = !cfg.enable || options.services ? comfyui && options.services.comfyui ? listen;
+          message = "services.comfyui.intel needs a nixpkgs with services.comfyui (nixos/modules/services/misc/comfyui.nix): update the nixpkgs input.";
+        }
+      ];
+    }
+    (lib.mkIf (cfg.enable && (comfyui.enable or false)) {
+      assertions = [
+        {
+          assertion = package != null;
+          message = "services.comfyui.intel needs pkgs.intel-xpu.comfyui (ComfyUI on MordragT's XPU PyTorch): add this flake's overlay (nixpkgs.overlays = [ intel-xpu.overlays.default ]), or set services.comfyui.package to a ComfyUI whose torch has XPU.";
+        }
+      ];
+
+      warnings = lib.optional (exposed != [ ]) ''
+        services.comfyui.listen includes ${lib.concatStringsSep ", " exposed}: ComfyUI has no
+        authentication, so anyone who reaches that address can run workflows on this machine.
+        Keep it on loopback and put an authenticating reverse proxy in front.
+      '';
+
+      hardware.intel-xpu.enable = lib.mkDefault true;
+
+      services.comfyui.package = lib.mkIf (package != null) (lib.mkDefault package);
+      services.comfyui.extraArgs = lib.mkIf (cfg.device == "cpu") [ "--cpu" ];
+
+      systemd.services.comfyui = {
+        wants = lib.mkIf (cfg.device == "xpu") [ "intel-gpu-ready.service" ];
+        after = lib.mkIf (cfg.device == "xpu") [ "intel-gpu-ready.service" ];
+        environment = {
+          ZES_ENABLE_SYSMAN = "1";
+        }
+        // lib.optionalAttrs cfg.fp64Emulation {
+          OverrideDefaultFP64Settings = "1";
+          IGC_EnableDPEmulation = "1";
+        }
+        // lib.optionalAttrs cfg.persistentSyclCache {
+          SYCL_CACHE_PERSISTENT = "1";
+          SYCL_CACHE_DIR = "${comfyui.dataDir}/sycl-cache";
+        };
+        # nixpkgs' unit leaves devices open (PrivateDevices = false, no DeviceAllow) and does not
+        # forbid writable+executable memory, which PyTorch's JIT needs; it runs as the static
+        # user comfyui, which needs the groups that own the render nodes.
+        serviceConfig.SupplementaryGroups = [
+          "render"
+          "video"
+        ];
+      };
+    })
+  ];
+}

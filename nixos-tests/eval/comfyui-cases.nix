@@ -1,0 +1,139 @@
+# Evaluation cases for modules/nixos/comfyui.nix on top of nixpkgs' services.comfyui (stand-in).
+{ harness, lib }:
+let
+  module = ../../modules/nixos/comfyui.nix;
+  comfyui = intel: extra: [
+    module
+    {
+      services.comfyui.enable = true;
+      services.comfyui.intel = { enable = true; } // intel;
+    }
+    extra
+  ];
+  base = [
+    "--base-directory=/var/lib/comfyui"
+    "--listen=127.0.0.1,::1"
+    "--port=8188"
+  ];
+in
+{
+  xpu-by-default = {
+    result = harness { modules = comfyui { } { }; };
+    expect = {
+      failedAssertions = [ ];
+      warnings = [ ];
+      graphics = true;
+      comfyui = {
+        package = "comfyui-xpu";
+        args = base;
+        unit = {
+          wants = [ "intel-gpu-ready.service" ];
+          after = [
+            "network.target"
+            "intel-gpu-ready.service"
+          ];
+          environment.ZES_ENABLE_SYSMAN = "1";
+          SupplementaryGroups = [
+            "render"
+            "video"
+          ];
+        };
+      };
+    };
+  };
+  cpu-baseline-with-fp64-emulation-and-cache = {
+    result = harness {
+      modules = comfyui {
+        device = "cpu";
+        fp64Emulation = true;
+        persistentSyclCache = true;
+      } { };
+    };
+    expect.comfyui = {
+      package = "comfyui-xpu";
+      args = base ++ [ "--cpu" ];
+      unit = {
+        wants = [ ];
+        after = [ "network.target" ];
+        environment = {
+          ZES_ENABLE_SYSMAN = "1";
+          OverrideDefaultFP64Settings = "1";
+          IGC_EnableDPEmulation = "1";
+          SYCL_CACHE_PERSISTENT = "1";
+          SYCL_CACHE_DIR = "/var/lib/comfyui/sycl-cache";
+        };
+        SupplementaryGroups = [
+          "render"
+          "video"
+        ];
+      };
+    };
+  };
+  listening-beyond-loopback-warns = {
+    result = harness {
+      modules = comfyui { } {
+        services.comfyui.listen = [
+          "0.0.0.0"
+          "::1"
+        ];
+      };
+    };
+    expect.warnings = [
+      ''
+        services.comfyui.listen includes 0.0.0.0: ComfyUI has no
+        authentication, so anyone who reaches that address can run workflows on this machine.
+        Keep it on loopback and put an authenticating reverse proxy in front.
+      ''
+    ];
+  };
+  without-the-overlay = {
+    result = harness {
+      comfyuiXpu = false;
+      modules = comfyui { } { };
+    };
+    expect = {
+      failedAssertions = [
+        "services.comfyui.intel needs pkgs.intel-xpu.comfyui (ComfyUI on MordragT's XPU PyTorch): add this flake's overlay (nixpkgs.overlays = [ intel-xpu.overlays.default ]), or set services.comfyui.package to a ComfyUI whose torch has XPU."
+      ];
+      # nixpkgs' package stays (whose torch has no XPU): the assertion stops the build
+      comfyui = {
+        package = "comfyui";
+        args = base;
+        unit = {
+          wants = [ "intel-gpu-ready.service" ];
+          after = [
+            "network.target"
+            "intel-gpu-ready.service"
+          ];
+          environment.ZES_ENABLE_SYSMAN = "1";
+          SupplementaryGroups = [
+            "render"
+            "video"
+          ];
+        };
+      };
+    };
+  };
+  off-leaves-nixpkgs-comfyui-alone = {
+    result = harness {
+      modules = [
+        module
+        { services.comfyui.enable = true; }
+      ];
+    };
+    expect = {
+      failedAssertions = [ ];
+      graphics = false;
+      comfyui = {
+        package = "comfyui";
+        args = base;
+        unit = {
+          wants = [ ];
+          after = [ "network.target" ];
+          environment = { };
+          SupplementaryGroups = null;
+        };
+      };
+    };
+  };
+}
