@@ -17,6 +17,11 @@
       url = "github:MordragT/nixos";
       inputs.nixpkgs.follows = "nixpkgs";
     };
+    # only for checks.vm-home-manager; homeManagerModules.default needs no input
+    home-manager = {
+      url = "github:nix-community/home-manager";
+      inputs.nixpkgs.follows = "nixpkgs";
+    };
   };
 
   outputs =
@@ -24,6 +29,7 @@
       self,
       nixpkgs,
       mordrag,
+      home-manager,
     }:
     let
       system = "x86_64-linux";
@@ -86,6 +92,12 @@
           vm-intel-gpu = vmTest ./nixos-tests/vm/intel-gpu.nix;
           vm-ollama = vmTest ./nixos-tests/vm/ollama.nix;
           vm-comfyui = vmTest ./nixos-tests/vm/comfyui.nix;
+          vm-home-manager = vmTest (
+            import ./nixos-tests/vm/home-manager.nix {
+              homeManagerModule = home-manager.nixosModules.home-manager;
+              intelXpuHomeModule = self.homeManagerModules.default;
+            }
+          );
         };
 
       packages.${system} =
