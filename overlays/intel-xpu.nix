@@ -1,8 +1,18 @@
-# The intel-xpu package set. Later pieces (Ollama backends, ComfyUI on PyTorch XPU, benchmarks)
-# join this attribute set; everything stays under `intel-xpu` so it cannot shadow nixpkgs.
+# The intel-xpu package set: this flake's packages, and nixpkgs' driver and Ollama pieces under
+# the same name so one attribute set holds the whole stack (overlays/mordrag.nix adds MordragT's
+# oneAPI builds). Everything stays under `intel-xpu`, so it cannot shadow nixpkgs.
 final: prev: {
-  intel-xpu = (prev.intel-xpu or { }) // {
-    xpu-testkit = final.callPackage ../packages/xpu-testkit/package.nix { };
-    ollama-ipex-llm = final.callPackage ../packages/ollama-ipex-llm/package.nix { };
-  };
+  intel-xpu =
+    (prev.intel-xpu or { })
+    # nixpkgs' pieces, where this nixpkgs has them (the modules pick them up from here too)
+    // builtins.intersectAttrs {
+      level-zero = null;
+      intel-compute-runtime = null;
+      intel-compute-runtime-legacy1 = null;
+      ollama-vulkan = null;
+    } prev
+    // {
+      xpu-testkit = final.callPackage ../packages/xpu-testkit/package.nix { };
+      ollama-ipex-llm = final.callPackage ../packages/ollama-ipex-llm/package.nix { };
+    };
 }

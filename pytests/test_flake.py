@@ -44,7 +44,8 @@ def test_overlay_adds_the_package_set(nix_instantiate: str) -> None:
       let
         overlay = import {REPO}/overlays/intel-xpu.nix;
         final = {{ callPackage = path: args: {{ inherit path; }}; }};
-      in builtins.mapAttrs (_: v: toString v.path) (overlay final {{ }}).intel-xpu
+        prev = {{ level-zero = {{ path = "nixpkgs-level-zero"; }}; hello = {{ path = "no"; }}; }};
+      in builtins.mapAttrs (_: v: toString v.path) (overlay final prev).intel-xpu
     """
     run = subprocess.run([nix_instantiate, "--eval", "--strict", "--json", "-E", expr],
                          capture_output=True, text=True, timeout=60)
@@ -52,6 +53,7 @@ def test_overlay_adds_the_package_set(nix_instantiate: str) -> None:
     assert json.loads(run.stdout) == {
         "ollama-ipex-llm": f"{REPO}/packages/ollama-ipex-llm/package.nix",
         "xpu-testkit": f"{REPO}/packages/xpu-testkit/package.nix",
+        "level-zero": "nixpkgs-level-zero",  # nixpkgs' pieces it has; others are left out
     }
 
 
