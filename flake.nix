@@ -105,8 +105,10 @@
           xpu = pkgs.intel-xpu;
         in
         {
-          inherit (xpu) xpu-testkit ollama-ipex-llm;
-          ollama-ipex = xpu.ollama-ipex-llm; # the name the project plan uses
+          inherit (xpu) xpu-testkit ollama-ipex-llm benchmarks;
+          # the names the project plan uses
+          ollama-ipex = xpu.ollama-ipex-llm;
+          ipex-benchmarks = xpu.benchmarks;
           default = xpu.xpu-testkit;
         }
         # MordragT's builds, when its flake still provides them (overlays/mordrag.nix)

@@ -14,5 +14,8 @@ final: prev: {
     // {
       xpu-testkit = final.callPackage ../packages/xpu-testkit/package.nix { };
       ollama-ipex-llm = final.callPackage ../packages/ollama-ipex-llm/package.nix { };
+      benchmarks = final.callPackage ../packages/ipex-benchmarks/package.nix {
+        inherit (final.intel-xpu) xpu-testkit;
+      };
     };
 }

@@ -54,6 +54,7 @@ def test_overlay_adds_the_package_set(nix_instantiate: str) -> None:
         "ollama-ipex-llm": f"{REPO}/packages/ollama-ipex-llm/package.nix",
         "xpu-testkit": f"{REPO}/packages/xpu-testkit/package.nix",
         "level-zero": "nixpkgs-level-zero",  # nixpkgs' pieces it has; others are left out
+        "benchmarks": f"{REPO}/packages/ipex-benchmarks/package.nix",
     }
 
 
@@ -79,7 +80,7 @@ def _overlays_applied(nix: str, mordrag: str) -> object:
 def test_mordrag_overlay_adds_its_sycl_builds(nix_instantiate: str) -> None:
     assert _overlays_applied(nix_instantiate, MORDRAG_STUB) == {
         "ollama-ipex-llm": "built:ollama-ipex-llm", "xpu-testkit": "built:xpu-testkit",
-        "ollama-sycl": "ollama-sycl-drv", "llama-cpp-sycl": "llama-cpp-sycl-drv", "python": "intel-python-drv",
+        "benchmarks": "built:ipex-benchmarks", "ollama-sycl": "ollama-sycl-drv", "llama-cpp-sycl": "llama-cpp-sycl-drv", "python": "intel-python-drv",
         "comfyui": "built:comfyui-ipex",
     }
 
@@ -88,7 +89,8 @@ def test_mordrag_overlay_leaves_out_what_the_flake_lacks(nix_instantiate: str) -
     """A MordragT revision without these outputs (or without this system) evaluates; the module's
     assertion then names the missing package."""
     got = _overlays_applied(nix_instantiate, '{ packages.aarch64-linux.ollama-sycl = "x"; }')
-    assert got == {"ollama-ipex-llm": "built:ollama-ipex-llm", "xpu-testkit": "built:xpu-testkit"}
+    assert got == {"ollama-ipex-llm": "built:ollama-ipex-llm", "xpu-testkit": "built:xpu-testkit",
+                   "benchmarks": "built:ipex-benchmarks"}
 
 
 # -- module evaluation with nixpkgs' library --------------------------------------------------------

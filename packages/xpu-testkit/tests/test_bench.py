@@ -111,3 +111,47 @@ def test_comfyui_iterations_per_second_from_progress_events() -> None:
     assert bench.ratio == pytest.approx(5.0) and bench.passed
     sampler = next(n for n in sampling_workflow(20).values() if n["class_type"] == "KSampler")
     assert sampler["inputs"]["steps"] == 20
+
+
+# -- packages/ipex-benchmarks: the script, run the way writeShellApplication runs it -----------------
+
+IPEX_BENCHMARKS = Path(__file__).resolve().parents[3] / "packages" / "ipex-benchmarks" / "ipex-benchmarks.sh"
+
+
+def _ipex_benchmarks(tmp_path: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """writeShellApplication puts `set -o errexit -o nounset -o pipefail` before the text and
+    xpu-testkit's bin on PATH; here `xpu` is this environment's."""
+    script = tmp_path / "ipex-benchmarks"
+    script.write_text("#!/bin/bash\nset -o errexit\nset -o nounset\nset -o pipefail\n" + IPEX_BENCHMARKS.read_text())
+    script.chmod(0o755)
+    xpu_bin = Path(sys.executable).parent
+    base = {"PATH": f"{xpu_bin}:/usr/bin:/bin", "HOME": str(tmp_path), "XPU_BENCH_OUT": str(tmp_path / "out")}
+    return subprocess.run([str(script), *args], env={**base, **env}, capture_output=True, text=True, timeout=300,
+                          cwd=tmp_path)
+
+
+def test_ipex_benchmarks_measures_ollama(double_with_a_slower_cpu: OllamaDouble, tmp_path: Path) -> None:
+    run = _ipex_benchmarks(tmp_path, {"OLLAMA_URL": double_with_a_slower_cpu.url, "OLLAMA_BACKEND": "vulkan"},
+                           "--repetitions", "3")
+    assert run.returncode == 0, run.stderr
+    report = json.loads((tmp_path / "out" / "ollama-bench.json").read_text())
+    assert [b["backend"] for b in report["backends"]] == ["vulkan"] and report["passed"] is True
+    assert run.stdout.strip().endswith(f"reports in {tmp_path / 'out'}")
+
+
+def test_ipex_benchmarks_below_the_bar_exits_1(tmp_path: Path) -> None:
+    with OllamaDouble("gpu", cpu_response=GENERATE_SAMPLE) as same_speed:  # CPU as fast as the GPU
+        run = _ipex_benchmarks(tmp_path, {"OLLAMA_URL": same_speed.url})
+    assert run.returncode == 1, run.stderr
+    assert json.loads((tmp_path / "out" / "ollama-bench.json").read_text())["passed"] is False
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"OLLAMA_URL": "nourl"}, "expected NAME=http://host:port"),
+    ({"COMFYUI_XPU_URL": "http://127.0.0.1:1"}, "set both COMFYUI_XPU_URL and COMFYUI_CPU_URL"),
+])
+def test_ipex_benchmarks_bad_input(env: dict[str, str], message: str, tmp_path: Path,
+                                   double_with_a_slower_cpu: OllamaDouble) -> None:
+    env = {"OLLAMA_URL": double_with_a_slower_cpu.url, **env}
+    run = _ipex_benchmarks(tmp_path, env, "--repetitions", "3")
+    assert run.returncode == 2 and message in run.stderr and "Traceback" not in run.stderr
