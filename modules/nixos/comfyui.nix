@@ -45,6 +45,31 @@ in
       '';
     };
 
+    customNodes = lib.mkOption {
+      type = types.attrsOf types.package;
+      default = { };
+      example = lib.literalExpression ''
+        {
+          ComfyUI-GGUF = pkgs.fetchFromGitHub { owner = "city96"; repo = "ComfyUI-GGUF"; rev = "..."; hash = "..."; };
+        }
+      '';
+      description = ''
+        Custom nodes from the Nix store, linked as
+        {option}`services.comfyui.dataDir`/custom_nodes/<name> before each start (links into
+        the store that are no longer listed are removed; nodes installed by hand stay). Their
+        Python dependencies go into the package: `pkgs.intel-xpu.comfyui.override { extraDependencies = ps: [ ... ]; }`.
+      '';
+    };
+
+    openFirewall = lib.mkOption {
+      type = types.bool;
+      default = false;
+      description = ''
+        Open {option}`services.comfyui.port` in the firewall. ComfyUI has no authentication:
+        prefer a reverse proxy that has (examples/advanced-workflows).
+      '';
+    };
+
     persistentSyclCache = lib.mkOption {
       type = types.bool;
       default = false;
@@ -84,6 +109,8 @@ in
       services.comfyui.package = lib.mkIf (package != null) (lib.mkDefault package);
       services.comfyui.extraArgs = lib.mkIf (cfg.device == "cpu") [ "--cpu" ];
 
+      networking.firewall.allowedTCPPorts = lib.mkIf cfg.openFirewall [ comfyui.port ];
+
       systemd.services.comfyui = {
         wants = lib.mkIf (cfg.device == "xpu") [ "intel-gpu-ready.service" ];
         after = lib.mkIf (cfg.device == "xpu") [ "intel-gpu-ready.service" ];
@@ -101,6 +128,19 @@ in
         # nixpkgs' unit leaves devices open (PrivateDevices = false, no DeviceAllow) and does not
         # forbid writable+executable memory, which PyTorch's JIT needs; it runs as the static
         # user comfyui, which needs the groups that own the render nodes.
+        # after nixpkgs' preStart, which creates custom_nodes from the package on first start
+        preStart = lib.mkIf (cfg.customNodes != { }) (
+          lib.mkAfter (
+            ''
+              find ${lib.escapeShellArg "${comfyui.dataDir}/custom_nodes"} -maxdepth 1 -type l -lname '${builtins.storeDir}/*' -delete
+            ''
+            + lib.concatStrings (
+              lib.mapAttrsToList (name: node: ''
+                ln -sfn ${node} ${lib.escapeShellArg "${comfyui.dataDir}/custom_nodes/${name}"}
+              '') cfg.customNodes
+            )
+          )
+        );
         serviceConfig.SupplementaryGroups = [
           "render"
           "video"

@@ -136,4 +136,30 @@ in
       };
     };
   };
+  custom-nodes-and-firewall = {
+    result = harness {
+      modules = comfyui {
+        openFirewall = true;
+        customNodes.ComfyUI-GGUF = {
+          type = "derivation";
+          name = "comfyui-gguf";
+          outPath = "/nix/store/00000000000000000000000000000000-comfyui-gguf";
+        };
+      } { services.comfyui.port = 9000; };
+    };
+    expect = {
+      firewallTCP = [ 9000 ];
+      comfyuiPreStart = ''
+        find /var/lib/comfyui/custom_nodes -maxdepth 1 -type l -lname '/nix/store/*' -delete
+        ln -sfn /nix/store/00000000000000000000000000000000-comfyui-gguf /var/lib/comfyui/custom_nodes/ComfyUI-GGUF
+      '';
+    };
+  };
+  no-custom-nodes-no-changes = {
+    result = harness { modules = comfyui { } { }; };
+    expect = {
+      firewallTCP = [ ];
+      comfyuiPreStart = "";
+    };
+  };
 }

@@ -205,6 +205,11 @@ let
         type = types.attrsOf (types.either types.str (types.listOf types.str));
         default = { };
       };
+      # nixos/modules/services/networking/firewall.nix
+      networking.firewall.allowedTCPPorts = mkOption {
+        type = types.listOf types.port;
+        default = [ ];
+      };
       # nixos/modules/config/system-path.nix
       environment.systemPackages = mkOption {
         type = types.listOf types.package;
@@ -234,6 +239,10 @@ let
               environment = mkOption {
                 type = types.attrsOf types.str;
                 default = { };
+              };
+              preStart = mkOption {
+                type = types.lines;
+                default = "";
               };
               serviceConfig = mkOption {
                 type = types.attrsOf unitOption;
@@ -296,6 +305,8 @@ in
     }) config.systemd.services).ollama or null;
   ollamaPackage = config.services.ollama.package.name;
   warnings = config.warnings;
+  firewallTCP = config.networking.firewall.allowedTCPPorts;
+  comfyuiPreStart = (config.systemd.services.comfyui or { preStart = ""; }).preStart;
   comfyui = {
     package = config.services.comfyui.package.name;
     args = config.services.comfyui.extraArgs;
