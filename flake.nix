@@ -63,8 +63,18 @@
         };
       };
 
-      # Home Manager's services.ollama as a user unit, with the same services.ollama.intel options
-      homeManagerModules.default = ./modules/home-manager/ollama.nix;
+      homeManagerModules = {
+        # Home Manager's services.ollama as a user unit, with the same services.ollama.intel options
+        ollama = ./modules/home-manager/ollama.nix;
+        # ComfyUI on PyTorch XPU as a user unit (services.intel-xpu.comfyui)
+        comfyui = ./modules/home-manager/comfyui.nix;
+        default = {
+          imports = [
+            self.homeManagerModules.ollama
+            self.homeManagerModules.comfyui
+          ];
+        };
+      };
 
       checks.${system} =
         let
