@@ -1,40 +1,8 @@
-# Evaluation cases for modules/home-manager/comfyui.nix. Stand-ins for the Home Manager options it
-# touches: modules/misc/assertions.nix (assertions, warnings), modules/home-environment.nix
-# (home.sessionVariables), modules/misc/xdg.nix (xdg.dataHome), modules/systemd.nix
-# (systemd.user.services: attrsOf unit sections; a plain attrs stand-in).
+# Evaluation cases for modules/home-manager/comfyui.nix (typed stand-ins: home-manager-stand-ins.nix).
 { harness, lib }:
 let
-  inherit (lib) mkOption types;
-  drv = name: {
-    type = "derivation";
-    inherit name;
-    outPath = "/nix/store/00000000000000000000000000000000-${name}";
-    meta.mainProgram = "comfyui";
-  };
-  homeManager = {
-    options = {
-      assertions = mkOption {
-        type = types.listOf types.unspecified;
-        default = [ ];
-      };
-      warnings = mkOption {
-        type = types.listOf types.str;
-        default = [ ];
-      };
-      home.sessionVariables = mkOption {
-        type = types.lazyAttrsOf types.str;
-        default = { };
-      };
-      xdg.dataHome = mkOption {
-        type = types.str;
-        default = "/home/alice/.local/share";
-      };
-      systemd.user.services = mkOption {
-        type = types.attrsOf types.attrs;
-        default = { };
-      };
-    };
-  };
+  homeManager = import ./home-manager-stand-ins.nix { inherit lib; };
+  drv = name: homeManager.drv name // { meta.mainProgram = "comfyui"; };
   evalHome =
     {
       settings,
@@ -44,7 +12,7 @@ let
       inherit
         (lib.evalModules {
           modules = [
-            homeManager
+            homeManager.module
             ../../modules/home-manager/comfyui.nix
             {
               _module.args.pkgs = {

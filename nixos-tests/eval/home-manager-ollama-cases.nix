@@ -1,60 +1,9 @@
-# Evaluation cases for modules/home-manager/ollama.nix on top of Home Manager's services.ollama.
-# Stand-ins for the Home Manager options it touches, typed as Home Manager declares them:
-# modules/services/ollama.nix (enable, package, acceleration, environmentVariables),
-# modules/home-environment.nix (home.sessionVariables), modules/misc/assertions.nix.
+# Evaluation cases for modules/home-manager/ollama.nix on top of Home Manager's services.ollama
+# (typed stand-ins: home-manager-stand-ins.nix).
 { harness, lib }:
 let
-  inherit (lib) mkOption types;
-  drv = name: {
-    type = "derivation";
-    inherit name;
-    outPath = "/nix/store/00000000000000000000000000000000-${name}";
-  };
-  homeManager =
-    { pkgs, ... }:
-    {
-      options = {
-        assertions = mkOption {
-          type = types.listOf types.unspecified;
-          default = [ ];
-        };
-        home.sessionVariables = mkOption {
-          type = types.lazyAttrsOf (
-            types.oneOf [
-              types.str
-              types.path
-              types.int
-              types.float
-            ]
-          );
-          default = { };
-        };
-        services.ollama = {
-          enable = mkOption {
-            type = types.bool;
-            default = false;
-          };
-          package = mkOption {
-            type = types.package;
-            default = pkgs.ollama;
-          };
-          acceleration = mkOption {
-            type = types.nullOr (
-              types.enum [
-                false
-                "rocm"
-                "cuda"
-              ]
-            );
-            default = null;
-          };
-          environmentVariables = mkOption {
-            type = types.attrsOf types.str;
-            default = { };
-          };
-        };
-      };
-    };
+  homeManager = import ./home-manager-stand-ins.nix { inherit lib; };
+  inherit (homeManager) drv;
   evalHome =
     {
       settings,
@@ -64,7 +13,7 @@ let
       inherit
         (lib.evalModules {
           modules = [
-            homeManager
+            homeManager.module
             ../../modules/home-manager/ollama.nix
             {
               _module.args.pkgs = {
