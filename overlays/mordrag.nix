@@ -20,6 +20,9 @@ in
     // take packages "ollama-sycl" "ollama-sycl"
     // take packages "llama-cpp-sycl" "llama-cpp-sycl"
     // take legacyPackages "intel-python" "python"
+    # sycl-ls comes with MordragT's SYCL LLVM (legacyPackages.<system>.intel-sycl.llvm, intel/llvm
+    # nightly-2026-01-01 with the sycl project; a large build unless the cache has it)
+    // take (legacyPackages.intel-sycl or { }) "llvm" "sycl-tools"
     # ComfyUI on MordragT's XPU PyTorch (packages/comfyui-ipex), where nixpkgs has comfyui
     // (
       if legacyPackages ? intel-python && prev ? comfyui then

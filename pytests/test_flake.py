@@ -60,7 +60,7 @@ def test_overlay_adds_the_package_set(nix_instantiate: str) -> None:
 
 MORDRAG_STUB = """{
   packages.x86_64-linux = { ollama-sycl = "ollama-sycl-drv"; llama-cpp-sycl = "llama-cpp-sycl-drv"; other = 1; };
-  legacyPackages.x86_64-linux.intel-python = "intel-python-drv";
+  legacyPackages.x86_64-linux = { intel-python = "intel-python-drv"; intel-sycl.llvm = "intel-llvm-drv"; };
 }"""
 
 
@@ -81,7 +81,7 @@ def test_mordrag_overlay_adds_its_sycl_builds(nix_instantiate: str) -> None:
     assert _overlays_applied(nix_instantiate, MORDRAG_STUB) == {
         "ollama-ipex-llm": "built:ollama-ipex-llm", "xpu-testkit": "built:xpu-testkit",
         "benchmarks": "built:ipex-benchmarks", "ollama-sycl": "ollama-sycl-drv", "llama-cpp-sycl": "llama-cpp-sycl-drv", "python": "intel-python-drv",
-        "comfyui": "built:comfyui-ipex",
+        "comfyui": "built:comfyui-ipex", "sycl-tools": "intel-llvm-drv",
     }
 
 
@@ -116,7 +116,7 @@ def nixpkgs_lib() -> Path:
 def test_module_evaluation_cases(nix_instantiate: str, nixpkgs_lib: Path) -> None:
     """Every case in nixos-tests/eval/*-cases.nix (the same cases `nix flake check` evaluates)."""
     results = eval_nix(nix_instantiate, f"import {REPO}/nixos-tests/eval/run.nix {{ lib = import {nixpkgs_lib}/lib; }}")
-    assert isinstance(results, dict) and len(results) >= 31
+    assert isinstance(results, dict) and len(results) >= 33
     assert {name.split("/")[0] for name in results} == {"intel-gpu", "ollama", "comfyui", "home-manager-ollama", "home-manager-comfyui"}
     failed = {name: r for name, r in results.items() if not r["ok"]}
     assert not failed, json.dumps(failed, indent=2)

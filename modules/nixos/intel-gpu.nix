@@ -9,6 +9,7 @@
 let
   inherit (lib) types;
   cfg = config.hardware.intel-xpu;
+  syclTools = pkgs.intel-xpu.sycl-tools or null;
 
   runtime =
     if cfg.computeRuntime == "legacy" then pkgs.intel-compute-runtime-legacy1 else pkgs.intel-compute-runtime;
@@ -99,6 +100,16 @@ in
       description = "Install clinfo, the Level Zero loader, intel_gpu_top and the `xpu` command.";
     };
 
+    syclTools = lib.mkOption {
+      type = lib.types.bool;
+      default = false;
+      description = ''
+        Install `sycl-ls` with MordragT's SYCL LLVM (`pkgs.intel-xpu.sycl-tools`, from this
+        flake's overlay). Off by default: it is a full LLVM build unless MordragT's cache has it.
+        `xpu doctor` enumerates SYCL devices without it when dpctl or PyTorch XPU is present.
+      '';
+    };
+
     xpuPackage = lib.mkOption {
       type = types.nullOr types.package;
       default = pkgs.intel-xpu.xpu-testkit or null;
@@ -109,6 +120,10 @@ in
 
   config = lib.mkIf cfg.enable {
     assertions = [
+      {
+        assertion = !cfg.syclTools || syclTools != null;
+        message = "hardware.intel-xpu.syclTools needs pkgs.intel-xpu.sycl-tools (MordragT's SYCL LLVM, which brings sycl-ls): add this flake's overlay (nixpkgs.overlays = [ intel-xpu.overlays.default ]), or turn syclTools off (xpu doctor enumerates SYCL through dpctl or PyTorch XPU).";
+      }
       {
         assertion = cfg.driver == "xe" -> lib.versionAtLeast kernelVersion "6.8";
         message = ''
@@ -165,13 +180,15 @@ in
       };
     };
 
-    environment.systemPackages = lib.optionals cfg.tools (
-      [
-        pkgs.clinfo
-        pkgs.level-zero
-        pkgs.intel-gpu-tools
-      ]
-      ++ lib.optional (cfg.xpuPackage != null) cfg.xpuPackage
-    );
+    environment.systemPackages =
+      lib.optional (cfg.syclTools && syclTools != null) syclTools
+      ++ lib.optionals cfg.tools (
+        [
+          pkgs.clinfo
+          pkgs.level-zero
+          pkgs.intel-gpu-tools
+        ]
+        ++ lib.optional (cfg.xpuPackage != null) cfg.xpuPackage
+      );
   };
 }

@@ -19,7 +19,11 @@ let
     // extra;
 
   standInPkgs =
-    { driversOutput, comfyuiXpu }:
+    {
+      driversOutput,
+      comfyuiXpu,
+      syclTools,
+    }:
     {
       intel-compute-runtime = drv "intel-compute-runtime" (
         lib.optionalAttrs driversOutput {
@@ -45,7 +49,8 @@ let
         ollama-sycl = drv "ollama-sycl" { };
         ollama-ipex-llm = drv "ollama-ipex-llm" { };
       }
-      // lib.optionalAttrs comfyuiXpu { comfyui = drv "comfyui-xpu" { }; };
+      // lib.optionalAttrs comfyuiXpu { comfyui = drv "comfyui-xpu" { }; }
+      // lib.optionalAttrs syclTools { sycl-tools = drv "intel-llvm" { }; };
     };
 
   # nixos/lib/systemd-unit-options.nix: lists concatenate, other values must agree; overrides first.
@@ -261,6 +266,7 @@ in
   kernelVersion ? "6.12.10",
   driversOutput ? true,
   comfyuiXpu ? true,
+  syclTools ? true,
 }:
 let
   inherit
@@ -271,7 +277,7 @@ let
           nixpkgsOllama
           nixpkgsComfyui
           {
-            _module.args.pkgs = standInPkgs { inherit driversOutput comfyuiXpu; };
+            _module.args.pkgs = standInPkgs { inherit driversOutput comfyuiXpu syclTools; };
             boot.kernelPackages.kernel.version = kernelVersion;
           }
         ]

@@ -148,4 +148,26 @@ in
       units = { };
     };
   };
+  sycl-tools = {
+    result = harness { modules = enabled { syclTools = true; }; };
+    expect = {
+      failedAssertions = [ ];
+      systemPackages = [
+        "intel-llvm"
+        "clinfo"
+        "level-zero"
+        "intel-gpu-tools"
+        "xpu-testkit"
+      ];
+    };
+  };
+  sycl-tools-without-the-overlay = {
+    result = harness {
+      syclTools = false;
+      modules = enabled { syclTools = true; };
+    };
+    expect.failedAssertions = [
+      "hardware.intel-xpu.syclTools needs pkgs.intel-xpu.sycl-tools (MordragT's SYCL LLVM, which brings sycl-ls): add this flake's overlay (nixpkgs.overlays = [ intel-xpu.overlays.default ]), or turn syclTools off (xpu doctor enumerates SYCL through dpctl or PyTorch XPU)."
+    ];
+  };
 }
