@@ -240,3 +240,25 @@ def test_check_cli_rejects_an_empty_journal_unit() -> None:
                           "--journal", " "], capture_output=True, text=True, timeout=60)
     assert run.returncode == 2 and "Traceback" not in run.stderr
     assert run.stderr.strip().endswith("--journal needs a unit name, e.g. ollama.service")
+
+
+@pytest.mark.parametrize("journal, finding", [
+    (False, "The Ollama model runner died"),
+    (True, "No Intel GPU visible to SYCL"),
+])
+def test_bench_on_the_real_server_names_the_failure(ipex_ollama: IpexOllamaServer, tmp_path: Path,
+                                                    journal: bool, finding: str) -> None:
+    """`xpu bench ollama` against Intel's real IPEX-LLM Ollama: the first generate fails, and the
+    error says why (from the HTTP error alone, or precisely from the unit's journal)."""
+    fake = tmp_path / "bin" / "journalctl"
+    fake.parent.mkdir()
+    fake.write_text(f"#!/bin/sh\nexec cat {ipex_ollama.log}\n")
+    fake.chmod(0o755)
+    env = {**os.environ, "PATH": f"{fake.parent}:{os.environ['PATH']}"}
+    cmd = [sys.executable, "-m", "xpu_testkit", "bench", "ollama", "--backend", f"ipex-llm={ipex_ollama.url}",
+           "--out", str(tmp_path / "out")] + (["--journal", "ollama.service"] if journal else [])
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    assert "llama runner process has terminated" in run.stderr.splitlines()[0]
+    assert finding in run.stderr, run.stderr
+    assert not (tmp_path / "out").exists()  # no report from a run that measured nothing

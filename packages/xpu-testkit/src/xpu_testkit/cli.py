@@ -36,7 +36,7 @@ from .inventory import load_inventory
 from .probes.context import ProbeContext
 from .remote_exec import SCRIPTS
 from .services.comfyui import ComfyError, check_comfyui
-from .services.ollama import OllamaError
+from .services.ollama import OllamaError, diagnose_text
 from .services.ollama_check import check_ollama, journal_reader
 from .services.tiny_gguf import write_tiny_llama
 from .target import open_target
@@ -96,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--warmup", type=int, default=1)
     bench.add_argument("--num-predict", type=int, default=32)
     bench.add_argument("--gguf", type=Path, help="model to measure (default: the tiny test model)")
+    bench.add_argument("--journal", metavar="UNIT",
+                       help="ollama: on failure, read this systemd unit's journal on this machine to name the cause")
 
     vm_cli.add_arguments(sub)
     return parser
@@ -195,10 +197,19 @@ def _bench(args: argparse.Namespace) -> int:
         raise ConfigError("--repetitions must be at least 3, --warmup at least 0, --num-predict at least 1")
     if args.gguf is not None and not args.gguf.is_file():
         raise ConfigError(f"{args.gguf}: no such file")
+    if args.journal is not None and not args.journal.strip():
+        raise ConfigError("--journal needs a unit name, e.g. ollama.service")
     with tempfile.TemporaryDirectory() as tmp:
         gguf = args.gguf or write_tiny_llama(Path(tmp) / "xpu-bench.gguf").path
-        report = run_ollama_bench(backends, gguf, repetitions=args.repetitions, warmup=args.warmup,
-                                  num_predict=args.num_predict)
+        try:
+            report = run_ollama_bench(backends, gguf, repetitions=args.repetitions, warmup=args.warmup,
+                                      num_predict=args.num_predict)
+        except OllamaError as exc:  # name the cause the way `xpu check ollama` does, then fail
+            log = journal_reader(open_target("local://"), args.journal)() if args.journal else ""
+            print(f"xpu: {exc}", file=sys.stderr)
+            for f in diagnose_text(str(exc), log):
+                print(f"  {f.severity.value.upper()}: {f.title} -> {f.fix}", file=sys.stderr)
+            return 1
     paths = write_reports(report, args.out)
     sys.stdout.write(to_markdown(report))
     print(f"written: {', '.join(str(p) for p in paths.values())}")
