@@ -25,6 +25,9 @@ debs=(libze1 clinfo ocl-icd-libopencl1 python3-venv)
 # The tests also parse the flake's Nix files, boot QEMU guests built from Debian's kernel, busybox
 # and bash (fetched with apt-get download), and probe this machine through a throwaway sshd.
 [ "$job" = test ] && debs+=(nix-bin qemu-system-x86 busybox-static cpio openssh-server openssh-client)
+# promtool checks the exported metrics and the alert rules; a real node-exporter and Prometheus
+# scrape them.
+[ "$job" = test ] && debs+=(prometheus prometheus-node-exporter)
 
 missing=()
 for pkg in "${debs[@]}"; do

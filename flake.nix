@@ -54,11 +54,13 @@
         intel-gpu = ./modules/nixos/intel-gpu.nix;
         ollama = ./modules/nixos/ollama.nix;
         comfyui = ./modules/nixos/comfyui.nix;
+        monitoring = ./modules/nixos/monitoring.nix;
         default = {
           imports = [
             self.nixosModules.intel-gpu
             self.nixosModules.ollama
             self.nixosModules.comfyui
+            self.nixosModules.monitoring
           ];
         };
       };

@@ -116,8 +116,8 @@ def nixpkgs_lib() -> Path:
 def test_module_evaluation_cases(nix_instantiate: str, nixpkgs_lib: Path) -> None:
     """Every case in nixos-tests/eval/*-cases.nix (the same cases `nix flake check` evaluates)."""
     results = eval_nix(nix_instantiate, f"import {REPO}/nixos-tests/eval/run.nix {{ lib = import {nixpkgs_lib}/lib; }}")
-    assert isinstance(results, dict) and len(results) >= 33
-    assert {name.split("/")[0] for name in results} == {"intel-gpu", "ollama", "comfyui", "home-manager-ollama", "home-manager-comfyui"}
+    assert isinstance(results, dict) and len(results) >= 37
+    assert {name.split("/")[0] for name in results} == {"intel-gpu", "ollama", "comfyui", "monitoring", "home-manager-ollama", "home-manager-comfyui"}
     failed = {name: r for name, r in results.items() if not r["ok"]}
     assert not failed, json.dumps(failed, indent=2)
 

@@ -44,8 +44,9 @@ let
       ollama-vulkan = drv "ollama-vulkan" { };
       bash = drv "bash" { };
       comfyui = drv "comfyui" { };
+      writeShellScript = name: text: drv name { inherit text; };
       intel-xpu = {
-        xpu-testkit = drv "xpu-testkit" { };
+        xpu-testkit = drv "xpu-testkit" { meta.mainProgram = "xpu"; };
         ollama-sycl = drv "ollama-sycl" { };
         ollama-ipex-llm = drv "ollama-ipex-llm" { };
       }
@@ -84,6 +85,14 @@ let
         environmentVariables = mkOption {
           type = types.attrsOf types.str;
           default = { };
+        };
+        host = mkOption {
+          type = types.str;
+          default = "127.0.0.1";
+        };
+        port = mkOption {
+          type = types.port;
+          default = 11434;
         };
       };
       config = lib.mkIf config.services.ollama.enable {
@@ -210,6 +219,49 @@ let
         type = types.attrsOf (types.either types.str (types.listOf types.str));
         default = { };
       };
+      # nixos/modules/services/monitoring/prometheus/default.nix
+      services.prometheus.enable = mkOption {
+        type = types.bool;
+        default = false;
+      };
+      services.prometheus.ruleFiles = mkOption {
+        type = types.listOf types.path;
+        default = [ ];
+      };
+      # nixos/modules/services/monitoring/prometheus/exporters.nix (common options) and
+      # exporters/node.nix (enabledCollectors)
+      services.prometheus.exporters.node = {
+        enable = mkOption {
+          type = types.bool;
+          default = false;
+        };
+        enabledCollectors = mkOption {
+          type = types.listOf types.str;
+          default = [ ];
+        };
+        extraFlags = mkOption {
+          type = types.listOf types.str;
+          default = [ ];
+        };
+      };
+      # nixos/modules/system/boot/systemd.nix (timer options from systemd-unit-options.nix)
+      systemd.timers = mkOption {
+        type = types.attrsOf (
+          types.submodule {
+            options = {
+              wantedBy = mkOption {
+                type = types.listOf types.str;
+                default = [ ];
+              };
+              timerConfig = mkOption {
+                type = types.attrsOf unitOption;
+                default = { };
+              };
+            };
+          }
+        );
+        default = { };
+      };
       # nixos/modules/services/networking/firewall.nix
       networking.firewall.allowedTCPPorts = mkOption {
         type = types.listOf types.port;
@@ -312,6 +364,14 @@ in
   ollamaPackage = config.services.ollama.package.name;
   warnings = config.warnings;
   firewallTCP = config.networking.firewall.allowedTCPPorts;
+  monitoring = {
+    node = config.services.prometheus.exporters.node;
+    ruleFiles = map toString config.services.prometheus.ruleFiles;
+    timers = lib.mapAttrs (_: t: { inherit (t) wantedBy timerConfig; }) config.systemd.timers;
+    scripts = lib.mapAttrs (_: u: u.serviceConfig.ExecStart.text) (
+      lib.filterAttrs (n: _: lib.hasPrefix "xpu-" n) config.systemd.services
+    );
+  };
   comfyuiPreStart = (config.systemd.services.comfyui or { preStart = ""; }).preStart;
   comfyui = {
     package = config.services.comfyui.package.name;

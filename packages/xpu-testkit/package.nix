@@ -26,6 +26,7 @@ python3Packages.buildPythonApplication {
     gguf
     matplotlib
     pexpect
+    prometheus-client
     pytest
     pytest-testinfra
     pyyaml

@@ -21,6 +21,7 @@ import os
 import runpy
 import signal
 import tempfile
+import time
 import sys
 from importlib import resources
 from pathlib import Path
@@ -39,6 +40,9 @@ from .services.comfyui import ComfyError, check_comfyui
 from .services.ollama import OllamaError, diagnose_text
 from .services.ollama_check import check_ollama, journal_reader
 from .services.tiny_gguf import write_tiny_llama
+from .export.metrics import Export, check_comfyui_quickly, check_ollama_quickly, load_bench
+from .export.metrics import render as render_metrics
+from .export.textfile import write_atomically
 from .target import open_target
 from .vm import cli as vm_cli
 
@@ -98,6 +102,15 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--gguf", type=Path, help="model to measure (default: the tiny test model)")
     bench.add_argument("--journal", metavar="UNIT",
                        help="ollama: on failure, read this systemd unit's journal on this machine to name the cause")
+
+    export = sub.add_parser("export", help="write Prometheus metrics (doctor, quick service checks, last benchmark)")
+    export.add_argument("--textfile", type=Path, metavar="FILE.prom",
+                        help="write here atomically (node-exporter's textfile collector directory); default stdout")
+    export.add_argument("--target", default="local://", metavar="URL", help="the machine to probe (default local://)")
+    export.add_argument("--ollama", action="append", default=[], metavar="URL", help="an Ollama to check; repeatable")
+    export.add_argument("--comfyui", action="append", default=[], metavar="URL", help="a ComfyUI to check; repeatable")
+    export.add_argument("--bench-json", type=Path, metavar="FILE", help="the ollama-bench.json of the last `xpu bench`")
+    export.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS", help="per probe and per check")
 
     vm_cli.add_arguments(sub)
     return parser
@@ -234,6 +247,36 @@ def _check_comfyui(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
+def _export(args: argparse.Namespace) -> int:
+    if args.timeout <= 0:
+        raise ConfigError("--timeout must be positive")
+    if args.textfile is not None and args.textfile.suffix != ".prom":
+        raise ConfigError(f"--textfile {args.textfile}: node-exporter reads only files ending in .prom")
+    for url in [*args.ollama, *args.comfyui]:
+        if not url.startswith(("http://", "https://")):
+            raise ConfigError(f"{url!r} is not an http(s) URL")
+    bench, bench_mtime = (None, None)
+    if args.bench_json is not None:
+        try:
+            bench, bench_mtime = load_bench(args.bench_json)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"--bench-json {args.bench_json}: {exc}") from None
+    target = open_target(args.target)
+    started = time.monotonic()
+    report = run_doctor(ProbeContext(target, timeout=args.timeout))
+    services = tuple([check_ollama_quickly(u, args.timeout) for u in args.ollama]
+                     + [check_comfyui_quickly(u, args.timeout) for u in args.comfyui])
+    export = Export(report, services, bench, bench_mtime, duration=time.monotonic() - started)
+    data = render_metrics(export)
+    if args.textfile is None:
+        sys.stdout.write(data.decode())
+    else:
+        write_atomically(args.textfile, data)
+    for service, reason in export.problems:
+        print(f"xpu: {service} check failed: {reason} (xpu_check_error says so)", file=sys.stderr)
+    return 1 if export.problems else 0
+
+
 def _collect(args: argparse.Namespace) -> int:
     path = resources.files("xpu_testkit.remote").joinpath(SCRIPTS[args.name])
     with resources.as_file(path) as script:
@@ -259,6 +302,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check(args)
         if args.command == "bench":
             return _bench(args)
+        if args.command == "export":
+            return _export(args)
         return _collect(args)
     except (OllamaError, ComfyError) as exc:  # a service that does not answer as its API says: not a usage error
         print(f"xpu: {exc}", file=sys.stderr)

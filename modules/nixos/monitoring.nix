@@ -1,0 +1,159 @@
+# services.intel-xpu.monitoring: `xpu export` on a timer into node-exporter's textfile collector,
+# an opt-in periodic benchmark whose speed becomes metrics too, and Prometheus alert rules.
+# docs/operations.md explains the metrics and what to do about each alert.
+{
+  config,
+  lib,
+  pkgs,
+  ...
+}:
+let
+  inherit (lib) types;
+  cfg = config.services.intel-xpu.monitoring;
+  stateDir = "/var/lib/xpu-monitoring";
+  textfileDir = "${stateDir}/textfile";
+  benchJson = "${stateDir}/bench/ollama-bench.json";
+
+  ollama = config.services.ollama or { };
+  comfyui = config.services.comfyui or { };
+  loopbackOr = address: if lib.elem address [ "0.0.0.0" "::" "" ] then "127.0.0.1" else address;
+  urlHost = address: if lib.hasInfix ":" address then "[${address}]" else address;
+  ollamaUrls = lib.optional (ollama.enable or false) "http://${urlHost (loopbackOr ollama.host)}:${toString ollama.port}";
+  comfyuiUrls = lib.optional (
+    comfyui.enable or false
+  ) "http://${urlHost (loopbackOr (lib.head (comfyui.listen ++ [ "127.0.0.1" ])))}:${toString comfyui.port}";
+
+  xpu = lib.getExe cfg.package;
+  exportScript = pkgs.writeShellScript "xpu-export" ''
+    set -u
+    mkdir -p ${textfileDir}
+    bench=()
+    if [ -e ${benchJson} ]; then bench=(--bench-json ${benchJson}); fi
+    exec ${xpu} export --textfile ${textfileDir}/xpu.prom --timeout ${toString cfg.timeout} \
+      ${lib.escapeShellArgs (lib.concatMap (u: [ "--ollama" u ]) cfg.ollamaUrls ++ lib.concatMap (u: [ "--comfyui" u ]) cfg.comfyuiUrls)} \
+      "''${bench[@]}"
+  '';
+  benchScript = pkgs.writeShellScript "xpu-benchmark" ''
+    set -eu
+    exec ${xpu} bench ollama --out ${stateDir}/bench --journal ollama.service \
+      ${lib.escapeShellArgs (lib.imap1 (i: u: "--backend=ollama${toString i}=${u}") cfg.ollamaUrls)}
+  '';
+in
+{
+  options.services.intel-xpu.monitoring = {
+    enable = lib.mkEnableOption "health metrics for the Intel GPU stack (xpu export into node-exporter's textfile collector)";
+
+    package = lib.mkOption {
+      type = types.nullOr types.package;
+      default = pkgs.intel-xpu.xpu-testkit or null;
+      defaultText = lib.literalExpression "pkgs.intel-xpu.xpu-testkit or null";
+      description = "The package with the `xpu` command.";
+    };
+
+    interval = lib.mkOption {
+      type = types.str;
+      default = "5min";
+      description = "How often `xpu export` runs (systemd time span, OnUnitActiveSec).";
+    };
+
+    timeout = lib.mkOption {
+      type = types.ints.positive;
+      default = 30;
+      description = "Seconds each probe and service check may take before it counts as failed.";
+    };
+
+    ollamaUrls = lib.mkOption {
+      type = types.listOf types.str;
+      default = ollamaUrls;
+      defaultText = lib.literalMD "the local `services.ollama`, when enabled";
+      description = "Ollama servers to check (reachability, where loaded models run).";
+    };
+
+    comfyuiUrls = lib.mkOption {
+      type = types.listOf types.str;
+      default = comfyuiUrls;
+      defaultText = lib.literalMD "the local `services.comfyui`, when enabled";
+      description = "ComfyUI servers to check.";
+    };
+
+    benchmark = {
+      enable = lib.mkEnableOption "a periodic light benchmark of the Ollama servers (GPU against CPU, the tiny model), so regressions show in the metrics";
+      schedule = lib.mkOption {
+        type = types.str;
+        default = "weekly";
+        description = "When it runs (systemd OnCalendar).";
+      };
+    };
+
+    alertRules = lib.mkOption {
+      type = types.path;
+      readOnly = true;
+      default = ./monitoring/xpu-alerts.yml;
+      defaultText = lib.literalExpression "<intel-xpu>/modules/nixos/monitoring/xpu-alerts.yml";
+      description = "Prometheus alert rules for these metrics, for {option}`services.prometheus.ruleFiles`.";
+    };
+
+    addAlertRules = lib.mkOption {
+      type = types.bool;
+      default = true;
+      description = "Add {option}`services.intel-xpu.monitoring.alertRules` to this machine's Prometheus, when it runs one.";
+    };
+  };
+
+  config = lib.mkIf cfg.enable {
+    assertions = [
+      {
+        assertion = cfg.package != null;
+        message = "services.intel-xpu.monitoring needs the xpu command (pkgs.intel-xpu.xpu-testkit): add this flake's overlay (nixpkgs.overlays = [ intel-xpu.overlays.default ]) or set services.intel-xpu.monitoring.package.";
+      }
+      {
+        assertion = !cfg.benchmark.enable || cfg.ollamaUrls != [ ];
+        message = "services.intel-xpu.monitoring.benchmark measures Ollama, but no Ollama is configured: enable services.ollama or set services.intel-xpu.monitoring.ollamaUrls.";
+      }
+    ];
+
+    services.prometheus.exporters.node = {
+      enable = lib.mkDefault true;
+      enabledCollectors = [ "textfile" ];
+      extraFlags = [ "--collector.textfile.directory=${textfileDir}" ];
+    };
+    services.prometheus.ruleFiles = lib.mkIf (cfg.addAlertRules && (config.services.prometheus.enable or false)) [
+      cfg.alertRules
+    ];
+
+    systemd.services.xpu-export = {
+      description = "Export Intel GPU stack health to Prometheus (xpu export)";
+      after = [ "intel-gpu-ready.service" ];
+      serviceConfig = {
+        Type = "oneshot";
+        ExecStart = exportScript;
+        StateDirectory = "xpu-monitoring";
+        StateDirectoryMode = "0755"; # node-exporter reads the textfile
+      };
+    };
+    systemd.timers.xpu-export = {
+      wantedBy = [ "timers.target" ];
+      timerConfig = {
+        OnBootSec = "2min";
+        OnUnitActiveSec = cfg.interval;
+      };
+    };
+
+    systemd.services.xpu-benchmark = lib.mkIf cfg.benchmark.enable {
+      description = "Benchmark Ollama on the Intel GPU against the CPU (xpu bench)";
+      serviceConfig = {
+        Type = "oneshot";
+        ExecStart = benchScript;
+        StateDirectory = "xpu-monitoring";
+        StateDirectoryMode = "0755";
+      };
+    };
+    systemd.timers.xpu-benchmark = lib.mkIf cfg.benchmark.enable {
+      wantedBy = [ "timers.target" ];
+      timerConfig = {
+        OnCalendar = cfg.benchmark.schedule;
+        Persistent = true;
+      };
+    };
+  };
+}

@@ -1,0 +1,136 @@
+# Evaluation cases for modules/nixos/monitoring.nix.
+{ harness, lib }:
+let
+  module = ../../modules/nixos/monitoring.nix;
+  ollama = ../../modules/nixos/ollama.nix;
+  comfyui = ../../modules/nixos/comfyui.nix;
+  rules = toString ../../modules/nixos/monitoring/xpu-alerts.yml;
+  exportScript = urls: bench: ''
+    set -u
+    mkdir -p /var/lib/xpu-monitoring/textfile
+    bench=()
+    if [ -e /var/lib/xpu-monitoring/bench/ollama-bench.json ]; then bench=(--bench-json /var/lib/xpu-monitoring/bench/ollama-bench.json); fi
+    exec /nix/store/00000000000000000000000000000000-xpu-testkit/bin/xpu export --textfile /var/lib/xpu-monitoring/textfile/xpu.prom --timeout 30 \
+      ${urls} \
+      "''${bench[@]}"
+  '';
+in
+{
+  one-option-watches-the-local-services = {
+    result = harness {
+      modules = [
+        module
+        ollama
+        comfyui
+        {
+          services.intel-xpu.monitoring.enable = true;
+          services.ollama = {
+            enable = true;
+            host = "0.0.0.0";
+            intel.enable = true;
+          };
+          services.comfyui = {
+            enable = true;
+            intel.enable = true;
+          };
+          services.prometheus.enable = true;
+        }
+      ];
+    };
+    expect = {
+      failedAssertions = [ ];
+      monitoring = {
+        node = {
+          enable = true;
+          enabledCollectors = [ "textfile" ];
+          extraFlags = [ "--collector.textfile.directory=/var/lib/xpu-monitoring/textfile" ];
+        };
+        ruleFiles = [ rules ];
+        timers.xpu-export = {
+          wantedBy = [ "timers.target" ];
+          timerConfig = {
+            OnBootSec = "2min";
+            OnUnitActiveSec = "5min";
+          };
+        };
+        scripts.xpu-export = exportScript "--ollama http://127.0.0.1:11434 --comfyui http://127.0.0.1:8188" null;
+      };
+    };
+  };
+  benchmark-on-a-schedule = {
+    result = harness {
+      modules = [
+        module
+        {
+          services.intel-xpu.monitoring = {
+            enable = true;
+            ollamaUrls = [ "http://10.0.0.5:11434" ];
+            benchmark = {
+              enable = true;
+              schedule = "Sun 03:00";
+            };
+          };
+        }
+      ];
+    };
+    expect = {
+      failedAssertions = [ ];
+      monitoring = {
+        node = {
+          enable = true;
+          enabledCollectors = [ "textfile" ];
+          extraFlags = [ "--collector.textfile.directory=/var/lib/xpu-monitoring/textfile" ];
+        };
+        ruleFiles = [ ]; # no Prometheus on this machine: the rules go where Prometheus runs
+        timers = {
+          xpu-export = {
+            wantedBy = [ "timers.target" ];
+            timerConfig = {
+              OnBootSec = "2min";
+              OnUnitActiveSec = "5min";
+            };
+          };
+          xpu-benchmark = {
+            wantedBy = [ "timers.target" ];
+            timerConfig = {
+              OnCalendar = "Sun 03:00";
+              Persistent = true;
+            };
+          };
+        };
+        scripts = {
+          xpu-export = exportScript "--ollama http://10.0.0.5:11434" null;
+          xpu-benchmark = ''
+            set -eu
+            exec /nix/store/00000000000000000000000000000000-xpu-testkit/bin/xpu bench ollama --out /var/lib/xpu-monitoring/bench --journal ollama.service \
+              '--backend=ollama1=http://10.0.0.5:11434'
+          '';
+        };
+      };
+    };
+  };
+  benchmark-without-ollama = {
+    result = harness {
+      modules = [
+        module
+        { services.intel-xpu.monitoring = { enable = true; benchmark.enable = true; }; }
+      ];
+    };
+    expect.failedAssertions = [
+      "services.intel-xpu.monitoring.benchmark measures Ollama, but no Ollama is configured: enable services.ollama or set services.intel-xpu.monitoring.ollamaUrls."
+    ];
+  };
+  off = {
+    result = harness { modules = [ module ]; };
+    expect.monitoring = {
+      node = {
+        enable = false;
+        enabledCollectors = [ ];
+        extraFlags = [ ];
+      };
+      ruleFiles = [ ];
+      timers = { };
+      scripts = { };
+    };
+  };
+}

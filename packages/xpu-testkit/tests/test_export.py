@@ -1,0 +1,223 @@
+"""`xpu export` and the alert rules, against the real tools: promtool, node-exporter, Prometheus
+(Debian's prometheus 2.42 and prometheus-node-exporter 1.5; ./bootstrap.sh test installs them)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from xpu_testkit.doubles.comfyui import ComfyDouble
+from xpu_testkit.doubles.ollama import OllamaDouble
+from xpu_testkit.export.textfile import write_atomically
+from xpu_testkit.errors import ConfigError
+from xpu_testkit.process import die_with_parent, free_port
+
+REPO = Path(__file__).resolve().parents[3]
+RULES = REPO / "modules" / "nixos" / "monitoring" / "xpu-alerts.yml"
+RULE_TESTS = REPO / "modules" / "nixos" / "monitoring" / "xpu-alerts.test.yml"
+FAMILIES = {"xpu_usable", "xpu_gpus", "xpu_probe_status", "xpu_finding", "xpu_service_up",
+            "xpu_ollama_model_vram_ratio", "xpu_check_error", "xpu_export_duration_seconds",
+            "xpu_export_timestamp_seconds", "xpu_build_info"}
+
+
+def tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        pytest.skip(f"{name} is not installed (apt-get install prometheus prometheus-node-exporter)")
+    return path
+
+
+def export(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "xpu_testkit", "export", *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def samples(text: str) -> dict[str, float]:
+    """`name{labels}` -> value, from the text format."""
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            key, _, value = line.rpartition(" ")
+            out[key] = float(value)
+    return out
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One export of this machine (no Intel GPU), with an Ollama that has a model fully on the GPU."""
+    out = tmp_path_factory.mktemp("textfile") / "xpu.prom"
+    with OllamaDouble("gpu") as ollama:
+        requests.post(f"{ollama.url}/api/generate", json={"model": "tiny", "prompt": "hi", "stream": False},
+                      timeout=30).raise_for_status()
+        run = export("--textfile", str(out), "--ollama", ollama.url)
+    assert run.returncode == 0, run.stderr
+    return out
+
+
+def test_the_textfile_passes_promtool(exported: Path) -> None:
+    run = subprocess.run([tool("promtool"), "check", "metrics"], input=exported.read_text(), capture_output=True,
+                         text=True, timeout=60)
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_the_textfile_says_there_is_no_intel_gpu(exported: Path) -> None:
+    text = exported.read_text()
+    families = {line.split()[2] for line in text.splitlines() if line.startswith("# TYPE")}
+    assert FAMILIES <= families
+    got = samples(text)
+    assert got["xpu_usable"] == 0
+    assert got['xpu_gpus{probe="pci"}'] == 0 and got['xpu_gpus{probe="level-zero"}'] == 0
+    assert got['xpu_probe_status{probe="pci",status="absent"}'] == 1
+    assert got['xpu_probe_status{probe="level-zero",status="fail"}'] == 1
+    assert got['xpu_finding{id="no-intel-gpu",severity="fail"}'] == 1
+    assert got['xpu_ollama_model_vram_ratio{model="tiny:latest"}'] == 1.0
+    [up] = [v for k, v in got.items() if k.startswith('xpu_service_up{service="ollama"')]
+    assert up == 1
+    assert not any(k.startswith("xpu_check_error{") for k in got)
+    assert 0 < got["xpu_export_duration_seconds"] < 120 and abs(got["xpu_export_timestamp_seconds"] - time.time()) < 600
+    assert not list(exported.parent.glob(".*tmp"))  # no temporary file left beside it
+
+
+def test_unreachable_and_slow_services_are_metrics_and_exit_1(tmp_path: Path) -> None:
+    out = tmp_path / "xpu.prom"
+    with ComfyDouble("slow", delay=5) as slow:
+        run = export("--textfile", str(out), "--ollama", f"http://127.0.0.1:{free_port()}", "--comfyui", slow.url,
+                     "--timeout", "1")
+    assert run.returncode == 1
+    assert "ollama check failed: unreachable" in run.stderr and "comfyui check failed: timeout" in run.stderr
+    got = samples(out.read_text())
+    assert got['xpu_check_error{check="ollama",reason="unreachable"}'] == 1
+    assert got['xpu_check_error{check="comfyui",reason="timeout"}'] == 1
+    assert sum(v for k, v in got.items() if k.startswith("xpu_service_up{")) == 0
+
+
+def test_the_last_benchmark_becomes_metrics(tmp_path: Path) -> None:
+    bench = {"backends": [{"backend": "sycl", "decode_ratio": 3.5,
+                           "gpu": {"decode_tokens_per_s": {"median": 42.0}},
+                           "cpu": {"decode_tokens_per_s": {"median": 12.0}}}]}
+    (tmp_path / "ollama-bench.json").write_text(json.dumps(bench))  # the fields `xpu bench` writes
+    run = export("--bench-json", str(tmp_path / "ollama-bench.json"))
+    assert run.returncode == 0, run.stderr
+    got = samples(run.stdout)
+    assert got['xpu_bench_decode_tokens_per_second{backend="sycl",device="gpu"}'] == 42.0
+    assert got['xpu_bench_gpu_cpu_ratio{backend="sycl"}'] == 3.5
+    assert got["xpu_bench_timestamp_seconds"] == pytest.approx((tmp_path / "ollama-bench.json").stat().st_mtime)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--textfile", "/nonexistent-dir/xpu.prom"], "/nonexistent-dir: no such directory"),
+    (["--textfile", "/proc/xpu.prom"], "/proc: cannot write there"),
+    (["--textfile", "xpu.txt"], "node-exporter reads only files ending in .prom"),
+    (["--ollama", "localhost:11434"], "is not an http(s) URL"),
+    (["--bench-json", "/nonexistent.json"], "--bench-json /nonexistent.json"),
+    (["--timeout", "0"], "--timeout must be positive"),
+])
+def test_bad_input_is_one_line_and_exit_2(args: list[str], message: str) -> None:
+    run = export(*args)
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1 and message in run.stderr, run.stderr
+
+
+def test_a_failed_write_leaves_the_previous_file_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    target = tmp_path / "xpu.prom"
+    write_atomically(target, b"xpu_usable 1\n")
+
+    def broken_replace(src: str, dst: str) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", broken_replace)
+    with pytest.raises(ConfigError, match="No space left on device"):
+        write_atomically(target, b"xpu_usable 0\n" * 1000)
+    assert target.read_bytes() == b"xpu_usable 1\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["xpu.prom"]
+
+
+# -- alert rules ------------------------------------------------------------------------------------
+
+
+def test_alert_rules_are_valid() -> None:
+    run = subprocess.run([tool("promtool"), "check", "rules", str(RULES)], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0 and "SUCCESS: 7 rules found" in run.stdout, run.stdout + run.stderr
+
+
+def test_alert_rules_fire_when_they_should_and_only_then() -> None:
+    run = subprocess.run([tool("promtool"), "test", "rules", RULE_TESTS.name], capture_output=True, text=True,
+                         timeout=120, cwd=RULE_TESTS.parent)
+    assert run.returncode == 0 and "SUCCESS" in run.stdout, run.stdout + run.stderr
+
+
+def test_every_alert_has_a_test_and_a_runbook_section() -> None:
+    import yaml
+
+    alerts = {r["alert"] for g in yaml.safe_load(RULES.read_text())["groups"] for r in g["rules"]}
+    tested = {t["alertname"] for case in yaml.safe_load(RULE_TESTS.read_text())["tests"]
+              for t in case["alert_rule_test"]}
+    assert alerts == tested
+    operations = (REPO / "docs" / "operations.md").read_text()
+    for alert in alerts:
+        assert f"### {alert}" in operations
+
+
+# -- a real node-exporter and a real Prometheus scrape ----------------------------------------------
+
+
+def _wait_http(url: str, deadline: float) -> requests.Response:
+    while True:
+        try:
+            return requests.get(url, timeout=2)
+        except requests.ConnectionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def test_node_exporter_serves_it_and_prometheus_scrapes_it(exported: Path, tmp_path: Path) -> None:
+    exporter_port, prom_port = free_port(), free_port()
+    logs = (tmp_path / "node-exporter.log").open("wb"), (tmp_path / "prometheus.log").open("wb")
+    node = subprocess.Popen([tool("prometheus-node-exporter"), f"--web.listen-address=127.0.0.1:{exporter_port}",
+                             "--collector.disable-defaults", "--collector.textfile",
+                             f"--collector.textfile.directory={exported.parent}"],
+                            stdout=logs[0], stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
+    config = tmp_path / "prometheus.yml"
+    config.write_text(f"global: {{scrape_interval: 1s}}\nscrape_configs:\n  - job_name: xpu\n"
+                      f"    static_configs: [{{targets: ['127.0.0.1:{exporter_port}']}}]\n")
+    prom = subprocess.Popen([tool("prometheus"), f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                             f"--web.listen-address=127.0.0.1:{prom_port}"],
+                            stdout=logs[1], stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
+    try:
+        deadline = time.monotonic() + 60
+        served = _wait_http(f"http://127.0.0.1:{exporter_port}/metrics", deadline).text
+        assert 'xpu_finding{id="no-intel-gpu",severity="fail"} 1' in served
+        result: list = []
+        while prom.poll() is None and time.monotonic() < deadline:  # until Prometheus has scraped once
+            try:
+                reply = requests.get(f"http://127.0.0.1:{prom_port}/api/v1/query", params={"query": "xpu_gpus"},
+                                     timeout=5)
+            except requests.ConnectionError:  # still starting
+                reply = None
+            result = reply.json()["data"]["result"] if reply is not None and reply.ok else []
+            if result:
+                break
+            time.sleep(0.5)
+        assert {r["metric"]["probe"]: float(r["value"][1]) for r in result} == {
+            "pci": 0.0, "level-zero": 0.0, "sycl": 0.0, "opencl": 0.0, "torch": 0.0}, (tmp_path / "prometheus.log").read_text()[-2000:]
+        assert {r["metric"]["job"] for r in result} == {"xpu"}
+    finally:
+        for proc in (node, prom):
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        for log in logs:
+            log.close()
+    assert node.returncode is not None and prom.returncode is not None
