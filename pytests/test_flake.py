@@ -254,3 +254,17 @@ def test_vm_test_is_wired_into_checks_and_its_script_compiles(path: Path, nix_in
             bound.add(node.id)
     free = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)} - bound
     assert not free, f"{path.name}: testScript uses undefined names {sorted(free)}"
+
+
+def test_the_lock_update_opens_a_pull_request_only_after_the_flake_check() -> None:
+    import yaml
+
+    workflow = yaml.safe_load((REPO / ".github/workflows/update-flake-lock.yml").read_text())
+    assert workflow[True]["schedule"]  # PyYAML reads the key `on` as True
+    steps = workflow["jobs"]["update"]["steps"]
+    names = [step.get("run", "") + step.get("uses", "") for step in steps]
+    update = next(i for i, s in enumerate(names) if "nix flake update" in s)
+    check = next(i for i, s in enumerate(names) if "nix flake check" in s)
+    pull_request = next(i for i, s in enumerate(names) if "create-pull-request" in s)
+    assert update < check < pull_request
+    assert not any("continue-on-error" in step or "if" in step for step in steps[check:])  # nothing bypasses the gate
