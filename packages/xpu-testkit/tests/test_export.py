@@ -221,3 +221,48 @@ def test_node_exporter_serves_it_and_prometheus_scrapes_it(exported: Path, tmp_p
         for log in logs:
             log.close()
     assert node.returncode is not None and prom.returncode is not None
+
+
+# -- served on a port -------------------------------------------------------------------------------
+
+
+def test_listen_serves_fresh_metrics_per_scrape_and_stops(tmp_path: Path) -> None:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "xpu_testkit", "export", "--listen", f"127.0.0.1:{port}"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, preexec_fn=die_with_parent)
+    try:
+        assert "serving http://127.0.0.1:" in proc.stderr.readline()
+        first = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=120)
+        time.sleep(1.1)
+        second = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=120)
+        assert first.ok and first.headers["Content-Type"].startswith("text/plain")
+        stamps = [samples(r.text)["xpu_export_timestamp_seconds"] for r in (first, second)]
+        assert stamps[1] > stamps[0]  # measured at each scrape, not cached
+        assert samples(first.text)['xpu_finding{id="no-intel-gpu",severity="fail"}'] == 1
+        check = subprocess.run([tool("promtool"), "check", "metrics"], input=second.text, capture_output=True,
+                               text=True, timeout=60)
+        assert check.returncode == 0, check.stdout + check.stderr
+        assert requests.get(f"http://127.0.0.1:{port}/other", timeout=30).status_code == 404
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    assert proc.returncode == 130  # SIGTERM unwinds like Ctrl-C
+
+
+@pytest.mark.parametrize("listen, message", [
+    ("notaport", "expected PORT or ADDRESS:PORT"),
+    ("127.0.0.1:70000", "expected PORT or ADDRESS:PORT"),
+])
+def test_listen_bad_input(listen: str, message: str) -> None:
+    run = export("--listen", listen)
+    assert run.returncode == 2 and message in run.stderr and len(run.stderr.strip().splitlines()) == 1
+
+
+def test_listen_on_a_busy_port_is_one_line() -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        run = export("--listen", f"127.0.0.1:{busy.getsockname()[1]}")
+    assert run.returncode == 2 and "Address already in use" in run.stderr and "Traceback" not in run.stderr

@@ -42,6 +42,7 @@ from .services.ollama_check import check_ollama, journal_reader
 from .services.tiny_gguf import write_tiny_llama
 from .export.metrics import Export, check_comfyui_quickly, check_ollama_quickly, load_bench
 from .export.metrics import render as render_metrics
+from .export.serve import parse_listen, serve
 from .export.textfile import write_atomically
 from .target import open_target
 from .vm import cli as vm_cli
@@ -106,6 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     export = sub.add_parser("export", help="write Prometheus metrics (doctor, quick service checks, last benchmark)")
     export.add_argument("--textfile", type=Path, metavar="FILE.prom",
                         help="write here atomically (node-exporter's textfile collector directory); default stdout")
+    export.add_argument("--listen", metavar="[ADDRESS:]PORT",
+                        help="serve /metrics instead, measured at each scrape (default address 127.0.0.1)")
     export.add_argument("--target", default="local://", metavar="URL", help="the machine to probe (default local://)")
     export.add_argument("--ollama", action="append", default=[], metavar="URL", help="an Ollama to check; repeatable")
     export.add_argument("--comfyui", action="append", default=[], metavar="URL", help="a ComfyUI to check; repeatable")
@@ -261,12 +264,22 @@ def _export(args: argparse.Namespace) -> int:
             bench, bench_mtime = load_bench(args.bench_json)
         except (OSError, ValueError) as exc:
             raise ConfigError(f"--bench-json {args.bench_json}: {exc}") from None
+    if args.listen and args.textfile:
+        raise ConfigError("--listen and --textfile exclude each other")
+    listen = parse_listen(args.listen) if args.listen else None
     target = open_target(args.target)
-    started = time.monotonic()
-    report = run_doctor(ProbeContext(target, timeout=args.timeout))
-    services = tuple([check_ollama_quickly(u, args.timeout) for u in args.ollama]
-                     + [check_comfyui_quickly(u, args.timeout) for u in args.comfyui])
-    export = Export(report, services, bench, bench_mtime, duration=time.monotonic() - started)
+
+    def measure() -> Export:
+        started = time.monotonic()
+        report = run_doctor(ProbeContext(target, timeout=args.timeout))
+        services = tuple([check_ollama_quickly(u, args.timeout) for u in args.ollama]
+                         + [check_comfyui_quickly(u, args.timeout) for u in args.comfyui])
+        return Export(report, services, bench, bench_mtime, duration=time.monotonic() - started)
+
+    if listen is not None:
+        serve(*listen, lambda: render_metrics(measure()))
+        return 0
+    export = measure()
     data = render_metrics(export)
     if args.textfile is None:
         sys.stdout.write(data.decode())
