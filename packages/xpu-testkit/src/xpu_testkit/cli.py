@@ -44,6 +44,8 @@ from .export.metrics import Export, check_comfyui_quickly, check_ollama_quickly,
 from .export.metrics import render as render_metrics
 from .export.serve import parse_listen, serve
 from .export.textfile import write_atomically
+from .upstream import GitHub, compare
+from .upstream import to_markdown as upstream_markdown
 from .target import open_target
 from .vm import cli as vm_cli
 
@@ -114,6 +116,14 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--comfyui", action="append", default=[], metavar="URL", help="a ComfyUI to check; repeatable")
     export.add_argument("--bench-json", type=Path, metavar="FILE", help="the ollama-bench.json of the last `xpu bench`")
     export.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS", help="per probe and per check")
+
+    upstream = sub.add_parser("upstream", help="the versions flake.lock pins against what the inputs offer now")
+    upstream.add_argument("--lock", type=Path, default=Path("flake.lock"), help="default ./flake.lock")
+    upstream.add_argument("--json", action="store_true")
+    upstream.add_argument("--github-api", default="https://api.github.com", metavar="URL", help=argparse.SUPPRESS)
+    upstream.add_argument("--github-raw", default="https://raw.githubusercontent.com", metavar="URL",
+                          help=argparse.SUPPRESS)
+    upstream.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS")
 
     vm_cli.add_arguments(sub)
     return parser
@@ -290,6 +300,18 @@ def _export(args: argparse.Namespace) -> int:
     return 1 if export.problems else 0
 
 
+def _upstream(args: argparse.Namespace) -> int:
+    if args.timeout <= 0:
+        raise ConfigError("--timeout must be positive")
+    rows = compare(args.lock, GitHub(args.github_api.rstrip("/"), args.github_raw.rstrip("/"), args.timeout))
+    if args.json:
+        json.dump([dict(dataclasses.asdict(r), changed=r.changed) for r in rows], sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(upstream_markdown(rows))
+    return 1 if any(r.error for r in rows) else 0
+
+
 def _collect(args: argparse.Namespace) -> int:
     path = resources.files("xpu_testkit.remote").joinpath(SCRIPTS[args.name])
     with resources.as_file(path) as script:
@@ -317,6 +339,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _bench(args)
         if args.command == "export":
             return _export(args)
+        if args.command == "upstream":
+            return _upstream(args)
         return _collect(args)
     except (OllamaError, ComfyError) as exc:  # a service that does not answer as its API says: not a usage error
         print(f"xpu: {exc}", file=sys.stderr)
