@@ -9,22 +9,16 @@ let
       overlay ? true,
     }:
     let
-      inherit
-        (lib.evalModules {
-          modules = [
-            homeManager.module
-            ../../modules/home-manager/comfyui.nix
-            {
-              _module.args.pkgs = {
-                coreutils = drv "coreutils";
-              }
-              // lib.optionalAttrs overlay { intel-xpu.comfyui = drv "comfyui-xpu"; };
-            }
-            settings
-          ];
-        })
-        config
-        ;
+      config = homeManager.evalConfig {
+        modules = [
+          ../../modules/home-manager/comfyui.nix
+          settings
+        ];
+        pkgs = {
+          coreutils = drv "coreutils";
+        }
+        // lib.optionalAttrs overlay { intel-xpu.comfyui = drv "comfyui-xpu"; };
+      };
       unit = config.systemd.user.services.comfyui-xpu or null;
     in
     {

@@ -10,27 +10,21 @@ let
       overlay ? true,
     }:
     let
-      inherit
-        (lib.evalModules {
-          modules = [
-            homeManager.module
-            ../../modules/home-manager/ollama.nix
-            {
-              _module.args.pkgs = {
-                ollama = drv "ollama";
-                ollama-vulkan = drv "ollama-vulkan";
-              }
-              // lib.optionalAttrs overlay {
-                intel-xpu.ollama-ipex-llm = drv "ollama-ipex-llm";
-                intel-xpu.ollama-sycl = drv "ollama-sycl";
-              };
-              services.ollama.enable = true;
-            }
-            settings
-          ];
-        })
-        config
-        ;
+      config = homeManager.evalConfig {
+        modules = [
+          ../../modules/home-manager/ollama.nix
+          { services.ollama.enable = true; }
+          settings
+        ];
+        pkgs = {
+          ollama = drv "ollama";
+          ollama-vulkan = drv "ollama-vulkan";
+        }
+        // lib.optionalAttrs overlay {
+          intel-xpu.ollama-ipex-llm = drv "ollama-ipex-llm";
+          intel-xpu.ollama-sycl = drv "ollama-sycl";
+        };
+      };
     in
     {
       package = config.services.ollama.package.name;

@@ -9,13 +9,24 @@
 let
   inherit (lib) mkOption types;
 in
-{
+rec {
   drv = name: {
     type = "derivation";
     inherit name;
     outPath = "/nix/store/00000000000000000000000000000000-${name}";
     meta.mainProgram = name;
   };
+
+  # The configuration of `modules` on top of the stand-ins, with `pkgs` as the package set.
+  evalConfig =
+    { modules, pkgs }:
+    (lib.evalModules {
+      modules = [
+        module
+        { _module.args.pkgs = pkgs; }
+      ]
+      ++ modules;
+    }).config;
 
   module =
     { pkgs, ... }:
