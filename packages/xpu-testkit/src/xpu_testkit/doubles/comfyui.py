@@ -95,13 +95,15 @@ class ComfyDouble(LoopbackServer):
     _sockets: dict[str, Any] = field(default_factory=dict)
     _server: ThreadingHTTPServer | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
+    _send_lock: threading.Lock = field(default_factory=threading.Lock)
     _counter: int = 0
 
     def _send(self, client_id: str, kind: str, data: dict[str, Any]) -> None:
         sock = self._sockets.get(client_id)
         if sock is not None:
             try:
-                sock.sendall(_frame(json.dumps({"type": kind, "data": data})))
+                with self._send_lock:  # whole frames: the handler and the executor both send
+                    sock.sendall(_frame(json.dumps({"type": kind, "data": data})))
             except OSError:
                 self._sockets.pop(client_id, None)
 
@@ -227,13 +229,15 @@ class ComfyDouble(LoopbackServer):
             def _websocket(self, client_id: str) -> None:
                 key = self.headers.get("Sec-WebSocket-Key", "")
                 accept = base64.b64encode(hashlib.sha1((key + WS_GUID).encode()).digest()).decode()
+                # registered before the handshake answer: a client may queue a prompt the moment it
+                # has the 101, and its events must not be sent to nobody (a race under load)
+                double._sockets[client_id] = self.connection
                 self.send_response(101, "Switching Protocols")
                 self.send_header("Upgrade", "websocket")
                 self.send_header("Connection", "Upgrade")
                 self.send_header("Sec-WebSocket-Accept", accept)
                 self.end_headers()
                 self.wfile.flush()
-                double._sockets[client_id] = self.connection
                 double._send(client_id, "status", {"status": {"exec_info": {"queue_remaining": 0}}, "sid": client_id})
                 try:
                     while not double._stop.is_set():
