@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -114,3 +115,21 @@ def test_check_cli() -> None:
     assert run.returncode == 1
     report = json.loads(run.stdout)
     assert report["images"][0]["width"] == 64 and report["findings"][0]["id"] == "comfyui-not-on-xpu"
+
+
+@pytest.mark.parametrize("mode, status", [("xpu", "success"), ("error", "error")])
+def test_a_run_whose_events_were_lost_ends_through_history(mode: str, status: str) -> None:
+    """No event arrives on /ws; after QUIET_SECONDS of silence the client asks /history and ends
+    with the run's real outcome instead of waiting out the deadline."""
+    from xpu_testkit.services.comfyui import QUIET_SECONDS, ComfyClient, load_workflow
+
+    with ComfyDouble(mode, drop_events=True) as double:
+        started = time.monotonic()
+        run = ComfyClient(double.url).run(load_workflow("model-free"), deadline=60)
+        took = time.monotonic() - started
+    assert run.status == status and not any(e.get("type") == "executing" for e in run.events)
+    assert QUIET_SECONDS <= took < QUIET_SECONDS + 5
+    if status == "error":
+        assert run.error is not None and run.error["exception_type"] == "RuntimeError"
+    else:
+        assert run.outputs

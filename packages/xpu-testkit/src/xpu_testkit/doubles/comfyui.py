@@ -96,9 +96,14 @@ class ComfyDouble(LoopbackServer):
     _server: ThreadingHTTPServer | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
     _send_lock: threading.Lock = field(default_factory=threading.Lock)
+    # Lose every execution event on /ws (what a client sees after a reconnect or through a proxy
+    # that dropped frames); the run itself and /history are unchanged.
+    drop_events: bool = False
     _counter: int = 0
 
     def _send(self, client_id: str, kind: str, data: dict[str, Any]) -> None:
+        if self.drop_events and kind != "status":
+            return
         sock = self._sockets.get(client_id)
         if sock is not None:
             try:

@@ -143,10 +143,18 @@ class ComfyClient:
                 if left <= 0:
                     raise ComfyError(f"workflow {prompt_id} did not finish within {deadline:.0f} s "
                                      f"({len(events)} events)")
-                ws.settimeout(min(left, self.timeout))
+                ws.settimeout(min(left, self.timeout, QUIET_SECONDS))
                 try:
                     message = ws.recv()
                 except websocket.WebSocketTimeoutException:
+                    # a quiet socket: the run may have ended with its events lost (a reconnect, a
+                    # proxy that dropped frames), which /history shows
+                    status = (self.history(prompt_id).get("status") or {})
+                    if status.get("completed") or status.get("status_str") in ("success", "error"):
+                        if status.get("status_str") == "error":
+                            error = next((m[1] for m in status.get("messages", [])
+                                          if m and m[0] == "execution_error"), {"exception_message": "error"})
+                        break
                     continue
                 except (OSError, websocket.WebSocketException) as exc:
                     raise ComfyError(f"the /ws connection broke: {exc}") from None
@@ -170,6 +178,9 @@ class ComfyClient:
         history = self.history(prompt_id)
         status = "error" if error else (history.get("status") or {}).get("status_str", "success")
         return Run(prompt_id, tuple(events), status, history.get("outputs", {}), error, seconds, tuple(arrivals))
+
+
+QUIET_SECONDS = 5.0  # silence on /ws after which /history is asked whether the run ended
 
 
 def check_image(data: bytes, filename: str) -> ImageCheck:
