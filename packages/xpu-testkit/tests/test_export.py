@@ -164,6 +164,9 @@ def test_every_alert_has_a_test_and_a_runbook_section() -> None:
     operations = (REPO / "docs" / "operations.md").read_text()
     for alert in alerts:
         assert f"### {alert}" in operations
+    runbooks = {r["alert"]: r["annotations"]["runbook"] for g in yaml.safe_load(RULES.read_text())["groups"]
+                for r in g["rules"]}
+    assert runbooks == {a: f"docs/operations.md#{a.lower()}" for a in alerts}  # the heading's anchor
 
 
 # -- a real node-exporter and a real Prometheus scrape ----------------------------------------------
