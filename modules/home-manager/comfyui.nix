@@ -10,11 +10,7 @@
 let
   inherit (lib) types;
   cfg = config.services.intel-xpu.comfyui;
-  loopback = [
-    "127.0.0.1"
-    "::1"
-    "localhost"
-  ];
+  shared = import ../lib/comfyui-intel.nix;
   args = [
     "--base-directory=${cfg.dataDir}"
     "--listen=${cfg.listen}"
@@ -82,7 +78,7 @@ in
       }
     ];
 
-    warnings = lib.optional (!(lib.elem cfg.listen loopback)) ''
+    warnings = lib.optional (!(lib.elem cfg.listen shared.loopback)) ''
       services.intel-xpu.comfyui.listen = "${cfg.listen}": ComfyUI has no authentication, so
       anyone who reaches that address can run workflows as you. Keep it on loopback.
     '';
@@ -98,10 +94,7 @@ in
         Environment = [
           "ZES_ENABLE_SYSMAN=1"
         ]
-        ++ lib.optionals cfg.fp64Emulation [
-          "OverrideDefaultFP64Settings=1"
-          "IGC_EnableDPEmulation=1"
-        ];
+        ++ lib.optionals cfg.fp64Emulation (map (e: "${e.name}=${e.value}") shared.fp64Emulation);
         Restart = "on-failure";
       };
       Install.WantedBy = [ "default.target" ];

@@ -11,12 +11,8 @@ let
   cfg = config.services.comfyui.intel;
   comfyui = config.services.comfyui;
   package = pkgs.intel-xpu.comfyui or null;
-  loopback = [
-    "127.0.0.1"
-    "::1"
-    "localhost"
-  ];
-  exposed = lib.filter (address: !(lib.elem address loopback)) (comfyui.listen or [ ]);
+  shared = import ../lib/comfyui-intel.nix;
+  exposed = lib.filter (address: !(lib.elem address shared.loopback)) (comfyui.listen or [ ]);
 in
 {
   imports = [ ./intel-gpu.nix ];
@@ -117,10 +113,7 @@ in
         environment = {
           ZES_ENABLE_SYSMAN = "1";
         }
-        // lib.optionalAttrs cfg.fp64Emulation {
-          OverrideDefaultFP64Settings = "1";
-          IGC_EnableDPEmulation = "1";
-        }
+        // lib.optionalAttrs cfg.fp64Emulation (lib.listToAttrs shared.fp64Emulation)
         // lib.optionalAttrs cfg.persistentSyclCache {
           SYCL_CACHE_PERSISTENT = "1";
           SYCL_CACHE_DIR = "${comfyui.dataDir}/sycl-cache";

@@ -15,6 +15,19 @@ let
     "--listen=127.0.0.1,::1"
     "--port=8188"
   ];
+  # nixpkgs' comfyui unit with device = "xpu": after the GPU is ready, with the render groups
+  xpuUnit = {
+    wants = [ "intel-gpu-ready.service" ];
+    after = [
+      "network.target"
+      "intel-gpu-ready.service"
+    ];
+    environment.ZES_ENABLE_SYSMAN = "1";
+    SupplementaryGroups = [
+      "render"
+      "video"
+    ];
+  };
 in
 {
   xpu-by-default = {
@@ -26,18 +39,7 @@ in
       comfyui = {
         package = "comfyui-xpu";
         args = base;
-        unit = {
-          wants = [ "intel-gpu-ready.service" ];
-          after = [
-            "network.target"
-            "intel-gpu-ready.service"
-          ];
-          environment.ZES_ENABLE_SYSMAN = "1";
-          SupplementaryGroups = [
-            "render"
-            "video"
-          ];
-        };
+        unit = xpuUnit;
       };
     };
   };
@@ -99,18 +101,7 @@ in
       comfyui = {
         package = "comfyui";
         args = base;
-        unit = {
-          wants = [ "intel-gpu-ready.service" ];
-          after = [
-            "network.target"
-            "intel-gpu-ready.service"
-          ];
-          environment.ZES_ENABLE_SYSMAN = "1";
-          SupplementaryGroups = [
-            "render"
-            "video"
-          ];
-        };
+        unit = xpuUnit;
       };
     };
   };

@@ -9,6 +9,28 @@ let
       services.ollama.intel = { enable = true; } // intel;
     }
   ];
+  # nixpkgs' ollama unit as services.ollama.intel leaves it: DRM devices only, the video group,
+  # after the GPU is ready; MemoryDenyWriteExecute off for the JIT-compiling backends
+  intelUnit =
+    { jit }:
+    {
+      wants = [ "intel-gpu-ready.service" ];
+      after = [
+        "intel-gpu-ready.service"
+        "network.target"
+      ];
+      serviceConfig = {
+        DeviceAllow = [ "char-drm" ];
+        DevicePolicy = "closed";
+        DynamicUser = true;
+        MemoryDenyWriteExecute = !jit;
+        PrivateDevices = false;
+        SupplementaryGroups = [
+          "render"
+          "video"
+        ];
+      };
+    };
 in
 {
   vulkan-by-default = {
@@ -21,24 +43,7 @@ in
       };
       graphics = true;
       failedAssertions = [ ];
-      ollamaUnit = {
-        wants = [ "intel-gpu-ready.service" ];
-        after = [
-          "intel-gpu-ready.service"
-          "network.target"
-        ];
-        serviceConfig = {
-          DeviceAllow = [ "char-drm" ];
-          DevicePolicy = "closed";
-          DynamicUser = true;
-          MemoryDenyWriteExecute = true;
-          PrivateDevices = false;
-          SupplementaryGroups = [
-            "render"
-            "video"
-          ];
-        };
-      };
+      ollamaUnit = intelUnit { jit = false; };
     };
   };
   sycl-turns-off-mdwe = {
@@ -57,24 +62,7 @@ in
         ZES_ENABLE_SYSMAN = "1";
       };
       failedAssertions = [ ];
-      ollamaUnit = {
-        wants = [ "intel-gpu-ready.service" ];
-        after = [
-          "intel-gpu-ready.service"
-          "network.target"
-        ];
-        serviceConfig = {
-          DeviceAllow = [ "char-drm" ];
-          DevicePolicy = "closed";
-          DynamicUser = true;
-          MemoryDenyWriteExecute = false;
-          PrivateDevices = false;
-          SupplementaryGroups = [
-            "render"
-            "video"
-          ];
-        };
-      };
+      ollamaUnit = intelUnit { jit = true; };
     };
   };
   ipex-llm = {
@@ -83,24 +71,7 @@ in
       ollamaPackage = "ollama-ipex-llm";
       ollamaEnvironment.ZES_ENABLE_SYSMAN = "1";
       failedAssertions = [ ];
-      ollamaUnit = {
-        wants = [ "intel-gpu-ready.service" ];
-        after = [
-          "intel-gpu-ready.service"
-          "network.target"
-        ];
-        serviceConfig = {
-          DeviceAllow = [ "char-drm" ];
-          DevicePolicy = "closed";
-          DynamicUser = true;
-          MemoryDenyWriteExecute = false;
-          PrivateDevices = false;
-          SupplementaryGroups = [
-            "render"
-            "video"
-          ];
-        };
-      };
+      ollamaUnit = intelUnit { jit = true; };
     };
   };
   device-without-sycl = {

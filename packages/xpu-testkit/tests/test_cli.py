@@ -67,7 +67,7 @@ def test_doctor_on_a_recorded_machine(machine) -> None:
     assert run.returncode == 1
 
 
-def _one_line_error(run: subprocess.CompletedProcess[str], text: str) -> None:
+def assert_one_line_error(run: subprocess.CompletedProcess[str], text: str) -> None:
     assert run.returncode == 2
     lines = run.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("xpu: error: "), run.stderr
@@ -86,26 +86,26 @@ def _one_line_error(run: subprocess.CompletedProcess[str], text: str) -> None:
     ([], "the following arguments are required: command"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args: list[str], text: str) -> None:
-    _one_line_error(xpu(*args), text)
+    assert_one_line_error(xpu(*args), text)
 
 
 def test_malformed_inventory(tmp_path: Path) -> None:
     bad = tmp_path / "lab.yaml"
     bad.write_text("targets:\n  box: {url: ssh://box\n")
-    _one_line_error(xpu("doctor", "--inventory", str(bad)), f"{bad}:3: malformed YAML")
+    assert_one_line_error(xpu("doctor", "--inventory", str(bad)), f"{bad}:3: malformed YAML")
 
 
 def test_inventory_target_with_bad_scheme(tmp_path: Path) -> None:
     inv = tmp_path / "lab.yaml"
     inv.write_text("targets:\n  box:\n    url: telnet://box\n")
-    _one_line_error(xpu("doctor", "--inventory", str(inv)), f"{inv}:3: targets.box.url")
+    assert_one_line_error(xpu("doctor", "--inventory", str(inv)), f"{inv}:3: targets.box.url")
 
 
 def test_unreachable_target() -> None:
     from xpu_testkit.process import free_port
 
     run = xpu("doctor", "--target", f"ssh://root@127.0.0.1:{free_port()}?ssh_config=/dev/null")
-    _one_line_error(run, "cannot reach ssh://root@127.0.0.1")
+    assert_one_line_error(run, "cannot reach ssh://root@127.0.0.1")
 
 
 def test_collect_prints_the_raw_facts() -> None:

@@ -17,7 +17,6 @@ import requests
 from xpu_testkit.doubles.comfyui import ComfyDouble
 from xpu_testkit.doubles.ollama import OllamaDouble
 from xpu_testkit.export.textfile import write_atomically
-from xpu_testkit.errors import ConfigError
 from xpu_testkit.process import die_with_parent, free_port
 
 REPO = Path(__file__).resolve().parents[3]
@@ -126,16 +125,22 @@ def test_bad_input_is_one_line_and_exit_2(args: list[str], message: str) -> None
     assert len(run.stderr.strip().splitlines()) == 1 and message in run.stderr, run.stderr
 
 
-def test_a_failed_write_leaves_the_previous_file_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _file_size_limit(limit: int) -> None:
+    """In the child: writes past ``limit`` bytes fail with EFBIG (a disk that fills up mid-write)."""
+    import resource
+    import signal
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+
+def test_a_failed_write_leaves_the_previous_file_whole(tmp_path: Path) -> None:
     target = tmp_path / "xpu.prom"
     write_atomically(target, b"xpu_usable 1\n")
-
-    def broken_replace(src: str, dst: str) -> None:
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(os, "replace", broken_replace)
-    with pytest.raises(ConfigError, match="No space left on device"):
-        write_atomically(target, b"xpu_usable 0\n" * 1000)
+    # the real export (several KB) into a process that may write only 1 KB per file
+    run = subprocess.run([sys.executable, "-m", "xpu_testkit", "export", "--textfile", str(target)],
+                         capture_output=True, text=True, timeout=300, preexec_fn=lambda: _file_size_limit(1024))
+    assert run.returncode == 2 and "File too large" in run.stderr and "Traceback" not in run.stderr, run.stderr
     assert target.read_bytes() == b"xpu_usable 1\n"
     assert [p.name for p in tmp_path.iterdir()] == ["xpu.prom"]
 

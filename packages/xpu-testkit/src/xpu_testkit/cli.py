@@ -25,7 +25,7 @@ import time
 import sys
 from importlib import resources
 from pathlib import Path
-from typing import NoReturn, Sequence
+from typing import Callable, NoReturn, Sequence
 
 from . import __version__
 from .bench.comfyui_bench import run_comfyui_bench
@@ -165,14 +165,21 @@ def _tiny_model(args: argparse.Namespace) -> int:
     return 0
 
 
+def _journal(args: argparse.Namespace) -> Callable[[], str]:
+    """`--journal UNIT`: a reader of that unit's journal on this machine (no text without it)."""
+    if args.journal is None:
+        return str
+    if not args.journal.strip():
+        raise ConfigError("--journal needs a unit name, e.g. ollama.service")
+    return journal_reader(open_target("local://"), args.journal)
+
+
 def _check(args: argparse.Namespace) -> int:
     if not args.url.startswith(("http://", "https://")):
         raise ConfigError(f"{args.url!r} is not an http(s) URL")
     if args.service == "comfyui":
         return _check_comfyui(args)
-    if args.journal is not None and not args.journal.strip():
-        raise ConfigError("--journal needs a unit name, e.g. ollama.service")
-    log_reader = journal_reader(open_target("local://"), args.journal) if args.journal else str
+    log_reader = _journal(args)
     result = check_ollama(args.url, expect_gpu=args.expect_gpu, log_reader=log_reader)
     if args.json:
         payload = {"url": result.url, "ok": result.ok, "version": result.version, "created": result.created,
@@ -223,15 +230,14 @@ def _bench(args: argparse.Namespace) -> int:
         raise ConfigError("--repetitions must be at least 3, --warmup at least 0, --num-predict at least 1")
     if args.gguf is not None and not args.gguf.is_file():
         raise ConfigError(f"{args.gguf}: no such file")
-    if args.journal is not None and not args.journal.strip():
-        raise ConfigError("--journal needs a unit name, e.g. ollama.service")
+    log_reader = _journal(args)
     with tempfile.TemporaryDirectory() as tmp:
         gguf = args.gguf or write_tiny_llama(Path(tmp) / "xpu-bench.gguf").path
         try:
             report = run_ollama_bench(backends, gguf, repetitions=args.repetitions, warmup=args.warmup,
                                       num_predict=args.num_predict)
         except OllamaError as exc:  # name the cause the way `xpu check ollama` does, then fail
-            log = journal_reader(open_target("local://"), args.journal)() if args.journal else ""
+            log = log_reader()
             print(f"xpu: {exc}", file=sys.stderr)
             for f in diagnose_text(str(exc), log):
                 print(f"  {f.severity.value.upper()}: {f.title} -> {f.fix}", file=sys.stderr)
