@@ -51,7 +51,7 @@ def test_tiny_gguf_is_a_valid_llama_model(tmp_path: Path) -> None:
 # -- the real server ---------------------------------------------------------------------------
 
 
-def test_ipex_llama_cpp_loads_the_tiny_models_metadata_and_vocabulary(tiny_model: Path) -> None:
+def test_ipex_llama_cpp_loads_the_tiny_models_metadata_and_vocabulary(tiny_model: Path, tmp_path: Path) -> None:
     """IPEX-LLM's own llama.cpp (`main`, from the same wheel as its Ollama) reads the tiny model's
     header, hyperparameters and vocabulary, and stops only where it needs a SYCL device. A model it
     could not parse fails earlier, with "error loading model vocabulary" or a key error."""
@@ -62,8 +62,10 @@ def test_ipex_llama_cpp_loads_the_tiny_models_metadata_and_vocabulary(tiny_model
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
            "LD_LIBRARY_PATH": f"{default_venv() / 'lib'}:{libs}"}
     run = subprocess.run([str(libs / "main"), "-m", str(tiny_model), "-p", "Why", "-n", "4", "-ngl", "0"],
-                         capture_output=True, text=True, timeout=120, env=env, stdin=subprocess.DEVNULL)
+                         capture_output=True, text=True, timeout=120, env=env, stdin=subprocess.DEVNULL,
+                         cwd=tmp_path)  # llama.cpp writes main.log into its working directory
     log = run.stdout + run.stderr
+    assert (tmp_path / "main.log").exists()
     assert run.returncode != 0  # no SYCL device here
     assert "general.name     = xpu-tiny-llama-seed1" in log, log[-3000:]
     assert f"n_vocab          = {N_VOCAB}" in log, log[-3000:]
