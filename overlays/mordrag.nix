@@ -27,8 +27,12 @@ in
     // (
       if legacyPackages ? intel-python && prev ? comfyui then
         {
-          comfyui = final.callPackage ../packages/comfyui-ipex/package.nix {
-            inherit (legacyPackages) intel-python;
+          # makeOverridable, not callPackage: `.override` then takes nixpkgs' comfyui arguments
+          # (services.comfyui treats this as nixpkgs' package)
+          comfyui = final.lib.makeOverridable (import ../packages/comfyui-ipex/package.nix) {
+            inherit (final) lib;
+            inherit (prev) comfyui;
+            python3 = legacyPackages.intel-python;
           };
         }
       else

@@ -10,6 +10,11 @@ let
   cfg = config.services.ollama.intel;
   intel = import ../lib/ollama-intel.nix { inherit lib pkgs; };
   package = intel.packages.${cfg.backend};
+  # nixpkgs before late 2025 picked the GPU with services.ollama.acceleration (and rebuilt the
+  # package for it); current nixpkgs keeps the name only as lib.mkRemovedOptionModule, an
+  # invisible option that throws when set. Only a visible one is the old option.
+  oldAcceleration =
+    options.services.ollama ? acceleration && options.services.ollama.acceleration.visible or true != false;
 in
 {
   imports = [ ./intel-gpu.nix ];
@@ -19,7 +24,7 @@ in
   config = lib.mkIf (config.services.ollama.enable && cfg.enable) {
     assertions = [
       {
-        assertion = !(options.services.ollama ? acceleration);
+        assertion = !oldAcceleration;
         message = ''
           services.ollama.intel needs a nixpkgs whose services.ollama chooses the backend by package
           (no `services.ollama.acceleration` option; nixos-unstable from late 2025). Update the nixpkgs input.

@@ -1,5 +1,5 @@
-# Evaluation cases for modules/nixos/comfyui.nix on top of nixpkgs' services.comfyui (stand-in).
-{ harness, lib }:
+# Evaluation cases for modules/nixos/comfyui.nix on top of nixpkgs' services.comfyui (the real file).
+{ harness, lib, ... }:
 let
   module = ../../modules/nixos/comfyui.nix;
   comfyui = intel: extra: [
@@ -12,6 +12,7 @@ let
   ];
   base = [
     "--base-directory=/var/lib/comfyui"
+    "--database-url=sqlite:////var/lib/comfyui/user/comfyui.db"
     "--listen=127.0.0.1,::1"
     "--port=8188"
   ];
@@ -37,7 +38,10 @@ in
       warnings = [ ];
       graphics = true;
       comfyui = {
-        package = "comfyui-xpu";
+        package = "comfyui-xpu-0.34.1";
+        # nixpkgs' unit runs lib.getExe of it and copies its share/comfyui
+        execStart = "/nix/store/00000000000000000000000000000000-comfyui-xpu-0.34.1/bin/comfyui";
+        copiesFrom = "/nix/store/00000000000000000000000000000000-comfyui-xpu-0.34.1";
         args = base;
         unit = xpuUnit;
       };
@@ -52,7 +56,10 @@ in
       } { };
     };
     expect.comfyui = {
-      package = "comfyui-xpu";
+      package = "comfyui-xpu-0.34.1";
+      # nixpkgs' unit runs lib.getExe of it and copies its share/comfyui
+      execStart = "/nix/store/00000000000000000000000000000000-comfyui-xpu-0.34.1/bin/comfyui";
+      copiesFrom = "/nix/store/00000000000000000000000000000000-comfyui-xpu-0.34.1";
       args = base ++ [ "--cpu" ];
       unit = {
         wants = [ ];
@@ -99,7 +106,10 @@ in
       ];
       # nixpkgs' package stays (whose torch has no XPU): the assertion stops the build
       comfyui = {
-        package = "comfyui";
+        package = "comfyui-0.34.1";
+        # nixpkgs' unit runs lib.getExe of it and copies its share/comfyui
+        execStart = "/nix/store/00000000000000000000000000000000-comfyui-0.34.1/bin/comfyui";
+        copiesFrom = "/nix/store/00000000000000000000000000000000-comfyui-0.34.1";
         args = base;
         unit = xpuUnit;
       };
@@ -116,7 +126,10 @@ in
       failedAssertions = [ ];
       graphics = false;
       comfyui = {
-        package = "comfyui";
+        package = "comfyui-0.34.1";
+        # nixpkgs' unit runs lib.getExe of it and copies its share/comfyui
+        execStart = "/nix/store/00000000000000000000000000000000-comfyui-0.34.1/bin/comfyui";
+        copiesFrom = "/nix/store/00000000000000000000000000000000-comfyui-0.34.1";
         args = base;
         unit = {
           wants = [ ];

@@ -1,5 +1,5 @@
 # Evaluation cases for modules/home-manager/comfyui.nix (typed stand-ins: home-manager-stand-ins.nix).
-{ harness, lib }:
+{ harness, lib, ... }:
 let
   homeManager = import ./home-manager-stand-ins.nix { inherit lib; };
   drv = name: homeManager.drv name // { meta.mainProgram = "comfyui"; };

@@ -1,6 +1,10 @@
 # Evaluation cases for modules/home-manager/ollama.nix on top of Home Manager's services.ollama
-# (typed stand-ins: home-manager-stand-ins.nix).
-{ harness, lib }:
+# (the real file; the rest of Home Manager as typed stand-ins: home-manager-stand-ins.nix).
+{
+  lib,
+  upstream,
+  ...
+}:
 let
   homeManager = import ./home-manager-stand-ins.nix { inherit lib; };
   inherit (homeManager) drv;
@@ -12,6 +16,7 @@ let
     let
       config = homeManager.evalConfig {
         modules = [
+          upstream.homeManager.ollama
           ../../modules/home-manager/ollama.nix
           { services.ollama.enable = true; }
           settings
@@ -30,6 +35,8 @@ let
       package = config.services.ollama.package.name;
       environment = config.services.ollama.environmentVariables;
       session = config.home.sessionVariables;
+      # Home Manager's user unit runs the package it picks
+      execStart = config.systemd.user.services.ollama.Service.ExecStart or null;
       failedAssertions = map (a: a.message) (lib.filter (a: !a.assertion) config.assertions);
     };
 in
@@ -38,6 +45,7 @@ in
     result = evalHome { settings.services.ollama.intel.enable = true; };
     expect = {
       package = "ollama-vulkan";
+      execStart = "/nix/store/00000000000000000000000000000000-ollama-vulkan/bin/ollama-vulkan serve";
       environment = {
         OLLAMA_VULKAN = "1";
         ZES_ENABLE_SYSMAN = "1";

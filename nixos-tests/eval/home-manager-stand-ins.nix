@@ -3,8 +3,10 @@
 #   modules/misc/assertions.nix      assertions, warnings
 #   modules/home-environment.nix     home.sessionVariables
 #   modules/misc/xdg.nix             xdg.dataHome
-#   modules/systemd.nix              systemd.user.services (unit sections; a plain attrs stand-in)
-#   modules/services/ollama.nix      services.ollama.{enable, package, acceleration, environmentVariables}
+#   modules/systemd.nix              systemd.user.services (unitType "service")
+#   modules/launchd/default.nix      launchd.agents.<name>.{enable, config} (config left open here)
+#   modules/misc/meta.nix            meta.maintainers (nixpkgs' modules/generic/meta-maintainers.nix)
+# Home Manager's services.ollama is its real file (XPU_HOME_MANAGER: modules/services/ollama.nix).
 { lib }:
 let
   inherit (lib) mkOption types;
@@ -23,13 +25,13 @@ rec {
     (lib.evalModules {
       modules = [
         module
+        ./stand-ins/meta-maintainers.nix
         { _module.args.pkgs = pkgs; }
       ]
       ++ modules;
     }).config;
 
   module =
-    { pkgs, ... }:
     {
       options = {
         assertions = mkOption {
@@ -55,33 +57,35 @@ rec {
           type = types.str;
           default = "/home/alice/.local/share";
         };
+        home.packages = mkOption {
+          type = types.listOf types.package;
+          default = [ ];
+        };
         systemd.user.services = mkOption {
-          type = types.attrsOf types.attrs;
+          type =
+            let
+              primitive = types.either types.bool (types.either types.int types.str);
+            in
+            types.attrsOf (types.attrsOf (types.attrsOf (types.either primitive (types.listOf primitive))))
+            // {
+              description = "systemd service unit configuration";
+            };
           default = { };
         };
-        services.ollama = {
-          enable = mkOption {
-            type = types.bool;
-            default = false;
-          };
-          package = mkOption {
-            type = types.package;
-            default = pkgs.ollama;
-          };
-          acceleration = mkOption {
-            type = types.nullOr (
-              types.enum [
-                false
-                "rocm"
-                "cuda"
-              ]
-            );
-            default = null;
-          };
-          environmentVariables = mkOption {
-            type = types.attrsOf types.str;
-            default = { };
-          };
+        launchd.agents = mkOption {
+          type = types.attrsOf (
+            types.submodule {
+              options.enable = mkOption {
+                type = types.bool;
+                default = false;
+              };
+              options.config = mkOption {
+                type = types.attrsOf types.anything;
+                default = { };
+              };
+            }
+          );
+          default = { };
         };
       };
     };

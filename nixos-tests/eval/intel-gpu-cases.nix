@@ -1,6 +1,11 @@
 # Evaluation cases for modules/nixos/intel-gpu.nix: each evaluates the module with a configuration
 # and names what must come out (only the keys given in `expect` are compared).
-{ harness, lib }:
+{
+  harness,
+  lib,
+  upstream,
+  ...
+}:
 let
   module = ../../modules/nixos/intel-gpu.nix;
   enabled = cfg: [
@@ -125,11 +130,8 @@ in
   disagrees-with-nixos-hardware = {
     result = harness {
       modules = enabled { driver = "xe"; } ++ [
-        # nixos-hardware common/gpu/intel: hardware.intelgpu.driver = "i915" | "xe"
-        {
-          options.hardware.intelgpu.driver = lib.mkOption { };
-          config.hardware.intelgpu.driver = "i915";
-        }
+        upstream.nixosHardware.intelGpu
+        { hardware.intelgpu.driver = "i915"; }
       ];
     };
     expect.failedAssertions = [
@@ -138,6 +140,16 @@ in
         Set both to the same driver.
       ''
     ];
+  };
+  # nixos-hardware's common/gpu/intel (the real file) choosing the same driver
+  agrees-with-nixos-hardware = {
+    result = harness {
+      modules = enabled { driver = "xe"; } ++ [
+        upstream.nixosHardware.intelGpu
+        { hardware.intelgpu.driver = "xe"; }
+      ];
+    };
+    expect.failedAssertions = [ ];
   };
   disabled = {
     result = harness { modules = [ module ]; };

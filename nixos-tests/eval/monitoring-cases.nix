@@ -1,5 +1,5 @@
 # Evaluation cases for modules/nixos/monitoring.nix.
-{ harness, lib }:
+{ harness, lib, ... }:
 let
   module = ../../modules/nixos/monitoring.nix;
   ollama = ../../modules/nixos/ollama.nix;

@@ -1,5 +1,5 @@
-# Evaluation cases for modules/nixos/ollama.nix on top of nixpkgs' services.ollama (stand-in).
-{ harness, lib }:
+# Evaluation cases for modules/nixos/ollama.nix on top of nixpkgs' services.ollama (the real file).
+{ harness, lib, ... }:
 let
   module = ../../modules/nixos/ollama.nix;
   ollama = intel: [
@@ -80,14 +80,27 @@ in
       "services.ollama.intel.device sets ONEAPI_DEVICE_SELECTOR, which only the SYCL backends (sycl, ipex-llm) read: remove it or pick one of them."
     ];
   };
+  # nixpkgs before late 2025: `acceleration` a real option (stand-ins/old-nixpkgs-ollama.nix)
   old-nixpkgs-with-acceleration = {
     result = harness {
-      modules = ollama { } ++ [ { options.services.ollama.acceleration = lib.mkOption { default = null; }; } ];
+      ollamaModule = ./stand-ins/old-nixpkgs-ollama.nix;
+      modules = ollama { };
     };
     expect.failedAssertions = [
       ''
         services.ollama.intel needs a nixpkgs whose services.ollama chooses the backend by package
         (no `services.ollama.acceleration` option; nixos-unstable from late 2025). Update the nixpkgs input.
+      ''
+    ];
+  };
+  # current nixpkgs (the real file) declares `acceleration` only as a removed option: setting
+  # it is nixpkgs' own error, not ours
+  acceleration-set-on-current-nixpkgs = {
+    result = harness { modules = ollama { } ++ [ { services.ollama.acceleration = "rocm"; } ]; };
+    expect.failedAssertions = [
+      ''
+        The option definition `services.ollama.acceleration' in `<unknown-file>' no longer has any effect; please remove it.
+        Set `services.ollama.package` to one of `pkgs.ollama[,-vulkan,-rocm,-cuda,-cpu]` instead.
       ''
     ];
   };

@@ -1,94 +1,58 @@
-# ComfyUI on PyTorch XPU: nixpkgs' comfyui (its source, patch, wrapper and checks) with the Python
-# environment built from MordragT's intel-python (python313 whose torch is built with XPU; IPEX is
-# not used: ComfyUI runs on upstream torch.xpu) instead of nixpkgs' CUDA-overridden python3.
-# The dependency list is nixpkgs' appDependencies (pkgs/by-name/co/comfyui/package.nix, 0.34.1).
-# Limitation: services.comfyui.extraPackages re-calls nixpkgs' function and does not reach this
-# environment; add custom-node dependencies with `.override { extraDependencies = ps: [ ... ]; }`.
+# ComfyUI on PyTorch XPU: nixpkgs' comfyui (pkgs/by-name/co/comfyui/package.nix) called with
+# MordragT's intel-python (python313 whose torch is built with XPU; ComfyUI runs on upstream
+# torch.xpu, no IPEX) as its `python3`. Everything else (source, patch, dependency list, wrapper,
+# checks) is nixpkgs' own.
+#
+# The overlay wraps this function in lib.makeOverridable, so `.override` takes nixpkgs' comfyui
+# arguments (`withManager`, `python3`, ...), passed on to nixpkgs' package, plus `extraPackages`
+# (ps: [ ... ]), Python packages for custom nodes added to the environment.
 {
   lib,
   comfyui,
-  intel-python,
-  makeBinaryWrapper,
-  extraDependencies ? (_: [ ]),
-}:
+  python3,
+  extraPackages ? (_: [ ]),
+  ...
+}@args:
 let
-  appDependencies =
-    ps:
-    with ps;
-    [
-      aiohttp
-      alembic
-      av
-      blake3
-      comfy-aimdo
-      comfy-angle
-      comfy-kitchen
-      comfyui-embedded-docs
-      comfyui-frontend-package
-      comfyui-workflow-templates
-      einops
-      filelock
-      kornia
-      numpy
-      pillow
-      psutil
-      pydantic
-      pydantic-settings
-      pyopengl
-      pyyaml
-      requests
-      safetensors
-      scipy
-      sentencepiece
-      simpleeval
-      spandrel
-      sqlalchemy
-      tokenizers
-      torch
-      torchaudio
-      torchsde
-      torchvision
-      tqdm
-      transformers
-      yarl
-    ]
-    ++ extraDependencies ps;
+  # nixpkgs' comfyui rebuilds torch and triton for CUDA through python3.override's
+  # packageOverrides; MordragT's XPU torch takes no cudaPackages, so that override is left out
+  # and intel-python keeps its own package set.
+  xpuPython = python3 // {
+    override = change: python3.override (old: removeAttrs (lib.toFunction change old) [ "packageOverrides" ]);
+  };
 
-  pythonEnv = intel-python.withPackages appDependencies;
+  base = comfyui.override (
+    removeAttrs args [
+      "comfyui"
+      "extraPackages"
+    ]
+    // {
+      python3 = xpuPython;
+    }
+  );
+
+  extras = extraPackages base.python.pkgs;
+  pythonEnv =
+    if extras == [ ] then
+      base.pythonEnv
+    else
+      base.pythonEnv.override (old: {
+        extraLibs = old.extraLibs ++ extras;
+      });
 in
-comfyui.overrideAttrs (old: {
+base.overrideAttrs (old: {
   pname = "comfyui-xpu";
 
-  nativeBuildInputs = [ makeBinaryWrapper ];
+  # nixpkgs' wrapper runs its pythonEnv; point it at the one with the extra packages
+  installPhase =
+    builtins.replaceStrings [ "${base.pythonEnv}" ] [ "${pythonEnv}" ] old.installPhase;
 
-  installPhase = ''
-    runHook preInstall
-
-    mkdir -p $out/share/comfyui $out/bin
-    cp -r . $out/share/comfyui
-
-    makeBinaryWrapper ${lib.getExe pythonEnv} $out/bin/comfyui \
-      --add-flag "$out/share/comfyui/main.py" \
-      --unset NIX_PYTHONPATH \
-      --unset PYTHONPATH
-
-    runHook postInstall
-  '';
-
-  # the build machine has no Intel GPU: ComfyUI's own CI smoke test, on the CPU
-  installCheckPhase = ''
-    runHook preInstallCheck
-
-    "$out"/bin/comfyui --help
-    export XDG_DATA_HOME="$(mktemp -d)"
-    "$out"/bin/comfyui --cpu --quick-test-for-ci
+  # the build machine has no Intel GPU: nixpkgs' checks run on the CPU; this one checks the build
+  postInstallCheck = (old.postInstallCheck or "") + ''
     ${lib.getExe pythonEnv} -c 'import torch; assert hasattr(torch, "xpu"), "torch without XPU"'
-
-    runHook postInstallCheck
   '';
 
-  passthru = (old.passthru or { }) // {
-    python = intel-python;
+  passthru = old.passthru // {
     inherit pythonEnv;
   };
 
