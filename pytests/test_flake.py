@@ -73,7 +73,8 @@ def _overlays_applied(nix: str, mordrag: str) -> object:
         final = {{ callPackage = path: args: "built:" + baseNameOf (dirOf path);
                    stdenv.hostPlatform.system = "x86_64-linux"; }};
         first = ours final {{ }} // {{ comfyui = "nixpkgs-comfyui"; }};
-      in (theirs final first).intel-xpu
+      # comfyui is packages/comfyui-ipex over nixpkgs' comfyui: comfyui-package-cases.nix evaluates it
+      in builtins.mapAttrs (n: v: if n == "comfyui" then "built:comfyui-ipex" else v) (theirs final first).intel-xpu
     """)
 
 
@@ -93,54 +94,136 @@ def test_mordrag_overlay_leaves_out_what_the_flake_lacks(nix_instantiate: str) -
                    "benchmarks": "built:ipex-benchmarks"}
 
 
-# -- module evaluation with nixpkgs' library --------------------------------------------------------
+# -- module evaluation on the real upstream module files --------------------------------------------
+#
+# The harness loads nixpkgs' library and the upstream module files from checkouts named by
+# environment variables (bootstrap.sh points them at ../shared/upstream; a user at their own
+# nixpkgs, home-manager and nixos-hardware). Without them these tests skip here; in CI the suite
+# runs with --strict-skips, so a missing checkout fails there.
 
-NIXPKGS_LIB = os.environ.get("XPU_NIXPKGS_LIB")
-LIB_SKIP = pytest.mark.xpu_allowed_skip("nixpkgs' library cannot be installed from a registry; a session fetches it")
+UPSTREAM_PATHS = {
+    "XPU_NIXPKGS_LIB": "lib/default.nix",
+    "XPU_NIXPKGS": "nixos/modules/services/misc/ollama.nix",
+    "XPU_HOME_MANAGER": "modules/services/ollama.nix",
+    "XPU_NIXOS_HARDWARE": "common/gpu/intel/default.nix",
+}
 
 
 def eval_nix(nix: str, expr: str) -> object:
-    run = subprocess.run([nix, "--eval", "--strict", "--json", "-E", expr], capture_output=True, text=True, timeout=120)
+    # read-write: the documented cases write README blocks to the store (builtins.toFile)
+    run = subprocess.run([nix, "--read-write-mode", "--eval", "--strict", "--json", "-E", expr],
+                         capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     return json.loads(run.stdout)
 
 
 @pytest.fixture(scope="module")
-def nixpkgs_lib() -> Path:
-    if not NIXPKGS_LIB or not (Path(NIXPKGS_LIB) / "lib" / "default.nix").exists():
-        pytest.skip("set XPU_NIXPKGS_LIB to a checkout of nix-community/nixpkgs.lib to evaluate the modules")
-    return Path(NIXPKGS_LIB)
+def upstream() -> dict[str, Path]:
+    paths = {}
+    for var, probe in UPSTREAM_PATHS.items():
+        value = os.environ.get(var)
+        if not value or not (Path(value) / probe).is_file():
+            pytest.skip(f"set {var} to a checkout with {probe} (bootstrap.sh uses ../shared/upstream)")
+        paths[var] = Path(value).resolve()
+    return paths
 
 
-@LIB_SKIP
-def test_module_evaluation_cases(nix_instantiate: str, nixpkgs_lib: Path) -> None:
-    """Every case in nixos-tests/eval/*-cases.nix (the same cases `nix flake check` evaluates)."""
-    results = eval_nix(nix_instantiate, f"import {REPO}/nixos-tests/eval/run.nix {{ lib = import {nixpkgs_lib}/lib; }}")
-    assert isinstance(results, dict) and len(results) >= 37
-    assert {name.split("/")[0] for name in results} == {"intel-gpu", "ollama", "comfyui", "monitoring", "home-manager-ollama", "home-manager-comfyui"}
+def _with_upstream(upstream: dict[str, Path], body: str) -> str:
+    return f"""
+      let
+        lib = import {upstream["XPU_NIXPKGS_LIB"]}/lib;
+        upstream = import {REPO}/nixos-tests/eval/upstream.nix {{
+          nixpkgs = {upstream["XPU_NIXPKGS"]};
+          homeManager = {upstream["XPU_HOME_MANAGER"]};
+          nixosHardware = {upstream["XPU_NIXOS_HARDWARE"]};
+        }};
+        harness = import {REPO}/nixos-tests/eval/harness.nix {{ inherit lib upstream; }};
+      in {body}
+    """
+
+
+def test_module_evaluation_cases(nix_instantiate: str, upstream: dict[str, Path]) -> None:
+    """Every case in nixos-tests/eval/*-cases.nix (the same cases `nix flake check` evaluates), on
+    nixpkgs' real services.ollama, services.comfyui, hardware.graphics and assertions, Home
+    Manager's services.ollama and nixos-hardware's common/gpu/intel."""
+    results = eval_nix(nix_instantiate, _with_upstream(upstream, f"import {REPO}/nixos-tests/eval/run.nix {{ inherit lib upstream; }}"))
+    assert isinstance(results, dict) and len(results) >= 49
+    assert {name.split("/")[0] for name in results} == {
+        "intel-gpu", "ollama", "comfyui", "comfyui-package", "monitoring", "home-manager-ollama", "home-manager-comfyui",
+        "documented"}
     failed = {name: r for name, r in results.items() if not r["ok"]}
     assert not failed, json.dumps(failed, indent=2)
 
 
-@LIB_SKIP
-def test_a_wrong_expectation_is_caught(nix_instantiate: str, nixpkgs_lib: Path) -> None:
-    got = eval_nix(nix_instantiate, f"""
+def test_every_documented_configuration_is_a_case(nix_instantiate: str, upstream: dict[str, Path]) -> None:
+    """README.md's nix blocks and examples/*: one case each (documented-cases.nix finds them)."""
+    import re
+
+    results = eval_nix(nix_instantiate, _with_upstream(upstream, f"""
+      builtins.attrNames (import {REPO}/nixos-tests/eval/documented-cases.nix {{ inherit harness lib upstream; }})"""))
+    blocks = len(re.findall(r"^```nix$", (REPO / "README.md").read_text(), flags=re.M))
+    examples = {p.name for p in (REPO / "examples").iterdir() if p.is_dir()}
+    assert set(results) == {f"example-{e}" for e in examples} | {f"readme-block-{i}" for i in range(1, blocks + 1)}
+    assert blocks >= 3 and examples >= {"basic-setup", "advanced-workflows"}
+
+
+def test_every_assertion_has_a_case_that_fires_it(nix_instantiate: str, upstream: dict[str, Path]) -> None:
+    """Each `message = ` of the modules' assertions appears in some case's failedAssertions."""
+    import re
+
+    results = eval_nix(nix_instantiate, _with_upstream(upstream, f"import {REPO}/nixos-tests/eval/run.nix {{ inherit lib upstream; }}"))
+    fired = " ".join(m for r in results.values() for m in r["got"].get("failedAssertions", []))
+    sources = "".join(p.read_text() for p in sorted((REPO / "modules").rglob("*.nix")))
+    # the string literals a `message =` gives, in every branch of an if
+    messages = [m.replace('\\"', '"') for block in re.findall(r"message =(.*?);\n", sources, flags=re.S)
+                for m in re.findall(r'"((?:[^"\\]|\\.)*)"|\'\'(.*?)\'\'', block, flags=re.S) for m in m if m]
+    assert len(messages) >= 12
+    for message in messages:
+        prefix = re.split(r"\$\{", message.strip().splitlines()[0])[0].strip()  # '' strings lose their indent
+        assert prefix and prefix in fired, f"no case fires the assertion starting {prefix!r}"
+
+
+def test_the_old_nixpkgs_acceleration_is_told_apart_from_the_removed_one(nix_instantiate: str, upstream: dict[str, Path]) -> None:
+    """Current nixpkgs declares services.ollama.acceleration as a removed option (invisible);
+    the stand-in of the old file declares it as a real one. Only the latter is refused."""
+    got = eval_nix(nix_instantiate, _with_upstream(upstream, f"""
       let
-        lib = import {nixpkgs_lib}/lib;
-        harness = import {REPO}/nixos-tests/eval/harness.nix {{ inherit lib; }};
-      in (harness {{ modules = [ {REPO}/modules/nixos/intel-gpu.nix {{ hardware.intel-xpu.enable = true; }} ]; }}).kernelParams
-    """)
-    assert got == []  # so an expectation of any kernel parameter must fail
-    assert got != ["i915.force_probe=e20b"]
+        options = module: (lib.evalModules {{ modules = [ module {{ _module.check = false; _module.args.pkgs = {{ }}; }} ]; }}).options;
+        acceleration = o: {{ declared = o.services.ollama ? acceleration; visible = o.services.ollama.acceleration.visible or true; }};
+      in {{
+        current = acceleration (options upstream.nixos.ollama);
+        old = acceleration (options {REPO}/nixos-tests/eval/stand-ins/old-nixpkgs-ollama.nix);
+      }}"""))
+    assert got == {"current": {"declared": True, "visible": False}, "old": {"declared": True, "visible": True}}
 
 
-@LIB_SKIP
-def test_bad_option_values_are_rejected(nix_instantiate: str, nixpkgs_lib: Path) -> None:
-    run = subprocess.run([nix_instantiate, "--eval", "--strict", "-E", f"""
-      let lib = import {nixpkgs_lib}/lib; harness = import {REPO}/nixos-tests/eval/harness.nix {{ inherit lib; }};
-      in (harness {{ modules = [ {REPO}/modules/nixos/intel-gpu.nix
-                                 {{ hardware.intel-xpu = {{ enable = true; forceProbe = [ "E20B" ]; }}; }} ]; }}).kernelParams
-    """], capture_output=True, text=True, timeout=120)
+def test_stand_ins_agree_with_the_upstream_files(nix_instantiate: str, upstream: dict[str, Path]) -> None:
+    """The drift check: options a stand-in declares that an upstream file also declares have the
+    same type and default."""
+    got = eval_nix(nix_instantiate, _with_upstream(upstream, f"import {REPO}/nixos-tests/eval/drift-upstream.nix {{ inherit lib upstream; }}"))
+    assert not [m for d in got.values() for m in d["mismatches"]], json.dumps(got, indent=2)
+    assert set(got["old-nixpkgs-ollama"]["compared"]) >= {
+        "services.ollama.enable", "services.ollama.package", "services.ollama.host", "services.ollama.port",
+        "services.ollama.environmentVariables"}
+
+
+def test_the_drift_check_catches_a_stand_in_that_drifted(nix_instantiate: str, upstream: dict[str, Path]) -> None:
+    got = eval_nix(nix_instantiate, _with_upstream(upstream, f"""
+      let
+        drift = import {REPO}/nixos-tests/eval/drift.nix {{ inherit lib; }};
+        options = module: (lib.evalModules {{ modules = [ module {{ _module.check = false; _module.args.pkgs = {{ }}; }} ]; }}).options;
+        wrong = {{ options.services.ollama.port = lib.mkOption {{ type = lib.types.int; default = 1; }}; }};
+      in (drift {{ standIn = options wrong; real = options upstream.nixos.ollama; }}).mismatches"""))
+    assert got == [{"option": "services.ollama.port",
+                    "standIn": {"type": "signed integer", "default": "1"},
+                    "real": {"type": "16 bit unsigned integer; between 0 and 65535 (both inclusive)", "default": "11434"}}]
+
+
+def test_bad_option_values_are_rejected(nix_instantiate: str, upstream: dict[str, Path]) -> None:
+    run = subprocess.run([nix_instantiate, "--eval", "--strict", "-E", _with_upstream(upstream, f"""
+      (harness {{ modules = [ {REPO}/modules/nixos/intel-gpu.nix
+                             {{ hardware.intel-xpu = {{ enable = true; forceProbe = [ "E20B" ]; }}; }} ]; }}).kernelParams
+    """)], capture_output=True, text=True, timeout=120)
     assert run.returncode != 0
     assert "hardware.intel-xpu.forceProbe" in run.stderr and "is not of type" in run.stderr
 

@@ -13,6 +13,9 @@ let
   package = pkgs.intel-xpu.comfyui or null;
   shared = import ../lib/comfyui-intel.nix;
   exposed = lib.filter (address: !(lib.elem address shared.loopback)) (comfyui.listen or [ ]);
+  # a nixpkgs without services.comfyui: define nothing under it, so the assertion below is what
+  # the user sees rather than "option does not exist"
+  hasComfyui = options.services ? comfyui && options.services.comfyui ? listen;
 in
 {
   imports = [ ./intel-gpu.nix ];
@@ -81,12 +84,13 @@ in
     {
       assertions = [
         {
-          assertion = !cfg.enable || options.services ? comfyui && options.services.comfyui ? listen;
+          assertion = !cfg.enable || hasComfyui;
           message = "services.comfyui.intel needs a nixpkgs with services.comfyui (nixos/modules/services/misc/comfyui.nix): update the nixpkgs input.";
         }
       ];
     }
-    (lib.mkIf (cfg.enable && (comfyui.enable or false)) {
+    (lib.optionalAttrs hasComfyui (
+      lib.mkIf (cfg.enable && comfyui.enable) {
       assertions = [
         {
           assertion = package != null;
@@ -139,6 +143,6 @@ in
           "video"
         ];
       };
-    })
+    }))
   ];
 }

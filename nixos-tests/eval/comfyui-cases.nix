@@ -115,6 +115,18 @@ in
       };
     };
   };
+  nixpkgs-without-services-comfyui = {
+    result = harness {
+      comfyuiModule = { };
+      modules = [
+        module
+        { services.comfyui.intel.enable = true; }
+      ];
+    };
+    expect.failedAssertions = [
+      "services.comfyui.intel needs a nixpkgs with services.comfyui (nixos/modules/services/misc/comfyui.nix): update the nixpkgs input."
+    ];
+  };
   off-leaves-nixpkgs-comfyui-alone = {
     result = harness {
       modules = [

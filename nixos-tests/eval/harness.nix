@@ -23,8 +23,12 @@ in
   driversOutput ? true,
   comfyuiXpu ? true,
   syclTools ? true,
+  # false: a nixpkgs without ollama-vulkan and no overlay (no ollama-sycl, ollama-ipex-llm)
+  ollamaBackends ? true,
   # nixpkgs' services.ollama: the real file, or a stand-in of an older one
   ollamaModule ? upstream.nixos.ollama,
+  # nixpkgs' services.comfyui: the real file, or { } for a nixpkgs without it
+  comfyuiModule ? upstream.nixos.comfyui,
 }:
 let
   inherit
@@ -34,10 +38,17 @@ let
           ./stand-ins/nixos.nix
           upstream.nixos.assertions
           upstream.nixos.graphics
-          upstream.nixos.comfyui
+          comfyuiModule
           ollamaModule
           {
-            _module.args.pkgs = standInPkgs { inherit driversOutput comfyuiXpu syclTools; };
+            _module.args.pkgs = standInPkgs {
+              inherit
+                driversOutput
+                comfyuiXpu
+                syclTools
+                ollamaBackends
+                ;
+            };
             boot.kernelPackages = lib.mkDefault { kernel.version = kernelVersion; };
           }
         ]

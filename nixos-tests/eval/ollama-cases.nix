@@ -80,6 +80,27 @@ in
       "services.ollama.intel.device sets ONEAPI_DEVICE_SELECTOR, which only the SYCL backends (sycl, ipex-llm) read: remove it or pick one of them."
     ];
   };
+  vulkan-without-ollama-vulkan = {
+    result = harness {
+      ollamaBackends = false;
+      modules = ollama { };
+    };
+    expect = {
+      ollamaPackage = "ollama";
+      failedAssertions = [
+        "services.ollama.intel.backend = \"vulkan\" needs pkgs.ollama-vulkan, which this nixpkgs lacks: update the nixpkgs input."
+      ];
+    };
+  };
+  ipex-llm-without-the-overlay = {
+    result = harness {
+      ollamaBackends = false;
+      modules = ollama { backend = "ipex-llm"; };
+    };
+    expect.failedAssertions = [
+      "services.ollama.intel.backend = \"ipex-llm\" needs pkgs.intel-xpu.ollama-ipex-llm: add this flake's overlay (nixpkgs.overlays = [ intel-xpu.overlays.default ]) and allow it as unfree."
+    ];
+  };
   # nixpkgs before late 2025: `acceleration` a real option (stand-ins/old-nixpkgs-ollama.nix)
   old-nixpkgs-with-acceleration = {
     result = harness {

@@ -7,6 +7,7 @@
   driversOutput ? true,
   comfyuiXpu ? true,
   syclTools ? true,
+  ollamaBackends ? true,
 }:
 let
   drv =
@@ -141,13 +142,19 @@ in
   level-zero = drv "level-zero" { };
   intel-gpu-tools = drv "intel-gpu-tools" { };
   ollama = drv "ollama" { meta.mainProgram = "ollama"; };
-  ollama-vulkan = drv "ollama-vulkan" { meta.mainProgram = "ollama"; };
   bash = drv "bash" { };
   coreutils = drv "coreutils" { };
   linuxPackages_latest.kernel.version = "6.17.1";
   writeShellScript = name: text: drv name { inherit text; };
+}
+// lib.optionalAttrs ollamaBackends {
+  ollama-vulkan = drv "ollama-vulkan" { meta.mainProgram = "ollama"; };
+}
+// {
   intel-xpu = {
     xpu-testkit = drv "xpu-testkit" { meta.mainProgram = "xpu"; };
+  }
+  // lib.optionalAttrs ollamaBackends {
     ollama-sycl = drv "ollama-sycl" { meta.mainProgram = "ollama"; };
     ollama-ipex-llm = drv "ollama-ipex-llm" { meta.mainProgram = "ollama"; };
   }
