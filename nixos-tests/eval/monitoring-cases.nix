@@ -120,6 +120,22 @@ in
       "services.intel-xpu.monitoring.benchmark measures Ollama, but no Ollama is configured: enable services.ollama or set services.intel-xpu.monitoring.ollamaUrls."
     ];
   };
+  without-the-xpu-command = {
+    result = harness {
+      modules = [
+        module
+        {
+          services.intel-xpu.monitoring = {
+            enable = true;
+            package = null;
+          };
+        }
+      ];
+    };
+    expect.failedAssertions = [
+      "services.intel-xpu.monitoring needs the xpu command (pkgs.intel-xpu.xpu-testkit): add this flake's overlay (nixpkgs.overlays = [ intel-xpu.overlays.default ]) or set services.intel-xpu.monitoring.package."
+    ];
+  };
   off = {
     result = harness { modules = [ module ]; };
     expect.monitoring = {
