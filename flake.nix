@@ -17,11 +17,14 @@
       url = "github:MordragT/nixos";
       inputs.nixpkgs.follows = "nixpkgs";
     };
-    # only for checks.vm-home-manager; homeManagerModules.default needs no input
+    # only for checks (vm-home-manager, and eval-modules, which loads its services.ollama);
+    # homeManagerModules.default needs no input
     home-manager = {
       url = "github:nix-community/home-manager";
       inputs.nixpkgs.follows = "nixpkgs";
     };
+    # only for checks.eval-modules: hardware.intel-xpu must agree with its common/gpu/intel
+    nixos-hardware.url = "github:NixOS/nixos-hardware";
   };
 
   outputs =
@@ -30,6 +33,7 @@
       nixpkgs,
       mordrag,
       home-manager,
+      nixos-hardware,
     }:
     let
       system = "x86_64-linux";
@@ -90,10 +94,18 @@
             };
         in
         {
-          # Module evaluation cases (nixos-tests/eval/*-cases.nix), also run by pytests/test_flake.py.
+          # Module evaluation cases (nixos-tests/eval/*-cases.nix) on the inputs' module files,
+          # also run by pytests/test_flake.py on the checkouts XPU_NIXPKGS etc. name.
           eval-modules =
             let
-              results = import ./nixos-tests/eval/run.nix { inherit (nixpkgs) lib; };
+              results = import ./nixos-tests/eval/run.nix {
+                inherit (nixpkgs) lib;
+                upstream = import ./nixos-tests/eval/upstream.nix {
+                  inherit nixpkgs;
+                  homeManager = home-manager;
+                  nixosHardware = nixos-hardware;
+                };
+              };
               failed = nixpkgs.lib.filterAttrs (_: r: !r.ok) results;
             in
             if failed == { } then
