@@ -56,7 +56,7 @@ in
         Custom nodes from the Nix store, linked as
         {option}`services.comfyui.dataDir`/custom_nodes/<name> before each start (links into
         the store that are no longer listed are removed; nodes installed by hand stay). Their
-        Python dependencies go into the package: `pkgs.intel-xpu.comfyui.override { extraDependencies = ps: [ ... ]; }`.
+        Python dependencies go into the package: `pkgs.intel-xpu.comfyui.override { extraPackages = ps: [ ... ]; }`.
       '';
     };
 

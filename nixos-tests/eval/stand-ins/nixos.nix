@@ -28,6 +28,15 @@ let
     type = types.listOf unitNameType;
     default = [ ];
   };
+  lines = mkOption {
+    type = types.lines;
+    default = "";
+  };
+  # tmpfiles fields that default to "-"
+  field = mkOption {
+    type = types.str;
+    default = "-";
+  };
 
   # nixos/lib/systemd-unit-options.nix: commonUnitOptions (the ones used here) and serviceOptions
   serviceOptions = {
@@ -74,18 +83,9 @@ let
         type = types.attrsOf unitOption;
         default = { };
       };
-      script = mkOption {
-        type = types.lines;
-        default = "";
-      };
-      preStart = mkOption {
-        type = types.lines;
-        default = "";
-      };
-      postStart = mkOption {
-        type = types.lines;
-        default = "";
-      };
+      script = lines;
+      preStart = lines;
+      postStart = lines;
     };
   };
 
@@ -108,22 +108,10 @@ let
           type = types.str;
           default = name;
         };
-        mode = mkOption {
-          type = types.str;
-          default = "-";
-        };
-        user = mkOption {
-          type = types.str;
-          default = "-";
-        };
-        group = mkOption {
-          type = types.str;
-          default = "-";
-        };
-        age = mkOption {
-          type = types.str;
-          default = "-";
-        };
+        mode = field;
+        user = field;
+        group = field;
+        age = field;
         argument = mkOption {
           type = types.str;
           default = "";
