@@ -7,7 +7,8 @@
 # answers as one GPU ("Null Device") with no hardware behind it, enabled by ZE_ENABLE_NULL_DRIVER=1.
 # This fetches Debian's source package level-zero (adding a deb-src entry for the mirror libze1
 # comes from when apt has none), builds the loader and the null driver with cmake, and installs
-# libze_loader.so* and libze_null.so* into OUT_DIR. Use it the way a user would:
+# libze_loader.so* and libze_null.so* into OUT_DIR, with the API headers in OUT_DIR/include (the
+# struct layouts the probe's ctypes mirror). Use it the way a user would:
 #
 #   LD_LIBRARY_PATH=OUT_DIR ZE_ENABLE_NULL_DRIVER=1 xpu doctor
 #
@@ -26,7 +27,7 @@ src_list=/etc/apt/sources.list.d/xpu-level-zero-src.sources
 
 # Does OUT_DIR's loader, with the null driver on, enumerate one driver with one GPU?
 works() {
-  [ -e "$1/libze_loader.so.1" ] && [ -e "$1/libze_null.so.1" ] || return 1
+  [ -e "$1/libze_loader.so.1" ] && [ -e "$1/libze_null.so.1" ] && [ -e "$1/include/ze_api.h" ] || return 1
   LD_LIBRARY_PATH=$1 ZE_ENABLE_NULL_DRIVER=1 python3 - "$1" <<'EOF'
 import ctypes, sys
 lib = ctypes.CDLL(sys.argv[1] + "/libze_loader.so.1")
@@ -116,8 +117,11 @@ version=$(cd "$srcdir" && dpkg-parsechangelog -S Version 2>>"$log") || fail "rea
 
 # Check the build where it was made, then replace only this script's files in OUT_DIR; the stamp,
 # written last, marks a complete install.
+mkdir -p "$work/build/lib/include"
+(cd "$srcdir/include" && cp --parents ./*.h loader/*.h layers/*.h "$work/build/lib/include/") >>"$log" 2>&1 ||
+  fail "copying the headers"
 works "$work/build/lib" >>"$log" 2>&1 || fail "the built loader enumerating the null driver's GPU"
-rm -f "$stamp_file" "$out"/libze_loader.so* "$out"/libze_null.so*
-cp -a "$work"/build/lib/libze_loader.so* "$work"/build/lib/libze_null.so* "$out"/
+rm -rf "$stamp_file" "$out"/libze_loader.so* "$out"/libze_null.so* "$out/include"
+cp -a "$work"/build/lib/libze_loader.so* "$work"/build/lib/libze_null.so* "$work/build/lib/include" "$out"/
 echo "level-zero $version loader + null driver" >"$stamp_file"
 echo "level-zero-null: built level-zero $version (loader + null driver) into $out in $((SECONDS - started)) s" >&2

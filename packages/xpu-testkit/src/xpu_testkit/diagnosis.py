@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from .gpu_ids import lookup
 from .model import Finding, ProbeResult, Severity, Status
 from .probes.environment import EnvFacts
+from .probes.level_zero import INTEL_VENDOR, loader_override
 from .probes.pci import PciGpu, SystemScan
 from .probes.services import UnitFacts
 
@@ -123,12 +124,43 @@ def level_zero(obs: Observations) -> Iterable[Finding]:  # facts 1
     if obs.env.nixos and obs.env.opengl_driver_libs and not obs.env.has_ze_gpu_driver:
         evidence += ("/run/opengl-driver/lib has the compute runtime but no libze_intel_gpu.so",)
     yield Finding(
-        "level-zero-no-driver", Severity.FAIL, "Level Zero loader finds no GPU driver", evidence,
+        "level-zero-no-driver", Severity.FAIL, "Level Zero loader finds no Intel GPU driver", evidence,
         fix="install the compute runtime's Level Zero driver (libze_intel_gpu.so); a stopgap some use is "
             "LD_LIBRARY_PATH=/run/opengl-driver/lib",
         nixos="hardware.graphics.extraPackages = with pkgs; [ intel-compute-runtime intel-compute-runtime.drivers ]; "
               "(or hardware.intel-xpu.enable = true, which detects the drivers output)",
         refs=("nixpkgs PR 560627",),
+    )
+
+
+@rule
+def level_zero_gpu_not_in_sysfs(obs: Observations) -> Iterable[Finding]:  # beyond the facts: a loader debug switch
+    """A GPU Level Zero reports that no Intel GPU in the PCI scan accounts for."""
+    shown = {g.device_id for g in obs.driven_gpus}
+    data = obs.data("level-zero")
+    unseen = [dev for driver in data.get("drivers", []) for dev in driver.get("devices", [])
+              if dev.get("type") == "gpu" and not (dev.get("vendor_id") == INTEL_VENDOR and dev.get("device_id") in shown)]
+    if not unseen:
+        return
+    evidence = tuple(f"Level Zero GPU {dev.get('name')!r} [{dev.get('vendor_id', 0):04x}:{dev.get('device_id', 0):04x}]"
+                     for dev in unseen)
+    evidence += (f"sysfs: {', '.join(g.label() for g in obs.driven_gpus) or 'no Intel GPU driven by i915 or xe'}",)
+    override = loader_override(data)
+    if override:
+        yield Finding(
+            "level-zero-gpu-not-in-sysfs", Severity.FAIL,
+            f"Level Zero reports a GPU that is not hardware ({override.variable} is set)",
+            evidence + (override.evidence,),
+            fix=f"unset {override.variable}: it is a loader debug switch, and the GPU it brings is no device of "
+                "this machine (programs that pick it compute nothing)",
+            nixos=f"remove {override.variable} from environment.variables, environment.sessionVariables and "
+                  "the services' environment (systemd.services.<name>.environment)",
+        )
+        return
+    yield Finding(
+        "level-zero-gpu-not-in-sysfs", Severity.WARN, "Level Zero reports a GPU that sysfs does not show", evidence,
+        fix="run the doctor where that GPU's PCI device is visible: on the host, not in a container without the "
+            "host's /sys, and without a --sysroot of another machine",
     )
 
 

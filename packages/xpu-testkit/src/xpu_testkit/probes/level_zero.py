@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ..model import ProbeResult, Status
 from ..remote_exec import ScriptRun, collect
 from .context import ProbeContext
@@ -12,6 +14,31 @@ DRIVER_FIX = (
     "hardware.graphics.extraPackages = [ pkgs.intel-compute-runtime pkgs.intel-compute-runtime.drivers ] "
     "(the .drivers output exists until nixpkgs PR 560627); on Debian/Ubuntu libze-intel-gpu1"
 )
+
+
+@dataclass(frozen=True)
+class LoaderOverride:
+    """A variable with which the loader was told to load drivers other than the installed ones."""
+
+    variable: str
+    value: str
+    effect: str
+
+    @property
+    def evidence(self) -> str:
+        return f"{self.variable}={self.value}: {self.effect}"
+
+
+def loader_override(data: dict) -> LoaderOverride | None:
+    """The override among the loader's variables ze_probe.py saw, if any (the null driver first)."""
+    env = data.get("loader_environment") or {}
+    if env.get("ZE_ENABLE_NULL_DRIVER") == "1":
+        return LoaderOverride("ZE_ENABLE_NULL_DRIVER", "1", "the loader loads its null driver (libze_null.so.1) "
+                              "first, a GPU with no hardware behind it")
+    if env.get("ZE_ENABLE_ALT_DRIVERS"):
+        return LoaderOverride("ZE_ENABLE_ALT_DRIVERS", env["ZE_ENABLE_ALT_DRIVERS"],
+                              "the loader loads these libraries instead of the installed drivers")
+    return None
 
 
 def judge_level_zero(run: ScriptRun) -> ProbeResult:
@@ -34,6 +61,9 @@ def judge_level_zero(run: ScriptRun) -> ProbeResult:
     code_text = f"{data.get('init_api')} -> {data.get('init_result_name')} (0x{(code or 0):08x})"
     loader = f"loader {data['loader']}" + (f" {data['loader_version']}" if data.get("loader_version") else "")
     evidence = [loader, code_text]
+    override = loader_override(data)
+    if override:
+        evidence.append(override.evidence)
     gpus = []
     for driver in data.get("drivers", []):
         evidence.append(f"driver {driver.get('version_text')}: {len(driver.get('devices', []))} device(s)")
@@ -54,8 +84,9 @@ def judge_level_zero(run: ScriptRun) -> ProbeResult:
     if not gpus:
         return ProbeResult(
             "level-zero", Status.FAIL, "Level Zero drivers enumerate no Intel GPU", tuple(evidence),
-            cause="the drivers loaded but report no Intel GPU device",
-            fix="check the kernel driver and render-node access (pci and render-nodes results)", data=data,
+            cause=override.effect if override else "the drivers loaded but report no Intel GPU device",
+            fix=f"unset {override.variable}; then {DRIVER_FIX}" if override
+            else "check the kernel driver and render-node access (pci and render-nodes results)", data=data,
         )
     return ProbeResult("level-zero", Status.OK, f"{len(gpus)} Intel GPU(s) on Level Zero", tuple(evidence), data=data)
 

@@ -15,6 +15,12 @@ import sys
 # XPU_ZE_LOADER names one loader file to use instead of the linker's search (e.g. a specific build).
 LOADER_NAMES = (os.environ["XPU_ZE_LOADER"],) if os.environ.get("XPU_ZE_LOADER") else ("libze_loader.so.1", "libze_loader.so")
 
+# Variables with which the loader chooses its drivers (level-zero source/loader/ze_loader.cpp and
+# linux/driver_discovery_lin.cpp): ZE_ENABLE_NULL_DRIVER=1 loads the null driver (libze_null.so.1,
+# one GPU with no hardware behind it) before any other; ZE_ENABLE_ALT_DRIVERS names driver
+# libraries (comma-separated) to load instead of the installed ones.
+LOADER_VARIABLES = ("ZE_ENABLE_NULL_DRIVER", "ZE_ENABLE_ALT_DRIVERS")
+
 ZE_STRUCTURE_TYPE_DRIVER_PROPERTIES = 0x1
 ZE_STRUCTURE_TYPE_DEVICE_PROPERTIES = 0x3
 ZE_STRUCTURE_TYPE_DEVICE_MEMORY_PROPERTIES = 0x7
@@ -159,7 +165,8 @@ def _devices(lib, driver) -> tuple[int, list[dict]]:
 
 def probe() -> dict:
     out: dict = {"loader": None, "loader_version": None, "init_api": None, "init_result": None,
-                 "init_result_name": None, "drivers": []}
+                 "init_result_name": None, "drivers": [],
+                 "loader_environment": {k: os.environ[k] for k in LOADER_VARIABLES if k in os.environ}}
     errors = []
     lib = None
     for name in LOADER_NAMES:
