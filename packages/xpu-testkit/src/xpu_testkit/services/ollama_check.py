@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
+import shlex
 import tempfile
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import ConfigError
 from ..model import Finding, Severity
 from .ollama import Generation, OllamaClient, OllamaError, Placement, diagnose_text
 from .tiny_gguf import write_tiny_llama
@@ -18,11 +21,31 @@ if TYPE_CHECKING:
 CHECK_MODEL = "xpu-check-tiny"
 
 
+# systemd.unit(5): letters, digits and ":-_.\\", "@" before an instance; journalctl -u also takes
+# glob patterns (`ollama*`). At most 255 characters.
+UNIT_NAME = re.compile(r"[A-Za-z0-9:_.\\@*?\[\]-]{1,255}")
+
+
+def check_unit_name(unit: str) -> str:
+    """``unit`` if it is a systemd unit name (or a journalctl pattern of one); ConfigError otherwise."""
+    if not UNIT_NAME.fullmatch(unit) or unit.count("@") > 1:
+        raise ConfigError(f"{unit[:60]!r} is not a systemd unit name (letters, digits and :-_.\\@, "
+                          "e.g. ollama.service)")
+    return unit
+
+
+def journal_command(unit: str, lines: int = 300) -> str:
+    """The shell command that prints the unit's recent journal, message text only."""
+    return f"journalctl --no-pager -o cat -n {int(lines)} -u {shlex.quote(check_unit_name(unit))}"
+
+
 def journal_reader(target: "Target", unit: str = "ollama.service", lines: int = 300) -> Callable[[], str]:
-    """A log_reader that reads the unit's journal on the target (empty when it cannot)."""
+    """A log_reader that reads the unit's journal on the target (empty when it cannot).
+    The unit name is checked here, before anything runs (ConfigError)."""
+    command = journal_command(unit, lines)
 
     def read() -> str:
-        out = target.run(f"journalctl --no-pager -o cat -n {lines} -u {unit}", timeout=30)
+        out = target.run(command, timeout=30)
         return out.stdout if out.ok else ""
 
     return read
