@@ -51,7 +51,6 @@ if [ "$(id -u)" -ne 0 ]; then
   sudo=sudo
 fi
 
-mkdir -p "$out"
 work=$(mktemp -d)
 log=$work/build.log
 trap 'rm -rf "$work"' EXIT
@@ -95,7 +94,10 @@ add_source_entry() {
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
   done
   if ! apt-cache showsrc level-zero 2>/dev/null | grep '^Package: level-zero' >/dev/null; then
-    [ -f "$src_list" ] || add_source_entry
+    if [ ! -f "$src_list" ]; then
+      apt-cache madison libze1 | grep . >/dev/null || $sudo apt-get update -qq # no package lists yet
+      add_source_entry
+    fi
     $sudo apt-get update -qq
   elif [ ${#missing[@]} -gt 0 ]; then
     $sudo apt-get update -qq
@@ -121,6 +123,7 @@ mkdir -p "$work/build/lib/include"
 (cd "$srcdir/include" && cp --parents ./*.h loader/*.h layers/*.h "$work/build/lib/include/") >>"$log" 2>&1 ||
   fail "copying the headers"
 works "$work/build/lib" >>"$log" 2>&1 || fail "the built loader enumerating the null driver's GPU"
+mkdir -p "$out"
 rm -rf "$stamp_file" "$out"/libze_loader.so* "$out"/libze_null.so* "$out/include"
 cp -a "$work"/build/lib/libze_loader.so* "$work"/build/lib/libze_null.so* "$work/build/lib/include" "$out"/
 echo "level-zero $version loader + null driver" >"$stamp_file"
