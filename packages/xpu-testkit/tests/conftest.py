@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
+import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from xpu_testkit.probes.context import ProbeContext
+from xpu_testkit.process import free_port
 from xpu_testkit.target import Target, open_target
 
 from . import machines
@@ -64,3 +71,52 @@ def cpu_opencl_runtime(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     monkeypatch.setenv("OCL_ICD_VENDORS", str(vendors))
     monkeypatch.delenv("OCL_ICD_FILENAMES", raising=False)
     return vendors
+
+
+@contextlib.contextmanager
+def running_sshd(workdir: Path) -> Iterator[str]:
+    """sshd on 127.0.0.1:<free port> with throwaway keys in ``workdir``; yields the ssh:// target URL.
+    Skips where openssh is not installed or the tests do not run as root."""
+    sshd_bin, keygen = shutil.which("sshd") or "/usr/sbin/sshd", shutil.which("ssh-keygen")
+    if not os.path.exists(sshd_bin) or keygen is None or shutil.which("ssh") is None:
+        pytest.skip("openssh-server and openssh-client are not installed")
+    if os.geteuid() != 0:
+        pytest.skip("sshd needs root to switch to the logged-in user")
+    for name in ("host_key", "client_key"):
+        subprocess.run([keygen, "-q", "-t", "ed25519", "-N", "", "-f", str(workdir / name)], check=True)
+    (workdir / "authorized_keys").write_text((workdir / "client_key.pub").read_text())
+    port = free_port()
+    config = workdir / "sshd_config"
+    config.write_text(f"""Port {port}
+ListenAddress 127.0.0.1
+HostKey {workdir}/host_key
+PidFile {workdir}/sshd.pid
+AuthorizedKeysFile {workdir}/authorized_keys
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+""")
+    client_config = workdir / "ssh_config"
+    client_config.write_text("Host *\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n")
+    Path("/run/sshd").mkdir(exist_ok=True)  # Debian's sshd wants its privilege separation directory
+    log = workdir / "sshd.log"
+    with open(log, "wb") as stderr:
+        proc = subprocess.Popen([sshd_bin, "-D", "-e", "-f", str(config)], stderr=stderr)
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and "Server listening" not in log.read_text():
+            assert proc.poll() is None, log.read_text()
+            time.sleep(0.05)
+        yield f"ssh://root@127.0.0.1:{port}?ssh_identity_file={workdir}/client_key&ssh_config={client_config}"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@pytest.fixture
+def sshd(tmp_path: Path) -> Iterator[str]:
+    """A real sshd for one test; its ssh:// URL."""
+    with running_sshd(tmp_path) as url:
+        yield url

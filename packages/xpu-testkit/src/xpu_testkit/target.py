@@ -26,6 +26,18 @@ class TargetError(XpuError):
     """The target cannot be reached (its transport failed, not a command on it)."""
 
 
+class CommandFailed(XpuError):
+    """A verb's expectation about a command did not hold (``succeed``, ``fail``, the waits).
+
+    ``output`` is the last run of the command, or None when the expectation was about a unit or a
+    port rather than one command's result.
+    """
+
+    def __init__(self, message: str, output: "CommandOutput | None" = None) -> None:
+        super().__init__(message)
+        self.output = output
+
+
 @dataclass(frozen=True)
 class CommandOutput:
     """What one command did on a target."""
@@ -88,12 +100,99 @@ class Target:
             duration=duration,
         )
 
+    # -- the NixOS test driver's verbs (nixos/lib/test-driver/src/test_driver/machine.py) ---------
+
+    def succeed(self, *commands: str, timeout: float = DEFAULT_TIMEOUT) -> str:
+        """Run each command; raise CommandFailed at the first that fails; return their stdout joined."""
+        output = ""
+        for command in commands:
+            out = self.run(command, timeout=timeout)
+            if not out.ok:
+                raise CommandFailed(f"{self.url}: command `{_brief(command)}` {_outcome(out)}", out)
+            output += out.stdout
+        return output
+
+    def fail(self, *commands: str, timeout: float = DEFAULT_TIMEOUT) -> str:
+        """Run each command; raise CommandFailed at the first that succeeds; return their stdout joined.
+
+        A command that times out has not failed the way the caller means: that raises too.
+        """
+        output = ""
+        for command in commands:
+            out = self.run(command, timeout=timeout)
+            if out.ok or out.timed_out:
+                raise CommandFailed(f"{self.url}: command `{_brief(command)}` {_outcome(out)}, expected it to fail", out)
+            output += out.stdout
+        return output
+
+    def wait_until_succeeds(self, command: str, *, timeout: float = 900.0, interval: float = 1.0) -> str:
+        """Retry the command until it succeeds (its stdout) or ``timeout`` seconds have passed."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            out = self.run(command, timeout=max(1.0, min(DEFAULT_TIMEOUT, left)))
+            if out.ok:
+                return out.stdout
+            if time.monotonic() + interval >= deadline:
+                raise CommandFailed(f"{self.url}: `{_brief(command)}` did not succeed within {timeout:g} s: "
+                                    f"it last {_outcome(out)}", out)
+            time.sleep(interval)
+
+    def wait_until_fails(self, command: str, *, timeout: float = 900.0, interval: float = 1.0) -> str:
+        """Retry the command until it fails (its stdout) or ``timeout`` seconds have passed."""
+        deadline = time.monotonic() + timeout
+        while True:
+            out = self.run(command, timeout=max(1.0, min(DEFAULT_TIMEOUT, deadline - time.monotonic())))
+            if not out.ok and not out.timed_out:
+                return out.stdout
+            if time.monotonic() + interval >= deadline:
+                raise CommandFailed(f"{self.url}: `{_brief(command)}` kept succeeding for {timeout:g} s", out)
+            time.sleep(interval)
+
+    def wait_for_unit(self, unit: str, *, user: str | None = None, timeout: float = 900.0) -> None:
+        """Wait until a systemd unit is active; fail at once when it has failed or cannot start.
+
+        ``user``: a user's service manager (``systemctl --user -M USER@``), as the driver does.
+        """
+        scope = f"--user -M {shlex.quote(user)}@ " if user else ""
+        show = f"systemctl {scope}show --no-pager -p ActiveState -p LoadState {shlex.quote(unit)}"
+        deadline = time.monotonic() + timeout
+        while True:
+            out = self.run(show)
+            info = dict(line.partition("=")[::2] for line in out.stdout.splitlines())
+            state, load = info.get("ActiveState", ""), info.get("LoadState", "")
+            if out.ok and state == "active":
+                return
+            if not state:  # no systemctl (127), or no systemd to answer it (a container, a busybox guest)
+                raise CommandFailed(f"{self.url}: cannot ask systemd about {unit}: {_outcome(out)}", out)
+            if load == "not-found":
+                raise CommandFailed(f"{self.url}: unit {unit} does not exist", out)
+            if state == "failed":
+                raise CommandFailed(f"{self.url}: unit {unit} reached state failed "
+                                    f"(journalctl -u {unit} says why)", out)
+            if state == "inactive" and self.run(f"systemctl {scope}list-jobs --no-legend {shlex.quote(unit)}").stdout.strip() == "":
+                raise CommandFailed(f"{self.url}: unit {unit} is inactive and no job is pending to start it", out)
+            if time.monotonic() + 1.0 >= deadline:
+                raise CommandFailed(f"{self.url}: unit {unit} is still {state or 'unknown'} after {timeout:g} s", out)
+            time.sleep(1.0)
+
+    def wait_for_open_port(self, port: int, addr: str = "localhost", *, timeout: float = 900.0) -> None:
+        """Wait until something accepts TCP connections on ``addr:port`` on the target."""
+        self.wait_until_succeeds(_port_open_command(port, addr), timeout=timeout)
+
+    def wait_for_closed_port(self, port: int, addr: str = "localhost", *, timeout: float = 900.0) -> None:
+        """Wait until nothing accepts TCP connections on ``addr:port`` on the target."""
+        self.wait_until_fails(_port_open_command(port, addr), timeout=timeout)
+
+    # -- files and facts -----------------------------------------------------------------------
+
     def read_text(self, path: str) -> str | None:
         """The file's content, or None when it is missing or unreadable."""
         out = self.run(f"cat -- {shlex.quote(path)}")
         return out.stdout if out.ok else None
 
-    def exists(self, path: str) -> bool:
+    def path_exists(self, path: str) -> bool:
+        """Whether ``path`` exists on the target. (``exists`` is testinfra's: a command on PATH.)"""
         return self.run(f"test -e {shlex.quote(path)}").ok
 
     def which(self, program: str) -> str | None:
@@ -118,6 +217,34 @@ class Target:
         packages, such as dpctl); elsewhere whatever ``python3`` the target has.
         """
         return [sys.executable] if self.local else ["python3"]
+
+
+def _brief(command: str, limit: int = 120) -> str:
+    line = " ".join(command.split())
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def _outcome(out: CommandOutput) -> str:
+    if out.timed_out:
+        return f"timed out after {out.duration:.0f} s"
+    last = (out.stderr.strip().splitlines() or [""])[-1][:200]
+    return f"exited {out.rc}" + (f": {last}" if last else "")
+
+
+def _port_open_command(port: int, addr: str) -> str:
+    """A shell test that ``addr:port`` accepts TCP connections. For a loopback address: a listening
+    socket in /proc/net/tcp{,6} (any Linux, busybox included, no name resolution needed); for another
+    address a connection, through bash's /dev/tcp, python3, or nc, whichever the target has."""
+    if not 0 < int(port) < 65536:
+        raise ConfigError(f"port {port!r} is not a TCP port (1-65535)")
+    if addr in ("localhost", "127.0.0.1", "::1"):
+        return (f"awk '$4 == \"0A\" && $2 ~ /:{int(port):04X}$/ {{ found = 1 }} END {{ exit !found }}' "
+                "/proc/net/tcp /proc/net/tcp6 2>/dev/null")
+    a, p = shlex.quote(addr), int(port)
+    connect = shlex.quote(f"import socket; socket.create_connection(({addr!r}, {p}), 2).close()")
+    return (f"if command -v bash >/dev/null; then bash -c 'exec 3<>/dev/tcp/'{a}'/{p}'; "
+            f"elif command -v python3 >/dev/null; then python3 -c {connect}; "
+            f"else nc -w 2 {a} {p} </dev/null; fi")
 
 
 def _local(url: str) -> Target:
