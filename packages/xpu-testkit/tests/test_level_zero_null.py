@@ -21,6 +21,8 @@ import pytest
 from xpu_testkit.diagnosis import diagnose
 from xpu_testkit.model import ProbeResult, Severity, Status
 from xpu_testkit.probes.context import ProbeContext
+from xpu_testkit.probes.environment import collect_env, judge_env
+from xpu_testkit.probes.sycl import probe_sycl
 from xpu_testkit.probes.level_zero import probe_level_zero
 from xpu_testkit.remote import ze_probe
 from xpu_testkit.target import Target
@@ -220,3 +222,16 @@ def test_without_a_loader_variable_the_unshown_gpu_is_a_warning(ctx_for) -> None
     assert "container" in finding.fix and finding.nixos is None
     shown = {f.id for f in diagnose(observe(ctx_for("arc-a770-i915"), level_zero=ze(A770)))}
     assert NOT_IN_SYSFS not in shown  # the same GPU, present in sysfs: nothing to say
+
+
+def test_sycl_probe_names_a_runtime_that_crashes_on_the_null_driver(local: Target, null_driver: Path) -> None:
+    """dpctl's SYCL runtime dies (SIGSEGV) listing devices with the null driver on: the probe says the
+    runtime crashed, not that there is no SYCL runtime."""
+    result = probe_sycl(ProbeContext(local, timeout=60))
+    assert result.status is Status.FAIL and result.summary == "the SYCL runtime crashed while listing devices"
+    assert any("exit 139" in line for line in result.evidence), result.evidence
+    assert "ZE_ENABLE_NULL_DRIVER" in (result.fix or "")
+
+
+def test_environment_probe_shows_the_loader_switch(local: Target, null_driver: Path) -> None:
+    assert "ZE_ENABLE_NULL_DRIVER=1" in judge_env(collect_env(ProbeContext(local))).evidence

@@ -30,6 +30,8 @@ class ScriptRun:
     via: str | None
     error: str | None = None
     attempts: tuple[str, ...] = field(default=())
+    # the attempts whose interpreter started and then died: killed by a signal (exit 128+N) or timed out
+    crashes: tuple[str, ...] = field(default=())
 
     @property
     def ok(self) -> bool:
@@ -68,6 +70,7 @@ def collect(ctx: ProbeContext, name: str) -> ScriptRun:
         if ctx.target.local or ctx.target.which(python):
             routes.append((python, python_command(python, source, SCRIPTS[name])))
     attempts: list[str] = []
+    crashes: list[str] = []
     for via, command in routes:
         out = ctx.target.run(command, timeout=ctx.timeout)
         data = _parse(out.stdout)
@@ -76,6 +79,8 @@ def collect(ctx: ProbeContext, name: str) -> ScriptRun:
         reason = "timed out" if out.timed_out else f"exit {out.rc}"
         tail = (out.stderr.strip().splitlines() or [""])[-1][:200]
         attempts.append(f"{via}: {reason}{': ' + tail if tail else ''}")
+        if out.timed_out or out.rc > 128:
+            crashes.append(attempts[-1])
     if not routes:
         return ScriptRun(name, None, None, "could not run: the target has no xpu command and no python3")
-    return ScriptRun(name, None, None, "could not run: " + "; ".join(attempts), tuple(attempts))
+    return ScriptRun(name, None, None, "could not run: " + "; ".join(attempts), tuple(attempts), tuple(crashes))

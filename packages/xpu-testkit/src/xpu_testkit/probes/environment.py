@@ -20,6 +20,8 @@ BEHAVIOUR_VARIABLES = {
     "IGC_EnableDPEmulation": "FP64 emulation on GPUs without FP64",
     "OCL_ICD_VENDORS": "where the OpenCL ICD loader looks for .icd files instead of /etc/OpenCL/vendors",
     "OCL_ICD_FILENAMES": "OpenCL runtimes the Khronos ICD loader loads besides the .icd files",
+    "ZE_ENABLE_NULL_DRIVER": "1 makes the Level Zero loader add its null driver, a GPU with no hardware",
+    "ZE_ENABLE_ALT_DRIVERS": "Level Zero driver libraries loaded instead of the installed ones",
     "LD_LIBRARY_PATH": "a common workaround for the Level Zero driver split (/run/opengl-driver/lib)",
 }
 OPENGL_DRIVER_LIB = "/run/opengl-driver/lib"

@@ -163,6 +163,14 @@ def probe_sycl(ctx: ProbeContext, env_selector: str | None = None) -> ProbeResul
     run = collect(ctx, "dpctl")
     if run.ok and (run.data or {}).get("available"):
         return judge_sycl(from_dpctl(run.data or {}), f"dpctl {run.data.get('version')} via {run.via}", env_selector)
+    if run.crashes:  # dpctl was there and started, then died (a SIGSEGV with ZE_ENABLE_NULL_DRIVER=1)
+        return ProbeResult(
+            "sycl", Status.FAIL, "the SYCL runtime crashed while listing devices", run.crashes,
+            cause=run.crashes[0],
+            fix="run `python -m dpctl -f` (or sycl-ls) to see it; Level Zero loader switches such as "
+                "ZE_ENABLE_NULL_DRIVER=1 crash SYCL's Level Zero adapter: unset them",
+            data={"source": "dpctl", "devices": [], "gpus": [], "level_zero_gpus": 0, "error": run.crashes[0]},
+        )
     reason = run.error or (run.data or {}).get("error", "dpctl not importable")
     return ProbeResult(
         "sycl", Status.ABSENT, "no SYCL runtime to ask (no sycl-ls, no dpctl)", (str(reason),),
