@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import resource
+import time
 from pathlib import Path
 
 import pytest
 
 from . import machines
+from xpu_testkit.errors import ConfigError
 from xpu_testkit.model import Severity
 from xpu_testkit.probes.context import ProbeContext
 from xpu_testkit.target import Target
-from xpu_testkit.vm.passthrough import SysfsWrite, VfioBinding, device_state, preflight, qemu_device_args
+from xpu_testkit.vm.passthrough import (BindError, RestoreError, SysfsWrite, VfioBinding, device_state,
+                                        parse_pci_address, preflight, qemu_device_args)
 
 
 @pytest.fixture
@@ -140,10 +144,88 @@ def test_failed_bind_rolls_back(lab) -> None:
     (Path(ctx.sysroot) / "sys/bus/pci/drivers_probe").unlink()
     (Path(ctx.sysroot) / "sys/bus/pci/drivers_probe").mkdir()  # writing to it now fails
     binding = VfioBinding(ctx, dev)
-    with pytest.raises(OSError):
+    with pytest.raises(BindError, match="could not bind 0000:09:00.0 to vfio-pci: writing '0000:09:00.0' to "
+                                        "/sys/bus/pci/drivers_probe failed: Is a directory"):
         with binding:
             pass
-    assert SysfsWrite("/sys/bus/pci/drivers/i915/bind", "0000:09:00.0") in binding.done
+    assert binding.done[2:] == [  # the probe may have bound it before failing: undone too
+        SysfsWrite("/sys/bus/pci/drivers/vfio-pci/unbind", "0000:09:00.0"),
+        SysfsWrite("/sys/bus/pci/devices/0000:09:00.0/driver_override", "\n"),
+        SysfsWrite("/sys/bus/pci/drivers/i915/bind", "0000:09:00.0"),
+    ]
+
+
+def test_only_what_was_done_is_undone(lab) -> None:
+    ctx = lab("dgpu-own-group")
+    dev = device_state(ctx, "0000:09:00.0")
+    assert dev is not None
+    (Path(ctx.sysroot) / "sys/bus/pci/drivers/i915/unbind").unlink()
+    (Path(ctx.sysroot) / "sys/bus/pci/drivers/i915/unbind").mkdir()  # the second write fails
+    binding = VfioBinding(ctx, dev)
+    with pytest.raises(BindError):
+        binding.__enter__()
+    assert binding.done == [SysfsWrite("/sys/bus/pci/devices/0000:09:00.0/driver_override", "vfio-pci"),
+                            SysfsWrite("/sys/bus/pci/devices/0000:09:00.0/driver_override", "\n"),
+                            SysfsWrite("/sys/bus/pci/drivers/i915/bind", "0000:09:00.0")]
+    assert (Path(ctx.sysroot) / "sys/bus/pci/devices/0000:09:00.0/driver_override").read_text() == "\n"
+
+
+def test_a_failed_restore_keeps_the_original_error_and_says_how_to_finish(lab) -> None:
+    ctx = lab("dgpu-own-group")
+    dev = device_state(ctx, "0000:09:00.0")
+    assert dev is not None
+    bind = Path(ctx.sysroot) / "sys/bus/pci/drivers/i915/bind"
+    bind.unlink()
+    bind.mkdir()  # the last restore write fails
+    with pytest.raises(RestoreError) as err:
+        with VfioBinding(ctx, dev):
+            raise RuntimeError("the VM did not boot")
+    assert isinstance(err.value.original, RuntimeError)
+    assert str(err.value).splitlines() == [
+        "the VM did not boot",
+        f"0000:09:00.0 was not given back to i915: writing '0000:09:00.0' to /sys/bus/pci/drivers/i915/bind "
+        "failed: Is a directory; finish by hand, as root:",
+        f"  printf %s 0000:09:00.0 > {ctx.sysroot}/sys/bus/pci/drivers/i915/bind",
+    ]
+
+
+def test_a_write_the_kernel_holds_ends_at_its_timeout(lab, tmp_path: Path) -> None:
+    """A write that never completes (a FIFO nobody reads: open(2) blocks, as a stuck unbind does)
+    is a failure after the context's timeout; the rest of the restore still runs."""
+    ctx = lab("dgpu-own-group")
+    dev = device_state(ctx, "0000:09:00.0")
+    assert dev is not None
+    unbind = Path(ctx.sysroot) / "sys/bus/pci/drivers/vfio-pci/unbind"
+    unbind.unlink()
+    os.mkfifo(unbind)
+    quick = ProbeContext(ctx.target, sysroot=ctx.sysroot, timeout=1)
+    started = time.monotonic()
+    with pytest.raises(RestoreError, match="vfio-pci/unbind failed: no answer within 1 s") as err:
+        with VfioBinding(quick, dev):
+            pass
+    assert time.monotonic() - started < 5
+    assert err.value.commands == (f"printf %s 0000:09:00.0 > {unbind}",
+                                  f"echo > {ctx.sysroot}/sys/bus/pci/devices/0000:09:00.0/driver_override",
+                                  f"printf %s 0000:09:00.0 > {ctx.sysroot}/sys/bus/pci/drivers/i915/bind")
+    assert (Path(ctx.sysroot) / "sys/bus/pci/drivers/i915/bind").read_text() == "0000:09:00.0"
+    os.close(os.open(unbind, os.O_RDONLY | os.O_NONBLOCK))  # let the abandoned writer finish
+
+
+@pytest.mark.parametrize("text, address", [("0000:09:00.0", "0000:09:00.0"), ("09:00.0", "0000:09:00.0"),
+                                           ("10000:E1:1F.7", "10000:e1:1f.7")])
+def test_pci_addresses(text: str, address: str) -> None:
+    assert parse_pci_address(text) == address
+
+
+@pytest.mark.parametrize("text", ["zzzz", "../../../../tmp", "0000:09:00.0/../..", "0000:09:20.0", "0000:09:00.8", ""])
+def test_what_is_not_a_pci_address(text: str) -> None:
+    with pytest.raises(ValueError, match="is not a PCI address"):
+        parse_pci_address(text)
+
+
+def test_a_missing_device_is_a_usage_error(lab) -> None:
+    with pytest.raises(ConfigError, match="no PCI device 0000:0a:00.0"):
+        preflight(lab("dgpu-own-group"), "0000:0a:00.0")
 
 
 def test_qemu_arguments(lab) -> None:

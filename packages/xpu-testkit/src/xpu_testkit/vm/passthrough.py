@@ -1,20 +1,39 @@
 """GPU passthrough (VFIO): preflight checks, reversible binding to vfio-pci, QEMU device arguments.
 
-Every read and write goes through the target (so the same code runs on a recorded sysfs tree),
-and every bind is paired with its restore: ``VfioBinding`` is a context manager whose exit puts
-the original driver back, also when the run fails or is interrupted.
+Every read goes through the target and every path is below its sysroot (so the same code runs on
+a recorded sysfs tree), and every bind is paired with its restore: ``VfioBinding`` is a context
+manager whose exit puts the original driver back, also when the run fails or is interrupted, and
+however many signals arrive meanwhile. Binding happens on this machine (where QEMU runs): the
+writes are made by this process itself, so no helper process can outlive it.
 """
 
 from __future__ import annotations
 
+import os
+import re
 import shlex
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from ..errors import ConfigError, XpuError
 from ..gpu_ids import Kind, lookup
 from ..model import Finding, Severity
 from ..probes.context import ProbeContext
+from ..process import signals_deferred
 
 INTEL = "0x8086"
+# domain (4 hex digits, more behind a VMD), bus, device (0-1f), function: as `lspci -D` prints it
+PCI_ADDRESS = re.compile(r"(?:([0-9a-f]{4,8}):)?([0-9a-f]{2}):([01][0-9a-f])\.([0-7])")
+
+
+def parse_pci_address(text: str) -> str:
+    """'0000:03:00.0', or '03:00.0' as plain `lspci` prints it -> the full address; ValueError otherwise."""
+    m = PCI_ADDRESS.fullmatch(text.strip().lower())
+    if m is None:
+        raise ValueError(f"{text[:40]!r} is not a PCI address (DDDD:BB:DD.F as `lspci -D` prints it, e.g. 0000:03:00.0)")
+    domain, bus, device, function = m.groups()
+    return f"{domain or '0000'}:{bus}:{device}.{function}"
 
 
 @dataclass(frozen=True)
@@ -79,6 +98,10 @@ def _ls(ctx: ProbeContext, path: str) -> list[str]:
     return out.stdout.split() if out.ok else []
 
 
+def _exists(ctx: ProbeContext, path: str) -> bool:
+    return ctx.target.run(f"test -e {shlex.quote(ctx.sysroot + path)}", timeout=ctx.timeout).ok
+
+
 def device_state(ctx: ProbeContext, address: str) -> DeviceState | None:
     base = f"/sys/bus/pci/devices/{address}"
     vendor = _read(ctx, f"{base}/vendor")
@@ -92,7 +115,7 @@ def device_state(ctx: ProbeContext, address: str) -> DeviceState | None:
     return DeviceState(
         address=address, vendor=vendor, device=_read(ctx, f"{base}/device") or "",
         class_code=_read(ctx, f"{base}/class") or "", driver=_link_name(ctx, f"{base}/driver"),
-        has_driver_override=ctx.target.exists(ctx.sysroot + f"{base}/driver_override"),
+        has_driver_override=_exists(ctx, f"{base}/driver_override"),
         iommu_group=_link_name(ctx, f"{base}/iommu_group"), physfn=_link_name(ctx, f"{base}/physfn"),
         boot_vga=_read(ctx, f"{base}/boot_vga") == "1", connected_outputs=tuple(outputs),
     )
@@ -102,7 +125,7 @@ def preflight(ctx: ProbeContext, address: str, *, memory_mb: int = 4096, force: 
     """Check that ``address`` can be handed to a VM; findings say what blocks it and how to fix it."""
     dev = device_state(ctx, address)
     if dev is None:
-        raise ValueError(f"no PCI device {address} on {ctx.target.url}")
+        raise ConfigError(f"no PCI device {address} on {ctx.target.url} (`lspci -D` lists them)")
     groups = len(_ls(ctx, "/sys/kernel/iommu_groups"))
     cmdline = _read(ctx, "/proc/cmdline") or ""
     members = []
@@ -110,7 +133,7 @@ def preflight(ctx: ProbeContext, address: str, *, memory_mb: int = 4096, force: 
         for member in _ls(ctx, f"/sys/kernel/iommu_groups/{dev.iommu_group}/devices"):
             base = f"/sys/bus/pci/devices/{member}"
             members.append(GroupMember(member, _link_name(ctx, f"{base}/driver"), _read(ctx, f"{base}/class") or ""))
-    vfio_module = ctx.target.exists(ctx.sysroot + "/sys/bus/pci/drivers/vfio-pci")
+    vfio_module = _exists(ctx, "/sys/bus/pci/drivers/vfio-pci")
     limit = ctx.target.run("ulimit -l", timeout=ctx.timeout).stdout.strip()
     memlock = None if limit in ("unlimited", "") else int(limit) if limit.isdigit() else 0
     findings: list[Finding] = []
@@ -155,6 +178,41 @@ class SysfsWrite:
     path: str
     value: str
 
+    def command(self, sysroot: str = "") -> str:
+        """This write as a shell command to type by hand (as root)."""
+        path = shlex.quote(sysroot + self.path)
+        return f"echo > {path}" if self.value == "\n" else f"printf %s {shlex.quote(self.value)} > {path}"
+
+
+def write_sysfs(path: str, value: str, timeout: float) -> None:
+    """Write ``value`` to a sysfs attribute in one write(2), as the kernel wants it; OSError if it fails.
+
+    The write runs in a thread of this process: one that the kernel holds (an unbind waiting for a
+    driver, a bind probing hardware) ends the wait after ``timeout`` seconds as a TimeoutError,
+    and no helper process is left to outlive the caller.
+    """
+    outcome: list[OSError | None] = []
+
+    def write() -> None:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_TRUNC)
+            try:
+                os.write(fd, value.encode())
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            outcome.append(exc)
+        else:
+            outcome.append(None)
+
+    worker = threading.Thread(target=write, name=f"write {path}", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        raise TimeoutError(f"no answer within {timeout:g} s")
+    if outcome[0] is not None:
+        raise outcome[0]
+
 
 def bind_writes(dev: DeviceState) -> list[SysfsWrite]:
     """The writes that hand ``dev`` to vfio-pci (driver_override where the kernel has it, else new_id)."""
@@ -171,59 +229,120 @@ def bind_writes(dev: DeviceState) -> list[SysfsWrite]:
     return writes
 
 
-def restore_writes(dev: DeviceState) -> list[SysfsWrite]:
-    """The writes that give ``dev`` back to the driver it had before ``bind_writes``."""
+def restore_writes(dev: DeviceState, attempted: Sequence[SysfsWrite] | None = None) -> list[SysfsWrite]:
+    """The writes that undo the ``attempted`` ones of ``bind_writes(dev)`` (by default all of them)
+    and give ``dev`` back to the driver it had. A write that failed may still have happened, so
+    it is undone too."""
+    done = {w.path.rsplit("/", 1)[1] for w in (bind_writes(dev) if attempted is None else attempted)}
     base = f"/sys/bus/pci/devices/{dev.address}"
-    writes = [SysfsWrite("/sys/bus/pci/drivers/vfio-pci/unbind", dev.address)]
-    if dev.has_driver_override:
+    ids = f"{dev.vendor[2:]} {dev.device[2:]}"
+    writes = []
+    if done & {"drivers_probe", "new_id"}:
+        writes.append(SysfsWrite("/sys/bus/pci/drivers/vfio-pci/unbind", dev.address))
+    if "driver_override" in done:
         writes.append(SysfsWrite(f"{base}/driver_override", "\n"))
-    else:
-        writes.append(SysfsWrite("/sys/bus/pci/drivers/vfio-pci/remove_id", f"{dev.vendor[2:]} {dev.device[2:]}"))
-    if dev.driver:
+    if "new_id" in done:
+        writes.append(SysfsWrite("/sys/bus/pci/drivers/vfio-pci/remove_id", ids))
+    if "unbind" in done and dev.driver:
         writes.append(SysfsWrite(f"/sys/bus/pci/drivers/{dev.driver}/bind", dev.address))
     return writes
 
 
-class VfioBinding:
-    """Bind a device to vfio-pci for the duration of a ``with`` block; restore it on any exit."""
+class BindError(XpuError):
+    """The device could not be handed to vfio-pci (what was done has been undone)."""
 
-    def __init__(self, ctx: ProbeContext, dev: DeviceState) -> None:
+
+class RestoreError(XpuError):
+    """The device was not given back to its driver. The message keeps the error that ended the run
+    (if any) and lists the commands that finish the restore by hand, one a line."""
+
+    def __init__(self, dev: DeviceState, failures: Sequence[str], commands: Sequence[str],
+                 original: BaseException | None = None) -> None:
+        self.original = original
+        self.commands = tuple(commands)
+        lines = [] if original is None else [_describe(original)]
+        lines.append(f"{dev.address} was not given back to {dev.driver}: {'; '.join(failures)}; "
+                     "finish by hand, as root:")
+        lines += [f"  {command}" for command in commands]
+        super().__init__("\n".join(lines))
+
+
+def _describe(exc: BaseException) -> str:
+    return "interrupted" if isinstance(exc, KeyboardInterrupt) else str(exc) or type(exc).__name__
+
+
+class VfioBinding:
+    """Bind a device to vfio-pci for the duration of a ``with`` block; restore it on any exit.
+
+    Each bind write is atomic with respect to Ctrl-C, SIGTERM and SIGHUP (a signal lands between
+    writes, and what was done is undone); the restore runs to its end whatever signals arrive, and
+    a signal that came meanwhile ends the run after it. ``say`` is told what is happening (one
+    line each), e.g. to print it.
+    """
+
+    def __init__(self, ctx: ProbeContext, dev: DeviceState, *, say: Callable[[str], None] = lambda line: None) -> None:
+        if not ctx.target.local:
+            raise ValueError("a device is bound to vfio-pci on this machine (local://), where QEMU runs")
         self.ctx = ctx
         self.dev = dev
-        self.done: list[SysfsWrite] = []
+        self.say = say
+        self.done: list[SysfsWrite] = []  # every write that succeeded, bind and restore, in order
+        self.attempted: list[SysfsWrite] = []  # every bind write tried, including one that failed
+        self.restored = False
 
     def _write(self, w: SysfsWrite) -> None:
-        out = self.ctx.target.run(f"printf '%s' {shlex.quote(w.value)} > {shlex.quote(self.ctx.sysroot + w.path)}",
-                                  timeout=self.ctx.timeout)
-        if not out.ok:
-            raise OSError(f"writing {w.value!r} to {w.path} failed: {out.stderr.strip() or out.rc}")
+        try:
+            write_sysfs(self.ctx.sysroot + w.path, w.value, self.ctx.timeout)
+        except OSError as exc:
+            raise OSError(exc.errno, f"writing {w.value.strip()!r} to {w.path} failed: {exc.strerror or exc}") from None
         self.done.append(w)
+
+    def _wait_for_restore(self, signum: int) -> None:
+        self.say(f"giving {self.dev.address} back to {self.dev.driver} first (signal {signum} waits for it)")
 
     def __enter__(self) -> VfioBinding:
         if self.dev.driver == "vfio-pci":
             return self
         try:
             for w in bind_writes(self.dev):
-                self._write(w)
-        except BaseException:
-            self.restore()
+                with signals_deferred() as received:
+                    self.attempted.append(w)
+                    try:
+                        self._write(w)
+                    except OSError as exc:
+                        raise BindError(f"could not bind {self.dev.address} to vfio-pci: {exc.strerror}") from None
+                if received:
+                    raise KeyboardInterrupt
+        except BaseException as exc:
+            self.restore(original=exc)
             raise
         return self
 
-    def restore(self) -> None:
-        if self.dev.driver == "vfio-pci":
-            return
-        errors = []
-        for w in restore_writes(self.dev):
-            try:
-                self._write(w)
-            except OSError as exc:  # keep going: put back as much as possible
-                errors.append(str(exc))
-        if errors:
-            raise OSError("restoring the original driver failed: " + "; ".join(errors))
+    def restore(self, original: BaseException | None = None) -> None:
+        """Undo the bind. Raises RestoreError, keeping ``original`` (the error that ended the run),
+        when a write fails; KeyboardInterrupt when a signal came during a restore that ended a
+        run without an error."""
+        with signals_deferred(self._wait_for_restore) as received:
+            writes = [] if self.restored else restore_writes(self.dev, self.attempted)
+            self.restored = True
+            failures: list[str] = []
+            first_failed = len(writes)
+            if writes:
+                self.say(f"giving {self.dev.address} back to {self.dev.driver}")
+            for n, w in enumerate(writes):
+                try:
+                    self._write(w)
+                except OSError as exc:  # keep going: put back as much as possible
+                    failures.append(exc.strerror or str(exc))
+                    first_failed = min(first_failed, n)
+        if failures:
+            raise RestoreError(self.dev, failures, [w.command(self.ctx.sysroot) for w in writes[first_failed:]],
+                               original)
+        if received and original is None:
+            raise KeyboardInterrupt
 
-    def __exit__(self, *exc: object) -> None:
-        self.restore()
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        self.restore(original=exc)
 
 
 def qemu_device_args(dev: DeviceState) -> list[str]:
