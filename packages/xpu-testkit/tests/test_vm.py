@@ -141,7 +141,7 @@ def test_sigint_during_a_run_leaves_no_qemu(xpu_guest, xpu_accel, tmp_path: Path
         [sys.executable, "-m", "xpu_testkit", "vm", "run", "--kernel", str(xpu_guest.kernel), "--initrd",
          str(xpu_guest.initrd), "--append", xpu_guest.append, "--accel", xpu_accel, "--name", name, "--",
          "echo started; sleep 120"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "TMPDIR": str(tmp_path)})
     try:
         deadline = time.monotonic() + 60
         while not qemu_processes(name) and time.monotonic() < deadline:
@@ -153,7 +153,7 @@ def test_sigint_during_a_run_leaves_no_qemu(xpu_guest, xpu_accel, tmp_path: Path
         proc.kill()
     assert proc.returncode == 130
     assert stderr.strip().splitlines()[-1] == "xpu: interrupted"
-    assert qemu_processes(name) == []
+    assert qemu_processes(name) == [] and list(tmp_path.iterdir()) == []  # nor its xpu-vm-* directory
 
 
 def test_accel_override(xpu_guest, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,27 +1,52 @@
-"""``xpu vm boot|run|shell``: boot a VM by hand, run one command in it, or get its console."""
+"""``xpu vm boot|run|shell``: boot a VM by hand, run one command in it, or get its console.
+
+Whatever ends the run (the command's end, Ctrl-C, SIGTERM, SIGHUP, a refusal, a failure), QEMU is
+stopped, a passed-through device is given back to its driver and the VM's working directory is
+removed; it is kept only when the VM failed, for its logs, and a line names it then.
+"""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import math
+import os
 import shutil
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import ConfigError
+from ..model import Severity
 from ..probes.context import ProbeContext
+from ..process import signals_deferred, signals_interrupt
 from ..target import open_target
-from .console import BackdoorShell
+from .attach import Terminal, attach
+from .console import MAX_TIMEOUT, BackdoorShell, ConsoleError, SerialShell
 from .guest import ROOT_PASSWORD, build_guest, default_cache_dir
-from .passthrough import VfioBinding, preflight, qemu_device_args
-from .qemu import QemuVM, VmSpec, detect_accel
+from .passthrough import VfioBinding, parse_pci_address, preflight, qemu_device_args
+from .qemu import QemuVM, VmError, VmSpec, detect_accel
+
+
+def say(line: str) -> None:
+    """One line for the user on stderr (quietly nothing once the terminal has gone away)."""
+    with contextlib.suppress(OSError):
+        print(f"xpu vm: {line}", file=sys.stderr, flush=True)
+
+
+def _pci_address(text: str) -> str:
+    try:
+        return parse_pci_address(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_arguments(sub: argparse._SubParsersAction) -> None:
     vm = sub.add_parser("vm", help="boot a VM, run a command in it, or open its console")
     verbs = vm.add_subparsers(dest="vm_command", required=True, parser_class=type(vm))
     for verb, text in (("boot", "boot and keep running until Ctrl-C"), ("run", "boot, run COMMAND, stop"),
-                       ("shell", "boot and attach to its console")):
+                       ("shell", "boot and attach to its console (Ctrl-] detaches and stops the VM)")):
         p = verbs.add_parser(verb, help=text)
         what = p.add_mutually_exclusive_group(required=True)
         what.add_argument("--kernel", type=Path, help="kernel image (with --initrd and --append)")
@@ -35,79 +60,115 @@ def add_arguments(sub: argparse._SubParsersAction) -> None:
                        help="forward a guest TCP port from a free host port on 127.0.0.1; repeatable")
         p.add_argument("--accel", choices=("auto", "kvm", "tcg"), default="auto")
         p.add_argument("--boot-timeout", type=float, default=120.0, metavar="SECONDS")
-        p.add_argument("--pci", metavar="ADDRESS", help="pass this host PCI device through (vfio-pci; restored afterwards)")
+        p.add_argument("--pci", metavar="ADDRESS", type=_pci_address,
+                       help="pass this host PCI device through (vfio-pci; restored afterwards)")
         p.add_argument("--force", action="store_true", help="with --pci: take a device that drives the host display")
+        p.add_argument("--sysroot", default="", metavar="DIR", help=argparse.SUPPRESS)  # a recorded host layout
         if verb == "run":
             p.add_argument("guest_command", nargs="+", metavar="COMMAND", help="the command to run in the guest (after --)")
 
 
 def _spec(args: argparse.Namespace) -> VmSpec:
+    if args.memory <= 0 or not (math.isfinite(args.boot_timeout) and 0 < args.boot_timeout <= MAX_TIMEOUT):
+        raise ConfigError(f"--memory must be positive and --boot-timeout above 0 and at most {MAX_TIMEOUT:g} s")
+    if args.sysroot and not os.path.isdir(args.sysroot):
+        raise ConfigError(f"--sysroot {args.sysroot}: not a directory")
+    script = args.run_script
+    if script is not None and not (script.is_file() and os.access(script, os.X_OK)):
+        raise ConfigError(f"{script}: {'not an executable file' if script.exists() else 'no such file'}")
     kernel, initrd, append = args.kernel, args.initrd, args.append
     if args.debian_guest:
         guest = build_guest(default_cache_dir())
         kernel, initrd, append = guest.kernel, guest.initrd, guest.append
-    for path in (kernel, initrd, args.run_script):
-        if path is not None and not path.exists():
+    for path in (kernel, initrd):
+        if path is not None and not path.is_file():
             raise ConfigError(f"{path}: no such file")
-    if args.memory <= 0 or args.boot_timeout <= 0:
-        raise ConfigError("--memory and --boot-timeout must be positive")
-    accel = args.accel if args.accel != "auto" else ("tcg" if args.run_script else detect_accel(kernel))
-    return VmSpec(name=args.name, kernel=kernel, initrd=initrd, append=append, run_script=args.run_script,
+    accel = args.accel if args.accel != "auto" else ("tcg" if script else detect_accel(kernel))
+    return VmSpec(name=args.name, kernel=kernel, initrd=initrd, append=append, run_script=script,
                   memory_mb=args.memory, forwards=tuple(args.forward), boot_timeout=args.boot_timeout, accel=accel)
 
 
 def _passthrough(args: argparse.Namespace, spec: VmSpec, stack: contextlib.ExitStack) -> None:
-    ctx = ProbeContext(open_target("local://"))
+    ctx = ProbeContext(open_target("local://"), sysroot=args.sysroot)
     pf = preflight(ctx, args.pci, memory_mb=spec.memory_mb, force=args.force)
+    blocking = [f for f in pf.findings if f.severity is Severity.FAIL]
+    if blocking:
+        raise ConfigError(f"{args.pci} cannot be passed through: "
+                          + "; ".join(f"{f.title} -> {f.fix}" for f in blocking))
     for f in pf.findings:
-        print(f"{f.severity.value}: {f.title} ({'; '.join(f.evidence)}) -> {f.fix}", file=sys.stderr)
-    if not pf.ok:
-        raise ConfigError(f"{args.pci} cannot be passed through (see the findings above)")
-    stack.enter_context(VfioBinding(ctx, pf.device))
+        say(f"{f.severity.value}: {f.title} -> {f.fix}")
+    stack.enter_context(VfioBinding(ctx, pf.device, say=say))
     spec.extra_args = (*spec.extra_args, *qemu_device_args(pf.device))
 
 
+@contextlib.contextmanager
+def _workdir() -> Iterator[Path]:
+    """The VM's working directory: removed on the way out, unless the VM failed and left logs there."""
+    path = Path(tempfile.mkdtemp(prefix="xpu-vm-"))
+    keep = False
+    try:
+        yield path
+    except (VmError, ConsoleError):
+        keep = any(p.stat().st_size for p in path.glob("*") if p.name in ("console.log", "qemu.stderr"))
+        raise
+    finally:
+        if keep:
+            say(f"kept {path} (the VM's console log and QEMU's messages)")
+        else:
+            with signals_deferred():  # one more Ctrl-C must not leave half of it
+                shutil.rmtree(path, ignore_errors=True)
+
+
 def run(args: argparse.Namespace) -> int:
-    spec = _spec(args)
-    vm = QemuVM(spec)
-    code = _run(args, spec, vm)
-    shutil.rmtree(vm.workdir, ignore_errors=True)  # kept when booting failed: the error names its log
-    return code
+    with signals_interrupt():  # SIGTERM and SIGHUP unwind as Ctrl-C does
+        spec = _spec(args)
+        with contextlib.ExitStack() as stack:  # unwound in reverse: QEMU, its directory, the device
+            if args.pci:
+                _passthrough(args, spec, stack)
+            vm = QemuVM(spec, workdir=stack.enter_context(_workdir()))
+            stack.enter_context(vm)
+            return _booted(args, spec, vm)
 
 
-def _run(args: argparse.Namespace, spec: VmSpec, vm: QemuVM) -> int:
-    with contextlib.ExitStack() as stack:
-        if args.pci:
-            _passthrough(args, spec, stack)
-        stack.enter_context(vm)
-        print(f"xpu vm: {spec.name} booted ({spec.accel}); console log {vm.console_log}", file=sys.stderr)
-        for guest, host in vm.ports.items():
-            print(f"xpu vm: guest port {guest} -> 127.0.0.1:{host}", file=sys.stderr)
-        if args.vm_command == "run":
-            if vm.backdoor is None:
-                raise ConfigError("this VM has no backdoor console to run commands on")
-            result = vm.backdoor.run(" ".join(args.guest_command))
-            sys.stdout.buffer.write(result.stdout)
-            sys.stderr.buffer.write(result.stderr)
-            return result.rc
-        if args.vm_command == "shell":
-            shell = vm.serial or vm.backdoor
-            if shell is None:
-                raise ConfigError("this VM has no console to attach to")
-            if vm.serial is not None:
-                vm.serial.password = ROOT_PASSWORD if args.debian_guest else None
-                vm.serial.login(args.boot_timeout)
-            print("xpu vm: attached; Ctrl-] detaches and stops the VM", file=sys.stderr)
-            if isinstance(shell, BackdoorShell):
-                print("xpu vm: (backdoor shell: no prompt, no echo)", file=sys.stderr)
-            shell.pexpect.interact()
-            return 0
-        for kind, shell_ in (("backdoor", vm.backdoor), ("serial", vm.serial)):
-            if shell_ is not None:
-                shell_.close()  # free the socket for `xpu doctor --target`
-        if spec.backdoor:
-            print(f"xpu vm: xpu doctor --target backdoor://{vm.shell_socket}", file=sys.stderr)
-        print("xpu vm: running; Ctrl-C stops it", file=sys.stderr)
-        assert vm.process is not None
-        vm.process.wait()
-        return 0
+def _booted(args: argparse.Namespace, spec: VmSpec, vm: QemuVM) -> int:
+    say(f"{spec.name} booted ({spec.accel}); console log {vm.console_log}")
+    for guest, host in vm.ports.items():
+        say(f"guest port {guest} -> 127.0.0.1:{host}")
+    if args.vm_command == "run":
+        if vm.backdoor is None:
+            raise ConfigError("this VM has no backdoor console to run commands on")
+        result = vm.backdoor.run(" ".join(args.guest_command))
+        sys.stdout.buffer.write(result.stdout)
+        sys.stderr.buffer.write(result.stderr)
+        return result.rc
+    if args.vm_command == "shell":
+        return _shell(args, vm)
+    for shell in (vm.backdoor, vm.serial):
+        if shell is not None:
+            shell.close()  # free the socket for `xpu doctor --target`
+    if spec.backdoor:
+        say(f"xpu doctor --target backdoor://{vm.shell_socket}")
+    say("running; Ctrl-C stops it")
+    assert vm.process is not None
+    vm.process.wait()
+    return 0
+
+
+def _shell(args: argparse.Namespace, vm: QemuVM) -> int:
+    console: BackdoorShell | SerialShell | None = vm.serial or vm.backdoor
+    if console is None:
+        raise ConfigError("this VM has no console to attach to")
+    if isinstance(console, SerialShell):
+        if args.debian_guest:  # its root password is known: log in for the user
+            console.password = ROOT_PASSWORD
+            console.login(args.boot_timeout)
+        else:  # the user logs in: ask the console for a fresh prompt to start from
+            console.send(b"\n")
+    say("attached; Ctrl-] detaches and stops the VM")
+    if isinstance(console, BackdoorShell):
+        say("(backdoor shell: no prompt, no echo)")
+    ended = attach(console.sock, Terminal(sys.stdin.fileno(), sys.stdout.fileno()),
+                   pending=console.pexpect.buffer, line_mode=isinstance(console, BackdoorShell))
+    sys.stdout.flush()
+    say(f"{ended}; stopping {vm.spec.name}")
+    return 0

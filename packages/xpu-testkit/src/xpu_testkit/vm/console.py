@@ -16,11 +16,13 @@ Two protocols:
 from __future__ import annotations
 
 import base64
+import math
 import re
 import secrets
 import shlex
 import socket
 import time
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -29,12 +31,13 @@ import pexpect
 import pexpect.fdpexpect
 from testinfra.backend.base import BaseBackend, CommandResult
 
-from ..errors import XpuError
+from ..errors import ConfigError, XpuError
 
 READY_LINE = b"Spawning backdoor root shell..."
 # printk lines as the serial console shows them, possibly in the middle of our output
 KERNEL_MESSAGE = re.compile(rb"\r?\n?\[\s*\d+\.\d+\][^\r\n]*\r?\n")
 SERIAL_CHUNK = 768  # bytes of base64 per line sent to a tty (canonical mode holds 4095 per line)
+MAX_TIMEOUT = 86400.0  # a day: anything longer is a typo
 
 
 class ConsoleError(XpuError):
@@ -63,6 +66,56 @@ def connect_unix(path: str, timeout: float, alive: Callable[[], bool] = lambda: 
             time.sleep(0.05)
 
 
+def check_timeout(timeout: float) -> float:
+    """A console wait must be a finite number of seconds, above 0 and at most an hour."""
+    if not (isinstance(timeout, (int, float)) and math.isfinite(timeout) and 0 < timeout <= MAX_TIMEOUT):
+        raise ConsoleError(f"a console timeout must be seconds above 0 and at most {MAX_TIMEOUT:g}, not {timeout!r}")
+    return float(timeout)
+
+
+@dataclass(frozen=True)
+class ConsoleUrl:
+    """``backdoor:///path/shell.sock`` or ``serial:///path/serial.sock?user=root&password=...&timeout=30``."""
+
+    scheme: str
+    path: str
+    user: str = "root"
+    password: str | None = None
+    timeout: float = 30.0  # for the login (serial) or the first answer (backdoor)
+
+    @property
+    def name(self) -> str:
+        """How messages name the console: never with its password."""
+        return f"{self.scheme}://{self.path}"
+
+
+def parse_console_url(url: str) -> ConsoleUrl:
+    """Parse and check a console target URL; ConfigError (one line, no password) if it is wrong."""
+    parsed = urllib.parse.urlsplit(url)
+    if parsed.scheme not in ("backdoor", "serial"):
+        raise ConfigError(f"{parsed.scheme}:// is not a console scheme (backdoor://, serial://)")
+    if not parsed.path or parsed.netloc:
+        raise ConfigError(f"target {parsed.scheme}://{parsed.netloc}{parsed.path} names no socket: "
+                          f"use {parsed.scheme}:///path/to/console.sock")
+    try:
+        query = dict(urllib.parse.parse_qsl(parsed.query, keep_blank_values=True, strict_parsing=bool(parsed.query)))
+    except ValueError:
+        raise ConfigError(f"target {parsed.scheme}://{parsed.path}: malformed query (use ?user=...&timeout=...)") from None
+    known = {"user", "password", "timeout"} if parsed.scheme == "serial" else {"timeout"}
+    unknown = sorted(set(query) - known)
+    if unknown:
+        raise ConfigError(f"target {parsed.scheme}://{parsed.path}: unknown option {unknown[0][:40]!r} "
+                          f"(known: {', '.join(sorted(known))})")
+    timeout = 30.0
+    if "timeout" in query:
+        try:
+            timeout = check_timeout(float(query["timeout"]))
+        except (ValueError, ConsoleError):
+            raise ConfigError(f"target {parsed.scheme}://{parsed.path}: timeout={query['timeout'][:40]!r} is not a "
+                              f"number of seconds above 0 and at most {MAX_TIMEOUT:g}") from None
+    return ConsoleUrl(parsed.scheme, parsed.path, query.get("user") or "root", query.get("password"), timeout)
+
+
 class _Shell:
     def __init__(self, sock: socket.socket, alive: Callable[[], bool] = lambda: True) -> None:
         self.sock = sock
@@ -84,7 +137,7 @@ class _Shell:
     def _expect(self, pattern: Any, timeout: float, what: str) -> int:
         try:
             return self.pexpect.expect(pattern, timeout=timeout)
-        except pexpect.EOF:
+        except (pexpect.EOF, OSError):  # OSError: the peer reset the connection (QEMU died)
             raise ConsoleError(f"console closed while waiting for {what} (the VM stopped)") from None
         except pexpect.TIMEOUT:
             state = "" if self.alive() else " (the VM stopped)"
@@ -97,6 +150,12 @@ class BackdoorShell(_Shell):
     def wait_ready(self, timeout: float) -> None:
         self._expect(re.escape(READY_LINE) + rb"\r?\n", timeout, "backdoor shell")
 
+    def ping(self, timeout: float) -> None:
+        """Check that a shell answers on this console (one already spawned, e.g. by `xpu vm boot`)."""
+        token = secrets.token_hex(4)
+        self.send(f"echo 'XPU''_PING_{token}'\n".encode())
+        self._expect(f"XPU_PING_{token}".encode(), timeout, "answer from a backdoor shell")
+
     def run(self, command: str, timeout: float = 900) -> ShellResult:
         secs = max(1, int(round(timeout)))
         line = (f"timeout -k 5 {secs} bash -c {shlex.quote(command)} 2>/tmp/.xpu-stderr"
@@ -104,7 +163,7 @@ class BackdoorShell(_Shell):
         self.send(line.encode())
         fields = []
         for what in ("stdout", "exit code", "stderr"):
-            self._expect(b"\n", timeout + 15, f"{what} of `{command[:60]}`")
+            self._expect(b"\n", timeout + 15, f"{what} of a command from the backdoor shell")
             fields.append(self.pexpect.before.strip())
         rc = int(fields[1] or b"-1")
         return ShellResult(rc, base64.b64decode(fields[0]), base64.b64decode(fields[2]))
@@ -121,6 +180,7 @@ class SerialShell(_Shell):
 
     def login(self, timeout: float) -> None:
         """Get to a shell: log in at the prompt, or find one already logged in."""
+        check_timeout(timeout)
         deadline = time.monotonic() + timeout
         probe = secrets.token_hex(4)
         self.send(b"\n")
@@ -137,7 +197,7 @@ class SerialShell(_Shell):
                     raise ConsoleError("the VM stopped before offering a login") from None
                 self.send(b"\n")  # a silent console: ask for a fresh prompt
                 continue
-            except pexpect.EOF:
+            except (pexpect.EOF, OSError):
                 raise ConsoleError("console closed while waiting for a login prompt (the VM stopped)") from None
             if i == 0:
                 self.send(f"{self.user}\n".encode())
@@ -170,12 +230,12 @@ class SerialShell(_Shell):
             f"echo {q('B')}; timeout -k 5 {secs} sh /tmp/.xpu-cmd >/tmp/.xpu-out 2>/tmp/.xpu-err; "
             f"echo {q('RC')} $?; base64 /tmp/.xpu-out; echo {q('M')}; base64 /tmp/.xpu-err; echo {q('E')}\n"
         ).encode())
-        self._expect(f"XPU_B_{marker}".encode(), timeout + 15, f"start of `{command[:60]}`")
-        self._expect(f"XPU_E_{marker}".encode(), timeout + 15, f"end of `{command[:60]}`")
+        self._expect(f"XPU_B_{marker}".encode(), timeout + 15, "start of a command's output on the serial console")
+        self._expect(f"XPU_E_{marker}".encode(), timeout + 15, "end of a command's output on the serial console")
         body = KERNEL_MESSAGE.sub(b"\n", self.pexpect.before)
         m = re.search(rb"XPU_RC_" + marker.encode() + rb" (\d+)(.*)XPU_M_" + marker.encode() + rb"(.*)$", body, re.S)
         if not m:
-            raise ConsoleError(f"garbled console output for `{command[:60]}`")
+            raise ConsoleError("garbled output from a command on the serial console")
         decode = lambda b: base64.b64decode(b"".join(b.split()))  # noqa: E731
         return ShellResult(int(m.group(1)), decode(m.group(2)), decode(m.group(3)))
 
@@ -197,3 +257,25 @@ class ConsoleBackend(BaseBackend):
         cmd = self.get_command(command, *args)
         result = self.shell.run(cmd, timeout=float(kwargs.get("timeout", 900)))
         return self.result(result.rc, self.encode(cmd), result.stdout, result.stderr)
+
+
+def open_console(url: str) -> BackdoorShell | SerialShell:
+    """The shell of a running VM's console named by ``url`` (see ConsoleUrl): connected, and
+    answering (backdoor) or logged in (serial). ConfigError, one line, when it cannot be had."""
+    spec = parse_console_url(url)
+    try:
+        sock = connect_unix(spec.path, min(5.0, spec.timeout))
+    except ConsoleError as exc:
+        raise ConfigError(f"target {spec.name}: {exc}") from None
+    shell: BackdoorShell | SerialShell
+    try:
+        if spec.scheme == "backdoor":
+            shell = BackdoorShell(sock)
+            shell.ping(spec.timeout)
+        else:
+            shell = SerialShell(sock, user=spec.user, password=spec.password)
+            shell.login(spec.timeout)
+    except ConsoleError as exc:
+        sock.close()
+        raise ConfigError(f"target {spec.name}: {exc}") from None
+    return shell

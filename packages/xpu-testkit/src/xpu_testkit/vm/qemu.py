@@ -212,8 +212,9 @@ class QemuVM:
         panic = next((line.strip() for line in self.console_tail(400).splitlines() if "Kernel panic" in line), None)
         if panic:
             detail += f"; guest: {panic[panic.index('Kernel panic'):]}"
-        return VmError(f"VM {self.spec.name} did not boot: {why} ({state}{detail}); console log "
-                       f"{self.console_log}:\n{self.console_tail()}")
+        tail = self.console_tail()
+        return VmError(f"VM {self.spec.name} did not boot: {why} ({state}{detail}); console log {self.console_log}"
+                       + (f":\n{tail}" if tail.strip() else " (empty)"))
 
     def _qmp(self, command: str, timeout: float = 5.0) -> bool:
         try:
@@ -231,19 +232,22 @@ class QemuVM:
             return False
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop the VM: QMP quit, then SIGKILL if it is still there. Safe to call twice."""
+        """Stop the VM: QMP quit, then SIGKILL if it is still there (or the wait is interrupted). Safe to call twice."""
         for shell in (self.backdoor, self.serial):
             if shell is not None:
                 shell.close()
         proc = self.process
         if proc is None or proc.poll() is not None:
             return
-        self._qmp("quit")
         try:
+            self._qmp("quit")
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            pass
+        finally:  # also when a second Ctrl-C cuts the polite way short
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
 
     def __enter__(self) -> QemuVM:
         return self.start() if self.process is None else self

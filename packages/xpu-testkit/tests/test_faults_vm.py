@@ -1,0 +1,145 @@
+"""`xpu vm boot|run|shell` as a user runs them (`xpu` in a subprocess, real QEMU, the busybox test
+guest): however a run ends (Ctrl-C, SIGTERM, the terminal closing, a refusal before boot), no
+QEMU and no `xpu-vm-*` directory is left; a VM that failed keeps its directory and one line names
+it. `xpu vm shell` is an interactive session on the guest's console, driven through a pty."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pexpect
+import pytest
+
+from xpu_testkit.vm.guest import GuestImage
+
+from .test_vm import qemu_processes
+
+pytestmark = pytest.mark.vm
+
+
+@pytest.fixture
+def tmpdir_env(tmp_path: Path) -> Iterator[tuple[dict[str, str], Path]]:
+    """An environment whose TMPDIR is a fresh directory (where the VM's directory goes), and it."""
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    yield {**os.environ, "TMPDIR": str(tmp)}, tmp
+
+
+def xpu_vm(verb: str, guest: GuestImage, accel: str, name: str, *extra: str, append: str = "") -> list[str]:
+    return [sys.executable, "-m", "xpu_testkit", "vm", verb, "--kernel", str(guest.kernel), "--initrd",
+            str(guest.initrd), "--append", f"{guest.append} {append}".strip(), "--accel", accel, "--name", name,
+            *extra]
+
+
+def wait_for_qemu(name: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not qemu_processes(name):
+        assert time.monotonic() < deadline, f"QEMU {name} never started"
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=["INT", "TERM", "HUP"])
+def test_vm_boot_stopped_by_a_signal_leaves_nothing(signum: int, xpu_guest, xpu_accel, tmpdir_env) -> None:
+    """Ctrl-C and SIGTERM are the documented ways to stop `xpu vm boot`; SIGHUP is its terminal closing."""
+    env, tmp = tmpdir_env
+    name = f"xpu-boot-{signum}-{os.getpid()}"
+    proc = subprocess.Popen(xpu_vm("boot", xpu_guest, xpu_accel, name), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            if "running; Ctrl-C stops it" in line:
+                break
+        assert len(list(tmp.iterdir())) == 1  # the VM's directory, while it runs
+        proc.send_signal(signum)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130 and stderr.splitlines() == ["xpu: interrupted"], stderr
+    assert list(tmp.iterdir()) == [] and qemu_processes(name) == []
+
+
+def test_vm_run_stopped_while_booting_leaves_nothing(xpu_guest, xpu_accel, tmpdir_env) -> None:
+    env, tmp = tmpdir_env
+    name = f"xpu-early-{os.getpid()}"
+    proc = subprocess.Popen(xpu_vm("run", xpu_guest, xpu_accel, name, "--", "true"), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        wait_for_qemu(name)
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130 and stderr.splitlines()[-1] == "xpu: interrupted", stderr
+    assert list(tmp.iterdir()) == [] and qemu_processes(name) == []
+
+
+def test_a_vm_that_failed_keeps_its_directory_and_names_it(xpu_guest, xpu_accel, tmpdir_env) -> None:
+    env, tmp = tmpdir_env
+    name = f"xpu-panic-{os.getpid()}"
+    run = subprocess.run(xpu_vm("run", xpu_guest, xpu_accel, name, "--boot-timeout", "30", "--", "true",
+                                append="xpu.mode=panic"), capture_output=True, text=True, env=env, timeout=120)
+    assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr
+    [workdir] = tmp.iterdir()
+    assert f"xpu vm: kept {workdir} (the VM's console log and QEMU's messages)" in run.stderr.splitlines()
+    assert "Kernel panic" in (workdir / "console.log").read_text(errors="replace")
+    assert qemu_processes(name) == []
+
+
+@pytest.mark.parametrize("mode, message", [(0o644, "not an executable file"), (None, "no such file")])
+def test_a_run_script_refused_before_boot_leaves_nothing(mode: int | None, message: str, tmp_path: Path,
+                                                         tmpdir_env) -> None:
+    env, tmp = tmpdir_env
+    script = tmp_path / "run-xpu-vm"
+    if mode is not None:
+        script.write_text("#!/bin/sh\nexit 0\n")
+        script.chmod(mode)
+    run = subprocess.run([sys.executable, "-m", "xpu_testkit", "vm", "boot", "--run-script", str(script)],
+                         capture_output=True, text=True, env=env, timeout=60)
+    assert run.returncode == 2 and run.stderr == f"xpu: error: {script}: {message}\n"
+    assert list(tmp.iterdir()) == []
+
+
+def test_vm_shell_is_an_interactive_session(xpu_guest, xpu_accel, tmpdir_env) -> None:
+    """Log in on the serial console, run a command, read its output, detach with Ctrl-]."""
+    env, tmp = tmpdir_env
+    name = f"xpu-shell-{os.getpid()}"
+    argv = xpu_vm("shell", xpu_guest, xpu_accel, name)
+    argv[argv.index("--kernel"):argv.index("--accel")] = ["--debian-guest"]  # it knows the guest's root password
+    child = pexpect.spawn(argv[0], argv[1:], env=env, timeout=90, encoding="utf-8", codec_errors="replace")
+    try:
+        child.expect_exact("xpu vm: attached; Ctrl-] detaches and stops the VM")
+        child.send("echo xpu-$((6 * 7)) $(hostname)\r")
+        child.expect_exact("xpu-42 xpu-guest")  # computed in the guest: the echoed line shows $((6 * 7))
+        child.send("tty\r")
+        child.expect_exact("/dev/ttyS0")
+        child.sendcontrol("]")
+        child.expect_exact(f"xpu vm: detached; stopping {name}")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    assert child.exitstatus == 0
+    assert list(tmp.iterdir()) == [] and qemu_processes(name) == []
+
+
+def test_vm_shell_whose_terminal_closes_leaves_nothing(xpu_guest, xpu_accel, tmpdir_env) -> None:
+    env, tmp = tmpdir_env
+    name = f"xpu-hangup-{os.getpid()}"
+    child = pexpect.spawn(sys.executable, xpu_vm("shell", xpu_guest, xpu_accel, name)[1:], env=env, timeout=90,
+                          encoding="utf-8", codec_errors="replace")
+    try:
+        child.expect_exact("xpu vm: attached")
+        child.expect_exact("login: ")  # the guest's own login prompt, for the user to answer
+        assert qemu_processes(name)
+    finally:
+        child.close()  # the terminal goes away: SIGHUP
+    deadline = time.monotonic() + 30
+    while (qemu_processes(name) or list(tmp.iterdir())) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert list(tmp.iterdir()) == [] and qemu_processes(name) == []
