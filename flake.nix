@@ -84,6 +84,33 @@
 
       checks.${system} =
         let
+          upstream = import ./nixos-tests/eval/upstream.nix {
+            inherit nixpkgs;
+            homeManager = home-manager;
+            nixosHardware = nixos-hardware;
+          };
+          # every case of nixos-tests/eval/*-cases.nix through `harness`: a derivation that fails
+          # naming the cases whose results differ from what they expect
+          evalCases =
+            name: harness:
+            let
+              results = import ./nixos-tests/eval/run.nix {
+                inherit (nixpkgs) lib;
+                inherit upstream harness;
+              };
+              failed = nixpkgs.lib.filterAttrs (_: r: !r.ok) results;
+              report = builtins.unsafeDiscardStringContext (builtins.toJSON failed);
+            in
+            pkgs.runCommand name { inherit report; } (
+              if failed == { } then
+                "echo ${toString (builtins.length (builtins.attrNames results))} cases > $out"
+              else
+                ''
+                  echo "module evaluation cases failed: ${toString (builtins.attrNames failed)}" >&2
+                  echo "$report" >&2
+                  exit 1
+                ''
+            );
           # NixOS VM tests (nixos-tests/vm/*.nix): every node runs this flake's modules on the
           # flake's package set (overlay applied; runNixOSTest makes it the nodes' read-only pkgs).
           vmTest =
@@ -94,24 +121,23 @@
             };
         in
         {
-          # Module evaluation cases (nixos-tests/eval/*-cases.nix) on the inputs' module files,
-          # also run by pytests/test_flake.py on the checkouts XPU_NIXPKGS etc. name.
-          eval-modules =
-            let
-              results = import ./nixos-tests/eval/run.nix {
-                inherit (nixpkgs) lib;
-                upstream = import ./nixos-tests/eval/upstream.nix {
-                  inherit nixpkgs;
-                  homeManager = home-manager;
-                  nixosHardware = nixos-hardware;
-                };
-              };
-              failed = nixpkgs.lib.filterAttrs (_: r: !r.ok) results;
-            in
-            if failed == { } then
-              pkgs.runCommand "eval-modules" { } "echo ${toString (builtins.length (builtins.attrNames results))} cases > $out"
-            else
-              throw "module evaluation cases failed: ${builtins.toJSON failed}";
+          # Module evaluation cases (nixos-tests/eval/*-cases.nix) on the inputs' module files and
+          # typed stand-ins of the core options (harness.nix), also run by pytests/test_flake.py on
+          # the checkouts XPU_NIXPKGS etc. name.
+          eval-modules = evalCases "eval-modules" (
+            import ./nixos-tests/eval/harness.nix {
+              inherit (nixpkgs) lib;
+              inherit upstream;
+            }
+          );
+          # The same cases through nixpkgs.lib.nixosSystem: all of NixOS evaluates them.
+          eval-modules-nixos = evalCases "eval-modules-nixos" (
+            import ./nixos-tests/eval/harness-nixos.nix {
+              inherit (nixpkgs) lib;
+              inherit (nixpkgs.lib) nixosSystem;
+              pkgs = nixpkgs.legacyPackages.${system};
+            }
+          );
 
           vm-intel-gpu = vmTest ./nixos-tests/vm/intel-gpu.nix;
           vm-ollama = vmTest ./nixos-tests/vm/ollama.nix;

@@ -155,6 +155,84 @@ def test_module_evaluation_cases(nix_instantiate: str, upstream: dict[str, Path]
     assert not failed, json.dumps(failed, indent=2)
 
 
+FLAKE_WITH_STAND_IN_INPUTS = """
+  let
+    lib = import {lib}/lib;
+    upstream = import {repo}/nixos-tests/eval/upstream.nix {{
+      nixpkgs = {nixpkgs}; homeManager = {home_manager}; nixosHardware = {nixos_hardware};
+    }};
+    standInSystem = import {repo}/nixos-tests/eval/stand-ins/nixos-system.nix {{ inherit lib upstream; }};
+    # nixosSystem as the stand-in, with whatever a test adds to every machine
+    nixosSystem = {{ modules, ... }}: standInSystem {{ modules = modules ++ [ ({extra}) ]; }};
+    pkgs = import {inputs}/nixpkgs {{ }};
+    inputs = {{
+      nixpkgs = {{ outPath = {inputs}/nixpkgs; lib = lib // {{ inherit nixosSystem; }}; legacyPackages.x86_64-linux = pkgs; }};
+      mordrag = {{ }};
+      home-manager.outPath = {home_manager};
+      nixos-hardware.outPath = {nixos_hardware};
+    }};
+    flake = import {repo}/flake.nix;
+    self = flake.outputs (inputs // {{ inherit self; }}) // {{ outPath = {repo}; }};
+    cases = builtins.attrNames (import {repo}/nixos-tests/eval/run.nix {{ inherit lib upstream; }});
+  in {{
+    inherit cases;
+    checks = builtins.mapAttrs (_: c: {{ inherit (c) name script; }})
+      {{ inherit (self.checks.x86_64-linux) eval-modules eval-modules-nixos; }};
+  }}
+"""
+
+
+def _flake_checks(nix: str, upstream: dict[str, Path], tmp: Path, extra: str = "{ }") -> dict:
+    """flake.nix's eval checks, with its inputs replaced: nixpkgs is the checkout's nixos/ beside
+    a default.nix giving the stand-in package set (with a runCommand that returns its script),
+    and lib.nixosSystem the stand-in of stand-ins/nixos-system.nix."""
+    nixpkgs = tmp / "nixpkgs"
+    nixpkgs.mkdir(exist_ok=True)
+    if not (nixpkgs / "nixos").exists():
+        (nixpkgs / "nixos").symlink_to(upstream["XPU_NIXPKGS"] / "nixos")
+    (nixpkgs / "default.nix").write_text(f"""
+      {{ ... }}:
+      let lib = import {upstream["XPU_NIXPKGS_LIB"]}/lib;
+      in import {REPO}/nixos-tests/eval/stand-ins/pkgs.nix {{ inherit lib; }} {{ }} // {{
+        stdenv.hostPlatform.system = "x86_64-linux";
+        linuxPackages.kernel.version = "6.18.2";
+        runCommand = name: env: script: {{ inherit name script; }};
+      }}
+    """)
+    return eval_nix(nix, FLAKE_WITH_STAND_IN_INPUTS.format(
+        lib=upstream["XPU_NIXPKGS_LIB"], nixpkgs=upstream["XPU_NIXPKGS"], home_manager=upstream["XPU_HOME_MANAGER"],
+        nixos_hardware=upstream["XPU_NIXOS_HARDWARE"], repo=REPO, inputs=tmp, extra=extra))
+
+
+def test_flake_checks_run_every_case_on_both_harnesses(nix_instantiate: str, upstream: dict[str, Path],
+                                                      tmp_path: Path) -> None:
+    """checks.eval-modules (harness.nix) and checks.eval-modules-nixos (harness-nixos.nix through
+    nixpkgs.lib.nixosSystem) both evaluate run.nix's whole case set and pass. Here nixosSystem is a
+    stand-in (the same files as harness.nix plus a bare machine's own definitions, which
+    harness-nixos.nix must subtract); only `nix flake check` has all of NixOS judge the cases."""
+    got = _flake_checks(nix_instantiate, upstream, tmp_path)
+    assert len(got["cases"]) >= 49
+    for name, check in got["checks"].items():
+        assert check == {"name": name, "script": f"echo {len(got['cases'])} cases > $out"}
+
+
+def test_the_nixos_check_fails_naming_the_cases_nixos_refuses(nix_instantiate: str, upstream: dict[str, Path],
+                                                                tmp_path: Path) -> None:
+    """A NixOS that refuses every machine with the GPU stack on: each case that expects no failed
+    assertion fails the nixosSystem check, by name, while the stand-in check passes."""
+    refuse = """{ config, ... }: { assertions = [ {
+      assertion = !(config.hardware.intel-xpu.enable or false); message = "refused by NixOS"; } ]; }"""
+    got = _flake_checks(nix_instantiate, upstream, tmp_path, extra=refuse)
+    plain, nixos = got["checks"]["eval-modules"], got["checks"]["eval-modules-nixos"]
+    assert plain["script"] == f"echo {len(got['cases'])} cases > $out"
+    first = nixos["script"].strip().splitlines()[0]
+    assert first.startswith('echo "module evaluation cases failed: ') and nixos["script"].rstrip().endswith("exit 1")
+    failed = set(first.split(": ", 1)[1].rstrip('" >&2').split())
+    assert {"intel-gpu/defaults", "ollama/vulkan-by-default", "documented/example-basic-setup"} <= failed
+    assert failed <= set(got["cases"])
+    assert "intel-gpu/xe-force-probe" not in failed  # it does not look at assertions
+
+
 def test_every_documented_configuration_is_a_case(nix_instantiate: str, upstream: dict[str, Path]) -> None:
     """README.md's nix blocks and examples/*: one case each (documented-cases.nix finds them)."""
     import re

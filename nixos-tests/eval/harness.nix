@@ -7,15 +7,6 @@
 { lib, upstream }:
 let
   standInPkgs = import ./stand-ins/pkgs.nix { inherit lib; };
-  # the settings of nixpkgs' ollama unit that services.ollama.intel changes
-  ollamaKeys = [
-    "DeviceAllow"
-    "DevicePolicy"
-    "DynamicUser"
-    "MemoryDenyWriteExecute"
-    "PrivateDevices"
-    "SupplementaryGroups"
-  ];
 in
 {
   modules,
@@ -58,64 +49,4 @@ let
     config
     ;
 in
-{
-  failedAssertions = map (a: a.message) (lib.filter (a: !a.assertion) config.assertions);
-  graphics = config.hardware.graphics.enable;
-  extraPackages = map (p: p.name) config.hardware.graphics.extraPackages;
-  kernelParams = config.boot.kernelParams;
-  users = lib.mapAttrs (_: u: u.extraGroups) config.users.users;
-  sessionVariables = config.environment.sessionVariables;
-  systemPackages = map (p: p.name) config.environment.systemPackages;
-  units = lib.mapAttrs (_: u: {
-    inherit (u) wantedBy wants after;
-    serviceConfig = lib.filterAttrs (n: _: n != "ExecStart") u.serviceConfig;
-  }) config.systemd.services;
-  # lists sorted: their order follows module order and means nothing to systemd
-  ollamaUnit =
-    let
-      sorted = v: if lib.isList v then lib.sort lib.lessThan v else v;
-    in
-    (lib.mapAttrs (_: u: {
-      wants = sorted u.wants;
-      after = sorted u.after;
-      serviceConfig = lib.mapAttrs (_: sorted) (lib.filterAttrs (n: _: lib.elem n ollamaKeys) u.serviceConfig);
-    }) config.systemd.services).ollama or null;
-  ollamaPackage = config.services.ollama.package.name;
-  warnings = config.warnings;
-  firewallTCP = config.networking.firewall.allowedTCPPorts;
-  monitoring = {
-    node = config.services.prometheus.exporters.node;
-    ruleFiles = map toString config.services.prometheus.ruleFiles;
-    timers = lib.mapAttrs (_: t: { inherit (t) wantedBy timerConfig; }) config.systemd.timers;
-    scripts = lib.mapAttrs (_: u: u.serviceConfig.ExecStart.text) (
-      lib.filterAttrs (n: _: lib.hasPrefix "xpu-" n) config.systemd.services
-    );
-  };
-  # what this flake appends to nixpkgs' preStart (which copies custom_nodes, input, output and
-  # models from the package on first start): from its `find` on
-  comfyuiPreStart =
-    let
-      preStart = (config.systemd.services.comfyui or { preStart = ""; }).preStart;
-      ours = builtins.match "(.*\n)?(find .*)" preStart;
-    in
-    if ours == null then "" else lib.last ours;
-  comfyui = {
-    package = config.services.comfyui.package.name;
-    # the unit nixpkgs' module writes from the package: lib.getExe and its share/comfyui
-    execStart = lib.head (lib.splitString " " config.systemd.services.comfyui.serviceConfig.ExecStart);
-    copiesFrom = lib.elemAt (builtins.match ".* -r ([^ ]*)/share/comfyui/.*" config.systemd.services.comfyui.preStart) 0;
-    args = config.services.comfyui.extraArgs;
-    unit =
-      let
-        u = config.systemd.services.comfyui or null;
-      in
-      if u == null then
-        null
-      else
-        {
-          inherit (u) wants after environment;
-          SupplementaryGroups = u.serviceConfig.SupplementaryGroups or null;
-        };
-  };
-  ollamaEnvironment = config.services.ollama.environmentVariables;
-}
+import ./view.nix { inherit lib; } config

@@ -11,6 +11,8 @@ let
   nixos = "${toString nixpkgs}/nixos/modules";
 in
 {
+  # what nixosSystem's modules see as modulesPath (disabledModules are relative to it)
+  modulesPath = nixos;
   nixos = {
     assertions = /. + "${nixos}/misc/assertions.nix";
     graphics = /. + "${nixos}/hardware/graphics.nix";

@@ -145,7 +145,12 @@ in
   bash = drv "bash" { };
   coreutils = drv "coreutils" { };
   linuxPackages_latest.kernel.version = "6.17.1";
-  writeShellScript = name: text: drv name { inherit text; };
+  # trivial-builders.nix: the text is `#!${runtimeShell}`, a newline, the script and a newline
+  writeShellScript =
+    name: text:
+    drv name {
+      text = "#!/nix/store/00000000000000000000000000000000-bash/bin/bash\n${text}\n";
+    };
 }
 // lib.optionalAttrs ollamaBackends {
   ollama-vulkan = drv "ollama-vulkan" { meta.mainProgram = "ollama"; };

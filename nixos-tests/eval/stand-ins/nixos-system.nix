@@ -1,0 +1,43 @@
+# A stand-in of nixpkgs' lib.nixosSystem, to test harness-nixos.nix's own logic here, where
+# nixpkgs is not: the module files harness.nix loads (the upstream ones and the typed stand-ins),
+# plus a few of the definitions every NixOS machine has, so that the harness's subtraction of a
+# bare machine has something to subtract. What NixOS itself says about the cases is known only
+# under `nix flake check` (checks.eval-modules-nixos).
+{ lib, upstream }:
+{ modules }:
+let
+  inherit (lib) mkOption types;
+in
+lib.evalModules {
+  specialArgs = { inherit (upstream) modulesPath; };
+  modules = [
+    ./nixos.nix
+    ./nginx-acme.nix
+    upstream.nixos.assertions
+    upstream.nixos.graphics
+    upstream.nixos.ollama
+    upstream.nixos.comfyui
+    (
+      { pkgs, ... }:
+      {
+        # options of nixpkgs that harness-nixos.nix sets and no case reads
+        options = {
+          fileSystems = mkOption { type = types.attrsOf types.anything; };
+          boot.loader.grub.enable = mkOption { type = types.bool; };
+          nixpkgs.hostPlatform = mkOption { type = types.str; };
+        };
+        # a bare machine's own definitions (nixos/modules: users-groups.nix, nscd.nix,
+        # logrotate.nix, shells-environment.nix, kernel.nix, system-path.nix)
+        config = {
+          users.users.root.home = "/root";
+          systemd.services.nscd.wantedBy = [ "multi-user.target" ];
+          systemd.timers.logrotate.wantedBy = [ "timers.target" ];
+          environment.sessionVariables.XDG_CONFIG_DIRS = [ "/etc/xdg" ];
+          boot.kernelParams = [ "loglevel=4" ];
+          environment.systemPackages = [ pkgs.coreutils ];
+        };
+      }
+    )
+  ]
+  ++ modules;
+}
