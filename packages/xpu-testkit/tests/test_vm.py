@@ -19,7 +19,7 @@ from xpu_testkit.doctor import run_doctor
 from xpu_testkit.model import Status
 from xpu_testkit.probes.context import ProbeContext
 from xpu_testkit.target import Target, console_target
-from xpu_testkit.vm.console import ConsoleError
+from xpu_testkit.vm.console import ConsoleError, open_console
 from xpu_testkit.vm.guest import ROOT_PASSWORD
 from xpu_testkit.vm.qemu import VmError, detect_accel
 
@@ -73,6 +73,10 @@ def test_backdoor_protocol(xpu_vm) -> None:
     check_commands(t)
     check_probes_inside(t)
     assert requests.get(f"http://127.0.0.1:{vm.ports[8080]}/", timeout=10).text == "xpu-guest http ok\n"
+    vm.backdoor.close()  # free the socket: as a console target URL it is opened afresh and must answer
+    again = open_console(f"backdoor://{vm.shell_socket}?timeout=10")
+    assert again.run("echo $((6 * 7))").stdout == b"42\n"
+    again.close()
     vm.stop()
     assert time.monotonic() - started < 30, "boot + checks + shutdown must stay under 30 s"
     assert qemu_processes(name) == []
@@ -89,6 +93,10 @@ def test_serial_login_protocol(xpu_vm) -> None:
     assert noisy.stdout == "a\nb\n"
     assert "xpu: a kernel message on the console" in vm.console_log.read_text(errors="replace")
     check_probes_inside(t)
+    vm.serial.close()
+    again = open_console(f"serial://{vm.serial_socket}?user=root&password={ROOT_PASSWORD}&timeout=20")
+    assert again.run("echo $((6 * 7))").stdout == b"42\n"
+    again.close()
     vm.stop()
     assert qemu_processes(vm.spec.name) == []
 

@@ -154,7 +154,7 @@ class BackdoorShell(_Shell):
         """Check that a shell answers on this console (one already spawned, e.g. by `xpu vm boot`)."""
         token = secrets.token_hex(4)
         self.send(f"echo 'XPU''_PING_{token}'\n".encode())
-        self._expect(f"XPU_PING_{token}".encode(), timeout, "answer from a backdoor shell")
+        self._expect(f"XPU_PING_{token}\r?\n".encode(), timeout, "answer from a backdoor shell")
 
     def run(self, command: str, timeout: float = 900) -> ShellResult:
         secs = max(1, int(round(timeout)))
