@@ -19,7 +19,8 @@ from xpu_testkit.doctor import run_doctor
 from xpu_testkit.model import Status
 from xpu_testkit.probes.context import ProbeContext
 from xpu_testkit.target import Target, console_target
-from xpu_testkit.vm.console import ConsoleError, open_console
+from xpu_testkit.vm.attach import Terminal, attach
+from xpu_testkit.vm.console import BackdoorShell, ConsoleError, open_console
 from xpu_testkit.vm.guest import ROOT_PASSWORD
 from xpu_testkit.vm.qemu import VmError, detect_accel
 
@@ -65,6 +66,22 @@ def check_probes_inside(t: Target) -> None:
     assert report.finding("no-intel-gpu") is not None and not report.usable
 
 
+def check_attach_in_line_mode(shell: BackdoorShell) -> None:
+    """`xpu vm shell` on a backdoor (no terminal in the guest): Enter's CR reaches bash as LF."""
+    keys_r, keys_w = os.pipe()
+    screen_r, screen_w = os.pipe()
+    os.write(keys_w, b"echo $((6 * 7))\r")
+    os.close(keys_w)
+    try:
+        ended = attach(shell.sock, Terminal(keys_r, screen_w), line_mode=True, quiet=1.0)
+        os.close(screen_w)
+        assert ended == "input ended"
+        assert os.read(screen_r, 4096) == b"42\n"
+    finally:
+        os.close(keys_r)
+        os.close(screen_r)
+
+
 def test_backdoor_protocol(xpu_vm) -> None:
     started = time.monotonic()
     vm = xpu_vm(forwards=(8080,))
@@ -73,6 +90,7 @@ def test_backdoor_protocol(xpu_vm) -> None:
     check_commands(t)
     check_probes_inside(t)
     assert requests.get(f"http://127.0.0.1:{vm.ports[8080]}/", timeout=10).text == "xpu-guest http ok\n"
+    check_attach_in_line_mode(vm.backdoor)
     vm.backdoor.close()  # free the socket: as a console target URL it is opened afresh and must answer
     again = open_console(f"backdoor://{vm.shell_socket}?timeout=10")
     assert again.run("echo $((6 * 7))").stdout == b"42\n"
