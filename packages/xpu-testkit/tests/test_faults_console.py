@@ -4,7 +4,6 @@ given. The peers are real Unix sockets served by the test: one silent, one that 
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys

@@ -12,12 +12,12 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from . import machines
+from .faults import fresh_tmpdir
 from .test_vm import qemu_processes
 
 DEVICE = "0000:09:00.0"
@@ -28,14 +28,6 @@ pytestmark = pytest.mark.skipif(not os.path.exists("/usr/bin/qemu-system-x86_64"
 def lab(tmp_path: Path) -> Path:
     """The recorded host with an Arc A770 alone in its IOMMU group (i915, vfio-pci loaded)."""
     return machines.materialize("passthrough/dgpu-own-group", tmp_path / "lab")
-
-
-@pytest.fixture
-def tmpdir_env(tmp_path: Path) -> Iterator[tuple[dict[str, str], Path]]:
-    """An environment whose TMPDIR is a fresh directory (to see what a run leaves there), and it."""
-    tmp = tmp_path / "tmp"
-    tmp.mkdir()
-    yield {**os.environ, "TMPDIR": str(tmp)}, tmp
 
 
 def fifo(path: Path) -> Path:
@@ -65,9 +57,24 @@ def wait_until_blocked_on_a_fifo(pid: int, timeout: float = 30) -> None:
     raise AssertionError(f"process {pid} never blocked on the FIFO")
 
 
-def read_fifo(path: Path) -> str:
-    with open(path) as f:  # the writer is waiting: this opens at once
-        return f.read()
+def signalled_while_blocked(argv: list[str], env: dict[str, str], attribute: Path,
+                            signals: tuple[int, ...]) -> tuple[subprocess.Popen[str], str]:
+    """Run ``argv``; once it blocks writing the FIFO ``attribute``, send ``signals`` (0.2 s apart),
+    check that it is still there, then let the write through (it must be the device's address)
+    and wait for the end. (the process, its stderr)"""
+    proc = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        wait_until_blocked_on_a_fifo(proc.pid)
+        for signum in signals:
+            proc.send_signal(signum)
+            time.sleep(0.2)
+        assert proc.poll() is None, "it must not leave during the write"
+        with open(attribute) as f:  # the writer is waiting: this opens at once
+            assert f.read() == DEVICE
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    return proc, stderr
 
 
 def helpers_of(lab: Path) -> list[int]:
@@ -88,21 +95,12 @@ def driver_restored(lab: Path) -> bool:
             and (base / "drivers/i915/bind").read_text() == DEVICE)
 
 
-def test_repeated_signals_during_the_restore_wait_for_it(lab: Path, tmpdir_env, tmp_path: Path) -> None:
-    env, tmp = tmpdir_env
+def test_repeated_signals_during_the_restore_wait_for_it(lab: Path, tmp_path: Path) -> None:
+    env, tmp = fresh_tmpdir(tmp_path)
     unbind = fifo(lab / "sys/bus/pci/drivers/vfio-pci/unbind")  # the restore's first write blocks
     name = f"xpu-restore-{os.getpid()}"
-    proc = subprocess.Popen(xpu_vm_run(lab, env, name), stderr=subprocess.PIPE, text=True, env=env)
-    try:
-        wait_until_blocked_on_a_fifo(proc.pid)
-        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
-            proc.send_signal(signum)
-            time.sleep(0.2)
-        assert proc.poll() is None, "it must not leave during the restore"
-        assert read_fifo(unbind) == DEVICE
-        _, stderr = proc.communicate(timeout=60)
-    finally:
-        proc.kill()
+    proc, stderr = signalled_while_blocked(xpu_vm_run(lab, env, name), env, unbind,
+                                           (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGINT))
     assert driver_restored(lab)
     assert proc.returncode == 2 and "Traceback" not in stderr, stderr
     lines = stderr.splitlines()
@@ -113,29 +111,21 @@ def test_repeated_signals_during_the_restore_wait_for_it(lab: Path, tmpdir_env, 
     assert qemu_processes(name) == [] and helpers_of(lab) == []
 
 
-def test_sighup_during_the_bind_unwinds(lab: Path, tmpdir_env) -> None:
+def test_sighup_during_the_bind_unwinds(lab: Path, tmp_path: Path) -> None:
     """The terminal closes while i915 lets go of the device: the write completes, then the run
     unwinds as on Ctrl-C, and what was done is undone."""
-    env, tmp = tmpdir_env
+    env, tmp = fresh_tmpdir(tmp_path)
     unbind = fifo(lab / "sys/bus/pci/drivers/i915/unbind")  # the bind's second write blocks
     name = f"xpu-bind-{os.getpid()}"
-    proc = subprocess.Popen(xpu_vm_run(lab, env, name), stderr=subprocess.PIPE, text=True, env=env)
-    try:
-        wait_until_blocked_on_a_fifo(proc.pid)
-        proc.send_signal(signal.SIGHUP)
-        time.sleep(0.2)
-        assert read_fifo(unbind) == DEVICE
-        _, stderr = proc.communicate(timeout=60)
-    finally:
-        proc.kill()
+    proc, stderr = signalled_while_blocked(xpu_vm_run(lab, env, name), env, unbind, (signal.SIGHUP,))
     assert proc.returncode == 130 and stderr.splitlines()[-1] == "xpu: interrupted", stderr
     assert driver_restored(lab)
     assert not (lab / "sys/bus/pci/drivers_probe").read_text().strip(), "interrupted before the probe"
     assert list(tmp.iterdir()) == [] and qemu_processes(name) == [] and helpers_of(lab) == []
 
 
-def test_a_failed_restore_keeps_the_error_and_gives_the_commands(lab: Path, tmpdir_env) -> None:
-    env, tmp = tmpdir_env
+def test_a_failed_restore_keeps_the_error_and_gives_the_commands(lab: Path, tmp_path: Path) -> None:
+    env, tmp = fresh_tmpdir(tmp_path)
     bind = lab / "sys/bus/pci/drivers/i915/bind"
     bind.unlink()
     bind.mkdir()  # writing it fails (EISDIR)
@@ -162,9 +152,9 @@ def test_a_failed_restore_keeps_the_error_and_gives_the_commands(lab: Path, tmpd
     ("dgpu-own-group", "../../../../tmp", "xpu: error: argument --pci: '../../../../tmp' is not a PCI address"),
     ("dgpu-own-group", "0000:0a:00.0", "xpu: error: no PCI device 0000:0a:00.0 on local://"),
 ])
-def test_a_refused_device_is_one_line_and_leaves_nothing(layout: str, address: str, message: str, tmp_path: Path,
-                                                        tmpdir_env) -> None:
-    env, tmp = tmpdir_env
+def test_a_refused_device_is_one_line_and_leaves_nothing(layout: str, address: str, message: str,
+                                                        tmp_path: Path) -> None:
+    env, tmp = fresh_tmpdir(tmp_path)
     lab = machines.materialize(f"passthrough/{layout}", tmp_path / layout)
     argv = xpu_vm_run(lab, env, "xpu-refused")
     argv[argv.index(DEVICE)] = address

@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pexpect
@@ -18,17 +17,10 @@ import pytest
 
 from xpu_testkit.vm.guest import GuestImage
 
+from .faults import fresh_tmpdir
 from .test_vm import qemu_processes
 
 pytestmark = pytest.mark.vm
-
-
-@pytest.fixture
-def tmpdir_env(tmp_path: Path) -> Iterator[tuple[dict[str, str], Path]]:
-    """An environment whose TMPDIR is a fresh directory (where the VM's directory goes), and it."""
-    tmp = tmp_path / "tmp"
-    tmp.mkdir()
-    yield {**os.environ, "TMPDIR": str(tmp)}, tmp
 
 
 def xpu_vm(verb: str, guest: GuestImage, accel: str, name: str, *extra: str, append: str = "") -> list[str]:
@@ -45,9 +37,9 @@ def wait_for_qemu(name: str, timeout: float = 60) -> None:
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=["INT", "TERM", "HUP"])
-def test_vm_boot_stopped_by_a_signal_leaves_nothing(signum: int, xpu_guest, xpu_accel, tmpdir_env) -> None:
+def test_vm_boot_stopped_by_a_signal_leaves_nothing(signum: int, xpu_guest, xpu_accel, tmp_path: Path) -> None:
     """Ctrl-C and SIGTERM are the documented ways to stop `xpu vm boot`; SIGHUP is its terminal closing."""
-    env, tmp = tmpdir_env
+    env, tmp = fresh_tmpdir(tmp_path)
     name = f"xpu-boot-{signum}-{os.getpid()}"
     proc = subprocess.Popen(xpu_vm("boot", xpu_guest, xpu_accel, name), stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True, env=env)
@@ -65,8 +57,8 @@ def test_vm_boot_stopped_by_a_signal_leaves_nothing(signum: int, xpu_guest, xpu_
     assert list(tmp.iterdir()) == [] and qemu_processes(name) == []
 
 
-def test_vm_run_stopped_while_booting_leaves_nothing(xpu_guest, xpu_accel, tmpdir_env) -> None:
-    env, tmp = tmpdir_env
+def test_vm_run_stopped_while_booting_leaves_nothing(xpu_guest, xpu_accel, tmp_path: Path) -> None:
+    env, tmp = fresh_tmpdir(tmp_path)
     name = f"xpu-early-{os.getpid()}"
     proc = subprocess.Popen(xpu_vm("run", xpu_guest, xpu_accel, name, "--", "true"), stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True, env=env)
@@ -80,8 +72,8 @@ def test_vm_run_stopped_while_booting_leaves_nothing(xpu_guest, xpu_accel, tmpdi
     assert list(tmp.iterdir()) == [] and qemu_processes(name) == []
 
 
-def test_a_vm_that_failed_keeps_its_directory_and_names_it(xpu_guest, xpu_accel, tmpdir_env) -> None:
-    env, tmp = tmpdir_env
+def test_a_vm_that_failed_keeps_its_directory_and_names_it(xpu_guest, xpu_accel, tmp_path: Path) -> None:
+    env, tmp = fresh_tmpdir(tmp_path)
     name = f"xpu-panic-{os.getpid()}"
     run = subprocess.run(xpu_vm("run", xpu_guest, xpu_accel, name, "--boot-timeout", "30", "--", "true",
                                 append="xpu.mode=panic"), capture_output=True, text=True, env=env, timeout=120)
@@ -93,9 +85,8 @@ def test_a_vm_that_failed_keeps_its_directory_and_names_it(xpu_guest, xpu_accel,
 
 
 @pytest.mark.parametrize("mode, message", [(0o644, "not an executable file"), (None, "no such file")])
-def test_a_run_script_refused_before_boot_leaves_nothing(mode: int | None, message: str, tmp_path: Path,
-                                                         tmpdir_env) -> None:
-    env, tmp = tmpdir_env
+def test_a_run_script_refused_before_boot_leaves_nothing(mode: int | None, message: str, tmp_path: Path) -> None:
+    env, tmp = fresh_tmpdir(tmp_path)
     script = tmp_path / "run-xpu-vm"
     if mode is not None:
         script.write_text("#!/bin/sh\nexit 0\n")
@@ -106,9 +97,9 @@ def test_a_run_script_refused_before_boot_leaves_nothing(mode: int | None, messa
     assert list(tmp.iterdir()) == []
 
 
-def test_vm_shell_is_an_interactive_session(xpu_guest, xpu_accel, tmpdir_env) -> None:
+def test_vm_shell_is_an_interactive_session(xpu_guest, xpu_accel, tmp_path: Path) -> None:
     """Log in on the serial console, run a command, read its output, detach with Ctrl-]."""
-    env, tmp = tmpdir_env
+    env, tmp = fresh_tmpdir(tmp_path)
     name = f"xpu-shell-{os.getpid()}"
     argv = xpu_vm("shell", xpu_guest, xpu_accel, name)
     argv[argv.index("--kernel"):argv.index("--accel")] = ["--debian-guest"]  # it knows the guest's root password
@@ -128,8 +119,8 @@ def test_vm_shell_is_an_interactive_session(xpu_guest, xpu_accel, tmpdir_env) ->
     assert list(tmp.iterdir()) == [] and qemu_processes(name) == []
 
 
-def test_vm_shell_whose_terminal_closes_leaves_nothing(xpu_guest, xpu_accel, tmpdir_env) -> None:
-    env, tmp = tmpdir_env
+def test_vm_shell_whose_terminal_closes_leaves_nothing(xpu_guest, xpu_accel, tmp_path: Path) -> None:
+    env, tmp = fresh_tmpdir(tmp_path)
     name = f"xpu-hangup-{os.getpid()}"
     child = pexpect.spawn(sys.executable, xpu_vm("shell", xpu_guest, xpu_accel, name)[1:], env=env, timeout=90,
                           encoding="utf-8", codec_errors="replace")

@@ -183,7 +183,7 @@ def test_a_failed_restore_keeps_the_original_error_and_says_how_to_finish(lab) -
     assert isinstance(err.value.original, RuntimeError)
     assert str(err.value).splitlines() == [
         "the VM did not boot",
-        f"0000:09:00.0 was not given back to i915: writing '0000:09:00.0' to /sys/bus/pci/drivers/i915/bind "
+        "0000:09:00.0 was not given back to i915: writing '0000:09:00.0' to /sys/bus/pci/drivers/i915/bind "
         "failed: Is a directory; finish by hand, as root:",
         f"  printf %s 0000:09:00.0 > {ctx.sysroot}/sys/bus/pci/drivers/i915/bind",
     ]

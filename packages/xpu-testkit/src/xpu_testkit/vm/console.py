@@ -100,7 +100,8 @@ def parse_console_url(url: str) -> ConsoleUrl:
     try:
         query = dict(urllib.parse.parse_qsl(parsed.query, keep_blank_values=True, strict_parsing=bool(parsed.query)))
     except ValueError:
-        raise ConfigError(f"target {parsed.scheme}://{parsed.path}: malformed query (use ?user=...&timeout=...)") from None
+        raise ConfigError(f"target {parsed.scheme}://{parsed.path}: malformed query "
+                          "(use ?user=...&password=...&timeout=...)") from None
     known = {"user", "password", "timeout"} if parsed.scheme == "serial" else {"timeout"}
     unknown = sorted(set(query) - known)
     if unknown:

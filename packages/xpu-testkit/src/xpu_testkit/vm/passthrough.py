@@ -31,7 +31,8 @@ def parse_pci_address(text: str) -> str:
     """'0000:03:00.0', or '03:00.0' as plain `lspci` prints it -> the full address; ValueError otherwise."""
     m = PCI_ADDRESS.fullmatch(text.strip().lower())
     if m is None:
-        raise ValueError(f"{text[:40]!r} is not a PCI address (DDDD:BB:DD.F as `lspci -D` prints it, e.g. 0000:03:00.0)")
+        raise ValueError(f"{text[:40]!r} is not a PCI address "
+                         "(DDDD:BB:DD.F as `lspci -D` prints it, e.g. 0000:03:00.0)")
     domain, bus, device, function = m.groups()
     return f"{domain or '0000'}:{bus}:{device}.{function}"
 
