@@ -297,6 +297,68 @@ def test_the_drift_check_catches_a_stand_in_that_drifted(nix_instantiate: str, u
                     "real": {"type": "16 bit unsigned integer; between 0 and 65535 (both inclusive)", "default": "11434"}}]
 
 
+def _unit_file(service_config: dict) -> str:
+    """A [Service] section as NixOS writes it (nixos/lib/systemd-lib.nix, attrsToSection: a list
+    gives one line per item, booleans read true/false)."""
+    lines = ["[Unit]", "Description=unit under test", "[Service]", "ExecStart=/bin/true"]
+    for key, value in service_config.items():
+        for item in value if isinstance(value, list) else [value]:
+            lines.append(f"{key}={str(item).lower() if isinstance(item, bool) else item}")
+    return "\n".join(lines) + "\n"
+
+
+def test_the_export_unit_is_unprivileged_and_hardened(nix_instantiate: str, upstream: dict[str, Path],
+                                                       tmp_path: Path) -> None:
+    """systemd's own judgement (systemd-analyze security --offline) of the xpu-export unit the
+    module writes: not root, no capabilities, the system read-only but for the textfile directory,
+    DRM devices only; overall exposure at most 2.0 ("OK")."""
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze is not installed (apt-get install systemd)")
+    units = eval_nix(nix_instantiate, _with_upstream(upstream, f"""
+      (harness {{ modules = [ {REPO}/modules/nixos/monitoring.nix
+                             {{ services.intel-xpu.monitoring.enable = true; }} ]; }}).units"""))
+    config = units["xpu-export"]["serviceConfig"]
+    assert config["User"] == "xpu-monitoring" and set(config["SupplementaryGroups"]) == {"render", "video"}
+    assert config["StateDirectory"] == "xpu-monitoring/textfile" and config["ProtectSystem"] == "strict"
+    assert config["DeviceAllow"] == ["char-drm"] and config["DevicePolicy"] == "closed"
+    unit = tmp_path / "xpu-export.service"
+    unit.write_text(_unit_file(config))
+    run = subprocess.run([analyze, "security", "--offline=true", "--threshold=20", "--json=short", str(unit)],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    unmet = {e["name"] for e in json.loads(run.stdout) if e["set"] is False}
+    assert not {"User=/DynamicUser=", "NoNewPrivileges=", "ProtectSystem=", "ProtectHome=", "PrivateTmp=",
+                "ProtectKernelTunables=", "ProtectKernelModules=", "RestrictSUIDSGID="} & unmet
+    assert not [n for n in unmet if n.startswith("CapabilityBoundingSet=")]
+    # the same unit as root fails the threshold: the check can fail
+    unit.write_text(_unit_file({**config, "User": "root", "CapabilityBoundingSet": "~"}))
+    root = subprocess.run([analyze, "security", "--offline=true", "--threshold=20", str(unit)],
+                          capture_output=True, text=True, timeout=60)
+    assert root.returncode != 0, root.stdout
+
+
+def test_the_render_node_unit_is_the_one_udev_makes(nix_instantiate: str, upstream: dict[str, Path]) -> None:
+    """The unit services order after is the device unit systemd names after the link the udev
+    rule gives Intel render nodes (systemd-escape --path), and the rule tags them for systemd."""
+    import re
+
+    escape = shutil.which("systemd-escape")
+    if escape is None:
+        pytest.skip("systemd-escape is not installed (apt-get install systemd)")
+    got = eval_nix(nix_instantiate, _with_upstream(upstream, f"""
+      let
+        r = harness {{ modules = [ {REPO}/modules/nixos/ollama.nix
+                                  {{ services.ollama = {{ enable = true; intel.enable = true; }}; }} ]; }};
+      in {{ inherit (r) udevRules; inherit (r.ollamaUnit) wants after; }}"""))
+    [rule] = got["udevRules"]
+    assert 'SUBSYSTEM=="drm"' in rule and 'KERNEL=="renderD*"' in rule and 'TAG+="systemd"' in rule
+    link = re.search(r'SYMLINK\+="([^"]+)"', rule).group(1)
+    unit = subprocess.run([escape, "--path", "--suffix=device", f"/dev/{link}"], capture_output=True, text=True,
+                          timeout=30, check=True).stdout.strip()
+    assert got["wants"] == [unit] and unit in got["after"]
+
+
 def test_bad_option_values_are_rejected(nix_instantiate: str, upstream: dict[str, Path]) -> None:
     run = subprocess.run([nix_instantiate, "--eval", "--strict", "-E", _with_upstream(upstream, f"""
       (harness {{ modules = [ {REPO}/modules/nixos/intel-gpu.nix

@@ -23,12 +23,7 @@ in
   options.services.intel-xpu.comfyui = {
     enable = lib.mkEnableOption "ComfyUI on PyTorch XPU as a user service";
 
-    package = lib.mkOption {
-      type = types.nullOr types.package;
-      default = pkgs.intel-xpu.comfyui or null;
-      defaultText = lib.literalExpression "pkgs.intel-xpu.comfyui or null";
-      description = "ComfyUI whose torch has XPU (this flake's overlay provides it).";
-    };
+    package = import ../lib/overlay-package-option.nix { inherit lib pkgs; } "comfyui" "ComfyUI whose torch has XPU (this flake's overlay provides it).";
 
     device = lib.mkOption {
       type = types.enum [

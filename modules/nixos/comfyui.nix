@@ -112,8 +112,8 @@ in
       networking.firewall.allowedTCPPorts = lib.mkIf cfg.openFirewall [ comfyui.port ];
 
       systemd.services.comfyui = {
-        wants = lib.mkIf (cfg.device == "xpu") [ "intel-gpu-ready.service" ];
-        after = lib.mkIf (cfg.device == "xpu") [ "intel-gpu-ready.service" ];
+        wants = lib.mkIf (cfg.device == "xpu") [ config.hardware.intel-xpu.renderNodeUnit ];
+        after = lib.mkIf (cfg.device == "xpu") [ config.hardware.intel-xpu.renderNodeUnit ];
         environment = {
           ZES_ENABLE_SYSMAN = "1";
         }

@@ -9,7 +9,10 @@
 let
   inherit (lib) types;
   cfg = config.hardware.intel-xpu;
-  syclTools = pkgs.intel-xpu.sycl-tools or null;
+  packageOption = import ../lib/overlay-package-option.nix { inherit lib pkgs; };
+  # udev gives Intel render nodes this link and a systemd device unit named after it (unit names
+  # of a path: "/" becomes "-", so no "-" inside the components; `systemd-escape --path`)
+  renderLink = "dri/intel/render";
 
   runtime =
     if cfg.computeRuntime == "legacy" then pkgs.intel-compute-runtime-legacy1 else pkgs.intel-compute-runtime;
@@ -101,28 +104,38 @@ in
     };
 
     syclTools = lib.mkOption {
-      type = lib.types.bool;
+      type = types.bool;
       default = false;
       description = ''
-        Install `sycl-ls` with MordragT's SYCL LLVM (`pkgs.intel-xpu.sycl-tools`, from this
-        flake's overlay). Off by default: it is a full LLVM build unless MordragT's cache has it.
-        `xpu doctor` enumerates SYCL devices without it when dpctl or PyTorch XPU is present.
+        Install `sycl-ls` from {option}`hardware.intel-xpu.syclToolsPackage`. Off by default: it
+        is a full LLVM build unless MordragT's cache has it. `xpu doctor` enumerates SYCL devices
+        without it when dpctl or PyTorch XPU is present.
       '';
     };
 
-    xpuPackage = lib.mkOption {
-      type = types.nullOr types.package;
-      default = pkgs.intel-xpu.xpu-testkit or null;
-      defaultText = lib.literalExpression "pkgs.intel-xpu.xpu-testkit or null";
-      description = "The package providing `xpu doctor` (this flake's overlay adds it).";
+    syclToolsPackage = packageOption "sycl-tools" "MordragT's SYCL LLVM, which brings `sycl-ls` (this flake's overlay adds it).";
+
+    xpuPackage = packageOption "xpu-testkit" "It provides the `xpu` command (`xpu doctor`, and `xpu export` for {option}`services.intel-xpu.monitoring`); this flake's overlay adds it.";
+
+    renderNodeUnit = lib.mkOption {
+      type = types.str;
+      readOnly = true;
+      default = "dev-${lib.replaceStrings [ "/" ] [ "-" ] renderLink}.device";
+      description = ''
+        The systemd device unit of the Intel GPU's render node (`/dev/dri/intel/render`, which a
+        udev rule links to the first Intel render node and tags for systemd). A service that
+        needs the GPU lists it in `wants` and `after`: it starts once the node exists, or after
+        systemd's device timeout (DefaultDeviceTimeoutSec, 90 s) on a host without one, with no
+        failed unit either way.
+      '';
     };
   };
 
   config = lib.mkIf cfg.enable {
     assertions = [
       {
-        assertion = !cfg.syclTools || syclTools != null;
-        message = "hardware.intel-xpu.syclTools needs pkgs.intel-xpu.sycl-tools (MordragT's SYCL LLVM, which brings sycl-ls): add this flake's overlay (nixpkgs.overlays = [ intel-xpu.overlays.default ]), or turn syclTools off (xpu doctor enumerates SYCL through dpctl or PyTorch XPU).";
+        assertion = !cfg.syclTools || cfg.syclToolsPackage != null;
+        message = "hardware.intel-xpu.syclTools needs pkgs.intel-xpu.sycl-tools (MordragT's SYCL LLVM, which brings sycl-ls): add this flake's overlay (nixpkgs.overlays = [ intel-xpu.overlays.default ]), set hardware.intel-xpu.syclToolsPackage, or turn syclTools off (xpu doctor enumerates SYCL through dpctl or PyTorch XPU).";
       }
       {
         assertion = cfg.driver == "xe" -> lib.versionAtLeast kernelVersion "6.8";
@@ -168,20 +181,14 @@ in
 
     environment.sessionVariables = lib.mkIf cfg.sysman { ZES_ENABLE_SYSMAN = "1"; };
 
-    # Services that use the GPU order themselves after this: it ends once a render node exists
-    # (DRM render nodes have no systemd .device unit to wait for).
-    systemd.services.intel-gpu-ready = {
-      description = "Wait for an Intel GPU render node";
-      wantedBy = [ "multi-user.target" ];
-      serviceConfig = {
-        Type = "oneshot";
-        RemainAfterExit = true;
-        ExecStart = "${pkgs.bash}/bin/bash -c 'for i in $(seq 300); do compgen -G \"/dev/dri/renderD*\" >/dev/null && exit 0; sleep 0.1; done; echo \"no /dev/dri/renderD* after 30 s\" >&2; exit 1'";
-      };
-    };
+    # DRM render nodes get no systemd device unit by default (systemd's 99-systemd.rules tags no
+    # drm device): tag Intel's, so services can order after hardware.intel-xpu.renderNodeUnit.
+    services.udev.extraRules = ''
+      SUBSYSTEM=="drm", KERNEL=="renderD*", ATTRS{vendor}=="0x8086", TAG+="systemd", SYMLINK+="${renderLink}"
+    '';
 
     environment.systemPackages =
-      lib.optional (cfg.syclTools && syclTools != null) syclTools
+      lib.optional (cfg.syclTools && cfg.syclToolsPackage != null) cfg.syclToolsPackage
       ++ lib.optionals cfg.tools (
         [
           pkgs.clinfo

@@ -10,9 +10,11 @@
 let
   inherit (lib) types;
   cfg = config.services.intel-xpu.monitoring;
+  xpuPackage = config.hardware.intel-xpu.xpuPackage;
   stateDir = "/var/lib/xpu-monitoring";
   textfileDir = "${stateDir}/textfile";
   benchJson = "${stateDir}/bench/ollama-bench.json";
+  user = "xpu-monitoring";
 
   ollama = config.services.ollama or { };
   comfyui = config.services.comfyui or { };
@@ -23,10 +25,9 @@ let
     comfyui.enable or false
   ) "http://${urlHost (loopbackOr (lib.head (comfyui.listen ++ [ "127.0.0.1" ])))}:${toString comfyui.port}";
 
-  xpu = lib.getExe cfg.package;
+  xpu = lib.getExe xpuPackage;
   exportScript = pkgs.writeShellScript "xpu-export" ''
     set -u
-    mkdir -p ${textfileDir}
     bench=()
     if [ -e ${benchJson} ]; then bench=(--bench-json ${benchJson}); fi
     exec ${xpu} export --textfile ${textfileDir}/xpu.prom --timeout ${toString cfg.timeout} \
@@ -38,17 +39,70 @@ let
     exec ${xpu} bench ollama --out ${stateDir}/bench --journal ollama.service \
       ${lib.escapeShellArgs (lib.imap1 (i: u: "--backend=ollama${toString i}=${u}") cfg.ollamaUrls)}
   '';
+  # Both units run as the static user xpu-monitoring, in render and video so that the
+  # render-node check means what it says, and see the system read-only but for their own state
+  # directory (/var/lib/xpu-monitoring/<dir>), with DRM devices only and no capabilities.
+  hardened = dir: {
+    User = user;
+    Group = user;
+    SupplementaryGroups = [
+      "render"
+      "video"
+    ];
+    StateDirectory = "xpu-monitoring/${dir}";
+    StateDirectoryMode = "0755"; # node-exporter reads the textfile
+    UMask = "0022";
+    ProtectSystem = "strict";
+    ProtectHome = true;
+    ProtectProc = "invisible";
+    PrivateTmp = true;
+    PrivateMounts = true;
+    # /dev/dri only (PrivateDevices would hide it); /sys stays readable (ProtectKernelTunables
+    # makes it read-only)
+    PrivateDevices = false;
+    DevicePolicy = "closed";
+    DeviceAllow = [ "char-drm" ];
+    NoNewPrivileges = true;
+    CapabilityBoundingSet = "";
+    AmbientCapabilities = "";
+    ProtectKernelTunables = true;
+    ProtectKernelModules = true;
+    ProtectKernelLogs = true;
+    ProtectControlGroups = true;
+    ProtectClock = true;
+    ProtectHostname = true;
+    RestrictNamespaces = true;
+    RestrictRealtime = true;
+    RestrictSUIDSGID = true;
+    LockPersonality = true;
+    RemoveIPC = true;
+    # HTTP to the services, and systemctl's D-Bus for the unit checks
+    RestrictAddressFamilies = [
+      "AF_UNIX"
+      "AF_INET"
+      "AF_INET6"
+    ];
+    SystemCallArchitectures = "native";
+    SystemCallFilter = [
+      "@system-service"
+      "~@privileged"
+    ];
+    # left on: the Level Zero and SYCL probes load the GPU compiler, which maps W+X memory
+    MemoryDenyWriteExecute = false;
+  };
 in
 {
+  imports = [
+    ./intel-gpu.nix
+    # one option for the xpu package, shared with hardware.intel-xpu
+    (lib.mkRenamedOptionModule
+      [ "services" "intel-xpu" "monitoring" "package" ]
+      [ "hardware" "intel-xpu" "xpuPackage" ]
+    )
+  ];
+
   options.services.intel-xpu.monitoring = {
     enable = lib.mkEnableOption "health metrics for the Intel GPU stack (xpu export into node-exporter's textfile collector)";
-
-    package = lib.mkOption {
-      type = types.nullOr types.package;
-      default = pkgs.intel-xpu.xpu-testkit or null;
-      defaultText = lib.literalExpression "pkgs.intel-xpu.xpu-testkit or null";
-      description = "The package with the `xpu` command.";
-    };
 
     interval = lib.mkOption {
       type = types.str;
@@ -103,8 +157,8 @@ in
   config = lib.mkIf cfg.enable {
     assertions = [
       {
-        assertion = cfg.package != null;
-        message = "services.intel-xpu.monitoring needs the xpu command (pkgs.intel-xpu.xpu-testkit): add this flake's overlay (nixpkgs.overlays = [ intel-xpu.overlays.default ]) or set services.intel-xpu.monitoring.package.";
+        assertion = xpuPackage != null;
+        message = "services.intel-xpu.monitoring needs the xpu command (pkgs.intel-xpu.xpu-testkit): add this flake's overlay (nixpkgs.overlays = [ intel-xpu.overlays.default ]) or set hardware.intel-xpu.xpuPackage.";
       }
       {
         assertion = !cfg.benchmark.enable || cfg.ollamaUrls != [ ];
@@ -121,14 +175,19 @@ in
       cfg.alertRules
     ];
 
+    users.users.${user} = {
+      isSystemUser = true;
+      group = user;
+    };
+    users.groups.${user} = { };
+
     systemd.services.xpu-export = {
       description = "Export Intel GPU stack health to Prometheus (xpu export)";
-      after = [ "intel-gpu-ready.service" ];
-      serviceConfig = {
+      # not `wants`: without a GPU it runs anyway and reports that
+      after = [ config.hardware.intel-xpu.renderNodeUnit ];
+      serviceConfig = hardened "textfile" // {
         Type = "oneshot";
         ExecStart = exportScript;
-        StateDirectory = "xpu-monitoring";
-        StateDirectoryMode = "0755"; # node-exporter reads the textfile
       };
     };
     systemd.timers.xpu-export = {
@@ -141,11 +200,15 @@ in
 
     systemd.services.xpu-benchmark = lib.mkIf cfg.benchmark.enable {
       description = "Benchmark Ollama on the Intel GPU against the CPU (xpu bench)";
-      serviceConfig = {
+      serviceConfig = hardened "bench" // {
         Type = "oneshot";
         ExecStart = benchScript;
-        StateDirectory = "xpu-monitoring";
-        StateDirectoryMode = "0755";
+        # --journal reads ollama.service's journal
+        SupplementaryGroups = [
+          "render"
+          "video"
+          "systemd-journal"
+        ];
       };
     };
     systemd.timers.xpu-benchmark = lib.mkIf cfg.benchmark.enable {

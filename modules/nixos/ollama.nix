@@ -39,8 +39,9 @@ in
     services.ollama.environmentVariables = intel.environment cfg;
 
     systemd.services.ollama = {
-      wants = [ "intel-gpu-ready.service" ];
-      after = [ "intel-gpu-ready.service" ];
+      # after the render node exists (or systemd's device timeout on a host without one)
+      wants = [ config.hardware.intel-xpu.renderNodeUnit ];
+      after = [ config.hardware.intel-xpu.renderNodeUnit ];
       serviceConfig = {
         # DRM render nodes only (nixpkgs' unit also allows NVIDIA, AMD and WSL devices)
         DeviceAllow = lib.mkForce [ "char-drm" ];

@@ -16,12 +16,12 @@ let
     "--listen=127.0.0.1,::1"
     "--port=8188"
   ];
-  # nixpkgs' comfyui unit with device = "xpu": after the GPU is ready, with the render groups
+  # nixpkgs' comfyui unit with device = "xpu": after the render node's device unit, with the render groups
   xpuUnit = {
-    wants = [ "intel-gpu-ready.service" ];
+    wants = [ "dev-dri-intel-render.device" ];
     after = [
       "network.target"
-      "intel-gpu-ready.service"
+      "dev-dri-intel-render.device"
     ];
     environment.ZES_ENABLE_SYSMAN = "1";
     SupplementaryGroups = [

@@ -91,6 +91,7 @@ addedTo [
   "systemPackages"
   "units"
   "firewallTCP"
+  "udevRules"
 ] got base
 // {
   monitoring = addedTo [

@@ -12,6 +12,9 @@ let
     module
     { hardware.intel-xpu = { enable = true; } // cfg; }
   ];
+  # Intel render nodes get a systemd device unit (hardware.intel-xpu.renderNodeUnit) through
+  # this link; no unit polls for them
+  renderNodeRule = ''SUBSYSTEM=="drm", KERNEL=="renderD*", ATTRS{vendor}=="0x8086", TAG+="systemd", SYMLINK+="dri/intel/render"'';
 in
 {
   defaults = {
@@ -33,15 +36,8 @@ in
         "xpu-testkit"
       ];
       failedAssertions = [ ];
-      units.intel-gpu-ready = {
-        wantedBy = [ "multi-user.target" ];
-        wants = [ ];
-        after = [ ];
-        serviceConfig = {
-          Type = "oneshot";
-          RemainAfterExit = true;
-        };
-      };
+      udevRules = [ renderNodeRule ];
+      units = { };
     };
   };
   nixpkgs-without-drivers-output = {
@@ -157,6 +153,7 @@ in
       graphics = false;
       extraPackages = [ ];
       systemPackages = [ ];
+      udevRules = [ ];
       units = { };
     };
   };
@@ -179,7 +176,26 @@ in
       modules = enabled { syclTools = true; };
     };
     expect.failedAssertions = [
-      "hardware.intel-xpu.syclTools needs pkgs.intel-xpu.sycl-tools (MordragT's SYCL LLVM, which brings sycl-ls): add this flake's overlay (nixpkgs.overlays = [ intel-xpu.overlays.default ]), or turn syclTools off (xpu doctor enumerates SYCL through dpctl or PyTorch XPU)."
+      "hardware.intel-xpu.syclTools needs pkgs.intel-xpu.sycl-tools (MordragT's SYCL LLVM, which brings sycl-ls): add this flake's overlay (nixpkgs.overlays = [ intel-xpu.overlays.default ]), set hardware.intel-xpu.syclToolsPackage, or turn syclTools off (xpu doctor enumerates SYCL through dpctl or PyTorch XPU)."
     ];
+  };
+  # mkPackageOption: a package of one's own where the overlay has none
+  sycl-tools-of-ones-own = {
+    result = harness {
+      syclTools = false;
+      modules = enabled {
+        syclTools = true;
+        syclToolsPackage = {
+          type = "derivation";
+          name = "my-sycl-ls";
+          outPath = "/nix/store/00000000000000000000000000000000-my-sycl-ls";
+        };
+        tools = false;
+      };
+    };
+    expect = {
+      failedAssertions = [ ];
+      systemPackages = [ "my-sycl-ls" ];
+    };
   };
 }

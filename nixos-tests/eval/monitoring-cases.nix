@@ -7,13 +7,24 @@ let
   rules = toString ../../modules/nixos/monitoring/xpu-alerts.yml;
   exportScript = urls: bench: ''
     set -u
-    mkdir -p /var/lib/xpu-monitoring/textfile
     bench=()
     if [ -e /var/lib/xpu-monitoring/bench/ollama-bench.json ]; then bench=(--bench-json /var/lib/xpu-monitoring/bench/ollama-bench.json); fi
     exec /nix/store/00000000000000000000000000000000-xpu-testkit/bin/xpu export --textfile /var/lib/xpu-monitoring/textfile/xpu.prom --timeout 30 \
       ${urls} \
       "''${bench[@]}"
   '';
+  node = {
+    enable = true;
+    enabledCollectors = [ "textfile" ];
+    extraFlags = [ "--collector.textfile.directory=/var/lib/xpu-monitoring/textfile" ];
+  };
+  exportTimer = {
+    wantedBy = [ "timers.target" ];
+    timerConfig = {
+      OnBootSec = "2min";
+      OnUnitActiveSec = "5min";
+    };
+  };
 in
 {
   one-option-watches-the-local-services = {
@@ -40,19 +51,9 @@ in
     expect = {
       failedAssertions = [ ];
       monitoring = {
-        node = {
-          enable = true;
-          enabledCollectors = [ "textfile" ];
-          extraFlags = [ "--collector.textfile.directory=/var/lib/xpu-monitoring/textfile" ];
-        };
+        inherit node;
         ruleFiles = [ rules ];
-        timers.xpu-export = {
-          wantedBy = [ "timers.target" ];
-          timerConfig = {
-            OnBootSec = "2min";
-            OnUnitActiveSec = "5min";
-          };
-        };
+        timers.xpu-export = exportTimer;
         scripts.xpu-export = exportScript "--ollama http://127.0.0.1:11434 --comfyui http://127.0.0.1:8188" null;
       };
     };
@@ -75,21 +76,13 @@ in
     };
     expect = {
       failedAssertions = [ ];
+      # both units run as this static system user (no extra groups of its own: the units add them)
+      users.xpu-monitoring = [ ];
       monitoring = {
-        node = {
-          enable = true;
-          enabledCollectors = [ "textfile" ];
-          extraFlags = [ "--collector.textfile.directory=/var/lib/xpu-monitoring/textfile" ];
-        };
+        inherit node;
         ruleFiles = [ ]; # no Prometheus on this machine: the rules go where Prometheus runs
         timers = {
-          xpu-export = {
-            wantedBy = [ "timers.target" ];
-            timerConfig = {
-              OnBootSec = "2min";
-              OnUnitActiveSec = "5min";
-            };
-          };
+          xpu-export = exportTimer;
           xpu-benchmark = {
             wantedBy = [ "timers.target" ];
             timerConfig = {
@@ -127,14 +120,47 @@ in
         {
           services.intel-xpu.monitoring = {
             enable = true;
-            package = null;
           };
+          hardware.intel-xpu.xpuPackage = null;
         }
       ];
     };
     expect.failedAssertions = [
-      "services.intel-xpu.monitoring needs the xpu command (pkgs.intel-xpu.xpu-testkit): add this flake's overlay (nixpkgs.overlays = [ intel-xpu.overlays.default ]) or set services.intel-xpu.monitoring.package."
+      "services.intel-xpu.monitoring needs the xpu command (pkgs.intel-xpu.xpu-testkit): add this flake's overlay (nixpkgs.overlays = [ intel-xpu.overlays.default ]) or set hardware.intel-xpu.xpuPackage."
     ];
+  };
+  # the option it had before there was one package option for xpu: still read, with a warning
+  old-package-option = {
+    result = harness {
+      modules = [
+        module
+        {
+          services.intel-xpu.monitoring = {
+            enable = true;
+            package = {
+              type = "derivation";
+              name = "my-xpu";
+              outPath = "/nix/store/00000000000000000000000000000000-my-xpu";
+              meta.mainProgram = "xpu";
+            };
+          };
+        }
+      ];
+    };
+    expect = {
+      failedAssertions = [ ];
+      warnings = [
+        "The option `services.intel-xpu.monitoring.package' defined in `<unknown-file>' has been renamed to `hardware.intel-xpu.xpuPackage'."
+      ];
+      monitoring = {
+        inherit node;
+        ruleFiles = [ ];
+        timers.xpu-export = exportTimer;
+        scripts.xpu-export = builtins.replaceStrings [ "-xpu-testkit/" ] [ "-my-xpu/" ] (
+          exportScript "" null
+        );
+      };
+    };
   };
   off = {
     result = harness { modules = [ module ]; };

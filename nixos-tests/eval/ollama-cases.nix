@@ -10,13 +10,13 @@ let
     }
   ];
   # nixpkgs' ollama unit as services.ollama.intel leaves it: DRM devices only, the video group,
-  # after the GPU is ready; MemoryDenyWriteExecute off for the JIT-compiling backends
+  # after the render node's device unit; MemoryDenyWriteExecute off for the JIT-compiling backends
   intelUnit =
     { jit }:
     {
-      wants = [ "intel-gpu-ready.service" ];
+      wants = [ "dev-dri-intel-render.device" ];
       after = [
-        "intel-gpu-ready.service"
+        "dev-dri-intel-render.device"
         "network.target"
       ];
       serviceConfig = {

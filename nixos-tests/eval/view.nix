@@ -38,6 +38,7 @@ config:
   ollamaPackage = config.services.ollama.package.name;
   warnings = config.warnings;
   firewallTCP = config.networking.firewall.allowedTCPPorts;
+  udevRules = lib.filter (l: l != "") (lib.splitString "\n" config.services.udev.extraRules);
   monitoring = {
     node = config.services.prometheus.exporters.node;
     ruleFiles = map toString config.services.prometheus.ruleFiles;

@@ -51,6 +51,11 @@ in
             assert "ZES_ENABLE_SYSMAN=1" in env, env
             groups = machine.succeed("systemctl show -p SupplementaryGroups --value ollama.service")
             assert "video" in groups.split(), groups
+            # ordered after the render node's device unit, which never appears here: Ollama
+            # starts after systemd's device timeout, and no unit fails
+            after = machine.succeed("systemctl show -p After --value ollama.service")
+            assert "dev-dri-intel-render.device" in after.split(), after
+            assert machine.succeed("systemctl list-units --failed --plain --no-legend").strip() == ""
 
     with subtest("vulkan: OLLAMA_VULKAN is set and MemoryDenyWriteExecute stays on"):
         assert "OLLAMA_VULKAN=1" in vulkan.succeed("systemctl show -p Environment --value ollama.service")

@@ -224,6 +224,12 @@ in
       default = [ ];
     };
 
+    # nixos/modules/services/hardware/udev.nix
+    services.udev.extraRules = mkOption {
+      type = types.lines;
+      default = "";
+    };
+
     # nixos/modules/services/networking/firewall.nix (commonOptions)
     networking.firewall.allowedTCPPorts = mkOption {
       type = types.listOf types.port;
