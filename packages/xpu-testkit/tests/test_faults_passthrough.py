@@ -8,6 +8,7 @@ find (nothing is bound for real), which is the boot failure the restore follows.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -21,7 +22,8 @@ from .faults import fresh_tmpdir
 from .test_vm import qemu_processes
 
 DEVICE = "0000:09:00.0"
-pytestmark = pytest.mark.skipif(not os.path.exists("/usr/bin/qemu-system-x86_64"), reason="QEMU is not installed")
+pytestmark = pytest.mark.skipif(shutil.which("qemu-system-x86_64") is None,
+                                reason="qemu-system-x86_64 is not installed (Debian: qemu-system-x86)")
 
 
 @pytest.fixture
