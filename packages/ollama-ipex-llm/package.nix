@@ -9,6 +9,7 @@
   unzip,
   autoPatchelfHook,
   makeWrapper,
+  python3,
   level-zero,
   ocl-icd,
   zlib,
@@ -33,6 +34,7 @@ stdenv.mkDerivation {
     unzip
     autoPatchelfHook
     makeWrapper
+    python3
   ];
   buildInputs = [
     stdenv.cc.cc.lib
@@ -64,31 +66,17 @@ stdenv.mkDerivation {
       cp -a "$data"/. $out/lib/
     done
     cp -a wheels/bigdl/cpp/libs/. $out/libexec/ollama-ipex-llm/
+    # This Ollama embeds its model runners (ollama_llama_server per CPU variant, gzipped) and
+    # unpacks them into a temporary directory at every start, where they are not patched for
+    # NixOS. Unpack them here, from the binary and without starting it, as the server would (byte
+    # for byte: pytests/test_ollama_ipex_llm_runners.py); autoPatchelfHook then patches them with
+    # the rest, and OLLAMA_RUNNERS_DIR points the server at them (a runner already there is not
+    # unpacked again, so the read-only store copy is used).
+    python3 ${./extract-runners.py} $out/libexec/ollama-ipex-llm/ollama $out/libexec/ollama-ipex-llm/runners
     makeWrapper $out/libexec/ollama-ipex-llm/ollama $out/bin/ollama \
       --prefix LD_LIBRARY_PATH : "$out/lib:$out/libexec/ollama-ipex-llm" \
       --set-default OLLAMA_RUNNERS_DIR "$out/libexec/ollama-ipex-llm/runners"
     runHook postInstall
-  '';
-
-  # This Ollama unpacks its model runners (ollama_llama_server) into a temporary directory at every
-  # start; unpacked there they are not patched for NixOS. Unpack them once here, after
-  # autoPatchelfHook (a postFixup hook, so it runs before this) has patched `ollama`, patch them,
-  # and point OLLAMA_RUNNERS_DIR at them: an existing runner is not unpacked again, so the
-  # read-only store copy is used (checked with this build's binary on a read-only directory).
-  postFixup = ''
-    export HOME=$TMPDIR OLLAMA_TMPDIR=$TMPDIR/ollama-tmp OLLAMA_HOST=127.0.0.1:38517
-    mkdir -p $OLLAMA_TMPDIR
-    LD_LIBRARY_PATH=$out/lib:$out/libexec/ollama-ipex-llm $out/libexec/ollama-ipex-llm/ollama serve &
-    server=$!
-    for _ in $(seq 300); do
-      [ -n "$(find $OLLAMA_TMPDIR -name ollama_llama_server 2>/dev/null)" ] && sleep 1 && break
-      sleep 0.1
-    done
-    kill $server || true
-    wait $server || true
-    runners=$(dirname $(dirname $(find $OLLAMA_TMPDIR -name ollama_llama_server | head -n 1)))
-    cp -r "$runners" $out/libexec/ollama-ipex-llm/runners
-    autoPatchelf $out/libexec/ollama-ipex-llm/runners
   '';
 
   meta = {
