@@ -156,7 +156,7 @@
         in
         {
           inherit (xpu) xpu-testkit ollama-ipex-llm benchmarks;
-          # the names the project plan uses
+          # the short names docs/nixos.md lists
           ollama-ipex = xpu.ollama-ipex-llm;
           ipex-benchmarks = xpu.benchmarks;
           default = xpu.xpu-testkit;

@@ -4,7 +4,7 @@
   inputs = {
     nixpkgs.url = "github:NixOS/nixpkgs/nixos-unstable";
     intel-xpu = {
-      url = "github:OWNER/intel-xpu"; # this repository
+      url = "github:OWNER/intel-xpu"; # placeholder: OWNER is the GitHub account hosting intel-xpu
       inputs.nixpkgs.follows = "nixpkgs";
     };
   };
