@@ -1,8 +1,8 @@
 # The drift check (drift.nix) on the upstream files at hand: each stand-in against the real files
 # that declare the same options. In CI (../shared/upstream) that is the old-nixpkgs services.ollama
 # stand-in against nixpkgs' current file, and the core and Home Manager stand-ins wherever those
-# files declare the same options; `nix flake check` compares every NixOS stand-in with all of
-# nixpkgs (flake.nix, checks.drift).
+# files declare the same options. The core stand-ins (stand-ins/nixos.nix) are compared with no
+# whole NixOS yet: checks.eval-modules-nixos judges the cases there instead.
 { lib, upstream }:
 let
   drift = import ./drift.nix { inherit lib; };
