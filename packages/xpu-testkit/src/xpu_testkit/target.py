@@ -263,27 +263,12 @@ def _testinfra_remote(url: str) -> Target:
 
 
 def _console(url: str) -> Target:
-    """backdoor:///path/shell.sock or serial:///path/serial.sock?user=root&password=...: a console
-    socket of a running VM (e.g. one started by `xpu vm boot`)."""
-    from .vm.console import BackdoorShell, ConsoleBackend, ConsoleError, SerialShell, connect_unix
+    """backdoor:///path/shell.sock or serial:///path/serial.sock?user=root&password=...&timeout=30:
+    a console socket of a running VM (e.g. one started by `xpu vm boot`)."""
+    from .vm.console import ConsoleBackend, open_console
 
-    parsed = urllib.parse.urlsplit(url)
-    if not parsed.path:
-        raise ConfigError(f"target {url!r} names no socket: use {parsed.scheme}:///path/to/console.sock")
-    query = dict(urllib.parse.parse_qsl(parsed.query))
-    try:
-        sock = connect_unix(parsed.path, 5.0)
-    except ConsoleError as exc:
-        raise ConfigError(f"target {url!r}: {exc}") from None
-    if parsed.scheme == "backdoor":
-        shell: BackdoorShell | SerialShell = BackdoorShell(sock)
-    else:
-        shell = SerialShell(sock, user=query.get("user", "root"), password=query.get("password"))
-        try:
-            shell.login(float(query.get("timeout", 30)))
-        except ConsoleError as exc:
-            raise ConfigError(f"target {url!r}: {exc}") from None
-    return Target(url, Host(ConsoleBackend(shell, name=parsed.path)))
+    shell = open_console(url)  # ConfigError, one line, without the password
+    return Target(url, Host(ConsoleBackend(shell, name=urllib.parse.urlsplit(url).path)))
 
 
 TARGET_SCHEMES: dict[str, Callable[[str], Target]] = {
