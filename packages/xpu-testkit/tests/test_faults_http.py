@@ -1,0 +1,138 @@
+"""Bounded HTTP (xpu_testkit.http) against peers that misbehave on loopback: every call ends by its
+deadline plus the documented margin, with one named error, whatever the peer does."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from xpu_testkit import http
+from xpu_testkit.http import Deadline, HttpError
+
+from .misbehaving import (Behaviour, MisbehavingServer, answer, bad_gzip, endless_chunks, gzip_bomb, redirect_loop, silent,
+                          trickle)
+
+BUDGET = 1.0
+
+
+def _fails(behaviour: Behaviour, kind: str, **kwargs: object) -> HttpError:
+    """Run one GET against the behaviour; it must fail with ``kind`` within BUDGET + MARGIN."""
+    with MisbehavingServer(behaviour) as peer:
+        started = time.monotonic()
+        with pytest.raises(HttpError) as caught:
+            http.request("GET", peer.url + "/x", deadline=Deadline.after(BUDGET), **kwargs).raise_for_status().json_object()
+        elapsed = time.monotonic() - started
+    assert elapsed < BUDGET + http.MARGIN, f"took {elapsed:.2f} s"
+    assert caught.value.kind == kind, str(caught.value)
+    message = str(caught.value)
+    assert "\n" not in message and len(message) < 600, message
+    return caught.value
+
+
+@pytest.mark.parametrize("behaviour", [endless_chunks(), trickle(0.05), silent],
+                         ids=["endless-chunked-body", "body-at-20-bytes-per-s", "silent-peer"])
+def test_a_slow_or_endless_peer_ends_at_the_deadline(behaviour: Behaviour) -> None:
+    error = _fails(behaviour, "timeout")
+    assert f"within {BUDGET:g} s" in str(error)
+
+
+def test_the_deadline_covers_several_calls_that_share_it() -> None:
+    with MisbehavingServer(trickle(0.05, length=8)) as peer:  # each answer takes ~0.35 s
+        deadline = Deadline.after(1.0)
+        started = time.monotonic()
+        with pytest.raises(HttpError) as caught:
+            for _ in range(10):
+                http.request("GET", peer.url, deadline=deadline)
+        assert time.monotonic() - started < 1.0 + http.MARGIN
+    assert caught.value.kind == "timeout"
+    assert 2 <= len(peer.requests) <= 4  # the first ones completed, then the shared budget ran out
+
+
+def test_a_body_over_the_byte_limit_is_too_large() -> None:
+    error = _fails(endless_chunks(b"x" * 4000, interval=0.0005), "too-large", max_bytes=100_000)
+    assert "larger than 100000 bytes" in str(error)
+
+
+def test_a_10_mb_error_page_is_quoted_in_a_few_hundred_characters() -> None:
+    error = _fails(answer(b"<html>" + b"e" * 10_000_000, status=500), "status")
+    assert error.status == 500 and len(str(error)) < 400
+
+
+def test_a_redirect_loop_is_named() -> None:
+    error = _fails(redirect_loop, "redirects")
+    assert "more than 5 redirects" in str(error)
+
+
+def test_a_bad_gzip_body_is_named() -> None:
+    error = _fails(bad_gzip, "bad-body")
+    assert "bad gzip body" in str(error)
+
+
+def test_a_gzip_bomb_stops_at_the_byte_limit() -> None:
+    _fails(gzip_bomb(50_000_000), "too-large", max_bytes=1_000_000)
+
+
+def test_a_gzip_body_within_the_limit_is_inflated() -> None:
+    import gzip  # noqa: PLC0415
+
+    body = gzip.compress(b'{"version": "0.9.0"}')
+    with MisbehavingServer(answer(body, headers={"Content-Encoding": "gzip"})) as peer:
+        assert http.get_json(peer.url, deadline=Deadline.after(5)) == {"version": "0.9.0"}
+
+
+@pytest.mark.parametrize("body", [[1, 2], "a string", 3, None], ids=["list", "string", "number", "null"])
+def test_json_that_is_not_an_object_is_named(body: object) -> None:
+    error = _fails(answer(body), "bad-body")
+    assert "expected a JSON object" in str(error)
+
+
+def test_a_body_that_is_not_json_is_quoted() -> None:
+    error = _fails(answer(b"<html>gateway</html>"), "bad-body")
+    assert "not JSON: '<html>gateway</html>'" in str(error)
+
+
+def test_a_peer_that_answers_garbage_is_a_protocol_error() -> None:
+    def garbage(conn, request, stop):  # type: ignore[no-untyped-def]
+        conn.sendall(b"SSH-2.0-OpenSSH_9.2\r\n")
+
+    _fails(garbage, "protocol")
+
+
+def test_a_peer_that_hangs_up_in_the_body_is_a_protocol_error() -> None:
+    def cut(conn, request, stop):  # type: ignore[no-untyped-def]
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"a\":")
+
+    error = _fails(cut, "protocol")
+    assert "broke off" in str(error)
+
+
+def test_a_refused_connection_is_unreachable() -> None:
+    from xpu_testkit.process import free_port  # noqa: PLC0415
+
+    with pytest.raises(HttpError) as caught:
+        http.request("GET", f"http://127.0.0.1:{free_port()}/", deadline=Deadline.after(2))
+    assert caught.value.kind == "unreachable" and "Connection refused" in str(caught.value)
+
+
+@pytest.mark.parametrize("url", ["http://", "http://[::1", "http://127.0.0.1:99999/", "ftp://host/", "http://h:x/"])
+def test_a_bad_url_is_named_before_any_connection(url: str) -> None:
+    with pytest.raises(HttpError) as caught:
+        http.request("GET", url, deadline=Deadline.after(2))
+    assert caught.value.kind == "bad-url", str(caught.value)
+
+
+@pytest.mark.parametrize("seconds", [0, -1, float("nan"), float("inf")])
+def test_a_deadline_is_finite_and_positive(seconds: float) -> None:
+    with pytest.raises(ValueError):
+        Deadline.after(seconds)
+
+
+def test_a_post_redirected_with_303_becomes_a_get() -> None:
+    from xpu_testkit.doubles.ollama import OllamaDouble  # noqa: PLC0415
+
+    with OllamaDouble() as ollama:
+        with MisbehavingServer(answer(b"", 303, {"Location": ollama.url + "/api/version"})) as hop:
+            reply = http.request("POST", hop.url + "/x", deadline=Deadline.after(5), json_body={"a": 1})
+        assert reply.status == 200 and "version" in reply.json_object()
+        assert ollama.requests[-1][:2] == ("GET", "/api/version")
