@@ -35,12 +35,14 @@ def answer(body: bytes | Any, status: int = 200, headers: dict[str, str] | None 
 
 
 def routes(table: dict[str, Behaviour], default: Behaviour | None = None) -> Behaviour:
-    """The behaviour for the request's path (without the query)."""
+    """The behaviour of the longest path prefix in ``table`` the request's path starts with."""
     fallback = default or answer({"error": "not found"}, 404)
+    prefixes = sorted(table, key=len, reverse=True)
 
     def behave(conn: socket.socket, request: bytes, stop: threading.Event) -> None:
-        path = request.split(b" ", 2)[1].decode().split("?", 1)[0] if request.count(b" ") >= 2 else "/"
-        table.get(path, fallback)(conn, request, stop)
+        path = request.split(b" ", 2)[1].decode() if request.count(b" ") >= 2 else "/"
+        chosen = next((table[p] for p in prefixes if path.startswith(p)), fallback)
+        chosen(conn, request, stop)
 
     return behave
 

@@ -1,9 +1,14 @@
-"""An Ollama API client for end-to-end checks (requests; the base URL may be forwarded from a VM).
+"""An Ollama API client for end-to-end checks (the base URL may be forwarded from a VM).
 
 It creates a model from a local GGUF file without network (servers from 0.5.5 on: upload the blob,
 then ``/api/create`` with ``files``; older servers such as Intel's IPEX-LLM build, which reports
 version 0.0.0: a Modelfile ``FROM @sha256:<blob>``), generates deterministically, reads where the
 model runs (``/api/ps``), and turns failures into findings with a cause and a fix.
+
+Every call goes through ``xpu_testkit.http``: a total deadline per call (``read_timeout`` for
+create and generate, at most ``API_TIMEOUT`` for the small API calls), within the client's own
+``deadline`` when it has one; an answer of the wrong shape (a list for an object, counters as
+strings) is an OllamaError naming it.
 """
 
 from __future__ import annotations
@@ -11,27 +16,32 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import requests
-
+from .. import http
 from ..errors import XpuError
+from ..http import Deadline, HttpError
 from ..model import Finding, Severity
 
 FILES_API_VERSION = (0, 5, 5)  # /api/create takes "files" from this release on
+API_TIMEOUT = 30.0  # version, tags, show, ps, delete, blob lookups
+MAX_ANSWER = 16 * 1024 * 1024
 
 
 class OllamaError(XpuError):
-    """Ollama did not answer as its API says it should."""
+    """Ollama did not answer as its API says it should.
 
-    def __init__(self, message: str, *, body: str = "", status: int | None = None) -> None:
+    ``kind`` is the bounded HTTP client's (``timeout``, ``unreachable``, ``status``, ``bad-body``,
+    ...) or ``answer`` for a well-formed reply that says something is wrong.
+    """
+
+    def __init__(self, message: str, *, body: str = "", status: int | None = None, kind: str = "answer") -> None:
         super().__init__(message)
         self.body = body
         self.status = status
+        self.kind = kind
 
 
 @dataclass(frozen=True)
@@ -81,78 +91,114 @@ def parse_version(text: str) -> tuple[int, int, int]:
     return (int(m.group(1)), int(m.group(2)), int(m.group(3))) if m else (0, 0, 0)
 
 
+def _count(value: dict[str, Any], key: str, where: str, default: int | None = None) -> int:
+    """A non-negative integer counter from an answer; a string, float or bool there is an error."""
+    found = value.get(key, default)
+    if isinstance(found, bool) or not isinstance(found, int) or found < 0:
+        raise OllamaError(f"{where}: {key} is {http.quote(json.dumps(found), 60)}, not a count",
+                          body=json.dumps(value)[:2000], kind="bad-body")
+    return found
+
+
+def _list(value: dict[str, Any], key: str, where: str) -> list[dict[str, Any]]:
+    items = value.get(key) or []
+    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+        raise OllamaError(f"{where}: {key} is not a list of objects: {http.quote(json.dumps(items))}",
+                          body=json.dumps(value)[:2000], kind="bad-body")
+    return items
+
+
 def _generation(final: dict[str, Any], text: str, chunks: int = 1) -> Generation:
+    where = "generate response"
     missing = [k for k in ("eval_count", "eval_duration", "prompt_eval_count", "load_duration", "total_duration")
                if k not in final]
     if missing:
-        raise OllamaError(f"generate response lacks {', '.join(missing)}", body=json.dumps(final)[:500])
+        raise OllamaError(f"{where} lacks {', '.join(missing)}", body=json.dumps(final)[:500], kind="bad-body")
+    reason = final.get("done_reason")
     return Generation(
-        text=text, done_reason=final.get("done_reason"), eval_count=int(final["eval_count"]),
-        eval_duration=int(final["eval_duration"]), prompt_eval_count=int(final["prompt_eval_count"]),
-        prompt_eval_duration=int(final.get("prompt_eval_duration", 0)), load_duration=int(final["load_duration"]),
-        total_duration=int(final["total_duration"]), chunks=chunks,
+        text=text, done_reason=reason if isinstance(reason, str) else None,
+        eval_count=_count(final, "eval_count", where), eval_duration=_count(final, "eval_duration", where),
+        prompt_eval_count=_count(final, "prompt_eval_count", where),
+        prompt_eval_duration=_count(final, "prompt_eval_duration", where, 0),
+        load_duration=_count(final, "load_duration", where), total_duration=_count(final, "total_duration", where),
+        chunks=chunks,
     )
 
 
 @dataclass
 class OllamaClient:
+    """``read_timeout``: the total time one create or generate may take. ``deadline``: one bound
+    over every call of this client (``xpu export``'s quick check)."""
+
     base_url: str
-    connect_timeout: float = 5.0
     read_timeout: float = 600.0
-    session: requests.Session = field(default_factory=requests.Session)
+    deadline: Deadline | None = None
 
     def _url(self, path: str) -> str:
         return self.base_url.rstrip("/") + path
 
-    def _request(self, method: str, path: str, *, timeout: float | None = None, **kwargs: Any) -> requests.Response:
-        try:
-            response = self.session.request(method, self._url(path),
-                                            timeout=(self.connect_timeout, timeout or self.read_timeout), **kwargs)
-        except requests.ConnectionError as exc:
-            raise OllamaError(f"cannot connect to Ollama at {self.base_url}: {type(exc).__name__}") from None
-        except requests.Timeout:
-            raise OllamaError(f"Ollama at {self.base_url} did not answer {method} {path} within "
-                              f"{timeout or self.read_timeout:.0f} s") from None
-        if response.status_code >= 400:
-            body = response.text[:2000]
+    def _deadline(self, seconds: float) -> Deadline:
+        return self.deadline.sooner(seconds) if self.deadline else Deadline.after(seconds)
+
+    def _failure(self, method: str, path: str, exc: HttpError, seconds: float) -> OllamaError:
+        body = exc.body[:2000].decode("utf-8", errors="replace")
+        if exc.kind == "status":
             try:
-                message = response.json().get("error", body)
-            except ValueError:
+                message = json.loads(exc.body).get("error") or body
+            except (ValueError, AttributeError, RecursionError):
                 message = body
-            raise OllamaError(f"{method} {path}: HTTP {response.status_code}: {message}", body=body,
-                              status=response.status_code)
-        return response
+            return OllamaError(f"{method} {path}: HTTP {exc.status}: {http.quote(str(message))}", body=body,
+                               status=exc.status, kind="status")
+        if exc.kind == "unreachable":
+            return OllamaError(f"cannot connect to Ollama at {self.base_url}: {exc}", kind=exc.kind)
+        if exc.kind == "timeout":
+            return OllamaError(f"Ollama at {self.base_url} did not answer {method} {path} within {seconds:g} s "
+                               f"({exc})", kind=exc.kind)
+        return OllamaError(f"{method} {exc}", body=body, status=exc.status, kind=exc.kind)
+
+    def _request(self, method: str, path: str, *, timeout: float | None = None, **kwargs: Any) -> http.Response:
+        try:
+            return http.request(method, self._url(path), deadline=self._deadline(timeout or self.read_timeout),
+                                max_bytes=MAX_ANSWER, **kwargs).raise_for_status()
+        except HttpError as exc:
+            raise self._failure(method, path, exc, timeout or self.read_timeout) from None
 
     def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         response = self._request(method, path, **kwargs)
         try:
-            value = response.json()
-        except ValueError:
-            raise OllamaError(f"{method} {path}: not JSON: {response.text[:200]!r}", body=response.text[:2000]) from None
-        if not isinstance(value, dict):
-            raise OllamaError(f"{method} {path}: expected a JSON object, got {type(value).__name__}")
-        return value
+            return response.json_object()
+        except HttpError as exc:
+            raise OllamaError(f"{method} {path}: {exc}", body=response.text[:2000], kind=exc.kind) from None
+
+    def _api(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        return self._json(method, path, timeout=min(API_TIMEOUT, self.read_timeout), **kwargs)
 
     def version(self) -> str:
-        return str(self._json("GET", "/api/version").get("version", ""))
+        version = self._api("GET", "/api/version").get("version", "")
+        if not isinstance(version, str):
+            raise OllamaError(f"GET /api/version: version is {http.quote(json.dumps(version), 60)}", kind="bad-body")
+        return version
 
     def tags(self) -> list[dict[str, Any]]:
-        return list(self._json("GET", "/api/tags").get("models", []))
+        return _list(self._api("GET", "/api/tags"), "models", "GET /api/tags")
 
     def show(self, model: str) -> dict[str, Any]:
-        return self._json("POST", "/api/show", json={"model": model, "name": model})
+        return self._api("POST", "/api/show", json_body={"model": model, "name": model})
 
     def delete(self, model: str) -> None:
-        self._request("DELETE", "/api/delete", json={"model": model, "name": model})
+        self._request("DELETE", "/api/delete", timeout=min(API_TIMEOUT, self.read_timeout),
+                      json_body={"model": model, "name": model})
 
     def ps(self) -> list[Placement]:
-        return [Placement(str(m.get("name") or m.get("model")), int(m.get("size", 0)), int(m.get("size_vram", 0)))
-                for m in self._json("GET", "/api/ps").get("models", [])]
+        where = "GET /api/ps"
+        return [Placement(str(m.get("name") or m.get("model")), _count(m, "size", where, 0),
+                          _count(m, "size_vram", where, 0))
+                for m in _list(self._api("GET", "/api/ps"), "models", where)]
 
     def push_blob(self, data: bytes) -> str:
         digest = "sha256:" + hashlib.sha256(data).hexdigest()
         try:
-            self._request("HEAD", f"/api/blobs/{digest}", timeout=30)
+            self._request("HEAD", f"/api/blobs/{digest}", timeout=min(API_TIMEOUT, self.read_timeout))
         except OllamaError as exc:
             if exc.status != 404:
                 raise
@@ -166,50 +212,57 @@ class OllamaClient:
             body: dict[str, Any] = {"model": model, "files": {gguf.name: digest}, "stream": False}
         else:
             body = {"name": model, "modelfile": f"FROM @{digest}\n", "stream": False}
-        result = self._json("POST", "/api/create", json=body)
+        result = self._json("POST", "/api/create", json_body=body)
         if result.get("status") != "success":
-            raise OllamaError(f"create {model}: {result}", body=json.dumps(result))
+            raise OllamaError(f"create {model}: {http.quote(json.dumps(result))}", body=json.dumps(result)[:2000])
         return digest
 
     def generate(self, model: str, prompt: str, *, num_predict: int = 16, seed: int = 42, num_gpu: int | None = None,
-                 stream: bool = False, timeout: float | None = None, deadline: float = 900.0) -> Generation:
-        """Generate with a fixed seed and temperature 0. ``timeout`` bounds each read; ``deadline``
-        bounds a whole stream (a stream that keeps sending chunks but never finishes)."""
+                 stream: bool = False, timeout: float | None = None, deadline: float | None = None) -> Generation:
+        """Generate with a fixed seed and temperature 0, within ``timeout`` (default ``read_timeout``)
+        or ``deadline`` seconds, whichever is shorter: the whole answer, streamed or not."""
         options: dict[str, Any] = {"seed": seed, "temperature": 0, "num_predict": num_predict}
         if num_gpu is not None:
             options["num_gpu"] = num_gpu
         body = {"model": model, "prompt": prompt, "stream": stream, "options": options}
+        seconds = min(timeout or self.read_timeout, deadline or float("inf"))
         if not stream:
-            final = self._json("POST", "/api/generate", json=body, timeout=timeout)
+            final = self._json("POST", "/api/generate", json_body=body, timeout=seconds)
             return _generation(final, str(final.get("response", "")))
-        response = self._request("POST", "/api/generate", json=body, stream=True, timeout=timeout)
-        text, chunks = [], 0
-        started = time.monotonic()
-        for chunk in _json_lines(response):
-            if time.monotonic() - started > deadline:
-                response.close()
-                raise OllamaError(f"POST /api/generate: not done after {deadline:.0f} s ({chunks} chunks)")
-            if "error" in chunk:
-                raise OllamaError(f"POST /api/generate: {chunk['error']}", body=json.dumps(chunk))
-            chunks += 1
-            text.append(str(chunk.get("response", "")))
-            if chunk.get("done"):
-                return _generation(chunk, "".join(text), chunks)
-        raise OllamaError("POST /api/generate: the stream ended before done=true")
+        try:
+            with http.open_exchange("POST", self._url("/api/generate"), deadline=self._deadline(seconds),
+                                    json_body=body, max_bytes=MAX_ANSWER) as exchange:
+                if exchange.status >= 400:
+                    body_bytes = exchange.read()
+                    raise HttpError("status", "", status=exchange.status, body=body_bytes)
+                return _stream(exchange)
+        except HttpError as exc:
+            if exc.kind == "timeout":
+                raise OllamaError(f"POST /api/generate: not done after {seconds:g} s ({exc})", kind=exc.kind) from None
+            raise self._failure("POST", "/api/generate", exc, seconds) from None
 
 
-def _json_lines(response: requests.Response) -> Iterator[dict[str, Any]]:
-    try:
-        for line in response.iter_lines():
-            if line.strip():
-                try:
-                    yield json.loads(line)
-                except ValueError:
-                    raise OllamaError(f"stream line is not JSON: {line[:200]!r}") from None
-    except requests.exceptions.ChunkedEncodingError:
-        raise OllamaError("the generate stream broke off") from None
-    except requests.exceptions.ReadTimeout:
-        raise OllamaError("no data on the generate stream before the read timeout") from None
+def _stream(exchange: http.Exchange) -> Generation:
+    """Follow a generate stream to its done=true line."""
+    text, chunks = [], 0
+    for line in exchange.lines():
+        if not line.strip():
+            continue
+        try:
+            chunk = json.loads(line)
+        except (ValueError, RecursionError):
+            raise OllamaError(f"POST /api/generate: a stream line is not JSON: {http.quote(line)}",
+                              kind="bad-body") from None
+        if not isinstance(chunk, dict):
+            raise OllamaError(f"POST /api/generate: a stream line is not an object: {http.quote(line)}",
+                              kind="bad-body")
+        if "error" in chunk:
+            raise OllamaError(f"POST /api/generate: {http.quote(str(chunk['error']))}", body=json.dumps(chunk)[:2000])
+        chunks += 1
+        text.append(str(chunk.get("response", "")))
+        if chunk.get("done"):
+            return _generation(chunk, "".join(text), chunks)
+    raise OllamaError("POST /api/generate: the stream ended before done=true", kind="protocol")
 
 
 # What Ollama and its runners print (HTTP error bodies and server logs), and what it means.
