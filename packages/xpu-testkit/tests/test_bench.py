@@ -13,6 +13,7 @@ import pytest
 from xpu_testkit.bench.ollama_bench import BackendResult, BenchReport, DeviceRun, run_ollama_bench
 from xpu_testkit.bench.report import to_markdown, write_reports
 from xpu_testkit.bench.stats import ratio, summarize
+from xpu_testkit.doubles.comfyui import ComfyDouble
 from xpu_testkit.doubles.ollama import GENERATE_SAMPLE, OllamaDouble
 from xpu_testkit.services.ollama import Generation
 from xpu_testkit.services.tiny_gguf import write_tiny_llama
@@ -100,17 +101,74 @@ def progress(values: list[int], times: list[float], total: int = 20) -> tuple[tu
 
 
 def test_comfyui_iterations_per_second_from_progress_events() -> None:
-    from xpu_testkit.bench.comfyui_bench import ComfyBench, iterations_per_second, sampling_workflow
+    from xpu_testkit.bench.comfyui_bench import iterations_per_second, sampling_workflow
 
     # step 1 arrives after 5 s (loading), then 19 steps in 3.8 s: 5 it/s
     events, arrivals = progress(list(range(1, 21)), [5.0 + 0.2 * i for i in range(20)])
     assert iterations_per_second(events, arrivals) == pytest.approx(5.0)
     with pytest.raises(ValueError):
         iterations_per_second(*progress([1], [1.0]))
-    bench = ComfyBench(summarize([5.0, 5.2, 4.8]), summarize([1.0, 1.1, 0.9]), 20, 3)
-    assert bench.ratio == pytest.approx(5.0) and bench.passed
     sampler = next(n for n in sampling_workflow(20).values() if n["class_type"] == "KSampler")
     assert sampler["inputs"]["steps"] == 20
+
+
+@pytest.mark.parametrize("xpu_type, cpu_type, harness, verdict, why", [
+    ("xpu", "cpu", False, "pass", None),
+    ("cpu", "cpu", False, None, "the --xpu server http://a runs on cpu (n), not an Intel GPU"),
+    ("xpu", "xpu", False, None, "the --cpu server http://b runs on xpu (n), not the CPU"),
+    ("xpu", "cpu", True, None, None),
+])
+def test_comfyui_verdict_only_for_an_intel_gpu_against_the_cpu(xpu_type: str, cpu_type: str, harness: bool,
+                                                              verdict: str | None, why: str | None) -> None:
+    from xpu_testkit.bench.comfyui_bench import ComfyBench, Side, Sides
+
+    sides = Sides(Side("xpu", "http://a", xpu_type, "n"), Side("cpu", "http://b", cpu_type, "n"))
+    bench = ComfyBench(summarize([5.0, 5.2, 4.8]), summarize([1.0, 1.1, 0.9]), 20, 3, sides, harness)
+    assert bench.ratio == pytest.approx(5.0) and sides.mismatch == why
+    assert bench.verdict == verdict and bench.passed is (verdict == "pass")
+    slower = ComfyBench(summarize([1.5] * 3), summarize([1.0] * 3), 20, 3, sides, harness)
+    assert slower.verdict == (None if verdict is None else "fail")
+    assert bench.to_dict()["devices"]["xpu"]["device_type"] == xpu_type
+
+
+def _bench_comfyui(xpu_url: str, cpu_url: str, out: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "xpu_testkit", "bench", "comfyui", "--xpu", xpu_url, "--cpu", cpu_url,
+                           "--steps", "4", "--repetitions", "3", "--warmup", "0", "--out", str(out), *args],
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_comfyui_bench_harness_on_the_real_server(comfyui_server, tmp_path: Path) -> None:
+    """The whole bench against the real ComfyUI, as both sides: each run executes the sampler (a
+    new seed each time), the devices are read and reported, and no verdict is given."""
+    url = comfyui_server.url
+    refused = _bench_comfyui(url, url, tmp_path / "no")
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr and not (tmp_path / "no").exists()
+    assert refused.stderr.splitlines() == [f"xpu: no GPU-over-CPU verdict: the --xpu server {url} runs on cpu (cpu), "
+                                           "not an Intel GPU (--harness measures anyway)"]
+    run = _bench_comfyui(url, url, tmp_path, "--harness")
+    assert run.returncode == 0, run.stderr
+    report = json.loads((tmp_path / "comfyui-bench.json").read_text())
+    assert report["verdict"] is None and report["harness"] is True and report["passed"] is False
+    assert {s["device_type"] for s in report["devices"].values()} == {"cpu"}
+    assert report["xpu_it_per_s"]["n"] == 3 and report["cpu_it_per_s"]["median"] > 0
+    assert "harness run, no verdict" in run.stdout
+
+
+def test_comfyui_bench_verdict_for_an_xpu_server_against_the_real_cpu_server(comfyui_server, tmp_path: Path) -> None:
+    """The xpu side is the double (its sampler steps take no time); the cpu side the real server."""
+    with ComfyDouble() as double:
+        run = _bench_comfyui(double.url, comfyui_server.url, tmp_path)
+    assert run.returncode == 0, run.stderr
+    report = json.loads((tmp_path / "comfyui-bench.json").read_text())
+    assert report["verdict"] == "pass" and report["devices"]["xpu"]["device_type"] == "xpu"
+    assert report["devices"]["cpu"]["device_type"] == "cpu" and "(pass: bar 2x)" in run.stdout
+
+
+def test_comfyui_bench_unreachable_side_is_one_line(tmp_path: Path) -> None:
+    with ComfyDouble() as double:
+        run = _bench_comfyui(double.url, "http://127.0.0.1:1", tmp_path)
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    assert run.stderr.splitlines() == ["xpu: cannot connect to ComfyUI at http://127.0.0.1:1"]
 
 
 # -- packages/ipex-benchmarks: the script, run the way writeShellApplication runs it -----------------

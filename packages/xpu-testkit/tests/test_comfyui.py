@@ -1,83 +1,215 @@
-"""The ComfyUI check against the ComfyUI double (no ComfyUI server can be installed here)."""
+"""The ComfyUI check against the real ComfyUI 0.8 on the CPU (the ``comfyui_server`` fixture:
+XPU_COMFYUI_SRC run from XPU_COMFYUI_VENV), and against the double for what only a server on an
+Intel GPU shows (an xpu device, XPU execution errors) and for network faults."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import random
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
+import requests
 
-from xpu_testkit.doubles.comfyui import ComfyDouble
+from xpu_testkit.doubles.comfyui import COMFYUI_VERSION, ComfyDouble
 from xpu_testkit.model import Severity
-from xpu_testkit.services.comfyui import ComfyClient, ComfyError, check_comfyui, load_workflow
 from xpu_testkit.process import free_port
+from xpu_testkit.services.comfyui import ComfyClient, ComfyError, check_comfyui, fresh_workflow, load_workflow
+from xpu_testkit.services.comfyui_server import ComfyServer
+from xpu_testkit.services.sd15_checkpoint import NAME, tensor, tensor_shapes, write_checkpoint
 
 
-def test_model_free_workflow_on_xpu() -> None:
-    with ComfyDouble("xpu") as double:
+def xpu(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "xpu_testkit", *args], capture_output=True, text=True, timeout=timeout)
+
+
+# -- the real server ---------------------------------------------------------------------------
+
+
+def test_model_free_check_twice_executes_both_times(comfyui_server: ComfyServer) -> None:
+    """A repeated check is not served from ComfyUI's cache: every node executes each time and the
+    image has exactly the colours this run asked for."""
+    for _ in range(2):
+        result = check_comfyui(comfyui_server.url)
+        assert result.ok, result.findings
+        assert result.run is not None
+        assert result.run.executed_nodes == {"1", "2", "3", "4"} and not result.run.cached_nodes
+        [image] = result.images
+        assert (image.width, image.height, image.colours) == (64, 64, 2)
+        assert result.device is not None and result.device["type"] == "cpu"
+        assert [(f.id, f.severity) for f in result.findings] == [("comfyui-not-on-xpu", Severity.INFO)]
+
+
+def test_an_identical_prompt_is_served_from_the_cache_and_the_check_says_so(comfyui_server: ComfyServer) -> None:
+    """The same fresh workflow twice (same random choices): the second time ComfyUI executes
+    nothing, and the check fails instead of passing on the old image."""
+    first = check_comfyui(comfyui_server.url, rng=random.Random(7))
+    second = check_comfyui(comfyui_server.url, rng=random.Random(7))
+    assert first.ok, first.findings
+    assert second.run is not None and second.run.cached_nodes == {"1", "2", "3", "4"}
+    assert not second.run.executed_nodes and not second.ok
+    assert "comfyui-not-executed" in [f.id for f in second.findings]
+
+
+def test_one_step_sd15_runs_the_model(comfyui_server: ComfyServer) -> None:
+    """The random-weight SD1.5 checkpoint loads as SD1.5 (no missing or left-over keys in the log),
+    the sampler steps, the VAE decodes a 64x64 image that is not blank."""
+    result = check_comfyui(comfyui_server.url, workflow="one-step-sd15")
+    assert result.ok, result.findings
+    assert result.run is not None and result.run.progress_steps == 1
+    assert {"5", "6", "7"} <= result.run.executed_nodes
+    [image] = result.images
+    assert (image.width, image.height) == (64, 64) and image.colours > 100
+    log = comfyui_server.log_text()
+    assert "model_type EPS" in log
+    for complaint in ("missing", "left over keys", "unexpected"):
+        assert complaint not in log.lower(), log[-2000:]
+
+
+def test_the_checkpoint_is_deterministic(comfyui_server: ComfyServer, tmp_path: Path) -> None:
+    served = comfyui_server.checkpoints / NAME
+    again = write_checkpoint(tmp_path / NAME, seed=0)
+    assert again.size == served.stat().st_size and 400e6 < again.size < 500e6
+    with open(served, "rb") as f:
+        assert hashlib.file_digest(f, "sha256").hexdigest() == again.sha256
+    name, shape = next((n, s) for n, s in tensor_shapes().items() if len(s) > 1)
+    assert tensor(name, shape, 0) != tensor(name, shape, 1)  # another seed, other weights
+
+
+def test_expecting_the_gpu_runs_the_model_and_fails_on_the_cpu(comfyui_server: ComfyServer) -> None:
+    result = check_comfyui(comfyui_server.url, expect_xpu=True)
+    assert result.workflow == "one-step-sd15" and result.run is not None and result.run.progress_steps == 1
+    assert [(f.id, f.severity) for f in result.findings] == [("comfyui-not-on-xpu", Severity.FAIL)]
+    assert not result.ok
+
+
+def test_object_info_answers_an_unknown_class_with_nothing(comfyui_server: ComfyServer) -> None:
+    client = ComfyClient(comfyui_server.url)
+    assert client.object_info("NoSuchNode") == {}
+    workflow = {**load_workflow("model-free"), "9": {"class_type": "NoSuchNode", "inputs": {}}}
+    assert client.missing_nodes(workflow) == ["NoSuchNode"]
+    assert client.missing_nodes(load_workflow("one-step-sd15")) == []
+
+
+def test_a_missing_checkpoint_is_named(comfyui_server: ComfyServer) -> None:
+    result = check_comfyui(comfyui_server.url, workflow="one-step-sd15", checkpoint="nope.safetensors")
+    assert [f.id for f in result.findings] == ["comfyui-not-on-xpu", "comfyui-no-checkpoint"]
+    assert "ckpt_name: 'nope.safetensors' not in" in result.findings[1].evidence[0]
+    assert "sd15_checkpoint" in result.findings[1].fix
+
+
+def test_an_execution_error_is_reported(comfyui_server: ComfyServer) -> None:
+    (comfyui_server.checkpoints / "xpu-broken.safetensors").write_bytes(b"not a model")
+    result = check_comfyui(comfyui_server.url, workflow="one-step-sd15", checkpoint="xpu-broken.safetensors")
+    assert result.run is not None and result.run.status == "error"
+    assert [f.id for f in result.findings] == ["comfyui-not-on-xpu", "comfyui-execution-error"]
+    assert "node 1 (CheckpointLoaderSimple)" in result.findings[1].title
+    assert "SafetensorError" in result.findings[1].evidence[0]
+
+
+def test_unknown_node_and_a_prompt_that_is_no_object_are_rejected(comfyui_server: ComfyServer) -> None:
+    client = ComfyClient(comfyui_server.url)
+    with pytest.raises(ComfyError, match="Cannot execute because node NoSuchNode does not exist"):
+        client.queue({"1": {"class_type": "NoSuchNode", "inputs": {}}})
+    with pytest.raises(ComfyError, match="HTTP 500, not JSON"):
+        client.queue([1, 2])  # type: ignore[arg-type]
+
+
+def test_a_run_that_does_not_finish_is_bounded(comfyui_server: ComfyServer) -> None:
+    """10000 sampler steps cannot finish in 3 s; the client gives up at its deadline, and the run
+    is interrupted so the server is free again."""
+    client = ComfyClient(comfyui_server.url)
+    fresh = fresh_workflow(load_workflow("one-step-sd15"))
+    fresh.workflow["5"]["inputs"]["steps"] = 10000
+    started = time.monotonic()
+    try:
+        with pytest.raises(ComfyError, match="did not finish within 3 s"):
+            client.run(fresh.workflow, deadline=3)
+        assert time.monotonic() - started < 10
+    finally:
+        requests.post(comfyui_server.url + "/interrupt", timeout=10)
+        deadline = time.monotonic() + 30
+        while requests.get(comfyui_server.url + "/queue", timeout=10).json()["queue_running"]:
+            assert time.monotonic() < deadline, "the interrupted run did not stop"
+            time.sleep(0.2)
+
+
+def test_check_cli_twice_and_with_the_model(comfyui_server: ComfyServer) -> None:
+    for _ in range(2):
+        run = xpu("check", "comfyui", comfyui_server.url, "--json")
+        assert run.returncode == 0, run.stderr
+        report = json.loads(run.stdout)
+        assert report["executed"] == ["1", "2", "3", "4"] and report["cached"] == []
+    run = xpu("check", "comfyui", comfyui_server.url, "--workflow", "one-step-sd15")
+    assert run.returncode == 0, run.stderr
+    assert "1 sampler step(s)" in run.stdout and "xpu-step_" in run.stdout
+
+
+def test_check_cli_refuses_to_judge_the_gpu_on_the_model_free_workflow() -> None:
+    run = xpu("check", "comfyui", "http://127.0.0.1:1", "--expect-gpu", "--workflow", "model-free")
+    assert run.returncode == 2 and "Traceback" not in run.stderr and len(run.stderr.splitlines()) == 1
+    assert "needs a workflow that runs a model" in run.stderr
+
+
+def test_connection_refused() -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    assert [f.id for f in check_comfyui(url).findings] == ["comfyui-unreachable"]
+    run = xpu("check", "comfyui", url)
+    assert run.returncode == 1 and run.stdout == "" and "None" not in run.stderr
+    assert run.stderr.splitlines() == [f"xpu: cannot connect to ComfyUI at {url} -> start it (systemctl status "
+                                       "comfyui), check listen/port"]
+
+
+def test_shipped_workflows() -> None:
+    assert {n["class_type"] for n in load_workflow("model-free").values()} == {
+        "EmptyImage", "ImageCompositeMasked", "SaveImage"}
+    sampler = next(n for n in load_workflow("one-step-sd15").values() if n["class_type"] == "KSampler")
+    assert sampler["inputs"]["steps"] == 1
+    with pytest.raises(ValueError):
+        load_workflow("nope")
+
+
+def test_fresh_workflows_differ_and_name_what_must_execute() -> None:
+    a, b = fresh_workflow(load_workflow("model-free")), fresh_workflow(load_workflow("model-free"))
+    assert a.workflow != b.workflow and len(a.colours) == 2
+    assert a.changed == {"1", "2"} and a.must_execute == {"1", "2", "3", "4"}
+    sd = fresh_workflow(load_workflow("one-step-sd15"), checkpoint="mine.safetensors")
+    assert sd.changed == {"5"} and sd.must_execute == {"5", "6", "7"}
+    assert sd.workflow["1"]["inputs"]["ckpt_name"] == "mine.safetensors"
+
+
+# -- the double: what only a server on an Intel GPU shows, and network faults -------------------
+
+
+def test_model_run_on_xpu_passes_the_gpu_check() -> None:
+    with ComfyDouble() as double:
         result = check_comfyui(double.url, expect_xpu=True)
         assert result.ok, result.findings
         assert result.device is not None and result.device["type"] == "xpu" and result.device["vram_total"] > 0
-        [image] = result.images
-        assert (image.width, image.height, image.colours) == (64, 64, 2)  # background plus the pasted square
-        kinds = [e["type"] for e in result.run.events if e["type"] != "status"] if result.run else []
-        assert kinds[:2] == ["execution_start", "execution_cached"] and kinds[-2:] == ["execution_success", "executing"]
-        assert kinds.count("executing") == 5  # four nodes, then node null: done
+        assert result.run is not None and result.run.progress_steps == 1 and not result.findings
+        assert ComfyClient(double.url).system_stats()["system"]["comfyui_version"] == COMFYUI_VERSION
 
 
-def test_history_and_view_match_the_run() -> None:
-    with ComfyDouble("xpu") as double:
-        client = ComfyClient(double.url)
-        run = client.run(load_workflow("model-free"))
-        history = client.history(run.prompt_id)
-        assert history["status"]["status_str"] == "success" and history["status"]["completed"] is True
-        image = history["outputs"]["4"]["images"][0]
-        assert client.view(image)[:8] == b"\x89PNG\r\n\x1a\n"
-
-
-def test_cpu_fallback_is_a_failure_when_xpu_is_expected() -> None:
-    with ComfyDouble("cpu") as double:
-        strict = check_comfyui(double.url, expect_xpu=True)
-        assert not strict.ok and [f.id for f in strict.findings] == ["comfyui-not-on-xpu"]
-        lenient = check_comfyui(double.url)
-        assert lenient.ok and lenient.findings[0].severity is Severity.INFO
-
-
-def test_execution_error_is_diagnosed() -> None:
-    with ComfyDouble("error") as double:
-        result = check_comfyui(double.url)
-        assert not result.ok and [f.id for f in result.findings] == ["mdwe-blocks-jit"]
+@pytest.mark.parametrize("error, finding", [("onednn", "mdwe-blocks-jit"), ("fp64", "fp64-emulation"),
+                                            ("render", "render-access")])
+def test_xpu_execution_errors_are_diagnosed(error: str, finding: str) -> None:
+    with ComfyDouble(xpu_error=error) as double:
+        assert check_comfyui(double.url).ok  # the model-free nodes run on the CPU even on an XPU server
+        result = check_comfyui(double.url, expect_xpu=True)
+        assert not result.ok and [f.id for f in result.findings] == [finding]
         assert result.run is not None and result.run.status == "error"
 
 
-def test_a_run_that_never_finishes_is_bounded() -> None:
-    with ComfyDouble("never") as double:
-        result = check_comfyui(double.url, deadline=2)
-        assert [f.id for f in result.findings] == ["comfyui-workflow-failed"]
-        assert "did not finish within 2 s" in result.findings[0].evidence[0]
-
-
-def test_missing_checkpoint_is_rejected_with_the_reason() -> None:
-    with ComfyDouble("xpu") as double:
-        with pytest.raises(ComfyError) as err:
-            ComfyClient(double.url).queue(load_workflow("one-step-sd15"))
-        assert err.value.status == 400
-        assert "ckpt_name: 'xpu-tiny-sd15.safetensors' not in []" in str(err.value)
-
-
-def test_unknown_node_is_rejected() -> None:
-    with ComfyDouble("xpu") as double:
-        with pytest.raises(ComfyError, match="Cannot execute because node NoSuchNode does not exist"):
-            ComfyClient(double.url).queue({"1": {"class_type": "NoSuchNode", "inputs": {}}})
-
-
-def test_http_500_on_prompt() -> None:
-    with ComfyDouble("http500") as double:
-        result = check_comfyui(double.url)
-        assert [f.id for f in result.findings] == ["comfyui-workflow-failed"]
-        assert "HTTP 500" in result.findings[0].evidence[0]
+def test_check_cli_on_xpu() -> None:
+    with ComfyDouble() as double:
+        run = xpu("check", "comfyui", double.url, "--json", "--expect-gpu")
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)
+    assert report["workflow"] == "one-step-sd15" and report["sampler_steps"] == 1 and report["device"]["type"] == "xpu"
 
 
 def test_malformed_json() -> None:
@@ -94,38 +226,15 @@ def test_timeout() -> None:
             client.system_stats()
 
 
-def test_connection_refused() -> None:
-    result = check_comfyui(f"http://127.0.0.1:{free_port()}")
-    assert [f.id for f in result.findings] == ["comfyui-unreachable"]
-
-
-def test_shipped_workflows() -> None:
-    assert {n["class_type"] for n in load_workflow("model-free").values()} == {
-        "EmptyImage", "ImageCompositeMasked", "SaveImage"}
-    sampler = next(n for n in load_workflow("one-step-sd15").values() if n["class_type"] == "KSampler")
-    assert (sampler["inputs"]["steps"], sampler["inputs"]["seed"]) == (1, 42)
-    with pytest.raises(ValueError):
-        load_workflow("nope")
-
-
-def test_check_cli() -> None:
-    with ComfyDouble("cpu") as double:
-        run = subprocess.run([sys.executable, "-m", "xpu_testkit", "check", "comfyui", double.url, "--json",
-                              "--expect-gpu"], capture_output=True, text=True, timeout=60)
-    assert run.returncode == 1
-    report = json.loads(run.stdout)
-    assert report["images"][0]["width"] == 64 and report["findings"][0]["id"] == "comfyui-not-on-xpu"
-
-
-@pytest.mark.parametrize("mode, status", [("xpu", "success"), ("error", "error")])
-def test_a_run_whose_events_were_lost_ends_through_history(mode: str, status: str) -> None:
+@pytest.mark.parametrize("error, status", [(None, "success"), ("onednn", "error")])
+def test_a_run_whose_events_were_lost_ends_through_history(error: str | None, status: str) -> None:
     """No event arrives on /ws; after QUIET_SECONDS of silence the client asks /history and ends
     with the run's real outcome instead of waiting out the deadline."""
-    from xpu_testkit.services.comfyui import QUIET_SECONDS, ComfyClient, load_workflow
+    from xpu_testkit.services.comfyui import QUIET_SECONDS
 
-    with ComfyDouble(mode, drop_events=True) as double:
+    with ComfyDouble(xpu_error=error, drop_events=True) as double:
         started = time.monotonic()
-        run = ComfyClient(double.url).run(load_workflow("model-free"), deadline=60)
+        run = ComfyClient(double.url).run(fresh_workflow(load_workflow("one-step-sd15")).workflow, deadline=60)
         took = time.monotonic() - started
     assert run.status == status and not any(e.get("type") == "executing" for e in run.events)
     assert QUIET_SECONDS <= took < QUIET_SECONDS + 5

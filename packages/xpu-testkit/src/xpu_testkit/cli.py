@@ -2,10 +2,10 @@
 
     xpu doctor [--target URL|NAME]... [--inventory FILE] [--json] [--user NAME] [--sysroot DIR]
     xpu collect {level-zero,dpctl,torch}
-    xpu check {ollama,comfyui} URL [--expect-gpu] [--json]
+    xpu check {ollama,comfyui} URL [--expect-gpu] [--json] [--workflow NAME] [--checkpoint FILE]
     xpu tiny-model PATH [--seed N]
     xpu bench ollama --backend NAME=URL... [--out DIR] [--repetitions N]
-    xpu bench comfyui --xpu URL --cpu URL [--steps N]
+    xpu bench comfyui --xpu URL --cpu URL [--steps N] [--harness] [--checkpoint FILE]
     xpu vm {boot,run,shell} (--kernel K --initrd I | --run-script S | --debian-guest) [--forward PORT]...
 
 Exit codes: 0 the Intel GPU stack is usable, 1 findings block GPU acceleration, 2 bad usage or
@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Callable, NoReturn, Sequence
 
 from . import __version__
-from .bench.comfyui_bench import run_comfyui_bench
+from .bench.comfyui_bench import read_sides, run_comfyui_bench
 from .bench.ollama_bench import run_ollama_bench
 from .bench.report import to_markdown, write_reports
 from .doctor import exit_code, render_text, run_doctor
@@ -36,7 +36,9 @@ from .errors import ConfigError, XpuError
 from .inventory import load_inventory
 from .probes.context import ProbeContext
 from .remote_exec import SCRIPTS
+from .services.comfyui import WORKFLOWS as COMFY_WORKFLOWS
 from .services.comfyui import ComfyError, check_comfyui
+from .services.sd15_checkpoint import NAME as CHECKPOINT_NAME
 from .services.ollama import OllamaError, diagnose_text
 from .services.ollama_check import check_ollama, journal_reader
 from .services.tiny_gguf import write_tiny_llama
@@ -84,8 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("service", choices=["ollama", "comfyui"])
     check.add_argument("url", help="the service's base URL, e.g. http://127.0.0.1:11434 or http://127.0.0.1:8188")
     check.add_argument("--expect-gpu", action="store_true", help="running on the CPU is a failure")
-    check.add_argument("--workflow", choices=["model-free", "one-step-sd15"], default="model-free",
-                       help="ComfyUI: the workflow to run")
+    check.add_argument("--workflow", choices=list(COMFY_WORKFLOWS), default=None,
+                       help="ComfyUI: the workflow to run (default model-free; one-step-sd15 with --expect-gpu, "
+                            "which needs a workflow that runs a model on the device)")
+    check.add_argument("--checkpoint", metavar="FILE",
+                       help=f"ComfyUI: the checkpoint one-step-sd15 loads (default {CHECKPOINT_NAME})")
     check.add_argument("--journal", metavar="UNIT",
                        help="ollama: read this systemd unit's journal on this machine to explain failures "
                             "(e.g. ollama.service)")
@@ -98,6 +103,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--xpu", metavar="URL", help="comfyui: the server on the Intel GPU")
     bench.add_argument("--cpu", metavar="URL", help="comfyui: the same server started with --cpu")
     bench.add_argument("--steps", type=int, default=20, help="comfyui: sampler steps per run")
+    bench.add_argument("--checkpoint", metavar="FILE",
+                       help=f"comfyui: the checkpoint both servers load (default {CHECKPOINT_NAME})")
+    bench.add_argument("--harness", action="store_true",
+                       help="comfyui: measure whatever devices the servers run on (e.g. two CPU servers) and give "
+                            "no GPU-over-CPU verdict; tests the benchmark itself")
     bench.add_argument("--out", type=Path, default=Path("bench-results"), help="directory for JSON, Markdown, PNG")
     bench.add_argument("--repetitions", type=int, default=3)
     bench.add_argument("--warmup", type=int, default=1)
@@ -203,16 +213,25 @@ def _check(args: argparse.Namespace) -> int:
 def _bench_comfyui(args: argparse.Namespace) -> int:
     if not (args.xpu and args.cpu):
         raise ConfigError("xpu bench comfyui needs --xpu URL and --cpu URL")
-    if args.steps < 3 or args.repetitions < 3:
-        raise ConfigError("--steps and --repetitions must be at least 3")
-    bench = run_comfyui_bench(args.xpu, args.cpu, steps=args.steps, repetitions=args.repetitions, warmup=args.warmup)
+    for url in (args.xpu, args.cpu):
+        if not url.startswith(("http://", "https://")):
+            raise ConfigError(f"{url!r} is not an http(s) URL")
+    if args.steps < 3 or args.repetitions < 3 or args.warmup < 0:
+        raise ConfigError("--steps and --repetitions must be at least 3, --warmup at least 0")
+    sides = read_sides(args.xpu, args.cpu)
+    print(f"ComfyUI devices: xpu side {sides.xpu.describe()}, cpu side {sides.cpu.describe()}")
+    if not args.harness and sides.mismatch:
+        print(f"xpu: no GPU-over-CPU verdict: {sides.mismatch} (--harness measures anyway)", file=sys.stderr)
+        return 1
+    bench = run_comfyui_bench(sides, steps=args.steps, repetitions=args.repetitions, warmup=args.warmup,
+                              checkpoint=args.checkpoint, harness=args.harness)
     args.out.mkdir(parents=True, exist_ok=True)
-    result = {"steps": bench.steps, "repetitions": bench.repetitions, "ratio": bench.ratio, "passed": bench.passed,
-              "xpu_it_per_s": dataclasses.asdict(bench.xpu), "cpu_it_per_s": dataclasses.asdict(bench.cpu)}
-    (args.out / "comfyui-bench.json").write_text(json.dumps(result, indent=2) + "\n")
-    print(f"ComfyUI: xpu {bench.xpu.median:.2f} it/s, cpu {bench.cpu.median:.2f} it/s, "
-          f"ratio {bench.ratio:.2f}x ({'pass' if bench.passed else 'FAIL'}: bar 2x)")
-    return 0 if bench.passed else 1
+    path = args.out / "comfyui-bench.json"
+    path.write_text(json.dumps(bench.to_dict(), indent=2) + "\n")
+    print(f"ComfyUI: xpu side {bench.xpu.median:.2f} it/s, cpu side {bench.cpu.median:.2f} it/s, "
+          f"ratio {bench.ratio:.2f}x ({bench.verdict_text})")
+    print(f"written: {path}")
+    return 0 if bench.passed or args.harness else 1
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -249,16 +268,28 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _check_comfyui(args: argparse.Namespace) -> int:
-    result = check_comfyui(args.url, workflow=args.workflow, expect_xpu=args.expect_gpu)
+    result = check_comfyui(args.url, workflow=args.workflow, expect_xpu=args.expect_gpu, checkpoint=args.checkpoint)
     if args.json:
-        json.dump({"url": result.url, "ok": result.ok, "device": result.device,
-                   "images": [dataclasses.asdict(i) for i in result.images],
-                   "seconds": result.run.seconds if result.run else None,
+        run = result.run
+        json.dump({"url": result.url, "ok": result.ok, "workflow": result.workflow, "device": result.device,
+                   "images": [dict(dataclasses.asdict(i), palette=sorted(i.palette)) for i in result.images],
+                   "seconds": run.seconds if run else None,
+                   "executed": sorted(run.executed_nodes) if run else [],
+                   "cached": sorted(run.cached_nodes) if run else [],
+                   "sampler_steps": run.progress_steps if run else 0,
                    "findings": [f.to_dict() for f in result.findings]}, sys.stdout, indent=2)
         sys.stdout.write("\n")
+    elif not result.reachable:  # nothing to report but why: one line
+        [finding] = result.findings
+        print(f"xpu: {finding.evidence[0]} -> {finding.fix}", file=sys.stderr)
     else:
         device = result.device or {}
-        print(f"comfyui {result.url}: device {device.get('type')} ({device.get('name')})")
+        print(f"comfyui {result.url}: device {device.get('type')} ({device.get('name')}), workflow {result.workflow}")
+        if result.run is not None:
+            run = result.run
+            cached = ", ".join(sorted(run.cached_nodes)) or "none"
+            print(f"  executed nodes {', '.join(sorted(run.executed_nodes)) or 'none'} (from the cache: {cached}), "
+                  f"{run.progress_steps} sampler step(s), {run.seconds:.2f} s")
         for image in result.images:
             print(f"  {image.filename}: {image.width}x{image.height}, {image.colours} colours")
         for f in result.findings:

@@ -6,11 +6,15 @@ import pytest
 
 import secrets
 import shutil
+import threading
 from collections.abc import Callable, Iterator
 
 from .inventory import InventoryTarget
 from .model import Report
 from .pytest_plugin import XPU_SESSION, XPU_VMS, XpuSession
+from .services.comfyui_server import ComfyServer, install_from_environment
+from .services.sd15_checkpoint import NAME as CHECKPOINT_NAME
+from .services.sd15_checkpoint import write_checkpoint
 from .target import Target
 from .vm.guest import GuestBuildError, GuestImage, build_guest, default_cache_dir
 from .vm.qemu import QemuVM, VmError, VmSpec, detect_accel, qemu_binary
@@ -75,3 +79,34 @@ def xpu_vm(request: pytest.FixtureRequest, xpu_guest: GuestImage, xpu_accel: str
     for vm in vms:
         vm.stop()
         shutil.rmtree(vm.workdir, ignore_errors=True)  # failing tests already got the console log
+
+
+@pytest.fixture(scope="session")
+def comfyui_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ComfyServer]:
+    """The real ComfyUI (XPU_COMFYUI_SRC run by XPU_COMFYUI_VENV's Python) on the CPU, on a free
+    loopback port, with the one-step-sd15 checkpoint (random weights, seed 0) written into its
+    models while it starts. Stopped after the session; if a test failed, its log is kept as
+    comfyui.log in pytest's base temporary directory (the failing tests' reports show its tail)."""
+    install = install_from_environment()
+    if isinstance(install, str):
+        pytest.skip(install)
+    server = ComfyServer(install)
+    server.checkpoints.mkdir(parents=True)
+    writer = threading.Thread(target=write_checkpoint, args=(server.checkpoints / CHECKPOINT_NAME, 0))
+    failed_before = request.session.testsfailed
+    ok = False
+    try:
+        writer.start()
+        server.start()
+        writer.join()
+        if not (server.checkpoints / CHECKPOINT_NAME).exists():
+            pytest.fail(f"the test checkpoint was not written to {server.checkpoints}")
+        ok = True
+        yield server
+    finally:
+        writer.join()
+        server.stop()
+        if (not ok or request.session.testsfailed > failed_before) and server.log.exists():
+            kept = tmp_path_factory.getbasetemp() / "comfyui.log"
+            shutil.copyfile(server.log, kept)
+        server.remove()

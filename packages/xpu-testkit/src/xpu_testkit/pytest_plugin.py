@@ -4,7 +4,8 @@ Options: ``--hardware`` (run tests marked ``hardware``: they need a real Intel G
 the doctor's diagnosis where there is none), ``--target URL`` (repeatable), ``--inventory FILE``,
 ``--strict-skips`` (CI: a skipped test fails, except hardware tests without --hardware).
 Markers: ``hardware``, ``vm``, ``nix``, ``slow``. Fixtures: ``host`` (a Target, parametrized over
-the targets), ``xpu_target_spec`` (its inventory entry), ``xpu_report`` (the doctor's report for it).
+the targets), ``xpu_target_spec`` (its inventory entry), ``xpu_report`` (the doctor's report for it),
+``comfyui_server`` (the real ComfyUI of XPU_COMFYUI_SRC/XPU_COMFYUI_VENV, started for the session).
 """
 
 from __future__ import annotations
@@ -126,6 +127,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         return report
     if report.failed and "xpu_report" in getattr(item, "funcargs", {}):
         report.sections.append(("xpu doctor", render_text(item.funcargs["xpu_report"])))
+    comfyui = getattr(item, "funcargs", {}).get("comfyui_server")
+    if report.failed and comfyui is not None:
+        report.sections.append((f"ComfyUI log ({comfyui.log}), last 60 lines",
+                                "\n".join(comfyui.log_text().splitlines()[-60:])))
     if report.failed:
         for vm in item.stash.get(XPU_VMS, []):
             report.sections.append((f"console log of VM {vm.spec.name} ({vm.console_log})", vm.console_tail(200)))

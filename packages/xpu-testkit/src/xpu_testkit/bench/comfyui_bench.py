@@ -2,17 +2,22 @@
 
 Iterations per second come from the KSampler's ``progress`` events on /ws: the time from the
 first step's event to the last one's, over the steps in between (the first step, which includes
-model loading and kernel compilation, is left out).
+model loading and kernel compilation, is left out). Every run gets a new seed, so ComfyUI's cache
+cannot answer it, and a run whose sampler did not execute is an error, not a measurement.
+
+Each side's device comes from its /system_stats. The ">2x over the CPU" verdict is given only when
+the xpu side runs on an Intel GPU and the cpu side on the CPU; a harness run measures whatever
+the two servers run on (two CPU servers, or one server twice) and gives no verdict.
 """
 
 from __future__ import annotations
 
-import copy
+import random
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
-from ..services.comfyui import ComfyClient, ComfyError, Run, load_workflow
+from ..services.comfyui import MODEL_WORKFLOW, ComfyClient, ComfyError, Run, fresh_workflow, load_workflow
 from .stats import PASS_RATIO, Stats, ratio, summarize
 
 
@@ -29,11 +34,50 @@ def iterations_per_second(events: tuple[dict[str, Any], ...], arrivals: tuple[fl
 
 
 def sampling_workflow(steps: int) -> dict[str, Any]:
-    workflow = copy.deepcopy(load_workflow("one-step-sd15"))
+    workflow = load_workflow(MODEL_WORKFLOW)
     for node in workflow.values():
         if node["class_type"] == "KSampler":
             node["inputs"]["steps"] = steps
     return workflow
+
+
+@dataclass(frozen=True)
+class Side:
+    """One server of the comparison and the device its /system_stats names."""
+
+    role: str  # "xpu" or "cpu": what the command line says it is
+    url: str
+    device_type: str | None
+    device_name: str | None
+
+    def describe(self) -> str:
+        return f"{self.device_type} ({self.device_name})"
+
+
+@dataclass(frozen=True)
+class Sides:
+    xpu: Side
+    cpu: Side
+
+    @property
+    def mismatch(self) -> str | None:
+        """Why a GPU-over-CPU verdict would mean nothing here, or None."""
+        if self.xpu.device_type != "xpu":
+            return f"the --xpu server {self.xpu.url} runs on {self.xpu.describe()}, not an Intel GPU"
+        if self.cpu.device_type != "cpu":
+            return f"the --cpu server {self.cpu.url} runs on {self.cpu.describe()}, not the CPU"
+        return None
+
+
+def read_side(role: str, url: str) -> Side:
+    stats = ComfyClient(url).system_stats()
+    device = (stats.get("devices") or [{}])[0]
+    return Side(role, url, device.get("type"), device.get("name"))
+
+
+def read_sides(xpu_url: str, cpu_url: str) -> Sides:
+    """Both servers' devices, from /system_stats (a ComfyError names the one that did not answer)."""
+    return Sides(read_side("xpu", xpu_url), read_side("cpu", cpu_url))
 
 
 @dataclass(frozen=True)
@@ -42,34 +86,76 @@ class ComfyBench:
     cpu: Stats
     steps: int
     repetitions: int
+    sides: Sides
+    harness: bool = False
 
     @property
     def ratio(self) -> float:
         return ratio(self.xpu, self.cpu)
 
     @property
+    def verdict(self) -> str | None:
+        """"pass" or "fail" on the project's bar; None where no verdict is given (see verdict_text)."""
+        if self.harness or self.sides.mismatch:
+            return None
+        return "pass" if self.ratio > PASS_RATIO else "fail"
+
+    @property
     def passed(self) -> bool:
-        return self.ratio > PASS_RATIO
+        return self.verdict == "pass"
+
+    @property
+    def verdict_text(self) -> str:
+        if self.verdict is not None:
+            return f"{'pass' if self.passed else 'FAIL'}: bar {PASS_RATIO:g}x"
+        why = self.sides.mismatch or "both sides on their intended devices"
+        return f"harness run, no verdict: {why}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"steps": self.steps, "repetitions": self.repetitions, "harness": self.harness,
+                "devices": {s.role: asdict(s) for s in (self.sides.xpu, self.sides.cpu)},
+                "ratio": self.ratio, "pass_ratio": PASS_RATIO, "verdict": self.verdict, "passed": self.passed,
+                "xpu_it_per_s": asdict(self.xpu), "cpu_it_per_s": asdict(self.cpu)}
 
 
-def _measure(url: str, steps: int, repetitions: int, warmup: int, deadline: float) -> Stats:
+def timed_run(client: ComfyClient, steps: int, deadline: float, checkpoint: str | None,
+              rng: random.Random) -> tuple[Run, float]:
+    """One fresh sampling run: the run and its iterations per second."""
+    fresh = fresh_workflow(sampling_workflow(steps), rng, checkpoint=checkpoint)
+    run = client.run(fresh.workflow, deadline=deadline)
+    if run.error is not None:
+        raise ComfyError(f"{client.base_url}: node {run.error.get('node_id')} ({run.error.get('node_type')}): "
+                         f"{str(run.error.get('exception_message', '')).strip()}")
+    stale = run.not_executed(fresh.changed)
+    if stale:
+        raise ComfyError(f"{client.base_url}: the sampler (node {', '.join(stale)}) did not execute; "
+                         f"cached: {sorted(run.cached_nodes)}")
+    try:
+        return run, iterations_per_second(run.events, run.arrivals)
+    except ValueError as exc:
+        raise ComfyError(f"{client.base_url}: {exc} ({run.progress_steps} progress events)") from None
+
+
+def _measure(url: str, steps: int, repetitions: int, warmup: int, deadline: float, checkpoint: str | None,
+             rng: random.Random) -> Stats:
     client = ComfyClient(url)
     values = []
     for i in range(warmup + repetitions):
-        run: Run = client.run(sampling_workflow(steps), deadline=deadline)
-        if run.error is not None:
-            raise ComfyError(f"{url}: {run.error.get('exception_message')}")
+        _, ips = timed_run(client, steps, deadline, checkpoint, rng)
         if i >= warmup:
-            values.append(iterations_per_second(run.events, run.arrivals))
+            values.append(ips)
     return summarize(values)
 
 
-def run_comfyui_bench(xpu_url: str, cpu_url: str, *, steps: int = 20, repetitions: int = 3, warmup: int = 1,
-                      deadline: float = 1800.0) -> ComfyBench:
-    """The same one-checkpoint workflow on the xpu server and on the --cpu server."""
+def run_comfyui_bench(sides: Sides, *, steps: int = 20, repetitions: int = 3, warmup: int = 1,
+                      deadline: float = 1800.0, checkpoint: str | None = None, harness: bool = False,
+                      rng: random.Random | None = None) -> ComfyBench:
+    """The same one-checkpoint workflow, with a new seed each run, on the xpu and the cpu server."""
     if repetitions < 3:
         raise ValueError("at least 3 repetitions")
+    rng = rng or random.Random()
     started = time.monotonic()
-    xpu = _measure(xpu_url, steps, repetitions, warmup, deadline)
-    cpu = _measure(cpu_url, steps, repetitions, warmup, max(1.0, deadline - (time.monotonic() - started)))
-    return ComfyBench(xpu, cpu, steps, repetitions)
+    xpu = _measure(sides.xpu.url, steps, repetitions, warmup, deadline, checkpoint, rng)
+    left = max(1.0, deadline - (time.monotonic() - started))
+    cpu = _measure(sides.cpu.url, steps, repetitions, warmup, left, checkpoint, rng)
+    return ComfyBench(xpu, cpu, steps, repetitions, sides, harness)

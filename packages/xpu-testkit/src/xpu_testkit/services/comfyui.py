@@ -1,22 +1,33 @@
 """A ComfyUI API client and end-to-end check (HTTP with requests, progress over /ws).
 
-Endpoints as ComfyUI's server.py serves them: GET /system_stats, GET /object_info[/{class}],
-POST /prompt -> {"prompt_id", "number", "node_errors"} (HTTP 400 with {"error", "node_errors"}
-when the workflow is invalid), websocket /ws?clientId=... (status, execution_start, executing,
-progress, executed, execution_success | execution_error, then executing with node null),
-GET /history/{prompt_id}, GET /view?filename=&subfolder=&type=output.
+Endpoints as ComfyUI's server.py serves them: GET /system_stats, GET /object_info[/{class}] (200
+with ``{}`` for a class it does not have), POST /prompt -> {"prompt_id", "number", "node_errors"}
+(HTTP 400 with {"error", "node_errors"} when the workflow is invalid), websocket /ws?clientId=...
+(status, execution_start, execution_cached, then per node progress_state, executing, progress,
+executed; execution_success | execution_error, status, then executing with node null), GET
+/history/{prompt_id}, GET /view?filename=&subfolder=&type=output.
+
+ComfyUI caches node outputs: a prompt identical to an earlier one executes nothing. Every run this
+client makes is therefore made fresh (``fresh_workflow``: new EmptyImage colours, a new sampler
+seed), and the check verifies from the messages that the nodes downstream of those inputs really
+executed.
 
 Two workflows ship with the package: ``model-free`` (two EmptyImages composited and saved: no
-model files, a 64x64 two-colour image) and ``one-step-sd15`` (one KSampler step at 64x64 from a
-checkpoint named xpu-tiny-sd15.safetensors, which the server must have).
+model files, a 64x64 two-colour image; in ComfyUI 0.8 these nodes run on the CPU whatever the
+device) and ``one-step-sd15`` (one KSampler step at 64x64 from a checkpoint named
+xpu-tiny-sd15.safetensors, which the server must have: ``sd15_checkpoint`` writes one). Only the
+second runs a model on the device, so ``expect_xpu`` is judged on it.
 """
 
 from __future__ import annotations
 
+import copy
 import io
 import json
+import random
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -24,11 +35,12 @@ from typing import Any
 import requests
 import websocket
 
-from ..errors import XpuError
+from ..errors import ConfigError, XpuError
 from ..model import Finding, Severity
+from .sd15_checkpoint import NAME as CHECKPOINT_NAME
 
 WORKFLOWS = ("model-free", "one-step-sd15")
-
+MODEL_WORKFLOW = "one-step-sd15"
 
 class ComfyError(XpuError):
     def __init__(self, message: str, *, status: int | None = None, body: Any = None) -> None:  # noqa: D107
@@ -43,12 +55,71 @@ def load_workflow(name: str) -> dict[str, Any]:
     return json.loads(resources.files("xpu_testkit.workflows").joinpath(f"{name}.json").read_text())
 
 
+def _links(node: dict[str, Any]) -> Iterable[str]:
+    for value in node.get("inputs", {}).values():
+        if isinstance(value, list) and len(value) == 2 and isinstance(value[0], str):
+            yield value[0]
+
+
+def downstream(workflow: dict[str, Any], nodes: Iterable[str]) -> frozenset[str]:
+    """``nodes`` and every node that takes an input from them, directly or through others."""
+    found = set(nodes)
+    grew = True
+    while grew:
+        grew = False
+        for node_id, node in workflow.items():
+            if node_id not in found and any(source in found for source in _links(node)):
+                found.add(node_id)
+                grew = True
+    return frozenset(found)
+
+
+@dataclass(frozen=True)
+class Fresh:
+    """A workflow made different from every earlier one, and what must execute because of it."""
+
+    workflow: dict[str, Any]
+    changed: frozenset[str]  # nodes whose inputs were made new
+    colours: frozenset[tuple[int, int, int]]  # the EmptyImage colours chosen, as RGB
+
+    @property
+    def must_execute(self) -> frozenset[str]:
+        return downstream(self.workflow, self.changed)
+
+
+def fresh_workflow(workflow: dict[str, Any], rng: random.Random | None = None, *,
+                   checkpoint: str | None = None) -> Fresh:
+    """New EmptyImage colours (all different) and sampler seeds, so ComfyUI's cache cannot serve
+    the outputs; ``checkpoint`` replaces the checkpoint loaders' file name."""
+    rng = rng or random.Random()
+    workflow = copy.deepcopy(workflow)
+    changed: set[str] = set()
+    colours: set[tuple[int, int, int]] = set()
+    for node_id, node in workflow.items():
+        inputs, kind = node["inputs"], node["class_type"]
+        if kind == "EmptyImage":
+            while True:
+                rgb = (rng.randrange(256), rng.randrange(256), rng.randrange(256))
+                if rgb not in colours:
+                    break
+            colours.add(rgb)
+            inputs["color"] = rgb[0] << 16 | rgb[1] << 8 | rgb[2]
+            changed.add(node_id)
+        elif kind == "KSampler":
+            inputs["seed"] = rng.randrange(1 << 48)
+            changed.add(node_id)
+        elif kind == "CheckpointLoaderSimple" and checkpoint:
+            inputs["ckpt_name"] = checkpoint
+    return Fresh(workflow, frozenset(changed), frozenset(colours))
+
+
 @dataclass(frozen=True)
 class ImageCheck:
     filename: str
     width: int
     height: int
     colours: int  # distinct colours: 1 means blank
+    palette: frozenset[tuple[int, int, int]] = frozenset()  # the RGB colours, where there are at most 16
 
     @property
     def blank(self) -> bool:
@@ -68,6 +139,22 @@ class Run:
     @property
     def progress_steps(self) -> int:
         return sum(1 for e in self.events if e.get("type") == "progress")
+
+    @property
+    def executed_nodes(self) -> frozenset[str]:
+        """Nodes ComfyUI announced with ``executing``: it ran them in this prompt."""
+        return frozenset(str(e["data"]["node"]) for e in self.events
+                         if e.get("type") == "executing" and (e.get("data") or {}).get("node") is not None)
+
+    @property
+    def cached_nodes(self) -> frozenset[str]:
+        """Nodes ComfyUI served from its cache (``execution_cached``)."""
+        return frozenset(str(n) for e in self.events if e.get("type") == "execution_cached"
+                         for n in (e.get("data") or {}).get("nodes", []))
+
+    def not_executed(self, nodes: Iterable[str]) -> list[str]:
+        """Those of ``nodes`` this run did not execute (cached, or never reached)."""
+        return sorted(n for n in nodes if n not in self.executed_nodes or n in self.cached_nodes)
 
 
 @dataclass
@@ -117,6 +204,11 @@ class ComfyClient:
             raise ComfyError(f"POST /prompt rejected the workflow: {message}{' (' + details + ')' if details else ''}",
                              status=r.status_code, body=body)
         return str(body["prompt_id"])
+
+    def missing_nodes(self, workflow: dict[str, Any]) -> list[str]:
+        """The workflow's node classes the server does not have (it answers those with ``{}``)."""
+        kinds = sorted({str(node.get("class_type")) for node in workflow.values()})
+        return [kind for kind in kinds if kind not in self.object_info(kind)]
 
     def history(self, prompt_id: str) -> dict[str, Any]:
         return self._json(f"/history/{prompt_id}").get(prompt_id, {})
@@ -188,8 +280,10 @@ def check_image(data: bytes, filename: str) -> ImageCheck:
 
     with Image.open(io.BytesIO(data)) as img:
         img.load()
-        colours = img.convert("RGB").getcolors(maxcolors=1 << 16)
-        return ImageCheck(filename, img.width, img.height, len(colours) if colours is not None else 1 << 16)
+        rgb = img.convert("RGB")
+        colours = rgb.getcolors(maxcolors=1 << 16)
+        palette = frozenset(c for _, c in colours) if colours is not None and len(colours) <= 16 else frozenset()
+        return ImageCheck(filename, img.width, img.height, len(colours) if colours is not None else 1 << 16, palette)
 
 
 def diagnose_error(error: dict[str, Any]) -> list[Finding]:
@@ -219,29 +313,97 @@ class ComfyCheck:
     run: Run | None = None
     images: tuple[ImageCheck, ...] = ()
     findings: tuple[Finding, ...] = ()
+    workflow: str = "model-free"
 
     @property
     def ok(self) -> bool:
         return bool(self.images) and not any(f.severity is Severity.FAIL for f in self.findings)
 
+    @property
+    def reachable(self) -> bool:
+        return self.device is not None
 
-def check_comfyui(url: str, *, workflow: str = "model-free", expect_xpu: bool = False,
-                  size: tuple[int, int] = (64, 64), deadline: float = 300.0) -> ComfyCheck:
-    """System stats, the workflow through /prompt and /ws, the outputs fetched and verified."""
+
+def _unanswered(url: str, exc: ComfyError) -> Finding:
+    if str(exc).startswith("cannot connect"):
+        return Finding("comfyui-unreachable", Severity.FAIL, f"ComfyUI at {url} does not answer", (str(exc),),
+                       fix="start it (systemctl status comfyui), check listen/port")
+    return Finding("comfyui-api-error", Severity.FAIL, f"ComfyUI at {url} does not answer as its API should",
+                   (str(exc),), fix="read the ComfyUI log; check that a proxy in front of it passes /system_stats")
+
+
+def _rejected(workflow: str, exc: ComfyError) -> Finding:
+    body = exc.body if isinstance(exc.body, dict) else {}
+    no_checkpoint = any(e.get("extra_info", {}).get("input_name") == "ckpt_name"
+                        for n in (body.get("node_errors") or {}).values() for e in n.get("errors", []))
+    if no_checkpoint:
+        return Finding("comfyui-no-checkpoint", Severity.FAIL, f"the server lacks the {workflow} workflow's checkpoint",
+                       (str(exc),), fix="write the test checkpoint into the server's models: python -m "
+                       f"xpu_testkit.services.sd15_checkpoint MODELS/checkpoints/{CHECKPOINT_NAME} "
+                       "(or name an SD1.5 checkpoint it has with --checkpoint)")
+    return Finding("comfyui-workflow-failed", Severity.FAIL, f"the {workflow} workflow did not complete",
+                   (str(exc),), fix="read the ComfyUI log")
+
+
+def _image_findings(images: list[ImageCheck], fresh: Fresh, size: tuple[int, int]) -> list[Finding]:
+    findings = []
+    for image in images:
+        problems = []
+        if (image.width, image.height) != size:
+            problems.append(f"{image.width}x{image.height}, expected {size[0]}x{size[1]}")
+        if image.blank:
+            problems.append("blank (one colour)")
+        elif fresh.colours and image.palette != fresh.colours:  # the composite shows exactly the colours asked for
+            problems.append(f"colours {sorted(image.palette)}, this run asked for {sorted(fresh.colours)}")
+        if problems:
+            findings.append(Finding("comfyui-bad-image", Severity.FAIL, f"{image.filename} is not the expected image",
+                                    tuple(problems), fix="read the ComfyUI log"))
+    if not images:
+        findings.append(Finding("comfyui-no-output", Severity.FAIL, "the workflow produced no image", (),
+                                fix="read the ComfyUI log"))
+    return findings
+
+
+def _execution_findings(run: Run, fresh: Fresh, workflow: str) -> list[Finding]:
+    findings = []
+    stale = run.not_executed(fresh.must_execute)
+    if stale:
+        findings.append(Finding("comfyui-not-executed", Severity.FAIL,
+                                f"nodes {', '.join(stale)} did not execute: the outputs are not from this run",
+                                (f"executed {sorted(run.executed_nodes)}, cached {sorted(run.cached_nodes)}",),
+                                fix="read the ComfyUI log; a server that answers from its cache checks nothing"))
+    if workflow == MODEL_WORKFLOW and run.progress_steps == 0:
+        findings.append(Finding("comfyui-model-not-run", Severity.FAIL, "the sampler reported no steps",
+                                ("no progress events from the KSampler",), fix="read the ComfyUI log"))
+    return findings
+
+
+def check_comfyui(url: str, *, workflow: str | None = None, expect_xpu: bool = False,
+                  size: tuple[int, int] = (64, 64), deadline: float = 300.0, checkpoint: str | None = None,
+                  rng: random.Random | None = None) -> ComfyCheck:
+    """System stats, the node classes, the workflow made fresh through /prompt and /ws, the
+    executed nodes, the outputs fetched and verified.
+
+    ``expect_xpu`` is judged on a workflow that runs a model (one-step-sd15, the default then):
+    the device /system_stats names runs the sampler, and the run must have executed on it."""
+    workflow = workflow or (MODEL_WORKFLOW if expect_xpu else "model-free")
+    if expect_xpu and workflow != MODEL_WORKFLOW:
+        raise ConfigError(f"expecting the GPU needs a workflow that runs a model on it ({MODEL_WORKFLOW}); "
+                          f"{workflow} runs on the CPU in ComfyUI")
+    fresh = fresh_workflow(load_workflow(workflow), rng, checkpoint=checkpoint)
     client = ComfyClient(url)
     try:
         stats = client.system_stats()
         device = (stats.get("devices") or [{}])[0]
-        client.object_info("SaveImage")
+        missing = client.missing_nodes(fresh.workflow)
     except ComfyError as exc:
-        if str(exc).startswith("cannot connect"):
-            finding = Finding("comfyui-unreachable", Severity.FAIL, f"ComfyUI at {url} does not answer", (str(exc),),
-                              fix="start it (systemctl status comfyui), check listen/port")
-        else:
-            finding = Finding("comfyui-api-error", Severity.FAIL, f"ComfyUI at {url} does not answer as its API should",
-                              (str(exc),), fix="read the ComfyUI log; check that a proxy in front of it passes /system_stats")
-        return ComfyCheck(url, findings=(finding,))
+        return ComfyCheck(url, findings=(_unanswered(url, exc),), workflow=workflow)
     findings: list[Finding] = []
+    if missing:
+        findings.append(Finding("comfyui-missing-nodes", Severity.FAIL, f"ComfyUI lacks nodes the {workflow} "
+                                f"workflow needs: {', '.join(missing)}", ("/object_info answered {} for them",),
+                                fix="update ComfyUI; these are core nodes, a custom build may have dropped them"))
+        return ComfyCheck(url, device, findings=tuple(findings), workflow=workflow)
     if device.get("type") != "xpu":
         findings.append(Finding(
             "comfyui-not-on-xpu", Severity.FAIL if expect_xpu else Severity.INFO,
@@ -251,23 +413,13 @@ def check_comfyui(url: str, *, workflow: str = "model-free", expect_xpu: bool = 
                 "torch.xpu.is_available()",
             nixos='services.comfyui.intel = { enable = true; device = "xpu"; };'))
     try:
-        run = client.run(load_workflow(workflow), deadline=deadline)
+        run = client.run(fresh.workflow, deadline=deadline)
     except ComfyError as exc:
-        findings.append(Finding("comfyui-workflow-failed", Severity.FAIL, f"the {workflow} workflow did not complete",
-                                (str(exc),), fix="read the ComfyUI log; a missing model shows as a rejected workflow"))
-        return ComfyCheck(url, device, findings=tuple(findings))
+        return ComfyCheck(url, device, findings=tuple(findings + [_rejected(workflow, exc)]), workflow=workflow)
     if run.error is not None:
-        return ComfyCheck(url, device, run, findings=tuple(findings + diagnose_error(run.error)))
-    images = []
-    for output in run.outputs.values():
-        for image in output.get("images", []):
-            images.append(check_image(client.view(image), image["filename"]))
-    for image in images:
-        if (image.width, image.height) != size or image.blank:
-            findings.append(Finding("comfyui-bad-image", Severity.FAIL, f"{image.filename} is not the expected image",
-                                    (f"{image.width}x{image.height}, {image.colours} colour(s); expected {size[0]}x{size[1]}",),
-                                    fix="read the ComfyUI log"))
-    if not images:
-        findings.append(Finding("comfyui-no-output", Severity.FAIL, "the workflow produced no image", (),
-                                fix="read the ComfyUI log"))
-    return ComfyCheck(url, device, run, tuple(images), tuple(findings))
+        return ComfyCheck(url, device, run, findings=tuple(findings + diagnose_error(run.error)), workflow=workflow)
+    findings += _execution_findings(run, fresh, workflow)
+    images = [check_image(client.view(image), image["filename"])
+              for output in run.outputs.values() for image in output.get("images", [])]
+    findings += _image_findings(images, fresh, size)
+    return ComfyCheck(url, device, run, tuple(images), tuple(findings), workflow)

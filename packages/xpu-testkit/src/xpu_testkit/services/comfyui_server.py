@@ -1,0 +1,151 @@
+"""Run ComfyUI from a source checkout on the CPU, on a free loopback port, in directories of its own.
+
+``ComfyServer(src, venv)`` runs ``VENV/bin/python SRC/main.py --cpu --listen 127.0.0.1 --port P``
+with its base, output, input, temp and user directories (and its database) below ``home``, so the
+checkout may be read-only. The checkpoint of the ``one-step-sd15`` workflow can be put into
+``checkpoints`` before or after the start (ComfyUI lists the folder when a prompt names it).
+``setup/comfyui-env.sh VENV SRC`` builds the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+from ..errors import XpuError
+from ..process import die_with_parent, free_port
+
+SRC_VARIABLE = "XPU_COMFYUI_SRC"
+VENV_VARIABLE = "XPU_COMFYUI_VENV"
+
+
+class ComfyServerError(XpuError):
+    """The server could not be started."""
+
+
+@dataclass(frozen=True)
+class ComfyInstall:
+    """A ComfyUI source checkout and the Python environment that runs it."""
+
+    src: Path
+    venv: Path
+
+    @property
+    def python(self) -> Path:
+        return self.venv / "bin" / "python"
+
+    def problem(self) -> str | None:
+        """Why this install cannot run, or None."""
+        if not (self.src / "main.py").is_file():
+            return f"{self.src} is not a ComfyUI checkout (no main.py)"
+        if not self.python.exists():
+            return f"{self.venv} is not a Python environment (build it: setup/comfyui-env.sh {self.venv} {self.src})"
+        return None
+
+
+def install_from_environment(env: dict[str, str] | None = None) -> ComfyInstall | str:
+    """The install XPU_COMFYUI_SRC and XPU_COMFYUI_VENV name, or why there is none."""
+    env = dict(os.environ) if env is None else env
+    src, venv = env.get(SRC_VARIABLE), env.get(VENV_VARIABLE)
+    if not src or not venv:
+        return (f"no ComfyUI to start: set {SRC_VARIABLE} to a ComfyUI checkout and {VENV_VARIABLE} to the "
+                "environment setup/comfyui-env.sh builds for it (./bootstrap.sh test does both)")
+    install = ComfyInstall(Path(src).absolute(), Path(venv).absolute())
+    return install.problem() or install
+
+
+@dataclass
+class ComfyServer:
+    """``with ComfyServer(install) as server: server.url``; the home directory (models, outputs, the
+    log) is removed after a clean exit and kept after an exception."""
+
+    install: ComfyInstall
+    home: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="xpu-comfyui-")))
+    port: int = 0
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def log(self) -> Path:
+        return self.home / "comfyui.log"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.home / "models" / "checkpoints"
+
+    def log_text(self) -> str:
+        try:
+            return self.log.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def command(self) -> list[str]:
+        h = self.home
+        return [str(self.install.python), str(self.install.src / "main.py"), "--cpu", "--listen", "127.0.0.1",
+                "--port", str(self.port), "--base-directory", str(h), "--output-directory", str(h / "output"),
+                "--input-directory", str(h / "input"), "--temp-directory", str(h / "temp"),
+                "--user-directory", str(h / "user"), "--database-url", f"sqlite:///{h / 'user' / 'comfyui.db'}",
+                "--disable-auto-launch", "--disable-all-custom-nodes", "--disable-api-nodes"]
+
+    def start(self, timeout: float = 120.0) -> ComfyServer:
+        problem = self.install.problem()
+        if problem:
+            raise ComfyServerError(problem)
+        for sub in ("output", "input", "temp", "user", "custom_nodes"):
+            (self.home / sub).mkdir(parents=True, exist_ok=True)
+        self.checkpoints.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        env = {"PATH": f"{self.install.venv / 'bin'}:/usr/bin:/bin", "HOME": str(self.home),
+               "PYTHONUNBUFFERED": "1", "TQDM_DISABLE": "1", "HF_HUB_OFFLINE": "1", "DO_NOT_TRACK": "1"}
+        with open(self.log, "wb") as log:
+            self.process = subprocess.Popen(self.command(), env=env, stdout=log, stderr=subprocess.STDOUT,
+                                            stdin=subprocess.DEVNULL, cwd=self.home, preexec_fn=die_with_parent)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise ComfyServerError(f"ComfyUI exited with {self.process.returncode} at start: "
+                                       f"{self.log_text()[-800:]}")
+            try:
+                if requests.get(self.url + "/system_stats", timeout=2).ok:
+                    return self
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise ComfyServerError(f"ComfyUI did not answer on {self.url} within {timeout:.0f} s: {self.log_text()[-800:]}")
+
+    def stop(self) -> None:
+        proc = self.process
+        if proc is None or proc.poll() is not None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    def remove(self) -> None:
+        shutil.rmtree(self.home, ignore_errors=True)
+
+    def __enter__(self) -> ComfyServer:
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        self.stop()
+        if exc_type is None:  # after an error the home stays: comfyui.log explains it
+            self.remove()
