@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
+from xpu_testkit.http import MARGIN
 from xpu_testkit.doubles.github import MORDRAG_2025_11_26, MORDRAG_2026_07_02, NIXPKGS_OLLAMA_REV, GitHubDouble
 from xpu_testkit.process import free_port
+
+from .misbehaving import Behaviour, MisbehavingServer, answer, endless_chunks, silent, trickle
 
 
 def lock_file(tmp_path: Path, nixpkgs: str, mordrag: str) -> Path:
@@ -101,3 +105,43 @@ def test_bad_lock_is_one_line_and_exit_2(content: str | None, message: str, tmp_
         lock.write_text(content)
     run = upstream(None, lock)
     assert run.returncode == 2 and message in run.stderr and len(run.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("content", ["[]", '{"nodes": []}', '{"nodes": {"root": {"inputs": [1]}}}', "[" * 100_000],
+                         ids=["list", "nodes-list", "inputs-list", "deep"])
+def test_a_lock_of_the_wrong_shape_is_one_line_and_exit_2(content: str, tmp_path: Path) -> None:
+    lock = tmp_path / "flake.lock"
+    lock.write_text(content)
+    run = upstream(None, lock)
+    assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1 and len(run.stderr) < 400
+
+
+@pytest.mark.parametrize("behaviour", [endless_chunks(b"x" * 100), trickle(0.05), silent],
+                         ids=["endless-body", "slow-body", "silent"])
+def test_timeout_bounds_the_whole_comparison(behaviour: Behaviour, tmp_path: Path) -> None:
+    """Fourteen requests would each take the whole --timeout; they share it instead."""
+    with MisbehavingServer(behaviour) as peer:
+        started = time.monotonic()
+        run = subprocess.run([sys.executable, "-m", "xpu_testkit", "upstream", "--json", "--timeout", "2",
+                              "--lock", str(lock_file(tmp_path, NIXPKGS_OLLAMA_REV, MORDRAG_2025_11_26)),
+                              "--github-api", peer.url, "--github-raw", peer.url],
+                             capture_output=True, text=True, timeout=60)
+        elapsed = time.monotonic() - started
+    assert elapsed < 2 + MARGIN + 1.5, f"{elapsed:.1f} s"  # 1.5 s: starting Python and importing xpu_testkit
+    assert run.returncode == 1 and {r["error"] for r in json.loads(run.stdout)} == {"timed out"}
+
+
+@pytest.mark.parametrize("reply, error", [
+    ([{"sha": NIXPKGS_OLLAMA_REV}], "expected a JSON object, got list"),
+    ({"sha": 42}, "GitHub's answer has no commit sha: '42'"),
+    ({"sha": "; rm -rf /"}, "no commit sha"),
+], ids=["list", "number", "not-a-sha"])
+def test_a_github_answer_of_the_wrong_shape_is_an_error_row(reply: object, error: str, tmp_path: Path) -> None:
+    with MisbehavingServer(answer(reply)) as peer:
+        run = subprocess.run([sys.executable, "-m", "xpu_testkit", "upstream", "--json", "--timeout", "10",
+                              "--lock", str(lock_file(tmp_path, NIXPKGS_OLLAMA_REV, MORDRAG_2025_11_26)),
+                              "--github-api", peer.url, "--github-raw", peer.url],
+                             capture_output=True, text=True, timeout=60)
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    assert all(error in r["error"] for r in json.loads(run.stdout))

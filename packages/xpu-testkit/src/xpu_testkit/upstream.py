@@ -3,6 +3,8 @@
 For the maintainer's monthly look (docs/operations.md, "Upgrading"): for each tracked package it
 reads `version = "..."` from the package file at the revision flake.lock pins and at the head of
 the input's branch (GitHub's API for the head, raw.githubusercontent.com for the files).
+``--timeout`` bounds the whole comparison (every request shares one deadline); what it leaves
+unread becomes "timed out" rows.
 """
 
 from __future__ import annotations
@@ -12,11 +14,13 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import requests
-
+from . import http
 from .errors import ConfigError
+from .http import Deadline, HttpError
 
 VERSION = re.compile(r'^\s*version\s*=\s*"([^"]+)"', re.MULTILINE)
+SHA = re.compile(r"^[0-9a-f]{40}$")
+MAX_FILE = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -60,15 +64,23 @@ def pinned_revisions(lock: Path) -> dict[str, str]:
         data = json.loads(lock.read_text())
     except FileNotFoundError:
         raise ConfigError(f"no {lock}: run `nix flake lock` first (the lock is what this compares)") from None
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"{lock}: {exc}") from None
-    nodes = data.get("nodes", {})
-    roots = nodes.get(data.get("root", "root"), {}).get("inputs", {})
+    except (OSError, ValueError, RecursionError) as exc:
+        raise ConfigError(f"{lock}: {http.quote(str(exc))}") from None
+    nodes = data.get("nodes") if isinstance(data, dict) else None
+    root = nodes.get(data.get("root", "root")) if isinstance(nodes, dict) else None
+    roots = root.get("inputs", {}) if isinstance(root, dict) else None
+    if not isinstance(roots, dict):
+        raise ConfigError(f"{lock}: not a flake.lock (no nodes with a root node naming its inputs)")
     revisions = {}
     for name, node in roots.items():
-        if isinstance(node, str) and "rev" in nodes.get(node, {}).get("locked", {}):
-            revisions[name] = nodes[node]["locked"]["rev"]
+        locked = nodes.get(node, {}).get("locked") if isinstance(node, str) and isinstance(nodes.get(node), dict) else None
+        if isinstance(locked, dict) and isinstance(locked.get("rev"), str):
+            revisions[name] = locked["rev"]
     return revisions
+
+
+class UpstreamError(Exception):
+    """One lookup that gave no usable answer; the message is the row's short error."""
 
 
 @dataclass(frozen=True)
@@ -77,24 +89,33 @@ class GitHub:
     raw: str = "https://raw.githubusercontent.com"
     timeout: float = 30.0
 
-    def head(self, repo: str, branch: str) -> str:
-        reply = requests.get(f"{self.api}/repos/{repo}/commits/{branch}", timeout=self.timeout,
-                             headers={"Accept": "application/vnd.github+json"})
-        reply.raise_for_status()
-        return str(reply.json()["sha"])
+    def head(self, repo: str, branch: str, deadline: Deadline) -> str:
+        try:
+            reply = http.get_json(f"{self.api}/repos/{repo}/commits/{branch}", deadline=deadline,
+                                  headers={"Accept": "application/vnd.github+json"})
+        except HttpError as exc:
+            raise UpstreamError(_short(exc)) from None
+        sha = reply.get("sha")
+        if not isinstance(sha, str) or not SHA.match(sha):
+            raise UpstreamError(f"GitHub's answer has no commit sha: {http.quote(json.dumps(sha), 60)}")
+        return sha
 
-    def version(self, repo: str, rev: str, path: str) -> str | None:
-        reply = requests.get(f"{self.raw}/{repo}/{rev}/{path}", timeout=self.timeout)
-        if reply.status_code == 404:
-            return None
-        reply.raise_for_status()
+    def version(self, repo: str, rev: str, path: str, deadline: Deadline) -> str | None:
+        try:
+            reply = http.request("GET", f"{self.raw}/{repo}/{rev}/{path}", deadline=deadline, max_bytes=MAX_FILE)
+            if reply.status == 404:
+                return None
+            reply.raise_for_status()
+        except HttpError as exc:
+            raise UpstreamError(_short(exc)) from None
         found = VERSION.search(reply.text)
         return found.group(1) if found else None
 
 
 def compare(lock: Path, github: GitHub, tracked: tuple[Tracked, ...] = TRACKED) -> list[Comparison]:
     revisions = pinned_revisions(lock)
-    heads: dict[tuple[str, str], str | Exception] = {}
+    deadline = Deadline.after(github.timeout)
+    heads: dict[tuple[str, str], str | UpstreamError] = {}
     out = []
     for t in tracked:
         pinned_rev = revisions.get(t.input)
@@ -104,31 +125,31 @@ def compare(lock: Path, github: GitHub, tracked: tuple[Tracked, ...] = TRACKED) 
         key = (t.repo, t.branch)
         if key not in heads:
             try:
-                heads[key] = github.head(t.repo, t.branch)
-            except (requests.RequestException, KeyError, ValueError) as exc:
+                heads[key] = github.head(t.repo, t.branch, deadline)
+            except UpstreamError as exc:
                 heads[key] = exc
         head = heads[key]
-        if isinstance(head, Exception):
-            out.append(Comparison(t.name, t.input, pinned_rev, None, None, None, error=_short(head)))
+        if isinstance(head, UpstreamError):
+            out.append(Comparison(t.name, t.input, pinned_rev, None, None, None, error=str(head)))
             continue
         try:
-            pinned = github.version(t.repo, pinned_rev, t.path)
-            available = github.version(t.repo, head, t.path)
-        except requests.RequestException as exc:
-            out.append(Comparison(t.name, t.input, pinned_rev, head, None, None, error=_short(exc)))
+            pinned = github.version(t.repo, pinned_rev, t.path, deadline)
+            available = github.version(t.repo, head, t.path, deadline)
+        except UpstreamError as exc:
+            out.append(Comparison(t.name, t.input, pinned_rev, head, None, None, error=str(exc)))
             continue
         out.append(Comparison(t.name, t.input, pinned_rev, head, pinned, available))
     return out
 
 
-def _short(exc: Exception) -> str:
-    if isinstance(exc, requests.Timeout):
+def _short(exc: HttpError) -> str:
+    if exc.kind == "timeout":
         return "timed out"
-    if isinstance(exc, requests.ConnectionError):
+    if exc.kind == "unreachable":
         return "cannot connect"
-    if isinstance(exc, requests.HTTPError) and exc.response is not None:
-        return f"HTTP {exc.response.status_code}"
-    return type(exc).__name__
+    if exc.kind == "status":
+        return f"HTTP {exc.status}"
+    return str(exc)
 
 
 def to_markdown(rows: list[Comparison]) -> str:
