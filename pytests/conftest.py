@@ -1,15 +1,29 @@
 """The system suite. The xpu-testkit pytest plugin (installed with the package) provides the
 options (--hardware, --target, --inventory, --strict-skips), the markers and the fixtures
-(host, xpu_target_spec, xpu_report)."""
+(host, xpu_target_spec, xpu_report, comfyui_server, ipex_ollama).
+
+Service tests run against the services.ollama / services.comfyui URLs of the inventory's targets.
+Where no target names one, the suite starts the service here (the real ComfyUI of
+XPU_COMFYUI_SRC/XPU_COMFYUI_VENV on the CPU, Intel's IPEX-LLM Ollama), writes an inventory naming
+it and tests through that, so the same tests run in CI without an Intel GPU; only the tests
+marked ``hardware`` need one.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from xpu_testkit.inventory import RUNTIMES
+from xpu_testkit.inventory import RUNTIMES, InventoryTarget, load_inventory
 from xpu_testkit.pytest_plugin import XPU_SESSION
+from xpu_testkit.services.comfyui_server import ComfyServer
+from xpu_testkit.services.ipex_ollama import IpexOllamaServer
+from xpu_testkit.services.ollama_check import journal_reader
+from xpu_testkit.target import open_target
+
+STARTED_HERE = "started-here"  # the id of a service target the suite started itself
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -32,6 +46,45 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     for service in ("ollama", "comfyui"):
         if f"{service}_target" in metafunc.fixturenames:
             specs = [s for s in metafunc.config.stash[XPU_SESSION].specs if service in s.services]
-            params = [pytest.param(s, id=s.name) for s in specs] or [pytest.param(
-                None, id="none", marks=pytest.mark.skip(reason=f"no inventory target has services.{service}"))]
-            metafunc.parametrize(f"{service}_target", params)
+            params = [pytest.param(s, id=s.name) for s in specs] or [pytest.param(None, id=STARTED_HERE)]
+            metafunc.parametrize(f"{service}_target", params, indirect=True)
+
+
+def _written_inventory(path: Path, services: dict[str, str]) -> InventoryTarget:
+    """Write an inventory with one local target offering ``services``, and read it back."""
+    lines = ["targets:", f"  {STARTED_HERE}:", "    url: local://", "    services:"]
+    lines += [f"      {name}: {url}" for name, url in services.items()]
+    path.write_text("\n".join(lines) + "\n")
+    [target] = load_inventory(path).targets
+    return target
+
+
+@pytest.fixture(scope="session")
+def comfyui_started_here(comfyui_server: ComfyServer, tmp_path_factory: pytest.TempPathFactory) -> InventoryTarget:
+    """The real ComfyUI as both services.comfyui and services.comfyui_cpu (a harness pair)."""
+    return _written_inventory(tmp_path_factory.mktemp("inventory") / "comfyui.yaml",
+                              {"comfyui": comfyui_server.url, "comfyui_cpu": comfyui_server.url})
+
+
+@pytest.fixture(scope="session")
+def ollama_started_here(ipex_ollama: IpexOllamaServer, tmp_path_factory: pytest.TempPathFactory) -> InventoryTarget:
+    return _written_inventory(tmp_path_factory.mktemp("inventory") / "ollama.yaml", {"ollama": ipex_ollama.url})
+
+
+@pytest.fixture
+def comfyui_target(request: pytest.FixtureRequest) -> InventoryTarget:
+    return request.param or request.getfixturevalue("comfyui_started_here")
+
+
+@pytest.fixture
+def ollama_target(request: pytest.FixtureRequest) -> InventoryTarget:
+    return request.param or request.getfixturevalue("ollama_started_here")
+
+
+@pytest.fixture
+def ollama_log(request: pytest.FixtureRequest, ollama_target: InventoryTarget) -> Callable[[], str]:
+    """The Ollama server's log: its serve.log where the suite started it, else the unit's journal
+    on the target (read through the target)."""
+    if request.node.callspec.params.get("ollama_target") is None:  # started here
+        return request.getfixturevalue("ipex_ollama").log_text
+    return journal_reader(open_target(ollama_target.url))

@@ -13,6 +13,7 @@ from .inventory import InventoryTarget
 from .model import Report
 from .pytest_plugin import XPU_SESSION, XPU_VMS, XpuSession
 from .services.comfyui_server import ComfyServer, install_from_environment
+from .services.ipex_ollama import IpexOllamaServer, default_venv, find_binary
 from .services.sd15_checkpoint import NAME as CHECKPOINT_NAME
 from .services.sd15_checkpoint import write_checkpoint
 from .target import Target
@@ -110,3 +111,14 @@ def comfyui_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.Temp
             kept = tmp_path_factory.getbasetemp() / "comfyui.log"
             shutil.copyfile(server.log, kept)
         server.remove()
+
+
+@pytest.fixture(scope="session")
+def ipex_ollama() -> Iterator[IpexOllamaServer]:
+    """Intel's real IPEX-LLM Ollama (XPU_IPEX_OLLAMA_VENV, default .venv-ipex-ollama) on a free
+    loopback port for the session; its home (serve.log) stays if the session ends with an error."""
+    venv = default_venv()
+    if find_binary(venv) is None:
+        pytest.skip(f"IPEX-LLM Ollama is not installed in {venv} (./bootstrap.sh test installs it)")
+    with IpexOllamaServer(venv) as server:
+        yield server
