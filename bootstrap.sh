@@ -25,6 +25,8 @@ debs=(libze1 clinfo ocl-icd-libopencl1 python3-venv)
 # The tests also parse the flake's Nix files, boot QEMU guests built from Debian's kernel, busybox
 # and bash (fetched with apt-get download), and probe this machine through a throwaway sshd.
 [ "$job" = test ] && debs+=(nix-bin qemu-system-x86 busybox-static cpio openssh-server openssh-client)
+# systemd-escape and systemd-analyze judge the units the NixOS modules write.
+[ "$job" = test ] && debs+=(systemd)
 # promtool checks the exported metrics and the alert rules; a real node-exporter and Prometheus
 # scrape them.
 [ "$job" = test ] && debs+=(prometheus prometheus-node-exporter)
@@ -72,6 +74,31 @@ if [ "$job" = test ] && ! ls "$ipex_venv"/lib/python3*/site-packages/bigdl/cpp/l
   fi
 fi
 export XPU_IPEX_OLLAMA_VENV="$ipex_venv"
+
+if [ "$job" = test ]; then
+  # The real things the tests meet: nixpkgs' library and module files, Home Manager's and
+  # nixos-hardware's modules, ComfyUI's source. CI has them verbatim in ../shared/upstream; elsewhere
+  # point XPU_UPSTREAM there, or the single variables at your own checkouts.
+  upstream=${XPU_UPSTREAM:-$here/../shared/upstream}
+  if [ -d "$upstream" ]; then
+    upstream=$(cd "$upstream" && pwd)
+    : "${XPU_NIXPKGS_LIB:=$upstream/nixpkgs.lib}" "${XPU_NIXPKGS:=$upstream/nixpkgs}"
+    : "${XPU_HOME_MANAGER:=$upstream/home-manager}" "${XPU_NIXOS_HARDWARE:=$upstream/nixos-hardware}"
+    : "${XPU_COMFYUI_SRC:=$upstream/comfyui}"
+    export XPU_NIXPKGS_LIB XPU_NIXPKGS XPU_HOME_MANAGER XPU_NIXOS_HARDWARE XPU_COMFYUI_SRC
+  fi
+
+  # Debian's Level Zero loader built from source with its null driver (one "GPU" with no hardware).
+  export XPU_ZE_NULL_DIR=${XPU_ZE_NULL_DIR:-$here/.cache/level-zero-null}
+  "$here/setup/level-zero-null.sh" "$XPU_ZE_NULL_DIR"
+
+  # ComfyUI on the CPU, in an environment of its own (PyPI torch with its torchvision, ~6 GB).
+  if [ -n "${XPU_COMFYUI_SRC:-}" ]; then
+    export XPU_COMFYUI_VENV=${XPU_COMFYUI_VENV:-$here/.venv-comfyui}
+    echo "bootstrap: ComfyUI environment in $XPU_COMFYUI_VENV" >&2
+    "$here/setup/comfyui-env.sh" "$XPU_COMFYUI_VENV" "$XPU_COMFYUI_SRC"
+  fi
+fi
 
 # Register the wheel's CPU OpenCL runtime with the ICD loaders (Debian's ocl-icd honours
 # OCL_ICD_VENDORS, not OCL_ICD_FILENAMES), so SYCL (dpctl) and clinfo have a real device to list.
