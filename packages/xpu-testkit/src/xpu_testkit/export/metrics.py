@@ -24,8 +24,9 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
 from .. import __version__
+from .. import http
+from ..http import Deadline, HttpError
 from ..model import Report, Status
-from ..services.comfyui import ComfyClient, ComfyError
 from ..services.ollama import OllamaClient, OllamaError
 
 GPU_PROBES = ("pci", "level-zero", "sycl", "opencl", "torch")
@@ -59,38 +60,65 @@ class Export:
         return [(s.service, s.error) for s in self.services if s.error]
 
 
-def _reason(message: str) -> str:
-    text = message.lower()
-    if "timed out" in text or "timeout" in text or "did not answer" in text:
-        return "timeout"
-    if "cannot connect" in text or "refused" in text:
-        return "unreachable"
-    if "http 5" in text:
+def _reason(kind: str, status: int | None) -> str:
+    """xpu_check_error's reason label (docs/operations.md) for a bounded HTTP failure kind."""
+    if kind in ("timeout", "unreachable"):
+        return kind
+    if kind == "status" and status is not None and status >= 500:
         return "server-error"
     return "error"
 
 
 def check_ollama_quickly(url: str, timeout: float) -> ServiceState:
-    client = OllamaClient(url, connect_timeout=min(5.0, timeout), read_timeout=timeout)
+    """Version and loaded models, both within ``timeout`` seconds in all."""
+    client = OllamaClient(url, read_timeout=timeout, deadline=Deadline.after(timeout))
     try:
         version = client.version()
         models = tuple((p.model, (p.size_vram / p.size) if p.size else 0.0) for p in client.ps())
     except OllamaError as exc:
-        return ServiceState("ollama", url, False, error=_reason(str(exc)))
+        return ServiceState("ollama", url, False, error=_reason(exc.kind, exc.status))
     return ServiceState("ollama", url, True, version, models=models)
 
 
 def check_comfyui_quickly(url: str, timeout: float) -> ServiceState:
+    """ComfyUI's /system_stats within ``timeout`` seconds; its version from system.comfyui_version."""
     try:
-        stats = ComfyClient(url, timeout=timeout).system_stats()
-    except ComfyError as exc:
-        return ServiceState("comfyui", url, False, error=_reason(str(exc)))
-    return ServiceState("comfyui", url, True, str(stats.get("system", {}).get("comfyui_version", "")))
+        stats = http.get_json(url.rstrip("/") + "/system_stats", deadline=Deadline.after(timeout),
+                              max_bytes=1024 * 1024)
+    except HttpError as exc:
+        return ServiceState("comfyui", url, False, error=_reason(exc.kind, exc.status))
+    system = stats.get("system")
+    if not isinstance(system, dict):
+        return ServiceState("comfyui", url, False, error="error")
+    return ServiceState("comfyui", url, True, str(system.get("comfyui_version", ""))[:100])
+
+
+def _number(value: object, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{where} is {http.quote(json.dumps(value), 60)}, not a number")
+    return float(value)
 
 
 def load_bench(path: Path) -> tuple[dict, float]:
-    """The JSON `xpu bench ollama` wrote, and when (its mtime)."""
-    return json.loads(path.read_text()), path.stat().st_mtime
+    """The JSON `xpu bench ollama` wrote, and when (its mtime); ValueError when it has another shape."""
+    try:
+        data = json.loads(path.read_text())
+    except RecursionError:
+        raise ValueError("nested too deeply to be a benchmark report") from None
+    backends = data.get("backends") if isinstance(data, dict) else None
+    if not isinstance(backends, list):
+        raise ValueError("not an `xpu bench ollama` report (no backends list)")
+    for i, b in enumerate(backends):
+        where = f"backends[{i}]"
+        if not isinstance(b, dict) or not isinstance(b.get("backend"), str):
+            raise ValueError(f"{where} has no backend name")
+        _number(b.get("decode_ratio"), f"{where}.decode_ratio")
+        for device in ("gpu", "cpu"):
+            run = b.get(device)
+            tps = run.get("decode_tokens_per_s") if isinstance(run, dict) else None
+            _number(tps.get("median") if isinstance(tps, dict) else None,
+                    f"{where}.{device}.decode_tokens_per_s.median")
+    return data, path.stat().st_mtime
 
 
 def _compute_runtime(report: Report) -> str:

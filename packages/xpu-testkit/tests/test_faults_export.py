@@ -1,0 +1,164 @@
+"""`xpu export` against misbehaving services and scrapers, run as a user runs it (`xpu` in a
+subprocess, services on loopback): every check ends by --timeout plus the documented margin and
+becomes xpu_check_error; `--listen` answers concurrent scrapes while a client sits idle, turns a
+failing or slow scrape into metrics, and stops on SIGTERM after failed scrapes."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+
+from xpu_testkit import http
+from xpu_testkit.export.metrics import check_comfyui_quickly, check_ollama_quickly
+from xpu_testkit.export.serve import Measurements
+from xpu_testkit.http import MARGIN, Deadline
+from xpu_testkit.process import die_with_parent, free_port
+
+from .misbehaving import Behaviour, MisbehavingServer, answer, endless_chunks, routes, silent, trickle
+from .test_export import export, samples
+
+STARTUP = 4.0  # starting Python, importing xpu_testkit and the doctor's probes on this machine
+
+
+CHECKS = {"ollama": check_ollama_quickly, "comfyui": check_comfyui_quickly}
+
+
+@pytest.mark.parametrize("service, behaviour", [
+    ("ollama", endless_chunks()), ("ollama", trickle(0.05)), ("ollama", silent),
+    ("comfyui", endless_chunks()), ("comfyui", trickle(0.05)), ("comfyui", silent),
+], ids=["ollama-endless-body", "ollama-slow-body", "ollama-silent", "comfyui-endless-body", "comfyui-slow-body",
+        "comfyui-silent"])
+def test_a_hanging_service_check_ends_by_its_timeout(service: str, behaviour: Behaviour) -> None:
+    with MisbehavingServer(behaviour) as peer:
+        started = time.monotonic()
+        state = CHECKS[service](peer.url, 1.0)
+        assert time.monotonic() - started < 1 + MARGIN
+    assert (state.up, state.error) == (False, "timeout")
+
+
+@pytest.mark.parametrize("service, peer_routes", [
+    ("ollama", {"/api/version": answer([1, 2])}),
+    ("ollama", {"/api/version": answer({"version": "0.9"}), "/api/ps": answer({"models": [{"size": "1"}]})}),
+    ("ollama", {"/": answer(b"\x1f\x8b garbage", headers={"Content-Encoding": "gzip"})}),
+    ("ollama", {"/": answer(b"", status=302, headers={"Location": "/"})}),
+    ("comfyui", {"/system_stats": answer({"system": ["list"]})}),
+    ("comfyui", {"/system_stats": answer([{"system": {}}])}),
+    ("comfyui", {"/system_stats": answer(b"<html>" + b"x" * 5_000_000, status=502)}),
+], ids=["ollama-list", "ollama-counter-string", "ollama-bad-gzip", "ollama-redirect-loop", "comfyui-system-list",
+        "comfyui-list", "comfyui-5MB-502"])
+def test_a_nonsense_answer_is_a_check_error(service: str, peer_routes: dict) -> None:
+    with MisbehavingServer(routes(peer_routes)) as peer:
+        state = CHECKS[service](peer.url, 5.0)
+    assert not state.up and state.error in ("error", "server-error")
+
+
+def test_through_the_cli_a_hanging_and_a_nonsense_service_are_metrics_within_the_timeout() -> None:
+    with MisbehavingServer(endless_chunks()) as hanging, MisbehavingServer(answer([1])) as nonsense:
+        started = time.monotonic()
+        run = export("--timeout", "2", "--ollama", hanging.url, "--comfyui", nonsense.url, timeout=60)
+        elapsed = time.monotonic() - started
+    assert elapsed < 2 + MARGIN + STARTUP, f"{elapsed:.1f} s"
+    assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr
+    values = samples(run.stdout)
+    assert values['xpu_check_error{check="ollama",reason="timeout"}'] == 1
+    assert values['xpu_check_error{check="comfyui",reason="error"}'] == 1
+    assert run.stderr.strip().splitlines() == ["xpu: ollama check failed: timeout (xpu_check_error says so)",
+                                               "xpu: comfyui check failed: error (xpu_check_error says so)"]
+
+
+@pytest.mark.parametrize("content", ["[]", '{"backends": [{"backend": "x"}]}', '{"backends": "x"}', "[" * 100_000],
+                         ids=["list", "backend-without-runs", "backends-string", "deep"])
+def test_a_bench_json_of_the_wrong_shape_is_one_line_and_exit_2(content: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    bench = tmp_path / "ollama-bench.json"
+    bench.write_text(content)
+    run = export("--bench-json", str(bench), timeout=60)
+    assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr
+    assert run.stderr.startswith("xpu: error: --bench-json") and len(run.stderr.strip().splitlines()) == 1
+
+
+@contextmanager
+def listening(*args: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "xpu_testkit", "export", "--listen", f"127.0.0.1:{port}", *args],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, preexec_fn=die_with_parent)
+    try:
+        assert "serving http://127.0.0.1:" in (proc.stderr.readline() if proc.stderr else "")
+        yield proc, f"http://127.0.0.1:{port}/metrics"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
+
+
+def scrape(url: str, seconds: float = 15) -> str:
+    return http.request("GET", url, deadline=Deadline.after(seconds)).raise_for_status().text
+
+
+def test_an_idle_client_does_not_delay_concurrent_scrapes() -> None:
+    with listening() as (proc, url):
+        scrape(url)  # warm: the first measurement
+        port = int(url.split(":")[2].split("/")[0])
+        with socket.create_connection(("127.0.0.1", port)) as idle:  # connects, sends nothing
+            idle.sendall(b"GET /met")  # and not even a whole request line
+            results: list[str] = []
+            started = time.monotonic()
+            threads = [threading.Thread(target=lambda: results.append(scrape(url))) for _ in range(4)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(20)
+            elapsed = time.monotonic() - started
+        assert len(results) == 4 and all("xpu_usable" in r for r in results)
+        assert elapsed < 8, f"{elapsed:.1f} s"  # one measurement's time, not four, and not the idle client's
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 130
+
+
+def test_failing_scrapes_become_metrics_and_sigterm_still_stops_it() -> None:
+    """A scrape whose doctor cannot reach its target (ssh to a closed port) raises inside the check."""
+    with listening("--target", f"ssh://nobody@127.0.0.1:{free_port()}", "--timeout", "3") as (proc, url):
+        for _ in range(3):
+            body = scrape(url)
+            assert samples(body) == {'xpu_check_error{check="scrape",reason="error"}': 1.0}
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 130
+        assert time.monotonic() - started < 2
+        stderr = proc.stderr.read() if proc.stderr else ""
+    assert "Traceback" not in stderr
+    failures = [ln for ln in stderr.splitlines() if ln.startswith("xpu export: the scrape failed: TargetError")]
+    assert len(failures) == 3, stderr
+
+
+def test_a_scrape_slower_than_its_deadline_is_answered_with_a_timeout_metric() -> None:
+    release = threading.Event()
+    calls: list[float] = []
+
+    def slow() -> bytes:
+        calls.append(time.monotonic())
+        release.wait(10)
+        return b"xpu_usable 1.0\n"
+
+    measurements = Measurements(slow, deadline=0.5)
+    started = time.monotonic()
+    bodies = []
+    threads = [threading.Thread(target=lambda: bodies.append(measurements.latest())) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(5)
+    assert time.monotonic() - started < 0.5 + MARGIN
+    assert bodies == [b'# HELP xpu_check_error 1 when a check could not run\n# TYPE xpu_check_error gauge\n'
+                      b'xpu_check_error{check="scrape",reason="timeout"} 1.0\n'] * 3
+    assert len(calls) == 1  # the three scrapes shared one measurement
+    release.set()
+    time.sleep(0.1)
+    assert measurements.latest() == b"xpu_usable 1.0\n"  # the late result goes to the next scrape
