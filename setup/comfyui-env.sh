@@ -40,6 +40,8 @@ fail() {
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv" >"$log" 2>&1 || fail "python3 -m venv $venv"
 "$venv/bin/python" -m pip install --disable-pip-version-check -q -c "$constraints" \
   -r "$src/requirements.txt" requests >"$log" 2>&1 || fail "pip install -r $src/requirements.txt"
-"$venv/bin/python" -c 'import torch, torchvision, safetensors, aiohttp, requests' >>"$log" 2>&1 ||
+# (with the bytecode cache the server uses: services/comfyui_server.py keeps it out of the checkout)
+PYTHONPYCACHEPREFIX="$venv/pycache" "$venv/bin/python" -c 'import torch, torchvision, safetensors, aiohttp, requests' \
+  >>"$log" 2>&1 ||
   fail "importing torch, torchvision, safetensors, aiohttp and requests"
 echo "$stamp" >"$stamp_file"

@@ -19,7 +19,7 @@ from xpu_testkit.doubles.comfyui import COMFYUI_VERSION, ComfyDouble
 from xpu_testkit.model import Severity
 from xpu_testkit.process import free_port
 from xpu_testkit.services.comfyui import ComfyClient, ComfyError, check_comfyui, fresh_workflow, load_workflow
-from xpu_testkit.services.comfyui_server import ComfyServer
+from xpu_testkit.services.comfyui_server import ComfyInstall, ComfyServer, ComfyServerError, install_from_environment
 from xpu_testkit.services.sd15_checkpoint import NAME, tensor, tensor_shapes, write_checkpoint
 
 
@@ -162,6 +162,47 @@ def test_connection_refused() -> None:
     assert run.returncode == 1 and run.stdout == "" and "None" not in run.stderr
     assert run.stderr.splitlines() == [f"xpu: cannot connect to ComfyUI at {url} -> start it (systemctl status "
                                        "comfyui), check listen/port"]
+
+
+def test_without_an_install_the_reason_is_named(tmp_path: Path) -> None:
+    assert "set XPU_COMFYUI_SRC" in str(install_from_environment({}))
+    env = {"XPU_COMFYUI_SRC": str(tmp_path), "XPU_COMFYUI_VENV": str(tmp_path / "venv")}
+    assert install_from_environment(env) == f"{tmp_path} is not a ComfyUI checkout (no main.py)"
+    (tmp_path / "main.py").write_text("")
+    assert "setup/comfyui-env.sh" in str(install_from_environment(env))
+
+
+def test_a_server_that_dies_at_start_is_an_error_with_its_log(tmp_path: Path) -> None:
+    """A checkout whose main.py fails: a one-line error with the log's end, no process left, the
+    home (with comfyui.log) kept for reading."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "main.py").write_text("import sys\nprint('no torchvision here', file=sys.stderr)\nsys.exit(3)\n")
+    server = ComfyServer(ComfyInstall(src, Path(sys.prefix)), home=tmp_path / "home")
+    with pytest.raises(ComfyServerError, match="exited with 3 at start: no torchvision here"):
+        with server:
+            pass
+    assert server.process is not None and server.process.poll() == 3
+    assert "no torchvision here" in (tmp_path / "home" / "comfyui.log").read_text()
+
+
+ENV_SCRIPT = Path(__file__).resolve().parents[3] / "setup" / "comfyui-env.sh"
+
+
+def test_the_environment_script_reuses_a_built_environment(comfyui_server: ComfyServer) -> None:
+    install = comfyui_server.install
+    started = time.monotonic()
+    run = subprocess.run([str(ENV_SCRIPT), str(install.venv), str(install.src)], capture_output=True, text=True,
+                         timeout=120)
+    assert (run.returncode, run.stdout, run.stderr) == (0, "", "") and time.monotonic() - started < 5
+
+
+def test_the_environment_script_rejects_what_is_no_comfyui(tmp_path: Path) -> None:
+    run = subprocess.run([str(ENV_SCRIPT), str(tmp_path / "venv"), str(tmp_path)], capture_output=True, text=True,
+                         timeout=60)
+    assert run.returncode == 2 and not (tmp_path / "venv").exists()
+    assert run.stderr.splitlines() == [f"comfyui-env: {tmp_path} is not a ComfyUI source tree (no main.py or "
+                                       "requirements.txt)"]
 
 
 def test_shipped_workflows() -> None:

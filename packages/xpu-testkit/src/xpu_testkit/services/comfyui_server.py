@@ -1,8 +1,8 @@
 """Run ComfyUI from a source checkout on the CPU, on a free loopback port, in directories of its own.
 
 ``ComfyServer(src, venv)`` runs ``VENV/bin/python SRC/main.py --cpu --listen 127.0.0.1 --port P``
-with its base, output, input, temp and user directories (and its database) below ``home``, so the
-checkout may be read-only. The checkpoint of the ``one-step-sd15`` workflow can be put into
+with its base, output, input, temp and user directories (and its database) below ``home`` and its
+bytecode in the environment, so the checkout is only read. The checkpoint of the ``one-step-sd15`` workflow can be put into
 ``checkpoints`` before or after the start (ComfyUI lists the folder when a prompt names it).
 ``setup/comfyui-env.sh VENV SRC`` builds the environment.
 """
@@ -105,8 +105,9 @@ class ComfyServer:
             (self.home / sub).mkdir(parents=True, exist_ok=True)
         self.checkpoints.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
+        # bytecode goes into the environment, not into the checkout (which may be shared or read-only)
         env = {"PATH": f"{self.install.venv / 'bin'}:/usr/bin:/bin", "HOME": str(self.home),
-               "PYTHONUNBUFFERED": "1", "TQDM_DISABLE": "1", "HF_HUB_OFFLINE": "1", "DO_NOT_TRACK": "1"}
+               "PYTHONPYCACHEPREFIX": str(self.install.venv / "pycache"), "PYTHONUNBUFFERED": "1", "TQDM_DISABLE": "1", "HF_HUB_OFFLINE": "1", "DO_NOT_TRACK": "1"}
         with open(self.log, "wb") as log:
             self.process = subprocess.Popen(self.command(), env=env, stdout=log, stderr=subprocess.STDOUT,
                                             stdin=subprocess.DEVNULL, cwd=self.home, preexec_fn=die_with_parent)
