@@ -10,17 +10,14 @@ bytecode in the environment, so the checkout is only read. The checkpoint of the
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import requests
-
 from ..errors import XpuError
 from ..process import die_with_parent, free_port
+from .server_process import ServerProcess
 
 SRC_VARIABLE = "XPU_COMFYUI_SRC"
 VENV_VARIABLE = "XPU_COMFYUI_VENV"
@@ -62,7 +59,7 @@ def install_from_environment(env: dict[str, str] | None = None) -> ComfyInstall 
 
 
 @dataclass
-class ComfyServer:
+class ComfyServer(ServerProcess):
     """``with ComfyServer(install) as server: server.url``; the home directory (models, outputs, the
     log) is removed after a clean exit and kept after an exception."""
 
@@ -70,24 +67,15 @@ class ComfyServer:
     home: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="xpu-comfyui-")))
     port: int = 0
     process: subprocess.Popen[bytes] | None = None
+    log_name = "comfyui.log"
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     @property
-    def log(self) -> Path:
-        return self.home / "comfyui.log"
-
-    @property
     def checkpoints(self) -> Path:
         return self.home / "models" / "checkpoints"
-
-    def log_text(self) -> str:
-        try:
-            return self.log.read_text(errors="replace")
-        except OSError:
-            return ""
 
     def command(self) -> list[str]:
         h = self.home
@@ -107,46 +95,10 @@ class ComfyServer:
         self.port = free_port()
         # bytecode goes into the environment, not into the checkout (which may be shared or read-only)
         env = {"PATH": f"{self.install.venv / 'bin'}:/usr/bin:/bin", "HOME": str(self.home),
-               "PYTHONPYCACHEPREFIX": str(self.install.venv / "pycache"), "PYTHONUNBUFFERED": "1", "TQDM_DISABLE": "1", "HF_HUB_OFFLINE": "1", "DO_NOT_TRACK": "1"}
+               "PYTHONPYCACHEPREFIX": str(self.install.venv / "pycache"), "PYTHONUNBUFFERED": "1",
+               "TQDM_DISABLE": "1", "HF_HUB_OFFLINE": "1", "DO_NOT_TRACK": "1"}
         with open(self.log, "wb") as log:
             self.process = subprocess.Popen(self.command(), env=env, stdout=log, stderr=subprocess.STDOUT,
                                             stdin=subprocess.DEVNULL, cwd=self.home, preexec_fn=die_with_parent)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise ComfyServerError(f"ComfyUI exited with {self.process.returncode} at start: "
-                                       f"{self.log_text()[-800:]}")
-            try:
-                if requests.get(self.url + "/system_stats", timeout=2).ok:
-                    return self
-            except requests.RequestException:
-                pass
-            time.sleep(0.2)
-        self.stop()
-        raise ComfyServerError(f"ComfyUI did not answer on {self.url} within {timeout:.0f} s: {self.log_text()[-800:]}")
-
-    def stop(self) -> None:
-        proc = self.process
-        if proc is None or proc.poll() is not None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-    def remove(self) -> None:
-        shutil.rmtree(self.home, ignore_errors=True)
-
-    def __enter__(self) -> ComfyServer:
-        try:
-            return self.start()
-        except BaseException:
-            self.stop()
-            raise
-
-    def __exit__(self, exc_type: object, *exc: object) -> None:
-        self.stop()
-        if exc_type is None:  # after an error the home stays: comfyui.log explains it
-            self.remove()
+        self.wait_until_answering("/system_stats", timeout, "ComfyUI", ComfyServerError)
+        return self
