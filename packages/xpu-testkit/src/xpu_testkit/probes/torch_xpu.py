@@ -1,4 +1,8 @@
-"""PyTorch XPU: does the target's torch see Intel GPUs through torch.xpu?"""
+"""PyTorch XPU: does the target's torch see Intel GPUs through torch.xpu?
+
+The collector (remote/torch_probe.py) reads what torch's files tell and imports torch only when
+the answer can matter; the evidence says which.
+"""
 
 from __future__ import annotations
 
@@ -24,8 +28,12 @@ def judge_torch(run: ScriptRun) -> ProbeResult:
             cause=f"`import torch` failed in {run.via}",
             fix="only needed for ComfyUI and PyTorch workloads: " + XPU_TORCH_FIX, data=data,
         )
-    evidence = [f"torch {data.get('version')} (torch.version.xpu={data.get('xpu_build')}) via {run.via}",
-                f"torch.xpu.is_available()={data.get('xpu_available')}, device_count={data.get('device_count')}"]
+    evidence = [f"torch {data.get('version')} (torch.version.xpu={data.get('xpu_build')}, "
+                f"torch.version.cuda={data.get('cuda_build')}) via {run.via}"]
+    if data.get("imported") is False:  # read from torch's files; importing it could not change the verdict
+        evidence.append(f"not imported: {data.get('not_imported')} (XPU_TORCH_IMPORT=1 asks torch itself)")
+    else:
+        evidence.append(f"torch.xpu.is_available()={data.get('xpu_available')}, device_count={data.get('device_count')}")
     evidence += [f"  xpu:{i} {d.get('name')}" for i, d in enumerate(data.get("devices", []))]
     if data.get("ipex_version"):
         evidence.append(f"intel_extension_for_pytorch {data['ipex_version']}")
@@ -41,7 +49,8 @@ def judge_torch(run: ScriptRun) -> ProbeResult:
     if not data.get("xpu_available"):
         return ProbeResult(
             "torch", Status.FAIL, "torch has XPU support but sees no Intel GPU", tuple(evidence),
-            cause="torch.xpu.is_available() is False: no Level Zero GPU driver or no render-node access",
+            cause="no Intel GPU on the PCI bus for torch.xpu to see" if data.get("imported") is False else
+                  "torch.xpu.is_available() is False: no Level Zero GPU driver or no render-node access",
             fix="see the level-zero and render-nodes results", data=data,
         )
     return ProbeResult("torch", Status.OK, f"torch sees {data.get('device_count')} XPU device(s)", tuple(evidence), data=data)
