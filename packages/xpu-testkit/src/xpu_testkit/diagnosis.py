@@ -65,8 +65,17 @@ def _no_gpu_note(obs: Observations) -> tuple[str, ...]:
 
 
 @rule
+def commands_not_found(obs: Observations) -> Iterable[Finding]:
+    """Exit 127 from the target itself (sshpass, sh or timeout missing): about the way in, not the GPU."""
+    r = obs.results.get("target")
+    if r is not None and r.status is Status.FAIL:
+        yield Finding("target-command-not-found", Severity.FAIL, r.summary, r.evidence + (r.cause or "",),
+                      fix=r.fix or "")
+
+
+@rule
 def no_intel_gpu(obs: Observations) -> Iterable[Finding]:
-    if not obs.gpus:
+    if not obs.gpus and obs.status("target") is not Status.FAIL:
         yield Finding(
             "no-intel-gpu", Severity.FAIL, "No Intel GPU on this machine",
             ("no PCI device with vendor 0x8086 and class 0x03xxxx in /sys/bus/pci/devices",),

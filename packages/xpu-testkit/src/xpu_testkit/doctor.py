@@ -3,38 +3,50 @@
 from __future__ import annotations
 
 import textwrap
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 
 from .diagnosis import Observations, diagnose
-from .model import Report, Severity, Status
+from .model import ProbeResult, Report, Severity, Status
 from .probes.context import ProbeContext
-from .probes.environment import collect_env, judge_env
+from .probes.environment import EnvFacts, collect_env, judge_env
 from .probes.level_zero import probe_level_zero
 from .probes.opencl import probe_opencl
-from .probes.pci import judge_pci, scan_system
+from .probes.pci import SystemScan, judge_pci, scan_system
+from .probes.reach import judge_reach
 from .probes.render import judge_render
 from .probes.services import collect_units, judge_units
 from .probes.sycl import probe_sycl
 from .probes.torch_xpu import probe_torch
 
 
+def _icd_variables(env: EnvFacts) -> str | None:
+    return " ".join(f"{k}={env.get(k)}" for k in ("OCL_ICD_VENDORS", "OCL_ICD_FILENAMES") if env.get(k)) or None
+
+
 def observe(ctx: ProbeContext) -> Observations:
-    """Run every probe once on ctx.target."""
-    scan = scan_system(ctx)
-    env = collect_env(ctx)
-    units = collect_units(ctx)
-    results = [
-        judge_pci(scan),
-        judge_render(ctx, scan),
-        probe_level_zero(ctx),
-        probe_sycl(ctx, env.get("ONEAPI_DEVICE_SELECTOR")),
-        probe_opencl(ctx, " ".join(f"{k}={env.get(k)}" for k in ("OCL_ICD_VENDORS", "OCL_ICD_FILENAMES") if env.get(k))
-                     or None),
-        probe_torch(ctx),
-        judge_env(env),
-        judge_units(units),
-    ]
-    return Observations(scan, {r.probe: r for r in results}, env, tuple(units or ()))
+    """Run every probe once on ctx.target, concurrently (each one only issues commands through the
+    target; a console target runs them one at a time). A target that cannot run a command at all
+    (exit 127) is observed as that alone: nothing it says is evidence about the GPU."""
+    unreachable = judge_reach(ctx.target, ctx.target.run("true", timeout=ctx.timeout))
+    if unreachable is not None:
+        return Observations(SystemScan((), "", "", None), {"target": unreachable}, EnvFacts({}, False, ()))
+    with ThreadPoolExecutor(max_workers=8, thread_name_prefix="xpu-probe") as pool:
+        scan = pool.submit(scan_system, ctx)
+        env = pool.submit(collect_env, ctx)
+        units = pool.submit(collect_units, ctx)
+        probes: list[Future[ProbeResult]] = [
+            pool.submit(lambda: judge_pci(scan.result())),
+            pool.submit(lambda: judge_render(ctx, scan.result())),
+            pool.submit(probe_level_zero, ctx),
+            pool.submit(lambda: probe_sycl(ctx, env.result().get("ONEAPI_DEVICE_SELECTOR"))),
+            pool.submit(lambda: probe_opencl(ctx, _icd_variables(env.result()))),
+            pool.submit(probe_torch, ctx),
+            pool.submit(lambda: judge_env(env.result())),
+            pool.submit(lambda: judge_units(units.result())),
+        ]
+        results = [p.result() for p in probes]
+    return Observations(scan.result(), {r.probe: r for r in results}, env.result(), tuple(units.result() or ()))
 
 
 def run_doctor(ctx: ProbeContext) -> Report:

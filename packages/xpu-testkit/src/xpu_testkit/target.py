@@ -7,8 +7,10 @@ never call ``subprocess`` or ``open`` themselves.
 
 from __future__ import annotations
 
+import re
 import shlex
 import sys
+import threading
 import time
 import urllib.parse
 from dataclasses import dataclass
@@ -20,6 +22,33 @@ from testinfra.host import Host
 from .errors import ConfigError, XpuError
 
 DEFAULT_TIMEOUT = 30.0
+NOT_FOUND = 127  # the shell's "command not found"; also what a missing sshpass or timeout gives
+_SECRET_QUERY = re.compile(r"([?&](?:password|passwd|pass)=)[^&#]*", re.IGNORECASE)
+
+
+def redact(url: str) -> str:
+    """``url`` as it may be printed: a password in ``user:password@`` or a ``password=`` query value
+    becomes ``***``."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    end = next((i for i, c in enumerate(rest) if c in "/?#"), len(rest))
+    netloc, tail = rest[:end], rest[end:]
+    userinfo, at, hostport = netloc.rpartition("@")
+    if at and ":" in userinfo:
+        netloc = f"{userinfo.split(':', 1)[0]}:***@{hostport}"
+    return scheme + sep + netloc + _SECRET_QUERY.sub(r"\1***", tail)
+
+
+def _secrets(url: str) -> tuple[str, ...]:
+    """The secrets ``url`` holds (to scrub them from any text a transport prints)."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        found = [parts.password or ""]
+        found += [v for k, v in urllib.parse.parse_qsl(parts.query) if k.lower() in ("password", "passwd", "pass")]
+    except ValueError:
+        found = []
+    return tuple(sorted({f for f in found if f}, key=len, reverse=True))
 
 
 class TargetError(XpuError):
@@ -53,14 +82,28 @@ class CommandOutput:
     def ok(self) -> bool:
         return self.rc == 0 and not self.timed_out
 
+    @property
+    def not_found(self) -> bool:
+        """Exit 127: a command (or the transport's own helper, such as sshpass) was not found."""
+        return self.rc == NOT_FOUND and not self.timed_out
+
 
 class Target:
     """A machine the probes look at, reached through a testinfra ``Host``."""
 
-    def __init__(self, url: str, host: Host, *, local: bool = False) -> None:
-        self.url = url
+    def __init__(self, url: str, host: Host, *, local: bool = False, concurrent: bool = True) -> None:
+        self.url = redact(url)  # what messages and reports show: never a password
         self.host = host
         self.local = local
+        self._secrets = _secrets(url)
+        # a console is one shell on one socket: its commands go one at a time
+        self._serial: threading.Lock | None = None if concurrent else threading.Lock()
+
+    def scrub(self, text: str) -> str:
+        """``text`` without the secrets of this target's URL."""
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
 
     def __repr__(self) -> str:
         return f"Target({self.url!r})"
@@ -83,10 +126,15 @@ class Target:
         wrapped = f"timeout -k 5 {max(1, int(round(timeout)))} sh -c {shlex.quote(command)}"
         started = time.monotonic()
         try:
-            result = self.host.run(wrapped, timeout=timeout)  # console backends bound their wait by it
+            if self._serial is None:
+                result = self.host.run(wrapped, timeout=timeout)  # console backends bound their wait by it
+            else:
+                with self._serial:
+                    result = self.host.run(wrapped, timeout=timeout)
         except RuntimeError as exc:  # testinfra's ssh backends: exit 255, the connection failed
             detail = getattr(exc.args[0], "stderr", "") if exc.args else ""
-            raise TargetError(f"cannot reach {self.url}: {str(detail).strip() or exc}") from None
+            reason = self.scrub(str(detail).strip() or str(exc))
+            raise TargetError(f"cannot reach {self.url}: {reason[:300]}") from None
         duration = time.monotonic() - started
         rc = result.rc
         # 124: GNU timeout, 143: busybox timeout (TERM), 137: killed after the grace period
@@ -95,7 +143,7 @@ class Target:
             command=command,
             rc=rc,
             stdout=result.stdout_bytes.decode("utf-8", errors="replace"),
-            stderr=result.stderr_bytes.decode("utf-8", errors="replace"),
+            stderr=self.scrub(result.stderr_bytes.decode("utf-8", errors="replace")),
             timed_out=timed_out,
             duration=duration,
         )
@@ -252,14 +300,21 @@ def _local(url: str) -> Target:
 
 
 def _testinfra_remote(url: str) -> Target:
-    parsed = urllib.parse.urlsplit(url)
+    try:
+        parsed = urllib.parse.urlsplit(url)
+        parsed.port  # noqa: B018 - raises ValueError for a port out of range or not a number
+    except ValueError as exc:
+        raise ConfigError(f"target {redact(url)!r} is not a valid URL: {exc}") from None
     if not parsed.hostname:
-        raise ConfigError(f"target {url!r} names no host: use {parsed.scheme}://[user@]host[:port]")
+        raise ConfigError(f"target {redact(url)!r} names no host: use {parsed.scheme}://[user@]host[:port]")
     try:
         host = testinfra.get_host(url)
     except Exception as exc:  # testinfra raises plain RuntimeError/ImportError for bad specs
-        raise ConfigError(f"target {url!r}: {exc}") from None
-    return Target(url, host)
+        message = str(exc)
+        for secret in _secrets(url):
+            message = message.replace(secret, "***")
+        raise ConfigError(f"target {redact(url)!r}: {message}") from None
+    return Target(url, host, concurrent=parsed.scheme == "ssh")  # paramiko: one client, made on first use
 
 
 def _console(url: str) -> Target:
@@ -268,7 +323,7 @@ def _console(url: str) -> Target:
     from .vm.console import ConsoleBackend, open_console
 
     shell = open_console(url)  # ConfigError, one line, without the password
-    return Target(url, Host(ConsoleBackend(shell, name=urllib.parse.urlsplit(url).path)))
+    return Target(url, Host(ConsoleBackend(shell, name=urllib.parse.urlsplit(url).path)), concurrent=False)
 
 
 TARGET_SCHEMES: dict[str, Callable[[str], Target]] = {
@@ -284,7 +339,7 @@ def console_target(shell: object, name: str) -> Target:
     """A Target over a VM console shell (BackdoorShell or SerialShell) the caller already holds."""
     from .vm.console import ConsoleBackend
 
-    return Target(name, Host(ConsoleBackend(shell, name=name)))  # type: ignore[arg-type]
+    return Target(name, Host(ConsoleBackend(shell, name=name)), concurrent=False)  # type: ignore[arg-type]
 
 
 def open_target(url: str | None) -> Target:
@@ -300,5 +355,5 @@ def open_target(url: str | None) -> Target:
     factory = TARGET_SCHEMES.get(scheme)
     if factory is None:
         known = ", ".join(f"{s}://" for s in TARGET_SCHEMES)
-        raise ConfigError(f"unknown target scheme {scheme!r} in {url!r} (known: {known})")
+        raise ConfigError(f"unknown target scheme {scheme!r} in {redact(url)!r} (known: {known})")
     return factory(url)
