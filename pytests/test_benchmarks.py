@@ -33,7 +33,7 @@ def comfyui_pair(target: InventoryTarget) -> tuple[str, str]:
 def test_comfyui_bench_measures_both_sides(comfyui_target: InventoryTarget, bench_out: Path) -> None:
     """Harness mode: every run executes the sampler; each side's device is in the report."""
     sides = read_sides(*comfyui_pair(comfyui_target))
-    bench = run_comfyui_bench(sides, steps=4, repetitions=3, warmup=0, harness=True)
+    bench = run_comfyui_bench(sides, steps=3, repetitions=3, warmup=0, harness=True)
     out = bench_out / comfyui_target.name
     out.mkdir(parents=True, exist_ok=True)
     (out / "comfyui-bench.json").write_text(json.dumps(bench.to_dict(), indent=2) + "\n")

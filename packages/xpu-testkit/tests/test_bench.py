@@ -133,7 +133,7 @@ def test_comfyui_verdict_only_for_an_intel_gpu_against_the_cpu(xpu_type: str, cp
 
 def _bench_comfyui(xpu_url: str, cpu_url: str, out: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "xpu_testkit", "bench", "comfyui", "--xpu", xpu_url, "--cpu", cpu_url,
-                           "--steps", "4", "--repetitions", "3", "--warmup", "0", "--out", str(out), *args],
+                           "--steps", "3", "--repetitions", "3", "--warmup", "0", "--out", str(out), *args],
                           capture_output=True, text=True, timeout=300)
 
 
