@@ -25,15 +25,6 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_tiny_llama(tmp_path_factory.mktemp("models") / "xpu-tiny.gguf", seed=1).path
 
 
-@pytest.fixture(scope="session")
-def ipex_ollama():
-    venv = default_venv()
-    if find_binary(venv) is None:
-        pytest.skip(f"IPEX-LLM Ollama is not installed in {venv} (./bootstrap.sh test installs it)")
-    with IpexOllamaServer(venv) as server:
-        yield server
-
-
 def test_tiny_gguf_is_a_valid_llama_model(tmp_path: Path) -> None:
     a = write_tiny_llama(tmp_path / "a.gguf", seed=3)
     b = write_tiny_llama(tmp_path / "b.gguf", seed=3)
