@@ -186,3 +186,20 @@ def test_healthy_arc_machine_is_usable(ctx_for) -> None:
     good = {"ZES_ENABLE_SYSMAN": "1", "OverrideDefaultFP64Settings": "1", "IGC_EnableDPEmulation": "1"}
     findings = diagnose(observe(ctx_for("arc-a770-i915"), level_zero=ze(A770), variables=good))
     assert [f for f in findings if f.severity is not Severity.INFO] == []
+
+
+def test_a_target_that_cannot_run_commands_is_that_finding_alone() -> None:
+    """Exit 127 for `true` (no sshpass, no timeout on PATH): no GPU finding may come from it."""
+    from xpu_testkit.diagnosis import Observations, diagnose  # noqa: PLC0415
+    from xpu_testkit.probes.environment import EnvFacts  # noqa: PLC0415
+    from xpu_testkit.probes.pci import SystemScan  # noqa: PLC0415
+    from xpu_testkit.probes.reach import judge_reach  # noqa: PLC0415
+    from xpu_testkit.target import CommandOutput, open_target  # noqa: PLC0415
+
+    target = open_target("ssh://root:pw@box.invalid")
+    assert judge_reach(target, CommandOutput("true", 0, "", "")) is None
+    result = judge_reach(target, CommandOutput("true", 127, "", "/bin/sh: 1: sshpass: not found\n"))
+    assert result is not None and result.data["sshpass"] and "sshpass" in (result.fix or "")
+    findings = diagnose(Observations(SystemScan((), "", "", None), {"target": result}, EnvFacts({}, False, ())))
+    assert [f.id for f in findings] == ["target-command-not-found"]
+    assert "pw@" not in findings[0].title

@@ -162,3 +162,17 @@ def test_a_scrape_slower_than_its_deadline_is_answered_with_a_timeout_metric() -
     release.set()
     time.sleep(0.1)
     assert measurements.latest() == b"xpu_usable 1.0\n"  # the late result goes to the next scrape
+
+
+def test_measure_runs_the_checks_at_once_within_one_timeout(local) -> None:  # type: ignore[no-untyped-def]
+    """What `--timeout` should mean for the whole export: three hanging services cost one timeout."""
+    from xpu_testkit.export.measure import measure  # noqa: PLC0415
+
+    with MisbehavingServer(silent) as a, MisbehavingServer(endless_chunks()) as b, MisbehavingServer(silent) as c:
+        started = time.monotonic()
+        export = measure(local, ollama=[a.url, b.url], comfyui=[c.url], timeout=2)
+        elapsed = time.monotonic() - started
+    assert elapsed < 2 + MARGIN + 1, f"{elapsed:.1f} s"  # + 1 s: the doctor's own probes on this machine
+    assert [(s.service, s.error) for s in export.services] == [("ollama", "timeout"), ("ollama", "timeout"),
+                                                               ("comfyui", "timeout")]
+    assert export.report.finding("no-intel-gpu") is not None
