@@ -88,6 +88,15 @@ if [ "$job" = test ]; then
     export XPU_NIXPKGS_LIB XPU_NIXPKGS XPU_HOME_MANAGER XPU_NIXOS_HARDWARE XPU_COMFYUI_SRC
   fi
 
+  # The oldest pytest the plugin declares (pyproject.toml), apart: test_plugin.py runs itself under it.
+  export XPU_PYTEST_FLOOR=${XPU_PYTEST_FLOOR:-$here/.cache/pytest-floor}
+  if [ ! -d "$XPU_PYTEST_FLOOR/pytest" ] && ! "$venv/bin/python" -m pip install --disable-pip-version-check -q \
+    --target "$XPU_PYTEST_FLOOR" pytest==8.0.0 >"$venv/pip.log" 2>&1; then
+    cat "$venv/pip.log" >&2
+    echo "bootstrap: pip install pytest==8.0.0 failed" >&2
+    exit 1
+  fi
+
   # Debian's Level Zero loader built from source with its null driver (one "GPU" with no hardware).
   export XPU_ZE_NULL_DIR=${XPU_ZE_NULL_DIR:-$here/.cache/level-zero-null}
   "$here/setup/level-zero-null.sh" "$XPU_ZE_NULL_DIR"

@@ -1,6 +1,6 @@
 """The system suite. The xpu-testkit pytest plugin (installed with the package) provides the
 options (--hardware, --target, --inventory, --strict-skips), the markers and the fixtures
-(host, xpu_target_spec, xpu_report, comfyui_server, ipex_ollama).
+(xpu_host, xpu_target_spec, xpu_report, xpu_comfyui_server, xpu_ipex_ollama).
 
 Service tests run against the services.ollama / services.comfyui URLs of the inventory's targets.
 Where no target names one, the suite starts the service here (the real ComfyUI of
@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from xpu_testkit.inventory import RUNTIMES, InventoryTarget, load_inventory
-from xpu_testkit.pytest_plugin import XPU_SESSION
+from xpu_testkit.pytest_session import XPU_SESSION
 from xpu_testkit.services.comfyui_server import ComfyServer
 from xpu_testkit.services.ipex_ollama import IpexOllamaServer
 from xpu_testkit.services.ollama_check import journal_reader
@@ -60,15 +60,15 @@ def _written_inventory(path: Path, services: dict[str, str]) -> InventoryTarget:
 
 
 @pytest.fixture(scope="session")
-def comfyui_started_here(comfyui_server: ComfyServer, tmp_path_factory: pytest.TempPathFactory) -> InventoryTarget:
+def comfyui_started_here(xpu_comfyui_server: ComfyServer, tmp_path_factory: pytest.TempPathFactory) -> InventoryTarget:
     """The real ComfyUI as both services.comfyui and services.comfyui_cpu (a harness pair)."""
     return _written_inventory(tmp_path_factory.mktemp("inventory") / "comfyui.yaml",
-                              {"comfyui": comfyui_server.url, "comfyui_cpu": comfyui_server.url})
+                              {"comfyui": xpu_comfyui_server.url, "comfyui_cpu": xpu_comfyui_server.url})
 
 
 @pytest.fixture(scope="session")
-def ollama_started_here(ipex_ollama: IpexOllamaServer, tmp_path_factory: pytest.TempPathFactory) -> InventoryTarget:
-    return _written_inventory(tmp_path_factory.mktemp("inventory") / "ollama.yaml", {"ollama": ipex_ollama.url})
+def ollama_started_here(xpu_ipex_ollama: IpexOllamaServer, tmp_path_factory: pytest.TempPathFactory) -> InventoryTarget:
+    return _written_inventory(tmp_path_factory.mktemp("inventory") / "ollama.yaml", {"ollama": xpu_ipex_ollama.url})
 
 
 @pytest.fixture
@@ -86,5 +86,5 @@ def ollama_log(request: pytest.FixtureRequest, ollama_target: InventoryTarget) -
     """The Ollama server's log: its serve.log where the suite started it, else the unit's journal
     on the target (read through the target)."""
     if request.node.callspec.params.get("ollama_target") is None:  # started here
-        return request.getfixturevalue("ipex_ollama").log_text
+        return request.getfixturevalue("xpu_ipex_ollama").log_text
     return journal_reader(open_target(ollama_target.url))

@@ -8,10 +8,14 @@ enumeration on every runtime the inventory expects (Level Zero, SYCL, OpenCL, Py
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import pytest
 
 from xpu_testkit.inventory import InventoryTarget
-from xpu_testkit.model import Report, Severity, Status
+from xpu_testkit.model import Report, Status
 
 PROBE_OF = {"level_zero": "level-zero", "sycl": "sycl", "opencl": "opencl", "torch": "torch"}
 
@@ -26,11 +30,19 @@ def explain(report: Report) -> str:
     return "\n".join(f"{f.severity.value}: {f.title} -> {f.fix}" for f in report.findings)
 
 
-def test_doctor_reaches_a_consistent_verdict(xpu_report: Report) -> None:
-    assert [p.probe for p in xpu_report.probes] == [
+def test_the_doctor_command_agrees_with_the_suite(xpu_report: Report, xpu_target_spec: InventoryTarget) -> None:
+    """`xpu doctor --json` run the way a user runs it, on the same target as the same user, reaches
+    the suite's verdict with the same findings; a machine with no Intel GPU on PCI is never usable."""
+    argv = [sys.executable, "-m", "xpu_testkit", "doctor", "--json", "--target", xpu_target_spec.url]
+    if xpu_target_spec.user:
+        argv += ["--user", xpu_target_spec.user]
+    run = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    assert run.returncode in (0, 1), run.stderr
+    cli = json.loads(run.stdout)
+    assert [p["probe"] for p in cli["probes"]] == [p.probe for p in xpu_report.probes] == [
         "pci", "render-nodes", "level-zero", "sycl", "opencl", "torch", "environment", "services"]
-    blocking = [f for f in xpu_report.findings if f.severity is Severity.FAIL]
-    assert xpu_report.usable == (not blocking)
+    assert (cli["usable"], run.returncode) == (xpu_report.usable, 0 if xpu_report.usable else 1)
+    assert sorted(f["id"] for f in cli["findings"]) == sorted(f.id for f in xpu_report.findings)
     if xpu_report.probe("pci").status is Status.ABSENT:
         assert xpu_report.finding("no-intel-gpu") is not None and not xpu_report.usable
 

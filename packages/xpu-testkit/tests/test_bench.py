@@ -137,10 +137,10 @@ def _bench_comfyui(xpu_url: str, cpu_url: str, out: Path, *args: str) -> subproc
                           capture_output=True, text=True, timeout=300)
 
 
-def test_comfyui_bench_harness_on_the_real_server(comfyui_server, tmp_path: Path) -> None:
+def test_comfyui_bench_harness_on_the_real_server(xpu_comfyui_server, tmp_path: Path) -> None:
     """The whole bench against the real ComfyUI, as both sides: each run executes the sampler (a
     new seed each time), the devices are read and reported, and no verdict is given."""
-    url = comfyui_server.url
+    url = xpu_comfyui_server.url
     refused = _bench_comfyui(url, url, tmp_path / "no")
     assert refused.returncode == 1 and "Traceback" not in refused.stderr and not (tmp_path / "no").exists()
     assert refused.stderr.splitlines() == [f"xpu: no GPU-over-CPU verdict: the --xpu server {url} runs on cpu (cpu), "
@@ -154,10 +154,10 @@ def test_comfyui_bench_harness_on_the_real_server(comfyui_server, tmp_path: Path
     assert "harness run, no verdict" in run.stdout
 
 
-def test_comfyui_bench_verdict_for_an_xpu_server_against_the_real_cpu_server(comfyui_server, tmp_path: Path) -> None:
+def test_comfyui_bench_verdict_for_an_xpu_server_against_the_real_cpu_server(xpu_comfyui_server, tmp_path: Path) -> None:
     """The xpu side is the double (its sampler steps take no time); the cpu side the real server."""
     with ComfyDouble() as double:
-        run = _bench_comfyui(double.url, comfyui_server.url, tmp_path)
+        run = _bench_comfyui(double.url, xpu_comfyui_server.url, tmp_path)
     assert run.returncode == 0, run.stderr
     report = json.loads((tmp_path / "comfyui-bench.json").read_text())
     assert report["verdict"] == "pass" and report["devices"]["xpu"]["device_type"] == "xpu"

@@ -1,4 +1,4 @@
-"""The ComfyUI check against the real ComfyUI 0.8 on the CPU (the ``comfyui_server`` fixture:
+"""The ComfyUI check against the real ComfyUI 0.8 on the CPU (the ``xpu_comfyui_server`` fixture:
 XPU_COMFYUI_SRC run from XPU_COMFYUI_VENV), and against the double for what only a server on an
 Intel GPU shows (an xpu device, XPU execution errors) and for network faults."""
 
@@ -30,11 +30,11 @@ def xpu(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
 # -- the real server ---------------------------------------------------------------------------
 
 
-def test_model_free_check_twice_executes_both_times(comfyui_server: ComfyServer) -> None:
+def test_model_free_check_twice_executes_both_times(xpu_comfyui_server: ComfyServer) -> None:
     """A repeated check is not served from ComfyUI's cache: every node executes each time and the
     image has exactly the colours this run asked for."""
     for _ in range(2):
-        result = check_comfyui(comfyui_server.url)
+        result = check_comfyui(xpu_comfyui_server.url)
         assert result.ok, result.findings
         assert result.run is not None
         assert result.run.executed_nodes == {"1", "2", "3", "4"} and not result.run.cached_nodes
@@ -44,34 +44,34 @@ def test_model_free_check_twice_executes_both_times(comfyui_server: ComfyServer)
         assert [(f.id, f.severity) for f in result.findings] == [("comfyui-not-on-xpu", Severity.INFO)]
 
 
-def test_an_identical_prompt_is_served_from_the_cache_and_the_check_says_so(comfyui_server: ComfyServer) -> None:
+def test_an_identical_prompt_is_served_from_the_cache_and_the_check_says_so(xpu_comfyui_server: ComfyServer) -> None:
     """The same fresh workflow twice (same random choices): the second time ComfyUI executes
     nothing, and the check fails instead of passing on the old image."""
-    first = check_comfyui(comfyui_server.url, rng=random.Random(7))
-    second = check_comfyui(comfyui_server.url, rng=random.Random(7))
+    first = check_comfyui(xpu_comfyui_server.url, rng=random.Random(7))
+    second = check_comfyui(xpu_comfyui_server.url, rng=random.Random(7))
     assert first.ok, first.findings
     assert second.run is not None and second.run.cached_nodes == {"1", "2", "3", "4"}
     assert not second.run.executed_nodes and not second.ok
     assert "comfyui-not-executed" in [f.id for f in second.findings]
 
 
-def test_one_step_sd15_runs_the_model(comfyui_server: ComfyServer) -> None:
+def test_one_step_sd15_runs_the_model(xpu_comfyui_server: ComfyServer) -> None:
     """The random-weight SD1.5 checkpoint loads as SD1.5 (no missing or left-over keys in the log),
     the sampler steps, the VAE decodes a 64x64 image that is not blank."""
-    result = check_comfyui(comfyui_server.url, workflow="one-step-sd15")
+    result = check_comfyui(xpu_comfyui_server.url, workflow="one-step-sd15")
     assert result.ok, result.findings
     assert result.run is not None and result.run.progress_steps == 1
     assert {"5", "6", "7"} <= result.run.executed_nodes
     [image] = result.images
     assert (image.width, image.height) == (64, 64) and image.colours > 100
-    log = comfyui_server.log_text()
+    log = xpu_comfyui_server.log_text()
     assert "model_type EPS" in log
     for complaint in ("missing", "left over keys", "unexpected"):
         assert complaint not in log.lower(), log[-2000:]
 
 
-def test_the_checkpoint_is_deterministic(comfyui_server: ComfyServer, tmp_path: Path) -> None:
-    served = comfyui_server.checkpoints / NAME
+def test_the_checkpoint_is_deterministic(xpu_comfyui_server: ComfyServer, tmp_path: Path) -> None:
+    served = xpu_comfyui_server.checkpoints / NAME
     again = write_checkpoint(tmp_path / NAME, seed=0)
     assert again.size == served.stat().st_size and 400e6 < again.size < 500e6
     with open(served, "rb") as f:
@@ -80,49 +80,49 @@ def test_the_checkpoint_is_deterministic(comfyui_server: ComfyServer, tmp_path: 
     assert tensor(name, shape, 0) != tensor(name, shape, 1)  # another seed, other weights
 
 
-def test_expecting_the_gpu_runs_the_model_and_fails_on_the_cpu(comfyui_server: ComfyServer) -> None:
-    result = check_comfyui(comfyui_server.url, expect_xpu=True)
+def test_expecting_the_gpu_runs_the_model_and_fails_on_the_cpu(xpu_comfyui_server: ComfyServer) -> None:
+    result = check_comfyui(xpu_comfyui_server.url, expect_xpu=True)
     assert result.workflow == "one-step-sd15" and result.run is not None and result.run.progress_steps == 1
     assert [(f.id, f.severity) for f in result.findings] == [("comfyui-not-on-xpu", Severity.FAIL)]
     assert not result.ok
 
 
-def test_object_info_answers_an_unknown_class_with_nothing(comfyui_server: ComfyServer) -> None:
-    client = ComfyClient(comfyui_server.url)
+def test_object_info_answers_an_unknown_class_with_nothing(xpu_comfyui_server: ComfyServer) -> None:
+    client = ComfyClient(xpu_comfyui_server.url)
     assert client.object_info("NoSuchNode") == {}
     workflow = {**load_workflow("model-free"), "9": {"class_type": "NoSuchNode", "inputs": {}}}
     assert client.missing_nodes(workflow) == ["NoSuchNode"]
     assert client.missing_nodes(load_workflow("one-step-sd15")) == []
 
 
-def test_a_missing_checkpoint_is_named(comfyui_server: ComfyServer) -> None:
-    result = check_comfyui(comfyui_server.url, workflow="one-step-sd15", checkpoint="nope.safetensors")
+def test_a_missing_checkpoint_is_named(xpu_comfyui_server: ComfyServer) -> None:
+    result = check_comfyui(xpu_comfyui_server.url, workflow="one-step-sd15", checkpoint="nope.safetensors")
     assert [f.id for f in result.findings] == ["comfyui-not-on-xpu", "comfyui-no-checkpoint"]
     assert "ckpt_name: 'nope.safetensors' not in" in result.findings[1].evidence[0]
     assert "sd15_checkpoint" in result.findings[1].fix
 
 
-def test_an_execution_error_is_reported(comfyui_server: ComfyServer) -> None:
-    (comfyui_server.checkpoints / "xpu-broken.safetensors").write_bytes(b"not a model")
-    result = check_comfyui(comfyui_server.url, workflow="one-step-sd15", checkpoint="xpu-broken.safetensors")
+def test_an_execution_error_is_reported(xpu_comfyui_server: ComfyServer) -> None:
+    (xpu_comfyui_server.checkpoints / "xpu-broken.safetensors").write_bytes(b"not a model")
+    result = check_comfyui(xpu_comfyui_server.url, workflow="one-step-sd15", checkpoint="xpu-broken.safetensors")
     assert result.run is not None and result.run.status == "error"
     assert [f.id for f in result.findings] == ["comfyui-not-on-xpu", "comfyui-execution-error"]
     assert "node 1 (CheckpointLoaderSimple)" in result.findings[1].title
     assert "SafetensorError" in result.findings[1].evidence[0]
 
 
-def test_unknown_node_and_a_prompt_that_is_no_object_are_rejected(comfyui_server: ComfyServer) -> None:
-    client = ComfyClient(comfyui_server.url)
+def test_unknown_node_and_a_prompt_that_is_no_object_are_rejected(xpu_comfyui_server: ComfyServer) -> None:
+    client = ComfyClient(xpu_comfyui_server.url)
     with pytest.raises(ComfyError, match="Cannot execute because node NoSuchNode does not exist"):
         client.queue({"1": {"class_type": "NoSuchNode", "inputs": {}}})
     with pytest.raises(ComfyError, match="HTTP 500, not JSON"):
         client.queue([1, 2])  # type: ignore[arg-type]
 
 
-def test_a_run_that_does_not_finish_is_bounded(comfyui_server: ComfyServer) -> None:
+def test_a_run_that_does_not_finish_is_bounded(xpu_comfyui_server: ComfyServer) -> None:
     """10000 sampler steps cannot finish in 3 s; the client gives up at its deadline, and the run
     is interrupted so the server is free again."""
-    client = ComfyClient(comfyui_server.url)
+    client = ComfyClient(xpu_comfyui_server.url)
     fresh = fresh_workflow(load_workflow("one-step-sd15"))
     fresh.workflow["5"]["inputs"]["steps"] = 10000
     started = time.monotonic()
@@ -131,20 +131,20 @@ def test_a_run_that_does_not_finish_is_bounded(comfyui_server: ComfyServer) -> N
             client.run(fresh.workflow, deadline=3)
         assert time.monotonic() - started < 10
     finally:
-        requests.post(comfyui_server.url + "/interrupt", timeout=10)
+        requests.post(xpu_comfyui_server.url + "/interrupt", timeout=10)
         deadline = time.monotonic() + 30
-        while requests.get(comfyui_server.url + "/queue", timeout=10).json()["queue_running"]:
+        while requests.get(xpu_comfyui_server.url + "/queue", timeout=10).json()["queue_running"]:
             assert time.monotonic() < deadline, "the interrupted run did not stop"
             time.sleep(0.2)
 
 
-def test_check_cli_twice_and_with_the_model(comfyui_server: ComfyServer) -> None:
+def test_check_cli_twice_and_with_the_model(xpu_comfyui_server: ComfyServer) -> None:
     for _ in range(2):
-        run = xpu("check", "comfyui", comfyui_server.url, "--json")
+        run = xpu("check", "comfyui", xpu_comfyui_server.url, "--json")
         assert run.returncode == 0, run.stderr
         report = json.loads(run.stdout)
         assert report["executed"] == ["1", "2", "3", "4"] and report["cached"] == []
-    run = xpu("check", "comfyui", comfyui_server.url, "--workflow", "one-step-sd15")
+    run = xpu("check", "comfyui", xpu_comfyui_server.url, "--workflow", "one-step-sd15")
     assert run.returncode == 0, run.stderr
     assert "1 sampler step(s)" in run.stdout and "xpu-step_" in run.stdout
 
@@ -189,8 +189,8 @@ def test_a_server_that_dies_at_start_is_an_error_with_its_log(tmp_path: Path) ->
 ENV_SCRIPT = Path(__file__).resolve().parents[3] / "setup" / "comfyui-env.sh"
 
 
-def test_the_environment_script_reuses_a_built_environment(comfyui_server: ComfyServer) -> None:
-    install = comfyui_server.install
+def test_the_environment_script_reuses_a_built_environment(xpu_comfyui_server: ComfyServer) -> None:
+    install = xpu_comfyui_server.install
     started = time.monotonic()
     run = subprocess.run([str(ENV_SCRIPT), str(install.venv), str(install.src)], capture_output=True, text=True,
                          timeout=120)

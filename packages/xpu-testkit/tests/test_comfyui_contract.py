@@ -138,8 +138,8 @@ def scenarios(url: str) -> Iterator[tuple[str, Shape]]:
 
 
 @pytest.fixture(scope="module")
-def real_and_double(comfyui_server: ComfyServer) -> Iterator[tuple[dict[str, Shape], dict[str, Shape]]]:
-    real = dict(scenarios(comfyui_server.url))
+def real_and_double(xpu_comfyui_server: ComfyServer) -> Iterator[tuple[dict[str, Shape], dict[str, Shape]]]:
+    real = dict(scenarios(xpu_comfyui_server.url))
     with ComfyDouble() as double:
         imitation = dict(scenarios(double.url))
     yield real, imitation
@@ -167,12 +167,12 @@ def test_the_double_answers_as_the_real_server(real_and_double: tuple[dict[str, 
     assert imitation[scenario] == real[scenario]
 
 
-def test_execution_errors_have_the_real_shape(comfyui_server: ComfyServer) -> None:
+def test_execution_errors_have_the_real_shape(xpu_comfyui_server: ComfyServer) -> None:
     """The double's XPU error in the sampler against a real execution error (a checkpoint that is
     not a safetensors file): the same keys and forms, the same messages after it, the same record."""
-    (comfyui_server.checkpoints / "xpu-broken.safetensors").write_bytes(b"not a model")
+    (xpu_comfyui_server.checkpoints / "xpu-broken.safetensors").write_bytes(b"not a model")
     broken = fresh_workflow(load_workflow("one-step-sd15"), checkpoint="xpu-broken.safetensors").workflow
-    real = error_shape(comfyui_server.url, broken)
+    real = error_shape(xpu_comfyui_server.url, broken)
     with ComfyDouble(xpu_error="onednn") as double:
         imitation = error_shape(double.url, fresh_workflow(load_workflow("one-step-sd15")).workflow)
     assert real["message ends in a newline"] and real["type is a qualified class name"]

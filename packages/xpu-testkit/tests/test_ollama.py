@@ -64,8 +64,8 @@ def test_ipex_llama_cpp_loads_the_tiny_models_metadata_and_vocabulary(tiny_model
     assert "PI_ERROR_DEVICE_NOT_FOUND" in log and "vocabulary" not in log.split("ggml_init_sycl")[-1]
 
 
-def test_real_server_version_and_model_lifecycle(ipex_ollama: IpexOllamaServer, tiny_model: Path) -> None:
-    client = OllamaClient(ipex_ollama.url, read_timeout=120)
+def test_real_server_version_and_model_lifecycle(xpu_ipex_ollama: IpexOllamaServer, tiny_model: Path) -> None:
+    client = OllamaClient(xpu_ipex_ollama.url, read_timeout=120)
     assert client.version() == "0.0.0"  # a 0.3-era server: created from a Modelfile
     digest = client.create_from_gguf("xpu-tiny", tiny_model)
     assert digest.startswith("sha256:")
@@ -76,13 +76,13 @@ def test_real_server_version_and_model_lifecycle(ipex_ollama: IpexOllamaServer, 
     assert "xpu-tiny:latest" not in [m["name"] for m in client.tags()]
 
 
-def test_real_server_generate_is_diagnosed_as_no_gpu(ipex_ollama: IpexOllamaServer, tiny_model: Path) -> None:
-    client = OllamaClient(ipex_ollama.url, read_timeout=120)
+def test_real_server_generate_is_diagnosed_as_no_gpu(xpu_ipex_ollama: IpexOllamaServer, tiny_model: Path) -> None:
+    client = OllamaClient(xpu_ipex_ollama.url, read_timeout=120)
     client.create_from_gguf("xpu-tiny-gen", tiny_model)
     with pytest.raises(OllamaError) as err:
         client.generate("xpu-tiny-gen", "hello", num_predict=4)
     assert err.value.status == 500 and "llama runner process has terminated" in str(err.value)
-    findings = diagnose_text(str(err.value), ipex_ollama.log_text())
+    findings = diagnose_text(str(err.value), xpu_ipex_ollama.log_text())
     assert [f.id for f in findings] == ["ollama-no-sycl-gpu"]
     assert findings[0].evidence == ("DeviceList is empty",)
     assert client.ps() == []  # nothing stayed loaded
@@ -170,8 +170,8 @@ def test_log_signatures(log: str, expected: str) -> None:
 # -- the end-to-end check -----------------------------------------------------------------------
 
 
-def test_check_on_the_real_server_names_the_missing_gpu(ipex_ollama: IpexOllamaServer) -> None:
-    result = check_ollama(ipex_ollama.url, log_reader=ipex_ollama.log_text)
+def test_check_on_the_real_server_names_the_missing_gpu(xpu_ipex_ollama: IpexOllamaServer) -> None:
+    result = check_ollama(xpu_ipex_ollama.url, log_reader=xpu_ipex_ollama.log_text)
     assert result.version == "0.0.0" and result.created and result.generation is None and not result.ok
     assert [f.id for f in result.findings] == ["ollama-no-sycl-gpu"]
 
@@ -211,18 +211,18 @@ def test_journal_reader_reads_through_the_target(tmp_path: Path) -> None:
     assert isinstance(text, str) and "DeviceList" not in text
 
 
-def test_check_cli_reads_the_units_journal(ipex_ollama: IpexOllamaServer, tmp_path: Path) -> None:
+def test_check_cli_reads_the_units_journal(xpu_ipex_ollama: IpexOllamaServer, tmp_path: Path) -> None:
     """`--journal UNIT` runs `journalctl -o cat -u UNIT` on this machine. This machine has no such
     unit, so a journalctl on PATH prints the real server's log for exactly that invocation, as
     journald would for the unit (`-o cat`: message text only)."""
     fake = tmp_path / "bin" / "journalctl"
     fake.parent.mkdir()
     fake.write_text("#!/bin/sh\n"
-                    f'case " $* " in *" -o cat "*" -u ollama.service "*) exec cat {ipex_ollama.log} ;; esac\n'
+                    f'case " $* " in *" -o cat "*" -u ollama.service "*) exec cat {xpu_ipex_ollama.log} ;; esac\n'
                     "exit 1\n")
     fake.chmod(0o755)
     env = {**os.environ, "PATH": f"{fake.parent}:{os.environ['PATH']}"}
-    run = subprocess.run([sys.executable, "-m", "xpu_testkit", "check", "ollama", ipex_ollama.url, "--json",
+    run = subprocess.run([sys.executable, "-m", "xpu_testkit", "check", "ollama", xpu_ipex_ollama.url, "--json",
                           "--journal", "ollama.service"], capture_output=True, text=True, timeout=300, env=env)
     assert run.returncode == 1, run.stderr
     assert [f["id"] for f in json.loads(run.stdout)["findings"]] == ["ollama-no-sycl-gpu"]
@@ -239,16 +239,16 @@ def test_check_cli_rejects_an_empty_journal_unit() -> None:
     (False, "The Ollama model runner died"),
     (True, "No Intel GPU visible to SYCL"),
 ])
-def test_bench_on_the_real_server_names_the_failure(ipex_ollama: IpexOllamaServer, tmp_path: Path,
+def test_bench_on_the_real_server_names_the_failure(xpu_ipex_ollama: IpexOllamaServer, tmp_path: Path,
                                                     journal: bool, finding: str) -> None:
     """`xpu bench ollama` against Intel's real IPEX-LLM Ollama: the first generate fails, and the
     error says why (from the HTTP error alone, or precisely from the unit's journal)."""
     fake = tmp_path / "bin" / "journalctl"
     fake.parent.mkdir()
-    fake.write_text(f"#!/bin/sh\nexec cat {ipex_ollama.log}\n")
+    fake.write_text(f"#!/bin/sh\nexec cat {xpu_ipex_ollama.log}\n")
     fake.chmod(0o755)
     env = {**os.environ, "PATH": f"{fake.parent}:{os.environ['PATH']}"}
-    cmd = [sys.executable, "-m", "xpu_testkit", "bench", "ollama", "--backend", f"ipex-llm={ipex_ollama.url}",
+    cmd = [sys.executable, "-m", "xpu_testkit", "bench", "ollama", "--backend", f"ipex-llm={xpu_ipex_ollama.url}",
            "--out", str(tmp_path / "out")] + (["--journal", "ollama.service"] if journal else [])
     run = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     assert run.returncode == 1 and "Traceback" not in run.stderr

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
+
+from xpu_testkit.doctor import run_doctor
+from xpu_testkit.probes.context import ProbeContext
+from xpu_testkit.target import open_target
 
 HARDWARE_TEST = """
 import pytest
@@ -11,10 +20,10 @@ import pytest
 def test_needs_gpu(xpu_report):
     assert xpu_report.usable, "no usable Intel GPU"
 
-def test_host_is_a_target(host, xpu_target_spec):
-    assert host.url == xpu_target_spec.url
-    assert host.run("echo hi").stdout == "hi\\n"
-    assert host.file("/proc/cmdline").exists  # testinfra's modules still work
+def test_host_is_a_target(xpu_host, xpu_target_spec):
+    assert xpu_host.url == xpu_target_spec.url
+    assert xpu_host.run("echo hi").stdout == "hi\\n"
+    assert xpu_host.file("/proc/cmdline").exists  # testinfra's modules still work
 """
 
 
@@ -25,11 +34,45 @@ def test_hardware_tests_skip_without_flag(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["*needs an Intel GPU: run with --hardware*"])
 
 
-def test_hardware_without_gpu_fails_with_the_diagnosis(pytester: pytest.Pytester) -> None:
+def test_hardware_tests_carry_the_doctors_verdict(pytester: pytest.Pytester) -> None:
+    """With --hardware the GPU test passes exactly where the doctor finds this machine usable, and a
+    failure carries the doctor's report (on a machine without an Intel GPU: "no-intel-gpu")."""
+    report = run_doctor(ProbeContext(open_target("local://")))
     pytester.makepyfile(HARDWARE_TEST)
     result = pytester.runpytest("--hardware")
+    if report.usable:
+        result.assert_outcomes(passed=2)
+        return
     result.assert_outcomes(passed=1, failed=1)
-    result.stdout.fnmatch_lines(["*xpu doctor*", "*no-intel-gpu*", "*VERDICT: no Intel GPU on this machine*"])
+    result.stdout.fnmatch_lines(["*xpu doctor*", f"*{report.findings[0].id}*", "*VERDICT: *"])
+    if report.finding("no-intel-gpu") is not None:
+        result.stdout.fnmatch_lines(["*VERDICT: no Intel GPU on this machine*"])
+
+
+TESTINFRA_SUITE = """
+def test_testinfra_host_is_testinfras(host):
+    assert host.exists("sh")                      # testinfra: a command on PATH
+    assert not host.exists("no-such-command-xpu")
+    assert host.file("/proc/cmdline").exists
+    assert host.run("echo hi").stdout == "hi\\n"
+    assert type(host).__module__ == "testinfra.host"
+"""
+
+
+def test_a_plain_testinfra_suite_is_unchanged_by_the_plugin(pytester: pytest.Pytester) -> None:
+    """The plugin is loaded (its options parse) and a testinfra suite's ``host`` is still testinfra's."""
+    pytester.makepyfile(TESTINFRA_SUITE)
+    result = pytester.runpytest("--strict-skips", "-v")
+    result.assert_outcomes(passed=1)
+    assert "xpu_testkit" in {name for name, _ in pytester.parseconfig().pluginmanager.list_name_plugin()}
+
+
+def test_the_plugin_can_be_disabled(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(TESTINFRA_SUITE)
+    result = pytester.runpytest("-p", "no:xpu_testkit")
+    result.assert_outcomes(passed=1)
+    result = pytester.runpytest("-p", "no:xpu_testkit", "--hardware")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR  # its options are gone with it
 
 
 def test_targets_from_the_inventory_parametrize_host(pytester: pytest.Pytester) -> None:
@@ -78,3 +121,23 @@ def test_allowed():
 def test_markers_are_registered(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--markers")
     result.stdout.fnmatch_lines(["@pytest.mark.hardware:*", "@pytest.mark.vm:*", "@pytest.mark.nix:*", "@pytest.mark.slow:*"])
+
+
+PYTEST_FLOOR = "8.0.0"  # pyproject.toml: pytest>=8.0
+
+
+def test_the_plugin_works_on_the_oldest_pytest_it_declares(tmp_path: Path) -> None:
+    """This file's other tests, run by pytest 8.0.0 (bootstrap.sh installs it apart, in
+    XPU_PYTEST_FLOOR, and it shadows the suite's pytest on PYTHONPATH)."""
+    floor = os.environ.get("XPU_PYTEST_FLOOR")
+    if not floor:
+        pytest.skip("XPU_PYTEST_FLOOR is not set: pip install --target DIR pytest==8.0.0 and point it there")
+    env = dict(os.environ, PYTHONPATH=floor)
+    version = subprocess.run([sys.executable, "-c", "import pytest; print(pytest.__version__)"], env=env,
+                             capture_output=True, text=True, timeout=60)
+    assert version.stdout.strip() == PYTEST_FLOOR, version.stderr
+    run = subprocess.run([sys.executable, "-m", "pytest", "-p", "pytester", "-p", "no:cacheprovider", "-q",
+                          "-k", "not oldest_pytest", str(Path(__file__))], env=env, capture_output=True,
+                         text=True, timeout=600, cwd=tmp_path)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    assert " passed" in run.stdout.splitlines()[-1] and "failed" not in run.stdout.splitlines()[-1]

@@ -1,4 +1,5 @@
-"""Fixtures of the xpu-testkit pytest plugin (registered by pytest_plugin in pytest_configure)."""
+"""Fixtures of the xpu-testkit pytest plugin (registered by pytest_plugin in pytest_configure), every
+one named xpu_* so that none replaces a fixture of another plugin or of the suite."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from collections.abc import Callable, Iterator
 
 from .inventory import InventoryTarget
 from .model import Report
-from .pytest_plugin import XPU_SESSION, XPU_VMS, XpuSession
+from .pytest_session import XPU_SESSION, XPU_VMS, XpuSession
 from .services.comfyui_server import ComfyServer, install_from_environment
 from .services.ipex_ollama import IpexOllamaServer, default_venv, find_binary
 from .services.sd15_checkpoint import NAME as CHECKPOINT_NAME
@@ -33,7 +34,7 @@ def xpu_target_spec(request: pytest.FixtureRequest) -> InventoryTarget:
 
 
 @pytest.fixture(scope="session")
-def host(xpu_session: XpuSession, xpu_target_spec: InventoryTarget) -> Target:
+def xpu_host(xpu_session: XpuSession, xpu_target_spec: InventoryTarget) -> Target:
     """The target as a Target: run/read_text/which/environment plus testinfra's modules."""
     return xpu_session.target(xpu_target_spec)
 
@@ -83,7 +84,7 @@ def xpu_vm(request: pytest.FixtureRequest, xpu_guest: GuestImage, xpu_accel: str
 
 
 @pytest.fixture(scope="session")
-def comfyui_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ComfyServer]:
+def xpu_comfyui_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ComfyServer]:
     """The real ComfyUI (XPU_COMFYUI_SRC run by XPU_COMFYUI_VENV's Python) on the CPU, on a free
     loopback port, with the one-step-sd15 checkpoint (random weights, seed 0) written into its
     models while it starts. Stopped after the session; if a test failed, its log is kept as
@@ -114,7 +115,7 @@ def comfyui_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.Temp
 
 
 @pytest.fixture(scope="session")
-def ipex_ollama() -> Iterator[IpexOllamaServer]:
+def xpu_ipex_ollama() -> Iterator[IpexOllamaServer]:
     """Intel's real IPEX-LLM Ollama (XPU_IPEX_OLLAMA_VENV, default .venv-ipex-ollama) on a free
     loopback port for the session; its home (serve.log) stays if the session ends with an error."""
     venv = default_venv()

@@ -3,25 +3,27 @@
 Options: ``--hardware`` (run tests marked ``hardware``: they need a real Intel GPU and fail with
 the doctor's diagnosis where there is none), ``--target URL`` (repeatable), ``--inventory FILE``,
 ``--strict-skips`` (CI: a skipped test fails, except hardware tests without --hardware).
-Markers: ``hardware``, ``vm``, ``nix``, ``slow``. Fixtures: ``host`` (a Target, parametrized over
-the targets), ``xpu_target_spec`` (its inventory entry), ``xpu_report`` (the doctor's report for it),
-``comfyui_server`` (the real ComfyUI of XPU_COMFYUI_SRC/XPU_COMFYUI_VENV, started for the session).
+Markers: ``hardware``, ``vm``, ``nix``, ``slow``, ``xpu_allowed_skip``. Fixtures, all named ``xpu_*``
+so that none replaces another plugin's (pytest-testinfra's ``host`` stays testinfra's): ``xpu_host``
+(a Target, parametrized over the targets), ``xpu_target_spec`` (its inventory entry), ``xpu_report``
+(the doctor's report for it), ``xpu_vm`` (boots the test guest), ``xpu_comfyui_server`` and
+``xpu_ipex_ollama`` (the real ComfyUI and IPEX-LLM Ollama, started for the session). Disable the
+plugin with ``-p no:xpu_testkit``.
 """
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Generator
 
 import pytest
+from pluggy import Result
 
-from .doctor import render_text, run_doctor
+from . import pytest_fixtures
+from .doctor import render_text
 from .errors import ConfigError
 from .inventory import Inventory, InventoryTarget, load_inventory
-from .model import Report
-from .probes.context import ProbeContext
-from .target import Target, open_target
+from .pytest_session import XPU_SESSION, XPU_VMS, XpuSession
+from .target import open_target
 
 MARKERS = {
     "hardware": "needs a real Intel GPU on the target; runs only with --hardware",
@@ -31,33 +33,6 @@ MARKERS = {
 }
 HARDWARE_SKIP = "needs an Intel GPU: run with --hardware on a machine (or --target) that has one"
 STRICT_SKIP_ALLOWED = "xpu_allowed_skip"
-
-
-@dataclass
-class XpuSession:
-    """Per-run state: the targets to test and what was learned about them."""
-
-    hardware: bool
-    specs: tuple[InventoryTarget, ...]
-    inventory: Inventory | None
-    strict_skips: bool
-    _targets: dict[str, Target] = field(default_factory=dict)
-    _reports: dict[str, Report] = field(default_factory=dict)
-
-    def target(self, spec: InventoryTarget) -> Target:
-        if spec.name not in self._targets:
-            self._targets[spec.name] = open_target(spec.url)
-        return self._targets[spec.name]
-
-    def report(self, spec: InventoryTarget) -> Report:
-        if spec.name not in self._reports:
-            self._reports[spec.name] = run_doctor(ProbeContext(self.target(spec), user=spec.user))
-        return self._reports[spec.name]
-
-
-XPU_SESSION = pytest.StashKey[XpuSession]()
-# VMs a test started; their console logs are attached to the report when it fails
-XPU_VMS = pytest.StashKey[list]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -85,7 +60,6 @@ def _specs(config: pytest.Config, inventory: Inventory | None) -> tuple[Inventor
     return tuple(specs)
 
 
-@pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
     for name, text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
@@ -100,9 +74,9 @@ def pytest_configure(config: pytest.Config) -> None:
         hardware=config.getoption("hardware"), specs=specs, inventory=inventory,
         strict_skips=config.getoption("xpu_strict_skips"),
     )
-    # Registered after every installed plugin, so this module's ``host`` wins over pytest-testinfra's;
-    # a conftest.py can still override it.
-    config.pluginmanager.register(importlib.import_module("xpu_testkit.pytest_fixtures"), "xpu_testkit.fixtures")
+    # every fixture is named xpu_*: none replaces another plugin's (pytest-testinfra's ``host`` stays its own)
+    if not config.pluginmanager.is_registered(pytest_fixtures):
+        config.pluginmanager.register(pytest_fixtures, "xpu_testkit.fixtures")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -119,15 +93,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.skip(reason=HARDWARE_SKIP))
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    report = yield
+@pytest.hookimpl(hookwrapper=True)  # the old-style wrapper: pytest 8.0 (the floor) has no wrapper=True
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Result[pytest.TestReport], None]:
+    outcome = yield
+    report = outcome.get_result()
     session = item.config.stash.get(XPU_SESSION, None)
     if session is None:
-        return report
+        return
     if report.failed and "xpu_report" in getattr(item, "funcargs", {}):
         report.sections.append(("xpu doctor", render_text(item.funcargs["xpu_report"])))
-    comfyui = getattr(item, "funcargs", {}).get("comfyui_server")
+    comfyui = getattr(item, "funcargs", {}).get("xpu_comfyui_server")
     if report.failed and comfyui is not None:
         report.sections.append((f"ComfyUI log ({comfyui.log}), last 60 lines",
                                 "\n".join(comfyui.log_text().splitlines()[-60:])))
@@ -139,4 +114,3 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         if not (item.get_closest_marker("hardware") and not session.hardware):
             report.outcome = "failed"
             report.longrepr = f"skipped under --strict-skips (CI installs every component): {reason}"
-    return report
