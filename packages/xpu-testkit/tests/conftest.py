@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from xpu_testkit.probes.context import ProbeContext
+from xpu_testkit.probes.pci import PciGpu, scan_system
 from xpu_testkit.process import free_port
 from xpu_testkit.target import Target, open_target
 
@@ -25,6 +26,33 @@ DATA = Path(__file__).parent / "data"
 @pytest.fixture(scope="session")
 def local() -> Target:
     return open_target("local://")
+
+
+NO_GPU_PATH = ("shows how a real runtime behaves without an Intel GPU: only a machine without one can "
+               "(the hardware runner covers the GPU path with --hardware)")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that need a machine without an Intel GPU may skip under --strict-skips: on the hardware
+    runner they cannot run, and the GPU path is what its --hardware tests are for."""
+    for item in items:
+        if "no_intel_gpu_here" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xpu_allowed_skip(NO_GPU_PATH))
+
+
+@pytest.fixture(scope="session")
+def this_machines_intel_gpus(local: Target) -> tuple[PciGpu, ...]:
+    """The Intel GPUs on this machine's PCI bus, as the doctor's scan sees them."""
+    return scan_system(ProbeContext(local)).gpus
+
+
+@pytest.fixture
+def no_intel_gpu_here(this_machines_intel_gpus: tuple[PciGpu, ...]) -> None:
+    """For a test of a real runtime's no-GPU behaviour (the loader without a driver, the IPEX-LLM
+    runner aborting): skips, with the reason, on a machine that has an Intel GPU."""
+    if this_machines_intel_gpus:
+        names = ", ".join(g.label() for g in this_machines_intel_gpus)
+        pytest.skip(f"this machine has an Intel GPU ({names}): the test {NO_GPU_PATH}")
 
 
 @pytest.fixture

@@ -31,7 +31,7 @@ def check_schema(report: dict) -> None:
         assert f["id"] and f["title"] and f["fix"] and isinstance(f["evidence"], list)
 
 
-def test_doctor_json_on_this_machine() -> None:
+def test_doctor_json_on_this_machine(no_intel_gpu_here: None) -> None:
     run = xpu("doctor", "--json")
     assert run.returncode == 1, run.stderr
     report = json.loads(run.stdout)
@@ -47,7 +47,7 @@ def test_doctor_json_on_this_machine() -> None:
         assert "level-zero-no-driver" in ids
 
 
-def test_doctor_text_says_plainly_there_is_no_gpu() -> None:
+def test_doctor_text_says_plainly_there_is_no_gpu(no_intel_gpu_here: None) -> None:
     run = xpu("doctor")
     assert run.returncode == 1
     assert "VERDICT: no Intel GPU on this machine" in run.stdout

@@ -19,7 +19,7 @@ def _loader_installed(local: Target) -> bool:
     return local.run("ldconfig -p | grep -q libze_loader.so.1").ok
 
 
-def test_real_loader_present_without_driver(local: Target) -> None:
+def test_real_loader_present_without_driver(local: Target, no_intel_gpu_here: None) -> None:
     if not _loader_installed(local):
         pytest.skip("Debian's libze1 is not installed (apt-get install libze1)")
     result = probe_level_zero(ProbeContext(local))

@@ -11,7 +11,7 @@ from xpu_testkit.probes.sycl import probe_sycl
 from xpu_testkit.target import Target
 
 
-def test_dpctl_enumerates_the_cpu_device_as_no_gpu(local: Target, cpu_opencl_runtime) -> None:
+def test_dpctl_enumerates_the_cpu_device_as_no_gpu(local: Target, cpu_opencl_runtime, no_intel_gpu_here: None) -> None:
     pytest.importorskip("dpctl", reason="pip install dpctl")
     if local.which("sycl-ls"):
         pytest.skip("sycl-ls is on PATH; this test covers the dpctl route")
@@ -38,7 +38,7 @@ def _clinfo(local: Target) -> None:
         pytest.skip("clinfo is not installed (apt-get install clinfo ocl-icd-libopencl1)")
 
 
-def test_clinfo_json_with_the_cpu_runtime(local: Target, cpu_opencl_runtime) -> None:
+def test_clinfo_json_with_the_cpu_runtime(local: Target, cpu_opencl_runtime, no_intel_gpu_here: None) -> None:
     _clinfo(local)
     result = probe_opencl(ProbeContext(local), f"OCL_ICD_VENDORS={cpu_opencl_runtime}")
     assert result.data["source"] == "clinfo --json"
@@ -49,7 +49,7 @@ def test_clinfo_json_with_the_cpu_runtime(local: Target, cpu_opencl_runtime) -> 
     assert result.status is Status.FAIL and result.summary == "OpenCL sees no Intel GPU"
 
 
-def test_clinfo_list_formats_agree_with_json(local: Target, cpu_opencl_runtime) -> None:
+def test_clinfo_list_formats_agree_with_json(local: Target, cpu_opencl_runtime, no_intel_gpu_here: None) -> None:
     _clinfo(local)
     as_json = parse_clinfo_json(local.run("clinfo --json").stdout)
     tree = parse_clinfo_list(local.run("clinfo -l").stdout)

@@ -16,7 +16,7 @@ def test_commands_run_through_sshd(sshd: str) -> None:
     assert open_target(sshd).run("echo $SSH_CONNECTION").stdout.startswith("127.0.0.1 ")
 
 
-def test_probes_over_ssh(sshd: str) -> None:
+def test_probes_over_ssh(sshd: str, no_intel_gpu_here: None) -> None:
     """The same probes, run through sshd: the Level Zero collector goes to the target's python3."""
     report = run_doctor(ProbeContext(open_target(sshd), timeout=60))
     assert report.probe("pci").status is Status.ABSENT
