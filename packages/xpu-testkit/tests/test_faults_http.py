@@ -136,3 +136,88 @@ def test_a_post_redirected_with_303_becomes_a_get() -> None:
             reply = http.request("POST", hop.url + "/x", deadline=Deadline.after(5), json_body={"a": 1})
         assert reply.status == 200 and "version" in reply.json_object()
         assert ollama.requests[-1][:2] == ("GET", "/api/version")
+
+
+@pytest.fixture
+def tls_cert(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+    """A self-signed certificate for localhost (openssl), trusted through SSL_CERT_FILE."""
+    import shutil  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("no openssl (apt-get install openssl)")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+                    "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost"],
+                   check=True, capture_output=True, timeout=60)
+    return cert, key
+
+
+@pytest.mark.parametrize("behaviour, answers", [(answer({"sha": "x"}), True), (endless_chunks(), False), (silent, False)],
+                         ids=["answer", "endless-body", "silent"])
+def test_https_is_verified_and_bounded(behaviour: Behaviour, answers: bool, tls_cert, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The deadline holds over TLS too (the watchdog shuts the socket under the TLS layer)."""
+    import ssl  # noqa: PLC0415
+    import threading  # noqa: PLC0415
+
+    cert, key = tls_cert
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    with MisbehavingServer(behaviour) as peer:
+        relay = _tls_relay(context, peer.port)
+        threading.Thread(target=relay.serve_forever, daemon=True).start()
+        try:
+            url = f"https://localhost:{relay.server_address[1]}/"
+            with pytest.raises(HttpError) as untrusted:
+                http.request("GET", url, deadline=Deadline.after(BUDGET))
+            assert untrusted.value.kind == "unreachable" and "CERTIFICATE_VERIFY_FAILED" in str(untrusted.value)
+            monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+            started = time.monotonic()
+            if answers:
+                assert http.get_json(url, deadline=Deadline.after(BUDGET)) == {"sha": "x"}
+            else:
+                with pytest.raises(HttpError) as caught:
+                    http.get_json(url, deadline=Deadline.after(BUDGET))
+                assert caught.value.kind == "timeout", str(caught.value)
+            assert time.monotonic() - started < BUDGET + http.MARGIN
+        finally:
+            relay.shutdown()
+            relay.server_close()
+
+
+def _tls_relay(context, port: int):  # type: ignore[no-untyped-def]
+    """A TLS front on localhost that relays bytes to the plain peer on ``port``, both ways."""
+    import socket  # noqa: PLC0415
+    import socketserver  # noqa: PLC0415
+    import threading  # noqa: PLC0415
+
+    class Relay(socketserver.BaseRequestHandler):
+        def handle(self) -> None:
+            with context.wrap_socket(self.request, server_side=True) as tls, \
+                    socket.create_connection(("127.0.0.1", port)) as plain:
+                tls.settimeout(3)
+                plain.settimeout(3)
+
+                def back() -> None:
+                    try:
+                        while data := plain.recv(65536):
+                            tls.sendall(data)
+                    except OSError:
+                        pass
+
+                threading.Thread(target=back, daemon=True).start()
+                try:
+                    while data := tls.recv(65536):
+                        plain.sendall(data)
+                except OSError:
+                    pass
+
+    class Server(socketserver.ThreadingTCPServer):
+        daemon_threads = True
+        allow_reuse_address = True
+
+        def handle_error(self, request, client_address) -> None:  # type: ignore[no-untyped-def]
+            pass
+
+    return Server(("127.0.0.1", 0), Relay)
