@@ -112,3 +112,17 @@ def test_a_console_like_target_runs_one_command_at_a_time(local: Target, concurr
         t.join(10)
     elapsed = time.monotonic() - started
     assert (elapsed >= 1.2) if not concurrent else (elapsed < 1.0), f"{elapsed:.2f} s"
+
+
+def test_a_silent_ssh_peer_is_bounded_by_the_timeout() -> None:
+    """An ssh:// target that accepts and says nothing: ssh's ConnectTimeout follows --timeout (it
+    was testinfra's 10 s whatever --timeout said); one line, exit 2."""
+    from .misbehaving import MisbehavingServer, silent  # noqa: PLC0415
+
+    with MisbehavingServer(silent) as peer:
+        started = time.monotonic()
+        run = xpu("doctor", "--target", f"ssh://root@127.0.0.1:{peer.port}", "--timeout", "2")
+        elapsed = time.monotonic() - started
+    assert elapsed < 2 + 2.5, f"{elapsed:.1f} s"  # + starting Python and ssh
+    assert run.returncode == 2 and len(run.stderr.strip().splitlines()) == 1, run.stderr
+    assert "timed out" in run.stderr

@@ -7,6 +7,7 @@ never call ``subprocess`` or ``open`` themselves.
 
 from __future__ import annotations
 
+import math
 import re
 import shlex
 import sys
@@ -98,6 +99,9 @@ class Target:
         self._secrets = _secrets(url)
         # a console is one shell on one socket: its commands go one at a time
         self._serial: threading.Lock | None = None if concurrent else threading.Lock()
+        # testinfra's ssh backends pass their `timeout` (default 10 s) to ssh as ConnectTimeout
+        connect = getattr(getattr(host, "backend", None), "timeout", None)
+        self._connect_timeout = connect if isinstance(connect, int) and not isinstance(connect, bool) else None
 
     def scrub(self, text: str) -> str:
         """``text`` without the secrets of this target's URL."""
@@ -124,6 +128,8 @@ class Target:
         Raises TargetError when the transport itself fails (SSH cannot connect).
         """
         wrapped = f"timeout -k 5 {max(1, int(round(timeout)))} sh -c {shlex.quote(command)}"
+        if self._connect_timeout is not None:  # an ssh connection waits no longer than the command may
+            self.host.backend.timeout = max(1, min(self._connect_timeout, math.ceil(timeout)))
         started = time.monotonic()
         try:
             if self._serial is None:
@@ -133,7 +139,7 @@ class Target:
                     result = self.host.run(wrapped, timeout=timeout)
         except RuntimeError as exc:  # testinfra's ssh backends: exit 255, the connection failed
             detail = getattr(exc.args[0], "stderr", "") if exc.args else ""
-            reason = self.scrub(str(detail).strip() or str(exc))
+            reason = "; ".join(self.scrub(str(detail).strip() or str(exc)).splitlines())
             raise TargetError(f"cannot reach {self.url}: {reason[:300]}") from None
         duration = time.monotonic() - started
         rc = result.rc
