@@ -113,8 +113,11 @@ class GitHub:
 
 
 def compare(lock: Path, github: GitHub, tracked: tuple[Tracked, ...] = TRACKED) -> list[Comparison]:
+    try:
+        deadline = Deadline.after(github.timeout)
+    except ValueError:
+        raise ConfigError(f"--timeout must be a finite number of seconds above 0, not {github.timeout!r}") from None
     revisions = pinned_revisions(lock)
-    deadline = Deadline.after(github.timeout)
     heads: dict[tuple[str, str], str | UpstreamError] = {}
     out = []
     for t in tracked:
