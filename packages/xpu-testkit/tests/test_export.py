@@ -117,7 +117,9 @@ def test_the_last_benchmark_becomes_metrics(tmp_path: Path) -> None:
     (["--textfile", "xpu.txt"], "node-exporter reads only files ending in .prom"),
     (["--ollama", "localhost:11434"], "is not an http(s) URL"),
     (["--bench-json", "/nonexistent.json"], "--bench-json /nonexistent.json"),
-    (["--timeout", "0"], "--timeout must be positive"),
+    (["--timeout", "0"], "--timeout 0.0: must be a positive number of seconds"),
+    (["--timeout", "nan"], "--timeout nan: must be a positive number of seconds"),
+    (["--listen", ""], "--listen '': expected PORT or ADDRESS:PORT"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args: list[str], message: str) -> None:
     run = export(*args)

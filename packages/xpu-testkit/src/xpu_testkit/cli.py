@@ -17,11 +17,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 import runpy
 import signal
 import tempfile
-import time
 import sys
 from importlib import resources
 from pathlib import Path
@@ -42,7 +42,8 @@ from .services.sd15_checkpoint import NAME as CHECKPOINT_NAME
 from .services.ollama import OllamaError, diagnose_text
 from .services.ollama_check import check_ollama, journal_reader
 from .services.tiny_gguf import write_tiny_llama
-from .export.metrics import Export, check_comfyui_quickly, check_ollama_quickly, load_bench
+from .export.measure import measure as measure_export
+from .export.metrics import Export, load_bench
 from .export.metrics import render as render_metrics
 from .export.serve import parse_listen, serve
 from .export.textfile import write_atomically
@@ -125,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--ollama", action="append", default=[], metavar="URL", help="an Ollama to check; repeatable")
     export.add_argument("--comfyui", action="append", default=[], metavar="URL", help="a ComfyUI to check; repeatable")
     export.add_argument("--bench-json", type=Path, metavar="FILE", help="the ollama-bench.json of the last `xpu bench`")
-    export.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS", help="per probe and per check")
+    export.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS", help="longest any probe or check may take; they run at once (+0.5 s)")
 
     upstream = sub.add_parser("upstream", help="the versions flake.lock pins against what the inputs offer now")
     upstream.add_argument("--lock", type=Path, default=Path("flake.lock"), help="default ./flake.lock")
@@ -141,8 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _doctor(args: argparse.Namespace) -> int:
     inventory = load_inventory(args.inventory) if args.inventory else None
-    if args.timeout <= 0:
-        raise ConfigError("--timeout must be positive")
+    _check_timeout(args.timeout)
     if args.sysroot and not os.path.isdir(args.sysroot):
         raise ConfigError(f"--sysroot {args.sysroot}: not a directory")
     specs: list[tuple[str, str | None]] = []  # (url, user)
@@ -298,8 +298,7 @@ def _check_comfyui(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    if args.timeout <= 0:
-        raise ConfigError("--timeout must be positive")
+    _check_timeout(args.timeout)
     if args.textfile is not None and args.textfile.suffix != ".prom":
         raise ConfigError(f"--textfile {args.textfile}: node-exporter reads only files ending in .prom")
     for url in [*args.ollama, *args.comfyui]:
@@ -311,17 +310,14 @@ def _export(args: argparse.Namespace) -> int:
             bench, bench_mtime = load_bench(args.bench_json)
         except (OSError, ValueError) as exc:
             raise ConfigError(f"--bench-json {args.bench_json}: {exc}") from None
-    if args.listen and args.textfile:
+    if args.listen is not None and args.textfile:
         raise ConfigError("--listen and --textfile exclude each other")
-    listen = parse_listen(args.listen) if args.listen else None
+    listen = parse_listen(args.listen) if args.listen is not None else None
     target = open_target(args.target)
 
     def measure() -> Export:
-        started = time.monotonic()
-        report = run_doctor(ProbeContext(target, timeout=args.timeout))
-        services = tuple([check_ollama_quickly(u, args.timeout) for u in args.ollama]
-                         + [check_comfyui_quickly(u, args.timeout) for u in args.comfyui])
-        return Export(report, services, bench, bench_mtime, duration=time.monotonic() - started)
+        return measure_export(target, ollama=args.ollama, comfyui=args.comfyui, bench=bench,
+                              bench_mtime=bench_mtime, timeout=args.timeout)
 
     if listen is not None:
         serve(*listen, lambda: render_metrics(measure()))
@@ -338,8 +334,7 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _upstream(args: argparse.Namespace) -> int:
-    if args.timeout <= 0:
-        raise ConfigError("--timeout must be positive")
+    _check_timeout(args.timeout)
     rows = compare(args.lock, GitHub(args.github_api.rstrip("/"), args.github_raw.rstrip("/"), args.timeout))
     if args.json:
         json.dump([dict(dataclasses.asdict(r), changed=r.changed) for r in rows], sys.stdout, indent=2)
@@ -356,13 +351,19 @@ def _collect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_timeout(seconds: float) -> None:
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ConfigError(f"--timeout {seconds}: must be a positive number of seconds")
+
+
 def _terminate(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
-        signal.signal(signal.SIGTERM, _terminate)  # unwind (stop VMs, restore drivers) as on Ctrl-C
+        for signum in (signal.SIGTERM, signal.SIGHUP):  # unwind (stop VMs, restore drivers) as on Ctrl-C
+            signal.signal(signum, _terminate)
         args = build_parser().parse_args(argv)
         if args.command == "doctor":
             return _doctor(args)
