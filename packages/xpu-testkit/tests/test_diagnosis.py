@@ -1,4 +1,4 @@
-"""Diagnosis rules on recorded machines: each problem of intel-xpu-facts.md ("What users hit").
+"""Diagnosis rules on recorded machines: each known problem of the Intel GPU stack.
 
 The sysfs side is the real scan of a recorded layout. The runtime side of a GPU machine cannot run
 here (no Intel GPU), so it is the real judge functions fed with collector output shaped as
@@ -135,8 +135,9 @@ def test_6_and_7_nixpkgs_ollama_unit_hardening_and_ordering(ctx_for) -> None:
     assert found["mdwe-blocks-jit"].severity is Severity.FAIL
     assert "MemoryDenyWriteExecute = lib.mkForce false" in (found["mdwe-blocks-jit"].nixos or "")
     assert found["service-before-gpu"].severity is Severity.WARN
+    assert found["service-before-gpu"].nixos.startswith("services.ollama.intel.enable = true; (orders it after dev-dri-intel-render.device")
     fixed = OLLAMA_UNIT.replace("MemoryDenyWriteExecute=yes", "MemoryDenyWriteExecute=no").replace(
-        "After=network.target", "After=network.target intel-gpu-ready.service")
+        "After=network.target", "After=network.target dev-dri-intel-render.device")
     assert not {"mdwe-blocks-jit", "service-before-gpu"} & ids(observe(ctx_for("arc-a770-i915"), level_zero=ze(A770), units=fixed))
 
 

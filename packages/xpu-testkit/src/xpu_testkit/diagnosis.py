@@ -1,7 +1,9 @@
 """Turn probe results into findings: what is wrong, the evidence, the fix (a NixOS option if any).
 
-Each rule covers one problem from shared/reference/intel-xpu-facts.md ("What users hit"); its
-number is given beside it. Rules read typed observations, never raw command output.
+Each rule covers one problem users of Intel GPUs on Linux and NixOS report (the kernel driver, the
+Level Zero driver split, render-node access, dropped iGPUs, free-VRAM queries, device selection,
+JIT-breaking hardening, service ordering, the SYCL cache, Resizable BAR, FP64 emulation, a torch
+without XPU), with its fix. Rules read typed observations, never raw command output.
 """
 
 from __future__ import annotations
@@ -84,7 +86,7 @@ def no_intel_gpu(obs: Observations) -> Iterable[Finding]:
 
 
 @rule
-def kernel_driver(obs: Observations) -> Iterable[Finding]:  # facts 9
+def kernel_driver(obs: Observations) -> Iterable[Finding]:
     version = obs.scan.kernel_version
     for gpu in obs.gpus:
         if gpu.driver in ("i915", "xe"):
@@ -116,7 +118,7 @@ def kernel_driver(obs: Observations) -> Iterable[Finding]:  # facts 9
 
 
 @rule
-def level_zero(obs: Observations) -> Iterable[Finding]:  # facts 1
+def level_zero(obs: Observations) -> Iterable[Finding]:
     r = obs.results.get("level-zero")
     if r is None or r.status is Status.OK:
         return
@@ -143,7 +145,7 @@ def level_zero(obs: Observations) -> Iterable[Finding]:  # facts 1
 
 
 @rule
-def level_zero_gpu_not_in_sysfs(obs: Observations) -> Iterable[Finding]:  # beyond the facts: a loader debug switch
+def level_zero_gpu_not_in_sysfs(obs: Observations) -> Iterable[Finding]:  # also a loader debug switch
     """A GPU Level Zero reports that no Intel GPU in the PCI scan accounts for."""
     shown = {g.device_id for g in obs.driven_gpus}
     data = obs.data("level-zero")
@@ -202,7 +204,7 @@ def opencl(obs: Observations) -> Iterable[Finding]:
 
 
 @rule
-def selector_hides_gpu(obs: Observations) -> Iterable[Finding]:  # facts 5
+def selector_hides_gpu(obs: Observations) -> Iterable[Finding]:
     selector = obs.data("sycl").get("selector")
     if selector and obs.status("sycl") is Status.FAIL and obs.status("level-zero") is Status.OK:
         yield Finding("selector-hides-gpu", Severity.FAIL, f"ONEAPI_DEVICE_SELECTOR={selector} hides every Intel GPU",
@@ -213,7 +215,7 @@ def selector_hides_gpu(obs: Observations) -> Iterable[Finding]:  # facts 5
 
 
 @rule
-def render_access(obs: Observations) -> Iterable[Finding]:  # facts 2
+def render_access(obs: Observations) -> Iterable[Finding]:
     r = obs.results.get("render-nodes")
     if r is None or r.status not in (Status.FAIL, Status.WARN):
         return
@@ -231,7 +233,7 @@ def render_access(obs: Observations) -> Iterable[Finding]:  # facts 2
 
 
 @rule
-def igpu_dropped(obs: Observations) -> Iterable[Finding]:  # facts 3
+def igpu_dropped(obs: Observations) -> Iterable[Finding]:
     driven = obs.driven_gpus
     if driven and all(g.kind == "integrated" for g in driven) and obs.variable("OLLAMA_IGPU_ENABLE") != "1":
         yield Finding(
@@ -244,7 +246,7 @@ def igpu_dropped(obs: Observations) -> Iterable[Finding]:  # facts 3
 
 
 @rule
-def sysman(obs: Observations) -> Iterable[Finding]:  # facts 4
+def sysman(obs: Observations) -> Iterable[Finding]:
     if obs.driven_gpus and obs.variable("ZES_ENABLE_SYSMAN") != "1":
         yield Finding(
             "no-free-vram-data", Severity.WARN, "Free VRAM is unknown to SYCL programs",
@@ -257,7 +259,7 @@ def sysman(obs: Observations) -> Iterable[Finding]:  # facts 4
 
 
 @rule
-def device_selection(obs: Observations) -> Iterable[Finding]:  # facts 5
+def device_selection(obs: Observations) -> Iterable[Finding]:
     driven = obs.driven_gpus
     kinds = {g.kind for g in driven}
     if len(driven) > 1 and "integrated" in kinds and "discrete" in kinds and not obs.variable("ONEAPI_DEVICE_SELECTOR"):
@@ -276,7 +278,7 @@ def device_selection(obs: Observations) -> Iterable[Finding]:  # facts 5
 
 
 @rule
-def jit_hardening(obs: Observations) -> Iterable[Finding]:  # facts 6
+def jit_hardening(obs: Observations) -> Iterable[Finding]:
     for unit in obs.units:
         if unit.memory_deny_write_execute:
             name = unit.unit.removesuffix(".service")
@@ -290,7 +292,7 @@ def jit_hardening(obs: Observations) -> Iterable[Finding]:  # facts 6
 
 
 @rule
-def service_ordering(obs: Observations) -> Iterable[Finding]:  # facts 7
+def service_ordering(obs: Observations) -> Iterable[Finding]:
     for unit in obs.units:
         if not unit.ordered_after_gpu:
             name = unit.unit.removesuffix(".service")
@@ -298,13 +300,16 @@ def service_ordering(obs: Observations) -> Iterable[Finding]:  # facts 7
                 "service-before-gpu", Severity.WARN, f"{unit.unit} may start before the GPU is ready",
                 (f"After={' '.join(unit.after)}", "no .device unit or udev settle in its ordering"),
                 fix="order the service after the GPU's render node exists",
-                nixos="services.ollama.intel.enable = true; (orders it after intel-gpu-ready.service, which "
-                      "waits for /dev/dri/renderD*)",
+                nixos=(f"services.{name}.intel.enable = true; (orders it after dev-dri-intel-render.device, the "
+                       "render node's device unit: hardware.intel-xpu.renderNodeUnit)")
+                if name in ("ollama", "comfyui") else
+                f"systemd.services.{name} = {{ wants = [ config.hardware.intel-xpu.renderNodeUnit ]; "
+                "after = [ config.hardware.intel-xpu.renderNodeUnit ]; };",
             )
 
 
 @rule
-def sycl_cache(obs: Observations) -> Iterable[Finding]:  # facts 8
+def sycl_cache(obs: Observations) -> Iterable[Finding]:
     new = [g for g in obs.driven_gpus if g.arch in XE2_OR_NEWER]
     if new and obs.variable("SYCL_CACHE_PERSISTENT") == "1":
         yield Finding(
@@ -316,7 +321,7 @@ def sycl_cache(obs: Observations) -> Iterable[Finding]:  # facts 8
 
 
 @rule
-def resizable_bar(obs: Observations) -> Iterable[Finding]:  # facts 10
+def resizable_bar(obs: Observations) -> Iterable[Finding]:
     for gpu in obs.gpus:
         if gpu.resizable_bar == "off":
             yield Finding(
@@ -327,7 +332,7 @@ def resizable_bar(obs: Observations) -> Iterable[Finding]:  # facts 10
 
 
 @rule
-def fp64_emulation(obs: Observations) -> Iterable[Finding]:  # facts 11
+def fp64_emulation(obs: Observations) -> Iterable[Finding]:
     for gpu in obs.driven_gpus:
         model = lookup(gpu.device_id)
         if model and not model.family.fp64 and not (
@@ -342,7 +347,7 @@ def fp64_emulation(obs: Observations) -> Iterable[Finding]:  # facts 11
 
 
 @rule
-def torch_xpu(obs: Observations) -> Iterable[Finding]:  # facts 12
+def torch_xpu(obs: Observations) -> Iterable[Finding]:
     r = obs.results.get("torch")
     if r is None or r.status is not Status.FAIL:
         return
@@ -361,7 +366,7 @@ def torch_xpu(obs: Observations) -> Iterable[Finding]:  # facts 12
 
 
 @rule
-def nixos_driver_split(obs: Observations) -> Iterable[Finding]:  # facts 1, NixOS side
+def nixos_driver_split(obs: Observations) -> Iterable[Finding]:
     r = obs.results.get("environment")
     if r is not None and r.status is Status.FAIL and obs.status("level-zero") is Status.OK:
         yield Finding("nixos-drivers-output", Severity.WARN, r.summary, r.evidence, fix=r.fix or "",

@@ -47,7 +47,7 @@ A770_BYTES = 16225243136
 XPU_DEVICE = {"name": "xpu:0 Intel(R) Arc(TM) A770 Graphics : native", "type": "xpu", "index": 0,
               "vram_total": A770_BYTES, "vram_free": A770_BYTES - (1 << 30), "torch_vram_total": 0, "torch_vram_free": 0}
 # What PyTorch's XPU backend raises, as RuntimeError (ComfyUI reports builtins unqualified, other
-# types module-qualified, and the message followed by a newline). oneDNN's message when it cannot JIT a kernel (intel-xpu-facts.md, "What users hit" 6).
+# types module-qualified, and the message followed by a newline). oneDNN's message when it cannot JIT a kernel.
 XPU_ERRORS = {
     "onednn": "could not create a primitive",
     "fp64": "Required aspect fp64 is not supported on the device",

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from ..model import ProbeResult, Status
 from .context import ProbeContext
 
-# Variables that change behaviour, and why (intel-xpu-facts.md, "What users hit").
+# Variables that change the GPU stack's behaviour, and why.
 BEHAVIOUR_VARIABLES = {
     "ONEAPI_DEVICE_SELECTOR": "which SYCL devices a program sees (level_zero:0, level_zero:gpu, opencl:*)",
     "GGML_SYCL_DEVICE": "which SYCL device llama.cpp uses",
