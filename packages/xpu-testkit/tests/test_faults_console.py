@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from xpu_testkit.errors import ConfigError
-from xpu_testkit.vm.console import BackdoorShell, ConsoleError, SerialShell, open_console, parse_console_url
+from xpu_testkit.transport.console import BackdoorShell, ConsoleError, SerialShell, open_console, parse_console_url
 
 
 def serve(path: Path, on_connect) -> Iterator[Path]:

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 import pytest
 
 from xpu_testkit import http
-from xpu_testkit.export.metrics import check_comfyui_quickly, check_ollama_quickly
+from xpu_testkit.services.quick import check_comfyui_quickly, check_ollama_quickly
 from xpu_testkit.export.serve import Measurements
 from xpu_testkit.http import MARGIN, Deadline
 from xpu_testkit.process import die_with_parent, free_port

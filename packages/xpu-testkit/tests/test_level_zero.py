@@ -52,7 +52,7 @@ class _NoPythonTarget(Target):
 def test_target_without_python_reports_could_not_run(local: Target, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", "/usr/bin:/bin")  # no xpu command either
     target = _NoPythonTarget("ssh://nopython", local.host, local=False)
-    run = collect(ProbeContext(target), "level-zero")
+    run = collect(target, "level-zero")
     assert not run.ok
     assert run.error is not None and run.error.startswith("could not run")
     result = probe_level_zero(ProbeContext(target))
@@ -63,7 +63,7 @@ def test_target_without_python_reports_could_not_run(local: Target, monkeypatch:
 def test_remote_route_prefers_the_xpu_command(local: Target, monkeypatch: pytest.MonkeyPatch) -> None:
     """A remote target runs `xpu collect` when the flake installed xpu there."""
     monkeypatch.setenv("PATH", f"{sys.prefix}/bin:/usr/bin:/bin")
-    run = collect(ProbeContext(Target("ssh://with-xpu", local.host)), "level-zero")
+    run = collect(Target("ssh://with-xpu", local.host), "level-zero")
     assert run.ok and run.via == "xpu"
     assert "init_result" in (run.data or {})
 
@@ -73,6 +73,6 @@ def test_remote_route_falls_back_to_python3(local: Target, monkeypatch: pytest.M
     monkeypatch.setenv("PATH", "/usr/bin:/bin")
     target = Target("ssh://python3-only", local.host)
     assert target.which("xpu") is None and target.which("python3")
-    run = collect(ProbeContext(target), "level-zero")
+    run = collect(target, "level-zero")
     assert run.ok and run.via == "python3"
     assert "init_result" in (run.data or {})

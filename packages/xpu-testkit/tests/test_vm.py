@@ -20,7 +20,7 @@ from xpu_testkit.model import Status
 from xpu_testkit.probes.context import ProbeContext
 from xpu_testkit.target import Target, console_target
 from xpu_testkit.vm.attach import Terminal, attach
-from xpu_testkit.vm.console import BackdoorShell, ConsoleError, open_console
+from xpu_testkit.transport.console import BackdoorShell, ConsoleError, open_console
 from xpu_testkit.vm.guest import ROOT_PASSWORD
 from xpu_testkit.vm.qemu import VmError, detect_accel
 

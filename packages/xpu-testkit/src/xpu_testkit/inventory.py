@@ -34,6 +34,7 @@ from pathlib import Path
 import yaml
 
 from .errors import ConfigError
+from .transport import SCHEMES
 
 RUNTIMES = ("level_zero", "sycl", "opencl", "torch")
 SERVICES = ("ollama", "comfyui", "comfyui_cpu")  # comfyui_cpu: the same ComfyUI started with --cpu
@@ -122,7 +123,6 @@ class _Checker:
 
 
 def parse_inventory(text: str, path: str = "<inventory>") -> Inventory:
-    from .target import TARGET_SCHEMES  # the schemes a target URL may use
 
     c = _Checker(path)
     try:
@@ -143,7 +143,7 @@ def parse_inventory(text: str, path: str = "<inventory>") -> Inventory:
         t = c.mapping(node, where, ("url", "user", "expect", "services", "passthrough"))
         if "url" not in t:
             raise c.fail(node, where, "missing 'url'")
-        url = c.url(t["url"], f"{where}.url", tuple(TARGET_SCHEMES))
+        url = c.url(t["url"], f"{where}.url", SCHEMES)
         user = c.string(t["user"], f"{where}.user") if "user" in t else None
         expect = Expectations()
         if "expect" in t:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
-from .probes.context import ProbeContext
+from .target import Target
 
 SCRIPTS = {"level-zero": "ze_probe.py", "dpctl": "dpctl_probe.py", "torch": "torch_probe.py"}
 
@@ -60,19 +60,19 @@ def _parse(stdout: str) -> dict[str, Any] | None:
     return None
 
 
-def collect(ctx: ProbeContext, name: str) -> ScriptRun:
-    """Run collector ``name`` on ctx.target by the best available route."""
+def collect(target: Target, name: str, timeout: float = 60.0) -> ScriptRun:
+    """Run collector ``name`` on ``target`` by the best available route, each attempt within ``timeout``."""
     source = script_source(name)
     routes: list[tuple[str, str]] = []
-    if not ctx.target.local and ctx.target.which("xpu"):
+    if not target.local and target.which("xpu"):
         routes.append(("xpu", f"xpu collect {shlex.quote(name)}"))
-    for python in ctx.target.python_interpreters():
-        if ctx.target.local or ctx.target.which(python):
+    for python in target.python_interpreters():
+        if target.local or target.which(python):
             routes.append((python, python_command(python, source, SCRIPTS[name])))
     attempts: list[str] = []
     crashes: list[str] = []
     for via, command in routes:
-        out = ctx.target.run(command, timeout=ctx.timeout)
+        out = target.run(command, timeout=timeout)
         data = _parse(out.stdout)
         if data is not None:
             return ScriptRun(name, data, via, attempts=tuple(attempts))

@@ -21,6 +21,8 @@ import testinfra
 from testinfra.host import Host
 
 from .errors import ConfigError, XpuError
+from .transport import SCHEMES
+from .transport.console import ConsoleBackend, open_console
 
 DEFAULT_TIMEOUT = 30.0
 NOT_FOUND = 127  # the shell's "command not found"; also what a missing sshpass or timeout gives
@@ -326,8 +328,6 @@ def _testinfra_remote(url: str) -> Target:
 def _console(url: str) -> Target:
     """backdoor:///path/shell.sock or serial:///path/serial.sock?user=root&password=...&timeout=30:
     a console socket of a running VM (e.g. one started by `xpu vm boot`)."""
-    from .vm.console import ConsoleBackend, open_console
-
     shell = open_console(url)  # ConfigError, one line, without the password
     return Target(url, Host(ConsoleBackend(shell, name=urllib.parse.urlsplit(url).path)), concurrent=False)
 
@@ -343,8 +343,6 @@ TARGET_SCHEMES: dict[str, Callable[[str], Target]] = {
 
 def console_target(shell: object, name: str) -> Target:
     """A Target over a VM console shell (BackdoorShell or SerialShell) the caller already holds."""
-    from .vm.console import ConsoleBackend
-
     return Target(name, Host(ConsoleBackend(shell, name=name)), concurrent=False)  # type: ignore[arg-type]
 
 

@@ -14,7 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 from ..doctor import run_doctor
 from ..probes.context import ProbeContext
 from ..target import Target
-from .metrics import Export, ServiceState, check_comfyui_quickly, check_ollama_quickly
+from ..services.quick import ServiceState, check_comfyui_quickly, check_ollama_quickly
+from .metrics import Export
 
 
 def _guarded(check: Callable[[str, float], ServiceState], service: str, url: str, timeout: float) -> ServiceState:

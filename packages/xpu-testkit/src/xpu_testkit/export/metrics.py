@@ -1,4 +1,6 @@
-"""Turn a doctor report, quick service checks and the last benchmark into Prometheus metrics.
+"""Turn a doctor report, quick service checks (services.quick) and the last benchmark into Prometheus metrics.
+
+This module only renders what was measured; export.measure runs the doctor and the checks.
 
 Metric families (all gauges; docs/operations.md explains each and the alerts built on them):
   xpu_usable                                   1 when no finding blocks GPU acceleration
@@ -25,23 +27,10 @@ from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
 from .. import __version__
 from .. import http
-from ..http import Deadline, HttpError
 from ..model import Report, Status
-from ..services.ollama import OllamaClient, OllamaError
+from ..services.quick import ServiceState
 
 GPU_PROBES = ("pci", "level-zero", "sycl", "opencl", "torch")
-
-
-@dataclass(frozen=True)
-class ServiceState:
-    """A quick service check: did it answer, and what did it report (no generation)."""
-
-    service: str
-    url: str
-    up: bool
-    version: str = ""
-    error: str | None = None
-    models: tuple[tuple[str, float], ...] = ()  # (model, size_vram / size) for Ollama
 
 
 @dataclass(frozen=True)
@@ -58,39 +47,6 @@ class Export:
     @property
     def problems(self) -> list[tuple[str, str]]:
         return [(s.service, s.error) for s in self.services if s.error]
-
-
-def _reason(kind: str, status: int | None) -> str:
-    """xpu_check_error's reason label (docs/operations.md) for a bounded HTTP failure kind."""
-    if kind in ("timeout", "unreachable"):
-        return kind
-    if kind == "status" and status is not None and status >= 500:
-        return "server-error"
-    return "error"
-
-
-def check_ollama_quickly(url: str, timeout: float) -> ServiceState:
-    """Version and loaded models, both within ``timeout`` seconds in all."""
-    client = OllamaClient(url, read_timeout=timeout, deadline=Deadline.after(timeout))
-    try:
-        version = client.version()
-        models = tuple((p.model, (p.size_vram / p.size) if p.size else 0.0) for p in client.ps())
-    except OllamaError as exc:
-        return ServiceState("ollama", url, False, error=_reason(exc.kind, exc.status))
-    return ServiceState("ollama", url, True, version, models=models)
-
-
-def check_comfyui_quickly(url: str, timeout: float) -> ServiceState:
-    """ComfyUI's /system_stats within ``timeout`` seconds; its version from system.comfyui_version."""
-    try:
-        stats = http.get_json(url.rstrip("/") + "/system_stats", deadline=Deadline.after(timeout),
-                              max_bytes=1024 * 1024)
-    except HttpError as exc:
-        return ServiceState("comfyui", url, False, error=_reason(exc.kind, exc.status))
-    system = stats.get("system")
-    if not isinstance(system, dict):
-        return ServiceState("comfyui", url, False, error="error")
-    return ServiceState("comfyui", url, True, str(system.get("comfyui_version", ""))[:100])
 
 
 def _number(value: object, where: str) -> float:

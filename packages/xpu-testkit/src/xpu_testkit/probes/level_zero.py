@@ -92,4 +92,4 @@ def judge_level_zero(run: ScriptRun) -> ProbeResult:
 
 
 def probe_level_zero(ctx: ProbeContext) -> ProbeResult:
-    return judge_level_zero(collect(ctx, "level-zero"))
+    return judge_level_zero(collect(ctx.target, "level-zero", ctx.timeout))

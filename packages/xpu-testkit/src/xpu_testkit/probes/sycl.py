@@ -160,7 +160,7 @@ def probe_sycl(ctx: ProbeContext, env_selector: str | None = None) -> ProbeResul
         if out.timed_out:
             listing = SyclListing(listing.devices, listing.selector, listing.errors + ("sycl-ls timed out",))
         return judge_sycl(listing, "sycl-ls", env_selector)
-    run = collect(ctx, "dpctl")
+    run = collect(ctx.target, "dpctl", ctx.timeout)
     if run.ok and (run.data or {}).get("available"):
         return judge_sycl(from_dpctl(run.data or {}), f"dpctl {run.data.get('version')} via {run.via}", env_selector)
     if run.crashes:  # dpctl was there and started, then died (a SIGSEGV with ZE_ENABLE_NULL_DRIVER=1)

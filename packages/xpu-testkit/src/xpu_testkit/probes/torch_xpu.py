@@ -57,4 +57,4 @@ def judge_torch(run: ScriptRun) -> ProbeResult:
 
 
 def probe_torch(ctx: ProbeContext) -> ProbeResult:
-    return judge_torch(collect(ctx, "torch"))
+    return judge_torch(collect(ctx.target, "torch", ctx.timeout))

@@ -23,7 +23,7 @@ from ..probes.context import ProbeContext
 from ..process import signals_deferred, signals_interrupt
 from ..target import open_target
 from .attach import Terminal, attach
-from .console import MAX_TIMEOUT, BackdoorShell, ConsoleError, SerialShell
+from ..transport.console import MAX_TIMEOUT, BackdoorShell, ConsoleError, SerialShell
 from .guest import ROOT_PASSWORD, build_guest, default_cache_dir
 from .passthrough import VfioBinding, parse_pci_address, preflight, qemu_device_args
 from .qemu import QemuVM, VmError, VmSpec, detect_accel

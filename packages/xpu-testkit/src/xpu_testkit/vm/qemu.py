@@ -22,7 +22,7 @@ from pathlib import Path
 
 from ..errors import XpuError
 from ..process import die_with_parent, free_port
-from .console import BackdoorShell, ConsoleError, SerialShell, connect_unix
+from ..transport.console import BackdoorShell, ConsoleError, SerialShell, connect_unix
 
 class VmError(XpuError):
     """The VM did not boot, died, or could not be started."""
