@@ -205,7 +205,7 @@ def test_ipex_benchmarks_below_the_bar_exits_1(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("env, message", [
-    ({"OLLAMA_URL": "nourl"}, "expected NAME=http://host:port"),
+    ({"OLLAMA_URL": "nourl"}, "'nourl' is not an http(s) URL"),
     ({"COMFYUI_XPU_URL": "http://127.0.0.1:1"}, "set both COMFYUI_XPU_URL and COMFYUI_CPU_URL"),
 ])
 def test_ipex_benchmarks_bad_input(env: dict[str, str], message: str, tmp_path: Path,

@@ -1,13 +1,24 @@
-"""`xpu doctor` end to end: the real command on this machine, and bad input."""
+"""The `xpu` command end to end: the doctor on this machine, bad input, flags of one service refused
+for the other, and the exit code of each kind of failure (cli.exit_codes)."""
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import json
+import pkgutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+import xpu_testkit
+from xpu_testkit.cli import exit_codes
+from xpu_testkit.cli.exit_codes import Exit
+from xpu_testkit.errors import ConfigError, XpuError
+from xpu_testkit.target import TargetError
+from xpu_testkit.vm.qemu import VmError
 
 PROBES = ["pci", "render-nodes", "level-zero", "sycl", "opencl", "torch", "environment", "services"]
 STATUSES = {"ok", "warn", "fail", "absent"}
@@ -31,10 +42,18 @@ def check_schema(report: dict) -> None:
         assert f["id"] and f["title"] and f["fix"] and isinstance(f["evidence"], list)
 
 
+def only_report(run: subprocess.CompletedProcess[str]) -> dict:
+    """The one report of `xpu doctor --json` on one target: {"usable": ..., "reports": [report]}."""
+    out = json.loads(run.stdout)
+    assert set(out) == {"usable", "reports"} and len(out["reports"]) == 1, out
+    assert out["usable"] is out["reports"][0]["usable"]
+    return out["reports"][0]
+
+
 def test_doctor_json_on_this_machine(no_intel_gpu_here: None) -> None:
     run = xpu("doctor", "--json")
     assert run.returncode == 1, run.stderr
-    report = json.loads(run.stdout)
+    report = only_report(run)
     check_schema(report)
     assert report["target"] == "local://" and report["usable"] is False
     ids = [f["id"] for f in report["findings"]]
@@ -57,7 +76,7 @@ def test_doctor_text_says_plainly_there_is_no_gpu(no_intel_gpu_here: None) -> No
 def test_doctor_on_a_recorded_machine(machine) -> None:
     root = machine("arc-a770-i915")
     run = xpu("doctor", "--json", "--sysroot", str(root), "--user", "nobody")
-    report = json.loads(run.stdout)
+    report = only_report(run)
     check_schema(report)
     probes = {p["probe"]: p for p in report["probes"]}
     assert probes["pci"]["status"] == "ok"
@@ -67,8 +86,20 @@ def test_doctor_on_a_recorded_machine(machine) -> None:
     assert run.returncode == 1
 
 
-def assert_one_line_error(run: subprocess.CompletedProcess[str], text: str) -> None:
-    assert run.returncode == 2
+def test_doctor_json_has_one_shape_for_many_targets(machine) -> None:
+    """Two targets: the same object, a report each in the order given, usable only if both are."""
+    root = machine("arc-a770-i915")
+    run = xpu("doctor", "--json", "--sysroot", str(root), "--user", "nobody", "--target", "local://",
+              "--target", "local")
+    out = json.loads(run.stdout)
+    assert set(out) == {"usable", "reports"} and [r["target"] for r in out["reports"]] == ["local://"] * 2
+    for report in out["reports"]:
+        check_schema(report)
+    assert out["usable"] is False and run.returncode == 1
+
+
+def assert_one_line_error(run: subprocess.CompletedProcess[str], text: str, code: int = 2) -> None:
+    assert run.returncode == code, run.stderr
     lines = run.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("xpu: error: "), run.stderr
     assert text in lines[0]
@@ -107,7 +138,68 @@ def test_unreachable_target() -> None:
     from xpu_testkit.process import free_port
 
     run = xpu("doctor", "--target", f"ssh://root@127.0.0.1:{free_port()}?ssh_config=/dev/null")
-    assert_one_line_error(run, "cannot reach ssh://root@127.0.0.1")
+    assert_one_line_error(run, "cannot reach ssh://root@127.0.0.1", code=Exit.UNREACHABLE)
+
+
+def test_a_console_that_is_not_there_is_unreachable(tmp_path: Path) -> None:
+    run = xpu("doctor", "--target", f"backdoor://{tmp_path}/shell.sock")
+    assert_one_line_error(run, "shell.sock", code=Exit.UNREACHABLE)
+
+
+@pytest.mark.parametrize("args, text", [
+    (["check", "comfyui", "http://127.0.0.1:1", "--journal", "ollama.service"],
+     "--journal applies to `xpu check ollama`, not to comfyui"),
+    (["check", "ollama", "http://127.0.0.1:1", "--workflow", "model-free"],
+     "--workflow applies to `xpu check comfyui`, not to ollama"),
+    (["check", "ollama", "http://127.0.0.1:1", "--checkpoint", "x.safetensors"],
+     "--checkpoint applies to `xpu check comfyui`, not to ollama"),
+    (["bench", "comfyui", "--xpu", "http://127.0.0.1:1", "--cpu", "http://127.0.0.1:2", "--backend", "a=http://x"],
+     "--backend applies to `xpu bench ollama`, not to comfyui"),
+    (["bench", "comfyui", "--xpu", "http://127.0.0.1:1", "--cpu", "http://127.0.0.1:2", "--journal", "o.service"],
+     "--journal applies to `xpu bench ollama`, not to comfyui"),
+    (["bench", "comfyui", "--num-predict", "4"], "--num-predict applies to `xpu bench ollama`, not to comfyui"),
+    (["bench", "ollama", "--backend", "a=http://127.0.0.1:1", "--xpu", "http://x"],
+     "--xpu applies to `xpu bench comfyui`, not to ollama"),
+    (["bench", "ollama", "--backend", "a=http://127.0.0.1:1", "--cpu", "http://x"],
+     "--cpu applies to `xpu bench comfyui`"),
+    (["bench", "ollama", "--backend", "a=http://127.0.0.1:1", "--harness"], "--harness applies to `xpu bench comfyui`"),
+    (["bench", "ollama", "--backend", "a=http://127.0.0.1:1", "--steps", "3"],
+     "--steps applies to `xpu bench comfyui`"),
+    (["bench", "ollama", "--backend", "a=http://127.0.0.1:1", "--checkpoint", "c"],
+     "--checkpoint applies to `xpu bench comfyui`"),
+])
+def test_a_flag_of_the_other_service_is_refused(args: list[str], text: str) -> None:
+    assert_one_line_error(xpu(*args), text)
+
+
+@pytest.mark.parametrize("args", [
+    ["check", "ollama", "ftp://127.0.0.1:1"],
+    ["check", "comfyui", "127.0.0.1:8188"],
+    ["bench", "comfyui", "--xpu", "http://127.0.0.1:1", "--cpu", "file:///etc"],
+    ["bench", "ollama", "--backend", "sycl=ftp://127.0.0.1:1"],
+    ["export", "--comfyui", "http://"],
+])
+def test_every_command_refuses_a_url_that_is_not_http(args: list[str]) -> None:
+    assert_one_line_error(xpu(*args), "is not an http(s) URL")
+
+
+def test_every_expected_failure_has_its_own_exit_code() -> None:
+    """Each XpuError class the package defines is in the table by name (none falls through to the
+    base class), and the table's codes are the ones the module's docstring documents."""
+    classes = set()
+    for info in pkgutil.walk_packages(xpu_testkit.__path__, "xpu_testkit."):
+        if info.name.startswith(("xpu_testkit.pytest", "xpu_testkit.doubles", "xpu_testkit.remote.")):
+            continue
+        module = importlib.import_module(info.name)
+        classes |= {c for _, c in inspect.getmembers(module, inspect.isclass)
+                    if issubclass(c, XpuError) and c.__module__ == info.name}
+    assert classes - {kind for kind, _ in exit_codes.EXCEPTIONS} == set()
+    documented = {int(line.split()[0]) for line in exit_codes.__doc__.splitlines()
+                  if line.strip()[:1].isdigit() and line.startswith("    ")}
+    assert documented == {int(code) for code in Exit}
+    assert exit_codes.for_exception(TargetError("x")) is Exit.UNREACHABLE
+    assert exit_codes.for_exception(VmError("x")) is Exit.VM_FAILED
+    assert exit_codes.for_exception(ConfigError("x")) is Exit.USAGE
 
 
 def test_collect_prints_the_raw_facts() -> None:

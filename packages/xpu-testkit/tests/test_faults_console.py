@@ -80,14 +80,14 @@ def test_malformed_console_urls(url: str, message: str) -> None:
 
 def test_a_silent_backdoor_is_one_line_within_its_timeout(silent_console: Path) -> None:
     started = time.monotonic()
-    with pytest.raises(ConfigError) as err:
+    with pytest.raises(ConsoleError) as err:
         open_console(f"backdoor://{silent_console}?timeout=1")
     assert time.monotonic() - started < 5
     assert str(err.value) == f"target backdoor://{silent_console}: no answer from a backdoor shell within 1 s"
 
 
 def test_a_silent_serial_console_never_shows_the_password(silent_console: Path) -> None:
-    with pytest.raises(ConfigError) as err:
+    with pytest.raises(ConsoleError) as err:
         open_console(f"serial://{silent_console}?password=s3cret&timeout=1")
     assert str(err.value) == (f"target serial://{silent_console}: no login prompt or shell on the serial console "
                               "within 1 s")

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from xpu_testkit.cli.exit_codes import Exit
 from xpu_testkit.process import free_port
 from xpu_testkit.target import Target, open_target, redact
 
@@ -30,7 +31,7 @@ def xpu(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
 def test_an_empty_path_on_a_recorded_arc_machine_is_not_no_intel_gpu(machine) -> None:  # type: ignore[no-untyped-def]
     run = xpu("doctor", "--json", "--sysroot", str(machine("arc-a770-i915")), env={**os.environ, "PATH": ""})
     assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr
-    report = json.loads(run.stdout)
+    [report] = json.loads(run.stdout)["reports"]
     assert [f["id"] for f in report["findings"]] == ["target-command-not-found"]
     assert "timeout: not found" in report["findings"][0]["evidence"][0]
     assert "No Intel GPU" not in run.stdout
@@ -39,7 +40,7 @@ def test_an_empty_path_on_a_recorded_arc_machine_is_not_no_intel_gpu(machine) ->
 def test_the_same_machine_with_its_path_is_diagnosed(machine) -> None:  # type: ignore[no-untyped-def]
     """The control: the recorded Arc machine is seen as one when commands can run."""
     run = xpu("doctor", "--json", "--sysroot", str(machine("arc-a770-i915")))
-    report = json.loads(run.stdout)
+    [report] = json.loads(run.stdout)["reports"]
     assert "target-command-not-found" not in {f["id"] for f in report["findings"]}
     assert report["probes"][0]["probe"] == "pci" and report["probes"][0]["data"]["gpus"]
 
@@ -65,7 +66,7 @@ def test_a_password_url_without_sshpass_is_named_and_the_password_never_shown(
     assert SECRET not in run.stdout + run.stderr
     shown = "ssh://root:***@127.0.0.1:"
     if json_out:
-        report = json.loads(run.stdout)
+        [report] = json.loads(run.stdout)["reports"]
         assert report["target"].startswith(shown)
         [finding] = report["findings"]
         assert finding["id"] == "target-command-not-found" and "sshpass" in finding["fix"]
@@ -116,7 +117,7 @@ def test_a_console_like_target_runs_one_command_at_a_time(local: Target, concurr
 
 def test_a_silent_ssh_peer_is_bounded_by_the_timeout() -> None:
     """An ssh:// target that accepts and says nothing: ssh's ConnectTimeout follows --timeout (it
-    was testinfra's 10 s whatever --timeout said); one line, exit 2."""
+    was testinfra's 10 s whatever --timeout said); one line, exit 4 (unreachable)."""
     from .misbehaving import MisbehavingServer, silent  # noqa: PLC0415
 
     with MisbehavingServer(silent) as peer:
@@ -124,5 +125,5 @@ def test_a_silent_ssh_peer_is_bounded_by_the_timeout() -> None:
         run = xpu("doctor", "--target", f"ssh://root@127.0.0.1:{peer.port}", "--timeout", "2")
         elapsed = time.monotonic() - started
     assert elapsed < 2 + 2.5, f"{elapsed:.1f} s"  # + starting Python and ssh
-    assert run.returncode == 2 and len(run.stderr.strip().splitlines()) == 1, run.stderr
+    assert run.returncode == Exit.UNREACHABLE and len(run.stderr.strip().splitlines()) == 1, run.stderr
     assert "timed out" in run.stderr

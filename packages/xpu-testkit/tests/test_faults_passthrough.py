@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from xpu_testkit.cli.exit_codes import Exit
+
 from . import machines
 from .faults import fresh_tmpdir
 from .test_vm import qemu_processes
@@ -104,7 +106,7 @@ def test_repeated_signals_during_the_restore_wait_for_it(lab: Path, tmp_path: Pa
     proc, stderr = signalled_while_blocked(xpu_vm_run(lab, env, name), env, unbind,
                                            (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGINT))
     assert driver_restored(lab)
-    assert proc.returncode == 2 and "Traceback" not in stderr, stderr
+    assert proc.returncode == Exit.VM_FAILED and "Traceback" not in stderr, stderr
     lines = stderr.splitlines()
     assert f"xpu vm: giving {DEVICE} back to i915 first (signal 2 waits for it)" in lines
     assert any(line.startswith(f"xpu: error: VM {name} did not boot") for line in lines)  # the error that ended it
@@ -133,7 +135,7 @@ def test_a_failed_restore_keeps_the_error_and_gives_the_commands(lab: Path, tmp_
     bind.mkdir()  # writing it fails (EISDIR)
     name = f"xpu-failed-restore-{os.getpid()}"
     run = subprocess.run(xpu_vm_run(lab, env, name), capture_output=True, text=True, env=env, timeout=60)
-    assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr
+    assert run.returncode == Exit.VM_FAILED and "Traceback" not in run.stderr, run.stderr
     lines = run.stderr.splitlines()
     first = next(n for n, line in enumerate(lines) if line.startswith("xpu: error: "))
     assert lines[first].startswith(f"xpu: error: VM {name} did not boot")  # the original error, kept

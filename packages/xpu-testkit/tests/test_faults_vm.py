@@ -15,6 +15,7 @@ from pathlib import Path
 import pexpect
 import pytest
 
+from xpu_testkit.cli.exit_codes import Exit
 from xpu_testkit.vm.guest import GuestImage
 
 from .faults import fresh_tmpdir
@@ -77,7 +78,7 @@ def test_a_vm_that_failed_keeps_its_directory_and_names_it(xpu_guest, xpu_accel,
     name = f"xpu-panic-{os.getpid()}"
     run = subprocess.run(xpu_vm("run", xpu_guest, xpu_accel, name, "--boot-timeout", "30", "--", "true",
                                 append="xpu.mode=panic"), capture_output=True, text=True, env=env, timeout=120)
-    assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr
+    assert run.returncode == Exit.VM_FAILED and "Traceback" not in run.stderr, run.stderr
     [workdir] = tmp.iterdir()
     assert f"xpu vm: kept {workdir} (the VM's console log and QEMU's messages)" in run.stderr.splitlines()
     assert "Kernel panic" in (workdir / "console.log").read_text(errors="replace")

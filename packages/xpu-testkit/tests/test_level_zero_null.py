@@ -174,7 +174,7 @@ def test_diagnosis_shapes_agree_with_the_real_collector(local: Target, null_driv
 def test_doctor_json_names_the_null_drivers_gpu(null_driver: Path) -> None:
     run = xpu("doctor", "--json")
     assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr
-    report = json.loads(run.stdout)
+    [report] = json.loads(run.stdout)["reports"]
     check_schema(report)
     ze_probe_result = next(p for p in report["probes"] if p["probe"] == "level-zero")
     assert ze_probe_result["status"] == "fail"
@@ -206,7 +206,7 @@ def test_doctor_text_names_the_null_drivers_gpu(null_driver: Path) -> None:
 def test_doctor_on_an_arc_layout_still_flags_the_null_device(null_driver: Path, machine) -> None:
     """sysfs shows an A770: the null device is still not it (matched by vendor and device id)."""
     run = xpu("doctor", "--json", "--sysroot", str(machine("arc-a770-i915")), "--user", "nobody")
-    findings = {f["id"]: f for f in json.loads(run.stdout)["findings"]}
+    findings = {f["id"]: f for f in json.loads(run.stdout)["reports"][0]["findings"]}
     assert "no-intel-gpu" not in findings
     assert findings[NOT_IN_SYSFS]["evidence"][1].startswith("sysfs: Arc A770 [8086:56a0] at ")
 

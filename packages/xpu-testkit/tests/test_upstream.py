@@ -150,5 +150,5 @@ def test_a_github_answer_of_the_wrong_shape_is_an_error_row(reply: object, error
 @pytest.mark.parametrize("timeout", ["nan", "inf", "-inf"])
 def test_a_timeout_that_is_no_number_of_seconds_is_one_line_and_exit_2(timeout: str, tmp_path: Path) -> None:
     run = upstream(None, lock_file(tmp_path, NIXPKGS_OLLAMA_REV, MORDRAG_2025_11_26), f"--timeout={timeout}")
-    assert run.returncode == 2 and "--timeout must be" in run.stderr, run.stderr
+    assert run.returncode == 2 and f"--timeout {float(timeout)}: must be" in run.stderr, run.stderr
     assert len(run.stderr.strip().splitlines()) == 1

@@ -151,7 +151,7 @@ def test_sigint_during_a_run_leaves_no_qemu(xpu_guest, xpu_accel, tmp_path: Path
     proc = subprocess.Popen(
         [sys.executable, "-m", "xpu_testkit", "vm", "run", "--kernel", str(xpu_guest.kernel), "--initrd",
          str(xpu_guest.initrd), "--append", xpu_guest.append, "--accel", xpu_accel, "--name", name, "--",
-         "echo started; sleep 120"],
+         "sh", "-c", "echo started; sleep 120"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "TMPDIR": str(tmp_path)})
     try:
         deadline = time.monotonic() + 60
@@ -165,6 +165,16 @@ def test_sigint_during_a_run_leaves_no_qemu(xpu_guest, xpu_accel, tmp_path: Path
     assert proc.returncode == 130
     assert stderr.strip().splitlines()[-1] == "xpu: interrupted"
     assert qemu_processes(name) == [] and list(tmp_path.iterdir()) == []  # nor its xpu-vm-* directory
+
+
+def test_vm_run_passes_each_word_as_given(xpu_guest, xpu_accel, tmp_path: Path) -> None:
+    """`xpu vm run -- printf ...`: the guest's shell gets each word unchanged (spaces, quotes, $)."""
+    run = subprocess.run(
+        [sys.executable, "-m", "xpu_testkit", "vm", "run", "--kernel", str(xpu_guest.kernel), "--initrd",
+         str(xpu_guest.initrd), "--append", xpu_guest.append, "--accel", xpu_accel, "--name",
+         f"xpu-words-{os.getpid()}", "--", "printf", "%s|", "a  b", "c'd", "$HOME", "*"],
+        capture_output=True, text=True, env={**os.environ, "TMPDIR": str(tmp_path)}, timeout=180)
+    assert (run.returncode, run.stdout) == (0, "a  b|c'd|$HOME|*|"), run.stderr
 
 
 def test_accel_override(xpu_guest, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -210,7 +220,7 @@ def test_vm_boot_then_doctor_through_the_backdoor_url(xpu_guest, xpu_accel) -> N
         doctor = subprocess.run([sys.executable, "-m", "xpu_testkit", "doctor", "--json", "--target", url],
                                 capture_output=True, text=True, timeout=120)
         assert doctor.returncode == 1, doctor.stderr
-        report = json.loads(doctor.stdout)
+        [report] = json.loads(doctor.stdout)["reports"]
         assert report["target"] == url
         assert {p["probe"]: p["status"] for p in report["probes"]}["pci"] == "absent"
         boot.send_signal(signal.SIGTERM)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
+from typing import Any
 
 from .diagnosis import Observations, diagnose
 from .model import ProbeResult, Report, Severity, Status
@@ -54,9 +56,13 @@ def run_doctor(ctx: ProbeContext) -> Report:
     return Report(ctx.target.url, tuple(obs.results.values()), tuple(diagnose(obs)))
 
 
-def exit_code(report: Report) -> int:
-    """0: GPU acceleration usable; 1: a finding blocks it."""
-    return 0 if report.usable else 1
+def reports_to_dict(reports: Sequence[Report]) -> dict[str, Any]:
+    """`xpu doctor --json`: the same shape for one target or many.
+
+    ``usable`` is true when every target's stack is usable; ``reports`` has one report per target,
+    in the order they were given.
+    """
+    return {"usable": all(r.usable for r in reports), "reports": [r.to_dict() for r in reports]}
 
 
 _fill = partial(textwrap.fill, break_on_hyphens=False, break_long_words=False)

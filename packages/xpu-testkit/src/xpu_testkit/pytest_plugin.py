@@ -20,10 +20,11 @@ from pluggy import Result
 
 from . import pytest_fixtures
 from .doctor import render_text
-from .errors import ConfigError
+from .errors import XpuError
 from .inventory import Inventory, InventoryTarget, load_inventory
 from .pytest_session import XPU_SESSION, XPU_VMS, XpuSession
 from .target import open_target
+from .targets import resolve_targets
 
 MARKERS = {
     "hardware": "needs a real Intel GPU on the target; runs only with --hardware",
@@ -46,18 +47,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def _specs(config: pytest.Config, inventory: Inventory | None) -> tuple[InventoryTarget, ...]:
-    names: list[str] = config.getoption("xpu_targets")
-    if not names:
-        return inventory.targets if inventory and inventory.targets else (InventoryTarget("local", "local://"),)
-    specs = []
-    for item in names:
-        entry = inventory.get(item) if inventory else None
-        if entry is None and "://" not in item:
-            raise ConfigError(f"--target {item!r} is neither a URL nor a name in the inventory")
-        specs.append(entry or InventoryTarget(item.replace("://", "-").strip("-/") or "local", item))
+    specs = resolve_targets(config.getoption("xpu_targets"), inventory)
     for spec in specs:
-        open_target(spec.url)  # reject unknown schemes before any test runs
-    return tuple(specs)
+        open_target(spec.url)  # reject malformed URLs before any test runs
+    return specs
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -68,7 +61,7 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         inventory = load_inventory(path) if path else None
         specs = _specs(config, inventory)
-    except ConfigError as exc:
+    except XpuError as exc:  # a bad option or inventory, or a console target that does not answer
         raise pytest.UsageError(str(exc)) from None
     config.stash[XPU_SESSION] = XpuSession(
         hardware=config.getoption("hardware"), specs=specs, inventory=inventory,

@@ -328,7 +328,7 @@ def _testinfra_remote(url: str) -> Target:
 def _console(url: str) -> Target:
     """backdoor:///path/shell.sock or serial:///path/serial.sock?user=root&password=...&timeout=30:
     a console socket of a running VM (e.g. one started by `xpu vm boot`)."""
-    shell = open_console(url)  # ConfigError, one line, without the password
+    shell = open_console(url)  # one line without the password: ConfigError (bad URL) or ConsoleError (no answer)
     return Target(url, Host(ConsoleBackend(shell, name=urllib.parse.urlsplit(url).path)), concurrent=False)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from . import http
@@ -56,6 +56,10 @@ class Comparison:
     @property
     def changed(self) -> bool:
         return self.error is None and self.pinned != self.available
+
+    def to_dict(self) -> dict[str, str | bool | None]:
+        """One row of `xpu upstream --json` (a list of these)."""
+        return dict(asdict(self), changed=self.changed)
 
 
 def pinned_revisions(lock: Path) -> dict[str, str]:

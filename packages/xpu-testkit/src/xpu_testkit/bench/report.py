@@ -7,6 +7,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from .comfyui_bench import ComfyBench
 from .ollama_bench import BenchReport
 from .stats import Stats
 
@@ -76,3 +77,11 @@ def write_reports(report: BenchReport, out: Path) -> dict[str, Path]:
     paths["markdown"].write_text(to_markdown(report))
     to_png(report, paths["png"])
     return paths
+
+
+def write_comfyui_report(bench: ComfyBench, out: Path) -> Path:
+    """comfyui-bench.json in ``out`` (created when missing)."""
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "comfyui-bench.json"
+    path.write_text(json.dumps(bench.to_dict(), indent=2) + "\n")
+    return path

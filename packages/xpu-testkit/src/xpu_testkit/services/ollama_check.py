@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shlex
 import tempfile
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,6 +65,13 @@ class OllamaCheck:
     def ok(self) -> bool:
         return self.generation is not None and bool(self.generation.text) and not any(
             f.severity is Severity.FAIL for f in self.findings)
+
+    def to_dict(self) -> dict[str, Any]:
+        """`xpu check ollama --json`."""
+        return {"url": self.url, "ok": self.ok, "version": self.version, "created": self.created,
+                "generation": dataclasses.asdict(self.generation) if self.generation else None,
+                "placement": dataclasses.asdict(self.placement) if self.placement else None,
+                "findings": [f.to_dict() for f in self.findings]}
 
 
 def check_ollama(url: str, *, gguf: Path | None = None, log_reader: Callable[[], str] = str,

@@ -262,12 +262,13 @@ class ConsoleBackend(BaseBackend):
 
 def open_console(url: str) -> BackdoorShell | SerialShell:
     """The shell of a running VM's console named by ``url`` (see ConsoleUrl): connected, and
-    answering (backdoor) or logged in (serial). ConfigError, one line, when it cannot be had."""
+    answering (backdoor) or logged in (serial). One line when it cannot be had: ConfigError for a
+    bad URL, ConsoleError (the target is unreachable) for a console that does not answer."""
     spec = parse_console_url(url)
     try:
         sock = connect_unix(spec.path, min(5.0, spec.timeout))
     except ConsoleError as exc:
-        raise ConfigError(f"target {spec.name}: {exc}") from None
+        raise ConsoleError(f"target {spec.name}: {exc}") from None
     shell: BackdoorShell | SerialShell
     try:
         if spec.scheme == "backdoor":
@@ -278,5 +279,5 @@ def open_console(url: str) -> BackdoorShell | SerialShell:
             shell.login(spec.timeout)
     except ConsoleError as exc:
         sock.close()
-        raise ConfigError(f"target {spec.name}: {exc}") from None
+        raise ConsoleError(f"target {spec.name}: {exc}") from None
     return shell

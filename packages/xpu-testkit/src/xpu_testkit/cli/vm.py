@@ -11,6 +11,7 @@ import argparse
 import contextlib
 import math
 import os
+import shlex
 import shutil
 import sys
 import tempfile
@@ -22,11 +23,11 @@ from ..model import Severity
 from ..probes.context import ProbeContext
 from ..process import signals_deferred, signals_interrupt
 from ..target import open_target
-from .attach import Terminal, attach
 from ..transport.console import MAX_TIMEOUT, BackdoorShell, ConsoleError, SerialShell
-from .guest import ROOT_PASSWORD, build_guest, default_cache_dir
-from .passthrough import VfioBinding, parse_pci_address, preflight, qemu_device_args
-from .qemu import QemuVM, VmError, VmSpec, detect_accel
+from ..vm.attach import Terminal, attach
+from ..vm.guest import ROOT_PASSWORD, build_guest, default_cache_dir
+from ..vm.passthrough import VfioBinding, parse_pci_address, preflight, qemu_device_args
+from ..vm.qemu import QemuVM, VmError, VmSpec, detect_accel
 
 
 def say(line: str) -> None:
@@ -42,7 +43,7 @@ def _pci_address(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def add_arguments(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction) -> None:
     vm = sub.add_parser("vm", help="boot a VM, run a command in it, or open its console")
     verbs = vm.add_subparsers(dest="vm_command", required=True, parser_class=type(vm))
     for verb, text in (("boot", "boot and keep running until Ctrl-C"), ("run", "boot, run COMMAND, stop"),
@@ -137,7 +138,7 @@ def _booted(args: argparse.Namespace, spec: VmSpec, vm: QemuVM) -> int:
     if args.vm_command == "run":
         if vm.backdoor is None:
             raise ConfigError("this VM has no backdoor console to run commands on")
-        result = vm.backdoor.run(" ".join(args.guest_command))
+        result = vm.backdoor.run(shlex.join(args.guest_command))  # each word arrives as given
         sys.stdout.buffer.write(result.stdout)
         sys.stderr.buffer.write(result.stderr)
         return result.rc
