@@ -1,4 +1,4 @@
-"""A ComfyUI API client and end-to-end check (HTTP with requests, progress over /ws).
+"""A ComfyUI API client and end-to-end check (HTTP through xpu_testkit.http, progress over /ws).
 
 Endpoints as ComfyUI's server.py serves them: GET /system_stats, GET /object_info[/{class}] (200
 with ``{}`` for a class it does not have), POST /prompt -> {"prompt_id", "number", "node_errors"}
@@ -24,29 +24,41 @@ from __future__ import annotations
 import copy
 import io
 import json
+import math
 import random
 import time
+import urllib.parse
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
-import requests
 import websocket
 
+from .. import http
 from ..errors import ConfigError, XpuError
+from ..http import Deadline, HttpError
 from ..model import Finding, Severity
 from .sd15_checkpoint import NAME as CHECKPOINT_NAME
 
 WORKFLOWS = ("model-free", "one-step-sd15")
 MODEL_WORKFLOW = "one-step-sd15"
+MAX_ANSWER = 16 * 1024 * 1024  # /system_stats, /object_info, /prompt, /history
+MAX_IMAGE = 64 * 1024 * 1024  # /view
 
 class ComfyError(XpuError):
-    def __init__(self, message: str, *, status: int | None = None, body: Any = None) -> None:  # noqa: D107
+    """ComfyUI did not answer as its API says it should.
+
+    ``kind`` is the bounded HTTP client's (``timeout``, ``unreachable``, ``status``, ``bad-body``,
+    ``protocol``, ...), ``rejected`` for a workflow /prompt refused, or ``answer``.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, body: Any = None, kind: str = "answer") -> None:
         super().__init__(message)
         self.status = status
         self.body = body
+        self.kind = kind
 
 
 def load_workflow(name: str) -> dict[str, Any]:
@@ -159,50 +171,78 @@ class Run:
 
 @dataclass
 class ComfyClient:
+    """``timeout``: the longest one API call may take. ``deadline``: one bound over every call of
+    this client (a whole check), the /ws run included."""
+
     base_url: str
     timeout: float = 30.0
     client_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    deadline: Deadline | None = None
 
-    def _get(self, path: str, **params: str) -> requests.Response:
-        try:
-            r = requests.get(self.base_url.rstrip("/") + path, params=params or None, timeout=self.timeout)
-        except requests.ConnectionError:
-            raise ComfyError(f"cannot connect to ComfyUI at {self.base_url}") from None
-        except requests.Timeout:
-            raise ComfyError(f"ComfyUI at {self.base_url} did not answer GET {path} within {self.timeout:.0f} s") from None
-        if r.status_code >= 400:
-            raise ComfyError(f"GET {path}: HTTP {r.status_code}", status=r.status_code, body=r.text[:500])
-        return r
+    def _url(self, path: str) -> str:
+        return self.base_url.rstrip("/") + path
 
-    def _json(self, path: str) -> Any:
+    def _deadline(self, seconds: float) -> Deadline:
+        return self.deadline.sooner(seconds) if self.deadline else Deadline.after(seconds)
+
+    def _failure(self, method: str, path: str, exc: HttpError, deadline: Deadline) -> ComfyError:
+        if exc.kind == "unreachable":
+            return ComfyError(f"cannot connect to ComfyUI at {self.base_url}", kind=exc.kind)
+        if exc.kind == "timeout":
+            return ComfyError(f"ComfyUI at {self.base_url} did not answer {method} {path} within "
+                              f"{deadline.seconds:g} s ({exc})", kind=exc.kind)
+        if exc.kind == "status":
+            return ComfyError(f"{method} {path}: HTTP {exc.status}: {http.quote(exc.body)}", status=exc.status,
+                              body=exc.body[:500].decode("utf-8", errors="replace"), kind=exc.kind)
+        return ComfyError(f"{method} {exc}", status=exc.status, kind=exc.kind)
+
+    def _request(self, method: str, path: str, *, max_bytes: int = MAX_ANSWER, deadline: Deadline | None = None,
+                 **kwargs: Any) -> http.Response:
+        deadline = deadline or self._deadline(self.timeout)
         try:
-            return self._get(path).json()
-        except ValueError:
-            raise ComfyError(f"GET {path}: not JSON") from None
+            return http.request(method, self._url(path), deadline=deadline, max_bytes=max_bytes, **kwargs)
+        except HttpError as exc:
+            raise self._failure(method, path, exc, deadline) from None
+
+    def _get(self, path: str, *, max_bytes: int = MAX_ANSWER, deadline: Deadline | None = None) -> http.Response:
+        deadline = deadline or self._deadline(self.timeout)
+        response = self._request("GET", path, max_bytes=max_bytes, deadline=deadline)
+        try:
+            return response.raise_for_status()
+        except HttpError as exc:
+            raise self._failure("GET", path, exc, deadline) from None
+
+    def _json(self, path: str, deadline: Deadline | None = None) -> dict[str, Any]:
+        response = self._get(path, deadline=deadline)
+        try:
+            return response.json_object()
+        except HttpError as exc:
+            raise ComfyError(f"GET {exc}", status=response.status, kind=exc.kind) from None
 
     def system_stats(self) -> dict[str, Any]:
         return self._json("/system_stats")
 
     def object_info(self, node_class: str | None = None) -> dict[str, Any]:
-        return self._json(f"/object_info/{node_class}" if node_class else "/object_info")
+        return self._json(f"/object_info/{urllib.parse.quote(node_class)}" if node_class else "/object_info")
 
-    def queue(self, workflow: dict[str, Any]) -> str:
+    def queue(self, workflow: dict[str, Any], deadline: Deadline | None = None) -> str:
+        r = self._request("POST", "/prompt", json_body={"prompt": workflow, "client_id": self.client_id},
+                          deadline=deadline)
         try:
-            r = requests.post(self.base_url.rstrip("/") + "/prompt",
-                              json={"prompt": workflow, "client_id": self.client_id}, timeout=self.timeout)
-        except requests.RequestException as exc:
-            raise ComfyError(f"cannot queue the workflow at {self.base_url}: {type(exc).__name__}") from None
-        try:
-            body = r.json()
-        except ValueError:
-            raise ComfyError(f"POST /prompt: HTTP {r.status_code}, not JSON", status=r.status_code) from None
-        if r.status_code >= 400 or "prompt_id" not in body:
+            body = r.json_object()
+        except HttpError:
+            raise ComfyError(f"POST /prompt: HTTP {r.status}, not JSON: {http.quote(r.body)}", status=r.status,
+                             kind="bad-body") from None
+        if r.status >= 400 or "prompt_id" not in body:
             err = body.get("error")
             message = err.get("message") if isinstance(err, dict) else err
-            details = "; ".join(f"{e.get('message')}: {e.get('details')}" for n in (body.get("node_errors") or {}).values()
-                                for e in n.get("errors", []))
-            raise ComfyError(f"POST /prompt rejected the workflow: {message}{' (' + details + ')' if details else ''}",
-                             status=r.status_code, body=body)
+            node_errors = body.get("node_errors")
+            details = "; ".join(f"{e.get('message')}: {e.get('details')}"
+                                for n in (node_errors.values() if isinstance(node_errors, dict) else ())
+                                if isinstance(n, dict) for e in n.get("errors", []) if isinstance(e, dict))
+            text = " ".join(f"{message}{' (' + details + ')' if details else ''}".split())
+            raise ComfyError(f"POST /prompt rejected the workflow: {text[:400]}", status=r.status, body=body,
+                             kind="rejected")
         return str(body["prompt_id"])
 
     def missing_nodes(self, workflow: dict[str, Any]) -> list[str]:
@@ -210,38 +250,42 @@ class ComfyClient:
         kinds = sorted({str(node.get("class_type")) for node in workflow.values()})
         return [kind for kind in kinds if kind not in self.object_info(kind)]
 
-    def history(self, prompt_id: str) -> dict[str, Any]:
-        return self._json(f"/history/{prompt_id}").get(prompt_id, {})
+    def history(self, prompt_id: str, deadline: Deadline | None = None) -> dict[str, Any]:
+        entry = self._json(f"/history/{urllib.parse.quote(prompt_id)}", deadline).get(prompt_id, {})
+        if not isinstance(entry, dict):
+            raise ComfyError(f"GET /history/{prompt_id}: the entry is not an object: {http.quote(json.dumps(entry))}",
+                             kind="bad-body")
+        return entry
 
     def view(self, image: dict[str, str]) -> bytes:
-        return self._get("/view", filename=image["filename"], subfolder=image.get("subfolder", ""),
-                         type=image.get("type", "output")).content
+        query = urllib.parse.urlencode({"filename": image["filename"], "subfolder": image.get("subfolder", ""),
+                                        "type": image.get("type", "output")})
+        return self._get(f"/view?{query}", max_bytes=MAX_IMAGE).body
 
     def run(self, workflow: dict[str, Any], deadline: float = 300.0) -> Run:
-        """Queue ``workflow`` and follow it on /ws until it finishes or ``deadline`` passes."""
-        ws_url = self.base_url.replace("http", "ws", 1).rstrip("/") + f"/ws?clientId={self.client_id}"
-        try:
-            ws = websocket.create_connection(ws_url, timeout=min(self.timeout, deadline))
-        except (OSError, websocket.WebSocketException) as exc:
-            raise ComfyError(f"cannot open {ws_url}: {exc}") from None
+        """Queue ``workflow`` and follow it on /ws until it finishes or ``deadline`` seconds (or the
+        client's own deadline) pass: every call and every message within that one deadline."""
+        limit = self._deadline(deadline)
+        ws, watchdog = self._open_ws(limit)
         started = time.monotonic()
         events: list[dict[str, Any]] = []
         arrivals: list[float] = []
         error = None
         try:
-            prompt_id = self.queue(workflow)
+            prompt_id = self.queue(workflow, limit.sooner(self.timeout))
             while True:
-                left = deadline - (time.monotonic() - started)
-                if left <= 0:
-                    raise ComfyError(f"workflow {prompt_id} did not finish within {deadline:.0f} s "
-                                     f"({len(events)} events)")
-                ws.settimeout(min(left, self.timeout, QUIET_SECONDS))
+                if limit.left() <= 0 or watchdog.fired:
+                    raise _unfinished(prompt_id, limit, events)
+                wait = min(limit.left(), QUIET_SECONDS)
+                ws.settimeout(max(0.01, wait))
                 try:
                     message = ws.recv()
                 except websocket.WebSocketTimeoutException:
+                    if wait < QUIET_SECONDS:  # the deadline, not a quiet spell, ended the wait
+                        raise _unfinished(prompt_id, limit, events) from None
                     # a quiet socket: the run may have ended with its events lost (a reconnect, a
                     # proxy that dropped frames), which /history shows
-                    status = (self.history(prompt_id).get("status") or {})
+                    status = self.history(prompt_id, limit).get("status") or {}
                     if status.get("completed") or status.get("status_str") in ("success", "error"):
                         if status.get("status_str") == "error":
                             error = next((m[1] for m in status.get("messages", [])
@@ -249,11 +293,16 @@ class ComfyClient:
                         break
                     continue
                 except (OSError, websocket.WebSocketException) as exc:
-                    raise ComfyError(f"the /ws connection broke: {exc}") from None
+                    if watchdog.fired:
+                        raise _unfinished(prompt_id, limit, events) from None
+                    raise ComfyError(f"the /ws connection broke: {exc}", kind="protocol") from None
                 if not isinstance(message, str):
                     continue  # binary previews
-                event = json.loads(message)
+                event = _event(message)
                 data = event.get("data") or {}
+                if not isinstance(data, dict):
+                    raise ComfyError(f"/ws sent an event whose data is not an object: {http.quote(message)}",
+                                     kind="bad-body")
                 if data.get("prompt_id") not in (None, prompt_id):
                     continue
                 events.append(event)
@@ -264,15 +313,57 @@ class ComfyClient:
                     break
                 if kind == "executing" and data.get("node") is None and data.get("prompt_id") == prompt_id:
                     break
-        finally:
-            ws.close()
+        finally:  # the close handshake waits for the peer's close frame: a moment at most
+            ws.close(timeout=max(0.01, min(CLOSE_SECONDS, limit.left())))
+            watchdog.disarm()
+            ws.shutdown()
         seconds = time.monotonic() - started
-        history = self.history(prompt_id)
+        history = self.history(prompt_id, limit)
         status = "error" if error else (history.get("status") or {}).get("status_str", "success")
-        return Run(prompt_id, tuple(events), status, history.get("outputs", {}), error, seconds, tuple(arrivals))
+        outputs = history.get("outputs", {})
+        return Run(prompt_id, tuple(events), status, outputs if isinstance(outputs, dict) else {}, error, seconds,
+                   tuple(arrivals))
+
+    def _open_ws(self, deadline: Deadline) -> tuple[websocket.WebSocket, http._Watchdog]:
+        """/ws opened within ``deadline``; the watchdog shuts its socket down when the deadline passes."""
+        url = self._url(f"/ws?clientId={self.client_id}")
+        ws_url = "ws" + url[len("http"):]
+        try:
+            scheme, host, port, _ = http._split(url)
+            sock = http._connect(scheme, host, port, deadline)
+        except HttpError as exc:
+            raise self._failure("GET", "/ws", exc, deadline) from None
+        watchdog = http._Watchdog(deadline)
+        watchdog.arm(sock)
+        try:
+            return websocket.create_connection(ws_url, timeout=max(0.01, deadline.left()), socket=sock), watchdog
+        except (OSError, websocket.WebSocketException) as exc:
+            watchdog.disarm()
+            sock.close()
+            if watchdog.fired or isinstance(exc, (TimeoutError, websocket.WebSocketTimeoutException)):
+                raise ComfyError(f"ComfyUI at {self.base_url} did not open /ws within {deadline.seconds:g} s",
+                                 kind="timeout") from None
+            raise ComfyError(f"cannot open {ws_url}: {http.quote(str(exc))}", kind="protocol") from None
+
+
+def _unfinished(prompt_id: str, deadline: Deadline, events: list[dict[str, Any]]) -> ComfyError:
+    return ComfyError(f"workflow {prompt_id} did not finish within {deadline.seconds:g} s ({len(events)} events)",
+                      kind="timeout")
+
+
+def _event(message: str) -> dict[str, Any]:
+    """One /ws message as the JSON object it must be."""
+    try:
+        event = json.loads(message)
+    except (ValueError, RecursionError):
+        raise ComfyError(f"/ws sent a message that is not JSON: {http.quote(message)}", kind="bad-body") from None
+    if not isinstance(event, dict):
+        raise ComfyError(f"/ws sent a message that is not a JSON object: {http.quote(message)}", kind="bad-body")
+    return event
 
 
 QUIET_SECONDS = 5.0  # silence on /ws after which /history is asked whether the run ended
+CLOSE_SECONDS = 0.1  # the longest /ws's close handshake may take
 
 
 def check_image(data: bytes, filename: str) -> ImageCheck:
@@ -325,9 +416,12 @@ class ComfyCheck:
 
 
 def _unanswered(url: str, exc: ComfyError) -> Finding:
-    if str(exc).startswith("cannot connect"):
+    if exc.kind == "unreachable":
         return Finding("comfyui-unreachable", Severity.FAIL, f"ComfyUI at {url} does not answer", (str(exc),),
                        fix="start it (systemctl status comfyui), check listen/port")
+    if exc.kind == "timeout":
+        return Finding("comfyui-timeout", Severity.FAIL, f"ComfyUI at {url} does not answer in time", (str(exc),),
+                       fix="read the ComfyUI log; check that a proxy in front of it does not hold answers back")
     return Finding("comfyui-api-error", Severity.FAIL, f"ComfyUI at {url} does not answer as its API should",
                    (str(exc),), fix="read the ComfyUI log; check that a proxy in front of it passes /system_stats")
 
@@ -341,7 +435,7 @@ def _rejected(workflow: str, exc: ComfyError) -> Finding:
                        (str(exc),), fix="write the test checkpoint into the server's models: python -m "
                        f"xpu_testkit.services.sd15_checkpoint MODELS/checkpoints/{CHECKPOINT_NAME} "
                        "(or name an SD1.5 checkpoint it has with --checkpoint)")
-    return Finding("comfyui-workflow-failed", Severity.FAIL, f"the {workflow} workflow did not complete",
+    return Finding("comfyui-workflow-failed", Severity.FAIL, f"the {workflow} workflow did not complete: {exc}",
                    (str(exc),), fix="read the ComfyUI log")
 
 
@@ -390,11 +484,16 @@ def check_comfyui(url: str, *, workflow: str | None = None, expect_xpu: bool = F
     if expect_xpu and workflow != MODEL_WORKFLOW:
         raise ConfigError(f"expecting the GPU needs a workflow that runs a model on it ({MODEL_WORKFLOW}); "
                           f"{workflow} runs on the CPU in ComfyUI")
-    fresh = fresh_workflow(load_workflow(workflow), rng, checkpoint=checkpoint)
-    client = ComfyClient(url)
+    if not (math.isfinite(deadline) and deadline > 0):
+        raise ConfigError(f"a check needs a finite positive number of seconds, not {deadline!r}")
     try:
-        stats = client.system_stats()
-        device = (stats.get("devices") or [{}])[0]
+        http._split(url)
+    except HttpError as exc:
+        raise ConfigError(str(exc)) from None
+    fresh = fresh_workflow(load_workflow(workflow), rng, checkpoint=checkpoint)
+    client = ComfyClient(url, deadline=Deadline.after(deadline))
+    try:
+        device = _device(client.system_stats())
         missing = client.missing_nodes(fresh.workflow)
     except ComfyError as exc:
         return ComfyCheck(url, findings=(_unanswered(url, exc),), workflow=workflow)
@@ -419,7 +518,44 @@ def check_comfyui(url: str, *, workflow: str | None = None, expect_xpu: bool = F
     if run.error is not None:
         return ComfyCheck(url, device, run, findings=tuple(findings + diagnose_error(run.error)), workflow=workflow)
     findings += _execution_findings(run, fresh, workflow)
-    images = [check_image(client.view(image), image["filename"])
-              for output in run.outputs.values() for image in output.get("images", [])]
+    try:
+        images = [_fetch_image(client, image) for image in _images(run)]
+    except ComfyError as exc:
+        return ComfyCheck(url, device, run, findings=tuple(findings + [_unfetched(exc)]), workflow=workflow)
     findings += _image_findings(images, fresh, size)
     return ComfyCheck(url, device, run, tuple(images), tuple(findings), workflow)
+
+
+def _device(stats: dict[str, Any]) -> dict[str, Any]:
+    """The first device /system_stats names ({} where it names none)."""
+    devices = stats.get("devices") or [{}]
+    if not isinstance(devices, list) or not isinstance(devices[0], dict):
+        raise ComfyError(f"GET /system_stats: devices is not a list of objects: {http.quote(json.dumps(devices))}",
+                         kind="bad-body")
+    return devices[0]
+
+
+def _images(run: Run) -> list[dict[str, str]]:
+    """The images the run's outputs name, each with a file name."""
+    images = [image for output in run.outputs.values() if isinstance(output, dict)
+              for image in (output.get("images") or [])]
+    if not all(isinstance(i, dict) and isinstance(i.get("filename"), str) for i in images):
+        raise ComfyError(f"GET /history/{run.prompt_id}: outputs name images without a filename: "
+                         f"{http.quote(json.dumps(images))}", kind="bad-body")
+    return images
+
+
+def _fetch_image(client: ComfyClient, image: dict[str, str]) -> ImageCheck:
+    from PIL import Image  # noqa: PLC0415 - as check_image
+
+    data = client.view(image)
+    try:
+        return check_image(data, image["filename"])
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:  # UnidentifiedImageError is an OSError
+        raise ComfyError(f"GET /view: {image['filename']} is not an image ({exc}): {http.quote(data, 60)}",
+                         kind="bad-body") from None
+
+
+def _unfetched(exc: ComfyError) -> Finding:
+    return Finding("comfyui-no-output", Severity.FAIL, f"the outputs could not be fetched: {exc}", (str(exc),),
+                   fix="read the ComfyUI log; check that a proxy in front of it passes /view")
