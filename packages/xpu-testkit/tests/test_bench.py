@@ -168,7 +168,8 @@ def test_comfyui_bench_unreachable_side_is_one_line(tmp_path: Path) -> None:
     with ComfyDouble() as double:
         run = _bench_comfyui(double.url, "http://127.0.0.1:1", tmp_path)
     assert run.returncode == 1 and "Traceback" not in run.stderr
-    assert run.stderr.splitlines() == ["xpu: cannot connect to ComfyUI at http://127.0.0.1:1"]
+    [line] = run.stderr.splitlines()  # the reason follows (e.g. ": Connection refused")
+    assert line.startswith("xpu: cannot connect to ComfyUI at http://127.0.0.1:1"), line
 
 
 # -- packages/ipex-benchmarks: the script, run the way writeShellApplication runs it -----------------
