@@ -9,6 +9,7 @@ import json
 import random
 import subprocess
 import sys
+import signal
 import time
 from pathlib import Path
 
@@ -119,9 +120,19 @@ def test_unknown_node_and_a_prompt_that_is_no_object_are_rejected(xpu_comfyui_se
         client.queue([1, 2])  # type: ignore[arg-type]
 
 
-def test_a_run_that_does_not_finish_is_bounded(xpu_comfyui_server: ComfyServer) -> None:
-    """10000 sampler steps cannot finish in 3 s; the client gives up at its deadline, and the run
-    is interrupted so the server is free again."""
+def _server_goes_idle(url: str, seconds: float = 30) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        queue = requests.get(url + "/queue", timeout=10).json()
+        if not queue["queue_running"] and not queue["queue_pending"]:
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_a_run_that_does_not_finish_is_bounded_and_taken_off_the_server(xpu_comfyui_server: ComfyServer) -> None:
+    """10000 sampler steps cannot finish in 3 s: the client gives up at its deadline and interrupts
+    its own run, so the server is free again without anyone's help."""
     client = ComfyClient(xpu_comfyui_server.url)
     fresh = fresh_workflow(load_workflow("one-step-sd15"))
     fresh.workflow["5"]["inputs"]["steps"] = 10000
@@ -130,12 +141,31 @@ def test_a_run_that_does_not_finish_is_bounded(xpu_comfyui_server: ComfyServer) 
         with pytest.raises(ComfyError, match="did not finish within 3 s"):
             client.run(fresh.workflow, deadline=3)
         assert time.monotonic() - started < 10
+        assert _server_goes_idle(xpu_comfyui_server.url), "the client left its run on the server"
     finally:
-        requests.post(xpu_comfyui_server.url + "/interrupt", timeout=10)
-        deadline = time.monotonic() + 30
-        while requests.get(xpu_comfyui_server.url + "/queue", timeout=10).json()["queue_running"]:
-            assert time.monotonic() < deadline, "the interrupted run did not stop"
+        requests.post(xpu_comfyui_server.url + "/interrupt", timeout=10)  # never leave the session's server busy
+        _server_goes_idle(xpu_comfyui_server.url)
+
+
+def test_a_stopped_bench_takes_its_run_off_the_server(xpu_comfyui_server: ComfyServer, tmp_path: Path) -> None:
+    """SIGTERM to `xpu bench comfyui` while the server samples: exit 130, and the run is interrupted."""
+    url = xpu_comfyui_server.url
+    bench = subprocess.Popen([sys.executable, "-m", "xpu_testkit", "bench", "comfyui", "--xpu", url, "--cpu", url,
+                              "--harness", "--steps", "5000", "--out", str(tmp_path / "out")],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not requests.get(url + "/queue", timeout=10).json()["queue_running"]:
+            assert bench.poll() is None and time.monotonic() < deadline, bench.communicate()[1][-2000:]
             time.sleep(0.2)
+        bench.send_signal(signal.SIGTERM)
+        _, stderr = bench.communicate(timeout=60)
+        assert bench.returncode == 130, stderr
+        assert _server_goes_idle(url, 20), "the stopped bench left its run on the server"
+    finally:
+        bench.kill()
+        requests.post(url + "/interrupt", timeout=10)
+        _server_goes_idle(url)
 
 
 def test_check_cli_twice_and_with_the_model(xpu_comfyui_server: ComfyServer) -> None:

@@ -45,6 +45,7 @@ from .sd15_checkpoint import NAME as CHECKPOINT_NAME
 WORKFLOWS = ("model-free", "one-step-sd15")
 MODEL_WORKFLOW = "one-step-sd15"
 MAX_ANSWER = 16 * 1024 * 1024  # /system_stats, /object_info, /prompt, /history
+CANCEL_SECONDS = 5.0  # how long taking an unfinished run of ours off the server may take
 MAX_IMAGE = 64 * 1024 * 1024  # /view
 
 class ComfyError(XpuError):
@@ -245,6 +246,17 @@ class ComfyClient:
                              kind="rejected")
         return str(body["prompt_id"])
 
+    def cancel(self, prompt_id: str, seconds: float = CANCEL_SECONDS) -> None:
+        """Take one run of ours off the server, best effort within ``seconds``: out of the queue if it
+        still waits (POST /queue delete), stopped if it runs (POST /interrupt with its prompt_id, which
+        ComfyUI 0.8 applies only when that prompt is the one running: nobody else's run is touched)."""
+        deadline = Deadline.after(seconds)
+        for path, body in (("/queue", {"delete": [prompt_id]}), ("/interrupt", {"prompt_id": prompt_id})):
+            try:
+                self._request("POST", path, json_body=body, deadline=deadline)
+            except ComfyError:
+                return  # the server is gone or does not answer: nothing is left to free
+
     def missing_nodes(self, workflow: dict[str, Any]) -> list[str]:
         """The workflow's node classes the server does not have (it answers those with ``{}``)."""
         kinds = sorted({str(node.get("class_type")) for node in workflow.values()})
@@ -271,6 +283,8 @@ class ComfyClient:
         events: list[dict[str, Any]] = []
         arrivals: list[float] = []
         error = None
+        prompt_id: str | None = None
+        finished = False
         try:
             prompt_id = self.queue(workflow, limit.sooner(self.timeout))
             while True:
@@ -313,10 +327,13 @@ class ComfyClient:
                     break
                 if kind == "executing" and data.get("node") is None and data.get("prompt_id") == prompt_id:
                     break
+            finished = True
         finally:  # the close handshake waits for the peer's close frame: a moment at most
             ws.close(timeout=max(0.01, min(CLOSE_SECONDS, limit.left())))
             watchdog.disarm()
             ws.shutdown()
+            if prompt_id is not None and not finished:  # deadline, broken /ws, Ctrl-C: leave the server free
+                self.cancel(prompt_id)
         seconds = time.monotonic() - started
         history = self.history(prompt_id, limit)
         status = "error" if error else (history.get("status") or {}).get("status_str", "success")
