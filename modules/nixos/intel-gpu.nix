@@ -35,6 +35,9 @@ let
   # nixos-hardware's common/gpu/intel module chooses the kernel driver too; the two must agree.
   nixosHardwareDriver =
     if options ? hardware.intelgpu.driver then config.hardware.intelgpu.driver else null;
+  # and its compute runtime: two different ones would both land in /run/opengl-driver
+  nixosHardwareRuntime =
+    if options ? hardware.intelgpu.computeRuntime then config.hardware.intelgpu.computeRuntime else null;
 in
 {
   options.hardware.intel-xpu = {
@@ -156,6 +159,13 @@ in
         message = ''
           hardware.intel-xpu.driver = "${cfg.driver}" but nixos-hardware's hardware.intelgpu.driver = "${toString nixosHardwareDriver}".
           Set both to the same driver.
+        '';
+      }
+      {
+        assertion = nixosHardwareRuntime == null || nixosHardwareRuntime == cfg.computeRuntime;
+        message = ''
+          hardware.intel-xpu.computeRuntime = "${cfg.computeRuntime}" but nixos-hardware's hardware.intelgpu.computeRuntime = "${toString nixosHardwareRuntime}": both runtimes would be installed.
+          Set both to the same runtime.
         '';
       }
     ];

@@ -137,6 +137,24 @@ in
       ''
     ];
   };
+  runtime-disagrees-with-nixos-hardware = {
+    result = harness {
+      modules = enabled {
+        driver = "i915";
+        computeRuntime = "legacy";
+      }
+      ++ [
+        upstream.nixosHardware.intelGpu
+        { hardware.intelgpu.driver = "i915"; }
+      ];
+    };
+    expect.failedAssertions = [
+      ''
+        hardware.intel-xpu.computeRuntime = "legacy" but nixos-hardware's hardware.intelgpu.computeRuntime = "default": both runtimes would be installed.
+        Set both to the same runtime.
+      ''
+    ];
+  };
   # nixos-hardware's common/gpu/intel (the real file) choosing the same driver
   agrees-with-nixos-hardware = {
     result = harness {
