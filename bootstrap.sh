@@ -5,7 +5,9 @@
 #   ./bootstrap.sh test   [pytest options]       installs everything the tests use, runs every test
 #
 # Debian packages come from apt (as root, or through sudo); Python packages go into .venv
-# (XPU_VENV overrides). Re-running skips what is already installed.
+# (XPU_VENV overrides). The test job's pinned environments (IPEX-LLM Ollama, ComfyUI, Level Zero's
+# null driver, the oldest pytest) go into ~/.cache/intel-xpu (XPU_CACHE overrides), shared by every
+# clone. Re-running skips what is already installed.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -57,21 +59,28 @@ pip_install -e "$here/packages/xpu-testkit[cpu-runtime]"
 # The CPU build of PyTorch: the torch probe's real subject in the tests (it has no XPU).
 [ "$job" = test ] && pip_install torch
 
+# What the test job builds once and reuses from any clone: the environments below are pinned and do
+# not depend on the clone (XPU_CACHE moves them; each is rebuilt when its pins change).
+cache=${XPU_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/intel-xpu}
+
 # Intel's IPEX-LLM Ollama, a real Ollama API server, for the service tests. Its oneAPI 2024 runtime
 # would overwrite the 2026 SYCL runtime dpctl uses, so it gets an environment of its own. Only its
 # ollama binary is used, so bigdl-core-cpp goes in without its Python dependencies (a CUDA torch,
 # transformers): 3 GB instead of 8.
-ipex_venv=${XPU_IPEX_OLLAMA_VENV:-$here/.venv-ipex-ollama}
-if [ "$job" = test ] && ! ls "$ipex_venv"/lib/python3*/site-packages/bigdl/cpp/libs/ollama >/dev/null 2>&1; then
+ipex_venv=${XPU_IPEX_OLLAMA_VENV:-$cache/venv-ipex-ollama}
+ipex_pins="bigdl-core-cpp==2.5.0 dpcpp-cpp-rt==2024.0.2 mkl-dpcpp==2024.0.0 onednn==2024.0.0"
+if [ "$job" = test ] && [ "$(cat "$ipex_venv/.xpu-pins" 2>/dev/null)" != "$ipex_pins" ]; then
   echo "bootstrap: installing IPEX-LLM Ollama into $ipex_venv" >&2
-  [ -x "$ipex_venv/bin/python" ] || python3 -m venv "$ipex_venv"
+  rm -rf "$ipex_venv"
+  python3 -m venv "$ipex_venv"
   ipex_pip() { "$ipex_venv/bin/python" -m pip install --disable-pip-version-check -q "$@" >>"$ipex_venv/pip.log" 2>&1; }
-  if ! { ipex_pip --no-deps bigdl-core-cpp==2.5.0 &&
-    ipex_pip dpcpp-cpp-rt==2024.0.2 mkl-dpcpp==2024.0.0 onednn==2024.0.0; }; then
+  # shellcheck disable=SC2086 # the pins are words
+  if ! { ipex_pip --no-deps ${ipex_pins%% *} && ipex_pip ${ipex_pins#* }; }; then
     cat "$ipex_venv/pip.log" >&2
     echo "bootstrap: installing IPEX-LLM Ollama failed" >&2
     exit 1
   fi
+  echo "$ipex_pins" >"$ipex_venv/.xpu-pins"
 fi
 export XPU_IPEX_OLLAMA_VENV="$ipex_venv"
 
@@ -89,7 +98,7 @@ if [ "$job" = test ]; then
   fi
 
   # The oldest pytest the plugin declares (pyproject.toml), apart: test_plugin.py runs itself under it.
-  export XPU_PYTEST_FLOOR=${XPU_PYTEST_FLOOR:-$here/.cache/pytest-floor}
+  export XPU_PYTEST_FLOOR=${XPU_PYTEST_FLOOR:-$cache/pytest-floor-8.0.0}
   if [ ! -d "$XPU_PYTEST_FLOOR/pytest" ] && ! "$venv/bin/python" -m pip install --disable-pip-version-check -q \
     --target "$XPU_PYTEST_FLOOR" pytest==8.0.0 >"$venv/pip.log" 2>&1; then
     cat "$venv/pip.log" >&2
@@ -98,12 +107,12 @@ if [ "$job" = test ]; then
   fi
 
   # Debian's Level Zero loader built from source with its null driver (one "GPU" with no hardware).
-  export XPU_ZE_NULL_DIR=${XPU_ZE_NULL_DIR:-$here/.cache/level-zero-null}
+  export XPU_ZE_NULL_DIR=${XPU_ZE_NULL_DIR:-$cache/level-zero-null}
   "$here/setup/level-zero-null.sh" "$XPU_ZE_NULL_DIR"
 
   # ComfyUI on the CPU, in an environment of its own (PyPI torch with its torchvision, ~6 GB).
   if [ -n "${XPU_COMFYUI_SRC:-}" ]; then
-    export XPU_COMFYUI_VENV=${XPU_COMFYUI_VENV:-$here/.venv-comfyui}
+    export XPU_COMFYUI_VENV=${XPU_COMFYUI_VENV:-$cache/venv-comfyui}
     echo "bootstrap: ComfyUI environment in $XPU_COMFYUI_VENV" >&2
     "$here/setup/comfyui-env.sh" "$XPU_COMFYUI_VENV" "$XPU_COMFYUI_SRC"
   fi
