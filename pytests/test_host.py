@@ -38,7 +38,9 @@ def test_the_doctor_command_agrees_with_the_suite(xpu_report: Report, xpu_target
         argv += ["--user", xpu_target_spec.user]
     run = subprocess.run(argv, capture_output=True, text=True, timeout=300)
     assert run.returncode in (0, 1), run.stderr
-    cli = json.loads(run.stdout)
+    out = json.loads(run.stdout)
+    [cli] = out["reports"]
+    assert out["usable"] is cli["usable"]
     assert [p["probe"] for p in cli["probes"]] == [p.probe for p in xpu_report.probes] == [
         "pci", "render-nodes", "level-zero", "sycl", "opencl", "torch", "environment", "services"]
     assert (cli["usable"], run.returncode) == (xpu_report.usable, 0 if xpu_report.usable else 1)

@@ -1,6 +1,8 @@
 # services.comfyui.intel on a VM without an Intel GPU: this flake's ComfyUI (MordragT's XPU
 # PyTorch) with device = "cpu" serves, runs the model-free workflow through /prompt and the
-# websocket, and the output image is read back and checked by `xpu check comfyui`.
+# websocket, and the output image is read back and checked by `xpu check comfyui`; with
+# --expect-gpu a random-weight SD1.5 checkpoint (`xpu tiny-checkpoint`) runs a sampler step on the
+# CPU and the check fails, saying so.
 # Run it alone with: nix build .#checks.x86_64-linux.vm-comfyui
 {
   name = "intel-xpu-comfyui";
@@ -45,11 +47,14 @@
         assert report["device"]["type"] == "cpu", report["device"]
         assert report["images"] and report["images"][0]["width"] > 0, report["images"]
 
-    with subtest("the same check insisting on the GPU fails and says so"):
-        status, out = machine.execute(
-            "xpu check comfyui http://127.0.0.1:8188 --workflow model-free --json --expect-gpu"
+    with subtest("the check insisting on the GPU runs a model on the CPU, then fails and says so"):
+        machine.succeed(
+            "xpu tiny-checkpoint /var/lib/comfyui/models/checkpoints/xpu-tiny-sd15.safetensors"
         )
-        assert status == 1, out
-        assert json.loads(out)["findings"], out
+        status, out = machine.execute("xpu check comfyui http://127.0.0.1:8188 --json --expect-gpu")
+        print(out)
+        report = json.loads(out)
+        assert status == 1 and report["sampler_steps"] >= 1, report
+        assert report["findings"], out
   '';
 }

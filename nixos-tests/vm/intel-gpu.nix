@@ -44,7 +44,7 @@
     with subtest("xpu doctor blames the missing GPU, not the driver stack"):
         status, out = machine.execute("xpu doctor --json")
         assert status == 1, f"xpu doctor exited {status}, expected 1 (no usable GPU)"
-        report = json.loads(out)
+        report = json.loads(out)["reports"][0]
         assert report["usable"] is False
         finding_ids = [f["id"] for f in report["findings"]]
         assert finding_ids[0] == "no-intel-gpu", finding_ids

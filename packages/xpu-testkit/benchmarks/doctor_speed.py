@@ -108,7 +108,7 @@ def main() -> int:
         print(row("python -m xpu_testkit --version", module, 0.150))
         doctor, run = timed([args.python, "-m", "xpu_testkit", "doctor", "--json"], env, args.runs)
         print(row("xpu doctor", doctor, 2.0))
-        report = json.loads(run.stdout)
+        report = json.loads(run.stdout)["reports"][0]
         torch = next((p for p in report["probes"] if p["probe"] == "torch"), None)
         if torch is not None:
             print(f"  torch probe: {torch['summary']}; {'; '.join(torch['evidence'][:2])}")

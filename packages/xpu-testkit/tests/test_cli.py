@@ -207,3 +207,29 @@ def test_collect_prints_the_raw_facts() -> None:
     assert run.returncode == 0
     facts = json.loads(run.stdout)
     assert set(facts) >= {"loader", "init_api", "init_result", "drivers"}
+
+
+@pytest.mark.parametrize("command", ["tiny-model", "tiny-checkpoint"])
+@pytest.mark.parametrize("args, text", [
+    (["{tmp}/m", "--seed", "-1"], "argument --seed: -1 is not between 0 and 4294967295"),
+    (["{tmp}/m", "--seed", "x"], "argument --seed: 'x' is not a whole number"),
+    (["{tmp}"], "{tmp}: is a directory; give a file name"),
+    (["{tmp}/missing/m"], "{tmp}/missing: not a directory"),
+    (["/dev/full"], "/dev/full: not a regular file"),
+    (["/proc/m"], "cannot write /proc/m: No such file or directory"),
+])
+def test_writing_a_test_model_to_a_bad_place_is_one_line(command: str, args: list[str], text: str,
+                                                         tmp_path: Path) -> None:
+    run = xpu(command, *(a.format(tmp=tmp_path) for a in args))
+    assert_one_line_error(run, text.format(tmp=tmp_path))
+    assert not list(tmp_path.glob("*.part"))
+
+
+def test_tiny_checkpoint_writes_the_checkpoint_comfyui_loads(tmp_path: Path) -> None:
+    """The CLI writes the same bytes as the library (the ComfyUI tests load the library's)."""
+    from xpu_testkit.services.sd15_checkpoint import write_checkpoint
+
+    run = xpu("tiny-checkpoint", str(tmp_path / "a.safetensors"), "--seed", "3")
+    assert run.returncode == 0, run.stderr
+    made = write_checkpoint(tmp_path / "b.safetensors", 3)
+    assert run.stdout.split() == [str(tmp_path / "a.safetensors"), str(made.size), "bytes", f"sha256:{made.sha256}"]

@@ -4,6 +4,7 @@
     xpu collect {level-zero,dpctl,torch}
     xpu check {ollama,comfyui} URL [--expect-gpu] [--json] [--journal UNIT | --workflow NAME --checkpoint FILE]
     xpu tiny-model PATH [--seed N]
+    xpu tiny-checkpoint PATH [--seed N]
     xpu bench ollama --backend NAME=URL... [--out DIR] [--repetitions N] [--journal UNIT]
     xpu bench comfyui --xpu URL --cpu URL [--steps N] [--harness] [--checkpoint FILE]
     xpu export [--textfile FILE.prom | --listen [ADDRESS:]PORT] [--ollama URL]... [--comfyui URL]...
@@ -24,12 +25,12 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import XpuError
-from . import bench, check, collect, doctor, export, tiny_model, upstream, vm
+from . import bench, check, collect, doctor, export, tiny_checkpoint, tiny_model, upstream, vm
 from .common import Parser
 from .exit_codes import Exit, for_exception
 
-COMMANDS = {"doctor": doctor, "collect": collect, "check": check, "tiny-model": tiny_model, "bench": bench,
-            "export": export, "upstream": upstream, "vm": vm}
+COMMANDS = {"doctor": doctor, "collect": collect, "check": check, "tiny-model": tiny_model,
+            "tiny-checkpoint": tiny_checkpoint, "bench": bench, "export": export, "upstream": upstream, "vm": vm}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -12,7 +12,7 @@ from ..services.comfyui_report import check_to_dict
 from ..services.ollama_check import check_ollama, journal_reader
 from ..services.sd15_checkpoint import NAME as CHECKPOINT_NAME
 from ..target import open_target
-from .common import http_url, print_json, refuse_foreign_flags
+from .common import check_timeout, http_url, print_json, refuse_foreign_flags
 from .exit_codes import for_outcome
 
 ONLY = {"ollama": ("journal",), "comfyui": ("workflow", "checkpoint")}
@@ -31,6 +31,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     check.add_argument("--journal", metavar="UNIT",
                        help="ollama: read this systemd unit's journal on this machine to explain failures "
                             "(e.g. ollama.service)")
+    check.add_argument("--timeout", type=float, default=300.0, metavar="SECONDS",
+                       help="the longest the whole check may take (+0.5 s to unwind; default 300)")
     check.add_argument("--json", action="store_true", help="print the check's result as one JSON object")
 
 
@@ -46,9 +48,10 @@ def journal(unit: str | None) -> Callable[[], str]:
 def run(args: argparse.Namespace) -> int:
     refuse_foreign_flags(args, ONLY)
     http_url(args.url)
+    check_timeout(args.timeout)
     if args.service == "comfyui":
         return _comfyui(args)
-    result = check_ollama(args.url, expect_gpu=args.expect_gpu, log_reader=journal(args.journal))
+    result = check_ollama(args.url, expect_gpu=args.expect_gpu, log_reader=journal(args.journal), timeout=args.timeout)
     if args.json:
         print_json(result.to_dict())
     else:
@@ -64,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _comfyui(args: argparse.Namespace) -> int:
-    result = check_comfyui(args.url, workflow=args.workflow, expect_xpu=args.expect_gpu, checkpoint=args.checkpoint)
+    result = check_comfyui(args.url, workflow=args.workflow, expect_xpu=args.expect_gpu, checkpoint=args.checkpoint,
+                           deadline=args.timeout)
     if args.json:
         print_json(check_to_dict(result))
     elif not result.reachable:  # nothing to report but why: one line

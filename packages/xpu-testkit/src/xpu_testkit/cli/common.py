@@ -1,5 +1,5 @@
-"""What several ``xpu`` commands share: the one-line parser, URL and timeout checks, JSON output,
-and refusing a flag that belongs to the other service."""
+"""What several ``xpu`` commands share: the one-line parser, URL, timeout and seed checks, JSON
+output, writing one output file, and refusing a flag that belongs to the other service."""
 
 from __future__ import annotations
 
@@ -7,10 +7,13 @@ import argparse
 import json
 import math
 import sys
-from collections.abc import Mapping, Sequence
-from typing import Any, NoReturn
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
 
 from ..errors import ConfigError
+
+T = TypeVar("T")
 
 
 class Parser(argparse.ArgumentParser):
@@ -46,3 +49,30 @@ def refuse_foreign_flags(args: argparse.Namespace, only: Mapping[str, Sequence[s
             if getattr(args, dest) not in (None, False, []):
                 flag = "--" + dest.replace("_", "-")
                 raise ConfigError(f"{flag} applies to `xpu {args.command} {service}`, not to {args.service}")
+
+
+def seed(text: str) -> int:
+    """argparse type of a --seed: a whole number from 0 to 2**32 - 1 (numpy's seeds)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"{value} is not between 0 and {2**32 - 1}")
+    return value
+
+
+def write_output(path: Path, write: Callable[[Path], T]) -> T:
+    """Run ``write(path)`` for a command that writes one file; a path it cannot write is a usage
+    error naming the path and the reason (a directory, a device, a missing or read-only folder, a
+    full disk)."""
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a directory; give a file name")
+    if path.exists() and not path.is_file():  # a device or a FIFO: never replaced by a file
+        raise ConfigError(f"{path}: not a regular file")
+    if not path.parent.is_dir():
+        raise ConfigError(f"{path.parent}: not a directory")
+    try:
+        return write(path)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None

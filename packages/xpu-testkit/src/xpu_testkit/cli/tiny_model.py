@@ -5,20 +5,18 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..errors import ConfigError
 from ..services.tiny_gguf import write_tiny_llama
+from .common import seed, write_output
 from .exit_codes import Exit
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     tiny = sub.add_parser("tiny-model", help="write the tiny llama GGUF model the service checks use")
     tiny.add_argument("path", type=Path)
-    tiny.add_argument("--seed", type=int, default=0)
+    tiny.add_argument("--seed", type=seed, default=0)
 
 
 def run(args: argparse.Namespace) -> int:
-    if not args.path.parent.is_dir():
-        raise ConfigError(f"{args.path.parent}: not a directory")
-    model = write_tiny_llama(args.path, args.seed)
+    model = write_output(args.path, lambda path: write_tiny_llama(path, args.seed))
     print(f"{model.path} {model.size} bytes sha256:{model.sha256}")
     return Exit.OK

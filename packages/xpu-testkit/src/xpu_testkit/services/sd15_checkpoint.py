@@ -201,11 +201,15 @@ def write_checkpoint(path: Path, seed: int = 0) -> Checkpoint:
     shapes = tensor_shapes()
     digest = hashlib.sha256()
     partial = path.with_name(path.name + ".part")
-    with open(partial, "wb") as out:
-        for chunk in (header(shapes, seed), *(tensor(n, s, seed) for n, s in shapes.items())):
-            out.write(chunk)
-            digest.update(chunk)
-    partial.replace(path)
+    try:
+        with open(partial, "wb") as out:
+            for chunk in (header(shapes, seed), *(tensor(n, s, seed) for n, s in shapes.items())):
+                out.write(chunk)
+                digest.update(chunk)
+        partial.replace(path)
+    except BaseException:  # a full disk, Ctrl-C: no half checkpoint left beside the real ones
+        partial.unlink(missing_ok=True)
+        raise
     return Checkpoint(path, path.stat().st_size, digest.hexdigest())
 
 
