@@ -120,7 +120,9 @@ def test_allowed():
 
 def test_markers_are_registered(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--markers")
-    result.stdout.fnmatch_lines(["@pytest.mark.hardware:*", "@pytest.mark.vm:*", "@pytest.mark.nix:*", "@pytest.mark.slow:*"])
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(["@pytest.mark.hardware:*", "@pytest.mark.vm:*", "@pytest.mark.nix:*", "@pytest.mark.slow:*",
+                                 "@pytest.mark.xpu_allowed_skip(reason):*"])
 
 
 PYTEST_FLOOR = "8.0.0"  # pyproject.toml: pytest>=8.0
