@@ -397,6 +397,12 @@ def test_ci_workflow_runs_the_readme_commands() -> None:
     runs = lambda job: " ".join(str(step.get("run", "")) for step in jobs[job]["steps"])  # noqa: E731
     assert "./bootstrap.sh test" in runs("suite") and "./bootstrap.sh test --hardware" in runs("hardware")
     assert "nix flake check" in runs("flake-check")
+    # the suite job brings the upstream files bootstrap.sh points the tests at (XPU_UPSTREAM)
+    fetched = {step["with"]["path"] for step in jobs["suite"]["steps"]
+               if str(step.get("uses", "")).startswith("actions/checkout") and "path" in step.get("with", {})}
+    assert fetched == {f"upstream/{name}" for name in ("nixpkgs.lib", "nixpkgs", "home-manager", "nixos-hardware",
+                                                       "comfyui")}
+    assert 'XPU_UPSTREAM="$PWD/upstream" ./bootstrap.sh test' in runs("suite")
     assert jobs["hardware"]["runs-on"] == ["self-hosted", "linux", "intel-gpu"]
     assert "./bootstrap.sh test" in (REPO / ".ci/run").read_text()
 
