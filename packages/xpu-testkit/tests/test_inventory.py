@@ -46,6 +46,13 @@ def test_parse() -> None:
     ("", r"lab.yaml: empty inventory"),
     ("targets:\n  a: {url: local://\n", r"lab.yaml:3: malformed YAML"),
     ("targets:\n\ta: 1\n", r"lab.yaml:2: malformed YAML"),
+    ("targets:\n  a:\n    url: local://\n    expect: {min_gpus: 017}\n", r"lab.yaml:4: .*min_gpus: expected a non-neg"),
+    ("targets:\n  a:\n    url: local://\n    expect: {min_gpus: 1:30}\n", r"lab.yaml:4: .*decimal integer like 2, not '1:30'"),
+    ("targets:\n  a:\n    url: local://\n    expect: {min_gpus: 0x2}\n", r"lab.yaml:4: .*decimal integer like 2, not '0x2'"),
+    ("targets: {}\n", r"lab.yaml:1: targets: no targets"),
+    ("targets: " + "[" * 32 + "]" * 32 + "\n", r"lab.yaml:1: YAML nested deeper than 32 levels"),
+    ("? " + "x" * 1_000_000 + "\n: 1\n", r"lab.yaml:1: inventory: unknown key 'x{80}' \(allowed"),
+    ("#" * (1 << 20) + "\n", r"lab.yaml: larger than 1024 KiB"),
 ])
 def test_errors_name_the_line(text: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
@@ -63,6 +70,14 @@ targets:
       expect_device: Arc A770
       force: true
 """
+
+
+def test_decimal_integers_and_the_deepest_allowed_nesting_parse() -> None:
+    text = "targets:\n  a:\n    url: local://\n    expect: {min_gpus: 0}\n"
+    assert parse_inventory(text, "lab.yaml").targets[0].expect.min_gpus == 0
+    nested = "targets:\n  a:\n    url: local://\n    services: " + "[" * 29 + "]" * 29 + "\n"
+    with pytest.raises(ConfigError, match=r"lab.yaml:4: targets.a.services: expected a mapping"):
+        parse_inventory(nested, "lab.yaml")  # 3 levels above 29: 32 in all, the bound
 
 
 def test_passthrough_section() -> None:

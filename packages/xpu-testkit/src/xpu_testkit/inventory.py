@@ -37,6 +37,9 @@ from .errors import ConfigError
 from .transport import SCHEMES
 
 RUNTIMES = ("level_zero", "sycl", "opencl", "torch")
+MAX_BYTES = 1 << 20  # an inventory lists machines; a larger file is a mistake, not an inventory
+MAX_DEPTH = 32  # the schema nests 5 levels; deeper YAML is refused before Python's recursion limit
+DECIMAL = re.compile(r"^(0|[1-9][0-9]*)$")
 SERVICES = ("ollama", "comfyui", "comfyui_cpu")  # comfyui_cpu: the same ComfyUI started with --cpu
 
 
@@ -80,6 +83,46 @@ class Inventory:
         return next((t for t in self.targets if t.name == name), None)
 
 
+class _TooDeep(yaml.YAMLError):
+    def __init__(self, mark: yaml.Mark) -> None:
+        super().__init__(f"nested deeper than {MAX_DEPTH} levels")
+        self.mark = mark
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """SafeLoader that refuses YAML nested deeper than MAX_DEPTH (its composer recurses per level)."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                raise _TooDeep(self.peek_event().start_mark)
+            return super().compose_node(parent, index)  # type: ignore[no-any-return]
+        finally:
+            self.depth -= 1
+
+
+def _compose(text: str, path: str) -> yaml.Node | None:
+    if len(text) > MAX_BYTES:
+        raise ConfigError(f"{path}: larger than {MAX_BYTES // 1024} KiB; not an inventory")
+    loader = _BoundedLoader(text)
+    try:
+        return loader.get_single_node()  # type: ignore[no-any-return]
+    except _TooDeep as exc:
+        raise ConfigError(f"{path}:{exc.mark.line + 1}: YAML {exc}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f"{mark.line + 1}:" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}:{line} malformed YAML: {problem}") from None
+    finally:
+        loader.dispose()
+
+
 class _Checker:
     def __init__(self, path: str) -> None:
         self.path = path
@@ -95,9 +138,9 @@ class _Checker:
             if not isinstance(key, yaml.ScalarNode):
                 raise self.fail(key, where, "keys must be plain strings")
             if allowed is not None and key.value not in allowed:
-                raise self.fail(key, where, f"unknown key {key.value!r} (allowed: {', '.join(allowed)})")
+                raise self.fail(key, where, f"unknown key {key.value[:80]!r} (allowed: {', '.join(allowed)})")
             if key.value in out:
-                raise self.fail(key, where, f"duplicate key {key.value!r}")
+                raise self.fail(key, where, f"duplicate key {key.value[:80]!r}")
             out[key.value] = value
         return out
 
@@ -109,10 +152,9 @@ class _Checker:
     def integer(self, node: yaml.Node, where: str) -> int:
         if not isinstance(node, yaml.ScalarNode) or node.tag != "tag:yaml.org,2002:int":
             raise self.fail(node, where, "expected an integer")
-        value = int(node.value, 0)
-        if value < 0:
-            raise self.fail(node, where, "expected a non-negative integer")
-        return value
+        if not DECIMAL.match(node.value):  # YAML 1.1 reads 017 as octal 15 and 1:30 as 90
+            raise self.fail(node, where, f"expected a non-negative decimal integer like 2, not {node.value[:40]!r}")
+        return int(node.value)
 
     def url(self, node: yaml.Node, where: str, schemes: tuple[str, ...]) -> str:
         value = self.string(node, where)
@@ -123,22 +165,18 @@ class _Checker:
 
 
 def parse_inventory(text: str, path: str = "<inventory>") -> Inventory:
-
     c = _Checker(path)
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f"{mark.line + 1}:" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{path}:{line} malformed YAML: {problem}") from None
+    root = _compose(text, path)
     if root is None:
         raise ConfigError(f"{path}: empty inventory (expected a 'targets' mapping)")
     top = c.mapping(root, "inventory", ("targets",))
     if "targets" not in top:
         raise c.fail(root, "inventory", "missing 'targets'")
+    listed = c.mapping(top["targets"], "targets")
+    if not listed:
+        raise c.fail(top["targets"], "targets", "no targets (list at least one, e.g. 'here: {url: local://}')")
     targets = []
-    for name, node in c.mapping(top["targets"], "targets").items():
+    for name, node in listed.items():
         where = f"targets.{name}"
         t = c.mapping(node, where, ("url", "user", "expect", "services", "passthrough"))
         if "url" not in t:
@@ -203,7 +241,9 @@ def _passthrough(c: _Checker, node: yaml.Node, where: str) -> Passthrough:
 def load_inventory(path: str | Path) -> Inventory:
     p = Path(path)
     try:
-        text = p.read_text()
+        with p.open("rb") as f:
+            data = f.read(MAX_BYTES + 1)
+        text = data.decode()
     except OSError as exc:
         raise ConfigError(f"cannot read inventory {p}: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
