@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import tempfile
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from ..errors import ConfigError
 from .comfyui_bench import ComfyBench
 from .ollama_bench import BenchReport
 from .stats import Stats
@@ -70,18 +74,38 @@ def to_png(report: BenchReport, path: Path) -> None:
     plt.close(fig)
 
 
+def check_out_dir(out: Path) -> None:
+    """Refuse, before a benchmark runs, an --out that is not a directory this process can create and write."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out}: not a directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=out, prefix=".xpu-bench-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise ConfigError(f"--out {out}: cannot write there ({exc.strerror or exc})") from None
+
+
+def _write(path: Path, write: Callable[[Path], object]) -> None:
+    try:
+        write(path)
+    except OSError as exc:  # the disk filled, or a name in --out is taken by a directory
+        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
 def write_reports(report: BenchReport, out: Path) -> dict[str, Path]:
-    out.mkdir(parents=True, exist_ok=True)
+    check_out_dir(out)
     paths = {"json": out / "ollama-bench.json", "markdown": out / "ollama-bench.md", "png": out / "ollama-bench.png"}
-    paths["json"].write_text(json.dumps(to_dict(report), indent=2) + "\n")
-    paths["markdown"].write_text(to_markdown(report))
-    to_png(report, paths["png"])
+    _write(paths["json"], lambda p: p.write_text(json.dumps(to_dict(report), indent=2) + "\n"))
+    _write(paths["markdown"], lambda p: p.write_text(to_markdown(report)))
+    _write(paths["png"], lambda p: to_png(report, p))
     return paths
 
 
 def write_comfyui_report(bench: ComfyBench, out: Path) -> Path:
     """comfyui-bench.json in ``out`` (created when missing)."""
-    out.mkdir(parents=True, exist_ok=True)
+    check_out_dir(out)
     path = out / "comfyui-bench.json"
-    path.write_text(json.dumps(bench.to_dict(), indent=2) + "\n")
+    _write(path, lambda p: p.write_text(json.dumps(bench.to_dict(), indent=2) + "\n"))
     return path

@@ -46,7 +46,16 @@ def _terminate(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def _tolerant_streams() -> None:
+    """Text the terminal's encoding cannot show (PYTHONIOENCODING=ascii, LANG=C) is escaped, not a crash."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)  # absent on a stream a caller swapped in
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _tolerant_streams()
     try:
         for signum in (signal.SIGTERM, signal.SIGHUP):  # unwind (stop VMs, restore drivers) as on Ctrl-C
             signal.signal(signum, _terminate)

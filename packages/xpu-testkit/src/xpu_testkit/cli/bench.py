@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..bench.comfyui_bench import read_sides, run_comfyui_bench
 from ..bench.ollama_bench import run_ollama_bench
-from ..bench.report import to_markdown, write_comfyui_report, write_reports
+from ..bench.report import check_out_dir, to_markdown, write_comfyui_report, write_reports
 from ..errors import ConfigError
 from ..services.ollama import OllamaError, diagnose_text
 from ..services.sd15_checkpoint import NAME as CHECKPOINT_NAME
@@ -60,6 +60,7 @@ def _comfyui(args: argparse.Namespace) -> int:
     steps = DEFAULT_STEPS if args.steps is None else args.steps
     if steps < 3 or args.repetitions < 3 or args.warmup < 0:
         raise ConfigError("--steps and --repetitions must be at least 3, --warmup at least 0")
+    check_out_dir(args.out)
     sides = read_sides(args.xpu, args.cpu)
     print(f"ComfyUI devices: xpu side {sides.xpu.describe()}, cpu side {sides.cpu.describe()}")
     if not args.harness and sides.mismatch:
@@ -93,6 +94,7 @@ def _ollama(args: argparse.Namespace) -> int:
         raise ConfigError("--repetitions must be at least 3, --warmup at least 0, --num-predict at least 1")
     if args.gguf is not None and not args.gguf.is_file():
         raise ConfigError(f"{args.gguf}: no such file")
+    check_out_dir(args.out)
     log_reader = journal(args.journal)
     with tempfile.TemporaryDirectory() as tmp:
         gguf = args.gguf or write_tiny_llama(Path(tmp) / "xpu-bench.gguf").path

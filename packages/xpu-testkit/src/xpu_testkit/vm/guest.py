@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from ..errors import XpuError
+from ..errors import ConfigError, XpuError
 
 KERNEL_META = "linux-image-cloud-amd64"
 # Load order: virtio core before the PCI transport, then the console and the network driver.
@@ -111,7 +111,7 @@ def build_guest(cache_dir: Path) -> GuestImage:
     release = package.removeprefix("linux-image-")
     if kernel.exists() and initrd.exists():
         return GuestImage(kernel, initrd, release=release)
-    cache_dir.mkdir(parents=True, exist_ok=True)
+    _writable(cache_dir)
     with tempfile.TemporaryDirectory(dir=cache_dir) as tmp:
         work = Path(tmp)
         os.chmod(work, 0o755)  # apt's _apt user must be able to write the downloads
@@ -132,6 +132,16 @@ def build_guest(cache_dir: Path) -> GuestImage:
             shutil.rmtree(out)
         staging.rename(out)
     return GuestImage(kernel, initrd, release=release)
+
+
+def _writable(cache_dir: Path) -> None:
+    """Refuse, before any download, a cache directory that cannot be created or written."""
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        os.rmdir(tempfile.mkdtemp(dir=cache_dir))
+    except OSError as exc:
+        raise ConfigError(f"cannot write the guest cache {cache_dir} ({exc.strerror or exc}); set XDG_CACHE_HOME "
+                          "to a writable directory (the guest goes to $XDG_CACHE_HOME/xpu-testkit/guests)") from None
 
 
 def default_cache_dir() -> Path:
