@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -74,10 +75,12 @@ def to_png(report: BenchReport, path: Path) -> None:
     plt.close(fig)
 
 
-def check_out_dir(out: Path) -> None:
-    """Refuse, before a benchmark runs, an --out that is not a directory this process can create and write."""
+def check_out_dir(out: Path, keep: bool = False) -> None:
+    """Refuse, before a benchmark runs, an --out that is not a directory this process can create and write.
+    The directories made to try it are removed again unless ``keep``, so a refused run leaves nothing."""
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out}: not a directory")
+    missing = [] if keep else [d for d in (out, *out.absolute().parents) if not d.exists()]
     try:
         out.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(dir=out, prefix=".xpu-bench-")
@@ -85,6 +88,10 @@ def check_out_dir(out: Path) -> None:
         os.unlink(probe)
     except OSError as exc:
         raise ConfigError(f"--out {out}: cannot write there ({exc.strerror or exc})") from None
+    finally:
+        for made in missing:  # deepest first
+            with contextlib.suppress(OSError):
+                made.rmdir()
 
 
 def _write(path: Path, write: Callable[[Path], object]) -> None:
@@ -95,7 +102,7 @@ def _write(path: Path, write: Callable[[Path], object]) -> None:
 
 
 def write_reports(report: BenchReport, out: Path) -> dict[str, Path]:
-    check_out_dir(out)
+    check_out_dir(out, keep=True)
     paths = {"json": out / "ollama-bench.json", "markdown": out / "ollama-bench.md", "png": out / "ollama-bench.png"}
     _write(paths["json"], lambda p: p.write_text(json.dumps(to_dict(report), indent=2) + "\n"))
     _write(paths["markdown"], lambda p: p.write_text(to_markdown(report)))
@@ -105,7 +112,7 @@ def write_reports(report: BenchReport, out: Path) -> dict[str, Path]:
 
 def write_comfyui_report(bench: ComfyBench, out: Path) -> Path:
     """comfyui-bench.json in ``out`` (created when missing)."""
-    check_out_dir(out)
+    check_out_dir(out, keep=True)
     path = out / "comfyui-bench.json"
     _write(path, lambda p: p.write_text(json.dumps(bench.to_dict(), indent=2) + "\n"))
     return path
