@@ -176,3 +176,40 @@ def test_measure_runs_the_checks_at_once_within_one_timeout(local) -> None:  # t
     assert [(s.service, s.error) for s in export.services] == [("ollama", "timeout"), ("ollama", "timeout"),
                                                                ("comfyui", "timeout")]
     assert export.report.finding("no-intel-gpu") is not None
+
+
+def test_sigterm_during_a_scrape_of_a_silent_service_stops_at_once_and_says_so_last() -> None:
+    """The measurement in flight (an Ollama that never answers, --timeout 30) is not waited for."""
+    with MisbehavingServer(silent) as peer, listening("--ollama", peer.url) as (proc, url):
+        outcome: list[str] = []
+
+        def scrape_until_hung_up() -> None:
+            try:
+                outcome.append(scrape(url, 20))
+            except http.HttpError as exc:
+                outcome.append(exc.kind)
+
+        threading.Thread(target=scrape_until_hung_up, daemon=True).start()
+        time.sleep(1.0)  # the scrape is in flight, waiting on the silent peer
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 130
+        elapsed = time.monotonic() - started
+        stderr = proc.stderr.read() if proc.stderr else ""
+    assert elapsed < 3, f"{elapsed:.1f} s"
+    assert stderr.splitlines()[-1] == "xpu: interrupted", stderr
+
+
+def test_concurrent_failing_scrapes_write_whole_lines() -> None:
+    with listening("--target", f"ssh://nobody@127.0.0.1:{free_port()}", "--timeout", "3") as (proc, url):
+        threads = [threading.Thread(target=scrape, args=(url,)) for _ in range(12)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(20)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 130
+        stderr = proc.stderr.read() if proc.stderr else ""
+    lines = stderr.splitlines()
+    assert lines[-1] == "xpu: interrupted", stderr
+    assert len(lines) == 13 and all(ln.startswith("xpu export: the scrape failed: TargetError") for ln in lines[:-1]), stderr

@@ -7,7 +7,10 @@ measurement runs share it, and a measurement that fails or outlives the deadline
 ``xpu_check_error{check="scrape",reason}`` and one line on stderr, never a traceback or an empty
 reply. SIGTERM, SIGINT and SIGHUP only set a flag the main thread polls, so no signal is lost
 (an exception raised inside a signal handler can be swallowed, e.g. during garbage collection);
-the server then stops and ``serve`` raises KeyboardInterrupt, which the CLI reports as exit 130.
+the server then stops at once, without waiting for a measurement in flight (it runs in daemon
+threads), closes its log so no line follows the CLI's final "xpu: interrupted", and ``serve``
+raises KeyboardInterrupt, which the CLI reports as exit 130. Each stderr line is written whole
+(one write, under a lock), so concurrent scrapes never run their lines together.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, gen
 
 from ..errors import ConfigError
 from ..http import quote
+from .measure import in_daemon_thread
 
 SCRAPE_DEADLINE = 8.0
 IDLE_TIMEOUT = 5.0
@@ -48,36 +52,48 @@ def failed_scrape(reason: str) -> bytes:
     return generate_latest(registry)
 
 
+class Log:
+    """stderr lines written whole (one write each, under a lock) until ``close``; silent after it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def line(self, text: str) -> None:
+        with self._lock:
+            if not self._closed:
+                sys.stderr.write(text + "\n")
+                sys.stderr.flush()
+
+    def close(self) -> None:
+        """After this returns no line is written: a line being written has been written whole."""
+        with self._lock:
+            self._closed = True
+
+
 class Measurements:
     """Runs ``scrape`` in a daemon thread; concurrent callers share the measurement in progress."""
 
-    def __init__(self, scrape: Callable[[], bytes], deadline: float = SCRAPE_DEADLINE) -> None:
+    def __init__(self, scrape: Callable[[], bytes], deadline: float = SCRAPE_DEADLINE, log: Log | None = None) -> None:
         self._scrape = scrape
         self._deadline = deadline
+        self._log = log or Log()
         self._lock = threading.Lock()
         self._current: Future[bytes] | None = None
-
-    def _run(self, future: Future[bytes]) -> None:
-        try:
-            future.set_result(self._scrape())
-        except BaseException as exc:  # noqa: BLE001 - the scrape's failure is reported as metrics
-            future.set_exception(exc)
 
     def latest(self) -> bytes:
         with self._lock:
             if self._current is None or self._current.done():
-                self._current = Future()
-                threading.Thread(target=self._run, args=(self._current,), daemon=True, name="xpu-scrape").start()
+                self._current = in_daemon_thread(self._scrape, name="xpu-scrape")
             future = self._current
         try:
             return future.result(timeout=self._deadline)
         except FutureTimeout:
-            print(f"xpu export: the scrape took longer than {self._deadline:g} s (still running; its result goes "
-                  "to the next scrape)", file=sys.stderr, flush=True)
+            self._log.line(f"xpu export: the scrape took longer than {self._deadline:g} s (still running; its result "
+                           "goes to the next scrape)")
             return failed_scrape("timeout")
         except Exception as exc:  # noqa: BLE001
-            print(f"xpu export: the scrape failed: {type(exc).__name__}: {quote(str(exc))}", file=sys.stderr,
-                  flush=True)
+            self._log.line(f"xpu export: the scrape failed: {type(exc).__name__}: {quote(str(exc))}")
             return failed_scrape("error")
 
 
@@ -111,8 +127,9 @@ def _handler(measurements: Measurements) -> type[BaseHTTPRequestHandler]:
 
 def serve(address: str, port: int, scrape: Callable[[], bytes], *, deadline: float = SCRAPE_DEADLINE) -> None:
     """Answer GET /metrics with ``scrape()`` until a stop signal; then raise KeyboardInterrupt."""
+    log = Log()
     try:
-        server = _Server((address, port), _handler(Measurements(scrape, deadline)))
+        server = _Server((address, port), _handler(Measurements(scrape, deadline, log)))
     except OSError as exc:
         raise ConfigError(f"--listen {address}:{port}: {exc.strerror}") from None
     stopped: list[int] = []
@@ -120,10 +137,11 @@ def serve(address: str, port: int, scrape: Callable[[], bytes], *, deadline: flo
     worker = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
     try:
         worker.start()
-        print(f"xpu export: serving http://{address}:{port}/metrics", file=sys.stderr, flush=True)
+        log.line(f"xpu export: serving http://{address}:{port}/metrics")
         while not stopped and worker.is_alive():
             time.sleep(0.2)
     finally:
+        log.close()
         server.shutdown()
         server.server_close()
         for s, handler in previous.items():
