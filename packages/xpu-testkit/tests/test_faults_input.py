@@ -5,8 +5,9 @@ reports. Each is one line on stderr and its exit code, no traceback, and nothing
 
 from __future__ import annotations
 
-import json
 import os
+import resource
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -21,9 +22,16 @@ from .test_cli import assert_one_line_error
 UNREACHABLE = "http://127.0.0.1:9"  # the discard port: nothing answers; a bench that started would say so
 
 
-def xpu(*args: str, env: dict[str, str], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def xpu(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
+        full_disk: bool = False) -> subprocess.CompletedProcess[str]:
+    """Run `xpu`; ``full_disk``: no file it writes may grow past 1 KiB (`ulimit -f 1`), as on a full disk."""
     return subprocess.run([sys.executable, "-m", "xpu_testkit", *args], capture_output=True, text=True, timeout=120,
-                          env=env, cwd=cwd)
+                          env=env, cwd=cwd, preexec_fn=_one_kib_files if full_disk else None)
+
+
+def _one_kib_files() -> None:
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead of killing
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1024, 1024))
 
 
 TARGET = "targets:\n  a:\n    url: local://\n    expect:\n"
@@ -47,24 +55,13 @@ def test_an_inventory_yaml_reads_surprisingly_is_one_line(text: str, message: st
     assert list(tmp.iterdir()) == []
 
 
-@pytest.fixture
-def non_ascii_machine(machine) -> Path:  # type: ignore[no-untyped-def]
-    """A recorded Arc machine whose doctor report names a user that is not ASCII."""
-    return machine("arc-a770-i915")
-
-
-def test_an_ascii_terminal_gets_escapes_not_a_crash(non_ascii_machine: Path) -> None:
+@pytest.mark.parametrize("json_flag", [[], ["--json"]], ids=["text", "json"])
+def test_an_ascii_terminal_gets_escapes_not_a_crash(json_flag: list[str]) -> None:
+    """A user name that is not ASCII is no user name (POSIX/systemd): the one-line refusal names it,
+    escaped, on a terminal that only takes ASCII."""
     env = {**os.environ, "PYTHONIOENCODING": "ascii"}
-    run = xpu("doctor", "--sysroot", str(non_ascii_machine), "--user", "jörg", env=env)
-    assert run.returncode in (Exit.OK, Exit.FAILED) and run.stderr == "", run.stderr
-    assert "user j\\xf6rg does not exist" in run.stdout  # printed, escaped
-
-
-def test_an_ascii_terminal_gets_valid_json(non_ascii_machine: Path) -> None:
-    env = {**os.environ, "PYTHONIOENCODING": "ascii"}
-    run = xpu("doctor", "--json", "--sysroot", str(non_ascii_machine), "--user", "jörg", env=env)
-    assert run.returncode in (Exit.OK, Exit.FAILED) and run.stderr == "", run.stderr
-    assert "jörg" in json.dumps(json.loads(run.stdout), ensure_ascii=False)
+    run = xpu("doctor", *json_flag, "--user", "jörg", env=env)
+    assert_one_line_error(run, "argument --user: 'j\\xf6rg' is not a valid user name")
 
 
 @pytest.mark.parametrize("place, shown", [
@@ -116,3 +113,73 @@ def test_a_bench_that_fails_after_the_out_check_leaves_no_out_directory(service:
     assert run.returncode == Exit.FAILED and "Traceback" not in run.stderr, run.stderr
     assert "127.0.0.1:9" in run.stderr and "--out" not in run.stderr
     assert not (tmp_path / "new").exists() and list(tmp.iterdir()) == []
+
+
+@pytest.mark.parametrize("args, message", [
+    (["bench", "ollama", "--backend", f"a={UNREACHABLE}", "--backend", "a=http://127.0.0.1:10"],
+     "--backend 'a' is given twice"),
+    (["bench", "ollama", "--backend", f"a={UNREACHABLE}", "--repetitions", "999999999"],
+     "argument --repetitions: 999999999 is not between 3 and 100"),
+    (["bench", "ollama", "--backend", f"a={UNREACHABLE}", "--num-predict", "1e14"],
+     "argument --num-predict: '1e14' is not a whole number"),
+    (["bench", "ollama", "--backend", f"a={UNREACHABLE}", "--num-predict", "4097"],
+     "argument --num-predict: 4097 is not between 1 and 4096"),
+    (["bench", "ollama", "--backend", f"a={UNREACHABLE}", "--warmup", "-1"], "argument --warmup: -1 is not between 0"),
+    (BENCH["comfyui"] + ["--steps", "1e11"], "argument --steps: '1e11' is not a whole number"),
+    (BENCH["comfyui"] + ["--steps", "100000000000"], "argument --steps: 100000000000 is not between 3 and 10000"),
+    (BENCH["comfyui"] + ["--warmup", "11"], "argument --warmup: 11 is not between 0 and 10"),
+    (BENCH["comfyui"] + ["--repetitions", "2"], "argument --repetitions: 2 is not between 3 and 100"),
+    (["vm", "boot", "--debian-guest", "--forward", "99999"], "argument --forward: 99999 is not between 1 and 65535"),
+    (["vm", "boot", "--debian-guest", "--forward", "0"], "argument --forward: 0 is not between 1 and 65535"),
+    (["doctor", "--user", "nouser;id"], "argument --user: 'nouser;id' is not a valid user name"),
+    (["doctor", "--user", "Root"], "argument --user: 'Root' is not a valid user name"),
+    (["doctor", "--user", "a" * 33], "is not a valid user name"),
+    (["check", "ollama", "http://[::1"], "'http://[::1' is not an http(s) URL (Invalid IPv6 URL)"),
+    (["check", "ollama", "http://127.0.0.1:99999"], "'http://127.0.0.1:99999' is not an http(s) URL (Port out of range"),
+    (["check", "ollama", "http://:11434"], "'http://:11434' is not an http(s) URL"),
+    (["check", "comfyui", "http://127.0.0.1:0"], "'http://127.0.0.1:0' is not an http(s) URL (port 0)"),
+    (["bench", "ollama", "--backend", "a=http://[::1"], "'http://[::1' is not an http(s) URL"),
+    (["export", "--ollama", "http://[::1"], "'http://[::1' is not an http(s) URL"),
+], ids=["duplicate-backend", "repetitions", "num-predict-float", "num-predict", "warmup-negative", "steps-float",
+        "steps", "warmup", "repetitions-low", "forward", "forward-zero", "user-injection", "user-upper", "user-long",
+        "ipv6-open", "port", "no-host", "port-zero", "bench-url", "export-url"])
+def test_out_of_range_input_is_refused_before_anything_starts(args: list[str], message: str, tmp_path: Path) -> None:
+    """Nothing answers at the URLs: a command that started would say so; the VM would leave xpu-vm-*."""
+    env, tmp = fresh_tmpdir(tmp_path)
+    assert_one_line_error(xpu(*args, env=env, cwd=tmp_path), message)
+    assert list(tmp.iterdir()) == [] and sorted(p.name for p in tmp_path.iterdir()) == ["tmp"]
+
+
+@pytest.mark.parametrize("user", ["alice", "svc_ollama-2", "_apt", "machine$", "a" * 32])
+def test_a_valid_user_name_is_taken(user: str, machine) -> None:  # type: ignore[no-untyped-def]
+    run = xpu("doctor", "--sysroot", str(machine("arc-a770-i915")), "--user", user)
+    assert run.returncode in (Exit.OK, Exit.FAILED) and run.stderr == "", run.stderr
+    assert user in run.stdout  # judged: "user X does not exist" or its render-node access
+
+
+def test_a_full_disk_leaves_no_partial_tiny_model(tmp_path: Path) -> None:
+    env, tmp = fresh_tmpdir(tmp_path)
+    run = xpu("tiny-model", "model.gguf", env=env, cwd=tmp_path, full_disk=True)
+    assert_one_line_error(run, "cannot write model.gguf: File too large")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tmp"] and list(tmp.iterdir()) == []
+
+
+def test_a_full_disk_keeps_the_model_already_there(tmp_path: Path) -> None:
+    env, _ = fresh_tmpdir(tmp_path)
+    first = xpu("tiny-model", "model.gguf", env=env, cwd=tmp_path)
+    assert first.returncode == Exit.OK, first.stderr
+    before = (tmp_path / "model.gguf").read_bytes()
+    assert len(before) > 1024 and first.stdout.split()[1] == str(len(before))
+    run = xpu("tiny-model", "model.gguf", "--seed", "1", env=env, cwd=tmp_path, full_disk=True)
+    assert_one_line_error(run, "cannot write model.gguf: File too large")
+    assert (tmp_path / "model.gguf").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.gguf", "tmp"]
+
+
+def test_a_full_temporary_directory_names_tmpdir(tmp_path: Path) -> None:
+    """`bench ollama` writes the tiny model to TMPDIR before it asks a server anything."""
+    env, tmp = fresh_tmpdir(tmp_path)
+    run = xpu(*BENCH["ollama"], "--out", "results", env=env, cwd=tmp_path, full_disk=True)
+    assert_one_line_error(run, f"cannot write the tiny test model to the temporary directory {tmp}: File too large")
+    assert "set TMPDIR to a writable directory" in run.stderr
+    assert list(tmp.iterdir()) == [] and not (tmp_path / "results").exists()

@@ -11,6 +11,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from ..atomic import write_atomically
 from ..errors import ConfigError
 from .comfyui_bench import ComfyBench
 from .ollama_bench import BenchReport
@@ -71,7 +72,7 @@ def to_png(report: BenchReport, path: Path) -> None:
     ax.set_title(f"Ollama {report.model}: GPU against CPU")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=100, format="png")  # path may be a temporary name without .png
     plt.close(fig)
 
 
@@ -96,7 +97,7 @@ def check_out_dir(out: Path, keep: bool = False) -> None:
 
 def _write(path: Path, write: Callable[[Path], object]) -> None:
     try:
-        write(path)
+        write_atomically(path, write)
     except OSError as exc:  # the disk filled, or a name in --out is taken by a directory
         raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None
 

@@ -13,15 +13,19 @@ from ..bench.report import check_out_dir, to_markdown, write_comfyui_report, wri
 from ..errors import ConfigError
 from ..services.ollama import OllamaError, diagnose_text
 from ..services.sd15_checkpoint import NAME as CHECKPOINT_NAME
-from ..services.tiny_gguf import write_tiny_llama
-from .check import journal
-from .common import http_url, refuse_foreign_flags
+from ..services.tiny_gguf import ModelWriteError, write_tiny_llama
+from .check import journal, temp_model_error
+from .common import bounded_int, http_url, refuse_foreign_flags
 from .exit_codes import Exit, for_outcome
 
 ONLY = {"ollama": ("backend", "num_predict", "gguf", "journal"),
         "comfyui": ("xpu", "cpu", "steps", "checkpoint", "harness")}
 DEFAULT_STEPS = 20
 DEFAULT_NUM_PREDICT = 32
+STEPS = (3, 10_000)  # comfyui sampler steps per run
+REPETITIONS = (3, 100)  # measured runs per side
+WARMUP = (0, 10)  # unmeasured runs before them
+NUM_PREDICT = (1, 4096)  # ollama tokens per run
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -31,17 +35,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        help="ollama: a server to measure, e.g. sycl=http://127.0.0.1:11434; repeatable")
     bench.add_argument("--xpu", metavar="URL", help="comfyui: the server on the Intel GPU")
     bench.add_argument("--cpu", metavar="URL", help="comfyui: the same server started with --cpu")
-    bench.add_argument("--steps", type=int, help=f"comfyui: sampler steps per run (default {DEFAULT_STEPS})")
+    bench.add_argument("--steps", type=bounded_int(*STEPS),
+                       help=f"comfyui: sampler steps per run, {STEPS[0]} to {STEPS[1]} (default {DEFAULT_STEPS})")
     bench.add_argument("--checkpoint", metavar="FILE",
                        help=f"comfyui: the checkpoint both servers load (default {CHECKPOINT_NAME})")
     bench.add_argument("--harness", action="store_true",
                        help="comfyui: measure whatever devices the servers run on (e.g. two CPU servers) and give "
                             "no GPU-over-CPU verdict; tests the benchmark itself")
     bench.add_argument("--out", type=Path, default=Path("bench-results"), help="directory for JSON, Markdown, PNG")
-    bench.add_argument("--repetitions", type=int, default=3)
-    bench.add_argument("--warmup", type=int, default=1)
-    bench.add_argument("--num-predict", type=int,
-                       help=f"ollama: tokens to generate per run (default {DEFAULT_NUM_PREDICT})")
+    bench.add_argument("--repetitions", type=bounded_int(*REPETITIONS), default=3,
+                       help=f"measured runs per side, {REPETITIONS[0]} to {REPETITIONS[1]} (default 3)")
+    bench.add_argument("--warmup", type=bounded_int(*WARMUP), default=1,
+                       help=f"unmeasured runs first, {WARMUP[0]} to {WARMUP[1]} (default 1)")
+    bench.add_argument("--num-predict", type=bounded_int(*NUM_PREDICT),
+                       help=f"ollama: tokens to generate per run, {NUM_PREDICT[0]} to {NUM_PREDICT[1]} "
+                            f"(default {DEFAULT_NUM_PREDICT})")
     bench.add_argument("--gguf", type=Path, help="ollama: model to measure (default: the tiny test model)")
     bench.add_argument("--journal", metavar="UNIT",
                        help="ollama: on failure, read this systemd unit's journal on this machine to name the cause")
@@ -58,8 +66,6 @@ def _comfyui(args: argparse.Namespace) -> int:
     http_url(args.xpu)
     http_url(args.cpu)
     steps = DEFAULT_STEPS if args.steps is None else args.steps
-    if steps < 3 or args.repetitions < 3 or args.warmup < 0:
-        raise ConfigError("--steps and --repetitions must be at least 3, --warmup at least 0")
     check_out_dir(args.out)
     sides = read_sides(args.xpu, args.cpu)
     print(f"ComfyUI devices: xpu side {sides.xpu.describe()}, cpu side {sides.cpu.describe()}")
@@ -76,11 +82,13 @@ def _comfyui(args: argparse.Namespace) -> int:
 
 
 def _backends(items: list[str]) -> dict[str, str]:
-    backends = {}
+    backends: dict[str, str] = {}
     for item in items:
         name, sep, url = item.partition("=")
         if not sep or not name:
             raise ConfigError(f"--backend {item!r}: expected NAME=http://host:port")
+        if name in backends:
+            raise ConfigError(f"--backend {name!r} is given twice; give each backend its own name")
         backends[name] = http_url(url)
     return backends
 
@@ -90,14 +98,15 @@ def _ollama(args: argparse.Namespace) -> int:
         raise ConfigError("xpu bench ollama needs at least one --backend NAME=URL")
     backends = _backends(args.backend)
     num_predict = DEFAULT_NUM_PREDICT if args.num_predict is None else args.num_predict
-    if args.repetitions < 3 or args.warmup < 0 or num_predict < 1:
-        raise ConfigError("--repetitions must be at least 3, --warmup at least 0, --num-predict at least 1")
     if args.gguf is not None and not args.gguf.is_file():
         raise ConfigError(f"{args.gguf}: no such file")
     check_out_dir(args.out)
     log_reader = journal(args.journal)
     with tempfile.TemporaryDirectory() as tmp:
-        gguf = args.gguf or write_tiny_llama(Path(tmp) / "xpu-bench.gguf").path
+        try:
+            gguf = args.gguf or write_tiny_llama(Path(tmp) / "xpu-bench.gguf").path
+        except ModelWriteError as exc:
+            raise temp_model_error(exc) from None
         try:
             report = run_ollama_bench(backends, gguf, repetitions=args.repetitions, warmup=args.warmup,
                                       num_predict=num_predict)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from collections.abc import Callable
 
 from ..errors import ConfigError
@@ -11,6 +12,7 @@ from ..services.comfyui import WORKFLOWS, check_comfyui
 from ..services.comfyui_report import check_to_dict
 from ..services.ollama_check import check_ollama, journal_reader
 from ..services.sd15_checkpoint import NAME as CHECKPOINT_NAME
+from ..services.tiny_gguf import ModelWriteError
 from ..target import open_target
 from .common import check_timeout, http_url, print_json, refuse_foreign_flags
 from .exit_codes import for_outcome
@@ -45,13 +47,24 @@ def journal(unit: str | None) -> Callable[[], str]:
     return journal_reader(open_target("local://"), unit)
 
 
+def temp_model_error(exc: ModelWriteError) -> ConfigError:
+    """The tiny test model could not be written to the temporary directory: one line naming TMPDIR."""
+    return ConfigError(f"cannot write the tiny test model to the temporary directory "
+                       f"{tempfile.gettempdir()}: {exc.strerror or exc}; set TMPDIR to a writable directory "
+                       "with at least 1 MB free")
+
+
 def run(args: argparse.Namespace) -> int:
     refuse_foreign_flags(args, ONLY)
     http_url(args.url)
     check_timeout(args.timeout)
     if args.service == "comfyui":
         return _comfyui(args)
-    result = check_ollama(args.url, expect_gpu=args.expect_gpu, log_reader=journal(args.journal), timeout=args.timeout)
+    try:
+        result = check_ollama(args.url, expect_gpu=args.expect_gpu, log_reader=journal(args.journal),
+                              timeout=args.timeout)
+    except ModelWriteError as exc:
+        raise temp_model_error(exc) from None
     if args.json:
         print_json(result.to_dict())
     else:

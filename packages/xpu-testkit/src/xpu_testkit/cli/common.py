@@ -6,11 +6,14 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import sys
+import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
+from ..atomic import write_atomically
 from ..errors import ConfigError
 
 T = TypeVar("T")
@@ -22,10 +25,47 @@ class Parser(argparse.ArgumentParser):
 
 
 def http_url(url: str) -> str:
-    """``url`` when it is an http(s) URL; ConfigError otherwise."""
-    if not url.startswith(("http://", "https://")) or len(url) <= len("https://"):
+    """``url`` when it is a whole http(s) URL (a host, closed IPv6 brackets, a port from 1 to
+    65535 if any); ConfigError otherwise."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port  # ValueError when out of range or not a number
+    except ValueError as exc:
+        raise ConfigError(f"{url!r} is not an http(s) URL ({exc})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"{url!r} is not an http(s) URL")
+    if port == 0:
+        raise ConfigError(f"{url!r} is not an http(s) URL (port 0)")
     return url
+
+
+def bounded_int(low: int, high: int) -> Callable[[str], int]:
+    """argparse type: a whole number from ``low`` to ``high``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is not between {low} and {high}")
+        return value
+
+    parse.__name__ = f"whole number {low}..{high}"
+    return parse
+
+
+tcp_port = bounded_int(1, 65535)
+
+USER_NAME = re.compile(r"[a-z_][a-z0-9_-]*[$]?")
+
+
+def user_name(text: str) -> str:
+    """argparse type: a POSIX/systemd user name (lower-case letters, digits, _ and -, not starting
+    with a digit or -, an optional trailing $, at most 32 characters)."""
+    if len(text) > 32 or not USER_NAME.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a valid user name (like alice or svc_ollama)")
+    return text
 
 
 def check_timeout(seconds: float) -> float:
@@ -51,15 +91,7 @@ def refuse_foreign_flags(args: argparse.Namespace, only: Mapping[str, Sequence[s
                 raise ConfigError(f"{flag} applies to `xpu {args.command} {service}`, not to {args.service}")
 
 
-def seed(text: str) -> int:
-    """argparse type of a --seed: a whole number from 0 to 2**32 - 1 (numpy's seeds)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if not 0 <= value < 2**32:
-        raise argparse.ArgumentTypeError(f"{value} is not between 0 and {2**32 - 1}")
-    return value
+seed = bounded_int(0, 2**32 - 1)  # a --seed: numpy's seeds
 
 
 def write_output(path: Path, write: Callable[[Path], T]) -> T:
@@ -73,6 +105,6 @@ def write_output(path: Path, write: Callable[[Path], T]) -> T:
     if not path.parent.is_dir():
         raise ConfigError(f"{path.parent}: not a directory")
     try:
-        return write(path)
+        return write_atomically(path, write)
     except OSError as exc:
         raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None

@@ -11,8 +11,10 @@ from ..inventory import load_inventory
 from ..probes.context import ProbeContext
 from ..target import open_target
 from ..targets import resolve_targets
-from .common import check_timeout, print_json
+from .common import check_timeout, print_json, user_name
 from .exit_codes import for_outcome
+
+COMMAND_TIMEOUT = 60.0
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -22,20 +24,23 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     doctor.add_argument("--inventory", metavar="FILE", help="YAML inventory of targets")
     doctor.add_argument("--json", action="store_true",
                         help='print {"usable": ..., "reports": [one report per target]} as JSON')
-    doctor.add_argument("--user", help="judge render-node access for this user (default: the running user)")
+    doctor.add_argument("--user", type=user_name, help="judge render-node access for this user (default: the running user)")
     doctor.add_argument("--sysroot", default="", metavar="DIR",
                         help="read /sys, /proc and /dev below DIR (a recorded machine layout)")
-    doctor.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS", help="per-command timeout")
+    doctor.add_argument("--timeout", type=float, metavar="SECONDS",
+                        help=f"per-command timeout (default {COMMAND_TIMEOUT:g}); given, it also bounds opening a console "
+                        "target whose URL has no timeout= (else 30 s)")
 
 
 def run(args: argparse.Namespace) -> int:
     inventory = load_inventory(args.inventory) if args.inventory else None
-    check_timeout(args.timeout)
+    timeout = check_timeout(args.timeout) if args.timeout is not None else COMMAND_TIMEOUT
     if args.sysroot and not os.path.isdir(args.sysroot):
         raise ConfigError(f"--sysroot {args.sysroot}: not a directory")
     specs = resolve_targets(args.target, inventory)
-    targets = [(open_target(s.url), args.user or s.user) for s in specs]  # every URL checked before probing any
-    reports = [run_doctor(ProbeContext(t, sysroot=args.sysroot, user=user, timeout=args.timeout))
+    # every URL checked before probing any
+    targets = [(open_target(s.url, args.timeout), args.user or s.user) for s in specs]
+    reports = [run_doctor(ProbeContext(t, sysroot=args.sysroot, user=user, timeout=timeout))
                for t, user in targets]
     if args.json:
         print_json(reports_to_dict(reports))

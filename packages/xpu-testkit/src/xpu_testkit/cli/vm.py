@@ -28,6 +28,7 @@ from ..vm.attach import Terminal, attach
 from ..vm.guest import ROOT_PASSWORD, build_guest, default_cache_dir
 from ..vm.passthrough import VfioBinding, parse_pci_address, preflight, qemu_device_args
 from ..vm.qemu import QemuVM, VmError, VmSpec, detect_accel
+from .common import tcp_port
 
 
 def say(line: str) -> None:
@@ -57,7 +58,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--append", default="console=ttyS0 panic=-1")
         p.add_argument("--name", default="xpu-vm")
         p.add_argument("--memory", type=int, default=512, metavar="MB")
-        p.add_argument("--forward", type=int, action="append", default=[], metavar="GUEST_PORT",
+        p.add_argument("--forward", type=tcp_port, action="append", default=[], metavar="GUEST_PORT",
                        help="forward a guest TCP port from a free host port on 127.0.0.1; repeatable")
         p.add_argument("--accel", choices=("auto", "kvm", "tcg"), default="auto")
         p.add_argument("--boot-timeout", type=float, default=120.0, metavar="SECONDS")

@@ -12,6 +12,8 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..atomic import write_atomically
+
 ARCH = "llama"
 N_EMBD, N_LAYER, N_HEAD, N_FF, N_CTX = 64, 2, 4, 128, 256
 SPECIALS = [("<unk>", 2), ("<s>", 3), ("</s>", 3), ("\u2581", 1)]  # token types: 1 normal, 2 unknown, 3 control
@@ -50,12 +52,26 @@ def tensor_shapes() -> dict[str, tuple[int, ...]]:
     return shapes
 
 
+class ModelWriteError(OSError):
+    """The model could not be written (a full disk, a file size limit, a read-only folder); nothing
+    is left under its name."""
+
+
 def write_tiny_llama(path: str | Path, seed: int = 0) -> TinyModel:
-    """Write the model to ``path`` and describe it."""
+    """Write the model to ``path`` (whole or not at all) and describe it; ModelWriteError when it
+    cannot be written."""
+    path = Path(path)
+    try:
+        blob = write_atomically(path, lambda part: _write_gguf(part, seed))
+    except OSError as exc:
+        raise ModelWriteError(exc.errno, exc.strerror or str(exc), str(path)) from None
+    return TinyModel(path, seed, hashlib.sha256(blob).hexdigest(), len(blob))
+
+
+def _write_gguf(path: Path, seed: int) -> bytes:
     import gguf  # noqa: PLC0415 - only this generator needs gguf and numpy
     import numpy as np  # noqa: PLC0415
 
-    path = Path(path)
     rng = np.random.default_rng(seed)
     writer = gguf.GGUFWriter(str(path), ARCH)
     writer.add_name(f"xpu-tiny-llama-seed{seed}")
@@ -84,5 +100,4 @@ def write_tiny_llama(path: str | Path, seed: int = 0) -> TinyModel:
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
     writer.close()
-    blob = path.read_bytes()
-    return TinyModel(path, seed, hashlib.sha256(blob).hexdigest(), len(blob))
+    return path.read_bytes()
