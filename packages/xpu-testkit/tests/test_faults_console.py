@@ -109,3 +109,30 @@ def test_doctor_on_a_serial_console_with_a_nan_timeout(silent_console: Path) -> 
                           f"serial://{silent_console}?timeout=nan"], capture_output=True, text=True, timeout=60)
     assert run.returncode == 2 and len(run.stderr.splitlines()) == 1 and "Traceback" not in run.stderr, run.stderr
     assert "timeout" in run.stderr and "nan" in run.stderr
+
+
+def test_a_console_url_without_timeout_takes_the_given_default() -> None:
+    assert parse_console_url("backdoor:///run/shell.sock").timeout == 30
+    assert parse_console_url("backdoor:///run/shell.sock", 3).timeout == 3
+    assert parse_console_url("backdoor:///run/shell.sock?timeout=7", 3).timeout == 7  # the URL's own wins
+
+
+def doctor(*args: str) -> tuple[subprocess.CompletedProcess[str], float]:
+    started = time.monotonic()
+    run = subprocess.run([sys.executable, "-m", "xpu_testkit", "doctor", *args], capture_output=True, text=True,
+                         timeout=60)
+    return run, time.monotonic() - started
+
+
+def test_doctors_timeout_bounds_opening_a_silent_console(silent_console: Path) -> None:
+    run, elapsed = doctor("--target", f"backdoor://{silent_console}", "--timeout", "2")
+    assert elapsed < 2 + 4, f"{elapsed:.1f} s"  # + starting Python and importing xpu_testkit
+    assert run.returncode == 4 and "Traceback" not in run.stderr, run.stderr
+    assert run.stderr.strip().splitlines() == [
+        f"xpu: error: target backdoor://{silent_console}: no answer from a backdoor shell within 2 s"]
+
+
+def test_the_console_urls_own_timeout_wins_over_doctors(silent_console: Path) -> None:
+    run, elapsed = doctor("--target", f"backdoor://{silent_console}?timeout=1", "--timeout", "20")
+    assert elapsed < 1 + 4, f"{elapsed:.1f} s"
+    assert run.returncode == 4 and run.stderr.strip().endswith("no answer from a backdoor shell within 1 s"), run.stderr

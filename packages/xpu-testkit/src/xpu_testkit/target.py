@@ -303,11 +303,11 @@ def _port_open_command(port: int, addr: str) -> str:
             f"else nc -w 2 {a} {p} </dev/null; fi")
 
 
-def _local(url: str) -> Target:
+def _local(url: str, timeout: float | None = None) -> Target:
     return Target("local://", testinfra.get_host("local://"), local=True)
 
 
-def _testinfra_remote(url: str) -> Target:
+def _testinfra_remote(url: str, timeout: float | None = None) -> Target:
     try:
         parsed = urllib.parse.urlsplit(url)
         parsed.port  # noqa: B018 - raises ValueError for a port out of range or not a number
@@ -325,14 +325,15 @@ def _testinfra_remote(url: str) -> Target:
     return Target(url, host, concurrent=parsed.scheme == "ssh")  # paramiko: one client, made on first use
 
 
-def _console(url: str) -> Target:
+def _console(url: str, timeout: float | None = None) -> Target:
     """backdoor:///path/shell.sock or serial:///path/serial.sock?user=root&password=...&timeout=30:
-    a console socket of a running VM (e.g. one started by `xpu vm boot`)."""
-    shell = open_console(url)  # one line without the password: ConfigError (bad URL) or ConsoleError (no answer)
+    a console socket of a running VM (e.g. one started by `xpu vm boot`), answering within the
+    URL's timeout=, else ``timeout``."""
+    shell = open_console(url, timeout)  # one line without the password: ConfigError (bad URL) or ConsoleError (no answer)
     return Target(url, Host(ConsoleBackend(shell, name=urllib.parse.urlsplit(url).path)), concurrent=False)
 
 
-TARGET_SCHEMES: dict[str, Callable[[str], Target]] = {
+TARGET_SCHEMES: dict[str, Callable[[str, float | None], Target]] = {
     "local": _local,
     "ssh": _testinfra_remote,
     "paramiko": _testinfra_remote,
@@ -346,10 +347,11 @@ def console_target(shell: object, name: str) -> Target:
     return Target(name, Host(ConsoleBackend(shell, name=name)), concurrent=False)  # type: ignore[arg-type]
 
 
-def open_target(url: str | None) -> Target:
+def open_target(url: str | None, timeout: float | None = None) -> Target:
     """The target a URL names: ``local://`` (the default), ``ssh://user@host:port``, ...
 
-    Raises ConfigError (one line) for an unknown scheme or a malformed URL.
+    ``timeout`` bounds opening a console target (backdoor://, serial://) whose URL gives no
+    ``timeout=`` (default 30 s). Raises ConfigError (one line) for an unknown scheme or a malformed URL.
     """
     if not url or url == "local":
         url = "local://"
@@ -360,4 +362,4 @@ def open_target(url: str | None) -> Target:
     if factory is None:
         known = ", ".join(f"{s}://" for s in TARGET_SCHEMES)
         raise ConfigError(f"unknown target scheme {scheme!r} in {redact(url)!r} (known: {known})")
-    return factory(url)
+    return factory(url, timeout)

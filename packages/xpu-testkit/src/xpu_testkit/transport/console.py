@@ -89,8 +89,10 @@ class ConsoleUrl:
         return f"{self.scheme}://{self.path}"
 
 
-def parse_console_url(url: str) -> ConsoleUrl:
-    """Parse and check a console target URL; ConfigError (one line, no password) if it is wrong."""
+def parse_console_url(url: str, default_timeout: float = 30.0) -> ConsoleUrl:
+    """Parse and check a console target URL; ConfigError (one line, no password) if it is wrong.
+
+    Its timeout is the URL's ``timeout=`` when given, else ``default_timeout`` (e.g. the CLI's --timeout)."""
     parsed = urllib.parse.urlsplit(url)
     if parsed.scheme not in ("backdoor", "serial"):
         raise ConfigError(f"{parsed.scheme}:// is not a console scheme (backdoor://, serial://)")
@@ -107,7 +109,7 @@ def parse_console_url(url: str) -> ConsoleUrl:
     if unknown:
         raise ConfigError(f"target {parsed.scheme}://{parsed.path}: unknown option {unknown[0][:40]!r} "
                           f"(known: {', '.join(sorted(known))})")
-    timeout = 30.0
+    timeout = min(default_timeout, MAX_TIMEOUT)
     if "timeout" in query:
         try:
             timeout = check_timeout(float(query["timeout"]))
@@ -260,11 +262,12 @@ class ConsoleBackend(BaseBackend):
         return self.result(result.rc, self.encode(cmd), result.stdout, result.stderr)
 
 
-def open_console(url: str) -> BackdoorShell | SerialShell:
+def open_console(url: str, timeout: float | None = None) -> BackdoorShell | SerialShell:
     """The shell of a running VM's console named by ``url`` (see ConsoleUrl): connected, and
-    answering (backdoor) or logged in (serial). One line when it cannot be had: ConfigError for a
-    bad URL, ConsoleError (the target is unreachable) for a console that does not answer."""
-    spec = parse_console_url(url)
+    answering (backdoor) or logged in (serial) within the URL's ``timeout=``, else ``timeout``
+    (else 30 s). One line when it cannot be had: ConfigError for a bad URL, ConsoleError (the
+    target is unreachable) for a console that does not answer."""
+    spec = parse_console_url(url) if timeout is None else parse_console_url(url, timeout)
     try:
         sock = connect_unix(spec.path, min(5.0, spec.timeout))
     except ConsoleError as exc:
