@@ -11,7 +11,7 @@ from ..inventory import load_inventory
 from ..probes.context import ProbeContext
 from ..target import open_target
 from ..targets import resolve_targets
-from .common import check_timeout, print_json
+from .common import check_timeout, print_json, user_name
 from .exit_codes import for_outcome
 
 COMMAND_TIMEOUT = 60.0
@@ -24,7 +24,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     doctor.add_argument("--inventory", metavar="FILE", help="YAML inventory of targets")
     doctor.add_argument("--json", action="store_true",
                         help='print {"usable": ..., "reports": [one report per target]} as JSON')
-    doctor.add_argument("--user", help="judge render-node access for this user (default: the running user)")
+    doctor.add_argument("--user", type=user_name, help="judge render-node access for this user (default: the running user)")
     doctor.add_argument("--sysroot", default="", metavar="DIR",
                         help="read /sys, /proc and /dev below DIR (a recorded machine layout)")
     doctor.add_argument("--timeout", type=float, metavar="SECONDS",
