@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from xpu_testkit.http import MARGIN
+from xpu_testkit.process import free_port
 from xpu_testkit.services.ollama import OllamaClient, OllamaError
 from xpu_testkit.services.ollama_check import check_ollama
 
@@ -92,3 +93,24 @@ def test_a_broken_answer_is_one_short_line(behaviour: Behaviour, kind: str, text
     message = str(caught.value)
     assert caught.value.kind == kind and text in message
     assert "\n" not in message and len(message) < 500, message
+
+
+@pytest.mark.parametrize("behaviour, finding, says", [
+    (redirect_loop, "ollama-api-error", "answers, but not as its API should (redirects)"),
+    (bad_gzip, "ollama-api-error", "answers, but not as its API should (bad-body)"),
+    (routes({"/api/version": answer([1, 2])}), "ollama-api-error", "answers, but not as its API should (bad-body)"),
+    (answer(b"E" * 10_000_000, status=500), "ollama-http-error", "answers /api/version with HTTP 500"),
+    (silent, "ollama-timeout", "does not answer in time"),
+], ids=["redirect-loop", "bad-gzip", "list-for-object", "10-MB-500", "silent"])
+def test_a_server_that_answers_badly_is_not_called_down(behaviour: Behaviour, finding: str, says: str) -> None:
+    with MisbehavingServer(behaviour) as peer:
+        result = check_ollama(peer.url, timeout=2)
+    assert not result.ok and [f.id for f in result.findings] == [finding]
+    assert result.findings[0].title.endswith(says), result.findings[0].title
+    assert "start the service" not in result.findings[0].fix
+
+
+def test_a_closed_port_is_unreachable() -> None:
+    result = check_ollama(f"http://127.0.0.1:{free_port()}", timeout=2)
+    assert [f.id for f in result.findings] == ["ollama-unreachable"]
+    assert "does not answer" in result.findings[0].title and "start the service" in result.findings[0].fix

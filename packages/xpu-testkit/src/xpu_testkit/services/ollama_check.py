@@ -74,6 +74,25 @@ class OllamaCheck:
                 "findings": [f.to_dict() for f in self.findings]}
 
 
+def _unanswered(url: str, exc: OllamaError) -> Finding:
+    """What a failed first call (/api/version) says about the server, from the error's kind."""
+    if exc.kind == "unreachable":
+        return Finding("ollama-unreachable", Severity.FAIL, f"Ollama at {url} does not answer", (str(exc),),
+                       fix="start the service (systemctl status ollama) and check services.ollama.host/port and "
+                       "the firewall")
+    if exc.kind == "timeout":
+        return Finding("ollama-timeout", Severity.FAIL, f"Ollama at {url} does not answer in time", (str(exc),),
+                       fix="read the server log (journalctl -u ollama); check that a proxy in front of it does not "
+                       "hold answers back")
+    if exc.kind == "status":
+        return Finding("ollama-http-error", Severity.FAIL, f"Ollama at {url} answers /api/version with HTTP "
+                       f"{exc.status}", (str(exc),), fix="read the server log (journalctl -u ollama); check that the "
+                       "URL names Ollama itself or a proxy that passes /api/")
+    return Finding("ollama-api-error", Severity.FAIL, f"Ollama at {url} answers, but not as its API should "
+                   f"({exc.kind})", (str(exc),), fix="check that the URL names Ollama (not another service) and that "
+                   "a proxy in front of it passes /api/ unchanged (no redirects, no re-encoding)")
+
+
 def check_ollama(url: str, *, gguf: Path | None = None, log_reader: Callable[[], str] = str,
                  expect_gpu: bool = False, timeout: float = 300.0) -> OllamaCheck:
     """Run the whole check; every failure becomes a finding, never an exception.
@@ -85,9 +104,7 @@ def check_ollama(url: str, *, gguf: Path | None = None, log_reader: Callable[[],
     try:
         version = client.version()
     except OllamaError as exc:
-        return OllamaCheck(url, findings=(Finding("ollama-unreachable", Severity.FAIL, f"Ollama at {url} does not answer",
-                                                  (str(exc),), fix="start the service (systemctl status ollama) and "
-                                                  "check services.ollama.host/port and the firewall"),))
+        return OllamaCheck(url, findings=(_unanswered(url, exc),))
     with tempfile.TemporaryDirectory() as tmp:
         model = gguf or write_tiny_llama(Path(tmp) / f"{CHECK_MODEL}.gguf").path
         try:
