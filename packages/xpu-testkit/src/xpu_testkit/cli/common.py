@@ -13,7 +13,6 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
-from ..atomic import write_atomically
 from ..errors import ConfigError
 
 T = TypeVar("T")
@@ -105,6 +104,6 @@ def write_output(path: Path, write: Callable[[Path], T]) -> T:
     if not path.parent.is_dir():
         raise ConfigError(f"{path.parent}: not a directory")
     try:
-        return write_atomically(path, write)
+        return write(path)
     except OSError as exc:
         raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None
