@@ -212,4 +212,5 @@ def test_concurrent_failing_scrapes_write_whole_lines() -> None:
         stderr = proc.stderr.read() if proc.stderr else ""
     lines = stderr.splitlines()
     assert lines[-1] == "xpu: interrupted", stderr
-    assert len(lines) == 13 and all(ln.startswith("xpu export: the scrape failed: TargetError") for ln in lines[:-1]), stderr
+    assert len(lines) == 13, stderr
+    assert all(ln.startswith("xpu export: the scrape failed: TargetError") for ln in lines[:-1]), stderr

@@ -329,7 +329,8 @@ def _console(url: str, timeout: float | None = None) -> Target:
     """backdoor:///path/shell.sock or serial:///path/serial.sock?user=root&password=...&timeout=30:
     a console socket of a running VM (e.g. one started by `xpu vm boot`), answering within the
     URL's timeout=, else ``timeout``."""
-    shell = open_console(url, timeout)  # one line without the password: ConfigError (bad URL) or ConsoleError (no answer)
+    # one line without the password: ConfigError (bad URL) or ConsoleError (no answer)
+    shell = open_console(url, timeout)
     return Target(url, Host(ConsoleBackend(shell, name=urllib.parse.urlsplit(url).path)), concurrent=False)
 
 

@@ -24,12 +24,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     doctor.add_argument("--inventory", metavar="FILE", help="YAML inventory of targets")
     doctor.add_argument("--json", action="store_true",
                         help='print {"usable": ..., "reports": [one report per target]} as JSON')
-    doctor.add_argument("--user", type=user_name, help="judge render-node access for this user (default: the running user)")
+    doctor.add_argument("--user", type=user_name,
+                        help="judge render-node access for this user (default: the running user)")
     doctor.add_argument("--sysroot", default="", metavar="DIR",
                         help="read /sys, /proc and /dev below DIR (a recorded machine layout)")
     doctor.add_argument("--timeout", type=float, metavar="SECONDS",
-                        help=f"per-command timeout (default {COMMAND_TIMEOUT:g}); given, it also bounds opening a console "
-                        "target whose URL has no timeout= (else 30 s)")
+                        help=f"per-command timeout (default {COMMAND_TIMEOUT:g}); given, it also bounds opening "
+                        "a console target whose URL has no timeout= (else 30 s)")
 
 
 def run(args: argparse.Namespace) -> int:
