@@ -101,7 +101,7 @@ def test_malformed_inventory_names_the_line(pytester: pytest.Pytester) -> None:
     pytester.makefile(".yaml", lab="targets:\n  a:\n    url: local://\n    expect: {min_gpus: -1}\n")
     result = pytester.runpytest("--inventory", "lab.yaml")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*lab.yaml:4: targets.a.expect.min_gpus: expected a non-negative integer*"])
+    result.stderr.fnmatch_lines(["*lab.yaml:4: targets.a.expect.min_gpus: expected a non-negative decimal integer like 2, not '-1'*"])
 
 
 def test_strict_skips_fail_skipped_tests_but_not_hardware_gating(pytester: pytest.Pytester) -> None:

@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     if args.listen is not None and args.textfile:
         raise ConfigError("--listen and --textfile exclude each other")
     listen = parse_listen(args.listen) if args.listen is not None else None
-    target = open_target(args.target)
+    target = open_target(args.target, args.timeout)
 
     def measured() -> Export:
         return measure(target, ollama=args.ollama, comfyui=args.comfyui, bench=bench, bench_mtime=bench_mtime,
