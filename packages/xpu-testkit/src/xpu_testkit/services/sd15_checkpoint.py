@@ -24,6 +24,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..atomic import write_atomically
+
 NAME = "xpu-tiny-sd15.safetensors"  # the checkpoint the one-step-sd15 workflow names
 Shape = tuple[int, ...]
 
@@ -197,19 +199,18 @@ def header(shapes: dict[str, Shape], seed: int) -> bytes:
 
 
 def write_checkpoint(path: Path, seed: int = 0) -> Checkpoint:
-    """Write the checkpoint to ``path`` (through a temporary name, so a reader never sees half)."""
+    """Write the checkpoint to ``path`` whole or not at all (``atomic.write_atomically``: a full disk
+    or Ctrl-C leaves no half checkpoint, and a device at ``path`` is never replaced)."""
     shapes = tensor_shapes()
     digest = hashlib.sha256()
-    partial = path.with_name(path.name + ".part")
-    try:
+
+    def write(partial: Path) -> None:
         with open(partial, "wb") as out:
             for chunk in (header(shapes, seed), *(tensor(n, s, seed) for n, s in shapes.items())):
                 out.write(chunk)
                 digest.update(chunk)
-        partial.replace(path)
-    except BaseException:  # a full disk, Ctrl-C: no half checkpoint left beside the real ones
-        partial.unlink(missing_ok=True)
-        raise
+
+    write_atomically(path, write)
     return Checkpoint(path, path.stat().st_size, digest.hexdigest())
 
 
