@@ -26,7 +26,8 @@ case $job in doctor | test) ;; *) usage ;; esac
 debs=(libze1 clinfo ocl-icd-libopencl1 python3-venv)
 # The tests also parse the flake's Nix files, boot QEMU guests built from Debian's kernel, busybox
 # and bash (fetched with apt-get download), and probe this machine through a throwaway sshd.
-[ "$job" = test ] && debs+=(nix-bin qemu-system-x86 busybox-static cpio openssh-server openssh-client)
+# Nix reads this checkout through git (git+file: its tracked files, not the .venv beside them).
+[ "$job" = test ] && debs+=(nix-bin git qemu-system-x86 busybox-static cpio openssh-server openssh-client)
 # systemd-escape and systemd-analyze judge the units the NixOS modules write.
 [ "$job" = test ] && debs+=(systemd)
 # promtool checks the exported metrics and the alert rules; a real node-exporter and Prometheus

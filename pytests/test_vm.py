@@ -24,12 +24,19 @@ REPO = Path(__file__).resolve().parents[1]
 FETCH_FAILURES = ("unable to download", "Couldn't resolve host", "cannot fetch", "unable to fetch")
 
 
+def flake_ref(repo: Path) -> str:
+    """The flake as Nix should copy it: a git checkout as git+file (its tracked files, about 2 MB),
+    since `path:` copies the whole directory into the store, the gitignored .venv (GBs) included,
+    once per run."""
+    return f"git+file://{repo}" if (repo / ".git").exists() else f"path:{repo}"
+
+
 def nix_build(attr: str) -> Path:
     nix = shutil.which("nix")
     if nix is None:
         pytest.skip("nix is not installed (Debian: apt-get install nix-bin)")
     run = subprocess.run([nix, "build", "--no-link", "--json", "--extra-experimental-features", "nix-command flakes",
-                          f"path:{REPO}#{attr}"], capture_output=True, text=True, timeout=3 * 3600)
+                          f"{flake_ref(REPO)}#{attr}"], capture_output=True, text=True, timeout=3 * 3600)
     if run.returncode != 0:
         errors = [line for line in run.stderr.splitlines() if line.startswith("error:")]
         last = (errors or run.stderr.strip().splitlines() or ["?"])[-1]
@@ -37,6 +44,34 @@ def nix_build(attr: str) -> Path:
             pytest.skip(f"nix build cannot fetch nixpkgs here: {last}")
         pytest.fail(f"nix build {attr} failed: {last}")
     return Path(json.loads(run.stdout)[0]["outputs"]["out"])
+
+
+@pytest.mark.nix
+def test_the_flake_nix_builds_is_the_checkouts_tracked_files(tmp_path: Path) -> None:
+    """What `nix build` copies for the VM test: in a git checkout the tracked files only, so an
+    ignored file (here a stand-in for .venv) never reaches the store."""
+    nix = shutil.which("nix-instantiate")
+    if nix is None:
+        pytest.skip("nix-instantiate is not installed (Debian: apt-get install nix-bin)")
+    ref = flake_ref(REPO)
+    assert ref == f"git+file://{REPO}", "the repository is a git checkout"
+    made_venv = not (REPO / ".venv").exists()
+    ignored = REPO / ".venv" / "xpu-flake-ref-probe"
+    ignored.parent.mkdir(exist_ok=True)
+    ignored.write_text("must not be copied")
+    try:
+        run = subprocess.run([nix, "--eval", "--json", "--store", f"local?root={tmp_path}", "-E",
+                              f'(builtins.fetchGit "{REPO}").outPath'], capture_output=True, text=True, timeout=300)
+    finally:
+        ignored.unlink()
+        if made_venv:
+            ignored.parent.rmdir()
+    assert run.returncode == 0, run.stderr
+    copied = tmp_path / json.loads(run.stdout).lstrip("/")
+    assert (copied / "flake.nix").is_file()
+    assert not (copied / ".venv").exists()
+    size = sum(f.stat().st_size for f in copied.rglob("*") if f.is_file())
+    assert size < 50 * 2**20, f"the flake source is {size >> 20} MiB"
 
 
 @pytest.mark.vm
