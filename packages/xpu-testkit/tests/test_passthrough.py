@@ -13,9 +13,10 @@ from . import machines
 from xpu_testkit.errors import ConfigError
 from xpu_testkit.model import Severity
 from xpu_testkit.probes.context import ProbeContext
-from xpu_testkit.target import Target
-from xpu_testkit.vm.passthrough import (BindError, RestoreError, SysfsWrite, VfioBinding, device_state,
-                                        parse_pci_address, preflight, qemu_device_args)
+from xpu_testkit.probes.pci import parse_pci_address, scan_system
+from xpu_testkit.target import CommandOutput, Target
+from xpu_testkit.vm.passthrough import (BindError, RestoreError, SysfsWrite, VfioBinding, device_state, preflight,
+                                        qemu_device_args)
 
 
 @pytest.fixture
@@ -236,3 +237,54 @@ def test_qemu_arguments(lab) -> None:
     assert qemu_device_args(dgpu) == ["-device", "vfio-pci,host=0000:09:00.0"]
     assert qemu_device_args(igpu) == ["-device", "vfio-pci,host=0000:00:02.0,x-igd-opregion=on"]
     assert qemu_device_args(vf) == ["-device", "vfio-pci,host=0000:00:02.1"]
+
+
+class CountingTarget(Target):
+    """The local target, counting the commands it is asked to run."""
+
+    def __init__(self, target: Target) -> None:
+        super().__init__(target.url, target.host, local=target.local)
+        self.commands: list[str] = []
+
+    def run(self, command: str, **kwargs) -> CommandOutput:  # type: ignore[override]
+        self.commands.append(command)
+        return super().run(command, **kwargs)
+
+
+@pytest.mark.parametrize("layout", sorted(p.stem for p in (machines.MACHINES / "passthrough").glob("*.yaml")))
+def test_the_doctor_and_passthrough_see_the_same_device(layout: str, lab) -> None:
+    """Every GPU of every recorded host, as the doctor's scan sees it, is the device preflight judges."""
+    ctx = lab(layout)
+    gpus = scan_system(ctx).gpus
+    assert gpus
+    for gpu in gpus:
+        pf = preflight(ctx, gpu.address, memory_mb=1, force=True)
+        assert pf.device == gpu
+        assert pf.device.iommu_group == (None if layout == "iommu-off" else str(machines.load(
+            f"passthrough/{layout}")["devices"][gpu.address]["iommu_group"]))
+
+
+def test_preflight_and_binding_take_one_target_command(lab) -> None:
+    ctx = lab("dgpu-own-group")
+    counting = CountingTarget(ctx.target)
+    ctx = ProbeContext(counting, sysroot=ctx.sysroot, timeout=ctx.timeout)
+    pf = preflight(ctx, "0000:09:00.0", memory_mb=1)
+    assert pf.ok and pf.vfio_module and len(counting.commands) == 1
+    assert counting.commands[0].startswith(f"set -- {ctx.sysroot} 0000:09:00.0\n# Scan PCI devices")
+    with VfioBinding(ctx, pf.device) as binding:  # the writes are this process's own, not target commands
+        assert len(binding.done) == 3
+    assert len(counting.commands) == 1
+
+
+def test_a_group_member_that_is_not_a_gpu(lab) -> None:
+    """Any PCI device can be looked at (a USB controller to pass along with the GPU)."""
+    pf = preflight(lab("shared-group"), "0000:0a:00.0", memory_mb=1)
+    assert (pf.device.class_text, pf.device.driver, pf.device.integrated) == ("0x0c0330", "xhci_hcd", False)
+    finding = next(f for f in pf.findings if f.id == "iommu-group-shared")
+    assert finding.evidence == ("0000:09:00.0 (class 0x030000) bound to i915",)
+    assert qemu_device_args(pf.device) == ["-device", "vfio-pci,host=0000:0a:00.0"]
+
+
+def test_a_bad_address_from_the_library_is_a_usage_error(lab) -> None:
+    with pytest.raises(ConfigError, match="is not a full PCI address"):
+        preflight(lab("dgpu-own-group"), "0000:09:00.0/../..")

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+from dataclasses import replace
+from importlib import resources
+
 import pytest
 
 from . import machines
 from xpu_testkit.model import Status
-from xpu_testkit.probes.pci import judge_pci, scan_system
+from xpu_testkit.probes.pci import PciGpu, judge_pci, parse_scan, scan_system
 from xpu_testkit.probes.render import judge_render
 
 # What a correct scan finds on each recorded machine: (address, device id, driver, kind, render, rebar)
@@ -101,3 +106,52 @@ def test_unknown_user_is_reported(ctx_for) -> None:
     ctx = ctx_for("arc-a770-i915", user="no-such-user-xpu")
     result = judge_render(ctx, scan_system(ctx))
     assert result.status is Status.FAIL and "does not exist" in result.summary
+
+
+def test_the_scan_reads_what_passthrough_needs(ctx_for) -> None:
+    """driver_override, the IOMMU group, boot VGA and the connected outputs are in the doctor's scan."""
+    [gpu] = scan_system(ctx_for("arc-a770-vfio")).gpus
+    assert (gpu.vendor, gpu.class_text, gpu.has_driver_override, gpu.drives_display) == (
+        0x8086, "0x030000", True, False)
+    igpu = scan_system(ctx_for("passthrough/igpu-display")).gpus[0]
+    assert (igpu.boot_vga, igpu.connected_outputs, igpu.integrated) == (True, ("HDMI-A-1",), True)
+    assert igpu.drives_display
+    data = judge_pci(scan_system(ctx_for("passthrough/igpu-display"))).data  # what `xpu doctor --json` shows
+    assert data["gpus"][0]["connected_outputs"] == ("HDMI-A-1",)
+
+
+def test_one_address_and_its_iommu_group(ctx_for) -> None:
+    """Given an address, the scan reads that device whatever it is, and the rest of its IOMMU group."""
+    ctx = ctx_for("passthrough/shared-group")
+    scan = scan_system(ctx, "0000:0a:00.0")
+    assert [d.address for d in scan.devices] == ["0000:00:01.0", "0000:09:00.0", "0000:0a:00.0"]
+    usb = scan.device("0000:0a:00.0")
+    assert usb is not None and not isinstance(usb, PciGpu)
+    assert (usb.vendor, usb.ids, usb.class_text, usb.driver, usb.iommu_group) == (
+        0x1B21, "1b21 2142", "0x0c0330", "xhci_hcd", "1")
+    assert [g.address for g in scan.gpus] == ["0000:09:00.0"]  # an Intel GPU stays a PciGpu
+    assert scan.vfio_pci is True and scan.memlock
+    assert scan_system(ctx).others == () and scan_system(ctx).vfio_pci is None  # the doctor's scan: GPUs only
+
+
+@pytest.mark.parametrize("address", ["09:00.0", "0000:09:00.0/../..", "../../../../tmp", "0000:09:00.0; true", ""])
+def test_the_scan_takes_only_a_full_pci_address(address: str, ctx_for) -> None:
+    with pytest.raises(ValueError, match="is not a full PCI address"):
+        scan_system(ctx_for("passthrough/shared-group"), address)
+
+
+@pytest.mark.parametrize("shell", ["dash", "bash", "busybox"])
+def test_the_scan_script_is_posix_sh(shell: str, ctx_for, local) -> None:
+    """The same facts under dash, bash and busybox sh (what NixOS, Debian and the test guest have)."""
+    if shutil.which(shell) is None:
+        pytest.skip(f"{shell} is not installed")
+    ctx = ctx_for("passthrough/sriov-vf")
+    script = resources.files("xpu_testkit.remote").joinpath("sysfs_scan.sh").read_text()
+    argv = [shell, "sh"] if shell == "busybox" else [shell]
+    for address in ([], ["0000:00:02.1"]):
+        run = subprocess.run([*argv, "-c", script, "sysfs_scan.sh", ctx.sysroot, *address], capture_output=True,
+                             text=True, timeout=30, check=True)
+        assert run.stderr == ""
+        assert parse_scan(run.stdout) == replace(scan_system(ctx, *address), raw=run.stdout)
+    vf = parse_scan(run.stdout).device("0000:00:02.1")
+    assert vf is not None and vf.physfn == "0000:00:02.0"

@@ -21,12 +21,13 @@ from pathlib import Path
 from ..errors import ConfigError
 from ..model import Severity
 from ..probes.context import ProbeContext
+from ..probes.pci import parse_pci_address
 from ..process import signals_deferred, signals_interrupt
 from ..target import open_target
 from ..transport.console import MAX_TIMEOUT, BackdoorShell, ConsoleError, SerialShell
 from ..vm.attach import Terminal, attach
 from ..vm.guest import ROOT_PASSWORD, build_guest, default_cache_dir
-from ..vm.passthrough import VfioBinding, parse_pci_address, preflight, qemu_device_args
+from ..vm.passthrough import VfioBinding, preflight, qemu_device_args
 from ..vm.qemu import QemuVM, VmError, VmSpec, detect_accel
 from .common import tcp_port
 

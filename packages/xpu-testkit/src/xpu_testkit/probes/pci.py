@@ -1,4 +1,11 @@
-"""PCI and DRM facts from sysfs: which Intel GPUs exist, their driver, render node and BARs."""
+"""PCI and DRM facts from sysfs: which Intel GPUs exist, their driver, render node and BARs, and
+what passing a device to a VM needs (its IOMMU group, driver_override, the displays it drives).
+
+One model for everyone: ``PciDevice`` is what the scan knows of any PCI device, ``PciGpu`` an
+Intel display-class one with its name, DRM nodes and BARs. The doctor scans every Intel GPU;
+passthrough scans one address (and its IOMMU group); both read ``remote/sysfs_scan.sh`` in one
+target command and parse it here.
+"""
 
 from __future__ import annotations
 
@@ -12,12 +19,25 @@ from .. import gpu_ids
 from ..model import ProbeResult, Status
 from .context import ProbeContext
 
+INTEL = 0x8086
 IORESOURCE_MEM = 0x200
 IORESOURCE_PREFETCH = 0x2000
 IORESOURCE_MEM_64 = 0x100000
 MIB = 1 << 20
 # With Resizable BAR off an Arc card exposes its VRAM through a 256 MiB window.
 REBAR_OFF_MAX_BAR = 256 * MIB
+# domain (4 hex digits, more behind a VMD), bus, device (0-1f), function: as `lspci -D` prints it
+PCI_ADDRESS = re.compile(r"(?:([0-9a-f]{4,8}):)?([0-9a-f]{2}):([01][0-9a-f])\.([0-7])")
+
+
+def parse_pci_address(text: str) -> str:
+    """'0000:03:00.0', or '03:00.0' as plain `lspci` prints it -> the full address; ValueError otherwise."""
+    m = PCI_ADDRESS.fullmatch(text.strip().lower())
+    if m is None:
+        raise ValueError(f"{text[:40]!r} is not a PCI address "
+                         "(DDDD:BB:DD.F as `lspci -D` prints it, e.g. 0000:03:00.0)")
+    domain, bus, device, function = m.groups()
+    return f"{domain or '0000'}:{bus}:{device}.{function}"
 
 
 @dataclass(frozen=True)
@@ -44,24 +64,58 @@ class RenderNode:
         return f"/dev/dri/{self.name}"
 
 
-@dataclass(frozen=True)
-class PciGpu:
+@dataclass(frozen=True, kw_only=True)
+class PciDevice:
+    """One PCI device as sysfs shows it."""
+
     address: str
+    vendor: int
     device_id: int
     class_code: int
+    driver: str | None
+    driver_override: str | None  # None: none set ("(null)"), or the kernel has no driver_override
+    has_driver_override: bool  # the kernel offers /sys/bus/pci/devices/ADDR/driver_override
+    iommu_group: str | None
+    physfn: str | None  # set for an SR-IOV virtual function: its physical function's address
+    boot_vga: bool
+    connected_outputs: tuple[str, ...] = ()  # DRM connectors with a display attached ("HDMI-A-1")
+
+    @property
+    def class_text(self) -> str:
+        """The class as sysfs writes it (0x030000)."""
+        return f"0x{self.class_code:06x}"
+
+    @property
+    def ids(self) -> str:
+        """Vendor and device id as new_id and remove_id take them ("8086 56a0")."""
+        return f"{self.vendor:04x} {self.device_id:04x}"
+
+    @property
+    def integrated(self) -> bool:
+        return False  # only an Intel GPU is one (PciGpu)
+
+    @property
+    def drives_display(self) -> bool:
+        """The host shows something through it: the boot VGA device, or a connected output."""
+        return self.boot_vga or bool(self.connected_outputs)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PciGpu(PciDevice):
+    """An Intel display-class device, named from the PCI id table."""
+
     name: str
     family: str | None
     arch: str | None
     kind: str
-    driver: str | None
-    driver_override: str | None
-    iommu_group: str | None
-    physfn: str | None
-    boot_vga: bool
     sriov_totalvfs: int
     card: str | None
     render: str | None
     bars: tuple[Bar, ...] = ()
+
+    @property
+    def integrated(self) -> bool:
+        return self.kind == gpu_ids.Kind.INTEGRATED.value
 
     @property
     def device_hex(self) -> str:
@@ -96,6 +150,18 @@ class SystemScan:
     iommu_groups: int | None
     nodes: tuple[RenderNode, ...] = ()
     raw: str = field(default="", repr=False)
+    # a scan of one address (``scan_system(ctx, address)``) also has:
+    others: tuple[PciDevice, ...] = ()  # the devices it found that are not Intel GPUs (IOMMU group members)
+    vfio_pci: bool | None = None  # the vfio-pci driver is loaded
+    memlock: str | None = None  # the locked-memory limit (`ulimit -l`: KiB or "unlimited")
+
+    @property
+    def devices(self) -> tuple[PciDevice, ...]:
+        """Every device found, in address order (as `ls` lists them)."""
+        return tuple(sorted((*self.gpus, *self.others), key=lambda d: d.address))
+
+    def device(self, address: str) -> PciDevice | None:
+        return next((d for d in self.devices if d.address == address), None)
 
     @property
     def kernel_version(self) -> tuple[int, int] | None:
@@ -138,27 +204,35 @@ def _bars(lines: list[tuple[int, int, int]]) -> tuple[Bar, ...]:
     return tuple(bars)
 
 
-def _gpu(address: str, facts: dict[str, str], resources_: list[tuple[int, int, int]], drm: list[str]) -> PciGpu:
-    device_id = _int(facts.get("device"))
-    model = gpu_ids.lookup(device_id)
+def _device(address: str, facts: dict[str, str], resources_: list[tuple[int, int, int]], drm: list[str],
+            outputs: list[str]) -> PciDevice:
+    override = facts.get("driver_override")
+    common: dict[str, Any] = dict(
+        address=address,
+        vendor=_int(facts.get("vendor")),
+        device_id=_int(facts.get("device")),
+        class_code=_int(facts.get("class")),
+        driver=facts.get("driver"),
+        driver_override=None if override in (None, "", "(null)") else override,
+        has_driver_override="driver_override" in facts,
+        iommu_group=facts.get("iommu_group"),
+        physfn=facts.get("physfn"),
+        boot_vga=facts.get("boot_vga") == "1",
+        connected_outputs=tuple(o.split("-", 1)[1] for o in outputs if "-" in o),
+    )
+    if common["vendor"] != INTEL or common["class_code"] >> 16 != 0x03:
+        return PciDevice(**common)
+    model = gpu_ids.lookup(common["device_id"])
     if model is not None:
         kind = model.kind.value
     else:  # unknown id: a VGA controller in slot 00:02.0 is the integrated GPU on every Intel platform
         kind = gpu_ids.Kind.INTEGRATED.value if address.endswith("00:02.0") else gpu_ids.Kind.DISCRETE.value
-    override = facts.get("driver_override")
     return PciGpu(
-        address=address,
-        device_id=device_id,
-        class_code=_int(facts.get("class")),
-        name=model.name if model else f"unknown Intel GPU 0x{device_id:04x}",
+        **common,
+        name=model.name if model else f"unknown Intel GPU 0x{common['device_id']:04x}",
         family=model.family.code if model else None,
         arch=model.family.arch if model else None,
         kind=kind,
-        driver=facts.get("driver"),
-        driver_override=None if override in (None, "", "(null)") else override,
-        iommu_group=facts.get("iommu_group"),
-        physfn=facts.get("physfn"),
-        boot_vga=facts.get("boot_vga") == "1",
         sriov_totalvfs=_int(facts.get("sriov_totalvfs")),
         card=next((d for d in drm if d.startswith("card")), None),
         render=next((d for d in drm if d.startswith("renderD")), None),
@@ -168,24 +242,27 @@ def _gpu(address: str, facts: dict[str, str], resources_: list[tuple[int, int, i
 
 def parse_scan(text: str) -> SystemScan:
     """Parse the output of ``sysfs_scan.sh``."""
-    gpus: list[PciGpu] = []
+    devices: list[PciDevice] = []
     nodes: list[RenderNode] = []
     cmdline = kernel = ""
     iommu_groups: int | None = None
+    vfio_pci: bool | None = None
+    memlock: str | None = None
     current: str | None = None
     facts: dict[str, str] = {}
     res: list[tuple[int, int, int]] = []
     drm: list[str] = []
+    outputs: list[str] = []
 
     def flush() -> None:
         if current is not None:
-            gpus.append(_gpu(current, facts, res, drm))
+            devices.append(_device(current, facts, res, drm, outputs))
 
     for line in text.splitlines():
         key, _, value = line.partition(" ")
         if key == "@dev":
             flush()
-            current, facts, res, drm = value.strip(), {}, [], []
+            current, facts, res, drm, outputs = value.strip(), {}, [], [], []
         elif key.startswith("@"):
             flush()
             current = None
@@ -195,6 +272,10 @@ def parse_scan(text: str) -> SystemScan:
                 kernel = value.strip()
             elif key == "@iommu_groups":
                 iommu_groups = _int(value.strip(), 0)
+            elif key == "@vfio_pci":
+                vfio_pci = value.strip() == "yes"
+            elif key == "@memlock":
+                memlock = value.strip()
             elif key == "@node":
                 parts = value.strip().split("|")
                 if len(parts) == 8:
@@ -208,16 +289,28 @@ def parse_scan(text: str) -> SystemScan:
                     res.append((nums[0], nums[1], nums[2]))
             elif key == "drm":
                 drm.append(value.strip())
+            elif key == "output":
+                outputs.append(value.strip())
             elif key:
                 facts[key] = value.strip()
     flush()
-    return SystemScan(tuple(gpus), cmdline, kernel, iommu_groups, tuple(nodes), raw=text)
+    gpus = tuple(d for d in devices if isinstance(d, PciGpu))
+    others = tuple(d for d in devices if not isinstance(d, PciGpu))
+    return SystemScan(gpus, cmdline, kernel, iommu_groups, tuple(nodes), raw=text, others=others,
+                      vfio_pci=vfio_pci, memlock=memlock)
 
 
-def scan_system(ctx: ProbeContext) -> SystemScan:
-    """Run the sysfs scan on the target (one command, whatever the transport)."""
+def scan_system(ctx: ProbeContext, address: str | None = None) -> SystemScan:
+    """Run the sysfs scan on the target (one command, whatever the transport): every Intel GPU,
+    or, given ``address`` (a full address, as ``parse_pci_address`` returns it), that device and
+    its IOMMU group. ValueError for an address that is not one."""
+    args = [ctx.sysroot]
+    if address is not None:
+        if PCI_ADDRESS.fullmatch(address) is None or address != parse_pci_address(address):
+            raise ValueError(f"{address[:40]!r} is not a full PCI address (DDDD:BB:DD.F, e.g. 0000:03:00.0)")
+        args.append(address)
     script = resources.files("xpu_testkit.remote").joinpath("sysfs_scan.sh").read_text()
-    out = ctx.target.run(f"set -- {shlex.quote(ctx.sysroot)}\n{script}", timeout=ctx.timeout)
+    out = ctx.target.run(f"set -- {shlex.join(args)}\n{script}", timeout=ctx.timeout)
     return parse_scan(out.stdout)
 
 

@@ -1,7 +1,8 @@
 """GPU passthrough (VFIO): preflight checks, reversible binding to vfio-pci, QEMU device arguments.
 
-Every read goes through the target and every path is below its sysroot (so the same code runs on
-a recorded sysfs tree), and every bind is paired with its restore: ``VfioBinding`` is a context
+The device, its IOMMU group and the host's readiness come from one sysfs scan on the target
+(``probes.pci``, the model the doctor uses too); every path is below its sysroot (so the same code
+runs on a recorded sysfs tree), and every bind is paired with its restore: ``VfioBinding`` is a context
 manager whose exit puts the original driver back, also when the run fails or is interrupted, and
 however many signals arrive meanwhile. Binding happens on this machine (where QEMU runs): the
 writes are made by this process itself, so no helper process can outlive it.
@@ -10,71 +11,24 @@ writes are made by this process itself, so no helper process can outlive it.
 from __future__ import annotations
 
 import os
-import re
 import shlex
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ..errors import ConfigError, XpuError
-from ..gpu_ids import Kind, lookup
 from ..model import Finding, Severity
 from ..probes.context import ProbeContext
+from ..probes.pci import PciDevice, SystemScan, scan_system
 from ..process import signals_deferred
-
-INTEL = "0x8086"
-# domain (4 hex digits, more behind a VMD), bus, device (0-1f), function: as `lspci -D` prints it
-PCI_ADDRESS = re.compile(r"(?:([0-9a-f]{4,8}):)?([0-9a-f]{2}):([01][0-9a-f])\.([0-7])")
-
-
-def parse_pci_address(text: str) -> str:
-    """'0000:03:00.0', or '03:00.0' as plain `lspci` prints it -> the full address; ValueError otherwise."""
-    m = PCI_ADDRESS.fullmatch(text.strip().lower())
-    if m is None:
-        raise ValueError(f"{text[:40]!r} is not a PCI address "
-                         "(DDDD:BB:DD.F as `lspci -D` prints it, e.g. 0000:03:00.0)")
-    domain, bus, device, function = m.groups()
-    return f"{domain or '0000'}:{bus}:{device}.{function}"
-
-
-@dataclass(frozen=True)
-class GroupMember:
-    address: str
-    driver: str | None
-    class_code: str
-
-
-@dataclass(frozen=True)
-class DeviceState:
-    address: str
-    vendor: str
-    device: str
-    class_code: str
-    driver: str | None
-    has_driver_override: bool
-    iommu_group: str | None
-    physfn: str | None  # set for an SR-IOV virtual function
-    boot_vga: bool
-    connected_outputs: tuple[str, ...]
-
-    @property
-    def integrated(self) -> bool:
-        model = lookup(int(self.device, 16)) if self.device else None
-        if model is not None and self.physfn is None:
-            return model.kind is Kind.INTEGRATED
-        return self.address.endswith("00:02.0")
-
-    @property
-    def drives_display(self) -> bool:
-        return self.boot_vga or bool(self.connected_outputs)
 
 
 @dataclass(frozen=True)
 class Preflight:
-    device: DeviceState
+    device: PciDevice
     iommu_groups: int
     cmdline: str
-    members: tuple[GroupMember, ...]
+    members: tuple[PciDevice, ...]  # the devices of its IOMMU group, itself included
     vfio_module: bool
     memlock_kib: int | None  # None: unlimited
     findings: tuple[Finding, ...] = field(default=())
@@ -84,59 +38,36 @@ class Preflight:
         return not any(f.severity is Severity.FAIL for f in self.findings)
 
 
-def _read(ctx: ProbeContext, path: str) -> str | None:
-    text = ctx.target.read_text(ctx.sysroot + path)
-    return text.strip() if text is not None else None
+def _scan(ctx: ProbeContext, address: str) -> SystemScan:
+    try:
+        return scan_system(ctx, address)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
-def _link_name(ctx: ProbeContext, path: str) -> str | None:
-    out = ctx.target.run(f"readlink {shlex.quote(ctx.sysroot + path)}", timeout=ctx.timeout)
-    return out.stdout.strip().rsplit("/", 1)[-1] if out.ok and out.stdout.strip() else None
+def device_state(ctx: ProbeContext, address: str) -> PciDevice | None:
+    """``address`` as the sysfs scan sees it now (one target command); None if there is none."""
+    return _scan(ctx, address).device(address)
 
 
-def _ls(ctx: ProbeContext, path: str) -> list[str]:
-    out = ctx.target.run(f"ls -1 {shlex.quote(ctx.sysroot + path)} 2>/dev/null", timeout=ctx.timeout)
-    return out.stdout.split() if out.ok else []
-
-
-def _exists(ctx: ProbeContext, path: str) -> bool:
-    return ctx.target.run(f"test -e {shlex.quote(ctx.sysroot + path)}", timeout=ctx.timeout).ok
-
-
-def device_state(ctx: ProbeContext, address: str) -> DeviceState | None:
-    base = f"/sys/bus/pci/devices/{address}"
-    vendor = _read(ctx, f"{base}/vendor")
-    if vendor is None:
-        return None
-    outputs = []
-    for card in (c for c in _ls(ctx, f"{base}/drm") if c.startswith("card")):
-        for conn in _ls(ctx, f"{base}/drm/{card}"):
-            if conn.startswith(f"{card}-") and _read(ctx, f"{base}/drm/{card}/{conn}/status") == "connected":
-                outputs.append(conn.removeprefix(f"{card}-"))
-    return DeviceState(
-        address=address, vendor=vendor, device=_read(ctx, f"{base}/device") or "",
-        class_code=_read(ctx, f"{base}/class") or "", driver=_link_name(ctx, f"{base}/driver"),
-        has_driver_override=_exists(ctx, f"{base}/driver_override"),
-        iommu_group=_link_name(ctx, f"{base}/iommu_group"), physfn=_link_name(ctx, f"{base}/physfn"),
-        boot_vga=_read(ctx, f"{base}/boot_vga") == "1", connected_outputs=tuple(outputs),
-    )
+def _memlock_kib(limit: str) -> int | None:
+    """`ulimit -l` -> KiB, None for unlimited (or no answer), 0 for an answer that is not a number."""
+    return None if limit in ("unlimited", "") else int(limit) if limit.isdigit() else 0
 
 
 def preflight(ctx: ProbeContext, address: str, *, memory_mb: int = 4096, force: bool = False) -> Preflight:
-    """Check that ``address`` can be handed to a VM; findings say what blocks it and how to fix it."""
-    dev = device_state(ctx, address)
+    """Check that ``address`` can be handed to a VM; findings say what blocks it and how to fix it.
+    Everything comes from one sysfs scan of the device and its IOMMU group."""
+    scan = _scan(ctx, address)
+    dev = scan.device(address)
     if dev is None:
         raise ConfigError(f"no PCI device {address} on {ctx.target.url} (`lspci -D` lists them)")
-    groups = len(_ls(ctx, "/sys/kernel/iommu_groups"))
-    cmdline = _read(ctx, "/proc/cmdline") or ""
-    members = []
-    if dev.iommu_group:
-        for member in _ls(ctx, f"/sys/kernel/iommu_groups/{dev.iommu_group}/devices"):
-            base = f"/sys/bus/pci/devices/{member}"
-            members.append(GroupMember(member, _link_name(ctx, f"{base}/driver"), _read(ctx, f"{base}/class") or ""))
-    vfio_module = _exists(ctx, "/sys/bus/pci/drivers/vfio-pci")
-    limit = ctx.target.run("ulimit -l", timeout=ctx.timeout).stdout.strip()
-    memlock = None if limit in ("unlimited", "") else int(limit) if limit.isdigit() else 0
+    groups = scan.iommu_groups or 0
+    cmdline = scan.cmdline
+    members = scan.devices if dev.iommu_group else ()
+    vfio_module = bool(scan.vfio_pci)
+    limit = scan.memlock or ""
+    memlock = _memlock_kib(limit)
     findings: list[Finding] = []
     if groups == 0 or not dev.iommu_group:
         findings.append(Finding(
@@ -148,7 +79,7 @@ def preflight(ctx: ProbeContext, address: str, *, memory_mb: int = 4096, force: 
     if blockers:
         findings.append(Finding(
             "iommu-group-shared", Severity.FAIL, f"IOMMU group {dev.iommu_group} has other devices in use",
-            tuple(f"{m.address} (class {m.class_code}) bound to {m.driver}" for m in blockers),
+            tuple(f"{m.address} (class {m.class_text}) bound to {m.driver}" for m in blockers),
             fix="pass every device of the group to the VM or unbind them; or move the card to a slot with its own group"))
     if dev.drives_display:
         what = "it is the boot VGA device" if dev.boot_vga else f"outputs {', '.join(dev.connected_outputs)} are connected"
@@ -171,7 +102,7 @@ def preflight(ctx: ProbeContext, address: str, *, memory_mb: int = 4096, force: 
     if dev.physfn:
         findings.append(Finding("sriov-vf", Severity.INFO, f"{address} is an SR-IOV virtual function of {dev.physfn}", (),
                                 fix="the physical function stays with the host driver"))
-    return Preflight(dev, groups, cmdline, tuple(members), vfio_module, memlock, tuple(findings))
+    return Preflight(dev, groups, cmdline, members, vfio_module, memlock, tuple(findings))
 
 
 @dataclass(frozen=True)
@@ -215,7 +146,7 @@ def write_sysfs(path: str, value: str, timeout: float) -> None:
         raise outcome[0]
 
 
-def bind_writes(dev: DeviceState) -> list[SysfsWrite]:
+def bind_writes(dev: PciDevice) -> list[SysfsWrite]:
     """The writes that hand ``dev`` to vfio-pci (driver_override where the kernel has it, else new_id)."""
     base = f"/sys/bus/pci/devices/{dev.address}"
     writes = []
@@ -226,24 +157,23 @@ def bind_writes(dev: DeviceState) -> list[SysfsWrite]:
     if dev.has_driver_override:
         writes.append(SysfsWrite("/sys/bus/pci/drivers_probe", dev.address))
     else:
-        writes.append(SysfsWrite("/sys/bus/pci/drivers/vfio-pci/new_id", f"{dev.vendor[2:]} {dev.device[2:]}"))
+        writes.append(SysfsWrite("/sys/bus/pci/drivers/vfio-pci/new_id", dev.ids))
     return writes
 
 
-def restore_writes(dev: DeviceState, attempted: Sequence[SysfsWrite] | None = None) -> list[SysfsWrite]:
+def restore_writes(dev: PciDevice, attempted: Sequence[SysfsWrite] | None = None) -> list[SysfsWrite]:
     """The writes that undo the ``attempted`` ones of ``bind_writes(dev)`` (by default all of them)
     and give ``dev`` back to the driver it had. A write that failed may still have happened, so
     it is undone too."""
     done = {w.path.rsplit("/", 1)[1] for w in (bind_writes(dev) if attempted is None else attempted)}
     base = f"/sys/bus/pci/devices/{dev.address}"
-    ids = f"{dev.vendor[2:]} {dev.device[2:]}"
     writes = []
     if done & {"drivers_probe", "new_id"}:
         writes.append(SysfsWrite("/sys/bus/pci/drivers/vfio-pci/unbind", dev.address))
     if "driver_override" in done:
         writes.append(SysfsWrite(f"{base}/driver_override", "\n"))
     if "new_id" in done:
-        writes.append(SysfsWrite("/sys/bus/pci/drivers/vfio-pci/remove_id", ids))
+        writes.append(SysfsWrite("/sys/bus/pci/drivers/vfio-pci/remove_id", dev.ids))
     if "unbind" in done and dev.driver:
         writes.append(SysfsWrite(f"/sys/bus/pci/drivers/{dev.driver}/bind", dev.address))
     return writes
@@ -257,7 +187,7 @@ class RestoreError(XpuError):
     """The device was not given back to its driver. The message keeps the error that ended the run
     (if any) and lists the commands that finish the restore by hand, one a line."""
 
-    def __init__(self, dev: DeviceState, failures: Sequence[str], commands: Sequence[str],
+    def __init__(self, dev: PciDevice, failures: Sequence[str], commands: Sequence[str],
                  original: BaseException | None = None) -> None:
         self.original = original
         self.commands = tuple(commands)
@@ -281,7 +211,7 @@ class VfioBinding:
     line each), e.g. to print it.
     """
 
-    def __init__(self, ctx: ProbeContext, dev: DeviceState, *, say: Callable[[str], None] = lambda line: None) -> None:
+    def __init__(self, ctx: ProbeContext, dev: PciDevice, *, say: Callable[[str], None] = lambda line: None) -> None:
         if not ctx.target.local:
             raise ValueError("a device is bound to vfio-pci on this machine (local://), where QEMU runs")
         self.ctx = ctx
@@ -346,7 +276,7 @@ class VfioBinding:
         self.restore(original=exc)
 
 
-def qemu_device_args(dev: DeviceState) -> list[str]:
+def qemu_device_args(dev: PciDevice) -> list[str]:
     """QEMU arguments that give ``dev`` to the guest: a whole iGPU also needs its OpRegion."""
     options = [f"host={dev.address}"]
     if dev.integrated and dev.physfn is None:
