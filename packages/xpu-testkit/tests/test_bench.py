@@ -13,6 +13,7 @@ import pytest
 from xpu_testkit.bench.ollama_bench import BackendResult, BenchReport, DeviceRun, run_ollama_bench
 from xpu_testkit.bench.report import to_markdown, write_reports
 from xpu_testkit.bench.stats import ratio, summarize
+from xpu_testkit.cli.exit_codes import Exit
 from xpu_testkit.doubles.comfyui import ComfyDouble
 from xpu_testkit.doubles.ollama import GENERATE_SAMPLE, OllamaDouble
 from xpu_testkit.services.ollama import Generation
@@ -167,9 +168,9 @@ def test_comfyui_bench_verdict_for_an_xpu_server_against_the_real_cpu_server(xpu
 def test_comfyui_bench_unreachable_side_is_one_line(tmp_path: Path) -> None:
     with ComfyDouble() as double:
         run = _bench_comfyui(double.url, "http://127.0.0.1:1", tmp_path)
-    assert run.returncode == 1 and "Traceback" not in run.stderr
+    assert run.returncode == Exit.UNREACHABLE and "Traceback" not in run.stderr  # nothing listens there
     [line] = run.stderr.splitlines()  # the reason follows (e.g. ": Connection refused")
-    assert line.startswith("xpu: cannot connect to ComfyUI at http://127.0.0.1:1"), line
+    assert line.startswith("xpu: error: cannot connect to ComfyUI at http://127.0.0.1:1: "), line
 
 
 # -- packages/ipex-benchmarks: the script, run the way writeShellApplication runs it -----------------

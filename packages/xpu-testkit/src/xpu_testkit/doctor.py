@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 from .diagnosis import Observations, diagnose
-from .model import ProbeResult, Report, Severity, Status
+from .http import Deadline
+from .model import Finding, ProbeResult, Report, Severity, Status
 from .probes.context import ProbeContext
 from .probes.environment import EnvFacts, collect_env, judge_env
 from .probes.level_zero import probe_level_zero
@@ -20,40 +23,95 @@ from .probes.render import judge_render
 from .probes.services import collect_units, judge_units
 from .probes.sycl import probe_sycl
 from .probes.torch_xpu import probe_torch
+from .target import TargetError
+from .threads import in_daemon_thread
+
+T = TypeVar("T")
+PROBES = ("pci", "render-nodes", "level-zero", "sycl", "opencl", "torch", "environment", "services")
 
 
 def _icd_variables(env: EnvFacts) -> str | None:
     return " ".join(f"{k}={env.get(k)}" for k in ("OCL_ICD_VENDORS", "OCL_ICD_FILENAMES") if env.get(k)) or None
 
 
-def observe(ctx: ProbeContext) -> Observations:
+DEADLINE_FIX = ("rerun with a longer --timeout; if it happens again, run the probe's command on the target by hand "
+                "to see what hangs (a driver stuck in the kernel, a runtime waiting for a device)")
+
+
+@dataclass(frozen=True)
+class Observed:
+    """What the probes saw by the deadline: the observations of those that finished, and the names
+    of those that did not (``scanned``: whether the PCI scan, which every GPU rule reads, finished)."""
+
+    observations: Observations
+    unfinished: tuple[str, ...] = ()
+    scanned: bool = True
+
+
+def _wait(future: Future[T], deadline: Deadline | None) -> T | None:
+    """The future's result, or None when the deadline passes first (its daemon thread is left behind)."""
+    try:
+        return future.result(None if deadline is None else max(0.0, deadline.left()))
+    except FutureTimeout:
+        return None
+
+
+def observe(ctx: ProbeContext, deadline: Deadline | None = None) -> Observed:
     """Run every probe once on ctx.target, concurrently (each one only issues commands through the
-    target; a console target runs them one at a time). A target that cannot run a command at all
-    (exit 127) is observed as that alone: nothing it says is evidence about the GPU."""
-    unreachable = judge_reach(ctx.target, ctx.target.run("true", timeout=ctx.timeout))
+    target; a console target runs them one at a time), each in a daemon thread: a probe still
+    running at ``deadline`` is left behind, named in ``unfinished``, and never delays the exit.
+    A target that cannot run a command at all (exit 127) is observed as that alone: nothing it
+    says is evidence about the GPU. TargetError when it cannot run `true` by the deadline."""
+    reach = _wait(in_daemon_thread(lambda: ctx.target.run("true", timeout=ctx.timeout), name="xpu-probe reach"),
+                  deadline)
+    if reach is None:
+        raise TargetError(f"{ctx.target.url} did not run `true` within {deadline.seconds if deadline else 0:g} s")
+    unreachable = judge_reach(ctx.target, reach)
     if unreachable is not None:
-        return Observations(SystemScan((), "", "", None), {"target": unreachable}, EnvFacts({}, False, ()))
-    with ThreadPoolExecutor(max_workers=8, thread_name_prefix="xpu-probe") as pool:
-        scan = pool.submit(scan_system, ctx)
-        env = pool.submit(collect_env, ctx)
-        units = pool.submit(collect_units, ctx)
-        probes: list[Future[ProbeResult]] = [
-            pool.submit(lambda: judge_pci(scan.result())),
-            pool.submit(lambda: judge_render(ctx, scan.result())),
-            pool.submit(probe_level_zero, ctx),
-            pool.submit(lambda: probe_sycl(ctx, env.result().get("ONEAPI_DEVICE_SELECTOR"))),
-            pool.submit(lambda: probe_opencl(ctx, _icd_variables(env.result()))),
-            pool.submit(probe_torch, ctx),
-            pool.submit(lambda: judge_env(env.result())),
-            pool.submit(lambda: judge_units(units.result())),
-        ]
-        results = [p.result() for p in probes]
-    return Observations(scan.result(), {r.probe: r for r in results}, env.result(), tuple(units.result() or ()))
+        return Observed(Observations(SystemScan((), "", "", None), {"target": unreachable}, EnvFacts({}, False, ())))
+    scan = in_daemon_thread(scan_system, ctx, name="xpu-probe pci-scan")
+    env = in_daemon_thread(collect_env, ctx, name="xpu-probe env")
+    units = in_daemon_thread(collect_units, ctx, name="xpu-probe units")
+    probes: dict[str, Future[ProbeResult]] = {name: in_daemon_thread(run, name=f"xpu-probe {name}") for name, run in (
+        ("pci", lambda: judge_pci(scan.result())),
+        ("render-nodes", lambda: judge_render(ctx, scan.result())),
+        ("level-zero", lambda: probe_level_zero(ctx)),
+        ("sycl", lambda: probe_sycl(ctx, env.result().get("ONEAPI_DEVICE_SELECTOR"))),
+        ("opencl", lambda: probe_opencl(ctx, _icd_variables(env.result()))),
+        ("torch", lambda: probe_torch(ctx)),
+        ("environment", lambda: judge_env(env.result())),
+        ("services", lambda: judge_units(units.result())),
+    )}
+    results = {name: _wait(future, deadline) for name, future in probes.items()}
+    scanned, facts, found_units = _wait(scan, deadline), _wait(env, deadline), _wait(units, deadline)
+    observations = Observations(scanned or SystemScan((), "", "", None),
+                                {r.probe: r for r in results.values() if r is not None},
+                                facts or EnvFacts({}, False, ()), tuple(found_units or ()))
+    return Observed(observations, tuple(name for name, r in results.items() if r is None), scanned is not None)
 
 
-def run_doctor(ctx: ProbeContext) -> Report:
-    obs = observe(ctx)
-    return Report(ctx.target.url, tuple(obs.results.values()), tuple(diagnose(obs)))
+def _unfinished(name: str, seconds: float) -> ProbeResult:
+    return ProbeResult(name, Status.WARN, f"did not finish within {seconds:g} s", (),
+                       cause="a command of this probe did not end by the doctor's deadline", fix=DEADLINE_FIX)
+
+
+def run_doctor(ctx: ProbeContext, deadline: float | None = None) -> Report:
+    """The doctor on one target; ``deadline``: the seconds it may take in all (None: as long as its
+    probes' commands take, each bounded by ctx.timeout). Probes unfinished by then are reported as
+    such, with one blocking finding naming them; while the PCI scan is among them, nothing is said
+    about GPUs (an unfinished scan is no evidence of a missing GPU)."""
+    limit = Deadline.after(deadline) if deadline is not None else None
+    observed = observe(ctx, limit)
+    obs = observed.observations
+    if not observed.unfinished:
+        return Report(ctx.target.url, tuple(obs.results.values()), tuple(diagnose(obs)))
+    seconds = limit.seconds if limit else 0.0
+    late = Finding("doctor-deadline", Severity.FAIL, f"{len(observed.unfinished)} probe(s) did not finish within "
+                   f"{seconds:g} s: {', '.join(observed.unfinished)}",
+                   tuple(f"{name}: still running at the deadline" for name in observed.unfinished), fix=DEADLINE_FIX)
+    findings = diagnose(obs) if observed.scanned else []
+    probes = tuple(obs.results.get(name) or _unfinished(name, seconds) for name in PROBES)
+    return Report(ctx.target.url, probes, (late, *findings))
 
 
 def reports_to_dict(reports: Sequence[Report]) -> dict[str, Any]:

@@ -315,6 +315,9 @@ def _testinfra_remote(url: str, timeout: float | None = None) -> Target:
         raise ConfigError(f"target {redact(url)!r} is not a valid URL: {exc}") from None
     if not parsed.hostname:
         raise ConfigError(f"target {redact(url)!r} names no host: use {parsed.scheme}://[user@]host[:port]")
+    for part, value in (("user", parsed.username), ("host", parsed.hostname)):
+        if value and urllib.parse.unquote(value).lstrip().startswith("-"):  # ssh would take it for an option
+            raise ConfigError(f"target {redact(url)[:200]!r}: the {part} begins with '-': not a {part} name")
     try:
         host = testinfra.get_host(url)
     except Exception as exc:  # testinfra raises plain RuntimeError/ImportError for bad specs

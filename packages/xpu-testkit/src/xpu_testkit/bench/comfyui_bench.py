@@ -13,12 +13,14 @@ the two servers run on (two CPU servers, or one server twice) and gives no verdi
 from __future__ import annotations
 
 import random
-import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from ..http import Deadline
 from ..services.comfyui import MODEL_WORKFLOW, ComfyClient, ComfyError, Run, fresh_workflow, load_workflow
 from .stats import PASS_RATIO, Stats, ratio, summarize
+
+DEFAULT_SECONDS = 1800.0  # the whole benchmark, without a deadline from the caller
 
 
 def iterations_per_second(events: tuple[dict[str, Any], ...], arrivals: tuple[float, ...]) -> float:
@@ -69,15 +71,15 @@ class Sides:
         return None
 
 
-def read_side(role: str, url: str) -> Side:
-    stats = ComfyClient(url).system_stats()
+def read_side(role: str, url: str, deadline: Deadline | None = None) -> Side:
+    stats = ComfyClient(url, deadline=deadline).system_stats()
     device = (stats.get("devices") or [{}])[0]
     return Side(role, url, device.get("type"), device.get("name"))
 
 
-def read_sides(xpu_url: str, cpu_url: str) -> Sides:
+def read_sides(xpu_url: str, cpu_url: str, deadline: Deadline | None = None) -> Sides:
     """Both servers' devices, from /system_stats (a ComfyError names the one that did not answer)."""
-    return Sides(read_side("xpu", xpu_url), read_side("cpu", cpu_url))
+    return Sides(read_side("xpu", xpu_url, deadline), read_side("cpu", cpu_url, deadline))
 
 
 @dataclass(frozen=True)
@@ -136,26 +138,26 @@ def timed_run(client: ComfyClient, steps: int, deadline: float, checkpoint: str 
         raise ComfyError(f"{client.base_url}: {exc} ({run.progress_steps} progress events)") from None
 
 
-def _measure(url: str, steps: int, repetitions: int, warmup: int, deadline: float, checkpoint: str | None,
+def _measure(url: str, steps: int, repetitions: int, warmup: int, deadline: Deadline, checkpoint: str | None,
              rng: random.Random) -> Stats:
-    client = ComfyClient(url)
+    client = ComfyClient(url, deadline=deadline)
     values = []
     for i in range(warmup + repetitions):
-        _, ips = timed_run(client, steps, deadline, checkpoint, rng)
+        _, ips = timed_run(client, steps, deadline.seconds, checkpoint, rng)
         if i >= warmup:
             values.append(ips)
     return summarize(values)
 
 
 def run_comfyui_bench(sides: Sides, *, steps: int = 20, repetitions: int = 3, warmup: int = 1,
-                      deadline: float = 1800.0, checkpoint: str | None = None, harness: bool = False,
+                      deadline: Deadline | None = None, checkpoint: str | None = None, harness: bool = False,
                       rng: random.Random | None = None) -> ComfyBench:
-    """The same one-checkpoint workflow, with a new seed each run, on the xpu and the cpu server."""
+    """The same one-checkpoint workflow, with a new seed each run, on the xpu and the cpu server,
+    every call within ``deadline`` (default 1800 s from now; a ComfyError of kind ``timeout`` when it passes)."""
     if repetitions < 3:
         raise ValueError("at least 3 repetitions")
     rng = rng or random.Random()
-    started = time.monotonic()
+    deadline = deadline or Deadline.after(DEFAULT_SECONDS)
     xpu = _measure(sides.xpu.url, steps, repetitions, warmup, deadline, checkpoint, rng)
-    left = max(1.0, deadline - (time.monotonic() - started))
-    cpu = _measure(sides.cpu.url, steps, repetitions, warmup, left, checkpoint, rng)
+    cpu = _measure(sides.cpu.url, steps, repetitions, warmup, deadline, checkpoint, rng)
     return ComfyBench(xpu, cpu, steps, repetitions, sides, harness)

@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..http import Deadline
 from ..services.ollama import Generation, OllamaClient
 from .stats import PASS_RATIO, Stats, ratio, summarize
 
@@ -79,7 +80,10 @@ class BenchReport:
 
 
 def run_ollama_bench(backends: dict[str, str], gguf: Path, *, repetitions: int = 3, warmup: int = 1,
-                     num_predict: int = 32, prompt: str = PROMPT, timeout: float = 600.0) -> BenchReport:
+                     num_predict: int = 32, prompt: str = PROMPT, timeout: float = 600.0,
+                     deadline: Deadline | None = None) -> BenchReport:
+    """Every backend, GPU then CPU; each call within ``timeout`` seconds and all of them within
+    ``deadline`` (an OllamaError of kind ``timeout`` when it passes)."""
     if repetitions < 3:
         raise ValueError("at least 3 repetitions")
     started = time.perf_counter()
@@ -95,7 +99,7 @@ def run_ollama_bench(backends: dict[str, str], gguf: Path, *, repetitions: int =
 
     results = []
     for label, url in backends.items():
-        client = OllamaClient(url, read_timeout=timeout)
+        client = OllamaClient(url, read_timeout=timeout, deadline=deadline)
         version = timed(client.version)
         timed(client.create_from_gguf, MODEL, gguf)
         runs = {}

@@ -15,7 +15,8 @@ from ..services.ollama import OllamaError, diagnose_text
 from ..services.sd15_checkpoint import NAME as CHECKPOINT_NAME
 from ..services.tiny_gguf import ModelWriteError, write_tiny_llama
 from .check import journal, temp_model_error
-from .common import bounded_int, http_url, refuse_foreign_flags
+from ..http import Deadline
+from .common import bounded_int, check_timeout, http_url, refuse_foreign_flags
 from .exit_codes import Exit, for_outcome
 
 ONLY = {"ollama": ("backend", "num_predict", "gguf", "journal"),
@@ -26,6 +27,7 @@ STEPS = (3, 10_000)  # comfyui sampler steps per run
 REPETITIONS = (3, 100)  # measured runs per side
 WARMUP = (0, 10)  # unmeasured runs before them
 NUM_PREDICT = (1, 4096)  # ollama tokens per run
+DEFAULT_TIMEOUT = 3600.0  # seconds for the whole benchmark
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -53,10 +55,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     bench.add_argument("--gguf", type=Path, help="ollama: model to measure (default: the tiny test model)")
     bench.add_argument("--journal", metavar="UNIT",
                        help="ollama: on failure, read this systemd unit's journal on this machine to name the cause")
+    bench.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+                       help=f"the longest the whole benchmark may take, every server and run included (+0.5 s to "
+                            f"unwind; default {DEFAULT_TIMEOUT:g})")
 
 
 def run(args: argparse.Namespace) -> int:
     refuse_foreign_flags(args, ONLY)
+    check_timeout(args.timeout)
     return _comfyui(args) if args.service == "comfyui" else _ollama(args)
 
 
@@ -67,13 +73,14 @@ def _comfyui(args: argparse.Namespace) -> int:
     http_url(args.cpu)
     steps = DEFAULT_STEPS if args.steps is None else args.steps
     check_out_dir(args.out)
-    sides = read_sides(args.xpu, args.cpu)
+    deadline = Deadline.after(args.timeout)
+    sides = read_sides(args.xpu, args.cpu, deadline)
     print(f"ComfyUI devices: xpu side {sides.xpu.describe()}, cpu side {sides.cpu.describe()}")
     if not args.harness and sides.mismatch:
         print(f"xpu: no GPU-over-CPU verdict: {sides.mismatch} (--harness measures anyway)", file=sys.stderr)
         return Exit.FAILED
     bench = run_comfyui_bench(sides, steps=steps, repetitions=args.repetitions, warmup=args.warmup,
-                              checkpoint=args.checkpoint, harness=args.harness)
+                              checkpoint=args.checkpoint, harness=args.harness, deadline=deadline)
     path = write_comfyui_report(bench, args.out)
     print(f"ComfyUI: xpu side {bench.xpu.median:.2f} it/s, cpu side {bench.cpu.median:.2f} it/s, "
           f"ratio {bench.ratio:.2f}x ({bench.verdict_text})")
@@ -102,6 +109,7 @@ def _ollama(args: argparse.Namespace) -> int:
         raise ConfigError(f"{args.gguf}: no such file")
     check_out_dir(args.out)
     log_reader = journal(args.journal)
+    deadline = Deadline.after(args.timeout)
     with tempfile.TemporaryDirectory() as tmp:
         try:
             gguf = args.gguf or write_tiny_llama(Path(tmp) / "xpu-bench.gguf").path
@@ -109,8 +117,10 @@ def _ollama(args: argparse.Namespace) -> int:
             raise temp_model_error(exc) from None
         try:
             report = run_ollama_bench(backends, gguf, repetitions=args.repetitions, warmup=args.warmup,
-                                      num_predict=num_predict)
+                                      num_predict=num_predict, deadline=deadline)
         except OllamaError as exc:  # name the cause the way `xpu check ollama` does, then fail
+            if exc.kind == "unreachable":  # nothing listens there: exit 4, one line (cli.exit_codes)
+                raise
             log = log_reader()
             print(f"xpu: {exc}", file=sys.stderr)
             for f in diagnose_text(str(exc), log):

@@ -15,7 +15,8 @@ from ..services.sd15_checkpoint import NAME as CHECKPOINT_NAME
 from ..services.tiny_gguf import ModelWriteError
 from ..target import open_target
 from .common import check_timeout, http_url, print_json, refuse_foreign_flags
-from .exit_codes import for_outcome
+from ..model import Finding
+from .exit_codes import for_check
 
 ONLY = {"ollama": ("journal",), "comfyui": ("workflow", "checkpoint")}
 
@@ -67,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
         raise temp_model_error(exc) from None
     if args.json:
         print_json(result.to_dict())
+    elif result.unreachable:
+        _one_line(result.findings)
     else:
         g = result.generation
         print(f"ollama {result.url}: version {result.version}, model created: {result.created}")
@@ -76,7 +79,13 @@ def run(args: argparse.Namespace) -> int:
             print(f"  placement: {result.placement.offload} ({result.placement.gpu_share:.0%} in VRAM)")
         for f in result.findings:
             print(f"  {f.severity.value.upper()}: {f.title} -> {f.fix}")
-    return for_outcome(result.ok)
+    return for_check(result.ok, result.unreachable)
+
+
+def _one_line(findings: tuple[Finding, ...]) -> None:
+    """A check that got no answer has nothing to report but why: one line on stderr."""
+    [finding] = findings
+    print(f"xpu: {finding.evidence[0]} -> {finding.fix}", file=sys.stderr)
 
 
 def _comfyui(args: argparse.Namespace) -> int:
@@ -84,9 +93,8 @@ def _comfyui(args: argparse.Namespace) -> int:
                            deadline=args.timeout)
     if args.json:
         print_json(check_to_dict(result))
-    elif not result.reachable:  # nothing to report but why: one line
-        [finding] = result.findings
-        print(f"xpu: {finding.evidence[0]} -> {finding.fix}", file=sys.stderr)
+    elif not result.answered:
+        _one_line(result.findings)
     else:
         device = result.device or {}
         print(f"comfyui {result.url}: device {device.get('type')} ({device.get('name')}), workflow {result.workflow}")
@@ -99,4 +107,4 @@ def _comfyui(args: argparse.Namespace) -> int:
             print(f"  {image.filename}: {image.width}x{image.height}, {image.colours} colours")
         for f in result.findings:
             print(f"  {f.severity.value.upper()}: {f.title} -> {f.fix}")
-    return for_outcome(result.ok)
+    return for_check(result.ok, result.unreachable)

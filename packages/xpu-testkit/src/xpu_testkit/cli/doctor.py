@@ -14,7 +14,7 @@ from ..targets import resolve_targets
 from .common import check_timeout, print_json, user_name
 from .exit_codes import for_outcome
 
-COMMAND_TIMEOUT = 60.0
+DEADLINE = 60.0  # seconds per target, each command included
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -29,19 +29,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     doctor.add_argument("--sysroot", default="", metavar="DIR",
                         help="read /sys, /proc and /dev below DIR (a recorded machine layout)")
     doctor.add_argument("--timeout", type=float, metavar="SECONDS",
-                        help=f"per-command timeout (default {COMMAND_TIMEOUT:g}); given, it also bounds opening "
-                        "a console target whose URL has no timeout= (else 30 s)")
+                        help=f"the longest the doctor may take on each target, its commands included (+1 s to "
+                        f"unwind; default {DEADLINE:g}); a probe still running then is reported as unfinished. "
+                        "Given, it also bounds opening a console target whose URL has no timeout= (else 30 s)")
 
 
 def run(args: argparse.Namespace) -> int:
     inventory = load_inventory(args.inventory) if args.inventory else None
-    timeout = check_timeout(args.timeout) if args.timeout is not None else COMMAND_TIMEOUT
+    timeout = check_timeout(args.timeout) if args.timeout is not None else DEADLINE
     if args.sysroot and not os.path.isdir(args.sysroot):
         raise ConfigError(f"--sysroot {args.sysroot}: not a directory")
     specs = resolve_targets(args.target, inventory)
     # every URL checked before probing any
     targets = [(open_target(s.url, args.timeout), args.user or s.user) for s in specs]
-    reports = [run_doctor(ProbeContext(t, sysroot=args.sysroot, user=user, timeout=timeout))
+    reports = [run_doctor(ProbeContext(t, sysroot=args.sysroot, user=user, timeout=timeout), deadline=timeout)
                for t, user in targets]
     if args.json:
         print_json(reports_to_dict(reports))

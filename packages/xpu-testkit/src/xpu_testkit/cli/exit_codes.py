@@ -1,9 +1,11 @@
 """The ``xpu`` command's exit codes: one table from the kind of failure to the code.
 
     0    ok: the stack is usable, the check passed
-    1    a blocking finding or a failed check (a service answered wrongly or not at all)
+    1    a blocking finding or a failed check (a service answered wrongly, or not in time)
     2    usage or configuration: a bad flag, URL, inventory, file (one line on stderr)
-    4    a target unreachable: its transport failed (ssh cannot connect, a console stopped answering)
+    4    a target or service unreachable: its transport failed (ssh cannot connect, a console stopped
+         answering), or nothing listens at a service's URL (connection refused, the host does not
+         resolve): one line naming it
     5    a VM failed: it did not boot or died, its guest could not be built, or its device could not
          be bound to vfio-pci or given back
     70   an internal error, i.e. a bug (EX_SOFTWARE; one line, XPU_DEBUG=1 shows the trace)
@@ -56,8 +58,18 @@ EXCEPTIONS: tuple[tuple[type[XpuError], Exit], ...] = (  # the first class that 
 )
 
 
+SERVICE_ERRORS = (OllamaError, ComfyError)  # their ``kind`` says whether the service could be reached at all
+
+
 def for_exception(exc: XpuError) -> Exit:
+    if isinstance(exc, SERVICE_ERRORS) and exc.kind == "unreachable":
+        return Exit.UNREACHABLE
     return next(code for kind, code in EXCEPTIONS if isinstance(exc, kind))
+
+
+def for_check(ok: bool, unreachable: bool) -> Exit:
+    """A service check that ran to its end: UNREACHABLE when the service could not be reached at all."""
+    return Exit.UNREACHABLE if unreachable else for_outcome(ok)
 
 
 def for_outcome(ok: bool) -> Exit:

@@ -28,7 +28,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, gen
 
 from ..errors import ConfigError
 from ..http import quote
-from .measure import in_daemon_thread
+from ..threads import in_daemon_thread
 
 SCRAPE_DEADLINE = 8.0
 IDLE_TIMEOUT = 5.0

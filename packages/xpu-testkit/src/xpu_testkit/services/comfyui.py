@@ -188,7 +188,7 @@ class ComfyClient:
 
     def _failure(self, method: str, path: str, exc: HttpError, deadline: Deadline) -> ComfyError:
         if exc.kind == "unreachable":
-            return ComfyError(f"cannot connect to ComfyUI at {self.base_url}", kind=exc.kind)
+            return ComfyError(f"cannot connect to ComfyUI at {self.base_url}: {exc}", kind=exc.kind)
         if exc.kind == "timeout":
             return ComfyError(f"ComfyUI at {self.base_url} did not answer {method} {path} within "
                               f"{deadline.seconds:g} s ({exc})", kind=exc.kind)
@@ -428,8 +428,14 @@ class ComfyCheck:
         return bool(self.images) and not any(f.severity is Severity.FAIL for f in self.findings)
 
     @property
-    def reachable(self) -> bool:
+    def answered(self) -> bool:
+        """/system_stats answered: there is a device to report."""
         return self.device is not None
+
+    @property
+    def unreachable(self) -> bool:
+        """Nothing could be reached at the URL (connection refused, the host does not resolve)."""
+        return any(f.id == "comfyui-unreachable" for f in self.findings)
 
 
 def _unanswered(url: str, exc: ComfyError) -> Finding:

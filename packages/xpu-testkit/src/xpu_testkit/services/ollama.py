@@ -157,11 +157,12 @@ class OllamaClient:
         return OllamaError(f"{method} {exc}", body=body, status=exc.status, kind=exc.kind)
 
     def _request(self, method: str, path: str, *, timeout: float | None = None, **kwargs: Any) -> http.Response:
+        deadline = self._deadline(timeout or self.read_timeout)
         try:
-            return http.request(method, self._url(path), deadline=self._deadline(timeout or self.read_timeout),
-                                max_bytes=MAX_ANSWER, **kwargs).raise_for_status()
+            return http.request(method, self._url(path), deadline=deadline, max_bytes=MAX_ANSWER,
+                                **kwargs).raise_for_status()
         except HttpError as exc:
-            raise self._failure(method, path, exc, timeout or self.read_timeout) from None
+            raise self._failure(method, path, exc, deadline.seconds) from None
 
     def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         response = self._request(method, path, **kwargs)
@@ -229,8 +230,10 @@ class OllamaClient:
         if not stream:
             final = self._json("POST", "/api/generate", json_body=body, timeout=seconds)
             return _generation(final, str(final.get("response", "")))
+        limit = self._deadline(seconds)
+        seconds = limit.seconds
         try:
-            with http.open_exchange("POST", self._url("/api/generate"), deadline=self._deadline(seconds),
+            with http.open_exchange("POST", self._url("/api/generate"), deadline=limit,
                                     json_body=body, max_bytes=MAX_ANSWER) as exchange:
                 if exchange.status >= 400:
                     body_bytes = exchange.read()

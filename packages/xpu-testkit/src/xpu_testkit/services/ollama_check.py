@@ -66,6 +66,11 @@ class OllamaCheck:
         return self.generation is not None and bool(self.generation.text) and not any(
             f.severity is Severity.FAIL for f in self.findings)
 
+    @property
+    def unreachable(self) -> bool:
+        """Nothing could be reached at the URL (connection refused, the host does not resolve)."""
+        return any(f.id == "ollama-unreachable" for f in self.findings)
+
     def to_dict(self) -> dict[str, Any]:
         """`xpu check ollama --json`."""
         return {"url": self.url, "ok": self.ok, "version": self.version, "created": self.created,
