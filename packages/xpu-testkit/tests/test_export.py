@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 import requests
 
+from xpu_testkit.atomic import partial_glob
 from xpu_testkit.doubles.comfyui import ComfyDouble
 from xpu_testkit.doubles.ollama import OllamaDouble
-from xpu_testkit.export.textfile import write_atomically
+from xpu_testkit.export.textfile import write_textfile
 from xpu_testkit.process import die_with_parent, free_port
 
 REPO = Path(__file__).resolve().parents[3]
@@ -82,7 +83,8 @@ def test_the_textfile_says_there_is_no_intel_gpu(exported: Path) -> None:
     assert up == 1
     assert not any(k.startswith("xpu_check_error{") for k in got)
     assert 0 < got["xpu_export_duration_seconds"] < 120 and abs(got["xpu_export_timestamp_seconds"] - time.time()) < 600
-    assert not list(exported.parent.glob(".*tmp"))  # no temporary file left beside it
+    assert not list(exported.parent.glob(partial_glob(exported)))  # no temporary file left beside it
+    assert exported.stat().st_mode & 0o777 == 0o644  # node-exporter's user reads it
 
 
 def test_unreachable_and_slow_services_are_metrics_and_exit_1(tmp_path: Path) -> None:
@@ -138,7 +140,7 @@ def _file_size_limit(limit: int) -> None:
 
 def test_a_failed_write_leaves_the_previous_file_whole(tmp_path: Path) -> None:
     target = tmp_path / "xpu.prom"
-    write_atomically(target, b"xpu_usable 1\n")
+    write_textfile(target, b"xpu_usable 1\n")
     # the real export (several KB) into a process that may write only 1 KB per file
     run = subprocess.run([sys.executable, "-m", "xpu_testkit", "export", "--textfile", str(target)],
                          capture_output=True, text=True, timeout=300, preexec_fn=lambda: _file_size_limit(1024))

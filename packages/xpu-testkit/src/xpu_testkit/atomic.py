@@ -1,5 +1,12 @@
 """Write a file whole or not at all: through a temporary name beside it, renamed into place only
-once complete, so a full disk or a crash never leaves a truncated file under the real name."""
+once complete, so a full disk or a crash never leaves a truncated file under the real name.
+
+The temporary name is ``.NAME.<random>.part`` in the same directory (``partial_glob`` matches it):
+it starts with a dot and does not end in the real name's suffix, so a reader that globs ``*.prom``
+or ``*.json`` never sees it. A caller tells the two ways it can fail apart by their class:
+``TemporaryFileError`` when the temporary file cannot even be created (the directory is read-only or
+missing), any other OSError when writing or renaming it fails (a full disk).
+"""
 
 from __future__ import annotations
 
@@ -12,15 +19,28 @@ from pathlib import Path
 from typing import TypeVar
 
 T = TypeVar("T")
+SUFFIX = ".part"
+
+
+class TemporaryFileError(OSError):
+    """The temporary file beside the target could not be created: nothing was written."""
+
+
+def partial_glob(path: Path) -> str:
+    """The glob (in ``path.parent``) of every temporary file ``write_atomically(path, ...)`` makes."""
+    return f".{path.name}.*{SUFFIX}"
 
 
 def write_atomically(path: Path, write: Callable[[Path], T]) -> T:
     """Run ``write(temporary path)`` and rename the result to ``path``. An existing ``path`` that is
     not a regular file (a directory, a device, a FIFO) is never replaced: OSError. On any failure the
-    partial file is removed and the exception propagates."""
+    partial file is removed and the exception propagates (TemporaryFileError if it could not be made)."""
     if path.exists() and not path.is_file():
         raise OSError(errno.EEXIST, "exists and is not a regular file", str(path))
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=SUFFIX)
+    except OSError as exc:
+        raise TemporaryFileError(exc.errno, exc.strerror, exc.filename) from None
     os.close(fd)
     partial = Path(name)
     try:

@@ -10,7 +10,7 @@ from ..errors import ConfigError
 from ..export.measure import measure
 from ..export.metrics import Export, load_bench, render
 from ..export.serve import parse_listen, serve
-from ..export.textfile import write_atomically
+from ..export.textfile import write_textfile
 from ..target import open_target
 from .common import check_timeout, http_url
 from .exit_codes import Exit, for_outcome
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     if args.textfile is None:
         sys.stdout.write(data.decode())
     else:
-        write_atomically(args.textfile, data)
+        write_textfile(args.textfile, data)
     for service, reason in export.problems:
         print(f"xpu: {service} check failed: {reason} (xpu_check_error says so)", file=sys.stderr)
     return for_outcome(not export.problems)
