@@ -5,16 +5,21 @@ reports. Each is one line on stderr and its exit code, no traceback, and nothing
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from xpu_testkit.atomic import partial_glob
 from xpu_testkit.cli.exit_codes import Exit
+from xpu_testkit.doubles.ollama import GENERATE_SAMPLE, OllamaDouble
+from xpu_testkit.services.tiny_gguf import write_tiny_llama
 
 from .faults import fresh_tmpdir
 from .test_cli import assert_one_line_error
@@ -26,12 +31,17 @@ def xpu(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
         full_disk: bool = False) -> subprocess.CompletedProcess[str]:
     """Run `xpu`; ``full_disk``: no file it writes may grow past 1 KiB (`ulimit -f 1`), as on a full disk."""
     return subprocess.run([sys.executable, "-m", "xpu_testkit", *args], capture_output=True, text=True, timeout=120,
-                          env=env, cwd=cwd, preexec_fn=_one_kib_files if full_disk else None)
+                          env=env, cwd=cwd, preexec_fn=_files_up_to(1024) if full_disk else None)
 
 
-def _one_kib_files() -> None:
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead of killing
-    resource.setrlimit(resource.RLIMIT_FSIZE, (1024, 1024))
+def _files_up_to(limit: int) -> Callable[[], None]:
+    """In the child: a write past ``limit`` bytes fails with EFBIG (SIGXFSZ ignored), as on a disk that fills."""
+
+    def limited() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return limited
 
 
 TARGET = "targets:\n  a:\n    url: local://\n    expect:\n"
@@ -184,3 +194,34 @@ def test_a_full_temporary_directory_names_tmpdir(tmp_path: Path) -> None:
     assert_one_line_error(run, f"cannot write the tiny test model to the temporary directory {tmp}: File too large")
     assert "set TMPDIR to a writable directory" in run.stderr
     assert list(tmp.iterdir()) == [] and not (tmp_path / "results").exists()
+
+
+def test_a_bench_report_that_fails_halfway_is_one_line_and_leaves_no_partial_file(tmp_path: Path) -> None:
+    """A disk that fills while the reports are written: the JSON (1.3 kB) and the Markdown fit in
+    8 KiB per file, the PNG chart (17 kB) does not. One line naming the chart, exit 2; the chart's
+    temporary file is gone and nothing stands under its name."""
+    gguf = write_tiny_llama(tmp_path / "m.gguf").path  # written here: TMPDIR is as limited as --out
+    cpu = dict(GENERATE_SAMPLE, eval_duration=GENERATE_SAMPLE["eval_duration"] * 3)
+    out = tmp_path / "out"
+    with OllamaDouble("gpu", cpu_response=cpu) as double:
+        run = subprocess.run([sys.executable, "-m", "xpu_testkit", "bench", "ollama", "--backend", f"d={double.url}",
+                              "--gguf", str(gguf), "--out", str(out)], capture_output=True, text=True, timeout=120,
+                             preexec_fn=_files_up_to(8 * 1024))
+        generated = sum(1 for _, path, _ in double.requests if path == "/api/generate")
+    assert generated == 8  # the whole benchmark ran before the reports were written
+    assert_one_line_error(run, f"cannot write {out / 'ollama-bench.png'}: File too large")
+    assert sorted(p.name for p in out.iterdir()) == ["ollama-bench.json", "ollama-bench.md"]
+    assert json.loads((out / "ollama-bench.json").read_text())["passed"] is True  # whole, not cut short
+    assert not list(out.glob(partial_glob(out / "ollama-bench.png")))
+
+
+def test_check_ollama_with_a_full_temporary_directory_names_tmpdir(tmp_path: Path) -> None:
+    """`check ollama` writes the tiny model to TMPDIR once the server answered /api/version."""
+    env, tmp = fresh_tmpdir(tmp_path)
+    with OllamaDouble("gpu") as double:
+        run = xpu("check", "ollama", double.url, env=env, cwd=tmp_path, full_disk=True)
+        asked = [path for _, path, _ in double.requests]
+    assert asked == ["/api/version"]  # answered, then nothing was created on the server
+    assert_one_line_error(run, f"cannot write the tiny test model to the temporary directory {tmp}: File too large")
+    assert "set TMPDIR to a writable directory" in run.stderr
+    assert list(tmp.iterdir()) == []
