@@ -85,6 +85,26 @@ def test_a_vm_that_failed_keeps_its_directory_and_names_it(xpu_guest, xpu_accel,
     assert qemu_processes(name) == []
 
 
+@pytest.mark.parametrize("verb", ["run", "boot"])
+def test_a_vm_that_failed_silently_keeps_the_log_its_error_names(verb: str, xpu_guest, xpu_accel,
+                                                                 tmp_path: Path) -> None:
+    """A guest that prints nothing on the serial console (its console is tty0) and offers no shell:
+    the error names the empty console log, so that file is still there when the command has ended."""
+    env, tmp = fresh_tmpdir(tmp_path)
+    name = f"xpu-silent-{verb}-{os.getpid()}"
+    argv = xpu_vm(verb, xpu_guest, xpu_accel, name, "--boot-timeout", "5", *(["--", "true"] if verb == "run" else []))
+    argv[argv.index("--append") + 1] = "console=tty0 quiet panic=-1 xpu.mode=noshell"
+    run = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120)
+    assert run.returncode == Exit.VM_FAILED and "Traceback" not in run.stderr, run.stderr
+    error = next(line for line in run.stderr.splitlines() if line.startswith("xpu: error: "))
+    assert error.startswith(f"xpu: error: VM {name} did not boot: no backdoor shell within 5 s") and \
+        error.endswith("/console.log (empty)"), error
+    log = Path(error.removesuffix(" (empty)").rsplit(" ", 1)[1])
+    assert log.is_file() and log.stat().st_size == 0
+    assert f"xpu vm: kept {log.parent} (the VM's console log and QEMU's messages)" in run.stderr.splitlines()
+    assert list(tmp.iterdir()) == [log.parent] and qemu_processes(name) == []
+
+
 @pytest.mark.parametrize("mode, message", [(0o644, "not an executable file"), (None, "no such file")])
 def test_a_run_script_refused_before_boot_leaves_nothing(mode: int | None, message: str, tmp_path: Path) -> None:
     env, tmp = fresh_tmpdir(tmp_path)

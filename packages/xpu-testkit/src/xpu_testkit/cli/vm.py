@@ -2,7 +2,8 @@
 
 Whatever ends the run (the command's end, Ctrl-C, SIGTERM, SIGHUP, a refusal, a failure), QEMU is
 stopped, a passed-through device is given back to its driver and the VM's working directory is
-removed; it is kept only when the VM failed, for its logs, and a line names it then.
+removed; it is kept only when the VM failed, for its logs (and always when the error names one of
+them), and a line names it then.
 """
 
 from __future__ import annotations
@@ -106,13 +107,15 @@ def _passthrough(args: argparse.Namespace, spec: VmSpec, stack: contextlib.ExitS
 
 @contextlib.contextmanager
 def _workdir() -> Iterator[Path]:
-    """The VM's working directory: removed on the way out, unless the VM failed and left logs there."""
+    """The VM's working directory: removed on the way out, unless the VM failed and left logs there
+    or its error names a file in it (a boot that failed names the console log, empty or not)."""
     path = Path(tempfile.mkdtemp(prefix="xpu-vm-"))
     keep = False
     try:
         yield path
-    except (VmError, ConsoleError):
-        keep = any(p.stat().st_size for p in path.glob("*") if p.name in ("console.log", "qemu.stderr"))
+    except (VmError, ConsoleError) as exc:
+        keep = str(path) in str(exc) or any(
+            p.stat().st_size for p in path.glob("*") if p.name in ("console.log", "qemu.stderr"))
         raise
     finally:
         if keep:
