@@ -32,12 +32,25 @@ NO_GPU_PATH = ("shows how a real runtime behaves without an Intel GPU: only a ma
                "(the hardware runner covers the GPU path with --hardware)")
 
 
+THIS_MACHINE = "this_machine"
+MACHINE_FIXTURES = ("no_intel_gpu_here", "this_machines_intel_gpus")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", f"{THIS_MACHINE}: the verdict depends on this machine's GPUs (its /sys, "
+                                       "/dev/dri): tests/recorded_view.py also runs it as a recorded Arc machine")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests that need a machine without an Intel GPU may skip under --strict-skips: on the hardware
-    runner they cannot run, and the GPU path is what its --hardware tests are for."""
+    runner they cannot run, and the GPU path is what its --hardware tests are for. Tests that look
+    at this machine's GPUs through the fixtures below are marked ``this_machine``."""
     for item in items:
-        if "no_intel_gpu_here" in getattr(item, "fixturenames", ()):
+        fixtures = getattr(item, "fixturenames", ())
+        if "no_intel_gpu_here" in fixtures:
             item.add_marker(pytest.mark.xpu_allowed_skip(NO_GPU_PATH))
+        if any(name in fixtures for name in MACHINE_FIXTURES):
+            item.add_marker(THIS_MACHINE)
 
 
 @pytest.fixture(scope="session")
@@ -46,7 +59,7 @@ def this_machines_intel_gpus(local: Target) -> tuple[PciGpu, ...]:
     return scan_system(ProbeContext(local)).gpus
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def no_intel_gpu_here(this_machines_intel_gpus: tuple[PciGpu, ...]) -> None:
     """For a test of a real runtime's no-GPU behaviour (the loader without a driver, the IPEX-LLM
     runner aborting): skips, with the reason, on a machine that has an Intel GPU."""

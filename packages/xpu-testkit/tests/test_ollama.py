@@ -42,7 +42,8 @@ def test_tiny_gguf_is_a_valid_llama_model(tmp_path: Path) -> None:
 # -- the real server ---------------------------------------------------------------------------
 
 
-def test_ipex_llama_cpp_loads_the_tiny_models_metadata_and_vocabulary(tiny_model: Path, tmp_path: Path, no_intel_gpu_here: None) -> None:
+def test_ipex_llama_cpp_loads_the_tiny_models_metadata_and_vocabulary(no_intel_gpu_here: None, tiny_model: Path,
+                                                                     tmp_path: Path) -> None:
     """IPEX-LLM's own llama.cpp (`main`, from the same wheel as its Ollama) reads the tiny model's
     header, hyperparameters and vocabulary, and stops only where it needs a SYCL device. A model it
     could not parse fails earlier, with "error loading model vocabulary" or a key error."""
@@ -76,7 +77,8 @@ def test_real_server_version_and_model_lifecycle(xpu_ipex_ollama: IpexOllamaServ
     assert "xpu-tiny:latest" not in [m["name"] for m in client.tags()]
 
 
-def test_real_server_generate_is_diagnosed_as_no_gpu(xpu_ipex_ollama: IpexOllamaServer, tiny_model: Path, no_intel_gpu_here: None) -> None:
+def test_real_server_generate_is_diagnosed_as_no_gpu(no_intel_gpu_here: None, xpu_ipex_ollama: IpexOllamaServer,
+                                                    tiny_model: Path) -> None:
     client = OllamaClient(xpu_ipex_ollama.url, read_timeout=120)
     client.create_from_gguf("xpu-tiny-gen", tiny_model)
     with pytest.raises(OllamaError) as err:
@@ -170,7 +172,8 @@ def test_log_signatures(log: str, expected: str) -> None:
 # -- the end-to-end check -----------------------------------------------------------------------
 
 
-def test_check_on_the_real_server_names_the_missing_gpu(xpu_ipex_ollama: IpexOllamaServer, no_intel_gpu_here: None) -> None:
+def test_check_on_the_real_server_names_the_missing_gpu(no_intel_gpu_here: None,
+                                                       xpu_ipex_ollama: IpexOllamaServer) -> None:
     result = check_ollama(xpu_ipex_ollama.url, log_reader=xpu_ipex_ollama.log_text)
     assert result.version == "0.0.0" and result.created and result.generation is None and not result.ok
     assert [f.id for f in result.findings] == ["ollama-no-sycl-gpu"]
@@ -211,7 +214,8 @@ def test_journal_reader_reads_through_the_target(tmp_path: Path) -> None:
     assert isinstance(text, str) and "DeviceList" not in text
 
 
-def test_check_cli_reads_the_units_journal(xpu_ipex_ollama: IpexOllamaServer, tmp_path: Path, no_intel_gpu_here: None) -> None:
+def test_check_cli_reads_the_units_journal(no_intel_gpu_here: None, xpu_ipex_ollama: IpexOllamaServer,
+                                          tmp_path: Path) -> None:
     """`--journal UNIT` runs `journalctl -o cat -u UNIT` on this machine. This machine has no such
     unit, so a journalctl on PATH prints the real server's log for exactly that invocation, as
     journald would for the unit (`-o cat`: message text only)."""
@@ -239,8 +243,8 @@ def test_check_cli_rejects_an_empty_journal_unit() -> None:
     (False, "The Ollama model runner died"),
     (True, "No Intel GPU visible to SYCL"),
 ])
-def test_bench_on_the_real_server_names_the_failure(xpu_ipex_ollama: IpexOllamaServer, tmp_path: Path,
-                                                    journal: bool, finding: str, no_intel_gpu_here: None) -> None:
+def test_bench_on_the_real_server_names_the_failure(no_intel_gpu_here: None, xpu_ipex_ollama: IpexOllamaServer,
+                                                    tmp_path: Path, journal: bool, finding: str) -> None:
     """`xpu bench ollama` against Intel's real IPEX-LLM Ollama: the first generate fails, and the
     error says why (from the HTTP error alone, or precisely from the unit's journal)."""
     fake = tmp_path / "bin" / "journalctl"

@@ -34,6 +34,7 @@ def test_hardware_tests_skip_without_flag(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["*needs an Intel GPU: run with --hardware*"])
 
 
+@pytest.mark.this_machine
 def test_hardware_tests_carry_the_doctors_verdict(pytester: pytest.Pytester) -> None:
     """With --hardware the GPU test passes exactly where the doctor finds this machine usable, and a
     failure carries the doctor's report (on a machine without an Intel GPU: "no-intel-gpu")."""
