@@ -128,4 +128,21 @@ cd "$here"
 if [ "$job" = doctor ]; then
   exec xpu doctor "$@"
 fi
-exec pytest --strict-skips "$@"
+status=0
+pytest --strict-skips "$@" || status=$?
+
+# The tests whose verdict depends on this machine's GPUs (marker this_machine), again on this machine
+# seen as a recorded one with an Intel GPU (the hardware runner's view): tests/recorded_view.py mounts
+# the recording over /sys, /proc and /dev/dri in a mount namespace, so it needs root.
+# XPU_RECORDED_VIEW names the machine (tests/machines/); empty turns the step off.
+view=${XPU_RECORDED_VIEW-arc-a770-i915}
+if [ -n "$view" ]; then
+  echo "==== the machine-dependent library tests on the recorded $view (tests/recorded_view.py) ===="
+  if [ "$(id -u)" -ne 0 ] && [ "${CI:-}" != true ]; then
+    echo "bootstrap: recorded view skipped: it needs root for a mount namespace (run this as root)" >&2
+  else
+    "$venv/bin/python" packages/xpu-testkit/tests/recorded_view.py "$view" -- \
+      -c pytest.ini packages/xpu-testkit/tests -m this_machine --strict-skips || status=$?
+  fi
+fi
+exit "$status"
