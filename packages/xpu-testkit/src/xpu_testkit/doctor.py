@@ -65,7 +65,8 @@ def observe(ctx: ProbeContext, deadline: Deadline | None = None) -> Observed:
     reach = _wait(in_daemon_thread(lambda: ctx.target.run("true", timeout=ctx.timeout), name="xpu-probe reach"),
                   deadline)
     if reach is None:
-        raise TargetError(f"{ctx.target.url} did not run `true` within {deadline.seconds if deadline else 0:g} s")
+        raise TargetError(f"cannot reach {ctx.target.url}: timed out (`true` did not finish within "
+                          f"{deadline.seconds if deadline else 0:g} s)")
     unreachable = judge_reach(ctx.target, reach)
     if unreachable is not None:
         return Observed(Observations(SystemScan((), "", "", None), {"target": unreachable}, EnvFacts({}, False, ())))
