@@ -20,7 +20,9 @@ from xpu_testkit import http
 from xpu_testkit.services.quick import check_comfyui_quickly, check_ollama_quickly
 from xpu_testkit.export.serve import Measurements
 from xpu_testkit.http import MARGIN, Deadline
+from xpu_testkit.probes.pci import PciGpu
 from xpu_testkit.process import die_with_parent, free_port
+from xpu_testkit.target import Target
 
 from .misbehaving import Behaviour, MisbehavingServer, answer, endless_chunks, routes, silent, trickle
 from .test_export import export, samples
@@ -164,7 +166,8 @@ def test_a_scrape_slower_than_its_deadline_is_answered_with_a_timeout_metric() -
     assert measurements.latest() == b"xpu_usable 1.0\n"  # the late result goes to the next scrape
 
 
-def test_measure_runs_the_checks_at_once_within_one_timeout(local) -> None:  # type: ignore[no-untyped-def]
+def test_measure_runs_the_checks_at_once_within_one_timeout(local: Target,
+                                                            this_machines_intel_gpus: tuple[PciGpu, ...]) -> None:
     """What `--timeout` should mean for the whole export: three hanging services cost one timeout."""
     from xpu_testkit.export.measure import measure  # noqa: PLC0415
 
@@ -175,7 +178,9 @@ def test_measure_runs_the_checks_at_once_within_one_timeout(local) -> None:  # t
     assert elapsed < 2 + MARGIN + 1, f"{elapsed:.1f} s"  # + 1 s: the doctor's own probes on this machine
     assert [(s.service, s.error) for s in export.services] == [("ollama", "timeout"), ("ollama", "timeout"),
                                                                ("comfyui", "timeout")]
-    assert export.report.finding("no-intel-gpu") is not None
+    # the doctor ran on this machine too: its scan found this machine's GPUs
+    seen = [g["address"] for g in export.report.probe("pci").data["gpus"]]
+    assert seen == [g.address for g in this_machines_intel_gpus]
 
 
 def test_sigterm_during_a_scrape_of_a_silent_service_stops_at_once_and_says_so_last() -> None:
