@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from xpu_testkit.inventory import RUNTIMES, InventoryTarget, load_inventory
+from xpu_tool.inventory import RUNTIMES, InventoryTarget, load_inventory
 from xpu_testkit.pytest_session import XPU_SESSION
 from xpu_testkit.services.comfyui_server import ComfyServer
 from xpu_testkit.services.ipex_ollama import IpexOllamaServer
-from xpu_testkit.services.ollama_check import journal_reader
-from xpu_testkit.target import open_target
+from xpu_tool.services.ollama_check import journal_reader
+from xpu_tool.target import open_target
 
 STARTED_HERE = "started-here"  # the id of a service target the suite started itself
 

@@ -19,9 +19,9 @@ import pytest
 from xpu_testkit.bench.comfyui_bench import read_sides, run_comfyui_bench
 from xpu_testkit.bench.ollama_bench import run_ollama_bench
 from xpu_testkit.bench.report import to_markdown, write_reports
-from xpu_testkit.inventory import InventoryTarget
-from xpu_testkit.services.ollama import OllamaError, diagnose_text
-from xpu_testkit.services.tiny_gguf import write_tiny_llama
+from xpu_tool.inventory import InventoryTarget
+from xpu_tool.services.ollama import OllamaError, diagnose_text
+from xpu_tool.services.tiny_gguf import write_tiny_llama
 
 
 def comfyui_pair(target: InventoryTarget) -> tuple[str, str]:

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import pytest
 
-from xpu_testkit.inventory import InventoryTarget
-from xpu_testkit.services.comfyui import ComfyCheck, check_comfyui
+from xpu_tool.inventory import InventoryTarget
+from xpu_tool.services.comfyui import ComfyCheck, check_comfyui
 
 
 def explain(result: ComfyCheck) -> str:

@@ -14,8 +14,8 @@ import sys
 
 import pytest
 
-from xpu_testkit.inventory import InventoryTarget
-from xpu_testkit.model import Report, Status
+from xpu_tool.inventory import InventoryTarget
+from xpu_tool.model import Report, Status
 
 PROBE_OF = {"level_zero": "level-zero", "sycl": "sycl", "opencl": "opencl", "torch": "torch"}
 
@@ -33,7 +33,7 @@ def explain(report: Report) -> str:
 def test_the_doctor_command_agrees_with_the_suite(xpu_report: Report, xpu_target_spec: InventoryTarget) -> None:
     """`xpu doctor --json` run the way a user runs it, on the same target as the same user, reaches
     the suite's verdict with the same findings; a machine with no Intel GPU on PCI is never usable."""
-    argv = [sys.executable, "-m", "xpu_testkit", "doctor", "--json", "--target", xpu_target_spec.url]
+    argv = [sys.executable, "-m", "xpu_tool", "doctor", "--json", "--target", xpu_target_spec.url]
     if xpu_target_spec.user:
         argv += ["--user", xpu_target_spec.user]
     run = subprocess.run(argv, capture_output=True, text=True, timeout=300)

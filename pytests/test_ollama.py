@@ -14,9 +14,9 @@ from collections.abc import Callable
 
 import pytest
 
-from xpu_testkit.inventory import InventoryTarget
-from xpu_testkit.model import Severity
-from xpu_testkit.services.ollama_check import OllamaCheck, check_ollama
+from xpu_tool.inventory import InventoryTarget
+from xpu_tool.model import Severity
+from xpu_tool.services.ollama_check import OllamaCheck, check_ollama
 
 
 def explain(result: OllamaCheck) -> str:

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from xpu_testkit.doctor import run_doctor
-from xpu_testkit.model import Status
-from xpu_testkit.probes.context import ProbeContext
-from xpu_testkit.target import console_target
+from xpu_tool.doctor import run_doctor
+from xpu_tool.model import Status
+from xpu_tool.probes.context import ProbeContext
+from xpu_tool.target import console_target
 from xpu_testkit.vm.qemu import QemuVM, VmSpec
 
 REPO = Path(__file__).resolve().parents[1]

@@ -27,7 +27,7 @@ from importlib import metadata
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src"
-ENTRY = "import sys; from xpu_testkit.__main__ import main; sys.exit(main())"  # what a console script does
+ENTRY = "import sys; from xpu_tool.__main__ import main; sys.exit(main())"  # what a console script does
 
 
 def _name(requirement: str) -> str:
@@ -104,15 +104,15 @@ def main() -> int:
             print(f"linked in from {sys.prefix}: {', '.join(missing)}")
         version, _ = timed([args.python, "-c", ENTRY, "--version"], env, args.runs)
         print(row("xpu --version (console-script entry)", version, 0.150))
-        module, _ = timed([args.python, "-m", "xpu_testkit", "--version"], env, args.runs)
-        print(row("python -m xpu_testkit --version", module, 0.150))
-        doctor, run = timed([args.python, "-m", "xpu_testkit", "doctor", "--json"], env, args.runs)
+        module, _ = timed([args.python, "-m", "xpu_tool", "--version"], env, args.runs)
+        print(row("python -m xpu_tool --version", module, 0.150))
+        doctor, run = timed([args.python, "-m", "xpu_tool", "doctor", "--json"], env, args.runs)
         print(row("xpu doctor", doctor, 2.0))
         report = json.loads(run.stdout)["reports"][0]
         torch = next((p for p in report["probes"] if p["probe"] == "torch"), None)
         if torch is not None:
             print(f"  torch probe: {torch['summary']}; {'; '.join(torch['evidence'][:2])}")
-        asked, _ = timed([args.python, "-m", "xpu_testkit", "doctor", "--json"], {**env, "XPU_TORCH_IMPORT": "1"},
+        asked, _ = timed([args.python, "-m", "xpu_tool", "doctor", "--json"], {**env, "XPU_TORCH_IMPORT": "1"},
                          min(args.runs, 2))
         print(row("xpu doctor, XPU_TORCH_IMPORT=1 (comparison)", asked))
     return 0

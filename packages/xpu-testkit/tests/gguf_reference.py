@@ -1,5 +1,5 @@
 """The tiny model as gguf's own GGUFWriter (with numpy) writes it: the reference the standard-library
-writer in xpu_testkit.services.tiny_gguf is compared against. Test-only: gguf and numpy are the test
+writer in xpu_tool.services.tiny_gguf is compared against. Test-only: gguf and numpy are the test
 kit's dependencies, not the host tool's."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 import gguf
 import numpy as np
 
-from xpu_testkit.services.tiny_gguf import (
+from xpu_tool.services.tiny_gguf import (
     ARCH, N_CTX, N_EMBD, N_FF, N_HEAD, N_LAYER, SPECIALS, TOKEN_TYPE_BYTE, tensor_shapes,
 )
 

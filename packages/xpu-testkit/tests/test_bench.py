@@ -13,11 +13,11 @@ import pytest
 from xpu_testkit.bench.ollama_bench import BackendResult, BenchReport, DeviceRun, run_ollama_bench
 from xpu_testkit.bench.report import to_markdown, write_reports
 from xpu_testkit.bench.stats import ratio, summarize
-from xpu_testkit.cli.exit_codes import Exit
+from xpu_tool.cli.exit_codes import Exit
 from xpu_testkit.doubles.comfyui import ComfyDouble
 from xpu_testkit.doubles.ollama import GENERATE_SAMPLE, OllamaDouble
-from xpu_testkit.services.ollama import Generation
-from xpu_testkit.services.tiny_gguf import write_tiny_llama
+from xpu_tool.services.ollama import Generation
+from xpu_tool.services.tiny_gguf import write_tiny_llama
 
 
 def gen(eval_count: int, eval_s: float, prompt_count: int = 20, prompt_s: float = 0.1) -> Generation:
@@ -81,7 +81,7 @@ def test_bench_against_the_double(double_with_a_slower_cpu: OllamaDouble, tmp_pa
 
 
 def test_bench_cli(double_with_a_slower_cpu: OllamaDouble, tmp_path: Path) -> None:
-    run = subprocess.run([sys.executable, "-m", "xpu_testkit", "bench", "ollama", "--backend",
+    run = subprocess.run([sys.executable, "-m", "xpu_tool", "bench", "ollama", "--backend",
                           f"double={double_with_a_slower_cpu.url}", "--out", str(tmp_path)],
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
@@ -89,7 +89,7 @@ def test_bench_cli(double_with_a_slower_cpu: OllamaDouble, tmp_path: Path) -> No
 
 
 def test_bench_cli_bad_backend() -> None:
-    run = subprocess.run([sys.executable, "-m", "xpu_testkit", "bench", "ollama", "--backend", "nourl"],
+    run = subprocess.run([sys.executable, "-m", "xpu_tool", "bench", "ollama", "--backend", "nourl"],
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 2 and run.stderr.strip() == (
         "xpu: error: --backend 'nourl': expected NAME=http://host:port")
@@ -133,7 +133,7 @@ def test_comfyui_verdict_only_for_an_intel_gpu_against_the_cpu(xpu_type: str, cp
 
 
 def _bench_comfyui(xpu_url: str, cpu_url: str, out: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "xpu_testkit", "bench", "comfyui", "--xpu", xpu_url, "--cpu", cpu_url,
+    return subprocess.run([sys.executable, "-m", "xpu_tool", "bench", "comfyui", "--xpu", xpu_url, "--cpu", cpu_url,
                            "--steps", "3", "--repetitions", "3", "--warmup", "0", "--out", str(out), *args],
                           capture_output=True, text=True, timeout=300)
 

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 import xpu_testkit
-from xpu_testkit.cli import exit_codes
-from xpu_testkit.cli.exit_codes import Exit
-from xpu_testkit.errors import ConfigError, XpuError
-from xpu_testkit.probes.pci import PciGpu
-from xpu_testkit.target import TargetError
+from xpu_tool.cli import exit_codes
+from xpu_tool.cli.exit_codes import Exit
+from xpu_tool.errors import ConfigError, XpuError
+from xpu_tool.probes.pci import PciGpu
+from xpu_tool.target import TargetError
 from xpu_testkit.vm.qemu import VmError
 
 PROBES = ["pci", "render-nodes", "level-zero", "sycl", "opencl", "torch", "environment", "services"]
@@ -27,7 +27,7 @@ SEVERITIES = {"fail", "warn", "info"}
 
 
 def xpu(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "xpu_testkit", *args], capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([sys.executable, "-m", "xpu_tool", *args], capture_output=True, text=True, timeout=timeout)
 
 
 def check_schema(report: dict) -> None:
@@ -141,7 +141,7 @@ def test_inventory_target_with_bad_scheme(tmp_path: Path) -> None:
 
 
 def test_unreachable_target() -> None:
-    from xpu_testkit.process import free_port
+    from xpu_tool.process import free_port
 
     run = xpu("doctor", "--target", f"ssh://root@127.0.0.1:{free_port()}?ssh_config=/dev/null")
     assert_one_line_error(run, "cannot reach ssh://root@127.0.0.1", code=Exit.UNREACHABLE)
@@ -194,7 +194,7 @@ def test_every_expected_failure_has_its_own_exit_code() -> None:
     base class), and the table's codes are the ones the module's docstring documents."""
     classes = set()
     for info in pkgutil.walk_packages(xpu_testkit.__path__, "xpu_testkit."):
-        if info.name.startswith(("xpu_testkit.pytest", "xpu_testkit.doubles", "xpu_testkit.remote.")):
+        if info.name.startswith(("xpu_tool.pytest", "xpu_testkit.doubles", "xpu_tool.remote.")):
             continue
         module = importlib.import_module(info.name)
         classes |= {c for _, c in inspect.getmembers(module, inspect.isclass)

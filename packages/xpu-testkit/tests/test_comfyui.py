@@ -17,15 +17,15 @@ import pytest
 import requests
 
 from xpu_testkit.doubles.comfyui import COMFYUI_VERSION, ComfyDouble
-from xpu_testkit.model import Severity
-from xpu_testkit.process import free_port
-from xpu_testkit.services.comfyui import ComfyClient, ComfyError, check_comfyui, fresh_workflow, load_workflow
+from xpu_tool.model import Severity
+from xpu_tool.process import free_port
+from xpu_tool.services.comfyui import ComfyClient, ComfyError, check_comfyui, fresh_workflow, load_workflow
 from xpu_testkit.services.comfyui_server import ComfyInstall, ComfyServer, ComfyServerError, install_from_environment
 from xpu_testkit.services.sd15_checkpoint import NAME, tensor, tensor_shapes, write_checkpoint
 
 
 def xpu(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "xpu_testkit", *args], capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([sys.executable, "-m", "xpu_tool", *args], capture_output=True, text=True, timeout=timeout)
 
 
 # -- the real server ---------------------------------------------------------------------------
@@ -150,7 +150,7 @@ def test_a_run_that_does_not_finish_is_bounded_and_taken_off_the_server(xpu_comf
 def test_a_stopped_bench_takes_its_run_off_the_server(xpu_comfyui_server: ComfyServer, tmp_path: Path) -> None:
     """SIGTERM to `xpu bench comfyui` while the server samples: exit 130, and the run is interrupted."""
     url = xpu_comfyui_server.url
-    bench = subprocess.Popen([sys.executable, "-m", "xpu_testkit", "bench", "comfyui", "--xpu", url, "--cpu", url,
+    bench = subprocess.Popen([sys.executable, "-m", "xpu_tool", "bench", "comfyui", "--xpu", url, "--cpu", url,
                               "--harness", "--steps", "5000", "--out", str(tmp_path / "out")],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -302,7 +302,7 @@ def test_timeout() -> None:
 def test_a_run_whose_events_were_lost_ends_through_history(error: str | None, status: str) -> None:
     """No event arrives on /ws; after QUIET_SECONDS of silence the client asks /history and ends
     with the run's real outcome instead of waiting out the deadline."""
-    from xpu_testkit.services.comfyui import QUIET_SECONDS
+    from xpu_tool.services.comfyui import QUIET_SECONDS
 
     with ComfyDouble(xpu_error=error, drop_events=True) as double:
         started = time.monotonic()

@@ -17,7 +17,7 @@ import requests
 import websocket
 
 from xpu_testkit.doubles.comfyui import ComfyDouble
-from xpu_testkit.services.comfyui import fresh_workflow, load_workflow
+from xpu_tool.services.comfyui import fresh_workflow, load_workflow
 from xpu_testkit.services.comfyui_server import ComfyServer
 
 Shape = Any

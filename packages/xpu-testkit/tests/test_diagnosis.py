@@ -12,16 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from xpu_testkit.diagnosis import Observations, diagnose
-from xpu_testkit.model import Severity
-from xpu_testkit.probes.environment import collect_env, judge_env
-from xpu_testkit.probes.level_zero import judge_level_zero
-from xpu_testkit.probes.pci import judge_pci, scan_system
-from xpu_testkit.probes.render import judge_render
-from xpu_testkit.probes.services import judge_units, parse_systemctl_show
-from xpu_testkit.probes.sycl import judge_sycl, parse_sycl_ls
-from xpu_testkit.probes.torch_xpu import judge_torch
-from xpu_testkit.remote_exec import ScriptRun
+from xpu_tool.diagnosis import Observations, diagnose
+from xpu_tool.model import Severity
+from xpu_tool.probes.environment import collect_env, judge_env
+from xpu_tool.probes.level_zero import judge_level_zero
+from xpu_tool.probes.pci import judge_pci, scan_system
+from xpu_tool.probes.render import judge_render
+from xpu_tool.probes.services import judge_units, parse_systemctl_show
+from xpu_tool.probes.sycl import judge_sycl, parse_sycl_ls
+from xpu_tool.probes.torch_xpu import judge_torch
+from xpu_tool.remote_exec import ScriptRun
 
 A770 = {"name": "Intel(R) Arc(TM) A770 Graphics", "type": "gpu", "vendor_id": 0x8086, "device_id": 0x56A0,
         "integrated": False, "memory": [{"name": "DDR", "total_size": 16225243136}]}  # size: ollama#2458 log
@@ -191,11 +191,11 @@ def test_healthy_arc_machine_is_usable(ctx_for) -> None:
 
 def test_a_target_that_cannot_run_commands_is_that_finding_alone() -> None:
     """Exit 127 for `true` (no sshpass, no timeout on PATH): no GPU finding may come from it."""
-    from xpu_testkit.diagnosis import Observations, diagnose  # noqa: PLC0415
-    from xpu_testkit.probes.environment import EnvFacts  # noqa: PLC0415
-    from xpu_testkit.probes.pci import SystemScan  # noqa: PLC0415
-    from xpu_testkit.probes.reach import judge_reach  # noqa: PLC0415
-    from xpu_testkit.target import CommandOutput, open_target  # noqa: PLC0415
+    from xpu_tool.diagnosis import Observations, diagnose  # noqa: PLC0415
+    from xpu_tool.probes.environment import EnvFacts  # noqa: PLC0415
+    from xpu_tool.probes.pci import SystemScan  # noqa: PLC0415
+    from xpu_tool.probes.reach import judge_reach  # noqa: PLC0415
+    from xpu_tool.target import CommandOutput, open_target  # noqa: PLC0415
 
     target = open_target("ssh://root:pw@box.invalid")
     assert judge_reach(target, CommandOutput("true", 0, "", "")) is None

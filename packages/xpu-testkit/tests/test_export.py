@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 import requests
 
-from xpu_testkit.atomic import partial_glob
+from xpu_tool.atomic import partial_glob
 from xpu_testkit.doubles.comfyui import ComfyDouble
 from xpu_testkit.doubles.ollama import OllamaDouble
-from xpu_testkit.export.textfile import write_textfile
-from xpu_testkit.probes.pci import PciGpu
-from xpu_testkit.process import die_with_parent, free_port
+from xpu_tool.export.textfile import write_textfile
+from xpu_tool.probes.pci import PciGpu
+from xpu_tool.process import die_with_parent, free_port
 
 REPO = Path(__file__).resolve().parents[3]
 RULES = REPO / "modules" / "nixos" / "monitoring" / "xpu-alerts.yml"
@@ -37,7 +37,7 @@ def tool(name: str) -> str:
 
 
 def export(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "xpu_testkit", "export", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "xpu_tool", "export", *args], capture_output=True, text=True,
                           timeout=timeout)
 
 
@@ -145,7 +145,7 @@ def test_a_failed_write_leaves_the_previous_file_whole(tmp_path: Path) -> None:
     target = tmp_path / "xpu.prom"
     write_textfile(target, b"xpu_usable 1\n")
     # the real export (several KB) into a process that may write only 1 KB per file
-    run = subprocess.run([sys.executable, "-m", "xpu_testkit", "export", "--textfile", str(target)],
+    run = subprocess.run([sys.executable, "-m", "xpu_tool", "export", "--textfile", str(target)],
                          capture_output=True, text=True, timeout=300, preexec_fn=lambda: _file_size_limit(1024))
     assert run.returncode == 2 and "File too large" in run.stderr and "Traceback" not in run.stderr, run.stderr
     assert target.read_bytes() == b"xpu_usable 1\n"
@@ -248,7 +248,7 @@ def test_node_exporter_serves_it_and_prometheus_scrapes_it(exported: Path, tmp_p
 def test_listen_serves_fresh_metrics_per_scrape_and_stops(tmp_path: Path,
                                                          this_machines_intel_gpus: tuple[PciGpu, ...]) -> None:
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "xpu_testkit", "export", "--listen", f"127.0.0.1:{port}"],
+    proc = subprocess.Popen([sys.executable, "-m", "xpu_tool", "export", "--listen", f"127.0.0.1:{port}"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, preexec_fn=die_with_parent)
     try:
         assert "serving http://127.0.0.1:" in proc.stderr.readline()

@@ -1,6 +1,6 @@
 """The ComfyUI client, check_comfyui and `xpu check comfyui` against ComfyUIs that misbehave on
 loopback: one deadline covers /system_stats, /object_info, /prompt, /ws and /history, and the check
-ends by it plus xpu_testkit.http.MARGIN with one finding naming what happened, never a traceback.
+ends by it plus xpu_tool.http.MARGIN with one finding naming what happened, never a traceback.
 
 The peers are raw TCP servers (tests/misbehaving.py); the /ws ones here answer the websocket
 handshake and then send what the case needs. What the real ComfyUI answers is test_comfyui.py's."""
@@ -20,10 +20,10 @@ from dataclasses import dataclass
 
 import pytest
 
-from xpu_testkit.errors import ConfigError
-from xpu_testkit.http import MARGIN, Deadline
-from xpu_testkit.model import Severity
-from xpu_testkit.services.comfyui import ComfyClient, ComfyError, check_comfyui, fresh_workflow, load_workflow
+from xpu_tool.errors import ConfigError
+from xpu_tool.http import MARGIN, Deadline
+from xpu_tool.model import Severity
+from xpu_tool.services.comfyui import ComfyClient, ComfyError, check_comfyui, fresh_workflow, load_workflow
 
 from .misbehaving import Behaviour, MisbehavingServer, answer, endless_chunks, routes, silent, trickle
 
@@ -180,7 +180,7 @@ def test_system_stats_of_the_wrong_shape_is_named(reply: object, named: str) -> 
 
 def xpu(*args: str) -> tuple[subprocess.CompletedProcess[str], float]:
     started = time.monotonic()
-    run = subprocess.run([sys.executable, "-m", "xpu_testkit", *args], capture_output=True, text=True, timeout=60)
+    run = subprocess.run([sys.executable, "-m", "xpu_tool", *args], capture_output=True, text=True, timeout=60)
     return run, time.monotonic() - started
 
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from xpu_testkit.errors import ConfigError
-from xpu_testkit.transport.console import BackdoorShell, ConsoleError, SerialShell, open_console, parse_console_url
+from xpu_tool.errors import ConfigError
+from xpu_tool.transport.console import BackdoorShell, ConsoleError, SerialShell, open_console, parse_console_url
 
 
 def serve(path: Path, on_connect) -> Iterator[Path]:
@@ -105,7 +105,7 @@ def test_a_console_that_hangs_up_mid_command_never_quotes_the_command(hanging_up
 
 
 def test_doctor_on_a_serial_console_with_a_nan_timeout(silent_console: Path) -> None:
-    run = subprocess.run([sys.executable, "-m", "xpu_testkit", "doctor", "--target",
+    run = subprocess.run([sys.executable, "-m", "xpu_tool", "doctor", "--target",
                           f"serial://{silent_console}?timeout=nan"], capture_output=True, text=True, timeout=60)
     assert run.returncode == 2 and len(run.stderr.splitlines()) == 1 and "Traceback" not in run.stderr, run.stderr
     assert "timeout" in run.stderr and "nan" in run.stderr
@@ -119,7 +119,7 @@ def test_a_console_url_without_timeout_takes_the_given_default() -> None:
 
 def doctor(*args: str) -> tuple[subprocess.CompletedProcess[str], float]:
     started = time.monotonic()
-    run = subprocess.run([sys.executable, "-m", "xpu_testkit", "doctor", *args], capture_output=True, text=True,
+    run = subprocess.run([sys.executable, "-m", "xpu_tool", "doctor", *args], capture_output=True, text=True,
                          timeout=60)
     return run, time.monotonic() - started
 

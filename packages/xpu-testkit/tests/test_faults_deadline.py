@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from xpu_testkit.cli.exit_codes import Exit
-from xpu_testkit.http import MARGIN
+from xpu_tool.cli.exit_codes import Exit
+from xpu_tool.http import MARGIN
 
 from .faults import fresh_tmpdir
 from .misbehaving import MisbehavingServer, answer, routes, silent, trickle
@@ -32,7 +32,7 @@ STARTUP = 3.0  # the interpreter's start and imports before the deadline begins,
 def timed_xpu(*args: str, env: dict[str, str] | None = None,
               cwd: Path | None = None) -> tuple[subprocess.CompletedProcess[str], float]:
     started = time.monotonic()
-    run = subprocess.run([sys.executable, "-m", "xpu_testkit", *args], capture_output=True, text=True, timeout=120,
+    run = subprocess.run([sys.executable, "-m", "xpu_tool", *args], capture_output=True, text=True, timeout=120,
                          env=env, cwd=cwd)
     return run, time.monotonic() - started
 

@@ -16,15 +16,15 @@ from pathlib import Path
 
 import pytest
 
-from xpu_testkit.cli.exit_codes import Exit
-from xpu_testkit.process import free_port
-from xpu_testkit.target import Target, open_target, redact
+from xpu_tool.cli.exit_codes import Exit
+from xpu_tool.process import free_port
+from xpu_tool.target import Target, open_target, redact
 
 SECRET = "s3cret-Pw"
 
 
 def xpu(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "xpu_testkit", *args], capture_output=True, text=True, timeout=120,
+    return subprocess.run([sys.executable, "-m", "xpu_tool", *args], capture_output=True, text=True, timeout=120,
                           env=env if env is not None else dict(os.environ))
 
 

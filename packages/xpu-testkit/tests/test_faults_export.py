@@ -16,13 +16,13 @@ from contextlib import contextmanager
 
 import pytest
 
-from xpu_testkit import http
-from xpu_testkit.services.quick import check_comfyui_quickly, check_ollama_quickly
-from xpu_testkit.export.serve import Measurements
-from xpu_testkit.http import MARGIN, Deadline
-from xpu_testkit.probes.pci import PciGpu
-from xpu_testkit.process import die_with_parent, free_port
-from xpu_testkit.target import Target
+from xpu_tool import http
+from xpu_tool.services.quick import check_comfyui_quickly, check_ollama_quickly
+from xpu_tool.export.serve import Measurements
+from xpu_tool.http import MARGIN, Deadline
+from xpu_tool.probes.pci import PciGpu
+from xpu_tool.process import die_with_parent, free_port
+from xpu_tool.target import Target
 
 from .misbehaving import Behaviour, MisbehavingServer, answer, endless_chunks, routes, silent, trickle
 from .test_export import export, samples
@@ -89,7 +89,7 @@ def test_a_bench_json_of_the_wrong_shape_is_one_line_and_exit_2(content: str, tm
 @contextmanager
 def listening(*args: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "xpu_testkit", "export", "--listen", f"127.0.0.1:{port}", *args],
+    proc = subprocess.Popen([sys.executable, "-m", "xpu_tool", "export", "--listen", f"127.0.0.1:{port}", *args],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, preexec_fn=die_with_parent)
     try:
         assert "serving http://127.0.0.1:" in (proc.stderr.readline() if proc.stderr else "")
@@ -169,7 +169,7 @@ def test_a_scrape_slower_than_its_deadline_is_answered_with_a_timeout_metric() -
 def test_measure_runs_the_checks_at_once_within_one_timeout(local: Target,
                                                             this_machines_intel_gpus: tuple[PciGpu, ...]) -> None:
     """What `--timeout` should mean for the whole export: three hanging services cost one timeout."""
-    from xpu_testkit.export.measure import measure  # noqa: PLC0415
+    from xpu_tool.export.measure import measure  # noqa: PLC0415
 
     with MisbehavingServer(silent) as a, MisbehavingServer(endless_chunks()) as b, MisbehavingServer(silent) as c:
         started = time.monotonic()

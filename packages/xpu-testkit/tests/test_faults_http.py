@@ -1,4 +1,4 @@
-"""Bounded HTTP (xpu_testkit.http) against peers that misbehave on loopback: every call ends by its
+"""Bounded HTTP (xpu_tool.http) against peers that misbehave on loopback: every call ends by its
 deadline plus the documented margin, with one named error, whatever the peer does."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from xpu_testkit import http
-from xpu_testkit.http import Deadline, HttpError
+from xpu_tool import http
+from xpu_tool.http import Deadline, HttpError
 
 from .misbehaving import (Behaviour, MisbehavingServer, answer, bad_gzip, endless_chunks, gzip_bomb, redirect_loop, silent,
                           trickle)
@@ -108,7 +108,7 @@ def test_a_peer_that_hangs_up_in_the_body_is_a_protocol_error() -> None:
 
 
 def test_a_refused_connection_is_unreachable() -> None:
-    from xpu_testkit.process import free_port  # noqa: PLC0415
+    from xpu_tool.process import free_port  # noqa: PLC0415
 
     with pytest.raises(HttpError) as caught:
         http.request("GET", f"http://127.0.0.1:{free_port()}/", deadline=Deadline.after(2))

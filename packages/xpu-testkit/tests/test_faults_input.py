@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from xpu_testkit.atomic import partial_glob
-from xpu_testkit.cli.exit_codes import Exit
+from xpu_tool.atomic import partial_glob
+from xpu_tool.cli.exit_codes import Exit
 from xpu_testkit.doubles.ollama import GENERATE_SAMPLE, OllamaDouble
-from xpu_testkit.services.tiny_gguf import write_tiny_llama
+from xpu_tool.services.tiny_gguf import write_tiny_llama
 
 from .faults import fresh_tmpdir
 from .test_cli import assert_one_line_error
@@ -30,7 +30,7 @@ UNREACHABLE = "http://127.0.0.1:9"  # the discard port: nothing answers; a bench
 def xpu(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
         full_disk: bool = False) -> subprocess.CompletedProcess[str]:
     """Run `xpu`; ``full_disk``: no file it writes may grow past 1 KiB (`ulimit -f 1`), as on a full disk."""
-    return subprocess.run([sys.executable, "-m", "xpu_testkit", *args], capture_output=True, text=True, timeout=120,
+    return subprocess.run([sys.executable, "-m", "xpu_tool", *args], capture_output=True, text=True, timeout=120,
                           env=env, cwd=cwd, preexec_fn=_files_up_to(1024) if full_disk else None)
 
 
@@ -204,7 +204,7 @@ def test_a_bench_report_that_fails_halfway_is_one_line_and_leaves_no_partial_fil
     cpu = dict(GENERATE_SAMPLE, eval_duration=GENERATE_SAMPLE["eval_duration"] * 3)
     out = tmp_path / "out"
     with OllamaDouble("gpu", cpu_response=cpu) as double:
-        run = subprocess.run([sys.executable, "-m", "xpu_testkit", "bench", "ollama", "--backend", f"d={double.url}",
+        run = subprocess.run([sys.executable, "-m", "xpu_tool", "bench", "ollama", "--backend", f"d={double.url}",
                               "--gguf", str(gguf), "--out", str(out)], capture_output=True, text=True, timeout=120,
                              preexec_fn=_files_up_to(8 * 1024))
         generated = sum(1 for _, path, _ in double.requests if path == "/api/generate")

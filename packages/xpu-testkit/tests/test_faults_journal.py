@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from xpu_testkit.doubles.ollama import OllamaDouble
-from xpu_testkit.services.ollama_check import journal_command
+from xpu_tool.services.ollama_check import journal_command
 
 ENTRY_POINTS = {
     "check": lambda url: ["check", "ollama", url],
@@ -36,7 +36,7 @@ def recording_journalctl(tmp_path: Path) -> tuple[dict[str, str], Path]:
 
 
 def xpu(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "xpu_testkit", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "xpu_tool", *args], capture_output=True, text=True,
                           timeout=120, env=env, cwd=cwd)
 
 

@@ -1,5 +1,5 @@
 """The Ollama client and `xpu check ollama`'s check against Ollamas that misbehave on loopback:
-each call ends by its deadline plus xpu_testkit.http.MARGIN with an OllamaError naming what
+each call ends by its deadline plus xpu_tool.http.MARGIN with an OllamaError naming what
 happened; an answer of the wrong shape is named, never a traceback."""
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from xpu_testkit.http import MARGIN
-from xpu_testkit.process import free_port
-from xpu_testkit.services.ollama import OllamaClient, OllamaError
-from xpu_testkit.services.ollama_check import check_ollama
+from xpu_tool.http import MARGIN
+from xpu_tool.process import free_port
+from xpu_tool.services.ollama import OllamaClient, OllamaError
+from xpu_tool.services.ollama_check import check_ollama
 
 from .misbehaving import Behaviour, MisbehavingServer, answer, bad_gzip, endless_chunks, redirect_loop, routes, silent, trickle
 

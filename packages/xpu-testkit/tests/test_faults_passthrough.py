@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from xpu_testkit.cli.exit_codes import Exit
+from xpu_tool.cli.exit_codes import Exit
 
 from . import machines
 from .faults import fresh_tmpdir
@@ -43,7 +43,7 @@ def fifo(path: Path) -> Path:
 def xpu_vm_run(lab: Path, env: dict[str, str], name: str, *extra: str) -> list[str]:
     kernel = lab / "vmlinuz"  # QEMU gives up at the vfio-pci device before it reads the kernel
     kernel.write_bytes(b"")
-    return [sys.executable, "-m", "xpu_testkit", "vm", "run", "--kernel", str(kernel), "--accel", "tcg",
+    return [sys.executable, "-m", "xpu_tool", "vm", "run", "--kernel", str(kernel), "--accel", "tcg",
             "--memory", "8", "--name", name, "--pci", DEVICE, "--sysroot", str(lab), *extra, "--", "true"]
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from xpu_testkit.cli.exit_codes import Exit
-from xpu_testkit.process import free_port
+from xpu_tool.cli.exit_codes import Exit
+from xpu_tool.process import free_port
 
 from .misbehaving import MisbehavingServer, answer
 from .test_cli import assert_one_line_error
@@ -21,7 +21,7 @@ NO_SUCH_HOST = "http://xpu-no-such-host.invalid:11434"  # .invalid never resolve
 
 
 def xpu(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "xpu_testkit", *args], capture_output=True, text=True, timeout=120,
+    return subprocess.run([sys.executable, "-m", "xpu_tool", *args], capture_output=True, text=True, timeout=120,
                           cwd=cwd)
 
 
@@ -98,7 +98,7 @@ def test_an_ssh_user_or_host_that_starts_with_a_dash_is_bad_usage(url: str, tmp_
     """ssh would read `-o...` as an option; the URL is refused where it is parsed, before any ssh runs."""
     env, record = recording_ssh
     marker = tmp_path / "injected"
-    run = subprocess.run([sys.executable, "-m", "xpu_testkit", "doctor", "--target", url.format(marker=marker)],
+    run = subprocess.run([sys.executable, "-m", "xpu_tool", "doctor", "--target", url.format(marker=marker)],
                          capture_output=True, text=True, timeout=60, env=env)
     assert_one_line_error(run, "begins with '-'")
     assert not marker.exists() and not record.exists()  # nothing ran: no ssh, no ProxyCommand
@@ -107,6 +107,6 @@ def test_an_ssh_user_or_host_that_starts_with_a_dash_is_bad_usage(url: str, tmp_
 def test_the_recording_ssh_records_a_valid_url(tmp_path: Path, recording_ssh: tuple[dict[str, str], Path]) -> None:
     """The control: with a valid URL the same PATH's ssh is started (and fails: exit 4)."""
     env, record = recording_ssh
-    run = subprocess.run([sys.executable, "-m", "xpu_testkit", "doctor", "--target", "ssh://root@host"],
+    run = subprocess.run([sys.executable, "-m", "xpu_tool", "doctor", "--target", "ssh://root@host"],
                          capture_output=True, text=True, timeout=60, env=env)
     assert run.returncode == Exit.UNREACHABLE and record.exists(), run.stderr

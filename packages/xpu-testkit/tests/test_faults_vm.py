@@ -15,7 +15,7 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from xpu_testkit.cli.exit_codes import Exit
+from xpu_tool.cli.exit_codes import Exit
 from xpu_testkit.vm.guest import GuestImage
 
 from .faults import fresh_tmpdir
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.vm
 
 
 def xpu_vm(verb: str, guest: GuestImage, accel: str, name: str, *extra: str, append: str = "") -> list[str]:
-    return [sys.executable, "-m", "xpu_testkit", "vm", verb, "--kernel", str(guest.kernel), "--initrd",
+    return [sys.executable, "-m", "xpu_tool", "vm", verb, "--kernel", str(guest.kernel), "--initrd",
             str(guest.initrd), "--append", f"{guest.append} {append}".strip(), "--accel", accel, "--name", name,
             *extra]
 
@@ -112,7 +112,7 @@ def test_a_run_script_refused_before_boot_leaves_nothing(mode: int | None, messa
     if mode is not None:
         script.write_text("#!/bin/sh\nexit 0\n")
         script.chmod(mode)
-    run = subprocess.run([sys.executable, "-m", "xpu_testkit", "vm", "boot", "--run-script", str(script)],
+    run = subprocess.run([sys.executable, "-m", "xpu_tool", "vm", "boot", "--run-script", str(script)],
                          capture_output=True, text=True, env=env, timeout=60)
     assert run.returncode == 2 and run.stderr == f"xpu: error: {script}: {message}\n"
     assert list(tmp.iterdir()) == []

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from xpu_testkit.errors import ConfigError
-from xpu_testkit.inventory import load_inventory, parse_inventory
+from xpu_tool.errors import ConfigError
+from xpu_tool.inventory import load_inventory, parse_inventory
 
 GOOD = """\
 targets:

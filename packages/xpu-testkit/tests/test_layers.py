@@ -26,16 +26,16 @@ import xpu_testkit
 PACKAGE = Path(xpu_testkit.__file__).parent
 
 LAYERS: dict[str, int] = {  # module (or package prefix) -> layer; the longest prefix decides
-    "xpu_testkit": 0, "xpu_testkit.errors": 0, "xpu_testkit.model": 0, "xpu_testkit.gpu_ids": 0,
-    "xpu_testkit.process": 0, "xpu_testkit.http": 0, "xpu_testkit.remote": 0, "xpu_testkit.workflows": 0,
-    "xpu_testkit.transport": 1,
-    "xpu_testkit.target": 2, "xpu_testkit.inventory": 2, "xpu_testkit.targets": 2,
-    "xpu_testkit.probes": 3, "xpu_testkit.remote_exec": 3,
-    "xpu_testkit.diagnosis": 4, "xpu_testkit.doctor": 4,
-    "xpu_testkit.services": 5, "xpu_testkit.bench": 5, "xpu_testkit.upstream": 5, "xpu_testkit.vm": 5,
+    "xpu_testkit": 0, "xpu_tool.errors": 0, "xpu_tool.model": 0, "xpu_tool.gpu_ids": 0,
+    "xpu_tool.process": 0, "xpu_tool.http": 0, "xpu_tool.remote": 0, "xpu_tool.workflows": 0,
+    "xpu_tool.transport": 1,
+    "xpu_tool.target": 2, "xpu_tool.inventory": 2, "xpu_tool.targets": 2,
+    "xpu_tool.probes": 3, "xpu_tool.remote_exec": 3,
+    "xpu_tool.diagnosis": 4, "xpu_tool.doctor": 4,
+    "xpu_tool.services": 5, "xpu_testkit.bench": 5, "xpu_tool.upstream": 5, "xpu_testkit.vm": 5,
     "xpu_testkit.doubles": 5,
-    "xpu_testkit.cli": 6, "xpu_testkit.__main__": 6, "xpu_testkit.pytest_plugin": 6,
-    "xpu_testkit.pytest_fixtures": 6, "xpu_testkit.pytest_session": 6, "xpu_testkit.export": 6,
+    "xpu_tool.cli": 6, "xpu_tool.__main__": 6, "xpu_testkit.pytest_plugin": 6,
+    "xpu_testkit.pytest_fixtures": 6, "xpu_testkit.pytest_session": 6, "xpu_tool.export": 6,
 }
 NAMES = ("foundation", "transport", "target", "probes", "diagnosis", "services", "apps")
 
@@ -153,15 +153,15 @@ def test_the_checks_catch_what_they_look_for(tmp_path: Path) -> None:
     (package / "target.py").write_text("def f():\n    from .vm.console import Shell\n")
     (package / "vm" / "console.py").write_text("from .. import target\nfrom ..target import f\n")
     found = imports(all_modules(package))
-    assert upward(found) == ["xpu_testkit.target:2 (target) imports xpu_testkit.vm.console (services)"]
-    assert cycle(edges_of(found)) == ["xpu_testkit.target", "xpu_testkit.vm.console", "xpu_testkit.target"]
+    assert upward(found) == ["xpu_tool.target:2 (target) imports xpu_testkit.vm.console (services)"]
+    assert cycle(edges_of(found)) == ["xpu_tool.target", "xpu_testkit.vm.console", "xpu_tool.target"]
     assert cycle({"a": {"b"}, "b": {"c"}}) is None
-    assert layer("xpu_testkit.transport.console") < layer("xpu_testkit.target") < layer("xpu_testkit.probes.pci")
-    assert layer("xpu_testkit.cli.doctor") == NAMES.index("apps")
+    assert layer("xpu_tool.transport.console") < layer("xpu_tool.target") < layer("xpu_tool.probes.pci")
+    assert layer("xpu_tool.cli.doctor") == NAMES.index("apps")
 
 
 def test_target_schemes_are_the_transports() -> None:
-    from xpu_testkit.target import TARGET_SCHEMES
-    from xpu_testkit.transport import SCHEMES
+    from xpu_tool.target import TARGET_SCHEMES
+    from xpu_tool.transport import SCHEMES
 
     assert tuple(TARGET_SCHEMES) == SCHEMES

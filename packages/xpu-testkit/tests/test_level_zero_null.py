@@ -18,14 +18,14 @@ from pathlib import Path
 
 import pytest
 
-from xpu_testkit.diagnosis import diagnose
-from xpu_testkit.model import ProbeResult, Severity, Status
-from xpu_testkit.probes.context import ProbeContext
-from xpu_testkit.probes.environment import collect_env, judge_env
-from xpu_testkit.probes.sycl import probe_sycl
-from xpu_testkit.probes.level_zero import probe_level_zero
-from xpu_testkit.remote import ze_probe
-from xpu_testkit.target import Target
+from xpu_tool.diagnosis import diagnose
+from xpu_tool.model import ProbeResult, Severity, Status
+from xpu_tool.probes.context import ProbeContext
+from xpu_tool.probes.environment import collect_env, judge_env
+from xpu_tool.probes.sycl import probe_sycl
+from xpu_tool.probes.level_zero import probe_level_zero
+from xpu_tool.remote import ze_probe
+from xpu_tool.target import Target
 
 from .test_cli import check_schema, xpu
 from .test_diagnosis import A770, UHD630, observe, ze

@@ -14,10 +14,10 @@ import pytest
 
 from xpu_testkit.doubles.ollama import GENERATE_SAMPLE, STREAM_FINAL, OllamaDouble
 from xpu_testkit.services.ipex_ollama import IpexOllamaServer, default_venv, find_binary
-from xpu_testkit.services.ollama import OllamaClient, OllamaError, diagnose_text
-from xpu_testkit.services.ollama_check import check_ollama
-from xpu_testkit.services.tiny_gguf import N_VOCAB, tensor_shapes, write_tiny_llama
-from xpu_testkit.process import free_port
+from xpu_tool.services.ollama import OllamaClient, OllamaError, diagnose_text
+from xpu_tool.services.ollama_check import check_ollama
+from xpu_tool.services.tiny_gguf import N_VOCAB, tensor_shapes, write_tiny_llama
+from xpu_tool.process import free_port
 
 
 @pytest.fixture(scope="session")
@@ -196,7 +196,7 @@ def test_check_on_the_cpu(expect_gpu: bool, ok: bool) -> None:
 
 def test_check_cli_json() -> None:
     with OllamaDouble("partial") as double:
-        run = subprocess.run([sys.executable, "-m", "xpu_testkit", "check", "ollama", double.url, "--json",
+        run = subprocess.run([sys.executable, "-m", "xpu_tool", "check", "ollama", double.url, "--json",
                               "--expect-gpu"], capture_output=True, text=True, timeout=60)
     assert run.returncode == 1
     report = json.loads(run.stdout)
@@ -206,8 +206,8 @@ def test_check_cli_json() -> None:
 
 def test_journal_reader_reads_through_the_target(tmp_path: Path) -> None:
     """On a target without the unit (or journald), the reader yields no text rather than failing."""
-    from xpu_testkit.services.ollama_check import journal_reader
-    from xpu_testkit.target import open_target
+    from xpu_tool.services.ollama_check import journal_reader
+    from xpu_tool.target import open_target
 
     read = journal_reader(open_target("local://"), unit="xpu-no-such-unit.service")
     text = read()
@@ -226,14 +226,14 @@ def test_check_cli_reads_the_units_journal(no_intel_gpu_here: None, xpu_ipex_oll
                     "exit 1\n")
     fake.chmod(0o755)
     env = {**os.environ, "PATH": f"{fake.parent}:{os.environ['PATH']}"}
-    run = subprocess.run([sys.executable, "-m", "xpu_testkit", "check", "ollama", xpu_ipex_ollama.url, "--json",
+    run = subprocess.run([sys.executable, "-m", "xpu_tool", "check", "ollama", xpu_ipex_ollama.url, "--json",
                           "--journal", "ollama.service"], capture_output=True, text=True, timeout=300, env=env)
     assert run.returncode == 1, run.stderr
     assert [f["id"] for f in json.loads(run.stdout)["findings"]] == ["ollama-no-sycl-gpu"]
 
 
 def test_check_cli_rejects_an_empty_journal_unit() -> None:
-    run = subprocess.run([sys.executable, "-m", "xpu_testkit", "check", "ollama", "http://127.0.0.1:1",
+    run = subprocess.run([sys.executable, "-m", "xpu_tool", "check", "ollama", "http://127.0.0.1:1",
                           "--journal", " "], capture_output=True, text=True, timeout=60)
     assert run.returncode == 2 and "Traceback" not in run.stderr
     assert run.stderr.strip().endswith("--journal needs a unit name, e.g. ollama.service")
@@ -252,7 +252,7 @@ def test_bench_on_the_real_server_names_the_failure(no_intel_gpu_here: None, xpu
     fake.write_text(f"#!/bin/sh\nexec cat {xpu_ipex_ollama.log}\n")
     fake.chmod(0o755)
     env = {**os.environ, "PATH": f"{fake.parent}:{os.environ['PATH']}"}
-    cmd = [sys.executable, "-m", "xpu_testkit", "bench", "ollama", "--backend", f"ipex-llm={xpu_ipex_ollama.url}",
+    cmd = [sys.executable, "-m", "xpu_tool", "bench", "ollama", "--backend", f"ipex-llm={xpu_ipex_ollama.url}",
            "--out", str(tmp_path / "out")] + (["--journal", "ollama.service"] if journal else [])
     run = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     assert run.returncode == 1 and "Traceback" not in run.stderr

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from xpu_testkit.model import Status
-from xpu_testkit.probes.opencl import judge_opencl, parse_clinfo_list
-from xpu_testkit.probes.sycl import judge_sycl, parse_device_line, parse_sycl_ls
+from xpu_tool.model import Status
+from xpu_tool.probes.opencl import judge_opencl, parse_clinfo_list
+from xpu_tool.probes.sycl import judge_sycl, parse_device_line, parse_sycl_ls
 
 DATA = Path(__file__).parent / "data"
 SYCL_SAMPLES = yaml.safe_load((DATA / "sycl-ls.yaml").read_text())

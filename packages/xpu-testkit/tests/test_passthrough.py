@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from . import machines
-from xpu_testkit.errors import ConfigError
-from xpu_testkit.model import Severity
-from xpu_testkit.probes.context import ProbeContext
-from xpu_testkit.probes.pci import parse_pci_address, scan_system
-from xpu_testkit.target import CommandOutput, Target
+from xpu_tool.errors import ConfigError
+from xpu_tool.model import Severity
+from xpu_tool.probes.context import ProbeContext
+from xpu_tool.probes.pci import parse_pci_address, scan_system
+from xpu_tool.target import CommandOutput, Target
 from xpu_testkit.vm.passthrough import (BindError, RestoreError, SysfsWrite, VfioBinding, device_state, preflight,
                                         qemu_device_args)
 

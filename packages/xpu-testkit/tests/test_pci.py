@@ -10,9 +10,9 @@ from importlib import resources
 import pytest
 
 from . import machines
-from xpu_testkit.model import Status
-from xpu_testkit.probes.pci import PciGpu, judge_pci, parse_scan, scan_system
-from xpu_testkit.probes.render import judge_render
+from xpu_tool.model import Status
+from xpu_tool.probes.pci import PciGpu, judge_pci, parse_scan, scan_system
+from xpu_tool.probes.render import judge_render
 
 # What a correct scan finds on each recorded machine: (address, device id, driver, kind, render, rebar)
 EXPECTED = {
@@ -146,7 +146,7 @@ def test_the_scan_script_is_posix_sh(shell: str, ctx_for, local) -> None:
     if shutil.which(shell) is None:
         pytest.skip(f"{shell} is not installed")
     ctx = ctx_for("passthrough/sriov-vf")
-    script = resources.files("xpu_testkit.remote").joinpath("sysfs_scan.sh").read_text()
+    script = resources.files("xpu_tool.remote").joinpath("sysfs_scan.sh").read_text()
     argv = [shell, "sh"] if shell == "busybox" else [shell]
     for address in ([], ["0000:00:02.1"]):
         run = subprocess.run([*argv, "-c", script, "sysfs_scan.sh", ctx.sysroot, *address], capture_output=True,

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from xpu_testkit.doctor import run_doctor
-from xpu_testkit.probes.context import ProbeContext
-from xpu_testkit.target import open_target
+from xpu_tool.doctor import run_doctor
+from xpu_tool.probes.context import ProbeContext
+from xpu_tool.target import open_target
 
 HARDWARE_TEST = """
 import pytest

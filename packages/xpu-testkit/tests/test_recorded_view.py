@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from xpu_testkit.probes.pci import PciGpu
+from xpu_tool.probes.pci import PciGpu
 
 from . import machines
 from .recorded_view import VIEW_VARIABLE

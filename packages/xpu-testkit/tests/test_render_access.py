@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from xpu_testkit.probes.pci import RenderNode
-from xpu_testkit.probes.render import Identity, can_open, parse_getfacl
+from xpu_tool.probes.pci import RenderNode
+from xpu_tool.probes.render import Identity, can_open, parse_getfacl
 
 # intel/compute-runtime#964: `crw-rw----+ 1 root render 226, 128 /dev/dri/renderD128`
 NODE = RenderNode("renderD128", uid=0, gid=105, owner="root", group="render", mode=0o660, acl=True,

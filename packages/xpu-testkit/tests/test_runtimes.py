@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from xpu_testkit.model import Status
-from xpu_testkit.probes.context import ProbeContext
-from xpu_testkit.probes.opencl import parse_clinfo_json, parse_clinfo_list, probe_opencl
-from xpu_testkit.probes.sycl import probe_sycl
-from xpu_testkit.target import Target
+from xpu_tool.model import Status
+from xpu_tool.probes.context import ProbeContext
+from xpu_tool.probes.opencl import parse_clinfo_json, parse_clinfo_list, probe_opencl
+from xpu_tool.probes.sycl import probe_sycl
+from xpu_tool.target import Target
 
 
 def test_dpctl_enumerates_the_cpu_device_as_no_gpu(local: Target, cpu_opencl_runtime, no_intel_gpu_here: None) -> None:

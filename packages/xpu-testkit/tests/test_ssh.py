@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from xpu_testkit.doctor import run_doctor
-from xpu_testkit.model import Status
-from xpu_testkit.probes.pci import PciGpu
-from xpu_testkit.probes.context import ProbeContext
-from xpu_testkit.target import TargetError, open_target
-from xpu_testkit.process import free_port
+from xpu_tool.doctor import run_doctor
+from xpu_tool.model import Status
+from xpu_tool.probes.pci import PciGpu
+from xpu_tool.probes.context import ProbeContext
+from xpu_tool.target import TargetError, open_target
+from xpu_tool.process import free_port
 
 
 def test_commands_run_through_sshd(sshd: str) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from xpu_testkit.errors import ConfigError
-from xpu_testkit.target import Target, open_target
+from xpu_tool.errors import ConfigError
+from xpu_tool.target import Target, open_target
 
 
 def test_local_environment_is_this_process(local: Target, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from xpu_testkit.model import Status
-from xpu_testkit.probes.context import ProbeContext
-from xpu_testkit.probes.pci import PciGpu
-from xpu_testkit.probes.torch_xpu import judge_torch, probe_torch
-from xpu_testkit.remote_exec import ScriptRun
-from xpu_testkit.target import Target
+from xpu_tool.model import Status
+from xpu_tool.probes.context import ProbeContext
+from xpu_tool.probes.pci import PciGpu
+from xpu_tool.probes.torch_xpu import judge_torch, probe_torch
+from xpu_tool.remote_exec import ScriptRun
+from xpu_tool.target import Target
 
 
 def test_cpu_torch_is_diagnosed_as_without_xpu(local: Target) -> None:
@@ -117,6 +117,6 @@ def test_an_xpu_build_is_imported_only_with_an_intel_gpu_on_pci(tmp_path: Path,
 @pytest.mark.parametrize("name, present", [("arc-a770-i915", True), ("lunar-lake-xe", True), ("arc-a770-vfio", True),
                                            ("no-intel-gpu", False)])
 def test_the_collector_counts_intel_gpus_as_the_scan_does(name: str, present: bool, machine) -> None:  # type: ignore[no-untyped-def]
-    from xpu_testkit.remote.torch_probe import intel_gpu_on_pci  # noqa: PLC0415
+    from xpu_tool.remote.torch_probe import intel_gpu_on_pci  # noqa: PLC0415
 
     assert intel_gpu_on_pci(str(machine(name) / "sys")) is present

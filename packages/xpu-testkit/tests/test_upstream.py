@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from xpu_testkit.http import MARGIN
+from xpu_tool.http import MARGIN
 from xpu_testkit.doubles.github import MORDRAG_2025_11_26, MORDRAG_2026_07_02, NIXPKGS_OLLAMA_REV, GitHubDouble
-from xpu_testkit.process import free_port
+from xpu_tool.process import free_port
 
 from .misbehaving import Behaviour, MisbehavingServer, answer, endless_chunks, silent, trickle
 
@@ -36,7 +36,7 @@ def lock_file(tmp_path: Path, nixpkgs: str, mordrag: str) -> Path:
 
 def upstream(double: GitHubDouble | None, lock: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     url = double.url if double else f"http://127.0.0.1:{free_port()}"
-    return subprocess.run([sys.executable, "-m", "xpu_testkit", "upstream", "--lock", str(lock), "--github-api", url,
+    return subprocess.run([sys.executable, "-m", "xpu_tool", "upstream", "--lock", str(lock), "--github-api", url,
                            "--github-raw", url, *extra], capture_output=True, text=True, timeout=120)
 
 
@@ -123,7 +123,7 @@ def test_timeout_bounds_the_whole_comparison(behaviour: Behaviour, tmp_path: Pat
     """Fourteen requests would each take the whole --timeout; they share it instead."""
     with MisbehavingServer(behaviour) as peer:
         started = time.monotonic()
-        run = subprocess.run([sys.executable, "-m", "xpu_testkit", "upstream", "--json", "--timeout", "2",
+        run = subprocess.run([sys.executable, "-m", "xpu_tool", "upstream", "--json", "--timeout", "2",
                               "--lock", str(lock_file(tmp_path, NIXPKGS_OLLAMA_REV, MORDRAG_2025_11_26)),
                               "--github-api", peer.url, "--github-raw", peer.url],
                              capture_output=True, text=True, timeout=60)
@@ -139,7 +139,7 @@ def test_timeout_bounds_the_whole_comparison(behaviour: Behaviour, tmp_path: Pat
 ], ids=["list", "number", "not-a-sha"])
 def test_a_github_answer_of_the_wrong_shape_is_an_error_row(reply: object, error: str, tmp_path: Path) -> None:
     with MisbehavingServer(answer(reply)) as peer:
-        run = subprocess.run([sys.executable, "-m", "xpu_testkit", "upstream", "--json", "--timeout", "10",
+        run = subprocess.run([sys.executable, "-m", "xpu_tool", "upstream", "--json", "--timeout", "10",
                               "--lock", str(lock_file(tmp_path, NIXPKGS_OLLAMA_REV, MORDRAG_2025_11_26)),
                               "--github-api", peer.url, "--github-raw", peer.url],
                              capture_output=True, text=True, timeout=60)

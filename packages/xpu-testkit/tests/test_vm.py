@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 import requests
 
-from xpu_testkit.doctor import run_doctor
-from xpu_testkit.model import Status
-from xpu_testkit.probes.context import ProbeContext
-from xpu_testkit.target import Target, console_target
+from xpu_tool.doctor import run_doctor
+from xpu_tool.model import Status
+from xpu_tool.probes.context import ProbeContext
+from xpu_tool.target import Target, console_target
 from xpu_testkit.vm.attach import Terminal, attach
-from xpu_testkit.transport.console import BackdoorShell, ConsoleError, open_console
+from xpu_tool.transport.console import BackdoorShell, ConsoleError, open_console
 from xpu_testkit.vm.guest import ROOT_PASSWORD
 from xpu_testkit.vm.qemu import VmError, detect_accel
 
@@ -149,7 +149,7 @@ def test_qemu_killed_from_outside(xpu_vm) -> None:
 def test_sigint_during_a_run_leaves_no_qemu(xpu_guest, xpu_accel, tmp_path: Path) -> None:
     name = f"xpu-sigint-{os.getpid()}"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "xpu_testkit", "vm", "run", "--kernel", str(xpu_guest.kernel), "--initrd",
+        [sys.executable, "-m", "xpu_tool", "vm", "run", "--kernel", str(xpu_guest.kernel), "--initrd",
          str(xpu_guest.initrd), "--append", xpu_guest.append, "--accel", xpu_accel, "--name", name, "--",
          "sh", "-c", "echo started; sleep 120"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "TMPDIR": str(tmp_path)})
@@ -170,7 +170,7 @@ def test_sigint_during_a_run_leaves_no_qemu(xpu_guest, xpu_accel, tmp_path: Path
 def test_vm_run_passes_each_word_as_given(xpu_guest, xpu_accel, tmp_path: Path) -> None:
     """`xpu vm run -- printf ...`: the guest's shell gets each word unchanged (spaces, quotes, $)."""
     run = subprocess.run(
-        [sys.executable, "-m", "xpu_testkit", "vm", "run", "--kernel", str(xpu_guest.kernel), "--initrd",
+        [sys.executable, "-m", "xpu_tool", "vm", "run", "--kernel", str(xpu_guest.kernel), "--initrd",
          str(xpu_guest.initrd), "--append", xpu_guest.append, "--accel", xpu_accel, "--name",
          f"xpu-words-{os.getpid()}", "--", "printf", "%s|", "a  b", "c'd", "$HOME", "*"],
         capture_output=True, text=True, env={**os.environ, "TMPDIR": str(tmp_path)}, timeout=180)
@@ -205,7 +205,7 @@ def test_vm_boot_then_doctor_through_the_backdoor_url(xpu_guest, xpu_accel) -> N
     """`xpu vm boot` keeps a VM up; `xpu doctor --target backdoor:///...` probes it from outside."""
     name = f"xpu-boot-{os.getpid()}"
     boot = subprocess.Popen(
-        [sys.executable, "-m", "xpu_testkit", "vm", "boot", "--kernel", str(xpu_guest.kernel), "--initrd",
+        [sys.executable, "-m", "xpu_tool", "vm", "boot", "--kernel", str(xpu_guest.kernel), "--initrd",
          str(xpu_guest.initrd), "--append", xpu_guest.append, "--accel", xpu_accel, "--name", name],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
@@ -217,7 +217,7 @@ def test_vm_boot_then_doctor_through_the_backdoor_url(xpu_guest, xpu_accel) -> N
             if "running; Ctrl-C stops it" in line:
                 break
         assert url is not None
-        doctor = subprocess.run([sys.executable, "-m", "xpu_testkit", "doctor", "--json", "--target", url],
+        doctor = subprocess.run([sys.executable, "-m", "xpu_tool", "doctor", "--json", "--target", url],
                                 capture_output=True, text=True, timeout=120)
         assert doctor.returncode == 1, doctor.stderr
         [report] = json.loads(doctor.stdout)["reports"]

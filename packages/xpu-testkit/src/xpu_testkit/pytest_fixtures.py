@@ -10,14 +10,14 @@ import shutil
 import threading
 from collections.abc import Callable, Iterator
 
-from .inventory import InventoryTarget
-from .model import Report
+from xpu_tool.inventory import InventoryTarget
+from xpu_tool.model import Report
 from .pytest_session import XPU_SESSION, XPU_VMS, XpuSession
 from .services.comfyui_server import ComfyServer, install_from_environment
 from .services.ipex_ollama import IpexOllamaServer, default_venv, find_binary
 from .services.sd15_checkpoint import NAME as CHECKPOINT_NAME
 from .services.sd15_checkpoint import write_checkpoint
-from .target import Target
+from xpu_tool.target import Target
 from .vm.guest import GuestBuildError, GuestImage, build_guest, default_cache_dir
 from .vm.qemu import QemuVM, VmError, VmSpec, detect_accel, qemu_binary
 

@@ -19,12 +19,12 @@ import pytest
 from pluggy import Result
 
 from . import pytest_fixtures
-from .doctor import render_text
-from .errors import XpuError
-from .inventory import Inventory, InventoryTarget, load_inventory
+from xpu_tool.doctor import render_text
+from xpu_tool.errors import XpuError
+from xpu_tool.inventory import Inventory, InventoryTarget, load_inventory
 from .pytest_session import XPU_SESSION, XPU_VMS, XpuSession
-from .target import open_target
-from .targets import resolve_targets
+from xpu_tool.target import open_target
+from xpu_tool.targets import resolve_targets
 
 MARKERS = {
     "hardware": "needs a real Intel GPU on the target; runs only with --hardware",
@@ -69,7 +69,7 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     # every fixture is named xpu_*: none replaces another plugin's (pytest-testinfra's ``host`` stays its own)
     if not config.pluginmanager.is_registered(pytest_fixtures):
-        config.pluginmanager.register(pytest_fixtures, "xpu_testkit.fixtures")
+        config.pluginmanager.register(pytest_fixtures, "xpu_tool.fixtures")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

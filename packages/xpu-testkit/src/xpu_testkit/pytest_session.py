@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from .doctor import run_doctor
-from .inventory import Inventory, InventoryTarget
-from .model import Report
-from .probes.context import ProbeContext
-from .target import Target, open_target
+from xpu_tool.doctor import run_doctor
+from xpu_tool.inventory import Inventory, InventoryTarget
+from xpu_tool.model import Report
+from xpu_tool.probes.context import ProbeContext
+from xpu_tool.target import Target, open_target
 
 
 @dataclass

@@ -16,8 +16,8 @@ import random
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ..http import Deadline
-from ..services.comfyui import MODEL_WORKFLOW, ComfyClient, ComfyError, Run, fresh_workflow, load_workflow
+from xpu_tool.http import Deadline
+from xpu_tool.services.comfyui import MODEL_WORKFLOW, ComfyClient, ComfyError, Run, fresh_workflow, load_workflow
 from .stats import PASS_RATIO, Stats, ratio, summarize
 
 DEFAULT_SECONDS = 1800.0  # the whole benchmark, without a deadline from the caller

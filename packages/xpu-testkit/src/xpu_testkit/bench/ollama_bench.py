@@ -12,8 +12,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..http import Deadline
-from ..services.ollama import Generation, OllamaClient
+from xpu_tool.http import Deadline
+from xpu_tool.services.ollama import Generation, OllamaClient
 from .stats import PASS_RATIO, Stats, ratio, summarize
 
 MODEL = "xpu-bench"

@@ -11,8 +11,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from ..atomic import write_atomically
-from ..errors import ConfigError
+from xpu_tool.atomic import write_atomically
+from xpu_tool.errors import ConfigError
 from .comfyui_bench import ComfyBench
 from .ollama_bench import BenchReport
 from .stats import Stats

@@ -10,14 +10,14 @@ from pathlib import Path
 from ..bench.comfyui_bench import read_sides, run_comfyui_bench
 from ..bench.ollama_bench import run_ollama_bench
 from ..bench.report import check_out_dir, to_markdown, write_comfyui_report, write_reports
-from ..errors import ConfigError
-from ..services.ollama import OllamaError, diagnose_text
+from xpu_tool.errors import ConfigError
+from xpu_tool.services.ollama import OllamaError, diagnose_text
 from ..services.sd15_checkpoint import NAME as CHECKPOINT_NAME
-from ..services.tiny_gguf import ModelWriteError, write_tiny_llama
-from .check import journal, temp_model_error
-from ..http import Deadline
-from .common import bounded_int, check_timeout, http_url, refuse_foreign_flags
-from .exit_codes import Exit, for_outcome
+from xpu_tool.services.tiny_gguf import ModelWriteError, write_tiny_llama
+from xpu_tool.cli.check import journal, temp_model_error
+from xpu_tool.http import Deadline
+from xpu_tool.cli.common import bounded_int, check_timeout, http_url, refuse_foreign_flags
+from xpu_tool.cli.exit_codes import Exit, for_outcome
 
 ONLY = {"ollama": ("backend", "num_predict", "gguf", "journal"),
         "comfyui": ("xpu", "cpu", "steps", "checkpoint", "harness")}

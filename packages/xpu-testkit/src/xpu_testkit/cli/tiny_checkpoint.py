@@ -6,8 +6,8 @@ import argparse
 from pathlib import Path
 
 from ..services.sd15_checkpoint import NAME, write_checkpoint
-from .common import seed, write_output
-from .exit_codes import Exit
+from xpu_tool.cli.common import seed, write_output
+from xpu_tool.cli.exit_codes import Exit
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

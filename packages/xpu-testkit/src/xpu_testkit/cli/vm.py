@@ -19,18 +19,18 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..errors import ConfigError
-from ..model import Severity
-from ..probes.context import ProbeContext
-from ..probes.pci import parse_pci_address
-from ..process import signals_deferred, signals_interrupt
-from ..target import open_target
-from ..transport.console import MAX_TIMEOUT, BackdoorShell, ConsoleError, SerialShell
+from xpu_tool.errors import ConfigError
+from xpu_tool.model import Severity
+from xpu_tool.probes.context import ProbeContext
+from xpu_tool.probes.pci import parse_pci_address
+from xpu_tool.process import signals_deferred, signals_interrupt
+from xpu_tool.target import open_target
+from xpu_tool.transport.console import MAX_TIMEOUT, BackdoorShell, ConsoleError, SerialShell
 from ..vm.attach import Terminal, attach
 from ..vm.guest import ROOT_PASSWORD, build_guest, default_cache_dir
 from ..vm.passthrough import VfioBinding, preflight, qemu_device_args
 from ..vm.qemu import QemuVM, VmError, VmSpec, detect_accel
-from .common import tcp_port
+from xpu_tool.cli.common import tcp_port
 
 
 def say(line: str) -> None:

@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..atomic import write_atomically
+from xpu_tool.atomic import write_atomically
 
 NAME = "xpu-tiny-sd15.safetensors"  # the checkpoint the one-step-sd15 workflow names
 Shape = tuple[int, ...]

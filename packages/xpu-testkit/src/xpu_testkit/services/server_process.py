@@ -12,7 +12,7 @@ from typing import Self
 
 import requests
 
-from ..errors import XpuError
+from xpu_tool.errors import XpuError
 
 
 class ServerProcess:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from ..errors import ConfigError, XpuError
+from xpu_tool.errors import ConfigError, XpuError
 
 KERNEL_META = "linux-image-cloud-amd64"
 # Load order: virtio core before the PCI transport, then the console and the network driver.

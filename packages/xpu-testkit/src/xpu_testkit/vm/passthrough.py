@@ -16,11 +16,11 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from ..errors import ConfigError, XpuError
-from ..model import Finding, Severity
-from ..probes.context import ProbeContext
-from ..probes.pci import PciDevice, SystemScan, scan_system
-from ..process import signals_deferred
+from xpu_tool.errors import ConfigError, XpuError
+from xpu_tool.model import Finding, Severity
+from xpu_tool.probes.context import ProbeContext
+from xpu_tool.probes.pci import PciDevice, SystemScan, scan_system
+from xpu_tool.process import signals_deferred
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import XpuError
-from ..process import die_with_parent, free_port
-from ..transport.console import BackdoorShell, ConsoleError, SerialShell, connect_unix
+from xpu_tool.errors import XpuError
+from xpu_tool.process import die_with_parent, free_port
+from xpu_tool.transport.console import BackdoorShell, ConsoleError, SerialShell, connect_unix
 
 class VmError(XpuError):
     """The VM did not boot, died, or could not be started."""

@@ -1,4 +1,4 @@
-"""A ComfyUI API client and end-to-end check (HTTP through xpu_testkit.http, progress over /ws).
+"""A ComfyUI API client and end-to-end check (HTTP through xpu_tool.http, progress over /ws).
 
 Endpoints as ComfyUI's server.py serves them: GET /system_stats, GET /object_info[/{class}] (200
 with ``{}`` for a class it does not have), POST /prompt -> {"prompt_id", "number", "node_errors"}
@@ -65,7 +65,7 @@ class ComfyError(XpuError):
 def load_workflow(name: str) -> dict[str, Any]:
     if name not in WORKFLOWS:
         raise ValueError(f"unknown workflow {name!r} (known: {', '.join(WORKFLOWS)})")
-    return json.loads(resources.files("xpu_testkit.workflows").joinpath(f"{name}.json").read_text())
+    return json.loads(resources.files("xpu_tool.workflows").joinpath(f"{name}.json").read_text())
 
 
 def _links(node: dict[str, Any]) -> Iterable[str]:

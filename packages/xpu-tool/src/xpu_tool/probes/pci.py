@@ -309,7 +309,7 @@ def scan_system(ctx: ProbeContext, address: str | None = None) -> SystemScan:
         if PCI_ADDRESS.fullmatch(address) is None or address != parse_pci_address(address):
             raise ValueError(f"{address[:40]!r} is not a full PCI address (DDDD:BB:DD.F, e.g. 0000:03:00.0)")
         args.append(address)
-    script = resources.files("xpu_testkit.remote").joinpath("sysfs_scan.sh").read_text()
+    script = resources.files("xpu_tool.remote").joinpath("sysfs_scan.sh").read_text()
     out = ctx.target.run(f"set -- {shlex.join(args)}\n{script}", timeout=ctx.timeout)
     return parse_scan(out.stdout)
 

@@ -5,7 +5,7 @@ then ``/api/create`` with ``files``; older servers such as Intel's IPEX-LLM buil
 version 0.0.0: a Modelfile ``FROM @sha256:<blob>``), generates deterministically, reads where the
 model runs (``/api/ps``), and turns failures into findings with a cause and a fix.
 
-Every call goes through ``xpu_testkit.http``: a total deadline per call (``read_timeout`` for
+Every call goes through ``xpu_tool.http``: a total deadline per call (``read_timeout`` for
 create and generate, at most ``API_TIMEOUT`` for the small API calls), within the client's own
 ``deadline`` when it has one; an answer of the wrong shape (a list for an object, counters as
 strings) is an OllamaError naming it.

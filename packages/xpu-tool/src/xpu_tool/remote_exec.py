@@ -39,7 +39,7 @@ class ScriptRun:
 
 
 def script_source(name: str) -> str:
-    return resources.files("xpu_testkit.remote").joinpath(SCRIPTS[name]).read_text()
+    return resources.files("xpu_tool.remote").joinpath(SCRIPTS[name]).read_text()
 
 
 def python_command(python: str, source: str, filename: str) -> str:

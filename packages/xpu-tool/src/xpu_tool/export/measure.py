@@ -1,9 +1,9 @@
 """One `xpu export` measurement: the doctor and every quick service check at once.
 
 They run concurrently in daemon threads, each bounded by the same ``timeout``: the measurement
-takes about the longest of them (``timeout`` plus ``xpu_testkit.http.MARGIN`` at worst for the
+takes about the longest of them (``timeout`` plus ``xpu_tool.http.MARGIN`` at worst for the
 service checks), not their sum. A check that raises is reported as ``xpu_check_error``, never lost.
-Daemon threads (``xpu_testkit.threads``), not a ThreadPoolExecutor: the interpreter joins an
+Daemon threads (``xpu_tool.threads``), not a ThreadPoolExecutor: the interpreter joins an
 executor's workers at exit, so `xpu export --listen` stopped during a scrape would wait for a
 hanging check to time out.
 """

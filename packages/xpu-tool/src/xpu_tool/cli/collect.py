@@ -16,7 +16,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    path = resources.files("xpu_testkit.remote").joinpath(SCRIPTS[args.name])
+    path = resources.files("xpu_tool.remote").joinpath(SCRIPTS[args.name])
     with resources.as_file(path) as script:
         runpy.run_path(str(script), run_name="__main__")
     return Exit.OK
