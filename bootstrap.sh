@@ -56,8 +56,15 @@ pip_plain() {
   fi
 }
 pip_install() { pip_plain -c "$here/constraints.txt" "$@"; }
-echo "bootstrap: installing xpu-testkit and the SYCL/OpenCL CPU runtime into $venv" >&2
-pip_install -e "$here/packages/xpu-testkit[cpu-runtime]"
+# The host tool (the `xpu` command the NixOS modules install) with the SYCL/OpenCL CPU runtime; the
+# test job adds the test kit on top (pytest plugin, VMs, benchmarks, doubles).
+if [ "$job" = test ]; then
+  echo "bootstrap: installing xpu-tool, xpu-testkit and the SYCL/OpenCL CPU runtime into $venv" >&2
+  pip_install -e "$here/packages/xpu-tool[cpu-runtime]" -e "$here/packages/xpu-testkit[test]"
+else
+  echo "bootstrap: installing xpu-tool and the SYCL/OpenCL CPU runtime into $venv" >&2
+  pip_install -e "$here/packages/xpu-tool[cpu-runtime]"
+fi
 # The CPU build of PyTorch: the torch probe's real subject in the tests (it has no XPU).
 [ "$job" = test ] && pip_install torch
 

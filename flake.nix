@@ -155,11 +155,11 @@
           xpu = pkgs.intel-xpu;
         in
         {
-          inherit (xpu) xpu-testkit ollama-ipex-llm benchmarks;
+          inherit (xpu) xpu-tool xpu-testkit ollama-ipex-llm benchmarks;
           # the short names docs/nixos.md lists
           ollama-ipex = xpu.ollama-ipex-llm;
           ipex-benchmarks = xpu.benchmarks;
-          default = xpu.xpu-testkit;
+          default = xpu.xpu-tool;
         }
         # MordragT's builds, when its flake still provides them (overlays/mordrag.nix)
         // builtins.intersectAttrs {

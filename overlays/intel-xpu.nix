@@ -12,7 +12,11 @@ final: prev: {
       ollama-vulkan = null;
     } prev
     // {
-      xpu-testkit = final.callPackage ../packages/xpu-testkit/package.nix { };
+      # the host tool the modules install, and the test kit on top of it
+      xpu-tool = final.callPackage ../packages/xpu-tool/package.nix { };
+      xpu-testkit = final.callPackage ../packages/xpu-testkit/package.nix {
+        inherit (final.intel-xpu) xpu-tool;
+      };
       ollama-ipex-llm = final.callPackage ../packages/ollama-ipex-llm/package.nix { };
       benchmarks = final.callPackage ../packages/ipex-benchmarks/package.nix {
         inherit (final.intel-xpu) xpu-testkit;

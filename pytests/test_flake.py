@@ -52,6 +52,7 @@ def test_overlay_adds_the_package_set(nix_instantiate: str) -> None:
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout) == {
         "ollama-ipex-llm": f"{REPO}/packages/ollama-ipex-llm/package.nix",
+        "xpu-tool": f"{REPO}/packages/xpu-tool/package.nix",
         "xpu-testkit": f"{REPO}/packages/xpu-testkit/package.nix",
         "level-zero": "nixpkgs-level-zero",  # nixpkgs' pieces it has; others are left out
         "benchmarks": f"{REPO}/packages/ipex-benchmarks/package.nix",
@@ -80,7 +81,7 @@ def _overlays_applied(nix: str, mordrag: str) -> object:
 
 def test_mordrag_overlay_adds_its_sycl_builds(nix_instantiate: str) -> None:
     assert _overlays_applied(nix_instantiate, MORDRAG_STUB) == {
-        "ollama-ipex-llm": "built:ollama-ipex-llm", "xpu-testkit": "built:xpu-testkit",
+        "ollama-ipex-llm": "built:ollama-ipex-llm", "xpu-tool": "built:xpu-tool", "xpu-testkit": "built:xpu-testkit",
         "benchmarks": "built:ipex-benchmarks", "ollama-sycl": "ollama-sycl-drv", "llama-cpp-sycl": "llama-cpp-sycl-drv", "python": "intel-python-drv",
         "comfyui": "built:comfyui-ipex", "sycl-tools": "intel-llvm-drv",
     }
@@ -90,8 +91,8 @@ def test_mordrag_overlay_leaves_out_what_the_flake_lacks(nix_instantiate: str) -
     """A MordragT revision without these outputs (or without this system) evaluates; the module's
     assertion then names the missing package."""
     got = _overlays_applied(nix_instantiate, '{ packages.aarch64-linux.ollama-sycl = "x"; }')
-    assert got == {"ollama-ipex-llm": "built:ollama-ipex-llm", "xpu-testkit": "built:xpu-testkit",
-                   "benchmarks": "built:ipex-benchmarks"}
+    assert got == {"ollama-ipex-llm": "built:ollama-ipex-llm", "xpu-tool": "built:xpu-tool",
+                   "xpu-testkit": "built:xpu-testkit", "benchmarks": "built:ipex-benchmarks"}
 
 
 # -- module evaluation on the real upstream module files --------------------------------------------
@@ -425,33 +426,44 @@ def test_ollama_ipex_llm_package_matches_the_environment_ci_runs() -> None:
         assert w["hash"].startswith("sha256-") and len(w["hash"]) == 51
 
 
-def _pyproject_dependencies() -> set[str]:
+PYTHON_PACKAGES = ("xpu-tool", "xpu-testkit")
+# what each package.nix takes besides lib and python3Packages
+NIX_ARGUMENTS = {
+    "xpu-tool": "level-zero = null; ocl-icd = null; clinfo = null;",
+    "xpu-testkit": 'xpu-tool = { pname = "xpu-tool"; wrapperArgs = [ ]; meta = { }; };',
+}
+
+
+def _pyproject_dependencies(package: str) -> set[str]:
     import re
     import tomllib
 
-    project = tomllib.loads((REPO / "packages/xpu-testkit/pyproject.toml").read_text())["project"]
+    project = tomllib.loads((REPO / "packages" / package / "pyproject.toml").read_text())["project"]
     # nixpkgs names Python packages by their normalised PyPI name (PEP 503).
     return {re.sub(r"[-_.]+", "-", re.split(r"[<>=!~; \[]", dep, maxsplit=1)[0]).lower()
             for dep in project["dependencies"]}
 
 
-def test_xpu_testkit_nix_dependencies_match_pyproject(nix_instantiate: str) -> None:
+@pytest.mark.parametrize("package", PYTHON_PACKAGES)
+def test_python_package_nix_dependencies_match_pyproject(nix_instantiate: str, package: str) -> None:
     """package.nix is called with a python3Packages holding only pyproject's dependencies (and the
-    build backend), so a name pyproject lacks fails to evaluate and one package.nix lacks is missed."""
-    wanted = sorted(_pyproject_dependencies())
+    build backend), so a name pyproject lacks fails to evaluate and one package.nix lacks is missed
+    (the test kit's xpu-tool comes as an argument: the overlay's own package)."""
+    wanted = sorted(_pyproject_dependencies(package))
     expr = f"""
       let
-        names = builtins.fromJSON ''{json.dumps(wanted + ["setuptools"])}'';
+        names = builtins.fromJSON ''{json.dumps([n for n in wanted if n != "xpu-tool"] + ["setuptools"])}'';
         python3Packages = builtins.listToAttrs (map (n: {{ name = n; value = {{ pname = n; }}; }}) names) // {{
-          buildPythonApplication = args: args;
+          buildPythonPackage = args: args;
+          python.interpreter = "/python";
         }};
         lib = {{
           fileset = {{ toSource = a: a.root; unions = l: l; }};
           makeLibraryPath = l: ""; makeBinPath = l: "";
           licenses.mit = "mit"; platforms.linux = [ ];
         }};
-        drv = import {REPO}/packages/xpu-testkit/package.nix {{
-          inherit lib python3Packages; level-zero = null; ocl-icd = null; clinfo = null;
+        drv = import {REPO}/packages/{package}/package.nix {{
+          inherit lib python3Packages; {NIX_ARGUMENTS[package]}
         }};
       in {{ dependencies = map (p: p.pname) drv.dependencies; build = map (p: p.pname) drv.build-system; }}
     """

@@ -118,7 +118,7 @@ in
 
     syclToolsPackage = packageOption "sycl-tools" "MordragT's SYCL LLVM, which brings `sycl-ls` (this flake's overlay adds it).";
 
-    xpuPackage = packageOption "xpu-testkit" "It provides the `xpu` command (`xpu doctor`, and `xpu export` for {option}`services.intel-xpu.monitoring`); this flake's overlay adds it.";
+    xpuPackage = packageOption "xpu-tool" "The host tool: the `xpu` command (`xpu doctor`, `xpu check`, and `xpu export` for {option}`services.intel-xpu.monitoring`), without the test kit's dependencies; this flake's overlay adds it.";
 
     renderNodeUnit = lib.mkOption {
       type = types.str;

@@ -11,6 +11,7 @@ let
   inherit (lib) types;
   cfg = config.services.intel-xpu.monitoring;
   xpuPackage = config.hardware.intel-xpu.xpuPackage;
+  packageOption = import ../lib/overlay-package-option.nix { inherit lib pkgs; };
   stateDir = "/var/lib/xpu-monitoring";
   textfileDir = "${stateDir}/textfile";
   benchJson = "${stateDir}/bench/ollama-bench.json";
@@ -36,7 +37,7 @@ let
   '';
   benchScript = pkgs.writeShellScript "xpu-benchmark" ''
     set -eu
-    exec ${xpu} bench ollama --out ${stateDir}/bench --journal ollama.service \
+    exec ${lib.getExe cfg.benchmark.package} bench ollama --out ${stateDir}/bench --journal ollama.service \
       ${lib.escapeShellArgs (lib.imap1 (i: u: "--backend=ollama${toString i}=${u}") cfg.ollamaUrls)}
   '';
   # Both units run as the static user xpu-monitoring, in render and video so that the
@@ -137,6 +138,7 @@ in
         default = "weekly";
         description = "When it runs (systemd OnCalendar).";
       };
+      package = packageOption "xpu-testkit" "It provides `xpu bench`, which the host tool in {option}`hardware.intel-xpu.xpuPackage` leaves out; this flake's overlay adds it.";
     };
 
     alertRules = lib.mkOption {
@@ -158,7 +160,11 @@ in
     assertions = [
       {
         assertion = xpuPackage != null;
-        message = "services.intel-xpu.monitoring needs the xpu command (pkgs.intel-xpu.xpu-testkit): add this flake's overlay (nixpkgs.overlays = [ intel-xpu.overlays.default ]) or set hardware.intel-xpu.xpuPackage.";
+        message = "services.intel-xpu.monitoring needs the xpu command (pkgs.intel-xpu.xpu-tool): add this flake's overlay (nixpkgs.overlays = [ intel-xpu.overlays.default ]) or set hardware.intel-xpu.xpuPackage.";
+      }
+      {
+        assertion = !cfg.benchmark.enable || cfg.benchmark.package != null;
+        message = "services.intel-xpu.monitoring.benchmark needs `xpu bench` from the test kit (pkgs.intel-xpu.xpu-testkit): add this flake's overlay (nixpkgs.overlays = [ intel-xpu.overlays.default ]) or set services.intel-xpu.monitoring.benchmark.package.";
       }
       {
         assertion = !cfg.benchmark.enable || cfg.ollamaUrls != [ ];

@@ -33,7 +33,7 @@ in
         "clinfo"
         "level-zero"
         "intel-gpu-tools"
-        "xpu-testkit"
+        "xpu-tool"
       ];
       failedAssertions = [ ];
       udevRules = [ renderNodeRule ];
@@ -184,7 +184,7 @@ in
         "clinfo"
         "level-zero"
         "intel-gpu-tools"
-        "xpu-testkit"
+        "xpu-tool"
       ];
     };
   };

@@ -9,7 +9,7 @@ let
     set -u
     bench=()
     if [ -e /var/lib/xpu-monitoring/bench/ollama-bench.json ]; then bench=(--bench-json /var/lib/xpu-monitoring/bench/ollama-bench.json); fi
-    exec /nix/store/00000000000000000000000000000000-xpu-testkit/bin/xpu export --textfile /var/lib/xpu-monitoring/textfile/xpu.prom --timeout 30 \
+    exec /nix/store/00000000000000000000000000000000-xpu-tool/bin/xpu export --textfile /var/lib/xpu-monitoring/textfile/xpu.prom --timeout 30 \
       ${urls} \
       "''${bench[@]}"
   '';
@@ -113,6 +113,26 @@ in
       "services.intel-xpu.monitoring.benchmark measures Ollama, but no Ollama is configured: enable services.ollama or set services.intel-xpu.monitoring.ollamaUrls."
     ];
   };
+  benchmark-without-the-test-kit = {
+    result = harness {
+      modules = [
+        module
+        {
+          services.intel-xpu.monitoring = {
+            enable = true;
+            ollamaUrls = [ "http://10.0.0.5:11434" ];
+            benchmark = {
+              enable = true;
+              package = null;
+            };
+          };
+        }
+      ];
+    };
+    expect.failedAssertions = [
+      "services.intel-xpu.monitoring.benchmark needs `xpu bench` from the test kit (pkgs.intel-xpu.xpu-testkit): add this flake's overlay (nixpkgs.overlays = [ intel-xpu.overlays.default ]) or set services.intel-xpu.monitoring.benchmark.package."
+    ];
+  };
   without-the-xpu-command = {
     result = harness {
       modules = [
@@ -126,7 +146,7 @@ in
       ];
     };
     expect.failedAssertions = [
-      "services.intel-xpu.monitoring needs the xpu command (pkgs.intel-xpu.xpu-testkit): add this flake's overlay (nixpkgs.overlays = [ intel-xpu.overlays.default ]) or set hardware.intel-xpu.xpuPackage."
+      "services.intel-xpu.monitoring needs the xpu command (pkgs.intel-xpu.xpu-tool): add this flake's overlay (nixpkgs.overlays = [ intel-xpu.overlays.default ]) or set hardware.intel-xpu.xpuPackage."
     ];
   };
   # the option it had before there was one package option for xpu: still read, with a warning
@@ -156,7 +176,7 @@ in
         inherit node;
         ruleFiles = [ ];
         timers.xpu-export = exportTimer;
-        scripts.xpu-export = builtins.replaceStrings [ "-xpu-testkit/" ] [ "-my-xpu/" ] (
+        scripts.xpu-export = builtins.replaceStrings [ "-xpu-tool/" ] [ "-my-xpu/" ] (
           exportScript "" null
         );
       };

@@ -1,12 +1,10 @@
 {
   lib,
   python3Packages,
-  level-zero,
-  ocl-icd,
-  clinfo,
+  xpu-tool,
 }:
 
-python3Packages.buildPythonApplication {
+python3Packages.buildPythonPackage {
   pname = "xpu-testkit";
   version = "0.1.0";
   pyproject = true;
@@ -23,42 +21,42 @@ python3Packages.buildPythonApplication {
   build-system = [ python3Packages.setuptools ];
 
   dependencies = with python3Packages; [
-    gguf
     matplotlib
-    pexpect
-    prometheus-client
+    numpy
     pytest
-    pytest-testinfra
-    pyyaml
     requests
-    websocket-client
+    xpu-tool
   ];
 
-  # The Level Zero probe loads libze_loader.so.1 through ctypes (level-zero's loader finds the GPU
-  # driver in /run/opengl-driver/lib) and the OpenCL probe runs clinfo against the ICD loader.
-  makeWrapperArgs = [
-    "--prefix"
-    "LD_LIBRARY_PATH"
-    ":"
-    (lib.makeLibraryPath [
-      level-zero
-      ocl-icd
-    ])
-    "--prefix"
-    "PATH"
-    ":"
-    (lib.makeBinPath [ clinfo ])
-  ];
+  # The host tool's `xpu`, run where this package's entry points are importable, so `xpu bench`,
+  # `xpu vm`, `xpu tiny-model` and `xpu tiny-checkpoint` join its commands (wrapPythonPrograms
+  # gives it this package's whole Python closure).
+  postInstall = ''
+    mkdir -p $out/bin
+    cat > $out/bin/xpu <<EOF
+    #!${python3Packages.python.interpreter}
+    import sys
+    from xpu_tool.__main__ import main
+    sys.exit(main())
+    EOF
+    chmod +x $out/bin/xpu
+  '';
+  makeWrapperArgs = xpu-tool.wrapperArgs;
 
-  # The unit tests read this machine's /sys, run clinfo and the Level Zero loader; they run in
-  # the repository's CI (.ci/run) and in the NixOS VM tests, not in the build sandbox.
+  # The tests need this machine's /sys, QEMU and real servers: they run in the repository's CI
+  # (.ci/run), not in the build sandbox.
   doCheck = false;
-  pythonImportsCheck = [ "xpu_testkit" ];
+  pythonImportsCheck = [
+    "xpu_testkit"
+    "xpu_testkit.pytest_plugin"
+  ];
 
   meta = {
-    description = "Probe, diagnose and test an Intel GPU (XPU) AI stack on Linux and NixOS";
+    description = "The intel-xpu test kit: pytest plugin, QEMU VMs and VFIO passthrough, benchmarks, service doubles";
     license = lib.licenses.mit;
     mainProgram = "xpu";
+    # its `xpu` has every command of the host tool's: it wins where both are installed
+    priority = (xpu-tool.meta.priority or 5) - 1;
     platforms = lib.platforms.linux;
   };
 }

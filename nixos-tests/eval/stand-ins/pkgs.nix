@@ -157,6 +157,7 @@ in
 }
 // {
   intel-xpu = {
+    xpu-tool = drv "xpu-tool" { meta.mainProgram = "xpu"; };
     xpu-testkit = drv "xpu-testkit" { meta.mainProgram = "xpu"; };
   }
   // lib.optionalAttrs ollamaBackends {

@@ -10,10 +10,12 @@ import pkgutil
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 import xpu_testkit
+import xpu_tool
 from xpu_tool.cli import exit_codes
 from xpu_tool.cli.exit_codes import Exit
 from xpu_tool.errors import ConfigError, XpuError
@@ -189,17 +191,28 @@ def test_every_command_refuses_a_url_that_is_not_http(args: list[str]) -> None:
     assert_one_line_error(xpu(*args), "is not an http(s) URL")
 
 
-def test_every_expected_failure_has_its_own_exit_code() -> None:
-    """Each XpuError class the package defines is in the table by name (none falls through to the
-    base class), and the table's codes are the ones the module's docstring documents."""
+def _error_classes(package: ModuleType, skip: tuple[str, ...] = ()) -> set[type[XpuError]]:
     classes = set()
-    for info in pkgutil.walk_packages(xpu_testkit.__path__, "xpu_testkit."):
-        if info.name.startswith(("xpu_tool.pytest", "xpu_testkit.doubles", "xpu_tool.remote.")):
+    for info in pkgutil.walk_packages(package.__path__, f"{package.__name__}."):
+        if info.name.startswith(skip):
             continue
         module = importlib.import_module(info.name)
         classes |= {c for _, c in inspect.getmembers(module, inspect.isclass)
                     if issubclass(c, XpuError) and c.__module__ == info.name}
+    return classes
+
+
+def test_every_expected_failure_has_its_own_exit_code() -> None:
+    """Each XpuError class the host tool defines is in the table by name (none falls through to the
+    base class), the test kit's map through the bases the table names (a VM failure is 5, a server
+    that would not start is a failed check), and the table's codes are the ones the module's
+    docstring documents."""
+    classes = _error_classes(xpu_tool, skip=("xpu_tool.remote.",))
     assert classes - {kind for kind, _ in exit_codes.EXCEPTIONS} == set()
+    kit = {c.__name__: next(code for kind, code in exit_codes.EXCEPTIONS if issubclass(c, kind))
+           for c in _error_classes(xpu_testkit, skip=("xpu_testkit.doubles",))}
+    assert kit == {"VmError": Exit.VM_FAILED, "GuestBuildError": Exit.VM_FAILED, "BindError": Exit.VM_FAILED,
+                   "RestoreError": Exit.VM_FAILED, "OllamaServerError": Exit.FAILED, "ComfyServerError": Exit.FAILED}
     documented = {int(line.split()[0]) for line in exit_codes.__doc__.splitlines()
                   if line.strip()[:1].isdigit() and line.startswith("    ")}
     assert documented == {int(code) for code in Exit}

@@ -100,7 +100,7 @@ def test_a_missing_checkpoint_is_named(xpu_comfyui_server: ComfyServer) -> None:
     result = check_comfyui(xpu_comfyui_server.url, workflow="one-step-sd15", checkpoint="nope.safetensors")
     assert [f.id for f in result.findings] == ["comfyui-not-on-xpu", "comfyui-no-checkpoint"]
     assert "ckpt_name: 'nope.safetensors' not in" in result.findings[1].evidence[0]
-    assert "sd15_checkpoint" in result.findings[1].fix
+    assert f"xpu tiny-checkpoint MODELS/checkpoints/{NAME}" in result.findings[1].fix
 
 
 def test_an_execution_error_is_reported(xpu_comfyui_server: ComfyServer) -> None:

@@ -1,14 +1,17 @@
-"""The package's layers, read from its source with ``ast``: no import runs upward, none runs in a circle.
+"""The two packages' layers, read from their source with ``ast``: no import runs upward, none runs in a
+circle, and the host tool (xpu_tool) never imports the test kit (xpu_testkit) that is built on it.
 
-Layers, lowest first (docs/architecture.md draws them):
+Layers, lowest first, across both packages (docs/architecture.md draws them):
 
-  0 foundation   errors, result types, PCI ids, processes, bounded HTTP, the collectors' own scripts
+  0 foundation   errors, result types, PCI ids, processes, threads, atomic writes, bounded HTTP, the
+                 collectors' own scripts
   1 transport    how commands reach a machine (testinfra's backends, a VM's console)
   2 target       Target and its verbs, the inventory, resolving a URL or an inventory name
   3 probes       probes and the collectors they run on a target
   4 diagnosis    findings from probe results; the doctor
-  5 services     Ollama, ComfyUI, their benchmarks, upstream versions, the VM runner, test doubles
-  6 apps         the CLI, the pytest plugin, the Prometheus export
+  5 services     Ollama, ComfyUI, upstream versions; in the test kit their benchmarks, server
+                 launchers and doubles, the VM runner
+  6 apps         the CLI, the Prometheus export; the test kit's commands and pytest plugin
 
 A module may import its own layer or one below. Imports inside functions count too.
 """
@@ -22,20 +25,25 @@ from pathlib import Path
 import pytest
 
 import xpu_testkit
+import xpu_tool
 
-PACKAGE = Path(xpu_testkit.__file__).parent
+TOOL = Path(xpu_tool.__file__).parent
+TEST_KIT = Path(xpu_testkit.__file__).parent
+PACKAGES = {"xpu_tool", "xpu_testkit"}
 
 LAYERS: dict[str, int] = {  # module (or package prefix) -> layer; the longest prefix decides
-    "xpu_testkit": 0, "xpu_tool.errors": 0, "xpu_tool.model": 0, "xpu_tool.gpu_ids": 0,
-    "xpu_tool.process": 0, "xpu_tool.http": 0, "xpu_tool.remote": 0, "xpu_tool.workflows": 0,
+    "xpu_tool": 0, "xpu_testkit": 0, "xpu_tool.errors": 0, "xpu_tool.model": 0, "xpu_tool.gpu_ids": 0,
+    "xpu_tool.process": 0, "xpu_tool.http": 0, "xpu_tool.atomic": 0, "xpu_tool.threads": 0,
+    "xpu_tool.remote": 0, "xpu_tool.workflows": 0,
     "xpu_tool.transport": 1,
     "xpu_tool.target": 2, "xpu_tool.inventory": 2, "xpu_tool.targets": 2,
     "xpu_tool.probes": 3, "xpu_tool.remote_exec": 3,
     "xpu_tool.diagnosis": 4, "xpu_tool.doctor": 4,
-    "xpu_tool.services": 5, "xpu_testkit.bench": 5, "xpu_tool.upstream": 5, "xpu_testkit.vm": 5,
-    "xpu_testkit.doubles": 5,
-    "xpu_tool.cli": 6, "xpu_tool.__main__": 6, "xpu_testkit.pytest_plugin": 6,
-    "xpu_testkit.pytest_fixtures": 6, "xpu_testkit.pytest_session": 6, "xpu_tool.export": 6,
+    "xpu_tool.services": 5, "xpu_tool.upstream": 5,
+    "xpu_testkit.services": 5, "xpu_testkit.bench": 5, "xpu_testkit.vm": 5, "xpu_testkit.doubles": 5,
+    "xpu_tool.cli": 6, "xpu_tool.__main__": 6, "xpu_tool.export": 6,
+    "xpu_testkit.cli": 6, "xpu_testkit.pytest_plugin": 6,
+    "xpu_testkit.pytest_fixtures": 6, "xpu_testkit.pytest_session": 6,
 }
 NAMES = ("foundation", "transport", "target", "probes", "diagnosis", "services", "apps")
 
@@ -52,19 +60,24 @@ def module_name(path: Path, package: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def all_modules(package: Path = PACKAGE) -> dict[str, Path]:
-    return {module_name(p, package): p for p in sorted(package.rglob("*.py"))}
+def all_modules(*packages: Path) -> dict[str, Path]:
+    return {module_name(p, package): p for package in packages or (TOOL, TEST_KIT) for p in sorted(package.rglob("*.py"))}
+
+
+def placed_by(module: str, prefix: str) -> bool:
+    """A package root (its __init__) places itself only, not every module under it."""
+    return module == prefix or (prefix not in PACKAGES and module.startswith(prefix + "."))
 
 
 def layer(module: str) -> int:
     for prefix in sorted(LAYERS, key=len, reverse=True):
-        if module == prefix or module.startswith(prefix + "."):
+        if placed_by(module, prefix):
             return LAYERS[prefix]
     raise KeyError(module)
 
 
 def imports(modules: dict[str, Path]) -> list[Import]:
-    """Every import of one of the package's modules, resolved to the module it loads."""
+    """Every import of one of the packages' modules, resolved to the module it loads."""
     found = []
     for name, path in modules.items():
         package = name if path.name == "__init__.py" else name.rpartition(".")[0]
@@ -79,7 +92,7 @@ def imports(modules: dict[str, Path]) -> list[Import]:
                     base = ".".join([*anchor, *([node.module] if node.module else [])])
                 # `from pkg import mod` loads pkg.mod; `from mod import name` loads mod
                 targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base for a in node.names]
-            found += [Import(name, t, node.lineno) for t in targets if t.split(".")[0] == "xpu_testkit"]
+            found += [Import(name, t, node.lineno) for t in targets if t.split(".")[0] in PACKAGES]
     return found
 
 
@@ -112,7 +125,7 @@ def package_imports() -> list[Import]:
 
 
 def test_every_module_has_a_layer() -> None:
-    unplaced = [m for m in all_modules() if not any(m == p or m.startswith(p + ".") for p in LAYERS)]
+    unplaced = [m for m in all_modules() if not any(placed_by(m, p) for p in LAYERS)]
     assert not unplaced, f"add these modules to LAYERS: {unplaced}"
 
 
@@ -139,23 +152,38 @@ def test_no_import_runs_upward(package_imports: list[Import]) -> None:
     assert not upward(package_imports), "\n".join(upward(package_imports))
 
 
+def into_the_test_kit(found: list[Import]) -> list[str]:
+    return [f"{i.source}:{i.line} imports {i.target}" for i in found
+            if i.source.split(".")[0] == "xpu_tool" and i.target.split(".")[0] == "xpu_testkit"]
+
+
+def test_the_host_tool_stands_alone(package_imports: list[Import]) -> None:
+    """xpu_tool is installed without the test kit (the NixOS modules' `xpu`): it never imports it,
+    not even inside a function. The test kit's commands reach the CLI through entry points."""
+    assert not into_the_test_kit(package_imports), "\n".join(into_the_test_kit(package_imports))
+
+
 def test_no_import_circle(package_imports: list[Import]) -> None:
     circle = cycle(edges_of(package_imports))
     assert circle is None, " -> ".join(circle or [])
 
 
 def test_the_checks_catch_what_they_look_for(tmp_path: Path) -> None:
-    """The same functions on a package with an upward import (target -> vm) and a circle."""
-    package = tmp_path / "xpu_testkit"
-    (package / "vm").mkdir(parents=True)
-    (package / "__init__.py").write_text("")
-    (package / "vm" / "__init__.py").write_text("")
-    (package / "target.py").write_text("def f():\n    from .vm.console import Shell\n")
-    (package / "vm" / "console.py").write_text("from .. import target\nfrom ..target import f\n")
-    found = imports(all_modules(package))
+    """The same functions on packages with an upward import (target -> vm), a circle, and the host
+    tool reaching into the test kit."""
+    tool, kit = tmp_path / "xpu_tool", tmp_path / "xpu_testkit"
+    (kit / "vm").mkdir(parents=True)
+    tool.mkdir()
+    for init in (tool / "__init__.py", kit / "__init__.py", kit / "vm" / "__init__.py"):
+        init.write_text("")
+    (tool / "target.py").write_text("def f():\n    from xpu_testkit.vm.console import Shell\n")
+    (kit / "vm" / "console.py").write_text("from xpu_tool import target\nfrom xpu_tool.target import f\n")
+    found = imports(all_modules(tool, kit))
     assert upward(found) == ["xpu_tool.target:2 (target) imports xpu_testkit.vm.console (services)"]
-    assert cycle(edges_of(found)) == ["xpu_tool.target", "xpu_testkit.vm.console", "xpu_tool.target"]
+    assert into_the_test_kit(found) == ["xpu_tool.target:2 imports xpu_testkit.vm.console"]
+    assert cycle(edges_of(found)) == ["xpu_testkit.vm.console", "xpu_tool.target", "xpu_testkit.vm.console"]
     assert cycle({"a": {"b"}, "b": {"c"}}) is None
+    assert not placed_by("xpu_tool.new_module", "xpu_tool"), "a module under a package root needs its own entry"
     assert layer("xpu_tool.transport.console") < layer("xpu_tool.target") < layer("xpu_tool.probes.pci")
     assert layer("xpu_tool.cli.doctor") == NAMES.index("apps")
 

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+import xpu_tool
+
 from xpu_tool.model import Status
 from xpu_tool.probes.context import ProbeContext
 from xpu_tool.probes.pci import PciGpu
@@ -42,7 +44,7 @@ def test_python_without_torch_is_absent(local: Target, monkeypatch: pytest.Monke
 
 # -- torch's files first: imported only when its answer can matter ------------------------------------
 
-COLLECTOR = Path(__file__).resolve().parents[1] / "src" / "xpu_testkit" / "remote" / "torch_probe.py"
+COLLECTOR = Path(xpu_tool.__file__).parent / "remote" / "torch_probe.py"
 
 
 def collect_with(python: str, **env: str) -> dict:

@@ -1,4 +1,4 @@
-"""``python -m xpu_testkit`` is the ``xpu`` command.
+"""``python -m xpu_tool`` is the ``xpu`` command.
 
 ``main`` answers ``--version`` before importing the CLI, which imports every subcommand's modules
 (requests, prometheus_client, PyYAML, the probes: about 0.3 s): ``xpu --version`` then costs the
@@ -16,7 +16,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args == ["--version"]:
         from . import __version__  # noqa: PLC0415
 
-        print(f"xpu-testkit {__version__}")  # what argparse's version action prints
+        print(f"xpu {__version__}")  # what argparse's version action prints
         return 0
     from .cli import main as cli_main  # noqa: PLC0415
 

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from xpu_tool.atomic import write_atomically
+from xpu_tool.services.comfyui import CHECKPOINT_NAME as NAME
 
-NAME = "xpu-tiny-sd15.safetensors"  # the checkpoint the one-step-sd15 workflow names
 Shape = tuple[int, ...]
 
 UNET = "model.diffusion_model."

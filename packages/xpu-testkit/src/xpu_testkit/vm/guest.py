@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from xpu_tool.errors import ConfigError, XpuError
+from xpu_tool.errors import ConfigError, VmFailure
 
 KERNEL_META = "linux-image-cloud-amd64"
 # Load order: virtio core before the PCI transport, then the console and the network driver.
@@ -38,7 +38,7 @@ ROOT_HASH = "$6$xpuguest$8vLepI/N3ZpVGmmVNP/pFIiPZ/TI.HRYmTzGyKx3IDVzr7aEGAtJ.9V
 DEFAULT_APPEND = "console=ttyS0 quiet panic=-1"
 
 
-class GuestBuildError(XpuError):
+class GuestBuildError(VmFailure):
     """The guest could not be built (apt sources, disk)."""
 
 

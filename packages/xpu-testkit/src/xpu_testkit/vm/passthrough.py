@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from xpu_tool.errors import ConfigError, XpuError
+from xpu_tool.errors import ConfigError, VmFailure
 from xpu_tool.model import Finding, Severity
 from xpu_tool.probes.context import ProbeContext
 from xpu_tool.probes.pci import PciDevice, SystemScan, scan_system
@@ -179,11 +179,11 @@ def restore_writes(dev: PciDevice, attempted: Sequence[SysfsWrite] | None = None
     return writes
 
 
-class BindError(XpuError):
+class BindError(VmFailure):
     """The device could not be handed to vfio-pci (what was done has been undone)."""
 
 
-class RestoreError(XpuError):
+class RestoreError(VmFailure):
     """The device was not given back to its driver. The message keeps the error that ended the run
     (if any) and lists the commands that finish the restore by hand, one a line."""
 

@@ -20,11 +20,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from xpu_tool.errors import XpuError
+from xpu_tool.errors import VmFailure
 from xpu_tool.process import die_with_parent, free_port
 from xpu_tool.transport.console import BackdoorShell, ConsoleError, SerialShell, connect_unix
 
-class VmError(XpuError):
+class VmError(VmFailure):
     """The VM did not boot, died, or could not be started."""
 
 

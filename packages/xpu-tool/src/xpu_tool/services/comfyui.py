@@ -40,7 +40,9 @@ from .. import http
 from ..errors import ConfigError, XpuError
 from ..http import Deadline, HttpError
 from ..model import Finding, Severity
-from .sd15_checkpoint import NAME as CHECKPOINT_NAME
+
+# the checkpoint the one-step-sd15 workflow names; the test kit's `xpu tiny-checkpoint` writes one
+CHECKPOINT_NAME = "xpu-tiny-sd15.safetensors"
 
 WORKFLOWS = ("model-free", "one-step-sd15")
 MODEL_WORKFLOW = "one-step-sd15"
@@ -455,8 +457,8 @@ def _rejected(workflow: str, exc: ComfyError) -> Finding:
                         for n in (body.get("node_errors") or {}).values() for e in n.get("errors", []))
     if no_checkpoint:
         return Finding("comfyui-no-checkpoint", Severity.FAIL, f"the server lacks the {workflow} workflow's checkpoint",
-                       (str(exc),), fix="write the test checkpoint into the server's models: python -m "
-                       f"xpu_testkit.services.sd15_checkpoint MODELS/checkpoints/{CHECKPOINT_NAME} "
+                       (str(exc),), fix="write the test checkpoint into the server's models (the test kit's command): "
+                       f"xpu tiny-checkpoint MODELS/checkpoints/{CHECKPOINT_NAME} "
                        "(or name an SD1.5 checkpoint it has with --checkpoint)")
     return Finding("comfyui-workflow-failed", Severity.FAIL, f"the {workflow} workflow did not complete: {exc}",
                    (str(exc),), fix="read the ComfyUI log")

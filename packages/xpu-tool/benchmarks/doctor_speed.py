@@ -4,9 +4,9 @@
     python benchmarks/doctor_speed.py                                  # this interpreter's environment
     python benchmarks/doctor_speed.py --python .venv-comfyui/bin/python  # e.g. one with PyPI's CUDA torch
 
-The doctor runs as `PYTHON -m xpu_testkit doctor --json` in a fresh process each time (what a user
+The doctor runs as `PYTHON -m xpu_tool doctor --json` in a fresh process each time (what a user
 waits for, imports included), so its torch probe looks at that Python's torch. When that Python
-lacks xpu-testkit's own dependencies (pytest-testinfra, PyYAML, ...), they are linked in from this
+lacks xpu-tool's own dependencies (pytest-testinfra, PyYAML, ...), they are linked in from this
 interpreter's environment through PYTHONPATH; packages that Python has (torch, numpy) stay its own.
 Goals (issue 12): the doctor under 2 s, `xpu --version` under 150 ms. Prints the times; it is a
 measurement, not a test.
@@ -59,8 +59,8 @@ def installed(python: str) -> set[str]:
 
 
 def link_missing(python: str, into: Path) -> list[str]:
-    """Symlink the xpu-testkit dependencies ``python`` lacks (from this environment) into ``into``."""
-    missing = sorted(closure("xpu-testkit") - installed(python) - {"xpu-testkit"})
+    """Symlink the xpu-tool dependencies ``python`` lacks (from this environment) into ``into``."""
+    missing = sorted(closure("xpu-tool") - installed(python) - {"xpu-tool"})
     for name in missing:
         dist = metadata.distribution(name)
         tops = {Path(str(f)).parts[0] for f in dist.files or [] if not str(f).startswith("..")}

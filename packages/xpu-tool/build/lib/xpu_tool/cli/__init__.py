@@ -1,0 +1,110 @@
+"""The ``xpu`` command: the parser assembled from one module per command, and ``main``.
+
+    xpu doctor [--target URL|NAME]... [--inventory FILE] [--json] [--user NAME] [--sysroot DIR]
+    xpu collect {level-zero,dpctl,torch}
+    xpu check {ollama,comfyui} URL [--expect-gpu] [--json] [--journal UNIT | --workflow NAME --checkpoint FILE]
+    xpu export [--textfile FILE.prom | --listen [ADDRESS:]PORT] [--ollama URL]... [--comfyui URL]...
+    xpu upstream [--lock FILE] [--json]
+
+With the test kit (xpu-testkit) installed, its commands join these through the ``xpu_tool.commands``
+entry points (a module with ``add_parser(subparsers)`` and ``run(args) -> int``):
+
+    xpu bench ollama --backend NAME=URL... [--out DIR] [--repetitions N] [--journal UNIT]
+    xpu bench comfyui --xpu URL --cpu URL [--steps N] [--harness] [--checkpoint FILE]
+    xpu tiny-model PATH [--seed N]
+    xpu tiny-checkpoint PATH [--seed N]
+    xpu vm {boot,run,shell} (--kernel K --initrd I | --run-script S | --debian-guest) [--forward PORT]...
+
+Exit codes: ``cli.exit_codes`` (0 ok, 1 a blocking finding or failed check, 2 usage or
+configuration, 4 target unreachable, 5 VM failed, 70 internal error, 130 interrupted).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from importlib.metadata import entry_points
+from types import ModuleType
+
+from .. import __version__
+from ..errors import ConfigError, XpuError
+from . import check, collect, doctor, export, upstream
+from .common import Parser
+from .exit_codes import Exit, for_exception
+
+COMMANDS: dict[str, ModuleType] = {"doctor": doctor, "collect": collect, "check": check, "export": export,
+                                   "upstream": upstream}
+PLUGIN_GROUP = "xpu_tool.commands"
+# what the test kit adds, named when it is not installed
+TEST_KIT_COMMANDS = ("bench", "tiny-model", "tiny-checkpoint", "vm")
+
+
+def commands() -> dict[str, ModuleType]:
+    """The host tool's commands and those installed packages add (entry points in PLUGIN_GROUP); an
+    installed command never replaces one of the host tool's."""
+    found = dict(COMMANDS)
+    for ep in sorted(entry_points(group=PLUGIN_GROUP), key=lambda ep: ep.name):
+        found.setdefault(ep.name, ep.load())
+    return found
+
+
+def build_parser(available: dict[str, ModuleType] | None = None) -> argparse.ArgumentParser:
+    parser = Parser(prog="xpu", description="Check and test an Intel GPU (XPU) AI stack.")
+    parser.add_argument("--version", action="version", version=f"xpu {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    for command in (commands() if available is None else available).values():
+        command.add_parser(sub)
+    return parser
+
+
+def _refuse_missing_test_kit(name: str | None, available: dict[str, ModuleType]) -> None:
+    if name in TEST_KIT_COMMANDS and name not in available:
+        raise ConfigError(f"`xpu {name}` comes with the test kit, which is not installed "
+                          "(pip install xpu-testkit, or Nix: pkgs.intel-xpu.xpu-testkit)")
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _tolerant_streams() -> None:
+    """Text the terminal's encoding cannot show (PYTHONIOENCODING=ascii, LANG=C) is escaped, not a crash."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)  # absent on a stream a caller swapped in
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    _tolerant_streams()
+    try:
+        for signum in (signal.SIGTERM, signal.SIGHUP):  # unwind (stop VMs, restore drivers) as on Ctrl-C
+            signal.signal(signum, _terminate)
+        argv = sys.argv[1:] if argv is None else list(argv)
+        name = next((a for a in argv if not a.startswith("-")), None)
+        # a host tool command needs no plugin loaded (the test kit's modules import more)
+        available = dict(COMMANDS) if name in COMMANDS else commands()
+        _refuse_missing_test_kit(name, available)
+        args = build_parser(available).parse_args(argv)
+        return int(available[args.command].run(args))
+    except XpuError as exc:
+        code = for_exception(exc)
+        print(f"xpu: {exc}" if code is Exit.FAILED else f"xpu: error: {exc}", file=sys.stderr)
+        return code
+    except KeyboardInterrupt:
+        print("xpu: interrupted", file=sys.stderr)
+        return Exit.INTERRUPTED
+    except BrokenPipeError:
+        return Exit.OK
+    except Exception as exc:  # a bug: one line unless asked for the trace
+        if os.environ.get("XPU_DEBUG"):
+            raise
+        print(f"xpu: internal error: {type(exc).__name__}: {exc} (set XPU_DEBUG=1 for the trace)", file=sys.stderr)
+        return Exit.INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,109 @@
+"""What several ``xpu`` commands share: the one-line parser, URL, timeout and seed checks, JSON
+output, writing one output file, and refusing a flag that belongs to the other service."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import sys
+import urllib.parse
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+from ..errors import ConfigError
+
+T = TypeVar("T")
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # one line, not usage + error
+        raise ConfigError(f"{message} (see `{self.prog} --help`)")
+
+
+def http_url(url: str) -> str:
+    """``url`` when it is a whole http(s) URL (a host, closed IPv6 brackets, a port from 1 to
+    65535 if any); ConfigError otherwise."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port  # ValueError when out of range or not a number
+    except ValueError as exc:
+        raise ConfigError(f"{url!r} is not an http(s) URL ({exc})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{url!r} is not an http(s) URL")
+    if port == 0:
+        raise ConfigError(f"{url!r} is not an http(s) URL (port 0)")
+    return url
+
+
+def bounded_int(low: int, high: int) -> Callable[[str], int]:
+    """argparse type: a whole number from ``low`` to ``high``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is not between {low} and {high}")
+        return value
+
+    parse.__name__ = f"whole number {low}..{high}"
+    return parse
+
+
+tcp_port = bounded_int(1, 65535)
+
+USER_NAME = re.compile(r"[a-z_][a-z0-9_-]*[$]?")
+
+
+def user_name(text: str) -> str:
+    """argparse type: a POSIX/systemd user name (lower-case letters, digits, _ and -, not starting
+    with a digit or -, an optional trailing $, at most 32 characters)."""
+    if len(text) > 32 or not USER_NAME.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a valid user name (like alice or svc_ollama)")
+    return text
+
+
+def check_timeout(seconds: float) -> float:
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ConfigError(f"--timeout {seconds}: must be a positive number of seconds")
+    return seconds
+
+
+def print_json(payload: Any) -> None:
+    json.dump(payload, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+
+
+def refuse_foreign_flags(args: argparse.Namespace, only: Mapping[str, Sequence[str]]) -> None:
+    """``only`` maps a service to the flags (argparse dests) only it takes; a flag of another
+    service than ``args.service`` is a usage error instead of being silently ignored."""
+    for service, dests in only.items():
+        if service == args.service:
+            continue
+        for dest in dests:
+            if getattr(args, dest) not in (None, False, []):
+                flag = "--" + dest.replace("_", "-")
+                raise ConfigError(f"{flag} applies to `xpu {args.command} {service}`, not to {args.service}")
+
+
+seed = bounded_int(0, 2**32 - 1)  # a --seed: numpy's seeds
+
+
+def write_output(path: Path, write: Callable[[Path], T]) -> T:
+    """Run ``write(path)`` for a command that writes one file; a path it cannot write is a usage
+    error naming the path and the reason (a directory, a device, a missing or read-only folder, a
+    full disk)."""
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a directory; give a file name")
+    if path.exists() and not path.is_file():  # a device or a FIFO: never replaced by a file
+        raise ConfigError(f"{path}: not a regular file")
+    if not path.parent.is_dir():
+        raise ConfigError(f"{path.parent}: not a directory")
+    try:
+        return write(path)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None

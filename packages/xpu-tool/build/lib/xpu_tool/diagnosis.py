@@ -1,0 +1,380 @@
+"""Turn probe results into findings: what is wrong, the evidence, the fix (a NixOS option if any).
+
+Each rule covers one problem users of Intel GPUs on Linux and NixOS report (the kernel driver, the
+Level Zero driver split, render-node access, dropped iGPUs, free-VRAM queries, device selection,
+JIT-breaking hardening, service ordering, the SYCL cache, Resizable BAR, FP64 emulation, a torch
+without XPU), with its fix. Rules read typed observations, never raw command output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from .gpu_ids import lookup
+from .model import Finding, ProbeResult, Severity, Status
+from .probes.environment import EnvFacts
+from .probes.level_zero import INTEL_VENDOR, loader_override
+from .probes.pci import PciGpu, SystemScan
+from .probes.services import UnitFacts
+
+XE2_OR_NEWER = ("Xe2", "Xe3")
+
+
+@dataclass(frozen=True)
+class Observations:
+    """Everything the rules may look at, gathered once per doctor run."""
+
+    scan: SystemScan
+    results: dict[str, ProbeResult]
+    env: EnvFacts
+    units: tuple[UnitFacts, ...] = field(default=())
+
+    def status(self, probe: str) -> Status | None:
+        r = self.results.get(probe)
+        return r.status if r else None
+
+    def data(self, probe: str) -> dict:
+        r = self.results.get(probe)
+        return r.data if r else {}
+
+    @property
+    def gpus(self) -> tuple[PciGpu, ...]:
+        return self.scan.gpus
+
+    @property
+    def driven_gpus(self) -> tuple[PciGpu, ...]:
+        return tuple(g for g in self.scan.gpus if g.driver in ("i915", "xe"))
+
+    def variable(self, name: str) -> str | None:
+        """A variable as the target shell or any service unit sees it."""
+        if name in self.env.variables:
+            return self.env.variables[name]
+        return next((u.environment[name] for u in self.units if name in u.environment), None)
+
+
+Rule = Callable[[Observations], Iterable[Finding]]
+RULES: list[Rule] = []
+
+
+def rule(fn: Rule) -> Rule:
+    RULES.append(fn)
+    return fn
+
+
+def _no_gpu_note(obs: Observations) -> tuple[str, ...]:
+    return ("(this machine has no Intel GPU, so this follows from that)",) if not obs.gpus else ()
+
+
+@rule
+def commands_not_found(obs: Observations) -> Iterable[Finding]:
+    """Exit 127 from the target itself (sshpass, sh or timeout missing): about the way in, not the GPU."""
+    r = obs.results.get("target")
+    if r is not None and r.status is Status.FAIL:
+        yield Finding("target-command-not-found", Severity.FAIL, r.summary, r.evidence + (r.cause or "",),
+                      fix=r.fix or "")
+
+
+@rule
+def no_intel_gpu(obs: Observations) -> Iterable[Finding]:
+    if not obs.gpus and obs.status("target") is not Status.FAIL:
+        yield Finding(
+            "no-intel-gpu", Severity.FAIL, "No Intel GPU on this machine",
+            ("no PCI device with vendor 0x8086 and class 0x03xxxx in /sys/bus/pci/devices",),
+            fix="run on a machine with an Intel GPU, or pass one through to a VM (VFIO)",
+        )
+
+
+@rule
+def kernel_driver(obs: Observations) -> Iterable[Finding]:
+    version = obs.scan.kernel_version
+    for gpu in obs.gpus:
+        if gpu.driver in ("i915", "xe"):
+            continue
+        if gpu.driver == "vfio-pci":
+            yield Finding(
+                "gpu-reserved-for-vfio", Severity.INFO, f"{gpu.label()} is bound to vfio-pci",
+                (f"driver vfio-pci{', driver_override ' + gpu.driver_override if gpu.driver_override else ''}",),
+                fix="expected on a passthrough host; to use it here, unbind vfio-pci and bind i915/xe",
+                nixos="remove the id from boot.extraModprobeConfig's vfio-pci ids and from boot.initrd.kernelModules",
+            )
+            continue
+        model = lookup(gpu.device_id)
+        evidence = [f"{gpu.label()}: no kernel driver bound", f"kernel {obs.scan.kernel or 'unknown'}"]
+        wanted = "xe" if model and model.family.xe_only else "i915 or xe"
+        fix = f"boot a kernel that drives it with {wanted}"
+        nixos = "boot.kernelPackages = pkgs.linuxPackages_latest;"
+        if model and model.family.min_kernel and version and version < model.family.min_kernel:
+            need = ".".join(map(str, model.family.min_kernel))
+            evidence.append(f"{model.family.name} needs Linux {need}+ ({wanted}) without force_probe")
+            fix = f"upgrade to Linux {need} or newer, or force-probe the device: xe.force_probe={gpu.device_hex}"
+        else:
+            evidence.append("the driver did not bind: check `dmesg | grep -E 'i915|xe'` (e.g. probe error -105)")
+            fix += f"; to move it to xe: i915.force_probe=!{gpu.device_hex} xe.force_probe={gpu.device_hex}"
+        nixos += (f' or boot.kernelParams = [ "i915.force_probe=!{gpu.device_hex}" "xe.force_probe={gpu.device_hex}" ];'
+                  f' (hardware.intel-xpu.forceProbe = [ "{gpu.device_hex}" ])')
+        yield Finding("kernel-driver", Severity.FAIL, f"No GPU kernel driver for {gpu.label()}", tuple(evidence),
+                      fix=fix, nixos=nixos, refs=("nixpkgs#448998",))
+
+
+@rule
+def level_zero(obs: Observations) -> Iterable[Finding]:
+    r = obs.results.get("level-zero")
+    if r is None or r.status is Status.OK:
+        return
+    if r.status is Status.ABSENT:
+        yield Finding("level-zero-loader-missing", Severity.FAIL, "Level Zero loader not installed",
+                      r.evidence + _no_gpu_note(obs), fix=r.fix or "",
+                      nixos="hardware.intel-xpu.enable = true; (adds pkgs.level-zero)")
+        return
+    if r.status is Status.WARN:  # could not run
+        yield Finding("level-zero-not-checked", Severity.WARN, "Level Zero could not be checked on the target",
+                      r.evidence or (r.cause or "",), fix=r.fix or "")
+        return
+    evidence = r.evidence + _no_gpu_note(obs)
+    if obs.env.nixos and obs.env.opengl_driver_libs and not obs.env.has_ze_gpu_driver:
+        evidence += ("/run/opengl-driver/lib has the compute runtime but no libze_intel_gpu.so",)
+    yield Finding(
+        "level-zero-no-driver", Severity.FAIL, "Level Zero loader finds no Intel GPU driver", evidence,
+        fix="install the compute runtime's Level Zero driver (libze_intel_gpu.so); a stopgap some use is "
+            "LD_LIBRARY_PATH=/run/opengl-driver/lib",
+        nixos="hardware.graphics.extraPackages = with pkgs; [ intel-compute-runtime intel-compute-runtime.drivers ]; "
+              "(or hardware.intel-xpu.enable = true, which detects the drivers output)",
+        refs=("nixpkgs PR 560627",),
+    )
+
+
+@rule
+def level_zero_gpu_not_in_sysfs(obs: Observations) -> Iterable[Finding]:  # also a loader debug switch
+    """A GPU Level Zero reports that no Intel GPU in the PCI scan accounts for."""
+    shown = {g.device_id for g in obs.driven_gpus}
+    data = obs.data("level-zero")
+    unseen = [dev for driver in data.get("drivers", []) for dev in driver.get("devices", [])
+              if dev.get("type") == "gpu" and not (dev.get("vendor_id") == INTEL_VENDOR and dev.get("device_id") in shown)]
+    if not unseen:
+        return
+    evidence = tuple(f"Level Zero GPU {dev.get('name')!r} [{dev.get('vendor_id', 0):04x}:{dev.get('device_id', 0):04x}]"
+                     for dev in unseen)
+    evidence += (f"sysfs: {', '.join(g.label() for g in obs.driven_gpus) or 'no Intel GPU driven by i915 or xe'}",)
+    override = loader_override(data)
+    if override:
+        yield Finding(
+            "level-zero-gpu-not-in-sysfs", Severity.FAIL,
+            f"Level Zero reports a GPU that is not hardware ({override.variable} is set)",
+            evidence + (override.evidence,),
+            fix=f"unset {override.variable}: it is a loader debug switch, and the GPU it brings is no device of "
+                "this machine (programs that pick it compute nothing)",
+            nixos=f"remove {override.variable} from environment.variables, environment.sessionVariables and "
+                  "the services' environment (systemd.services.<name>.environment)",
+        )
+        return
+    yield Finding(
+        "level-zero-gpu-not-in-sysfs", Severity.WARN, "Level Zero reports a GPU that sysfs does not show", evidence,
+        fix="run the doctor where that GPU's PCI device is visible: on the host, not in a container without the "
+            "host's /sys, and without a --sysroot of another machine",
+    )
+
+
+@rule
+def sycl(obs: Observations) -> Iterable[Finding]:
+    r = obs.results.get("sycl")
+    if r is None or r.status is Status.OK:
+        return
+    if r.status is Status.ABSENT:
+        yield Finding("sycl-not-checked", Severity.INFO, "No SYCL runtime to ask (no sycl-ls, no dpctl)",
+                      r.evidence, fix=r.fix or "")
+        return
+    severity = Severity.WARN if r.status is Status.WARN else Severity.FAIL
+    yield Finding("sycl-no-gpu" if severity is Severity.FAIL else "sycl-opencl-only", severity,
+                  r.summary, r.evidence + _no_gpu_note(obs), fix=r.fix or "",
+                  nixos="hardware.intel-xpu.enable = true;")
+
+
+@rule
+def opencl(obs: Observations) -> Iterable[Finding]:
+    r = obs.results.get("opencl")
+    if r is None or r.status is Status.OK:
+        return
+    if r.status is Status.ABSENT:
+        yield Finding("opencl-not-checked", Severity.INFO, "clinfo not installed: OpenCL not checked",
+                      r.evidence or (r.cause or "",), fix=r.fix or "")
+        return
+    yield Finding("opencl-no-gpu", Severity.FAIL, r.summary, r.evidence + _no_gpu_note(obs), fix=r.fix or "",
+                  nixos="hardware.graphics.extraPackages = [ pkgs.intel-compute-runtime ];")
+
+
+@rule
+def selector_hides_gpu(obs: Observations) -> Iterable[Finding]:
+    selector = obs.data("sycl").get("selector")
+    if selector and obs.status("sycl") is Status.FAIL and obs.status("level-zero") is Status.OK:
+        yield Finding("selector-hides-gpu", Severity.FAIL, f"ONEAPI_DEVICE_SELECTOR={selector} hides every Intel GPU",
+                      (f"Level Zero enumerates {len(obs.data('level-zero').get('gpus', []))} GPU(s)",
+                       "SYCL lists none with the selector applied"),
+                      fix="set ONEAPI_DEVICE_SELECTOR=level_zero:gpu (or level_zero:N) or unset it",
+                      nixos='services.ollama.intel.device = "level_zero:0";')
+
+
+@rule
+def render_access(obs: Observations) -> Iterable[Finding]:
+    r = obs.results.get("render-nodes")
+    if r is None or r.status not in (Status.FAIL, Status.WARN):
+        return
+    user = r.data.get("user") or "<user>"
+    acl_only = any("uaccess" in str(n.get("reason")) for n in r.data.get("nodes", []))
+    yield Finding(
+        "render-access", Severity.FAIL if r.status is Status.FAIL else Severity.WARN,
+        f"{r.data.get('user') or 'The running user'} cannot open the GPU render node", r.evidence,
+        fix=(r.fix or "") + ("; access through a logind ACL lasts only while that user is logged in locally"
+                             if acl_only else ""),
+        nixos=f'users.users.{user}.extraGroups = [ "render" "video" ]; for a service: '
+              'systemd.services.<name>.serviceConfig.SupplementaryGroups = [ "render" "video" ];',
+        refs=("pytorch/pytorch#148477",),
+    )
+
+
+@rule
+def igpu_dropped(obs: Observations) -> Iterable[Finding]:
+    driven = obs.driven_gpus
+    if driven and all(g.kind == "integrated" for g in driven) and obs.variable("OLLAMA_IGPU_ENABLE") != "1":
+        yield Finding(
+            "ollama-igpu-dropped", Severity.WARN, "Ollama will drop the integrated GPU",
+            (f"only integrated Intel GPUs: {', '.join(g.label() for g in driven)}", "OLLAMA_IGPU_ENABLE is not 1",
+             'recent Ollama logs "dropping integrated GPU" and runs on the CPU'),
+            fix="set OLLAMA_IGPU_ENABLE=1 in Ollama's environment",
+            nixos='services.ollama.environmentVariables.OLLAMA_IGPU_ENABLE = "1"; (services.ollama.intel.igpu = true)',
+        )
+
+
+@rule
+def sysman(obs: Observations) -> Iterable[Finding]:
+    if obs.driven_gpus and obs.variable("ZES_ENABLE_SYSMAN") != "1":
+        yield Finding(
+            "no-free-vram-data", Severity.WARN, "Free VRAM is unknown to SYCL programs",
+            ("ZES_ENABLE_SYSMAN is not 1", 'SYCL prints "ext_intel_free_memory is not supported '
+             '(export/set ZES_ENABLE_SYSMAN=1)" and assumes all memory is free'),
+            fix="set ZES_ENABLE_SYSMAN=1 for the services (Ollama's Vulkan backend also needs cap_perfmon)",
+            nixos='environment.sessionVariables.ZES_ENABLE_SYSMAN = "1"; '
+                  'services.ollama.environmentVariables.ZES_ENABLE_SYSMAN = "1";',
+        )
+
+
+@rule
+def device_selection(obs: Observations) -> Iterable[Finding]:
+    driven = obs.driven_gpus
+    kinds = {g.kind for g in driven}
+    if len(driven) > 1 and "integrated" in kinds and "discrete" in kinds and not obs.variable("ONEAPI_DEVICE_SELECTOR"):
+        index = None
+        for i, dev in enumerate(obs.data("level-zero").get("gpus", [])):
+            if not dev.get("integrated"):
+                index = i
+                break
+        selector = f"level_zero:{index}" if index is not None else "level_zero:<index of the discrete GPU>"
+        yield Finding(
+            "device-selection", Severity.WARN, "Both an iGPU and a discrete GPU: programs may pick the iGPU",
+            tuple(g.label() for g in driven) + ("ONEAPI_DEVICE_SELECTOR is not set",),
+            fix=f"pin the discrete GPU: ONEAPI_DEVICE_SELECTOR={selector} (llama.cpp: GGML_SYCL_DEVICE)",
+            nixos=f'services.ollama.intel.device = "{selector}";',
+        )
+
+
+@rule
+def jit_hardening(obs: Observations) -> Iterable[Finding]:
+    for unit in obs.units:
+        if unit.memory_deny_write_execute:
+            name = unit.unit.removesuffix(".service")
+            yield Finding(
+                "mdwe-blocks-jit", Severity.FAIL, f"{unit.unit} forbids writable+executable memory",
+                (f"{unit.unit}: MemoryDenyWriteExecute=yes",
+                 "SYCL/oneDNN/PyTorch compile GPU kernels at run time (\"could not create a primitive\")"),
+                fix=f"turn MemoryDenyWriteExecute off for {unit.unit}",
+                nixos=f"systemd.services.{name}.serviceConfig.MemoryDenyWriteExecute = lib.mkForce false;",
+            )
+
+
+@rule
+def service_ordering(obs: Observations) -> Iterable[Finding]:
+    for unit in obs.units:
+        if not unit.ordered_after_gpu:
+            name = unit.unit.removesuffix(".service")
+            yield Finding(
+                "service-before-gpu", Severity.WARN, f"{unit.unit} may start before the GPU is ready",
+                (f"After={' '.join(unit.after)}", "no .device unit or udev settle in its ordering"),
+                fix="order the service after the GPU's render node exists",
+                nixos=(f"services.{name}.intel.enable = true; (orders it after dev-dri-intel-render.device, the "
+                       "render node's device unit: hardware.intel-xpu.renderNodeUnit)")
+                if name in ("ollama", "comfyui") else
+                f"systemd.services.{name} = {{ wants = [ config.hardware.intel-xpu.renderNodeUnit ]; "
+                "after = [ config.hardware.intel-xpu.renderNodeUnit ]; };",
+            )
+
+
+@rule
+def sycl_cache(obs: Observations) -> Iterable[Finding]:
+    new = [g for g in obs.driven_gpus if g.arch in XE2_OR_NEWER]
+    if new and obs.variable("SYCL_CACHE_PERSISTENT") == "1":
+        yield Finding(
+            "sycl-cache-xe2", Severity.WARN, "SYCL_CACHE_PERSISTENT=1 on an Xe2/Xe3 GPU",
+            tuple(f"{g.label()} ({g.arch})" for g in new) + ("SYCL_CACHE_PERSISTENT=1",),
+            fix="unset SYCL_CACHE_PERSISTENT until the runtime fixes the cache crashes on Xe2/Xe3",
+            refs=("ggml-org/llama.cpp#22095", "intel/llvm#22853"),
+        )
+
+
+@rule
+def resizable_bar(obs: Observations) -> Iterable[Finding]:
+    for gpu in obs.gpus:
+        if gpu.resizable_bar == "off":
+            yield Finding(
+                "rebar-off", Severity.WARN, f"Resizable BAR is off for {gpu.label()}",
+                (f"largest prefetchable BAR {gpu.largest_prefetchable_bar // 2**20} MiB (256 MiB window)",),
+                fix="enable Resizable BAR and Above 4G Decoding in the firmware setup (reported ~5x slower without)",
+            )
+
+
+@rule
+def fp64_emulation(obs: Observations) -> Iterable[Finding]:
+    for gpu in obs.driven_gpus:
+        model = lookup(gpu.device_id)
+        if model and not model.family.fp64 and not (
+            obs.variable("OverrideDefaultFP64Settings") == "1" and obs.variable("IGC_EnableDPEmulation") == "1"
+        ):
+            yield Finding(
+                "fp64-emulation", Severity.WARN, f"{gpu.label()} has no native FP64",
+                (f"{model.family.name} ({model.family.arch}) lacks FP64; FP64 emulation is not enabled",),
+                fix="set OverrideDefaultFP64Settings=1 and IGC_EnableDPEmulation=1 for PyTorch/ComfyUI",
+                nixos="services.comfyui.intel.fp64Emulation = true;",
+            )
+
+
+@rule
+def torch_xpu(obs: Observations) -> Iterable[Finding]:
+    r = obs.results.get("torch")
+    if r is None or r.status is not Status.FAIL:
+        return
+    data = r.data
+    if not data.get("xpu_build"):
+        yield Finding("torch-no-xpu", Severity.FAIL, r.summary, r.evidence + (r.cause or "",), fix=r.fix or "",
+                      nixos="use the flake's intel-xpu.python (services.comfyui.package from this flake)")
+    else:
+        yield Finding("torch-xpu-no-device", Severity.FAIL, r.summary, r.evidence + _no_gpu_note(obs),
+                      fix=r.fix or "")
+    ipex = data.get("ipex_version")
+    if ipex:
+        yield Finding("ipex-discontinued", Severity.INFO, f"intel_extension_for_pytorch {ipex} is installed",
+                      ("IPEX is discontinued after 2.8; ComfyUI uses upstream torch.xpu",),
+                      fix="drop IPEX and use torch.xpu (PyTorch 2.7+)")
+
+
+@rule
+def nixos_driver_split(obs: Observations) -> Iterable[Finding]:
+    r = obs.results.get("environment")
+    if r is not None and r.status is Status.FAIL and obs.status("level-zero") is Status.OK:
+        yield Finding("nixos-drivers-output", Severity.WARN, r.summary, r.evidence, fix=r.fix or "",
+                      nixos="hardware.graphics.extraPackages = [ pkgs.intel-compute-runtime.drivers ];")
+
+
+def diagnose(obs: Observations) -> list[Finding]:
+    """Every finding the rules make, most severe first."""
+    order = {Severity.FAIL: 0, Severity.WARN: 1, Severity.INFO: 2}
+    findings = [f for r in RULES for f in r(obs)]
+    return sorted(findings, key=lambda f: order[f.severity])

@@ -1,0 +1,1 @@
+"""Prometheus metrics for the stack: what `xpu export` writes for node-exporter's textfile collector."""

@@ -1,0 +1,140 @@
+"""Turn a doctor report, quick service checks (services.quick) and the last benchmark into Prometheus metrics.
+
+This module only renders what was measured; export.measure runs the doctor and the checks.
+
+Metric families (all gauges; docs/operations.md explains each and the alerts built on them):
+  xpu_usable                                   1 when no finding blocks GPU acceleration
+  xpu_gpus{probe}                              Intel GPUs each probe saw (pci, level-zero, sycl, opencl, torch)
+  xpu_probe_status{probe,status}               1 for the status each probe reported (a state set)
+  xpu_finding{id,severity}                     1 for each finding present
+  xpu_service_up{service,url}                  1 when Ollama / ComfyUI answered
+  xpu_ollama_model_vram_ratio{model}           size_vram / size of each loaded model (/api/ps)
+  xpu_bench_decode_tokens_per_second{backend,device}, xpu_bench_gpu_cpu_ratio{backend},
+  xpu_bench_timestamp_seconds                  from the last `xpu bench ollama` JSON, when given
+  xpu_check_error{check,reason}                1 when a check could not run (timeout, refused, ...)
+  xpu_export_duration_seconds, xpu_export_timestamp_seconds
+  xpu_build_info{xpu_testkit,ollama,comfyui,compute_runtime}
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry, Gauge, generate_latest
+
+from .. import __version__
+from .. import http
+from ..model import Report, Status
+from ..services.quick import ServiceState
+
+GPU_PROBES = ("pci", "level-zero", "sycl", "opencl", "torch")
+
+
+@dataclass(frozen=True)
+class Export:
+    """Everything one `xpu export` run measured."""
+
+    report: Report
+    services: tuple[ServiceState, ...] = ()
+    bench: dict | None = None
+    bench_mtime: float | None = None
+    duration: float = 0.0
+    timestamp: float = field(default_factory=time.time)
+
+    @property
+    def problems(self) -> list[tuple[str, str]]:
+        return [(s.service, s.error) for s in self.services if s.error]
+
+
+def _number(value: object, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{where} is {http.quote(json.dumps(value), 60)}, not a number")
+    return float(value)
+
+
+def load_bench(path: Path) -> tuple[dict, float]:
+    """The JSON `xpu bench ollama` wrote, and when (its mtime); ValueError when it has another shape."""
+    try:
+        data = json.loads(path.read_text())
+    except RecursionError:
+        raise ValueError("nested too deeply to be a benchmark report") from None
+    backends = data.get("backends") if isinstance(data, dict) else None
+    if not isinstance(backends, list):
+        raise ValueError("not an `xpu bench ollama` report (no backends list)")
+    for i, b in enumerate(backends):
+        where = f"backends[{i}]"
+        if not isinstance(b, dict) or not isinstance(b.get("backend"), str):
+            raise ValueError(f"{where} has no backend name")
+        _number(b.get("decode_ratio"), f"{where}.decode_ratio")
+        for device in ("gpu", "cpu"):
+            run = b.get(device)
+            tps = run.get("decode_tokens_per_s") if isinstance(run, dict) else None
+            _number(tps.get("median") if isinstance(tps, dict) else None,
+                    f"{where}.{device}.decode_tokens_per_s.median")
+    return data, path.stat().st_mtime
+
+
+def _compute_runtime(report: Report) -> str:
+    try:
+        data = report.probe("level-zero").data
+    except KeyError:
+        return ""
+    versions = sorted({str(d.get("version", "")) for d in data.get("drivers", []) if d.get("version")})
+    return ",".join(versions)
+
+
+def registry_for(export: Export) -> CollectorRegistry:
+    registry = CollectorRegistry()
+    report = export.report
+
+    Gauge("xpu_usable", "1 when no finding blocks GPU acceleration", registry=registry).set(int(report.usable))
+
+    gpus = Gauge("xpu_gpus", "Intel GPUs each probe saw", ["probe"], registry=registry)
+    status = Gauge("xpu_probe_status", "1 for the status each probe reported", ["probe", "status"], registry=registry)
+    for probe in report.probes:
+        if probe.probe in GPU_PROBES:
+            gpus.labels(probe.probe).set(len(probe.data.get("gpus", [])))
+        for s in Status:
+            status.labels(probe.probe, s.value).set(int(probe.status is s))
+
+    finding = Gauge("xpu_finding", "1 for each finding the doctor reports", ["id", "severity"], registry=registry)
+    for f in report.findings:
+        finding.labels(f.id, f.severity.value).set(1)
+
+    up = Gauge("xpu_service_up", "1 when the service answered its API", ["service", "url"], registry=registry)
+    share = Gauge("xpu_ollama_model_vram_ratio", "size_vram / size of each loaded Ollama model (1: all on the GPU)",
+                  ["model"], registry=registry)
+    errors = Gauge("xpu_check_error", "1 when a check could not run", ["check", "reason"], registry=registry)
+    for s in export.services:
+        up.labels(s.service, s.url).set(int(s.up))
+        for model, ratio in s.models:
+            share.labels(model).set(ratio)
+        if s.error:
+            errors.labels(s.service, s.error).set(1)
+
+    if export.bench is not None:
+        tps = Gauge("xpu_bench_decode_tokens_per_second", "median decode tokens/s of the last benchmark",
+                    ["backend", "device"], registry=registry)
+        ratio = Gauge("xpu_bench_gpu_cpu_ratio", "GPU/CPU decode ratio of the last benchmark", ["backend"],
+                      registry=registry)
+        for b in export.bench.get("backends", []):
+            for device in ("gpu", "cpu"):
+                tps.labels(b["backend"], device).set(b[device]["decode_tokens_per_s"]["median"])
+            ratio.labels(b["backend"]).set(b["decode_ratio"])
+        Gauge("xpu_bench_timestamp_seconds", "when the last benchmark ran", registry=registry).set(
+            export.bench_mtime or 0)
+
+    Gauge("xpu_export_duration_seconds", "how long the probes and checks took", registry=registry).set(export.duration)
+    Gauge("xpu_export_timestamp_seconds", "when this export ran", registry=registry).set(export.timestamp)
+    version = {s.service: s.version for s in export.services}
+    Gauge("xpu_build_info", "versions of the stack's parts", ["xpu_testkit", "ollama", "comfyui", "compute_runtime"],
+          registry=registry).labels(__version__, version.get("ollama", ""), version.get("comfyui", ""),
+                                    _compute_runtime(report)).set(1)
+    return registry
+
+
+def render(export: Export) -> bytes:
+    return generate_latest(registry_for(export))

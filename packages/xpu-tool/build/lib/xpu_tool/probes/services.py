@@ -1,0 +1,73 @@
+"""systemd units of the AI services: hardening and ordering that break Intel GPU use."""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+
+from ..model import ProbeResult, Status
+from .context import ProbeContext
+
+SERVICE_UNITS = ("ollama.service", "comfyui.service")
+PROPERTIES = ("Id", "LoadState", "ActiveState", "MemoryDenyWriteExecute", "After", "Environment",
+              "SupplementaryGroups", "DynamicUser", "User", "DevicePolicy")
+
+
+@dataclass(frozen=True)
+class UnitFacts:
+    unit: str
+    active: str
+    memory_deny_write_execute: bool
+    after: tuple[str, ...]
+    environment: dict[str, str]
+    supplementary_groups: tuple[str, ...]
+    user: str
+
+    @property
+    def ordered_after_gpu(self) -> bool:
+        return any(a.endswith(".device") or a in ("systemd-udev-settle.service", "intel-gpu-ready.service")
+                   for a in self.after)
+
+
+def parse_systemctl_show(text: str) -> list[UnitFacts]:
+    """``systemctl show -p ... UNIT...``: one KEY=VALUE block per unit, blocks split by blank lines."""
+    units = []
+    for block in text.strip().split("\n\n"):
+        props = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
+        if not props.get("Id") or props.get("LoadState") != "loaded":
+            continue
+        env = {}
+        for item in shlex.split(props.get("Environment", "")):
+            key, _, value = item.partition("=")
+            env[key] = value
+        units.append(UnitFacts(
+            unit=props["Id"], active=props.get("ActiveState", ""),
+            memory_deny_write_execute=props.get("MemoryDenyWriteExecute") == "yes",
+            after=tuple(props.get("After", "").split()), environment=env,
+            supplementary_groups=tuple(props.get("SupplementaryGroups", "").split()),
+            user=props.get("User", "") or ("(dynamic)" if props.get("DynamicUser") == "yes" else "root"),
+        ))
+    return units
+
+
+def collect_units(ctx: ProbeContext) -> list[UnitFacts] | None:
+    """The service units' facts, or None when the target has no systemd."""
+    if not ctx.target.which("systemctl"):
+        return None
+    out = ctx.target.run(f"systemctl show -p {','.join(PROPERTIES)} {' '.join(SERVICE_UNITS)}", timeout=ctx.timeout)
+    return parse_systemctl_show(out.stdout) if out.ok else None
+
+
+def judge_units(units: list[UnitFacts] | None) -> ProbeResult:
+    if not units:
+        why = "the target has no systemd" if units is None else "no ollama or comfyui unit is loaded"
+        return ProbeResult("services", Status.ABSENT, "no Ollama or ComfyUI systemd unit", (why,),
+                           cause=why, fix="enable them on NixOS: services.ollama.enable / services.comfyui.enable",
+                           data={"units": []})
+    evidence = [f"{u.unit} ({u.active}): user {u.user}, groups {' '.join(u.supplementary_groups) or '-'}, "
+                f"MemoryDenyWriteExecute={'yes' if u.memory_deny_write_execute else 'no'}, After={' '.join(u.after)}"
+                for u in units]
+    data = {"units": [{"unit": u.unit, "active": u.active, "mdwe": u.memory_deny_write_execute, "after": list(u.after),
+                       "environment": u.environment, "groups": list(u.supplementary_groups), "user": u.user}
+                      for u in units]}
+    return ProbeResult("services", Status.OK, f"{len(units)} service unit(s) found", tuple(evidence), data=data)

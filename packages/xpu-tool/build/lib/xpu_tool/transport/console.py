@@ -1,0 +1,286 @@
+"""Shells on a VM's consoles, driven with pexpect, and a testinfra backend on top of them.
+
+Two protocols:
+
+* ``BackdoorShell``: the NixOS test-instrumentation backdoor, a raw root bash on a virtio console
+  (no prompt, no echo). Like nixpkgs' test driver, each command runs under ``timeout`` with its
+  stdout base64-framed on one line and the exit code read from ``${PIPESTATUS[0]}``; stderr goes
+  to a file that is framed the same way, so the two stay apart.
+* ``SerialShell``: a login on a serial console (ttyS0) of a VM without instrumentation. It logs
+  in (sending a newline when the console is silent), then frames every command with random
+  markers split by quoting (``'XPU''_B_...'``), so the echoed command line never matches, as
+  labgrid's ShellDriver does. Output is base64-encoded in the guest, so binary output and CR/LF
+  translation are harmless, and kernel messages interleaved on the console are dropped.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import re
+import secrets
+import shlex
+import socket
+import time
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pexpect
+import pexpect.fdpexpect
+from testinfra.backend.base import BaseBackend, CommandResult
+
+from ..errors import ConfigError, XpuError
+
+READY_LINE = b"Spawning backdoor root shell..."
+# printk lines as the serial console shows them, possibly in the middle of our output
+KERNEL_MESSAGE = re.compile(rb"\r?\n?\[\s*\d+\.\d+\][^\r\n]*\r?\n")
+SERIAL_CHUNK = 768  # bytes of base64 per line sent to a tty (canonical mode holds 4095 per line)
+MAX_TIMEOUT = 86400.0  # a day: anything longer is a typo
+
+
+class ConsoleError(XpuError):
+    """The console stopped answering: the VM died, hung, or the shell never came."""
+
+
+@dataclass(frozen=True)
+class ShellResult:
+    rc: int
+    stdout: bytes
+    stderr: bytes
+
+
+def connect_unix(path: str, timeout: float, alive: Callable[[], bool] = lambda: True) -> socket.socket:
+    """Connect to a chardev socket QEMU serves, waiting until it exists."""
+    deadline = time.monotonic() + timeout
+    while True:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.connect(path)
+            return sock
+        except OSError:
+            sock.close()
+            if time.monotonic() > deadline or not alive():
+                raise ConsoleError(f"console socket {path} never accepted a connection") from None
+            time.sleep(0.05)
+
+
+def check_timeout(timeout: float) -> float:
+    """A console wait must be a finite number of seconds, above 0 and at most an hour."""
+    if not (isinstance(timeout, (int, float)) and math.isfinite(timeout) and 0 < timeout <= MAX_TIMEOUT):
+        raise ConsoleError(f"a console timeout must be seconds above 0 and at most {MAX_TIMEOUT:g}, not {timeout!r}")
+    return float(timeout)
+
+
+@dataclass(frozen=True)
+class ConsoleUrl:
+    """``backdoor:///path/shell.sock`` or ``serial:///path/serial.sock?user=root&password=...&timeout=30``."""
+
+    scheme: str
+    path: str
+    user: str = "root"
+    password: str | None = None
+    timeout: float = 30.0  # for the login (serial) or the first answer (backdoor)
+
+    @property
+    def name(self) -> str:
+        """How messages name the console: never with its password."""
+        return f"{self.scheme}://{self.path}"
+
+
+def parse_console_url(url: str, default_timeout: float = 30.0) -> ConsoleUrl:
+    """Parse and check a console target URL; ConfigError (one line, no password) if it is wrong.
+
+    Its timeout is the URL's ``timeout=`` when given, else ``default_timeout`` (e.g. the CLI's --timeout)."""
+    parsed = urllib.parse.urlsplit(url)
+    if parsed.scheme not in ("backdoor", "serial"):
+        raise ConfigError(f"{parsed.scheme}:// is not a console scheme (backdoor://, serial://)")
+    if not parsed.path or parsed.netloc:
+        raise ConfigError(f"target {parsed.scheme}://{parsed.netloc}{parsed.path} names no socket: "
+                          f"use {parsed.scheme}:///path/to/console.sock")
+    try:
+        query = dict(urllib.parse.parse_qsl(parsed.query, keep_blank_values=True, strict_parsing=bool(parsed.query)))
+    except ValueError:
+        raise ConfigError(f"target {parsed.scheme}://{parsed.path}: malformed query "
+                          "(use ?user=...&password=...&timeout=...)") from None
+    known = {"user", "password", "timeout"} if parsed.scheme == "serial" else {"timeout"}
+    unknown = sorted(set(query) - known)
+    if unknown:
+        raise ConfigError(f"target {parsed.scheme}://{parsed.path}: unknown option {unknown[0][:40]!r} "
+                          f"(known: {', '.join(sorted(known))})")
+    timeout = min(default_timeout, MAX_TIMEOUT)
+    if "timeout" in query:
+        try:
+            timeout = check_timeout(float(query["timeout"]))
+        except (ValueError, ConsoleError):
+            raise ConfigError(f"target {parsed.scheme}://{parsed.path}: timeout={query['timeout'][:40]!r} is not a "
+                              f"number of seconds above 0 and at most {MAX_TIMEOUT:g}") from None
+    return ConsoleUrl(parsed.scheme, parsed.path, query.get("user") or "root", query.get("password"), timeout)
+
+
+class _Shell:
+    def __init__(self, sock: socket.socket, alive: Callable[[], bool] = lambda: True) -> None:
+        self.sock = sock
+        self.alive = alive
+        self.pexpect = pexpect.fdpexpect.fdspawn(sock.fileno(), timeout=30)
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def send(self, data: bytes) -> None:
+        try:
+            self.pexpect.send(data)
+        except OSError:
+            raise ConsoleError("console closed while sending a command (the VM stopped)") from None
+
+    def _expect(self, pattern: Any, timeout: float, what: str) -> int:
+        try:
+            return self.pexpect.expect(pattern, timeout=timeout)
+        except (pexpect.EOF, OSError):  # OSError: the peer reset the connection (QEMU died)
+            raise ConsoleError(f"console closed while waiting for {what} (the VM stopped)") from None
+        except pexpect.TIMEOUT:
+            state = "" if self.alive() else " (the VM stopped)"
+            raise ConsoleError(f"no {what} within {timeout:.0f} s{state}") from None
+
+
+class BackdoorShell(_Shell):
+    """The NixOS backdoor: raw bash on a virtio console."""
+
+    def wait_ready(self, timeout: float) -> None:
+        self._expect(re.escape(READY_LINE) + rb"\r?\n", timeout, "backdoor shell")
+
+    def ping(self, timeout: float) -> None:
+        """Check that a shell answers on this console (one already spawned, e.g. by `xpu vm boot`)."""
+        token = secrets.token_hex(4)
+        self.send(f"echo 'XPU''_PING_{token}'\n".encode())
+        self._expect(f"XPU_PING_{token}\r?\n".encode(), timeout, "answer from a backdoor shell")
+
+    def run(self, command: str, timeout: float = 900) -> ShellResult:
+        secs = max(1, int(round(timeout)))
+        line = (f"timeout -k 5 {secs} bash -c {shlex.quote(command)} 2>/tmp/.xpu-stderr"
+                f" | (base64 -w 0; echo); echo ${{PIPESTATUS[0]}}; base64 -w 0 /tmp/.xpu-stderr; echo\n")
+        self.send(line.encode())
+        fields = []
+        for what in ("stdout", "exit code", "stderr"):
+            self._expect(b"\n", timeout + 15, f"{what} of a command from the backdoor shell")
+            fields.append(self.pexpect.before.strip())
+        rc = int(fields[1] or b"-1")
+        return ShellResult(rc, base64.b64decode(fields[0]), base64.b64decode(fields[2]))
+
+
+class SerialShell(_Shell):
+    """A login shell on a serial console."""
+
+    def __init__(self, sock: socket.socket, alive: Callable[[], bool] = lambda: True, *, user: str = "root",
+                 password: str | None = None) -> None:
+        super().__init__(sock, alive)
+        self.user = user
+        self.password = password
+
+    def login(self, timeout: float) -> None:
+        """Get to a shell: log in at the prompt, or find one already logged in."""
+        check_timeout(timeout)
+        deadline = time.monotonic() + timeout
+        probe = secrets.token_hex(4)
+        self.send(b"\n")
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise ConsoleError(f"no login prompt or shell on the serial console within {timeout:.0f} s")
+            try:
+                # a shell prompt may be followed by line-editing queries such as ESC[6n (busybox ash)
+                i = self.pexpect.expect([rb"login: ", rb"Password: ", f"XPU_READY_{probe}".encode(),
+                                         rb"[#$] (?:\x1b\[[0-9;?]*[A-Za-z])*"], timeout=min(left, 3))
+            except pexpect.TIMEOUT:
+                if not self.alive():
+                    raise ConsoleError("the VM stopped before offering a login") from None
+                self.send(b"\n")  # a silent console: ask for a fresh prompt
+                continue
+            except (pexpect.EOF, OSError):
+                raise ConsoleError("console closed while waiting for a login prompt (the VM stopped)") from None
+            if i == 0:
+                self.send(f"{self.user}\n".encode())
+            elif i == 1:
+                if self.password is None:
+                    raise ConsoleError(f"the serial console asks for {self.user}'s password and none was given")
+                self.send(f"{self.password}\n".encode())
+            elif i == 2:
+                return
+            else:
+                self.send(f"echo 'XPU''_READY_{probe}'\n".encode())
+
+    def _send_file(self, path: str, data: bytes, timeout: float) -> None:
+        """Put data into a file in the guest through a tty, in acknowledged chunks."""
+        encoded = base64.b64encode(data).decode()
+        self.send(f": > {path}.b64\n".encode())
+        for n, start in enumerate(range(0, len(encoded), SERIAL_CHUNK)):
+            ack = f"XPU_ACK_{n}_{secrets.token_hex(3)}"
+            piece = encoded[start:start + SERIAL_CHUNK]
+            self.send(f"printf %s {piece} >> {path}.b64; echo '{ack[:4]}''{ack[4:]}'\n".encode())
+            self._expect(ack.encode(), timeout, "the console to take the command")
+        self.send(f"base64 -d {path}.b64 > {path}\n".encode())
+
+    def run(self, command: str, timeout: float = 900) -> ShellResult:
+        marker = secrets.token_hex(6)
+        secs = max(1, int(round(timeout)))
+        self._send_file("/tmp/.xpu-cmd", command.encode(), timeout + 15)
+        q = lambda tag: f"'XPU''_{tag}_{marker}'"  # noqa: E731 - split so the echo cannot match
+        self.send((
+            f"echo {q('B')}; timeout -k 5 {secs} sh /tmp/.xpu-cmd >/tmp/.xpu-out 2>/tmp/.xpu-err; "
+            f"echo {q('RC')} $?; base64 /tmp/.xpu-out; echo {q('M')}; base64 /tmp/.xpu-err; echo {q('E')}\n"
+        ).encode())
+        self._expect(f"XPU_B_{marker}".encode(), timeout + 15, "start of a command's output on the serial console")
+        self._expect(f"XPU_E_{marker}".encode(), timeout + 15, "end of a command's output on the serial console")
+        body = KERNEL_MESSAGE.sub(b"\n", self.pexpect.before)
+        m = re.search(rb"XPU_RC_" + marker.encode() + rb" (\d+)(.*)XPU_M_" + marker.encode() + rb"(.*)$", body, re.S)
+        if not m:
+            raise ConsoleError("garbled output from a command on the serial console")
+        decode = lambda b: base64.b64decode(b"".join(b.split()))  # noqa: E731
+        return ShellResult(int(m.group(1)), decode(m.group(2)), decode(m.group(3)))
+
+
+class ConsoleBackend(BaseBackend):
+    """A testinfra backend that runs commands through a VM console shell."""
+
+    NAME = "vm-console"
+
+    def __init__(self, shell: BackdoorShell | SerialShell, name: str = "vm", **kwargs: Any) -> None:
+        self.shell = shell
+        self._name = name
+        super().__init__(name, **kwargs)
+
+    def get_pytest_id(self) -> str:
+        return self._name
+
+    def run(self, command: str, *args: str, **kwargs: Any) -> CommandResult:
+        cmd = self.get_command(command, *args)
+        result = self.shell.run(cmd, timeout=float(kwargs.get("timeout", 900)))
+        return self.result(result.rc, self.encode(cmd), result.stdout, result.stderr)
+
+
+def open_console(url: str, timeout: float | None = None) -> BackdoorShell | SerialShell:
+    """The shell of a running VM's console named by ``url`` (see ConsoleUrl): connected, and
+    answering (backdoor) or logged in (serial) within the URL's ``timeout=``, else ``timeout``
+    (else 30 s). One line when it cannot be had: ConfigError for a bad URL, ConsoleError (the
+    target is unreachable) for a console that does not answer."""
+    spec = parse_console_url(url) if timeout is None else parse_console_url(url, timeout)
+    try:
+        sock = connect_unix(spec.path, min(5.0, spec.timeout))
+    except ConsoleError as exc:
+        raise ConsoleError(f"target {spec.name}: {exc}") from None
+    shell: BackdoorShell | SerialShell
+    try:
+        if spec.scheme == "backdoor":
+            shell = BackdoorShell(sock)
+            shell.ping(spec.timeout)
+        else:
+            shell = SerialShell(sock, user=spec.user, password=spec.password)
+            shell.login(spec.timeout)
+    except ConsoleError as exc:
+        sock.close()
+        raise ConsoleError(f"target {spec.name}: {exc}") from None
+    return shell

@@ -1,0 +1,72 @@
+{
+  lib,
+  python3Packages,
+  level-zero,
+  ocl-icd,
+  clinfo,
+}:
+
+let
+  # The Level Zero probe loads libze_loader.so.1 through ctypes (level-zero's loader finds the GPU
+  # driver in /run/opengl-driver/lib) and the OpenCL probe runs clinfo against the ICD loader.
+  # The test kit wraps its own `xpu` with the same.
+  wrapperArgs = [
+    "--prefix"
+    "LD_LIBRARY_PATH"
+    ":"
+    (lib.makeLibraryPath [
+      level-zero
+      ocl-icd
+    ])
+    "--prefix"
+    "PATH"
+    ":"
+    (lib.makeBinPath [ clinfo ])
+  ];
+in
+# a Python package (the test kit builds on it) whose program is the `xpu` command
+python3Packages.buildPythonPackage {
+  pname = "xpu-tool";
+  version = "0.1.0";
+  pyproject = true;
+
+  src = lib.fileset.toSource {
+    root = ./.;
+    fileset = lib.fileset.unions [
+      ./pyproject.toml
+      ./README.md
+      ./src
+    ];
+  };
+
+  build-system = [ python3Packages.setuptools ];
+
+  dependencies = with python3Packages; [
+    pexpect
+    pillow
+    prometheus-client
+    pytest-testinfra
+    pyyaml
+    requests
+    websocket-client
+  ];
+
+  makeWrapperArgs = wrapperArgs;
+  passthru = { inherit wrapperArgs; };
+
+  # The tests (packages/xpu-testkit/tests) read this machine's /sys, run clinfo and the Level
+  # Zero loader; they run in the repository's CI (.ci/run) and in the NixOS VM tests, not in the
+  # build sandbox.
+  doCheck = false;
+  pythonImportsCheck = [
+    "xpu_tool"
+    "xpu_tool.cli"
+  ];
+
+  meta = {
+    description = "Probe, diagnose and check an Intel GPU (XPU) AI stack on Linux and NixOS (the xpu command)";
+    license = lib.licenses.mit;
+    mainProgram = "xpu";
+    platforms = lib.platforms.linux;
+  };
+}
