@@ -9,6 +9,7 @@ Building the environment takes about 20 s with pip's cache warm (PyPI the first 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -40,12 +41,16 @@ class LeanInstall:
 
 @pytest.fixture(scope="module")
 def lean(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LeanInstall]:
-    root = tmp_path_factory.mktemp("xpu-tool-alone") / "venv"
+    work = tmp_path_factory.mktemp("xpu-tool-alone")
+    root = work / "venv"
+    # a copy of the package's source: setuptools builds in the project directory (build/, egg-info)
+    source = shutil.copytree(REPO / "packages" / "xpu-tool", work / "xpu-tool",
+                             ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True, timeout=120)
     # the running interpreter's pip installs into the new environment (no ensurepip needed)
     run = subprocess.run([sys.executable, "-m", "pip", "--python", str(root / "bin" / "python"), "install",
                           "--disable-pip-version-check", "-q", "-c", str(REPO / "constraints.txt"),
-                          str(REPO / "packages" / "xpu-tool")], capture_output=True, text=True, timeout=900)
+                          str(source)], capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, f"pip install packages/xpu-tool failed:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
     yield LeanInstall(root)
 
