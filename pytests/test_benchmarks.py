@@ -41,8 +41,8 @@ def test_comfyui_bench_measures_both_sides(comfyui_target: InventoryTarget, benc
     assert bench.verdict is None and sides.cpu.device_type == "cpu", bench.to_dict()["devices"]
 
 
-@pytest.mark.hardware
-@pytest.mark.slow
+@pytest.mark.xpu_hardware
+@pytest.mark.xpu_slow
 def test_comfyui_xpu_beats_cpu(comfyui_target: InventoryTarget) -> None:
     """Needs the one-step-sd15 workflow's checkpoint on both servers."""
     sides = read_sides(*comfyui_pair(comfyui_target))
@@ -66,8 +66,8 @@ def test_ollama_bench_runs_up_to_the_generation(ollama_target: InventoryTarget, 
     assert report.results and report.harness_overhead < 0.01, to_markdown(report)
 
 
-@pytest.mark.hardware
-@pytest.mark.slow
+@pytest.mark.xpu_hardware
+@pytest.mark.xpu_slow
 def test_ollama_gpu_beats_cpu(ollama_target: InventoryTarget, bench_out: Path, tmp_path: Path) -> None:
     gguf = write_tiny_llama(tmp_path / "xpu-bench.gguf").path
     report = run_ollama_bench({ollama_target.name: ollama_target.services["ollama"]}, gguf)

@@ -37,7 +37,7 @@ def test_comfyui_runs_the_sd15_model(comfyui_target: InventoryTarget) -> None:
     assert (image.width, image.height) == (64, 64) and not image.blank
 
 
-@pytest.mark.hardware
+@pytest.mark.xpu_hardware
 def test_comfyui_runs_the_model_on_xpu(comfyui_target: InventoryTarget) -> None:
     result = check_comfyui(comfyui_target.services["comfyui"], expect_xpu=True)
     assert result.ok, explain(result)

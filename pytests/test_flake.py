@@ -17,7 +17,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 NIX_FILES = sorted(p for p in REPO.rglob("*.nix") if ".venv" not in p.parts and ".git" not in p.parts)
 
-pytestmark = pytest.mark.nix
+pytestmark = pytest.mark.xpu_nix
 
 
 @pytest.fixture(scope="module")
@@ -430,7 +430,7 @@ PYTHON_PACKAGES = ("xpu-tool", "xpu-testkit")
 # what each package.nix takes besides lib and python3Packages
 NIX_ARGUMENTS = {
     "xpu-tool": "level-zero = null; ocl-icd = null; clinfo = null;",
-    "xpu-testkit": 'xpu-tool = { pname = "xpu-tool"; wrapperArgs = [ ]; meta = { }; };',
+    "xpu-testkit": 'xpu-tool = { pname = "xpu-tool"; wrapperArgs = [ ]; meta = { }; }; qemu_kvm = null;',
 }
 
 

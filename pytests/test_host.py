@@ -59,19 +59,19 @@ def test_expected_runtimes_are_installed(xpu_report: Report, xpu_target_spec: In
     assert not missing, "\n".join(missing)
 
 
-@pytest.mark.hardware
+@pytest.mark.xpu_hardware
 def test_intel_gpu_with_a_kernel_driver(xpu_report: Report, xpu_target_spec: InventoryTarget) -> None:
     gpus = [g for g in xpu_report.probe("pci").data["gpus"] if g["driver"] in ("i915", "xe")]
     assert len(gpus) >= xpu_target_spec.expect.min_gpus, explain(xpu_report)
 
 
-@pytest.mark.hardware
+@pytest.mark.xpu_hardware
 def test_render_nodes_can_be_opened(xpu_report: Report) -> None:
     result = xpu_report.probe("render-nodes")
     assert result.status is Status.OK, f"{result.summary}: {result.cause}; fix: {result.fix}"
 
 
-@pytest.mark.hardware
+@pytest.mark.xpu_hardware
 @pytest.mark.xpu_allowed_skip("a runtime the inventory does not expect on this target")
 def test_gpu_enumerates_on_runtime(runtime: str, xpu_report: Report, xpu_target_spec: InventoryTarget) -> None:
     expect = xpu_target_spec.expect
@@ -84,6 +84,6 @@ def test_gpu_enumerates_on_runtime(runtime: str, xpu_report: Report, xpu_target_
         assert any(expect.gpu in name for name in names), f"{expect.gpu!r} not among {names}"
 
 
-@pytest.mark.hardware
+@pytest.mark.xpu_hardware
 def test_no_finding_blocks_acceleration(xpu_report: Report) -> None:
     assert xpu_report.usable, explain(xpu_report)

@@ -34,7 +34,7 @@ def test_ollama_answers_and_creates_the_model(ollama_target: InventoryTarget, ol
         assert result.generation.text and result.generation.eval_count > 0, explain(result)
 
 
-@pytest.mark.hardware
+@pytest.mark.xpu_hardware
 def test_ollama_generates_on_the_gpu(ollama_target: InventoryTarget, ollama_log: Callable[[], str]) -> None:
     """The service's log names GPU failures."""
     result = check_ollama(ollama_target.services["ollama"], expect_gpu=True, log_reader=ollama_log)

@@ -21,9 +21,9 @@ from xpu_testkit.vm.passthrough import VfioBinding, device_state, preflight, qem
 from xpu_testkit.vm.qemu import QemuVM, VmSpec, detect_accel
 
 
-@pytest.mark.hardware
-@pytest.mark.vm
-@pytest.mark.slow
+@pytest.mark.xpu_hardware
+@pytest.mark.xpu_boots_vm
+@pytest.mark.xpu_slow
 def test_gpu_passed_through_enumerates_inside(passthrough_target: InventoryTarget) -> None:
     spec = passthrough_target.passthrough
     assert spec is not None

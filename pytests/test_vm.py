@@ -46,7 +46,7 @@ def nix_build(attr: str) -> Path:
     return Path(json.loads(run.stdout)[0]["outputs"]["out"])
 
 
-@pytest.mark.nix
+@pytest.mark.xpu_nix
 def test_the_flake_nix_builds_is_the_checkouts_tracked_files(tmp_path: Path) -> None:
     """What `nix build` copies for the VM test: in a git checkout the tracked files only, so an
     ignored file (here a stand-in for .venv) never reaches the store."""
@@ -74,9 +74,9 @@ def test_the_flake_nix_builds_is_the_checkouts_tracked_files(tmp_path: Path) -> 
     assert size < 50 * 2**20, f"the flake source is {size >> 20} MiB"
 
 
-@pytest.mark.vm
-@pytest.mark.nix
-@pytest.mark.slow
+@pytest.mark.xpu_boots_vm
+@pytest.mark.xpu_nix
+@pytest.mark.xpu_slow
 @pytest.mark.xpu_allowed_skip("nix build needs nixpkgs, which cannot be fetched on machines without network")
 def test_nixos_vm_from_the_flake() -> None:
     vm_out = nix_build("nixosConfigurations.xpu-test-vm.config.system.build.vm")

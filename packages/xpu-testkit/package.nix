@@ -2,6 +2,7 @@
   lib,
   python3Packages,
   xpu-tool,
+  qemu_kvm,
 }:
 
 python3Packages.buildPythonPackage {
@@ -41,7 +42,13 @@ python3Packages.buildPythonPackage {
     EOF
     chmod +x $out/bin/xpu
   '';
-  makeWrapperArgs = xpu-tool.wrapperArgs;
+  # the host tool's wrapper (Level Zero, OpenCL, clinfo), and QEMU for `xpu vm`
+  makeWrapperArgs = xpu-tool.wrapperArgs ++ [
+    "--prefix"
+    "PATH"
+    ":"
+    (lib.makeBinPath [ qemu_kvm ])
+  ];
 
   # The tests need this machine's /sys, QEMU and real servers: they run in the repository's CI
   # (.ci/run), not in the build sandbox.

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import json
+import os
 import pkgutil
 import subprocess
 import sys
@@ -252,3 +253,27 @@ def test_tiny_checkpoint_writes_the_checkpoint_comfyui_loads(tmp_path: Path) -> 
     assert run.returncode == 0, run.stderr
     made = write_checkpoint(tmp_path / "b.safetensors", 3)
     assert run.stdout.split() == [str(tmp_path / "a.safetensors"), str(made.size), "bytes", f"sha256:{made.sha256}"]
+
+
+def test_a_broken_command_plugin_is_named_and_leaves_the_rest_working(tmp_path: Path) -> None:
+    """An installed distribution whose xpu_tool.commands entry point cannot be imported: `xpu --help`
+    still works and names it in one warning line, running it is one line (exit 2) naming the entry
+    point and its distribution, and the host tool's own commands do not even load it."""
+    dist = tmp_path / "broken_plugin-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-plugin\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[xpu_tool.commands]\nfoo = no_such_module_xyz\n")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "xpu_tool", *args], capture_output=True, text=True,
+                              timeout=120, env=env)
+
+    helped = run("--help")
+    assert helped.returncode == 0 and "bench" in helped.stdout
+    assert helped.stderr.splitlines() == [
+        "xpu: warning: `xpu foo` (no_such_module_xyz, from broken-plugin) cannot be loaded: "
+        "ModuleNotFoundError: No module named 'no_such_module_xyz'"]
+    assert_one_line_error(run("foo"), "`xpu foo` (no_such_module_xyz, from broken-plugin) cannot be loaded")
+    collected = run("collect", "--help")
+    assert collected.returncode == 0 and collected.stderr == ""

@@ -21,7 +21,7 @@ from xpu_testkit.vm.guest import GuestImage
 from .faults import fresh_tmpdir
 from .test_vm import qemu_processes
 
-pytestmark = pytest.mark.vm
+pytestmark = pytest.mark.xpu_boots_vm
 
 
 def xpu_vm(verb: str, guest: GuestImage, accel: str, name: str, *extra: str, append: str = "") -> list[str]:

@@ -16,7 +16,7 @@ from xpu_tool.target import open_target
 HARDWARE_TEST = """
 import pytest
 
-@pytest.mark.hardware
+@pytest.mark.xpu_hardware
 def test_needs_gpu(xpu_report):
     assert xpu_report.usable, "no usable Intel GPU"
 
@@ -51,6 +51,13 @@ def test_hardware_tests_carry_the_doctors_verdict(pytester: pytest.Pytester) -> 
 
 
 TESTINFRA_SUITE = """
+import pytest
+
+# markers of the suite's own, with names other plugins use too: the xpu plugin leaves them alone
+@pytest.mark.hardware
+@pytest.mark.slow
+@pytest.mark.vm
+@pytest.mark.nix
 def test_testinfra_host_is_testinfras(host):
     assert host.exists("sh")                      # testinfra: a command on PATH
     assert not host.exists("no-such-command-xpu")
@@ -61,9 +68,12 @@ def test_testinfra_host_is_testinfras(host):
 
 
 def test_a_plain_testinfra_suite_is_unchanged_by_the_plugin(pytester: pytest.Pytester) -> None:
-    """The plugin is loaded (its options parse) and a testinfra suite's ``host`` is still testinfra's."""
+    """The plugin is loaded (its options parse), a testinfra suite's ``host`` is still testinfra's, and
+    the suite's own ``hardware``/``slow``/``vm``/``nix`` markers mean nothing to the plugin (its
+    markers are ``xpu_*``): the test runs without ``--hardware``."""
     pytester.makepyfile(TESTINFRA_SUITE)
-    result = pytester.runpytest("--strict-skips", "-v")
+    pytester.makeini("[pytest]\nmarkers =\n    hardware: ours\n    slow: ours\n    vm: ours\n    nix: ours\n")
+    result = pytester.runpytest("--strict-skips", "--strict-markers", "-v")
     result.assert_outcomes(passed=1)
     assert "xpu_testkit" in {name for name, _ in pytester.parseconfig().pluginmanager.list_name_plugin()}
 
@@ -122,8 +132,8 @@ def test_allowed():
 def test_markers_are_registered(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--markers")
     assert result.ret == pytest.ExitCode.OK
-    result.stdout.fnmatch_lines(["@pytest.mark.hardware:*", "@pytest.mark.vm:*", "@pytest.mark.nix:*", "@pytest.mark.slow:*",
-                                 "@pytest.mark.xpu_allowed_skip(reason):*"])
+    result.stdout.fnmatch_lines(["@pytest.mark.xpu_hardware:*", "@pytest.mark.xpu_boots_vm:*", "@pytest.mark.xpu_nix:*",
+                                 "@pytest.mark.xpu_slow:*", "@pytest.mark.xpu_allowed_skip(reason):*"])
 
 
 PYTEST_FLOOR = "8.0.0"  # pyproject.toml: pytest>=8.0

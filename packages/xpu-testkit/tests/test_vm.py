@@ -24,7 +24,7 @@ from xpu_tool.transport.console import BackdoorShell, ConsoleError, open_console
 from xpu_testkit.vm.guest import ROOT_PASSWORD
 from xpu_testkit.vm.qemu import VmError, detect_accel
 
-pytestmark = pytest.mark.vm
+pytestmark = pytest.mark.xpu_boots_vm
 
 
 def qemu_processes(name: str) -> list[int]:

@@ -1,9 +1,10 @@
 """pytest plugin: run the suite against Intel GPU targets.
 
-Options: ``--hardware`` (run tests marked ``hardware``: they need a real Intel GPU and fail with
+Options: ``--hardware`` (run tests marked ``xpu_hardware``: they need a real Intel GPU and fail with
 the doctor's diagnosis where there is none), ``--target URL`` (repeatable), ``--inventory FILE``,
 ``--strict-skips`` (CI: a skipped test fails, except hardware tests without --hardware).
-Markers: ``hardware``, ``vm``, ``nix``, ``slow``, ``xpu_allowed_skip``. Fixtures, all named ``xpu_*``
+Markers, all named ``xpu_*`` so that a suite's own ``hardware`` or ``slow`` means what it did:
+``xpu_hardware``, ``xpu_boots_vm``, ``xpu_nix``, ``xpu_slow``, ``xpu_allowed_skip``. Fixtures, all named ``xpu_*``
 so that none replaces another plugin's (pytest-testinfra's ``host`` stays testinfra's): ``xpu_host``
 (a Target, parametrized over the targets), ``xpu_target_spec`` (its inventory entry), ``xpu_report``
 (the doctor's report for it), ``xpu_vm`` (boots the test guest), ``xpu_comfyui_server`` and
@@ -27,10 +28,10 @@ from xpu_tool.target import open_target
 from xpu_tool.targets import resolve_targets
 
 MARKERS = {
-    "hardware": "needs a real Intel GPU on the target; runs only with --hardware",
-    "vm": "boots a virtual machine",
-    "nix": "needs Nix (and nixpkgs) to build something",
-    "slow": "takes more than a few seconds",
+    "xpu_hardware": "needs a real Intel GPU on the target; runs only with --hardware",
+    "xpu_boots_vm": "boots a virtual machine",
+    "xpu_nix": "needs Nix (and nixpkgs) to build something",
+    "xpu_slow": "takes more than a few seconds",
 }
 HARDWARE_SKIP = "needs an Intel GPU: run with --hardware on a machine (or --target) that has one"
 STRICT_SKIP_ALLOWED = "xpu_allowed_skip"
@@ -82,7 +83,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if config.stash[XPU_SESSION].hardware:
         return
     for item in items:
-        if item.get_closest_marker("hardware"):
+        if item.get_closest_marker("xpu_hardware"):
             item.add_marker(pytest.mark.skip(reason=HARDWARE_SKIP))
 
 
@@ -104,6 +105,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             report.sections.append((f"console log of VM {vm.spec.name} ({vm.console_log})", vm.console_tail(200)))
     if report.skipped and session.strict_skips and not item.get_closest_marker(STRICT_SKIP_ALLOWED):
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
-        if not (item.get_closest_marker("hardware") and not session.hardware):
+        if not (item.get_closest_marker("xpu_hardware") and not session.hardware):
             report.outcome = "failed"
             report.longrepr = f"skipped under --strict-skips (CI installs every component): {reason}"

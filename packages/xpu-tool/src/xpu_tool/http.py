@@ -303,7 +303,7 @@ def _describe(exc: BaseException) -> str:
 
 
 def _payload(json_body: Any, data: bytes | None, headers: Mapping[str, str] | None) -> tuple[bytes | None, dict[str, str]]:
-    out = {"Accept-Encoding": "identity", "User-Agent": "xpu-testkit", **(headers or {})}
+    out = {"Accept-Encoding": "identity", "User-Agent": "xpu-tool", **(headers or {})}
     if json_body is not None:
         out.setdefault("Content-Type", "application/json")
         return json.dumps(json_body).encode(), out

@@ -42,12 +42,21 @@ PLUGIN_GROUP = "xpu_tool.commands"
 TEST_KIT_COMMANDS = ("bench", "tiny-model", "tiny-checkpoint", "vm")
 
 
-def commands() -> dict[str, ModuleType]:
+def commands(broken: dict[str, str] | None = None) -> dict[str, ModuleType]:
     """The host tool's commands and those installed packages add (entry points in PLUGIN_GROUP); an
-    installed command never replaces one of the host tool's."""
+    installed command never replaces one of the host tool's. One that cannot be loaded is left out
+    and described in ``broken`` (name -> one line naming its entry point and distribution)."""
     found = dict(COMMANDS)
     for ep in sorted(entry_points(group=PLUGIN_GROUP), key=lambda ep: ep.name):
-        found.setdefault(ep.name, ep.load())
+        if ep.name in found:
+            continue
+        try:
+            found[ep.name] = ep.load()
+        except Exception as exc:  # a broken or half-installed plugin must not take the CLI down
+            dist = ep.dist.name if ep.dist is not None else "an unknown distribution"
+            if broken is not None:
+                broken[ep.name] = (f"`xpu {ep.name}` ({ep.value}, from {dist}) cannot be loaded: "
+                                   f"{type(exc).__name__}: {str(exc)[:200]}")
     return found
 
 
@@ -62,8 +71,8 @@ def build_parser(available: dict[str, ModuleType] | None = None) -> argparse.Arg
 
 def _refuse_missing_test_kit(name: str | None, available: dict[str, ModuleType]) -> None:
     if name in TEST_KIT_COMMANDS and name not in available:
-        raise ConfigError(f"`xpu {name}` comes with the test kit, which is not installed "
-                          "(pip install xpu-testkit, or Nix: pkgs.intel-xpu.xpu-testkit)")
+        raise ConfigError(f"`xpu {name}` comes with the test kit, which is not installed (from the intel-xpu "
+                          "repository: pip install ./packages/xpu-testkit; Nix: pkgs.intel-xpu.xpu-testkit)")
 
 
 def _terminate(signum: int, frame: object) -> None:
@@ -86,7 +95,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv = sys.argv[1:] if argv is None else list(argv)
         name = next((a for a in argv if not a.startswith("-")), None)
         # a host tool command needs no plugin loaded (the test kit's modules import more)
-        available = dict(COMMANDS) if name in COMMANDS else commands()
+        broken: dict[str, str] = {}
+        available = dict(COMMANDS) if name in COMMANDS else commands(broken)
+        if name in broken:
+            raise ConfigError(broken[name])
+        for line in broken.values():  # e.g. under --help: the rest still works
+            print(f"xpu: warning: {line}", file=sys.stderr)
         _refuse_missing_test_kit(name, available)
         args = build_parser(available).parse_args(argv)
         return int(available[args.command].run(args))

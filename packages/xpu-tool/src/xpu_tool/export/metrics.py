@@ -13,7 +13,7 @@ Metric families (all gauges; docs/operations.md explains each and the alerts bui
   xpu_bench_timestamp_seconds                  from the last `xpu bench ollama` JSON, when given
   xpu_check_error{check,reason}                1 when a check could not run (timeout, refused, ...)
   xpu_export_duration_seconds, xpu_export_timestamp_seconds
-  xpu_build_info{xpu_testkit,ollama,comfyui,compute_runtime}
+  xpu_build_info{xpu_tool,ollama,comfyui,compute_runtime}
 """
 
 from __future__ import annotations
@@ -130,7 +130,7 @@ def registry_for(export: Export) -> CollectorRegistry:
     Gauge("xpu_export_duration_seconds", "how long the probes and checks took", registry=registry).set(export.duration)
     Gauge("xpu_export_timestamp_seconds", "when this export ran", registry=registry).set(export.timestamp)
     version = {s.service: s.version for s in export.services}
-    Gauge("xpu_build_info", "versions of the stack's parts", ["xpu_testkit", "ollama", "comfyui", "compute_runtime"],
+    Gauge("xpu_build_info", "versions of the stack's parts", ["xpu_tool", "ollama", "comfyui", "compute_runtime"],
           registry=registry).labels(__version__, version.get("ollama", ""), version.get("comfyui", ""),
                                     _compute_runtime(report)).set(1)
     return registry

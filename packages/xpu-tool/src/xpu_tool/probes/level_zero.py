@@ -46,7 +46,7 @@ def judge_level_zero(run: ScriptRun) -> ProbeResult:
         return ProbeResult(
             "level-zero", Status.WARN, "could not run the Level Zero probe on the target",
             run.attempts, cause=run.error or "could not run",
-            fix="install xpu-testkit on the target (the flake's xpu command) or python3",
+            fix="install xpu-tool on the target (the flake's xpu command: hardware.intel-xpu.tools) or python3",
             data={"ran": False, "error": run.error},
         )
     data = dict(run.data or {}, ran=True, via=run.via)

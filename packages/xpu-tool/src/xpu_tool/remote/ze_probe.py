@@ -1,7 +1,7 @@
 """Enumerate Level Zero drivers and devices with ctypes; print one JSON object.
 
 Self-contained (standard library only): the doctor sends this file to the target's Python when
-the target has no ``xpu`` command, so it must not import anything from xpu_testkit.
+the target has no ``xpu`` command, so it must not import anything from xpu_tool.
 Struct layouts and codes: oneapi-src/level-zero include/ze_api.h and include/loader/ze_loader.h.
 """
 

@@ -386,7 +386,7 @@ CLOSE_SECONDS = 0.1  # the longest /ws's close handshake may take
 
 
 def check_image(data: bytes, filename: str) -> ImageCheck:
-    from PIL import Image  # noqa: PLC0415 - Pillow comes with matplotlib
+    from PIL import Image  # noqa: PLC0415 - only checking an image needs Pillow
 
     with Image.open(io.BytesIO(data)) as img:
         img.load()
