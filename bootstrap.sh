@@ -136,7 +136,7 @@ if [ "$job" = doctor ]; then
   exec xpu doctor "$@"
 fi
 status=0
-pytest --strict-skips "$@" || status=$?
+pytest --xpu-strict-skips "$@" || status=$?
 
 # The tests whose verdict depends on this machine's GPUs (marker this_machine), again on this machine
 # seen as a recorded one with an Intel GPU (the hardware runner's view): tests/recorded_view.py mounts
@@ -149,7 +149,7 @@ if [ -n "$view" ]; then
     echo "bootstrap: recorded view skipped: it needs root for a mount namespace (run this as root)" >&2
   else
     "$venv/bin/python" packages/xpu-testkit/tests/recorded_view.py "$view" -- \
-      -c pytest.ini packages/xpu-testkit/tests -m this_machine --strict-skips || status=$?
+      -c pytest.ini packages/xpu-testkit/tests -m this_machine --xpu-strict-skips || status=$?
   fi
 fi
 exit "$status"

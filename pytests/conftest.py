@@ -1,5 +1,5 @@
 """The system suite. The xpu-testkit pytest plugin (installed with the package) provides the
-options (--hardware, --target, --inventory, --strict-skips), the markers and the fixtures
+options (--hardware, --xpu-target, --xpu-inventory, --xpu-strict-skips), the markers and the fixtures
 (xpu_host, xpu_target_spec, xpu_report, xpu_comfyui_server, xpu_ipex_ollama).
 
 Service tests run against the services.ollama / services.comfyui URLs of the inventory's targets.

@@ -1,6 +1,6 @@
 """GPU against CPU on each target's Ollama and ComfyUI: the project's bar is more than 2x.
 
-    pytest pytests/test_benchmarks.py [--hardware] [--inventory lab.yaml] [--bench-out results/]
+    pytest pytests/test_benchmarks.py [--hardware] [--xpu-inventory lab.yaml] [--bench-out results/]
 
 Without --hardware the benchmarks run as far as the machine allows: the ComfyUI bench in harness
 mode between services.comfyui and services.comfyui_cpu (on the server the suite starts here, the

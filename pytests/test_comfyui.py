@@ -1,7 +1,7 @@
 """ComfyUI on each target, end to end: the services.comfyui URL of every inventory target (or the
 real ComfyUI the suite starts on the CPU where no target names one).
 
-    pytest pytests/test_comfyui.py [--hardware] [--inventory lab.yaml]
+    pytest pytests/test_comfyui.py [--hardware] [--xpu-inventory lab.yaml]
 
 Each check is made fresh (new colours, a new seed), so ComfyUI's cache cannot answer it, and it
 must show that the nodes executed. one-step-sd15 needs the test checkpoint on the server

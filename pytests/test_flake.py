@@ -100,7 +100,7 @@ def test_mordrag_overlay_leaves_out_what_the_flake_lacks(nix_instantiate: str) -
 # The harness loads nixpkgs' library and the upstream module files from checkouts named by
 # environment variables (bootstrap.sh points them at ../shared/upstream; a user at their own
 # nixpkgs, home-manager and nixos-hardware). Without them these tests skip here; in CI the suite
-# runs with --strict-skips, so a missing checkout fails there.
+# runs with --xpu-strict-skips, so a missing checkout fails there.
 
 UPSTREAM_PATHS = {
     "XPU_NIXPKGS_LIB": "lib/default.nix",

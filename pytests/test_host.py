@@ -3,7 +3,7 @@ enumeration on every runtime the inventory expects (Level Zero, SYCL, OpenCL, Py
 
     pytest pytests/                      # this machine; GPU tests skip
     pytest pytests/ --hardware           # this machine must have a working Intel GPU
-    pytest pytests/ --hardware --inventory lab.yaml
+    pytest pytests/ --hardware --xpu-inventory lab.yaml
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Ollama on each target, end to end: the services.ollama URL of every inventory target (or
 Intel's IPEX-LLM Ollama, which the suite starts here where no target names one).
 
-    pytest pytests/test_ollama.py [--hardware] [--inventory lab.yaml]
+    pytest pytests/test_ollama.py [--hardware] [--xpu-inventory lab.yaml]
 
 A model is created from the tiny GGUF (no download) and generates with a fixed seed. Without an
 Intel GPU everything up to the generation must work and a failed generation must be explained by

@@ -1,7 +1,7 @@
 """GPU passthrough runs from the inventory: preflight, bind to vfio-pci, boot the VM with the GPU,
 check that the GPU enumerates inside on Level Zero and SYCL, and restore the host driver.
 
-    pytest pytests/test_passthrough.py --hardware --inventory lab.yaml
+    pytest pytests/test_passthrough.py --hardware --xpu-inventory lab.yaml
 
 Runs on the lab host itself (the inventory target's url is local://) as a user that may write
 sysfs and use /dev/vfio.

@@ -42,7 +42,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests that need a machine without an Intel GPU may skip under --strict-skips: on the hardware
+    """Tests that need a machine without an Intel GPU may skip under --xpu-strict-skips: on the hardware
     runner they cannot run, and the GPU path is what its --hardware tests are for. Tests that look
     at this machine's GPUs through the fixtures below are marked ``this_machine``."""
     for item in items:

@@ -73,7 +73,7 @@ def test_a_plain_testinfra_suite_is_unchanged_by_the_plugin(pytester: pytest.Pyt
     markers are ``xpu_*``): the test runs without ``--hardware``."""
     pytester.makepyfile(TESTINFRA_SUITE)
     pytester.makeini("[pytest]\nmarkers =\n    hardware: ours\n    slow: ours\n    vm: ours\n    nix: ours\n")
-    result = pytester.runpytest("--strict-skips", "--strict-markers", "-v")
+    result = pytester.runpytest("--xpu-strict-skips", "--strict-markers", "-v")
     result.assert_outcomes(passed=1)
     assert "xpu_testkit" in {name for name, _ in pytester.parseconfig().pluginmanager.list_name_plugin()}
 
@@ -89,15 +89,15 @@ def test_the_plugin_can_be_disabled(pytester: pytest.Pytester) -> None:
 def test_targets_from_the_inventory_parametrize_host(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(HARDWARE_TEST)
     pytester.makefile(".yaml", lab="targets:\n  bench-a: {url: 'local://'}\n  bench-b: {url: 'local://'}\n")
-    result = pytester.runpytest("--inventory", "lab.yaml", "-v")
+    result = pytester.runpytest("--xpu-inventory", "lab.yaml", "-v")
     result.assert_outcomes(passed=2, skipped=2)
     result.stdout.fnmatch_lines(["*test_host_is_a_target?bench-a? PASSED*", "*test_host_is_a_target?bench-b? PASSED*"])
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--target", "ftp://box"], "*unknown target scheme 'ftp'*"),
-    (["--target", "nowhere"], "*--target 'nowhere' is neither a URL nor a name in the inventory*"),
-    (["--inventory", "missing.yaml"], "*cannot read inventory missing.yaml*"),
+    (["--xpu-target", "ftp://box"], "*unknown target scheme 'ftp'*"),
+    (["--xpu-target", "nowhere"], "*--xpu-target 'nowhere' is neither a URL nor a name in the inventory*"),
+    (["--xpu-inventory", "missing.yaml"], "*cannot read inventory missing.yaml*"),
 ])
 def test_bad_options_are_usage_errors(pytester: pytest.Pytester, args: list[str], message: str) -> None:
     pytester.makepyfile(HARDWARE_TEST)
@@ -110,7 +110,7 @@ def test_bad_options_are_usage_errors(pytester: pytest.Pytester, args: list[str]
 def test_malformed_inventory_names_the_line(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(HARDWARE_TEST)
     pytester.makefile(".yaml", lab="targets:\n  a:\n    url: local://\n    expect: {min_gpus: -1}\n")
-    result = pytester.runpytest("--inventory", "lab.yaml")
+    result = pytester.runpytest("--xpu-inventory", "lab.yaml")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*lab.yaml:4: targets.a.expect.min_gpus: expected a non-negative decimal integer like 2, not '-1'*"])
 
@@ -124,9 +124,9 @@ def test_optional_component():
 def test_allowed():
     pytest.skip("nix build cannot fetch nixpkgs")
 """)
-    result = pytester.runpytest("--strict-skips", "-rfs")
+    result = pytester.runpytest("--xpu-strict-skips", "-rfs")
     result.assert_outcomes(passed=1, skipped=2, failed=1)
-    result.stdout.fnmatch_lines(["*skipped under --strict-skips*clinfo is not installed*"])
+    result.stdout.fnmatch_lines(["*skipped under --xpu-strict-skips*clinfo is not installed*"])
 
 
 def test_markers_are_registered(pytester: pytest.Pytester) -> None:
@@ -154,3 +154,22 @@ def test_the_plugin_works_on_the_oldest_pytest_it_declares(tmp_path: Path) -> No
                          text=True, timeout=600, cwd=tmp_path)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
     assert " passed" in run.stdout.splitlines()[-1] and "failed" not in run.stdout.splitlines()[-1]
+
+
+def test_another_plugins_generic_options_coexist(pytester: pytest.Pytester) -> None:
+    """A suite (or plugin) with options of its own named --target, --inventory and --strict-skips, as
+    embedded-testing and inventory plugins have: no option conflict, and the values are its own."""
+    pytester.makeconftest("""
+        def pytest_addoption(parser):
+            parser.addoption("--target", default="esp32")
+            parser.addoption("--inventory", default="hosts.ini")
+            parser.addoption("--strict-skips", action="store_true")
+    """)
+    pytester.makepyfile("""
+        def test_own_options(request):
+            assert request.config.getoption("--target") == "rp2040"
+            assert request.config.getoption("--inventory") == "hosts.ini"
+            assert request.config.getoption("--strict-skips") is True
+    """)
+    result = pytester.runpytest("--target", "rp2040", "--strict-skips")
+    result.assert_outcomes(passed=1)

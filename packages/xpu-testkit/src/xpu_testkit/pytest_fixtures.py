@@ -29,7 +29,7 @@ def xpu_session(request: pytest.FixtureRequest) -> XpuSession:
 
 @pytest.fixture(scope="session")
 def xpu_target_spec(request: pytest.FixtureRequest) -> InventoryTarget:
-    """The target under test (parametrized over --target / the inventory)."""
+    """The target under test (parametrized over --xpu-target / the inventory)."""
     return request.param
 
 

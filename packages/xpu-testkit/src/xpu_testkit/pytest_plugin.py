@@ -1,8 +1,8 @@
 """pytest plugin: run the suite against Intel GPU targets.
 
 Options: ``--hardware`` (run tests marked ``xpu_hardware``: they need a real Intel GPU and fail with
-the doctor's diagnosis where there is none), ``--target URL`` (repeatable), ``--inventory FILE``,
-``--strict-skips`` (CI: a skipped test fails, except hardware tests without --hardware).
+the doctor's diagnosis where there is none), ``--xpu-target URL`` (repeatable), ``--xpu-inventory FILE``,
+``--xpu-strict-skips`` (CI: a skipped test fails, except hardware tests without --hardware).
 Markers, all named ``xpu_*`` so that a suite's own ``hardware`` or ``slow`` means what it did:
 ``xpu_hardware``, ``xpu_boots_vm``, ``xpu_nix``, ``xpu_slow``, ``xpu_allowed_skip``. Fixtures, all named ``xpu_*``
 so that none replaces another plugin's (pytest-testinfra's ``host`` stays testinfra's): ``xpu_host``
@@ -33,22 +33,22 @@ MARKERS = {
     "xpu_nix": "needs Nix (and nixpkgs) to build something",
     "xpu_slow": "takes more than a few seconds",
 }
-HARDWARE_SKIP = "needs an Intel GPU: run with --hardware on a machine (or --target) that has one"
+HARDWARE_SKIP = "needs an Intel GPU: run with --hardware on a machine (or --xpu-target) that has one"
 STRICT_SKIP_ALLOWED = "xpu_allowed_skip"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("xpu", "Intel GPU (xpu-testkit)")
     group.addoption("--hardware", action="store_true", help="run tests that need a real Intel GPU")
-    group.addoption("--target", action="append", default=[], dest="xpu_targets", metavar="URL|NAME",
+    group.addoption("--xpu-target", action="append", default=[], dest="xpu_targets", metavar="URL|NAME",
                     help="target to test: local:// (default), ssh://[user@]host[:port], or an inventory name")
-    group.addoption("--inventory", dest="xpu_inventory", metavar="FILE", help="YAML inventory of targets")
-    group.addoption("--strict-skips", action="store_true", dest="xpu_strict_skips",
+    group.addoption("--xpu-inventory", dest="xpu_inventory", metavar="FILE", help="YAML inventory of targets")
+    group.addoption("--xpu-strict-skips", action="store_true", dest="xpu_strict_skips",
                     help="fail skipped tests (for CI, where every component is installed)")
 
 
 def _specs(config: pytest.Config, inventory: Inventory | None) -> tuple[InventoryTarget, ...]:
-    specs = resolve_targets(config.getoption("xpu_targets"), inventory)
+    specs = resolve_targets(config.getoption("xpu_targets"), inventory, option="--xpu-target")
     for spec in specs:
         open_target(spec.url)  # reject malformed URLs before any test runs
     return specs
@@ -57,7 +57,7 @@ def _specs(config: pytest.Config, inventory: Inventory | None) -> tuple[Inventor
 def pytest_configure(config: pytest.Config) -> None:
     for name, text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
-    config.addinivalue_line("markers", f"{STRICT_SKIP_ALLOWED}(reason): this test may skip under --strict-skips")
+    config.addinivalue_line("markers", f"{STRICT_SKIP_ALLOWED}(reason): this test may skip under --xpu-strict-skips")
     path = config.getoption("xpu_inventory")
     try:
         inventory = load_inventory(path) if path else None
@@ -107,4 +107,4 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         if not (item.get_closest_marker("xpu_hardware") and not session.hardware):
             report.outcome = "failed"
-            report.longrepr = f"skipped under --strict-skips (CI installs every component): {reason}"
+            report.longrepr = f"skipped under --xpu-strict-skips (CI installs every component): {reason}"

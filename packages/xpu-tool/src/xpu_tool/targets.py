@@ -15,9 +15,11 @@ from .transport import SCHEMES
 LOCAL = InventoryTarget("local", "local://")
 
 
-def resolve_targets(items: Sequence[str], inventory: Inventory | None) -> tuple[InventoryTarget, ...]:
+def resolve_targets(items: Sequence[str], inventory: Inventory | None,
+                    option: str = "--target") -> tuple[InventoryTarget, ...]:
     """Each item is an inventory name, a URL, or ``local`` (local://). With no items: every target
-    of the inventory, else this machine. ConfigError (one line) for an unknown name or scheme."""
+    of the inventory, else this machine. ConfigError (one line, naming ``option``, the flag the items
+    came from) for an unknown name or scheme."""
     if not items:
         return inventory.targets if inventory and inventory.targets else (LOCAL,)
     specs = []
@@ -34,5 +36,5 @@ def resolve_targets(items: Sequence[str], inventory: Inventory | None) -> tuple[
                 raise ConfigError(f"unknown target scheme {scheme!r} in {redact(item)!r} (known: {known})")
             specs.append(InventoryTarget(redact(item).replace("://", "-").strip("-/"), item))
         else:
-            raise ConfigError(f"--target {item!r} is neither a URL nor a name in the inventory")
+            raise ConfigError(f"{option} {item!r} is neither a URL nor a name in the inventory")
     return tuple(specs)
