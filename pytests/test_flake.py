@@ -430,7 +430,7 @@ PYTHON_PACKAGES = ("xpu-tool", "xpu-testkit")
 # what each package.nix takes besides lib and python3Packages
 NIX_ARGUMENTS = {
     "xpu-tool": "level-zero = null; ocl-icd = null; clinfo = null;",
-    "xpu-testkit": 'xpu-tool = { pname = "xpu-tool"; wrapperArgs = [ ]; meta = { }; }; qemu_kvm = null;',
+    "xpu-testkit": 'xpu-tool = { pname = "xpu-tool"; version = "0.1.0"; wrapperArgs = [ ]; meta = { }; }; qemu_kvm = null;',
 }
 
 

@@ -7,7 +7,8 @@
 
 python3Packages.buildPythonPackage {
   pname = "xpu-testkit";
-  version = "0.1.0";
+  # released together: pyproject.toml pins xpu-tool to this version
+  inherit (xpu-tool) version;
   pyproject = true;
 
   src = lib.fileset.toSource {
