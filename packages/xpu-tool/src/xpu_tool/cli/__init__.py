@@ -42,11 +42,11 @@ PLUGIN_GROUP = "xpu_tool.commands"
 TEST_KIT_COMMANDS = ("bench", "tiny-model", "tiny-checkpoint", "vm")
 
 
-def commands(broken: dict[str, str] | None = None) -> dict[str, ModuleType]:
-    """The host tool's commands and those installed packages add (entry points in PLUGIN_GROUP); an
-    installed command never replaces one of the host tool's. One that cannot be loaded is left out
-    and described in ``broken`` (name -> one line naming its entry point and distribution)."""
-    found = dict(COMMANDS)
+def commands() -> tuple[dict[str, ModuleType], dict[str, str]]:
+    """The host tool's commands and those installed packages add (entry points in PLUGIN_GROUP), and
+    the ones that cannot be loaded (name -> one line naming the entry point and its distribution).
+    An installed command never replaces one of the host tool's."""
+    found, broken = dict(COMMANDS), {}
     for ep in sorted(entry_points(group=PLUGIN_GROUP), key=lambda ep: ep.name):
         if ep.name in found:
             continue
@@ -54,17 +54,16 @@ def commands(broken: dict[str, str] | None = None) -> dict[str, ModuleType]:
             found[ep.name] = ep.load()
         except Exception as exc:  # a broken or half-installed plugin must not take the CLI down
             dist = ep.dist.name if ep.dist is not None else "an unknown distribution"
-            if broken is not None:
-                broken[ep.name] = (f"`xpu {ep.name}` ({ep.value}, from {dist}) cannot be loaded: "
-                                   f"{type(exc).__name__}: {str(exc)[:200]}")
-    return found
+            broken[ep.name] = (f"`xpu {ep.name}` ({ep.value}, from {dist}) cannot be loaded: "
+                               f"{type(exc).__name__}: {str(exc)[:200]}")
+    return found, broken
 
 
-def build_parser(available: dict[str, ModuleType] | None = None) -> argparse.ArgumentParser:
+def build_parser(available: dict[str, ModuleType]) -> argparse.ArgumentParser:
     parser = Parser(prog="xpu", description="Check and test an Intel GPU (XPU) AI stack.")
     parser.add_argument("--version", action="version", version=f"xpu {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
-    for command in (commands() if available is None else available).values():
+    for command in available.values():
         command.add_parser(sub)
     return parser
 
@@ -95,8 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv = sys.argv[1:] if argv is None else list(argv)
         name = next((a for a in argv if not a.startswith("-")), None)
         # a host tool command needs no plugin loaded (the test kit's modules import more)
-        broken: dict[str, str] = {}
-        available = dict(COMMANDS) if name in COMMANDS else commands(broken)
+        available, broken = (dict(COMMANDS), {}) if name in COMMANDS else commands()
         if name in broken:
             raise ConfigError(broken[name])
         for line in broken.values():  # e.g. under --help: the rest still works

@@ -8,13 +8,13 @@ import tempfile
 from collections.abc import Callable
 
 from ..errors import ConfigError
+from ..model import Finding
 from ..services.comfyui import CHECKPOINT_NAME, WORKFLOWS, check_comfyui
 from ..services.comfyui_report import check_to_dict
 from ..services.ollama_check import check_ollama, journal_reader
 from ..services.tiny_gguf import ModelWriteError
 from ..target import open_target
 from .common import check_timeout, http_url, print_json, refuse_foreign_flags
-from ..model import Finding
 from .exit_codes import for_check
 
 ONLY = {"ollama": ("journal",), "comfyui": ("workflow", "checkpoint")}
