@@ -191,7 +191,7 @@ def test_connection_refused() -> None:
     run = xpu("check", "comfyui", url)
     assert run.returncode == 4 and run.stdout == "" and "None" not in run.stderr  # unreachable
     [line] = run.stderr.splitlines()
-    assert line.startswith(f"xpu: cannot connect to ComfyUI at {url}: cannot connect to 127.0.0.1:")
+    assert line.startswith(f"xpu: error: cannot connect to ComfyUI at {url}: Connection refused -> ")
     assert "Connection refused -> start it (systemctl status comfyui), check listen/port" in line
 
 

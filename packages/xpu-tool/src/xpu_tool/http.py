@@ -39,14 +39,17 @@ class HttpError(Exception):
     ``kind``: ``bad-url``, ``unreachable`` (name lookup or connection failed), ``timeout``,
     ``too-large``, ``redirects``, ``protocol`` (broken HTTP), ``bad-body`` (bad gzip, not JSON, a
     JSON value of the wrong shape) or ``status`` (an HTTP error status; ``status`` and ``body``
-    hold it).
+    hold it). ``reason`` is the message without the address, for a caller that names the service
+    itself ("cannot connect to Ollama at URL: Connection refused").
     """
 
-    def __init__(self, kind: str, message: str, *, status: int | None = None, body: bytes = b"") -> None:
+    def __init__(self, kind: str, message: str, *, status: int | None = None, body: bytes = b"",
+                 reason: str = "") -> None:
         super().__init__(message)
         self.kind = kind
         self.status = status
         self.body = body
+        self.reason = reason or message
 
 
 @dataclass(frozen=True)
@@ -180,7 +183,7 @@ def _resolve(host: str, port: int, deadline: Deadline) -> list[tuple[Any, ...]]:
     if worker.is_alive():
         raise HttpError("timeout", f"looking up {host} took longer than {deadline.seconds:g} s")
     if "error" in box:
-        raise HttpError("unreachable", f"cannot resolve {host}: {box['error']}")
+        raise HttpError("unreachable", f"cannot resolve {host}: {box['error']}")  # the reason names the host
     return box["addrs"]
 
 
@@ -204,7 +207,7 @@ def _connect(scheme: str, host: str, port: int, deadline: Deadline) -> socket.so
     if last is None or isinstance(last, TimeoutError):
         raise HttpError("timeout", f"connecting to {host}:{port} took longer than {deadline.seconds:g} s")
     reason = last.strerror or str(last) or type(last).__name__
-    raise HttpError("unreachable", f"cannot connect to {host}:{port}: {reason}")
+    raise HttpError("unreachable", f"cannot connect to {host}:{port}: {reason}", reason=reason)
 
 
 class Exchange:

@@ -82,9 +82,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _one_line(findings: tuple[Finding, ...]) -> None:
-    """A check that got no answer has nothing to report but why: one line on stderr."""
+    """A check that got no answer has nothing to report but why: one line on stderr, worded as every
+    other command's exit-4 line (cli.main)."""
     [finding] = findings
-    print(f"xpu: {finding.evidence[0]} -> {finding.fix}", file=sys.stderr)
+    print(f"xpu: error: {finding.evidence[0]} -> {finding.fix}", file=sys.stderr)
 
 
 def _comfyui(args: argparse.Namespace) -> int:

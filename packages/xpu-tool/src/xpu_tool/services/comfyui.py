@@ -190,7 +190,7 @@ class ComfyClient:
 
     def _failure(self, method: str, path: str, exc: HttpError, deadline: Deadline) -> ComfyError:
         if exc.kind == "unreachable":
-            return ComfyError(f"cannot connect to ComfyUI at {self.base_url}: {exc}", kind=exc.kind)
+            return ComfyError(f"cannot connect to ComfyUI at {self.base_url}: {exc.reason}", kind=exc.kind)
         if exc.kind == "timeout":
             return ComfyError(f"ComfyUI at {self.base_url} did not answer {method} {path} within "
                               f"{deadline.seconds:g} s ({exc})", kind=exc.kind)

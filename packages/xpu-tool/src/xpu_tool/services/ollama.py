@@ -150,7 +150,7 @@ class OllamaClient:
             return OllamaError(f"{method} {path}: HTTP {exc.status}: {http.quote(str(message))}", body=body,
                                status=exc.status, kind="status")
         if exc.kind == "unreachable":
-            return OllamaError(f"cannot connect to Ollama at {self.base_url}: {exc}", kind=exc.kind)
+            return OllamaError(f"cannot connect to Ollama at {self.base_url}: {exc.reason}", kind=exc.kind)
         if exc.kind == "timeout":
             return OllamaError(f"Ollama at {self.base_url} did not answer {method} {path} within {seconds:g} s "
                                f"({exc})", kind=exc.kind)
