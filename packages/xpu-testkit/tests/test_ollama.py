@@ -9,34 +9,19 @@ import subprocess
 import sys
 from pathlib import Path
 
-import gguf
 import pytest
 
 from xpu_testkit.doubles.ollama import GENERATE_SAMPLE, STREAM_FINAL, OllamaDouble
 from xpu_testkit.services.ipex_ollama import IpexOllamaServer, default_venv, find_binary
+from xpu_tool.process import free_port
 from xpu_tool.services.ollama import OllamaClient, OllamaError, diagnose_text
 from xpu_tool.services.ollama_check import check_ollama
-from xpu_tool.services.tiny_gguf import N_VOCAB, tensor_shapes, write_tiny_llama
-from xpu_tool.process import free_port
+from xpu_tool.services.tiny_gguf import N_VOCAB, write_tiny_llama
 
 
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_tiny_llama(tmp_path_factory.mktemp("models") / "xpu-tiny.gguf", seed=1).path
-
-
-def test_tiny_gguf_is_a_valid_llama_model(tmp_path: Path) -> None:
-    a = write_tiny_llama(tmp_path / "a.gguf", seed=3)
-    b = write_tiny_llama(tmp_path / "b.gguf", seed=3)
-    c = write_tiny_llama(tmp_path / "c.gguf", seed=4)
-    assert a.size < 1_000_000 and a.sha256 == b.sha256 != c.sha256
-    reader = gguf.GGUFReader(str(a.path))
-    assert reader.fields["general.architecture"].contents() == "llama"
-    tokens = reader.fields["tokenizer.ggml.tokens"].contents()
-    assert len(tokens) == N_VOCAB and tokens[4] == "<0x00>" and tokens[-1] == "<0xFF>"
-    assert reader.fields["tokenizer.ggml.model"].contents() == "llama"
-    shapes = {t.name: tuple(int(d) for d in reversed(t.shape)) for t in reader.tensors}
-    assert shapes == tensor_shapes()
 
 
 # -- the real server ---------------------------------------------------------------------------
