@@ -13,6 +13,8 @@ let
     pythonLibs = map (p: p.name) package.pythonEnv.extraLibs;
     # nixpkgs' installPhase wraps main.py with the environment's interpreter
     wrapsItsEnvironment = lib.hasInfix "${package.pythonEnv}/bin/python3" package.installPhase;
+    # and its install check resolves requirements.txt in that environment
+    installChecksItsEnvironment = lib.hasInfix "PYTHONPATH=${package.pythonEnv}/" package.installCheckPhase;
     checksTorchXpu = lib.hasInfix "hasattr(torch, \"xpu\")" package.postInstallCheck;
   };
   xpuLibs = [
@@ -30,7 +32,17 @@ in
       python = "intel-python3";
       pythonLibs = xpuLibs;
       wrapsItsEnvironment = true;
+      installChecksItsEnvironment = true;
       checksTorchXpu = true;
+    };
+  };
+  # nixpkgs' passthru test (withManager) is the XPU package with the manager, not nixpkgs' CUDA one
+  passthru-test-is-this-package = {
+    result = describe pkgs.intel-xpu.comfyui.tests.withManager;
+    expect = {
+      name = "comfyui-xpu-0.34.1";
+      python = "intel-python3";
+      pythonLibs = xpuLibs ++ [ "python3.13-comfyui-manager" ];
     };
   };
   # the stand-in takes nixpkgs' CUDA path for its own python3, so the case above shows the
@@ -68,6 +80,7 @@ in
     expect = {
       pythonLibs = xpuLibs ++ [ "python3.13-comfyui-gguf-deps" ];
       wrapsItsEnvironment = true;
+      installChecksItsEnvironment = true;
       checksTorchXpu = true;
     };
   };

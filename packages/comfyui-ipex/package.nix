@@ -39,22 +39,32 @@ let
       base.pythonEnv.override (old: {
         extraLibs = old.extraLibs ++ extras;
       });
+  # nixpkgs' phases name its pythonEnv: the wrapper runs it, the install check resolves
+  # requirements.txt in it; both take the one with the extra packages
+  withExtras = builtins.replaceStrings [ "${base.pythonEnv}" ] [ "${pythonEnv}" ];
 in
 base.overrideAttrs (old: {
   pname = "comfyui-xpu";
 
-  # nixpkgs' wrapper runs its pythonEnv; point it at the one with the extra packages
-  installPhase =
-    builtins.replaceStrings [ "${base.pythonEnv}" ] [ "${pythonEnv}" ] old.installPhase;
+  installPhase = withExtras old.installPhase;
+  installCheckPhase = withExtras old.installCheckPhase;
 
   # the build machine has no Intel GPU: nixpkgs' checks run on the CPU; this one checks the build
   postInstallCheck = (old.postInstallCheck or "") + ''
     ${lib.getExe pythonEnv} -c 'import torch; assert hasattr(torch, "xpu"), "torch without XPU"'
   '';
 
-  passthru = old.passthru // {
-    inherit pythonEnv;
-  };
+  passthru =
+    old.passthru
+    // {
+      inherit pythonEnv;
+    }
+    # nixpkgs' test builds its own CUDA comfyui with the manager: this package's instead
+    // lib.optionalAttrs (old.passthru ? tests.withManager) {
+      tests = old.passthru.tests // {
+        withManager = import ./package.nix (args // { withManager = true; });
+      };
+    };
 
   meta = old.meta // {
     description = "ComfyUI on PyTorch XPU (Intel GPUs)";

@@ -1,6 +1,7 @@
 # A stand-in of nixpkgs' comfyui package function (pkgs/by-name/co/comfyui/package.nix, read at
 # NixOS/nixpkgs 05e3304): the same arguments, the same python3.override with CUDA
 # packageOverrides for torch and triton, the same pythonEnv interpolated into installPhase, the
+# same pythonEnv in installCheckPhase, the
 # same passthru. Only a few of its dependencies are named (the list is nixpkgs' business).
 {
   lib,
@@ -45,6 +46,7 @@ stdenvNoCC.mkDerivation (finalAttrs: {
   doInstallCheck = true;
   installCheckPhase = ''
     runHook preInstallCheck
+    PYTHONPATH=${pythonEnv}/${python.sitePackages} ${lib.getExe python.pkgs.pip} install --break-system-packages --dry-run --no-index -r requirements.txt
     "$out"/bin/comfyui --cpu --quick-test-for-ci
     runHook postInstallCheck
   '';

@@ -54,6 +54,7 @@ let
       drv name { meta.mainProgram = "python3"; }
       // {
         inherit pkgs;
+        sitePackages = "lib/python3.13/site-packages";
         withPackages =
           f:
           lib.makeOverridable (
@@ -77,7 +78,8 @@ let
       "torchvision"
       "comfyui-manager"
       "comfyui-gguf-deps"
-    ] (n: drv "python3.13-${n}" { })
+      "pip"
+    ] (n: drv "python3.13-${n}" { meta.mainProgram = n; })
     // torch;
   # nixpkgs' torch and triton take cudaPackages
   cudaCapable = name: lib.makeOverridable ({ cudaPackages ? null }: drv "python3.13-${name}" { }) { };
