@@ -139,6 +139,50 @@
             }
           );
 
+          # The core stand-ins (nixos-tests/eval/stand-ins/nixos.nix, nginx-acme.nix,
+          # home-manager-stand-ins.nix) against all of NixOS and a Home Manager configuration: every
+          # option they declare is declared alike there, or known-approximations.nix says why not.
+          drift-stand-ins =
+            let
+              inherit (nixpkgs) lib;
+              arms = import ./nixos-tests/eval/drift-stand-ins.nix { inherit lib; } {
+                nixosOptions =
+                  (nixpkgs.lib.nixosSystem {
+                    modules = [ { nixpkgs.hostPlatform = system; } ];
+                  }).options;
+                homeManagerOptions =
+                  (home-manager.lib.homeManagerConfiguration {
+                    inherit pkgs;
+                    modules = [
+                      {
+                        home = {
+                          username = "drift";
+                          homeDirectory = "/home/drift";
+                          stateVersion = "25.05";
+                        };
+                      }
+                    ];
+                  }).options;
+              };
+              failed = lib.filterAttrs (_: a: a.unexplained != [ ] || a.stale != [ ]) arms;
+              report = builtins.unsafeDiscardStringContext (
+                builtins.toJSON (lib.mapAttrs (_: a: { inherit (a) unexplained stale; }) failed)
+              );
+              counts = lib.concatStringsSep ", " (
+                lib.mapAttrsToList (arm: a: "${arm}: ${toString (builtins.length a.compared)}") arms
+              );
+            in
+            pkgs.runCommand "drift-stand-ins" { inherit report; } (
+              if failed == { } then
+                "echo 'options compared: ${counts}' > $out"
+              else
+                ''
+                  echo "stand-ins differ from the real declarations: ${toString (builtins.attrNames failed)}" >&2
+                  echo "$report" >&2
+                  exit 1
+                ''
+            );
+
           vm-intel-gpu = vmTest ./nixos-tests/vm/intel-gpu.nix;
           vm-ollama = vmTest ./nixos-tests/vm/ollama.nix;
           vm-comfyui = vmTest ./nixos-tests/vm/comfyui.nix;

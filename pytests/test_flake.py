@@ -169,7 +169,12 @@ FLAKE_WITH_STAND_IN_INPUTS = """
     inputs = {{
       nixpkgs = {{ outPath = {inputs}/nixpkgs; lib = lib // {{ inherit nixosSystem; }}; legacyPackages.x86_64-linux = pkgs; }};
       mordrag = {{ }};
-      home-manager.outPath = {home_manager};
+      home-manager = {{
+        outPath = {home_manager};
+        lib.homeManagerConfiguration = import {repo}/nixos-tests/eval/stand-ins/home-manager-configuration.nix {{
+          inherit lib upstream;
+        }};
+      }};
       nixos-hardware.outPath = {nixos_hardware};
     }};
     flake = import {repo}/flake.nix;
@@ -177,8 +182,8 @@ FLAKE_WITH_STAND_IN_INPUTS = """
     cases = builtins.attrNames (import {repo}/nixos-tests/eval/run.nix {{ inherit lib upstream; }});
   in {{
     inherit cases;
-    checks = builtins.mapAttrs (_: c: {{ inherit (c) name script; }})
-      {{ inherit (self.checks.x86_64-linux) eval-modules eval-modules-nixos; }};
+    checks = builtins.mapAttrs (_: c: {{ inherit (c) name script; report = c.env.report or null; }})
+      {{ inherit (self.checks.x86_64-linux) eval-modules eval-modules-nixos drift-stand-ins; }};
     # each VM check: what its runNixOSTest (the stand-in returns its argument) was given
     vmChecks = builtins.mapAttrs (_: c: {{
       imports = map (i: if builtins.isPath i then toString i else i.name) c.imports;
@@ -198,11 +203,15 @@ def _flake_checks(nix: str, upstream: dict[str, Path], tmp: Path, extra: str = "
         (nixpkgs / "nixos").symlink_to(upstream["XPU_NIXPKGS"] / "nixos")
     (nixpkgs / "default.nix").write_text(f"""
       {{ ... }}:
-      let lib = import {upstream["XPU_NIXPKGS_LIB"]}/lib;
+      let
+        lib = import {upstream["XPU_NIXPKGS_LIB"]}/lib;
+        kernelPackages = import {REPO}/nixos-tests/eval/stand-ins/kernel-packages.nix {{ inherit lib; }};
       in import {REPO}/nixos-tests/eval/stand-ins/pkgs.nix {{ inherit lib; }} {{ }} // {{
         stdenv.hostPlatform.system = "x86_64-linux";
-        linuxPackages.kernel.version = "6.18.2";
-        runCommand = name: env: script: {{ inherit name script; }};
+        # extensible, with an overridable kernel, as boot.kernelPackages' apply needs
+        linuxPackages = kernelPackages "6.18.2";
+        linuxPackages_latest = kernelPackages "6.17.1";
+        runCommand = name: env: script: {{ inherit name env script; }};
         testers.runNixOSTest = test: test;
       }}
     """)
@@ -219,8 +228,24 @@ def test_flake_checks_run_every_case_on_both_harnesses(nix_instantiate: str, ups
     harness-nixos.nix must subtract); only `nix flake check` has all of NixOS judge the cases."""
     got = _flake_checks(nix_instantiate, upstream, tmp_path)
     assert len(got["cases"]) >= 49
-    for name, check in got["checks"].items():
-        assert check == {"name": name, "script": f"echo {len(got['cases'])} cases > $out"}
+    for name in ("eval-modules", "eval-modules-nixos"):
+        assert got["checks"][name]["script"] == f"echo {len(got['cases'])} cases > $out"
+
+
+def test_the_flake_checks_the_core_stand_ins_against_nixos_and_home_manager(
+        nix_instantiate: str, upstream: dict[str, Path], tmp_path: Path) -> None:
+    """checks.drift-stand-ins, evaluated with stand-in inputs: nixosSystem is the stand-in (the
+    same declarations as the stand-ins, so nothing differs) and homeManagerConfiguration too
+    (stand-ins/home-manager-configuration.nix). There the Home Manager approximations that
+    known-approximations.nix lists do not differ, so the check fails naming them stale: what it
+    does on a real Home Manager once a stand-in is made exact and the entry is left behind."""
+    got = _flake_checks(nix_instantiate, upstream, tmp_path)
+    check = got["checks"]["drift-stand-ins"]
+    lines = check["script"].strip().splitlines()
+    assert check["name"] == "drift-stand-ins" and lines[-1].strip() == "exit 1"
+    assert lines[0].strip() == 'echo "stand-ins differ from the real declarations: home-manager" >&2'
+    assert lines[1].strip() == 'echo "$report" >&2'
+    assert json.loads(check["report"]) == {"home-manager": {"unexplained": [], "stale": sorted(KNOWN_HOME_MANAGER)}}
 
 
 def test_every_vm_test_is_a_check_on_the_flakes_modules(nix_instantiate: str, upstream: dict[str, Path],
@@ -297,13 +322,108 @@ def test_the_old_nixpkgs_acceleration_is_told_apart_from_the_removed_one(nix_ins
 
 
 def test_stand_ins_agree_with_the_upstream_files(nix_instantiate: str, upstream: dict[str, Path]) -> None:
-    """The drift check: options a stand-in declares that an upstream file also declares have the
-    same type and default."""
+    """The drift check in CI: options a stand-in declares that an upstream file also declares have
+    the same type and default. Every arm compares what it should (an arm comparing nothing
+    fails), and the stand-ins no shared file can judge are named, with the reason."""
     got = eval_nix(nix_instantiate, _with_upstream(upstream, f"import {REPO}/nixos-tests/eval/drift-upstream.nix {{ inherit lib upstream; }}"))
+    uncompared = got.pop("uncompared")
+    assert set(got) == {"old-nixpkgs-ollama", "home-manager"}
     assert not [m for d in got.values() for m in d["mismatches"]], json.dumps(got, indent=2)
-    assert set(got["old-nixpkgs-ollama"]["compared"]) >= {
+    assert set(got["old-nixpkgs-ollama"]["compared"]) == {
         "services.ollama.enable", "services.ollama.package", "services.ollama.host", "services.ollama.port",
         "services.ollama.environmentVariables"}
+    # Home Manager's own assertions and warnings are nixpkgs' misc/assertions.nix (its modules.nix)
+    assert sorted(got["home-manager"]["compared"]) == ["assertions", "warnings"]
+    assert set(uncompared) == {"stand-ins/nixos.nix", "stand-ins/nginx-acme.nix"} and all(uncompared.values())
+
+
+KNOWN_HOME_MANAGER = {"systemd.user.services", "launchd.agents.<name>.config"}
+# what checks.drift-stand-ins must compare of the NixOS stand-ins (a sample of every kind: plain,
+# inside attrsOf submodules at each depth, and a submodule option beside a plain tree)
+NIXOS_COMPARED = {
+    "boot.kernelParams", "boot.kernelPackages", "boot.initrd.kernelModules", "environment.sessionVariables",
+    "environment.systemPackages", "systemd.services.<name>.serviceConfig", "systemd.services.<name>.wants",
+    "systemd.timers.<name>.timerConfig", "systemd.tmpfiles.settings.<name>.<name>.<name>.mode",
+    "users.users.<name>.group", "users.users.<name>.home", "users.groups.<name>.gid",
+    "networking.firewall.allowedTCPPorts", "services.udev.extraRules", "nixpkgs.overlays", "nixpkgs.config",
+    "system.stateVersion", "services.prometheus.exporters.node.enabledCollectors", "meta.maintainers",
+    "services.nginx.virtualHosts.<name>.locations.<name>.proxyPass", "security.acme.defaults.email"}
+
+
+def _drift_stand_ins(nix: str, upstream: dict[str, Path], nixos_options: str = "options") -> dict:
+    """drift-stand-ins.nix (checks.drift-stand-ins) on the stand-in nixosSystem and Home Manager
+    configuration; `nixos_options` may rewrite their NixOS `options`."""
+    return eval_nix(nix, _with_upstream(upstream, f"""
+      let
+        options = (import {REPO}/nixos-tests/eval/stand-ins/nixos-system.nix {{ inherit lib upstream; }} {{
+          modules = [ ];
+        }}).options;
+        homeManager = import {REPO}/nixos-tests/eval/stand-ins/home-manager-configuration.nix {{ inherit lib upstream; }};
+      in import {REPO}/nixos-tests/eval/drift-stand-ins.nix {{ inherit lib; }} {{
+        nixosOptions = {nixos_options};
+        homeManagerOptions = (homeManager {{ modules = [ ]; }}).options;
+      }}"""))
+
+
+def test_the_stand_in_drift_check_compares_every_core_stand_in(nix_instantiate: str,
+                                                               upstream: dict[str, Path]) -> None:
+    got = _drift_stand_ins(nix_instantiate, upstream)
+    nixos, home = got["nixos"], got["home-manager"]
+    assert NIXOS_COMPARED <= set(nixos["compared"]) and len(nixos["compared"]) >= 55
+    assert nixos["unexplained"] == [] and nixos["missing"] == [] and nixos["stale"] == []
+    assert {"home.sessionVariables", "home.packages", "xdg.dataHome", "assertions", "warnings",
+            "launchd.agents.<name>.enable"} | KNOWN_HOME_MANAGER <= set(home["compared"])
+    # compared with themselves, the known approximations do not differ: stale
+    assert home["unexplained"] == [] and set(home["stale"]) == KNOWN_HOME_MANAGER
+
+
+def test_the_stand_in_drift_check_names_what_differs(nix_instantiate: str, upstream: dict[str, Path]) -> None:
+    """A NixOS whose boot.kernelParams is a plain list of strings and that has no services.nginx:
+    both are named, with what each side declares."""
+    got = _drift_stand_ins(nix_instantiate, upstream, """options // {
+        boot = options.boot // {
+          kernelParams = lib.mkOption { type = lib.types.listOf lib.types.str; default = [ ]; };
+        };
+        services = removeAttrs options.services [ "nginx" ];
+      }""")
+    assert got["nixos"]["unexplained"] == [
+        {"option": "boot.kernelParams",
+         "standIn": {"type": "list of string, with spaces inside double quotes", "default": "[]"},
+         "real": {"type": "list of string", "default": "[]"}},
+        {"option": "services.nginx", "real": "not declared"}]
+
+
+def test_the_core_stand_ins_apply_and_check_as_nixpkgs_does(nix_instantiate: str, upstream: dict[str, Path]) -> None:
+    """What a case can observe of the stand-ins' apply and check functions: session variables
+    joined with ":" and nulls dropped, firewall ports sorted and unique, a service Type systemd
+    does not know refused (checkService), and boot.kernelPackages rebuilt through `extend` and
+    `kernel.override`: a `//` on the set is lost, pin-kernel.nix's version survives."""
+    got = eval_nix(nix_instantiate, _with_upstream(upstream, f"""
+      let
+        kernelPackages = import {REPO}/nixos-tests/eval/stand-ins/kernel-packages.nix {{ inherit lib; }};
+        pin = import {REPO}/nixos-tests/eval/pin-kernel.nix;
+        base = kernelPackages "6.12.10";
+        eval = module: (lib.evalModules {{
+          modules = [ {REPO}/nixos-tests/eval/stand-ins/nixos.nix {{ _module.args.pkgs.linuxPackages = base; }} module ];
+        }}).config;
+        version = kp: (eval {{ boot.kernelPackages = kp; }}).boot.kernelPackages.kernel.version;
+        service = type: builtins.tryEval (builtins.deepSeq
+          (eval {{ systemd.services.x.serviceConfig.Type = type; }}).systemd.services.x.serviceConfig true);
+        config = eval {{
+          environment.sessionVariables = {{ A = [ "/a" "/b" 3 ]; B = null; C = 4; }};
+          networking.firewall.allowedTCPPorts = [ 8188 22 8188 ];
+        }};
+      in {{
+        inherit (config.environment) sessionVariables;
+        ports = config.networking.firewall.allowedTCPPorts;
+        default = (eval {{ }}).boot.kernelPackages.kernel.version;
+        pinned = version (pin "6.6.30" base);
+        merged = version (base // {{ kernel = base.kernel // {{ version = "6.6.30"; }}; }});
+        oneshot = (service "oneshot").success;
+        typo = (service "oneshott").success;
+      }}"""))
+    assert got == {"sessionVariables": {"A": "/a:/b:3", "C": "4"}, "ports": [22, 8188], "default": "6.12.10",
+                   "pinned": "6.6.30", "merged": "6.12.10", "oneshot": True, "typo": False}
 
 
 def test_the_drift_check_catches_a_stand_in_that_drifted(nix_instantiate: str, upstream: dict[str, Path]) -> None:

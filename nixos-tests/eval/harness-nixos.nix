@@ -12,6 +12,7 @@
 }:
 let
   standInPkgs = import ./stand-ins/pkgs.nix { inherit lib; };
+  pinKernel = import ./pin-kernel.nix;
   # nixpkgs declares what stand-ins/*.nix declare: a case's stand-in module would clash with it
   isStandIn = m: builtins.isPath m && lib.hasPrefix (toString ./stand-ins + "/") (toString m);
 
@@ -46,9 +47,8 @@ let
           # the cases' package set for every module (nixpkgs.nix's own pkgs has a lower priority)
           _module.args.pkgs = lib.mkForce casePkgs;
           nixpkgs.hostPlatform = lib.mkDefault pkgs.stdenv.hostPlatform.system;
-          boot.kernelPackages = lib.mkDefault (
-            pkgs.linuxPackages // { kernel = pkgs.linuxPackages.kernel // { version = kernelVersion; }; }
-          );
+          # survives kernel.nix's apply (extend + kernel.override): pin-kernel.nix
+          boot.kernelPackages = lib.mkDefault (pinKernel kernelVersion pkgs.linuxPackages);
           # what any NixOS machine needs to evaluate: a root file system and a boot loader choice
           fileSystems."/" = lib.mkDefault {
             device = "none";

@@ -7,6 +7,8 @@
 { lib, upstream }:
 let
   standInPkgs = import ./stand-ins/pkgs.nix { inherit lib; };
+  kernelPackages = import ./stand-ins/kernel-packages.nix { inherit lib; };
+  pinKernel = import ./pin-kernel.nix;
 in
 {
   modules,
@@ -22,6 +24,23 @@ in
   comfyuiModule ? upstream.nixos.comfyui,
 }:
 let
+  pkgs =
+    let
+      standIn = standInPkgs {
+        inherit
+          driversOutput
+          comfyuiXpu
+          syclTools
+          ollamaBackends
+          ;
+      };
+    in
+    # kernel package sets that NixOS' boot.kernelPackages `apply` can extend, as nixpkgs' can
+    standIn
+    // {
+      linuxPackages = kernelPackages "6.12.10";
+      linuxPackages_latest = kernelPackages standIn.linuxPackages_latest.kernel.version;
+    };
   inherit
     (
       (lib.evalModules {
@@ -32,15 +51,9 @@ let
           comfyuiModule
           ollamaModule
           {
-            _module.args.pkgs = standInPkgs {
-              inherit
-                driversOutput
-                comfyuiXpu
-                syclTools
-                ollamaBackends
-                ;
-            };
-            boot.kernelPackages = lib.mkDefault { kernel.version = kernelVersion; };
+            _module.args.pkgs = pkgs;
+            # the case's kernel version, set as harness-nixos.nix sets it
+            boot.kernelPackages = lib.mkDefault (pinKernel kernelVersion pkgs.linuxPackages);
           }
         ]
         ++ modules;

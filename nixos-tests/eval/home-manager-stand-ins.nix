@@ -1,11 +1,17 @@
 # Typed stand-ins for the Home Manager options this flake's Home Manager modules touch, so they
-# evaluate with nixpkgs' library alone (docs/nixpkgs-interface.md lists each with its file):
-#   modules/misc/assertions.nix      assertions, warnings
-#   modules/home-environment.nix     home.sessionVariables
-#   modules/misc/xdg.nix             xdg.dataHome
-#   modules/systemd.nix              systemd.user.services (unitType "service")
-#   modules/launchd/default.nix      launchd.agents.<name>.{enable, config} (config left open here)
-#   modules/misc/meta.nix            meta.maintainers (nixpkgs' modules/generic/meta-maintainers.nix)
+# evaluate with nixpkgs' library alone. Each is declared as the Home Manager file named here
+# declares it (read at nix-community/home-manager ec1a8fd, the commit of the shared
+# modules/services/ollama.nix):
+#   nixpkgs' nixos/modules/misc/assertions.nix  assertions, warnings (Home Manager's modules.nix
+#                                    imports that file; the drift check compares with it in CI)
+#   modules/home-environment.nix     home.sessionVariables, home.packages
+#   modules/misc/xdg/default.nix     xdg.dataHome (no default: its config sets one with
+#                                    mkOptionDefault from home.homeDirectory, as here)
+#   modules/systemd.nix              systemd.user.services: only approximated (the section layout
+#                                    of its freeformType), known-approximations.nix says why
+#   modules/launchd/default.nix      launchd.agents.<name>.{enable, config}: `config` approximated
+#   nixpkgs' modules/generic/meta-maintainers.nix  meta.maintainers
+# `nix flake check` compares every one with a real Home Manager evaluation (checks.drift-stand-ins).
 # Home Manager's services.ollama is its real file (XPU_HOME_MANAGER: modules/services/ollama.nix).
 { lib }:
 let
@@ -43,19 +49,23 @@ rec {
           default = [ ];
         };
         home.sessionVariables = mkOption {
-          type = types.lazyAttrsOf (
-            types.oneOf [
-              types.str
-              types.path
-              types.int
-              types.float
-            ]
-          );
+          type =
+            with types;
+            lazyAttrsOf (
+              nullOr (oneOf [
+                str
+                path
+                int
+                float
+                bool
+              ])
+            );
           default = { };
         };
         xdg.dataHome = mkOption {
-          type = types.str;
-          default = "/home/alice/.local/share";
+          type = types.path;
+          defaultText = "~/.local/share";
+          apply = toString;
         };
         home.packages = mkOption {
           type = types.listOf types.package;
@@ -88,5 +98,7 @@ rec {
           default = { };
         };
       };
+      # Home Manager's xdg module sets it from home.homeDirectory with mkOptionDefault
+      config.xdg.dataHome = lib.mkOptionDefault "/home/alice/.local/share";
     };
 }

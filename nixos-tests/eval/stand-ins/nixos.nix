@@ -1,15 +1,56 @@
 # Typed stand-ins for the NixOS core options that the upstream module files (loaded for real from
 # XPU_NIXPKGS: services.ollama, services.comfyui, hardware.graphics, misc/assertions.nix;
 # nixos-hardware's common/gpu/intel) and this flake's modules use but do not declare. Each is
-# typed as the nixpkgs file named beside it declares it (docs/nixpkgs-interface.md has the commit
-# read); only declarations, none of those modules' behaviour. drift.nix compares every option here
-# with a real declaration wherever one is loaded (`nix flake check`: all of nixpkgs).
-{ lib, ... }:
+# declared as the nixpkgs file named beside it declares it: same type constructor, default (or
+# defaultText where the default is a package set) and apply (docs/nixpkgs-interface.md has the
+# commits read); only declarations and those functions, none of the modules' behaviour.
+# No shared upstream file declares these options, so in CI nothing real is compared with them;
+# `nix flake check` compares every one with all of NixOS (checks.drift-stand-ins,
+# drift-stand-ins.nix), and known-approximations.nix lists where they knowingly differ.
+{ lib, pkgs, ... }:
 let
   inherit (lib) mkOption types;
 
   # nixos/lib/systemd-lib.nix
   unitNameType = types.strMatching "[a-zA-Z0-9@%:_.\\-]+[.](service|socket|device|mount|automount|swap|target|path|timer|scope|slice)";
+
+  # nixos/lib/systemd-lib.nix: checkUnitConfig (mkOverride / mkIf wrappers unwrapped, errors traced)
+  checkUnitConfig =
+    group: checks: attrs:
+    let
+      defs = lib.mapAttrs (
+        _: v: if v._type or "" == "override" || v._type or "" == "if" then v.content else v
+      ) attrs;
+      errors = lib.concatMap (c: c group defs) checks;
+    in
+    if errors == [ ] then true else lib.trace (lib.concatStringsSep "\n" errors) false;
+  assertValueOneOf =
+    name: values: group: attr:
+    lib.optional (
+      attr ? ${name} && !lib.elem attr.${name} values
+    ) "Systemd ${group} field `${name}' cannot have value `${toString attr.${name}}'.";
+
+  # nixos/lib/systemd-unit-options.nix: checkService
+  checkService = checkUnitConfig "Service" [
+    (assertValueOneOf "Type" [
+      "exec"
+      "simple"
+      "forking"
+      "oneshot"
+      "dbus"
+      "notify"
+      "notify-reload"
+      "idle"
+    ])
+    (assertValueOneOf "Restart" [
+      "no"
+      "on-success"
+      "on-failure"
+      "on-abnormal"
+      "on-abort"
+      "always"
+    ])
+  ];
 
   # nixos/lib/systemd-unit-options.nix: lists concatenate, other values must agree; overrides first.
   unitOption = lib.mkOptionType {
@@ -80,7 +121,7 @@ let
         default = [ ];
       };
       serviceConfig = mkOption {
-        type = types.attrsOf unitOption;
+        type = types.addCheck (types.attrsOf unitOption) checkService;
         default = { };
       };
       script = lines;
@@ -132,6 +173,12 @@ let
       };
       group = mkOption {
         type = types.str;
+        apply =
+          x:
+          assert (
+            lib.stringLength x < 32 || abort "Group name '${x}' is longer than 31 characters which is not allowed!"
+          );
+          x;
         default = "";
       };
       extraGroups = mkOption {
@@ -181,10 +228,33 @@ in
   options = {
     # nixos/modules/system/boot/kernel.nix
     boot.kernelParams = mkOption {
-      type = types.listOf (types.strMatching ''([^"[:space:]]|"[^"]*")+'');
+      type = types.listOf (
+        types.strMatching ''([^"[:space:]]|"[^"]*")+''
+        // {
+          name = "kernelParam";
+          description = "string, with spaces inside double quotes";
+        }
+      );
       default = [ ];
     };
-    boot.kernelPackages = mkOption { type = types.raw; };
+    # its apply with boot.kernelPatches = [ ], boot.kernel.features = { } and randstructSeed = "",
+    # the defaults of the options it reads (not stand-ins here)
+    boot.kernelPackages = mkOption {
+      type = types.raw;
+      default = pkgs.linuxPackages;
+      defaultText = lib.literalExpression "pkgs.linuxPackages";
+      apply =
+        kernelPackages:
+        kernelPackages.extend (
+          _: super: {
+            kernel = super.kernel.override (originalArgs: {
+              randstructSeed = "";
+              kernelPatches = originalArgs.kernelPatches or [ ];
+              features = lib.recursiveUpdate super.kernel.features { };
+            });
+          }
+        );
+    };
     boot.initrd.kernelModules = mkOption {
       type = types.listOf types.str;
       default = [ ];
@@ -213,9 +283,32 @@ in
       default = { };
     };
 
-    # nixos/modules/config/system-environment.nix
+    # nixos/modules/config/system-environment.nix: `inherit (options.environment.variables) type
+    # apply`, which nixos/modules/config/shells-environment.nix declares: lists joined with ":",
+    # paths and integers as strings, nulls dropped
     environment.sessionVariables = mkOption {
-      type = types.attrsOf (types.either types.str (types.listOf types.str));
+      type =
+        with types;
+        attrsOf (
+          nullOr (oneOf [
+            (listOf (oneOf [
+              int
+              str
+              path
+            ]))
+            int
+            str
+            path
+          ])
+        );
+      apply =
+        let
+          toStr = v: if lib.isPath v then "${v}" else toString v;
+        in
+        attrs:
+        lib.mapAttrs (_: v: if lib.isList v then lib.concatMapStringsSep ":" toStr v else toStr v) (
+          lib.filterAttrs (_: v: v != null) attrs
+        );
       default = { };
     };
     # nixos/modules/config/system-path.nix
@@ -234,8 +327,10 @@ in
     networking.firewall.allowedTCPPorts = mkOption {
       type = types.listOf types.port;
       default = [ ];
+      apply = ports: lib.unique (builtins.sort builtins.lessThan ports);
     };
 
+    # nixos/modules/misc/nixpkgs.nix
     nixpkgs.overlays = mkOption {
       type = types.listOf overlayType;
       default = [ ];
@@ -246,7 +341,12 @@ in
     };
 
     # nixos/modules/misc/version.nix
-    system.stateVersion = mkOption { type = types.str; };
+    # (its apply only traces a warning when the option is left at its default: not modelled)
+    system.stateVersion = mkOption {
+      type = types.str;
+      default = lib.trivial.release;
+      defaultText = lib.literalExpression "config.system.nixos.release";
+    };
 
     # nixos/modules/services/monitoring/prometheus/default.nix
     services.prometheus.enable = mkOption {
