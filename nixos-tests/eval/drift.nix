@@ -26,7 +26,8 @@ let
       {
         type = o.type.description;
         default =
-          if o ? defaultText then
+          # (security.acme's inheritable options set it to null where the default stands)
+          if o.defaultText or null != null then
             "defaultText: ${o.defaultText.text or o.defaultText}"
           else if default.success then
             default.value
