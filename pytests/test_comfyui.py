@@ -5,7 +5,7 @@ real ComfyUI the suite starts on the CPU where no target names one).
 
 Each check is made fresh (new colours, a new seed), so ComfyUI's cache cannot answer it, and it
 must show that the nodes executed. one-step-sd15 needs the test checkpoint on the server
-(``python -m xpu_testkit.services.sd15_checkpoint MODELS/checkpoints/xpu-tiny-sd15.safetensors``).
+(``xpu tiny-checkpoint MODELS/checkpoints/xpu-tiny-sd15.safetensors``, a command of the test kit).
 Only the Intel GPU judgement needs --hardware.
 """
 

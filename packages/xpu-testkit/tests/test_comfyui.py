@@ -8,8 +8,8 @@ import hashlib
 import json
 import random
 import subprocess
-import sys
 import signal
+import sys
 import time
 from pathlib import Path
 
@@ -17,11 +17,11 @@ import pytest
 import requests
 
 from xpu_testkit.doubles.comfyui import COMFYUI_VERSION, ComfyDouble
+from xpu_testkit.services.comfyui_server import ComfyInstall, ComfyServer, ComfyServerError, install_from_environment
+from xpu_testkit.services.sd15_checkpoint import NAME, tensor, tensor_shapes, write_checkpoint
 from xpu_tool.model import Severity
 from xpu_tool.process import free_port
 from xpu_tool.services.comfyui import ComfyClient, ComfyError, check_comfyui, fresh_workflow, load_workflow
-from xpu_testkit.services.comfyui_server import ComfyInstall, ComfyServer, ComfyServerError, install_from_environment
-from xpu_testkit.services.sd15_checkpoint import NAME, tensor, tensor_shapes, write_checkpoint
 
 
 def xpu(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -100,7 +100,20 @@ def test_a_missing_checkpoint_is_named(xpu_comfyui_server: ComfyServer) -> None:
     result = check_comfyui(xpu_comfyui_server.url, workflow="one-step-sd15", checkpoint="nope.safetensors")
     assert [f.id for f in result.findings] == ["comfyui-not-on-xpu", "comfyui-no-checkpoint"]
     assert "ckpt_name: 'nope.safetensors' not in" in result.findings[1].evidence[0]
+    assert result.findings[1].title.endswith("checkpoint nope.safetensors")
+    assert result.findings[1].fix.startswith("put nope.safetensors into the server's models/checkpoints, ")
     assert f"xpu tiny-checkpoint MODELS/checkpoints/{NAME}" in result.findings[1].fix
+    default = check_comfyui(xpu_comfyui_server.url, workflow="one-step-sd15", checkpoint=None,
+                            rng=random.Random(1))  # the test checkpoint is there: no such finding
+    assert "comfyui-no-checkpoint" not in [f.id for f in default.findings]
+
+
+def test_the_servers_home_is_in_pytests_base_directory(xpu_comfyui_server: ComfyServer,
+                                                       tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A killed session cannot remove the ~465 MB checkpoint: pytest's rotation of old base
+    directories does."""
+    assert xpu_comfyui_server.home.is_relative_to(tmp_path_factory.getbasetemp())
+    assert (xpu_comfyui_server.checkpoints / NAME).stat().st_size > 400_000_000
 
 
 def test_an_execution_error_is_reported(xpu_comfyui_server: ComfyServer) -> None:

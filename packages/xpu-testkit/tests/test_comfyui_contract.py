@@ -1,6 +1,7 @@
 """The ComfyUI double against the real ComfyUI 0.8: the same client scenarios on both, compared
-message by message (types, order, node ids, cached lists, progress_state node states, keys) and
-answer by answer (HTTP status, content type, error shapes). Values that differ by nature (ids,
+message by message (types, order, node ids, cached lists, progress_state node states, keys),
+answer by answer (HTTP status, content type, error shapes) and record by record (the /prompt
+answer's keys, the /history entry of each run: status, its messages, the outputs' keys). Values that differ by nature (ids,
 timestamps, file names, the device) are left out; everything else must match."""
 
 from __future__ import annotations
@@ -10,27 +11,35 @@ import random
 import re
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 import requests
 import websocket
 
-from xpu_testkit.doubles.comfyui import ComfyDouble
-from xpu_tool.services.comfyui import fresh_workflow, load_workflow
+from xpu_testkit.doubles.comfyui import COMFYUI_VERSION, ComfyDouble
 from xpu_testkit.services.comfyui_server import ComfyServer
+from xpu_tool.services.comfyui import fresh_workflow, load_workflow
 
 Shape = Any
 
 
-def record(url: str, workflow: Any, timeout: float = 60.0) -> tuple[int, list[dict[str, Any]]]:
+@dataclass(frozen=True)
+class Recording:
+    status: int  # of POST /prompt
+    answer: Any  # its JSON body
+    events: list[dict[str, Any]]  # the /ws messages of this prompt, to its end
+
+
+def record(url: str, workflow: Any, timeout: float = 60.0) -> Recording:
     """POST the workflow with a fresh client id and every /ws message until the prompt ends."""
     client_id = str(uuid.uuid4())
     ws = websocket.create_connection(url.replace("http", "ws", 1) + f"/ws?clientId={client_id}", timeout=timeout)
     try:
         answer = requests.post(url + "/prompt", json={"prompt": workflow, "client_id": client_id}, timeout=timeout)
         if answer.status_code != 200:
-            return answer.status_code, []
+            return Recording(answer.status_code, answer.json(), [])
         prompt_id = answer.json()["prompt_id"]
         events = []
         while True:
@@ -43,7 +52,7 @@ def record(url: str, workflow: Any, timeout: float = 60.0) -> tuple[int, list[di
                 continue
             events.append(event)
             if event["type"] == "executing" and data.get("node") is None:
-                return answer.status_code, events
+                return Recording(answer.status_code, answer.json(), events)
     finally:
         ws.close()
 
@@ -67,14 +76,25 @@ def event_shape(event: dict[str, Any]) -> Shape:
     return kind, keys
 
 
+def history_shape(entry: dict[str, Any]) -> Shape:
+    """A /history entry: its keys, status, the names of its status messages, each output's keys."""
+    status = entry["status"]
+    return (sorted(entry), sorted(status), status["status_str"], status["completed"],
+            [m[0] for m in status["messages"]], {node: sorted(out) for node, out in entry["outputs"].items()})
+
+
 def run_shape(url: str, workflow: Any) -> Shape:
-    status, events = record(url, workflow)
-    return status, [event_shape(e) for e in events]
+    """The /prompt answer's keys and node errors, the /ws messages, and the run's /history entry."""
+    run = record(url, workflow)
+    prompt_id = run.answer["prompt_id"]
+    history = requests.get(f"{url}/history/{prompt_id}", timeout=10).json()
+    return (run.status, sorted(run.answer), run.answer["node_errors"], [event_shape(e) for e in run.events],
+            len(history), history_shape(history[prompt_id]))
 
 
 def error_shape(url: str, workflow: Any) -> Shape:
     """An execution error: its keys and forms, what follows it, and the history's record of it."""
-    _, events = record(url, workflow)
+    events = record(url, workflow).events
     kinds = [e["type"] for e in events]
     at = kinds.index("execution_error")
     error = events[at]["data"]
@@ -148,11 +168,19 @@ def real_and_double(xpu_comfyui_server: ComfyServer) -> Iterator[tuple[dict[str,
 def test_the_scenarios_ran(real_and_double: tuple[dict[str, Shape], dict[str, Shape]]) -> None:
     real, _ = real_and_double
     assert len(real) == 18
-    status, events = real["the same prompt again: all cached"]
-    assert status == 200 and ("execution_cached", ("1", "2", "3", "4"), ("nodes", "prompt_id", "timestamp")) in events
+    status, answer_keys, node_errors, events, entries, history = real["the same prompt again: all cached"]
+    assert (status, answer_keys, node_errors) == (200, ["node_errors", "number", "prompt_id"], {})
+    assert ("execution_cached", ("1", "2", "3", "4"), ("nodes", "prompt_id", "timestamp")) in events
     assert not any(e[0] == "executing" and e[1] is not None for e in events)
-    assert [e for e in real["one-step-sd15 with a new seed"][1] if e[0] == "progress"] == [
+    assert entries == 1 and history[2:4] == ("success", True) and "4" in history[5]  # SaveImage's output
+    assert [e for e in real["one-step-sd15 with a new seed"][3] if e[0] == "progress"] == [
         ("progress", 1, 2, ("max", "node", "prompt_id", "value")), ("progress", 2, 2, ("max", "node", "prompt_id", "value"))]
+
+
+def test_the_double_follows_the_real_servers_version(xpu_comfyui_server: ComfyServer) -> None:
+    """The double's messages were recorded from this version: another checkout is named as such."""
+    stats = requests.get(xpu_comfyui_server.url + "/system_stats", timeout=10).json()
+    assert stats["system"]["comfyui_version"] == COMFYUI_VERSION
 
 
 @pytest.mark.parametrize("scenario", [

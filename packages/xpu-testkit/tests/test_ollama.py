@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,12 @@ from xpu_tool.process import free_port
 from xpu_tool.services.ollama import OllamaClient, OllamaError, diagnose_text
 from xpu_tool.services.ollama_check import check_ollama
 from xpu_tool.services.tiny_gguf import N_VOCAB, write_tiny_llama
+
+
+# The real server's 500 when its runner aborts: "has terminated" when the runner dies while the
+# model loads, "no longer running" when it was up and dies under the request; which one comes
+# depends on timing (both are in IPEX-LLM's ollama binary and both were seen here).
+RUNNER_DIED = re.compile(r"llama runner process (has terminated|no longer running)")
 
 
 @pytest.fixture(scope="session")
@@ -68,7 +75,7 @@ def test_real_server_generate_is_diagnosed_as_no_gpu(no_intel_gpu_here: None, xp
     client.create_from_gguf("xpu-tiny-gen", tiny_model)
     with pytest.raises(OllamaError) as err:
         client.generate("xpu-tiny-gen", "hello", num_predict=4)
-    assert err.value.status == 500 and "llama runner process has terminated" in str(err.value)
+    assert err.value.status == 500 and RUNNER_DIED.search(str(err.value))
     findings = diagnose_text(str(err.value), xpu_ipex_ollama.log_text())
     assert [f.id for f in findings] == ["ollama-no-sycl-gpu"]
     assert findings[0].evidence == ("DeviceList is empty",)
@@ -149,6 +156,8 @@ def test_connection_refused() -> None:
      "no-free-vram-data"),
     ("oneDNN: could not create a primitive", "mdwe-blocks-jit"),
     ("ggml_sycl_init: can not find preferred GPU platform", "ollama-no-sycl-gpu"),
+    ("POST /api/generate: HTTP 500: 'llama runner process has terminated: signal: aborted '", "ollama-runner-died"),
+    ("POST /api/generate: HTTP 500: 'llama runner process no longer running: -1'", "ollama-runner-died"),
 ])
 def test_log_signatures(log: str, expected: str) -> None:
     assert expected in [f.id for f in diagnose_text(log)]
@@ -241,6 +250,6 @@ def test_bench_on_the_real_server_names_the_failure(no_intel_gpu_here: None, xpu
            "--out", str(tmp_path / "out")] + (["--journal", "ollama.service"] if journal else [])
     run = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     assert run.returncode == 1 and "Traceback" not in run.stderr
-    assert "llama runner process has terminated" in run.stderr.splitlines()[0]
+    assert RUNNER_DIED.search(run.stderr.splitlines()[0]), run.stderr
     assert finding in run.stderr, run.stderr
     assert not (tmp_path / "out").exists()  # no report from a run that measured nothing

@@ -88,11 +88,13 @@ def xpu_comfyui_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.
     """The real ComfyUI (XPU_COMFYUI_SRC run by XPU_COMFYUI_VENV's Python) on the CPU, on a free
     loopback port, with the one-step-sd15 checkpoint (random weights, seed 0) written into its
     models while it starts. Stopped after the session; if a test failed, its log is kept as
-    comfyui.log in pytest's base temporary directory (the failing tests' reports show its tail)."""
+    comfyui.log in pytest's base temporary directory (the failing tests' reports show its tail).
+    Its home (with the ~465 MB checkpoint) is in that directory too, so pytest's rotation of old
+    base directories removes what a killed session could not."""
     install = install_from_environment()
     if isinstance(install, str):
         pytest.skip(install)
-    server = ComfyServer(install)
+    server = ComfyServer(install, home=tmp_path_factory.mktemp("comfyui-home"))
     server.checkpoints.mkdir(parents=True)
     writer = threading.Thread(target=write_checkpoint, args=(server.checkpoints / CHECKPOINT_NAME, 0))
     failed_before = request.session.testsfailed

@@ -451,15 +451,19 @@ def _unanswered(url: str, exc: ComfyError) -> Finding:
                    (str(exc),), fix="read the ComfyUI log; check that a proxy in front of it passes /system_stats")
 
 
-def _rejected(workflow: str, exc: ComfyError) -> Finding:
+def _rejected(workflow: str, exc: ComfyError, checkpoint: str | None) -> Finding:
     body = exc.body if isinstance(exc.body, dict) else {}
     no_checkpoint = any(e.get("extra_info", {}).get("input_name") == "ckpt_name"
                         for n in (body.get("node_errors") or {}).values() for e in n.get("errors", []))
     if no_checkpoint:
-        return Finding("comfyui-no-checkpoint", Severity.FAIL, f"the server lacks the {workflow} workflow's checkpoint",
-                       (str(exc),), fix="write the test checkpoint into the server's models (the test kit's command): "
-                       f"xpu tiny-checkpoint MODELS/checkpoints/{CHECKPOINT_NAME} "
-                       "(or name an SD1.5 checkpoint it has with --checkpoint)")
+        test_checkpoint = f"xpu tiny-checkpoint MODELS/checkpoints/{CHECKPOINT_NAME} (the test kit's command)"
+        fix = (f"put {checkpoint} into the server's models/checkpoints, or leave out --checkpoint and write the "
+               f"test checkpoint: {test_checkpoint}" if checkpoint else
+               f"write the test checkpoint into the server's models: {test_checkpoint}, or name an SD1.5 "
+               "checkpoint it has with --checkpoint")
+        return Finding("comfyui-no-checkpoint", Severity.FAIL,
+                       f"the server lacks the {workflow} workflow's checkpoint {checkpoint or CHECKPOINT_NAME}",
+                       (str(exc),), fix=fix)
     return Finding("comfyui-workflow-failed", Severity.FAIL, f"the {workflow} workflow did not complete: {exc}",
                    (str(exc),), fix="read the ComfyUI log")
 
@@ -539,7 +543,8 @@ def check_comfyui(url: str, *, workflow: str | None = None, expect_xpu: bool = F
     try:
         run = client.run(fresh.workflow, deadline=deadline)
     except ComfyError as exc:
-        return ComfyCheck(url, device, findings=tuple(findings + [_rejected(workflow, exc)]), workflow=workflow)
+        return ComfyCheck(url, device, findings=tuple(findings + [_rejected(workflow, exc, checkpoint)]),
+                         workflow=workflow)
     if run.error is not None:
         return ComfyCheck(url, device, run, findings=tuple(findings + diagnose_error(run.error)), workflow=workflow)
     findings += _execution_findings(run, fresh, workflow)

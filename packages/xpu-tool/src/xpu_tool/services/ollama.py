@@ -285,7 +285,8 @@ SIGNATURES: tuple[tuple[re.Pattern[str], Finding], ...] = (
      Finding("mdwe-blocks-jit", Severity.FAIL, "JIT-compiled GPU code is blocked (MemoryDenyWriteExecute)",
              ("log: could not create a primitive",), fix="turn MemoryDenyWriteExecute off for the service",
              nixos="systemd.services.ollama.serviceConfig.MemoryDenyWriteExecute = lib.mkForce false;")),
-    (re.compile(r"llama runner process has terminated"),
+    # Ollama's two words for it: the runner died while loading, or once it was serving
+    (re.compile(r"llama runner process (?:has terminated|no longer running)"),
      Finding("ollama-runner-died", Severity.FAIL, "The Ollama model runner died", ("HTTP error: llama runner process has terminated",),
              fix="read the server log around the crash; with an Intel backend this is usually a GPU runtime problem")),
 )
