@@ -13,9 +13,9 @@ import pytest
 from xpu_testkit.bench.ollama_bench import BackendResult, BenchReport, DeviceRun, run_ollama_bench
 from xpu_testkit.bench.report import to_markdown, write_reports
 from xpu_testkit.bench.stats import ratio, summarize
-from xpu_tool.cli.exit_codes import Exit
 from xpu_testkit.doubles.comfyui import ComfyDouble
 from xpu_testkit.doubles.ollama import GENERATE_SAMPLE, OllamaDouble
+from xpu_tool.cli.exit_codes import Exit
 from xpu_tool.services.ollama import Generation
 from xpu_tool.services.tiny_gguf import write_tiny_llama
 
@@ -130,6 +130,21 @@ def test_comfyui_verdict_only_for_an_intel_gpu_against_the_cpu(xpu_type: str, cp
     slower = ComfyBench(summarize([1.5] * 3), summarize([1.0] * 3), 20, 3, sides, harness)
     assert slower.verdict == (None if verdict is None else "fail")
     assert bench.to_dict()["devices"]["xpu"]["device_type"] == xpu_type
+
+
+def test_comfyui_bench_alternates_the_sides() -> None:
+    from xpu_testkit.bench.comfyui_bench import Side, Sides, run_comfyui_bench, schedule
+
+    assert schedule(1, 3) == [("xpu", False), ("cpu", False)] + [("xpu", True), ("cpu", True)] * 3
+    with ComfyDouble() as xpu, ComfyDouble() as cpu:
+        sides = Sides(Side("xpu", xpu.url, "xpu", "a"), Side("cpu", cpu.url, "cpu", "b"))
+        bench = run_comfyui_bench(sides, steps=3, repetitions=3, warmup=1)
+        starts = sorted((m[1]["timestamp"], side) for side, double in (("xpu", xpu), ("cpu", cpu))
+                        for entry in double.history.values() for m in entry["status"]["messages"]
+                        if m[0] == "execution_start")
+    assert (bench.xpu.n, bench.cpu.n) == (3, 3) and len(starts) == 8  # 1 warm-up and 3 runs a side
+    # each side's runs interleave with the other's (milliseconds: a run takes several round trips)
+    assert [side for _, side in starts] == ["xpu", "cpu"] * 4, starts
 
 
 def _bench_comfyui(xpu_url: str, cpu_url: str, out: Path, *args: str) -> subprocess.CompletedProcess[str]:

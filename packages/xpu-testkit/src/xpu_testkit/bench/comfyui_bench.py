@@ -138,26 +138,27 @@ def timed_run(client: ComfyClient, steps: int, deadline: float, checkpoint: str 
         raise ComfyError(f"{client.base_url}: {exc} ({run.progress_steps} progress events)") from None
 
 
-def _measure(url: str, steps: int, repetitions: int, warmup: int, deadline: Deadline, checkpoint: str | None,
-             rng: random.Random) -> Stats:
-    client = ComfyClient(url, deadline=deadline)
-    values = []
-    for i in range(warmup + repetitions):
-        _, ips = timed_run(client, steps, deadline.seconds, checkpoint, rng)
-        if i >= warmup:
-            values.append(ips)
-    return summarize(values)
+def schedule(warmup: int, repetitions: int) -> list[tuple[str, bool]]:
+    """The runs in order, as (side, measured): the sides alternate, warm-up runs first, so a change
+    in the machine's load during the bench falls on both sides alike."""
+    return [(side, measured) for measured, rounds in ((False, warmup), (True, repetitions))
+            for _ in range(rounds) for side in ("xpu", "cpu")]
 
 
 def run_comfyui_bench(sides: Sides, *, steps: int = 20, repetitions: int = 3, warmup: int = 1,
                       deadline: Deadline | None = None, checkpoint: str | None = None, harness: bool = False,
                       rng: random.Random | None = None) -> ComfyBench:
-    """The same one-checkpoint workflow, with a new seed each run, on the xpu and the cpu server,
-    every call within ``deadline`` (default 1800 s from now; a ComfyError of kind ``timeout`` when it passes)."""
+    """The same one-checkpoint workflow, with a new seed each run, on the xpu and the cpu server in
+    turn (``schedule``), every call within ``deadline`` (default 1800 s from now; a ComfyError of
+    kind ``timeout`` when it passes)."""
     if repetitions < 3:
         raise ValueError("at least 3 repetitions")
     rng = rng or random.Random()
     deadline = deadline or Deadline.after(DEFAULT_SECONDS)
-    xpu = _measure(sides.xpu.url, steps, repetitions, warmup, deadline, checkpoint, rng)
-    cpu = _measure(sides.cpu.url, steps, repetitions, warmup, deadline, checkpoint, rng)
-    return ComfyBench(xpu, cpu, steps, repetitions, sides, harness)
+    clients = {side.role: ComfyClient(side.url, deadline=deadline) for side in (sides.xpu, sides.cpu)}
+    values: dict[str, list[float]] = {"xpu": [], "cpu": []}
+    for side, measured in schedule(warmup, repetitions):
+        _, ips = timed_run(clients[side], steps, deadline.seconds, checkpoint, rng)
+        if measured:
+            values[side].append(ips)
+    return ComfyBench(summarize(values["xpu"]), summarize(values["cpu"]), steps, repetitions, sides, harness)
