@@ -295,6 +295,24 @@ def test_check_cli_on_xpu() -> None:
     assert run.returncode == 0, run.stderr
     report = json.loads(run.stdout)
     assert report["workflow"] == "one-step-sd15" and report["sampler_steps"] == 1 and report["device"]["type"] == "xpu"
+    assert report["device"]["torch_vram_total"] == 0 and report["device_memory"] > 0  # before and after the run
+
+
+@pytest.mark.parametrize("expect_xpu, severity", [(True, Severity.FAIL), (False, Severity.WARN)])
+def test_a_model_that_did_not_stay_on_the_xpu_is_named(expect_xpu: bool, severity: Severity) -> None:
+    with ComfyDouble(keeps_models=False) as double:
+        result = check_comfyui(double.url, workflow="one-step-sd15", expect_xpu=expect_xpu)
+    assert result.run is not None and result.run.progress_steps == 1 and result.device_memory == 0
+    [finding] = result.findings
+    assert (finding.id, finding.severity) == ("comfyui-model-not-on-device", severity)
+    assert result.ok is not expect_xpu
+
+
+def test_device_memory_is_read_only_after_a_model_on_an_xpu(xpu_comfyui_server: ComfyServer) -> None:
+    """On the CPU, torch_vram_total is the machine's RAM (ComfyUI 0.8.0): it says nothing about a model."""
+    result = check_comfyui(xpu_comfyui_server.url, workflow="one-step-sd15", rng=random.Random(11))
+    assert result.run is not None and result.run.progress_steps == 1
+    assert result.device_memory is None and "comfyui-model-not-on-device" not in [f.id for f in result.findings]
 
 
 def test_malformed_json() -> None:

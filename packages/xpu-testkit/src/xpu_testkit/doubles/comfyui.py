@@ -3,7 +3,8 @@
 The tests run the real ComfyUI (``services.comfyui_server``) for everything it can show on the
 CPU. This double exists for the rest: a server whose /system_stats names an ``xpu`` device, and
 the execution errors of PyTorch's XPU backend (oneDNN unable to JIT a kernel, FP64 missing on the
-GPU, the render node not readable) in the KSampler of the one-step-sd15 workflow. Besides those,
+GPU, the render node not readable) in the KSampler of the one-step-sd15 workflow, and the device
+memory torch holds once the sampler loaded the model (``keeps_models``). Besides those,
 the faults of a network path rather than of ComfyUI: ``malformed`` (/system_stats breaks off
 mid-JSON), ``slow`` (/system_stats answers after ``delay`` seconds), ``drop_events`` (the /ws
 execution events are lost).
@@ -46,6 +47,11 @@ WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 A770_BYTES = 16225243136
 XPU_DEVICE = {"name": "xpu:0 Intel(R) Arc(TM) A770 Graphics : native", "type": "xpu", "index": 0,
               "vram_total": A770_BYTES, "vram_free": A770_BYTES - (1 << 30), "torch_vram_total": 0, "torch_vram_free": 0}
+# On an XPU, ComfyUI 0.8.0 reports torch.xpu's reserved bytes as torch_vram_total
+# (comfy/model_management.py, get_total_memory): 0 until a model is loaded onto the device, then
+# about the model's size, kept while ComfyUI keeps the model loaded. Here: the test checkpoint's
+# size (486,559,726 bytes) in the allocator's 2 MiB blocks; the check asks only for more than 0.
+SD15_RESERVED = -(-486_559_726 // (2 << 20)) * (2 << 20)
 # What PyTorch's XPU backend raises, as RuntimeError (ComfyUI reports builtins unqualified, other
 # types module-qualified, and the message followed by a newline). oneDNN's message when it cannot JIT a kernel.
 XPU_ERRORS = {
@@ -162,7 +168,11 @@ class ComfyDouble(LoopbackServer):
     # Lose every execution event on /ws (what a client sees after a reconnect or through a proxy
     # that dropped frames); the run itself and /history are unchanged.
     drop_events: bool = False
+    # Whether a loaded checkpoint stays on the device (ComfyUI's default); False: a server that
+    # unloads its models after each run (--disable-smart-memory) or never placed them there.
+    keeps_models: bool = True
     _counter: int = 0
+    _reserved: int = 0  # torch.xpu's reserved bytes
 
     def __post_init__(self) -> None:
         if self.mode not in ("xpu", "malformed", "slow"):
@@ -229,6 +239,8 @@ class ComfyDouble(LoopbackServer):
             try:
                 if kind == "KSampler" and self.xpu_error is not None:
                     raise RuntimeError(XPU_ERRORS[self.xpu_error])
+                if kind == "KSampler" and self.keeps_models:  # the model is loaded onto the device to sample
+                    self._reserved = SD15_RESERVED
                 if kind == "KSampler":
                     steps = int(workflow[node_id]["inputs"]["steps"])
                     for step in range(1, steps + 1):
@@ -302,7 +314,7 @@ class ComfyDouble(LoopbackServer):
                            "installed_templates_version": "0.7.67", "required_templates_version": "0.7.67",
                            "python_version": "3.12.8", "pytorch_version": "2.8.0+xpu", "embedded_python": False,
                            "argv": ["main.py", "--listen", "127.0.0.1"]},
-                "devices": [XPU_DEVICE]}
+                "devices": [{**XPU_DEVICE, "torch_vram_total": self._reserved}]}
 
     def start(self) -> ComfyDouble:
         double = self

@@ -424,6 +424,8 @@ class ComfyCheck:
     images: tuple[ImageCheck, ...] = ()
     findings: tuple[Finding, ...] = ()
     workflow: str = "model-free"
+    # after a model ran on an XPU: the bytes torch holds on the device (/system_stats torch_vram_total)
+    device_memory: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -508,7 +510,8 @@ def check_comfyui(url: str, *, workflow: str | None = None, expect_xpu: bool = F
     executed nodes, the outputs fetched and verified.
 
     ``expect_xpu`` is judged on a workflow that runs a model (one-step-sd15, the default then):
-    the device /system_stats names runs the sampler, and the run must have executed on it."""
+    the device /system_stats names runs the sampler, and the run must have executed on it; on an
+    XPU, /system_stats must show torch holding device memory after the run (the model on the GPU)."""
     workflow = workflow or (MODEL_WORKFLOW if expect_xpu else "model-free")
     if expect_xpu and workflow != MODEL_WORKFLOW:
         raise ConfigError(f"expecting the GPU needs a workflow that runs a model on it ({MODEL_WORKFLOW}); "
@@ -550,10 +553,29 @@ def check_comfyui(url: str, *, workflow: str | None = None, expect_xpu: bool = F
     findings += _execution_findings(run, fresh, workflow)
     try:
         images = [_fetch_image(client, image) for image in _images(run)]
+        memory = _device_memory(client) if workflow == MODEL_WORKFLOW and device.get("type") == "xpu" else None
     except ComfyError as exc:
         return ComfyCheck(url, device, run, findings=tuple(findings + [_unfetched(exc)]), workflow=workflow)
     findings += _image_findings(images, fresh, size)
-    return ComfyCheck(url, device, run, tuple(images), tuple(findings), workflow)
+    if memory == 0:
+        findings.append(_no_model_on_device(expect_xpu))
+    return ComfyCheck(url, device, run, tuple(images), tuple(findings), workflow, memory)
+
+
+def _device_memory(client: ComfyClient) -> int | None:
+    """What torch holds on the XPU now (ComfyUI reports torch.xpu's reserved bytes as the device's
+    torch_vram_total); None where the answer does not say."""
+    held = _device(client.system_stats()).get("torch_vram_total")
+    return held if isinstance(held, int) and not isinstance(held, bool) else None
+
+
+def _no_model_on_device(expect_xpu: bool) -> Finding:
+    return Finding("comfyui-model-not-on-device", Severity.FAIL if expect_xpu else Severity.WARN,
+                   "the sampler ran, yet torch holds no memory on the XPU: the model did not stay on the GPU",
+                   ("/system_stats torch_vram_total is 0 after the run",),
+                   fix="read the ComfyUI log for where the model was loaded; a server started with "
+                       "--disable-smart-memory unloads models after each run (leave it out, or judge the GPU "
+                       "with xpu bench comfyui)")
 
 
 def _device(stats: dict[str, Any]) -> dict[str, Any]:

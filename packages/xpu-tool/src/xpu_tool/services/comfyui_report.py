@@ -16,4 +16,5 @@ def check_to_dict(result: ComfyCheck) -> dict[str, Any]:
             "executed": sorted(run.executed_nodes) if run else [],
             "cached": sorted(run.cached_nodes) if run else [],
             "sampler_steps": run.progress_steps if run else 0,
+            "device_memory": result.device_memory,
             "findings": [f.to_dict() for f in result.findings]}
