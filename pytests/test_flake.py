@@ -337,7 +337,7 @@ def test_stand_ins_agree_with_the_upstream_files(nix_instantiate: str, upstream:
     assert set(uncompared) == {"stand-ins/nixos.nix", "stand-ins/nginx-acme.nix"} and all(uncompared.values())
 
 
-KNOWN_HOME_MANAGER = {"systemd.user.services", "launchd.agents.<name>.config"}
+KNOWN_HOME_MANAGER = {"launchd.agents.<name>.config"}
 # what checks.drift-stand-ins must compare of the NixOS stand-ins (a sample of every kind: plain,
 # inside attrsOf submodules at each depth, and a submodule option beside a plain tree)
 NIXOS_COMPARED = {
@@ -372,7 +372,8 @@ def test_the_stand_in_drift_check_compares_every_core_stand_in(nix_instantiate: 
     assert NIXOS_COMPARED <= set(nixos["compared"]) and len(nixos["compared"]) >= 55
     assert nixos["unexplained"] == [] and nixos["missing"] == [] and nixos["stale"] == []
     assert {"home.sessionVariables", "home.packages", "xdg.dataHome", "assertions", "warnings",
-            "launchd.agents.<name>.enable"} | KNOWN_HOME_MANAGER <= set(home["compared"])
+            "launchd.agents.<name>.enable", "systemd.user.services.<name>.Service.ExecStart",
+            "systemd.user.services.<name>.Unit.X-SwitchMethod"} | KNOWN_HOME_MANAGER <= set(home["compared"])
     # compared with themselves, the known approximations do not differ: stale
     assert home["unexplained"] == [] and set(home["stale"]) == KNOWN_HOME_MANAGER
 

@@ -36,7 +36,7 @@ in
       failedAssertions = [ ];
       warnings = [ ];
       # systemd unquotes single quotes in ExecStart
-      execStart = "/nix/store/00000000000000000000000000000000-comfyui-xpu/bin/comfyui '--base-directory=/home/alice/.local/share/comfyui' '--listen=127.0.0.1' '--port=8188'";
+      execStart = [ "/nix/store/00000000000000000000000000000000-comfyui-xpu/bin/comfyui '--base-directory=/home/alice/.local/share/comfyui' '--listen=127.0.0.1' '--port=8188'" ];
       environment = [ "ZES_ENABLE_SYSMAN=1" ];
       wantedBy = [ "default.target" ];
     };
@@ -57,7 +57,7 @@ in
           anyone who reaches that address can run workflows as you. Keep it on loopback.
         ''
       ];
-      execStart = "/nix/store/00000000000000000000000000000000-comfyui-xpu/bin/comfyui '--base-directory=/home/alice/.local/share/comfyui' '--listen=0.0.0.0' '--port=8188' --cpu";
+      execStart = [ "/nix/store/00000000000000000000000000000000-comfyui-xpu/bin/comfyui '--base-directory=/home/alice/.local/share/comfyui' '--listen=0.0.0.0' '--port=8188' --cpu" ];
       environment = [
         "ZES_ENABLE_SYSMAN=1"
         "OverrideDefaultFP64Settings=1"

@@ -35,7 +35,7 @@ let
       package = config.services.ollama.package.name;
       environment = config.services.ollama.environmentVariables;
       session = config.home.sessionVariables;
-      # Home Manager's user unit runs the package it picks
+      # Home Manager's user unit runs the package it picks (ExecStart is a list: its type applies toList)
       execStart = config.systemd.user.services.ollama.Service.ExecStart or null;
       failedAssertions = map (a: a.message) (lib.filter (a: !a.assertion) config.assertions);
     };
@@ -45,7 +45,7 @@ in
     result = evalHome { settings.services.ollama.intel.enable = true; };
     expect = {
       package = "ollama-vulkan";
-      execStart = "/nix/store/00000000000000000000000000000000-ollama-vulkan/bin/ollama-vulkan serve";
+      execStart = [ "/nix/store/00000000000000000000000000000000-ollama-vulkan/bin/ollama-vulkan serve" ];
       environment = {
         OLLAMA_VULKAN = "1";
         ZES_ENABLE_SYSMAN = "1";

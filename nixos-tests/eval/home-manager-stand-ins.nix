@@ -7,8 +7,8 @@
 #   modules/home-environment.nix     home.sessionVariables, home.packages
 #   modules/misc/xdg/default.nix     xdg.dataHome (no default: its config sets one with
 #                                    mkOptionDefault from home.homeDirectory, as here)
-#   modules/systemd.nix              systemd.user.services: only approximated (the section layout
-#                                    of its freeformType), known-approximations.nix says why
+#   modules/systemd.nix              systemd.user.services (serviceType: its freeformType and the
+#                                    options it declares, e.g. ExecStart applied to a list)
 #   modules/launchd/default.nix      launchd.agents.<name>.{enable, config}: `config` approximated
 #   nixpkgs' modules/generic/meta-maintainers.nix  meta.maintainers
 # `nix flake check` compares every one with a real Home Manager evaluation (checks.drift-stand-ins).
@@ -71,15 +71,70 @@ rec {
           type = types.listOf types.package;
           default = [ ];
         };
+        # modules/systemd.nix: serviceType (unitBaseType "service" with its declared options)
         systemd.user.services = mkOption {
-          type =
-            let
-              primitive = types.either types.bool (types.either types.int types.str);
-            in
-            types.attrsOf (types.attrsOf (types.attrsOf (types.either primitive (types.listOf primitive))))
-            // {
-              description = "systemd service unit configuration";
-            };
+          type = types.attrsOf (
+            types.submodule {
+              freeformType =
+                let
+                  primitive = types.oneOf [
+                    types.bool
+                    types.int
+                    types.str
+                    types.path
+                  ];
+                in
+                types.attrsOf (types.attrsOf (types.either primitive (types.listOf primitive)))
+                // {
+                  description = "systemd service unit configuration";
+                };
+              options = {
+                Unit = {
+                  Description = mkOption {
+                    type = types.nullOr types.str;
+                    default = null;
+                  };
+                  Documentation = mkOption {
+                    type = types.coercedTo types.str lib.toList (types.listOf types.str);
+                    default = [ ];
+                  };
+                  X-Reload-Triggers = mkOption {
+                    type = types.listOf (types.either types.package types.str);
+                    default = [ ];
+                  };
+                  X-Restart-Triggers = mkOption {
+                    type = types.listOf (types.either types.package types.str);
+                    default = [ ];
+                  };
+                  X-SwitchMethod = mkOption {
+                    type = types.enum [
+                      null
+                      "reload"
+                      "restart"
+                      "stop-start"
+                      "keep-old"
+                    ];
+                    default = null;
+                  };
+                };
+                Service = {
+                  Environment = mkOption {
+                    type = types.coercedTo types.str lib.toList (types.listOf types.str);
+                    default = [ ];
+                  };
+                  ExecStart = mkOption {
+                    type =
+                      let
+                        primitive = types.either types.package types.str;
+                      in
+                      types.either primitive (types.listOf primitive);
+                    apply = lib.toList;
+                    default = [ ];
+                  };
+                };
+              };
+            }
+          );
           default = { };
         };
         launchd.agents = mkOption {
