@@ -38,12 +38,24 @@ def test_parses(path: Path, nix_instantiate: str) -> None:
     assert run.returncode == 0, run.stderr
 
 
+# A python3Packages made of the overlay's own pythonPackagesExtensions, with a given callPackage
+# and toPythonApplication (`d`: the package)
+PYTHON3_PACKAGES = """(let
+            ext = builtins.head ((import {repo}/overlays/intel-xpu.nix) {{ }} {{ pythonPackagesExtensions = [ ]; }}).pythonPackagesExtensions;
+            ps = {{ callPackage = {callPackage}; toPythonApplication = d: {app}; }} // ext ps {{ }};
+          in ps)""".replace("{repo}", str(REPO))
+
+
 def test_overlay_adds_the_package_set(nix_instantiate: str) -> None:
     """Apply the overlay to a stand-in `final` whose callPackage records what it was given."""
     expr = f"""
       let
         overlay = import {REPO}/overlays/intel-xpu.nix;
-        final = {{ callPackage = path: args: {{ inherit path; }}; }};
+        callPackage = path: args: {{ inherit path; }};
+        final = {{
+          inherit callPackage;
+          python3Packages = {PYTHON3_PACKAGES.format(callPackage="callPackage", app='d // { path = "application:" + toString d.path; }')};
+        }};
         prev = {{ level-zero = {{ path = "nixpkgs-level-zero"; }}; hello = {{ path = "no"; }}; }};
       in builtins.mapAttrs (_: v: toString v.path) (overlay final prev).intel-xpu
     """
@@ -52,8 +64,9 @@ def test_overlay_adds_the_package_set(nix_instantiate: str) -> None:
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout) == {
         "ollama-ipex-llm": f"{REPO}/packages/ollama-ipex-llm/package.nix",
-        "xpu-tool": f"{REPO}/packages/xpu-tool/package.nix",
-        "xpu-testkit": f"{REPO}/packages/xpu-testkit/package.nix",
+        # the Python package set's, as applications
+        "xpu-tool": f"application:{REPO}/packages/xpu-tool/package.nix",
+        "xpu-testkit": f"application:{REPO}/packages/xpu-testkit/package.nix",
         "level-zero": "nixpkgs-level-zero",  # nixpkgs' pieces it has; others are left out
         "benchmarks": f"{REPO}/packages/ipex-benchmarks/package.nix",
     }
@@ -71,8 +84,9 @@ def _overlays_applied(nix: str, mordrag: str) -> object:
       let
         ours = import {REPO}/overlays/intel-xpu.nix;
         theirs = import {REPO}/overlays/mordrag.nix ({mordrag});
-        final = {{ callPackage = path: args: "built:" + baseNameOf (dirOf path);
-                   stdenv.hostPlatform.system = "x86_64-linux"; }};
+        callPackage = path: args: "built:" + baseNameOf (dirOf path);
+        final = {{ inherit callPackage; stdenv.hostPlatform.system = "x86_64-linux";
+                   python3Packages = {PYTHON3_PACKAGES.format(callPackage="callPackage", app="d")}; }};
         first = ours final {{ }} // {{ comfyui = "nixpkgs-comfyui"; }};
       # comfyui is packages/comfyui-ipex over nixpkgs' comfyui: comfyui-package-cases.nix evaluates it
       in builtins.mapAttrs (n: v: if n == "comfyui" then "built:comfyui-ipex" else v) (theirs final first).intel-xpu
@@ -548,11 +562,8 @@ def test_ollama_ipex_llm_package_matches_the_environment_ci_runs() -> None:
 
 
 PYTHON_PACKAGES = ("xpu-tool", "xpu-testkit")
-# what each package.nix takes besides lib and python3Packages
-NIX_ARGUMENTS = {
-    "xpu-tool": "level-zero = null; ocl-icd = null; clinfo = null;",
-    "xpu-testkit": 'xpu-tool = { pname = "xpu-tool"; version = "0.1.0"; wrapperArgs = [ ]; meta = { }; }; qemu_kvm = null;',
-}
+# what the package.nix files take from outside the Python package set
+SYSTEM_PACKAGES = ("level-zero", "ocl-icd", "clinfo", "qemu_kvm")
 
 
 def _pyproject_dependencies(package: str) -> set[str]:
@@ -565,32 +576,71 @@ def _pyproject_dependencies(package: str) -> set[str]:
             for dep in project["dependencies"]}
 
 
-@pytest.mark.parametrize("package", PYTHON_PACKAGES)
-def test_python_package_nix_dependencies_match_pyproject(nix_instantiate: str, package: str) -> None:
-    """package.nix is called with a python3Packages holding only pyproject's dependencies (and the
-    build backend), so a name pyproject lacks fails to evaluate and one package.nix lacks is missed
-    (the test kit's xpu-tool comes as an argument: the overlay's own package)."""
-    wanted = sorted(_pyproject_dependencies(package))
-    expr = f"""
+def _python_packages(nix: str, extension: str = "_: _: { }") -> dict[str, dict[str, object]]:
+    """The overlay's pythonPackagesExtensions applied to a stand-in Python package set that holds
+    only pyproject's dependencies, the build backend and the interpreter, in front of a top level
+    with only the system packages: a name the package sets lack fails to evaluate. callPackage
+    passes a function the arguments it names, as nixpkgs' does; `extension` comes after the
+    overlay's (e.g. a user's override of xpu-tool)."""
+    names = sorted(set().union(*map(_pyproject_dependencies, PYTHON_PACKAGES)) - set(PYTHON_PACKAGES))
+    return eval_nix(nix, f"""
       let
-        names = builtins.fromJSON ''{json.dumps([n for n in wanted if n != "xpu-tool"] + ["setuptools"])}'';
-        python3Packages = builtins.listToAttrs (map (n: {{ name = n; value = {{ pname = n; }}; }}) names) // {{
-          buildPythonPackage = args: args;
-          python.interpreter = "/python";
-        }};
         lib = {{
           fileset = {{ toSource = a: a.root; unions = l: l; }};
-          makeLibraryPath = l: ""; makeBinPath = l: "";
+          makeLibraryPath = l: "LIBS"; makeBinPath = l: "BINS";
           licenses.mit = "mit"; platforms.linux = [ ];
         }};
-        drv = import {REPO}/packages/{package}/package.nix {{
-          inherit lib python3Packages; {NIX_ARGUMENTS[package]}
+        top = {{ inherit lib; }} // builtins.listToAttrs (map (n: {{ name = n; value = {{ pname = n; }}; }})
+          (builtins.fromJSON ''{json.dumps(list(SYSTEM_PACKAGES))}''));
+        buildPythonPackage = args: args // {{
+          overridePythonAttrs = f: buildPythonPackage (args // f args);
         }};
-      in {{ dependencies = map (p: p.pname) drv.dependencies; build = map (p: p.pname) drv.build-system; }}
-    """
-    got = eval_nix(nix_instantiate, expr)
+        base = self: builtins.listToAttrs (map (n: {{ name = n; value = {{ pname = n; }}; }})
+          (builtins.fromJSON ''{json.dumps(names + ["setuptools"])}'')) // {{
+          inherit buildPythonPackage;
+          python.interpreter = "/python";
+          callPackage = path: extra: let f = import path; in
+            f (builtins.intersectAttrs (builtins.functionArgs f) (top // self) // extra);
+        }};
+        overlay = import {REPO}/overlays/intel-xpu.nix;
+        extensions = (overlay {{ }} {{ pythonPackagesExtensions = [ ]; }}).pythonPackagesExtensions
+          ++ [ ({extension}) ];
+        compose = acc: ext: self: let super = acc self; in super // ext self super;
+        ps = let f = builtins.foldl' compose base extensions; fix = f fix; in fix;
+        describe = drv: {{
+          inherit (drv) pname version makeWrapperArgs;
+          dependencies = map (p: p.pname) drv.dependencies;
+          build = map (p: p.pname) drv.build-system;
+        }};
+      in {{ xpu-tool = describe ps.xpu-tool; xpu-testkit = describe ps.xpu-testkit; }}
+    """)
+
+
+@pytest.mark.parametrize("package", PYTHON_PACKAGES)
+def test_python_package_nix_dependencies_match_pyproject(nix_instantiate: str, package: str) -> None:
+    """Each package.nix, as the overlay adds it to the Python package set, depends on exactly
+    pyproject's dependencies (the test kit on the set's own xpu-tool)."""
+    got = _python_packages(nix_instantiate)[package]
     assert got["build"] == ["setuptools"]
-    assert sorted(got["dependencies"]) == wanted
+    assert sorted(got["dependencies"]) == sorted(_pyproject_dependencies(package))
+
+
+def test_an_override_of_the_host_tool_reaches_the_test_kit(nix_instantiate: str) -> None:
+    """The test kit's `xpu` is wrapped with the host tool's makeWrapperArgs (Level Zero, OpenCL,
+    clinfo) plus QEMU, read from the package set: a user's extension that overrides ps.xpu-tool
+    changes both."""
+    plain = _python_packages(nix_instantiate)
+    tool, kit = plain["xpu-tool"]["makeWrapperArgs"], plain["xpu-testkit"]["makeWrapperArgs"]
+    assert tool == ["--prefix", "LD_LIBRARY_PATH", ":", "LIBS", "--prefix", "PATH", ":", "BINS"]
+    assert kit == tool + ["--prefix", "PATH", ":", "BINS"]
+    assert plain["xpu-testkit"]["version"] == plain["xpu-tool"]["version"]  # released together
+    extended = _python_packages(nix_instantiate, """final: prev: {
+        xpu-tool = prev.xpu-tool.overridePythonAttrs (old: {
+          makeWrapperArgs = old.makeWrapperArgs ++ [ "--set" "ZE_AFFINITY_MASK" "0" ];
+        });
+      }""")
+    assert extended["xpu-testkit"]["makeWrapperArgs"] == tool + ["--set", "ZE_AFFINITY_MASK", "0", "--prefix",
+                                                                 "PATH", ":", "BINS"]
 
 
 # -- NixOS VM tests: what can be checked without nixpkgs ------------------------------------------

@@ -1,11 +1,20 @@
+# A member of the Python package set next to xpu-tool (overlays/intel-xpu.nix), so that
+# `python3.withPackages (ps: [ ps.xpu-testkit ])` gives pytest its plugin and an override of
+# ps.xpu-tool reaches it; pkgs.intel-xpu.xpu-testkit is its application form.
 {
   lib,
-  python3Packages,
+  buildPythonPackage,
+  python,
+  setuptools,
+  matplotlib,
+  numpy,
+  pytest,
+  requests,
   xpu-tool,
   qemu_kvm,
 }:
 
-python3Packages.buildPythonPackage {
+buildPythonPackage {
   pname = "xpu-testkit";
   # released together: pyproject.toml pins xpu-tool to this version
   inherit (xpu-tool) version;
@@ -20,9 +29,9 @@ python3Packages.buildPythonPackage {
     ];
   };
 
-  build-system = [ python3Packages.setuptools ];
+  build-system = [ setuptools ];
 
-  dependencies = with python3Packages; [
+  dependencies = [
     matplotlib
     numpy
     pytest
@@ -36,7 +45,7 @@ python3Packages.buildPythonPackage {
   postInstall = ''
     mkdir -p $out/bin
     cat > $out/bin/xpu <<EOF
-    #!${python3Packages.python.interpreter}
+    #!${python.interpreter}
     import sys
     from xpu_tool.__main__ import main
     sys.exit(main())
@@ -44,7 +53,7 @@ python3Packages.buildPythonPackage {
     chmod +x $out/bin/xpu
   '';
   # the host tool's wrapper (Level Zero, OpenCL, clinfo), and QEMU for `xpu vm`
-  makeWrapperArgs = xpu-tool.wrapperArgs ++ [
+  makeWrapperArgs = xpu-tool.makeWrapperArgs ++ [
     "--prefix"
     "PATH"
     ":"

@@ -1,6 +1,16 @@
+# A member of the Python package set (overlays/intel-xpu.nix adds it to every python3*Packages
+# through pythonPackagesExtensions; pkgs.intel-xpu.xpu-tool is its application form).
 {
   lib,
-  python3Packages,
+  buildPythonPackage,
+  setuptools,
+  pexpect,
+  pillow,
+  prometheus-client,
+  pytest-testinfra,
+  pyyaml,
+  requests,
+  websocket-client,
   level-zero,
   ocl-icd,
   clinfo,
@@ -9,7 +19,8 @@
 let
   # The Level Zero probe loads libze_loader.so.1 through ctypes (level-zero's loader finds the GPU
   # driver in /run/opengl-driver/lib) and the OpenCL probe runs clinfo against the ICD loader.
-  # The test kit wraps its own `xpu` with the same.
+  # The test kit's own `xpu` takes these from this package's makeWrapperArgs, so an
+  # overridePythonAttrs here reaches it too.
   wrapperArgs = [
     "--prefix"
     "LD_LIBRARY_PATH"
@@ -25,7 +36,7 @@ let
   ];
 in
 # a Python package (the test kit builds on it) whose program is the `xpu` command
-python3Packages.buildPythonPackage {
+buildPythonPackage {
   pname = "xpu-tool";
   version = "0.1.0";
   pyproject = true;
@@ -39,9 +50,9 @@ python3Packages.buildPythonPackage {
     ];
   };
 
-  build-system = [ python3Packages.setuptools ];
+  build-system = [ setuptools ];
 
-  dependencies = with python3Packages; [
+  dependencies = [
     pexpect
     pillow
     prometheus-client
@@ -52,7 +63,6 @@ python3Packages.buildPythonPackage {
   ];
 
   makeWrapperArgs = wrapperArgs;
-  passthru = { inherit wrapperArgs; };
 
   # The tests (packages/xpu-testkit/tests) read this machine's /sys, run clinfo and the Level
   # Zero loader; they run in the repository's CI (.ci/run) and in the NixOS VM tests, not in the
