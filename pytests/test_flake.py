@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -568,7 +569,6 @@ SYSTEM_PACKAGES = ("level-zero", "ocl-icd", "clinfo", "qemu_kvm")
 
 def _pyproject_dependencies(package: str) -> set[str]:
     import re
-    import tomllib
 
     project = tomllib.loads((REPO / "packages" / package / "pyproject.toml").read_text())["project"]
     # nixpkgs names Python packages by their normalised PyPI name (PEP 503).
@@ -587,7 +587,7 @@ def _python_packages(nix: str, extension: str = "_: _: { }") -> dict[str, dict[s
       let
         lib = {{
           fileset = {{ toSource = a: a.root; unions = l: l; }};
-          makeLibraryPath = l: "LIBS"; makeBinPath = l: "BINS";
+          makeLibraryPath = l: "LIBS"; makeBinPath = l: "BINS"; meta.defaultPriority = 5;
           licenses.mit = "mit"; platforms.linux = [ ];
         }};
         top = {{ inherit lib; }} // builtins.listToAttrs (map (n: {{ name = n; value = {{ pname = n; }}; }})
@@ -598,6 +598,7 @@ def _python_packages(nix: str, extension: str = "_: _: { }") -> dict[str, dict[s
         base = self: builtins.listToAttrs (map (n: {{ name = n; value = {{ pname = n; }}; }})
           (builtins.fromJSON ''{json.dumps(names + ["setuptools"])}'')) // {{
           inherit buildPythonPackage;
+          pythonOlder = version: "older than " + version;  # what `disabled` asks
           python.interpreter = "/python";
           callPackage = path: extra: let f = import path; in
             f (builtins.intersectAttrs (builtins.functionArgs f) (top // self) // extra);
@@ -608,7 +609,7 @@ def _python_packages(nix: str, extension: str = "_: _: { }") -> dict[str, dict[s
         compose = acc: ext: self: let super = acc self; in super // ext self super;
         ps = let f = builtins.foldl' compose base extensions; fix = f fix; in fix;
         describe = drv: {{
-          inherit (drv) pname version makeWrapperArgs;
+          inherit (drv) pname version makeWrapperArgs disabled;
           dependencies = map (p: p.pname) drv.dependencies;
           build = map (p: p.pname) drv.build-system;
         }};
@@ -622,6 +623,8 @@ def test_python_package_nix_dependencies_match_pyproject(nix_instantiate: str, p
     pyproject's dependencies (the test kit on the set's own xpu-tool)."""
     got = _python_packages(nix_instantiate)[package]
     assert got["build"] == ["setuptools"]
+    requires = tomllib.loads((REPO / "packages" / package / "pyproject.toml").read_text())["project"]["requires-python"]
+    assert requires.startswith(">=") and got["disabled"] == f"older than {requires[2:]}"
     assert sorted(got["dependencies"]) == sorted(_pyproject_dependencies(package))
 
 

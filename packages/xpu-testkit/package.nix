@@ -4,6 +4,7 @@
 {
   lib,
   buildPythonPackage,
+  pythonOlder,
   python,
   setuptools,
   matplotlib,
@@ -19,6 +20,8 @@ buildPythonPackage {
   # released together: pyproject.toml pins xpu-tool to this version
   inherit (xpu-tool) version;
   pyproject = true;
+  # pyproject.toml: requires-python >=3.11 (every Python package set gets this package)
+  disabled = pythonOlder "3.11";
 
   src = lib.fileset.toSource {
     root = ./.;
@@ -73,7 +76,7 @@ buildPythonPackage {
     license = lib.licenses.mit;
     mainProgram = "xpu";
     # its `xpu` has every command of the host tool's: it wins where both are installed
-    priority = (xpu-tool.meta.priority or 5) - 1;
+    priority = (xpu-tool.meta.priority or lib.meta.defaultPriority) - 1;
     platforms = lib.platforms.linux;
   };
 }

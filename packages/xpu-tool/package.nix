@@ -3,6 +3,7 @@
 {
   lib,
   buildPythonPackage,
+  pythonOlder,
   setuptools,
   pexpect,
   pillow,
@@ -40,6 +41,8 @@ buildPythonPackage {
   pname = "xpu-tool";
   version = "0.1.0";
   pyproject = true;
+  # pyproject.toml: requires-python >=3.11 (every Python package set gets this package)
+  disabled = pythonOlder "3.11";
 
   src = lib.fileset.toSource {
     root = ./.;
