@@ -12,6 +12,7 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -306,6 +307,29 @@ def test_a_model_that_did_not_stay_on_the_xpu_is_named(expect_xpu: bool, severit
     [finding] = result.findings
     assert (finding.id, finding.severity) == ("comfyui-model-not-on-device", severity)
     assert result.ok is not expect_xpu
+
+
+@pytest.mark.parametrize("flag", ["--novram", "--disable-smart-memory", "--cache-none"])
+def test_device_memory_is_not_judged_under_flags_that_unload_the_model(flag: str) -> None:
+    with ComfyDouble(keeps_models=False, argv=("main.py", "--listen", "127.0.0.1", flag)) as double:
+        result = check_comfyui(double.url, expect_xpu=True)
+    assert result.ok and result.device_memory == 0
+    [finding] = result.findings
+    assert (finding.id, finding.severity) == ("comfyui-device-memory-not-judged", Severity.INFO)
+    assert f"ComfyUI runs with {flag}," in finding.title
+
+
+def test_a_system_stats_that_fails_after_the_run_is_named_as_such() -> None:
+    """The images are kept; the finding names /system_stats, not the outputs."""
+    class BreaksAfterTheRun(ComfyDouble):
+        def system_stats(self) -> dict[str, Any]:
+            stats = super().system_stats()
+            return {**stats, "devices": "oops"} if self.history else stats
+
+    with BreaksAfterTheRun() as double:
+        result = check_comfyui(double.url, expect_xpu=True)
+    assert len(result.images) == 1 and [f.id for f in result.findings] == ["comfyui-api-error"]
+    assert "devices is not a list of objects" in result.findings[0].evidence[0]
 
 
 def test_device_memory_is_read_only_after_a_model_on_an_xpu(xpu_comfyui_server: ComfyServer) -> None:

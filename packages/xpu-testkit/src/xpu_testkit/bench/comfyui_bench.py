@@ -155,7 +155,7 @@ def run_comfyui_bench(sides: Sides, *, steps: int = 20, repetitions: int = 3, wa
         raise ValueError("at least 3 repetitions")
     rng = rng or random.Random()
     deadline = deadline or Deadline.after(DEFAULT_SECONDS)
-    clients = {side.role: ComfyClient(side.url, deadline=deadline) for side in (sides.xpu, sides.cpu)}
+    clients = {"xpu": ComfyClient(sides.xpu.url, deadline=deadline), "cpu": ComfyClient(sides.cpu.url, deadline=deadline)}
     values: dict[str, list[float]] = {"xpu": [], "cpu": []}
     for side, measured in schedule(warmup, repetitions):
         _, ips = timed_run(clients[side], steps, deadline.seconds, checkpoint, rng)

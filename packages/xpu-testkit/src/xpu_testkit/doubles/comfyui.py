@@ -171,6 +171,7 @@ class ComfyDouble(LoopbackServer):
     # Whether a loaded checkpoint stays on the device (ComfyUI's default); False: a server that
     # unloads its models after each run (--disable-smart-memory) or never placed them there.
     keeps_models: bool = True
+    argv: tuple[str, ...] = ("main.py", "--listen", "127.0.0.1")  # the server's command line, in /system_stats
     _counter: int = 0
     _reserved: int = 0  # torch.xpu's reserved bytes
 
@@ -313,7 +314,7 @@ class ComfyDouble(LoopbackServer):
                            "comfyui_version": COMFYUI_VERSION, "required_frontend_version": "1.35.9",
                            "installed_templates_version": "0.7.67", "required_templates_version": "0.7.67",
                            "python_version": "3.12.8", "pytorch_version": "2.8.0+xpu", "embedded_python": False,
-                           "argv": ["main.py", "--listen", "127.0.0.1"]},
+                           "argv": list(self.argv)},
                 "devices": [{**XPU_DEVICE, "torch_vram_total": self._reserved}]}
 
     def start(self) -> ComfyDouble:

@@ -553,29 +553,46 @@ def check_comfyui(url: str, *, workflow: str | None = None, expect_xpu: bool = F
     findings += _execution_findings(run, fresh, workflow)
     try:
         images = [_fetch_image(client, image) for image in _images(run)]
-        memory = _device_memory(client) if workflow == MODEL_WORKFLOW and device.get("type") == "xpu" else None
     except ComfyError as exc:
         return ComfyCheck(url, device, run, findings=tuple(findings + [_unfetched(exc)]), workflow=workflow)
     findings += _image_findings(images, fresh, size)
-    if memory == 0:
-        findings.append(_no_model_on_device(expect_xpu))
-    return ComfyCheck(url, device, run, tuple(images), tuple(findings), workflow, memory)
+    if workflow != MODEL_WORKFLOW or device.get("type") != "xpu":  # on the CPU the figure is the RAM
+        return ComfyCheck(url, device, run, tuple(images), tuple(findings), workflow)
+    try:
+        stats = client.system_stats()
+        memory, evidence = _device_memory(stats, expect_xpu)
+    except ComfyError as exc:
+        return ComfyCheck(url, device, run, tuple(images), tuple(findings + [_unanswered(url, exc)]), workflow)
+    return ComfyCheck(url, device, run, tuple(images), tuple(findings + evidence), workflow, memory)
 
 
-def _device_memory(client: ComfyClient) -> int | None:
-    """What torch holds on the XPU now (ComfyUI reports torch.xpu's reserved bytes as the device's
-    torch_vram_total); None where the answer does not say."""
-    held = _device(client.system_stats()).get("torch_vram_total")
-    return held if isinstance(held, int) and not isinstance(held, bool) else None
+# ComfyUI's flags (comfy/cli_args.py, 0.8.0) after which no model stays on the device once a
+# prompt ends, however it ran: --novram casts the weights in per layer, --disable-smart-memory
+# unloads every model after a prompt, --cache-none drops the model with the cache (each followed
+# by torch.xpu.empty_cache()).
+UNLOADING_FLAGS = ("--novram", "--disable-smart-memory", "--cache-none")
 
 
-def _no_model_on_device(expect_xpu: bool) -> Finding:
-    return Finding("comfyui-model-not-on-device", Severity.FAIL if expect_xpu else Severity.WARN,
-                   "the sampler ran, yet torch holds no memory on the XPU: the model did not stay on the GPU",
-                   ("/system_stats torch_vram_total is 0 after the run",),
-                   fix="read the ComfyUI log for where the model was loaded; a server started with "
-                       "--disable-smart-memory unloads models after each run (leave it out, or judge the GPU "
-                       "with xpu bench comfyui)")
+def _device_memory(stats: dict[str, Any], expect_xpu: bool) -> tuple[int | None, list[Finding]]:
+    """After a model ran on an XPU: what torch holds there (ComfyUI reports torch.xpu's reserved
+    bytes as the device's torch_vram_total; None where the answer does not say), and the finding
+    when it holds nothing though the server's flags would keep the model loaded."""
+    held = _device(stats).get("torch_vram_total")
+    held = held if isinstance(held, int) and not isinstance(held, bool) else None
+    argv = (stats.get("system") or {}).get("argv")
+    flags = [a for a in argv if a in UNLOADING_FLAGS] if isinstance(argv, list) else []
+    if flags:
+        return held, [Finding("comfyui-device-memory-not-judged", Severity.INFO,
+                              f"device memory says nothing here: ComfyUI runs with {' '.join(flags)}, so no model "
+                              "stays on the GPU after a run", (f"/system_stats argv: {' '.join(map(str, argv))}",),
+                              fix="nothing to do; xpu bench comfyui compares the GPU with the CPU")]
+    if held != 0:
+        return held, []
+    return held, [Finding("comfyui-model-not-on-device", Severity.FAIL if expect_xpu else Severity.WARN,
+                          "the sampler ran, yet torch holds no memory on the XPU: the model did not stay on the GPU",
+                          ("/system_stats torch_vram_total is 0 after the run",),
+                          fix="read the ComfyUI log for where the model was loaded (a POST /free from another "
+                              "client in between also empties it: run the check again)")]
 
 
 def _device(stats: dict[str, Any]) -> dict[str, Any]:
