@@ -39,12 +39,17 @@ def test_parses(path: Path, nix_instantiate: str) -> None:
     assert run.returncode == 0, run.stderr
 
 
-# A python3Packages made of the overlay's own pythonPackagesExtensions, with a given callPackage
-# and toPythonApplication (`d`: the package)
-PYTHON3_PACKAGES = """(let
-            ext = builtins.head ((import {repo}/overlays/intel-xpu.nix) {{ }} {{ pythonPackagesExtensions = [ ]; }}).pythonPackagesExtensions;
-            ps = {{ callPackage = {callPackage}; toPythonApplication = d: {app}; }} // ext ps {{ }};
-          in ps)""".replace("{repo}", str(REPO))
+def python_package_set(base: str, extension: str = "_: _: { }") -> str:
+    """A Nix expression: the Python package set that `base` (a function of the finished set)
+    becomes under the overlay's pythonPackagesExtensions and then `extension`, as nixpkgs
+    composes them."""
+    return f"""(let
+          extensions = ((import {REPO}/overlays/intel-xpu.nix) {{ }} {{ pythonPackagesExtensions = [ ]; }})
+            .pythonPackagesExtensions ++ [ ({extension}) ];
+          compose = acc: ext: self: let super = acc self; in super // ext self super;
+          f = builtins.foldl' compose ({base}) extensions;
+          fix = f fix;
+        in fix)"""
 
 
 def test_overlay_adds_the_package_set(nix_instantiate: str) -> None:
@@ -55,7 +60,8 @@ def test_overlay_adds_the_package_set(nix_instantiate: str) -> None:
         callPackage = path: args: {{ inherit path; }};
         final = {{
           inherit callPackage;
-          python3Packages = {PYTHON3_PACKAGES.format(callPackage="callPackage", app='d // { path = "application:" + toString d.path; }')};
+          python3Packages = {python_package_set(
+              'self: { inherit callPackage; toPythonApplication = d: d // { path = "application:" + toString d.path; }; }')};
         }};
         prev = {{ level-zero = {{ path = "nixpkgs-level-zero"; }}; hello = {{ path = "no"; }}; }};
       in builtins.mapAttrs (_: v: toString v.path) (overlay final prev).intel-xpu
@@ -87,7 +93,7 @@ def _overlays_applied(nix: str, mordrag: str) -> object:
         theirs = import {REPO}/overlays/mordrag.nix ({mordrag});
         callPackage = path: args: "built:" + baseNameOf (dirOf path);
         final = {{ inherit callPackage; stdenv.hostPlatform.system = "x86_64-linux";
-                   python3Packages = {PYTHON3_PACKAGES.format(callPackage="callPackage", app="d")}; }};
+                   python3Packages = {python_package_set("self: { inherit callPackage; toPythonApplication = d: d; }")}; }};
         first = ours final {{ }} // {{ comfyui = "nixpkgs-comfyui"; }};
       # comfyui is packages/comfyui-ipex over nixpkgs' comfyui: comfyui-package-cases.nix evaluates it
       in builtins.mapAttrs (n: v: if n == "comfyui" then "built:comfyui-ipex" else v) (theirs final first).intel-xpu
@@ -603,11 +609,7 @@ def _python_packages(nix: str, extension: str = "_: _: { }") -> dict[str, dict[s
           callPackage = path: extra: let f = import path; in
             f (builtins.intersectAttrs (builtins.functionArgs f) (top // self) // extra);
         }};
-        overlay = import {REPO}/overlays/intel-xpu.nix;
-        extensions = (overlay {{ }} {{ pythonPackagesExtensions = [ ]; }}).pythonPackagesExtensions
-          ++ [ ({extension}) ];
-        compose = acc: ext: self: let super = acc self; in super // ext self super;
-        ps = let f = builtins.foldl' compose base extensions; fix = f fix; in fix;
+        ps = {python_package_set("base", extension)};
         describe = drv: {{
           inherit (drv) pname version makeWrapperArgs disabled;
           dependencies = map (p: p.pname) drv.dependencies;
