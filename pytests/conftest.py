@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from xpu_tool.inventory import RUNTIMES, InventoryTarget, load_inventory
+from xpu_tool.inventory import InventoryTarget, load_inventory
+from xpu_tool.probes import registry
 from xpu_testkit.pytest_session import XPU_SESSION
 from xpu_testkit.services.comfyui_server import ComfyServer
 from xpu_testkit.services.ipex_ollama import IpexOllamaServer
@@ -37,7 +38,7 @@ def bench_out(request: pytest.FixtureRequest) -> Path:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "runtime" in metafunc.fixturenames:
-        metafunc.parametrize("runtime", RUNTIMES)
+        metafunc.parametrize("runtime", registry.runtimes())
     if "passthrough_target" in metafunc.fixturenames:
         specs = [s for s in metafunc.config.stash[XPU_SESSION].specs if s.passthrough]
         params = [pytest.param(s, id=s.name) for s in specs] or [

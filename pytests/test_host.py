@@ -16,14 +16,14 @@ import pytest
 
 from xpu_tool.inventory import InventoryTarget
 from xpu_tool.model import Report, Status
+from xpu_tool.probes import registry
 
-PROBE_OF = {"level_zero": "level-zero", "sycl": "sycl", "opencl": "opencl", "torch": "torch"}
+PROBE_OF = {p.runtime: p for p in registry.probes() if p.runtime is not None}
 
 
 def gpu_names(report: Report, runtime: str) -> list[str]:
-    data = report.probe(PROBE_OF[runtime]).data
-    items = data.get("devices", []) if runtime == "torch" else data.get("gpus", [])
-    return [str(item.get("name")) for item in items]
+    probe = PROBE_OF[runtime]
+    return [str(item.get("name")) for item in probe.gpus_of(report.probe(probe.name))]
 
 
 def explain(report: Report) -> str:
@@ -42,7 +42,7 @@ def test_the_doctor_command_agrees_with_the_suite(xpu_report: Report, xpu_target
     [cli] = out["reports"]
     assert out["usable"] is cli["usable"]
     assert [p["probe"] for p in cli["probes"]] == [p.probe for p in xpu_report.probes] == [
-        "pci", "render-nodes", "level-zero", "sycl", "opencl", "torch", "environment", "services"]
+        p.name for p in registry.probes()]
     assert (cli["usable"], run.returncode) == (xpu_report.usable, 0 if xpu_report.usable else 1)
     assert sorted(f["id"] for f in cli["findings"]) == sorted(f.id for f in xpu_report.findings)
     if xpu_report.probe("pci").status is Status.ABSENT:
@@ -53,7 +53,7 @@ def test_expected_runtimes_are_installed(xpu_report: Report, xpu_target_spec: In
     """Each runtime the target should have answers there (installed and runnable), GPU or not."""
     missing = []
     for runtime in xpu_target_spec.expect.runtimes:
-        result = xpu_report.probe(PROBE_OF[runtime])
+        result = xpu_report.probe(PROBE_OF[runtime].name)
         if result.status is Status.ABSENT or result.data.get("ran") is False:
             missing.append(f"{runtime}: {result.summary} ({result.fix})")
     assert not missing, "\n".join(missing)
@@ -78,7 +78,7 @@ def test_gpu_enumerates_on_runtime(runtime: str, xpu_report: Report, xpu_target_
     if runtime not in expect.runtimes:
         pytest.skip(f"{runtime} is not expected on {xpu_target_spec.name}")
     names = gpu_names(xpu_report, runtime)
-    result = xpu_report.probe(PROBE_OF[runtime])
+    result = xpu_report.probe(PROBE_OF[runtime].name)
     assert len(names) >= expect.min_gpus, f"{runtime}: {result.summary}: {result.cause}\n{explain(xpu_report)}"
     if expect.gpu:
         assert any(expect.gpu in name for name in names), f"{expect.gpu!r} not among {names}"

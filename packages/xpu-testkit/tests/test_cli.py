@@ -20,11 +20,12 @@ import xpu_tool
 from xpu_tool.cli import exit_codes
 from xpu_tool.cli.exit_codes import Exit
 from xpu_tool.errors import ConfigError, XpuError
+from xpu_tool.probes import registry
 from xpu_tool.probes.pci import PciGpu
 from xpu_tool.target import TargetError
 from xpu_testkit.vm.qemu import VmError
 
-PROBES = ["pci", "render-nodes", "level-zero", "sycl", "opencl", "torch", "environment", "services"]
+PROBES = [p.name for p in registry.probes()]
 STATUSES = {"ok", "warn", "fail", "absent"}
 SEVERITIES = {"fail", "warn", "info"}
 

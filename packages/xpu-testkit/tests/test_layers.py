@@ -6,11 +6,12 @@ Layers, lowest first, across both packages (docs/architecture.md draws them):
   0 foundation   errors, result types, PCI ids, processes, threads, atomic writes, bounded HTTP, the
                  collectors' own scripts
   1 transport    how commands reach a machine (testinfra's backends, a VM's console)
-  2 target       Target and its verbs, the inventory, resolving a URL or an inventory name
-  3 probes       probes and the collectors they run on a target
+  2 target       Target and its verbs
+  3 probes       probes (and their registry) and the collectors they run on a target
   4 diagnosis    findings from probe results; the doctor
-  5 services     Ollama, ComfyUI, upstream versions; in the test kit their benchmarks, server
-                 launchers and doubles, the VM runner
+  5 services     Ollama, ComfyUI, upstream versions; the inventory and resolving a URL or an
+                 inventory name (its keys come from the probe and service registries); in the test
+                 kit the benchmarks, server launchers and doubles, the VM runner
   6 apps         the CLI, the Prometheus export; the test kit's commands and pytest plugin
 
 A module may import its own layer or one below. Imports inside functions count too.
@@ -36,7 +37,7 @@ LAYERS: dict[str, int] = {  # module (or package prefix) -> layer; the longest p
     "xpu_tool.process": 0, "xpu_tool.http": 0, "xpu_tool.atomic": 0, "xpu_tool.threads": 0,
     "xpu_tool.remote": 0, "xpu_tool.workflows": 0,
     "xpu_tool.transport": 1,
-    "xpu_tool.target": 2, "xpu_tool.inventory": 2, "xpu_tool.targets": 2,
+    "xpu_tool.target": 2, "xpu_tool.inventory": 5, "xpu_tool.targets": 5,
     "xpu_tool.probes": 3, "xpu_tool.remote_exec": 3,
     "xpu_tool.diagnosis": 4, "xpu_tool.doctor": 4,
     "xpu_tool.services": 5, "xpu_tool.upstream": 5,

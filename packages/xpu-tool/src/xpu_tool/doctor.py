@@ -14,25 +14,15 @@ from .diagnosis import Observations, diagnose
 from .http import Deadline
 from .model import Finding, ProbeResult, Report, Severity, Status
 from .probes.context import ProbeContext
-from .probes.environment import EnvFacts, collect_env, judge_env
-from .probes.level_zero import probe_level_zero
-from .probes.opencl import probe_opencl
-from .probes.pci import SystemScan, judge_pci, scan_system
+from .probes.environment import EnvFacts, collect_env
+from .probes.pci import SystemScan, scan_system
 from .probes.reach import judge_reach
-from .probes.render import judge_render
-from .probes.services import collect_units, judge_units
-from .probes.sycl import probe_sycl
-from .probes.torch_xpu import probe_torch
+from .probes.registry import Collected, probes
+from .probes.services import collect_units
 from .target import TargetError
 from .threads import in_daemon_thread
 
 T = TypeVar("T")
-PROBES = ("pci", "render-nodes", "level-zero", "sycl", "opencl", "torch", "environment", "services")
-
-
-def _icd_variables(env: EnvFacts) -> str | None:
-    return " ".join(f"{k}={env.get(k)}" for k in ("OCL_ICD_VENDORS", "OCL_ICD_FILENAMES") if env.get(k)) or None
-
 
 DEADLINE_FIX = ("rerun with a longer --timeout; if it happens again, run the probe's command on the target by hand "
                 "to see what hangs (a driver stuck in the kernel, a runtime waiting for a device)")
@@ -70,21 +60,14 @@ def observe(ctx: ProbeContext, deadline: Deadline | None = None) -> Observed:
     unreachable = judge_reach(ctx.target, reach)
     if unreachable is not None:
         return Observed(Observations(SystemScan((), "", "", None), {"target": unreachable}, EnvFacts({}, False, ())))
-    scan = in_daemon_thread(scan_system, ctx, name="xpu-probe pci-scan")
-    env = in_daemon_thread(collect_env, ctx, name="xpu-probe env")
-    units = in_daemon_thread(collect_units, ctx, name="xpu-probe units")
-    probes: dict[str, Future[ProbeResult]] = {name: in_daemon_thread(run, name=f"xpu-probe {name}") for name, run in (
-        ("pci", lambda: judge_pci(scan.result())),
-        ("render-nodes", lambda: judge_render(ctx, scan.result())),
-        ("level-zero", lambda: probe_level_zero(ctx)),
-        ("sycl", lambda: probe_sycl(ctx, env.result().get("ONEAPI_DEVICE_SELECTOR"))),
-        ("opencl", lambda: probe_opencl(ctx, _icd_variables(env.result()))),
-        ("torch", lambda: probe_torch(ctx)),
-        ("environment", lambda: judge_env(env.result())),
-        ("services", lambda: judge_units(units.result())),
-    )}
-    results = {name: _wait(future, deadline) for name, future in probes.items()}
-    scanned, facts, found_units = _wait(scan, deadline), _wait(env, deadline), _wait(units, deadline)
+    collected = Collected(ctx, in_daemon_thread(scan_system, ctx, name="xpu-probe pci-scan"),
+                          in_daemon_thread(collect_env, ctx, name="xpu-probe env"),
+                          in_daemon_thread(collect_units, ctx, name="xpu-probe units"))
+    futures: dict[str, Future[ProbeResult]] = {
+        p.name: in_daemon_thread(p.run, collected, name=f"xpu-probe {p.name}") for p in probes()}
+    results = {name: _wait(future, deadline) for name, future in futures.items()}
+    scanned = _wait(collected.scan, deadline)
+    facts, found_units = _wait(collected.env, deadline), _wait(collected.units, deadline)
     observations = Observations(scanned or SystemScan((), "", "", None),
                                 {r.probe: r for r in results.values() if r is not None},
                                 facts or EnvFacts({}, False, ()), tuple(found_units or ()))
@@ -111,8 +94,8 @@ def run_doctor(ctx: ProbeContext, deadline: float | None = None) -> Report:
                    f"{seconds:g} s: {', '.join(observed.unfinished)}",
                    tuple(f"{name}: still running at the deadline" for name in observed.unfinished), fix=DEADLINE_FIX)
     findings = diagnose(obs) if observed.scanned else []
-    probes = tuple(obs.results.get(name) or _unfinished(name, seconds) for name in PROBES)
-    return Report(ctx.target.url, probes, (late, *findings))
+    results = tuple(obs.results.get(p.name) or _unfinished(p.name, seconds) for p in probes())
+    return Report(ctx.target.url, results, (late, *findings))
 
 
 def reports_to_dict(reports: Sequence[Report]) -> dict[str, Any]:

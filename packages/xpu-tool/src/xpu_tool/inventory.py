@@ -34,9 +34,9 @@ from pathlib import Path
 import yaml
 
 from .errors import ConfigError
+from .probes import registry
 from .transport import SCHEMES
 
-RUNTIMES = ("level_zero", "sycl", "opencl", "torch")
 MAX_BYTES = 1 << 20  # an inventory lists machines; a larger file is a mistake, not an inventory
 MAX_DEPTH = 32  # the schema nests 5 levels; deeper YAML is refused before Python's recursion limit
 DECIMAL = re.compile(r"^(0|[1-9][0-9]*)$")
@@ -190,12 +190,12 @@ def parse_inventory(text: str, path: str = "<inventory>") -> Inventory:
             if "runtimes" in e:
                 seq = e["runtimes"]
                 if not isinstance(seq, yaml.SequenceNode):
-                    raise c.fail(seq, f"{where}.expect.runtimes", f"expected a list of {', '.join(RUNTIMES)}")
+                    raise c.fail(seq, f"{where}.expect.runtimes", f"expected a list of {', '.join(registry.runtimes())}")
                 runtimes = tuple(c.string(item, f"{where}.expect.runtimes") for item in seq.value)
                 for item, value in zip(seq.value, runtimes):
-                    if value not in RUNTIMES:
+                    if value not in registry.runtimes():
                         raise c.fail(item, f"{where}.expect.runtimes", f"unknown runtime {value!r} "
-                                                                       f"(known: {', '.join(RUNTIMES)})")
+                                                                       f"(known: {', '.join(registry.runtimes())})")
             expect = Expectations(
                 runtimes=runtimes,
                 min_gpus=c.integer(e["min_gpus"], f"{where}.expect.min_gpus") if "min_gpus" in e else 1,

@@ -4,7 +4,7 @@ This module only renders what was measured; export.measure runs the doctor and t
 
 Metric families (all gauges; docs/operations.md explains each and the alerts built on them):
   xpu_usable                                   1 when no finding blocks GPU acceleration
-  xpu_gpus{probe}                              Intel GPUs each probe saw (pci, level-zero, sycl, opencl, torch)
+  xpu_gpus{probe}                              Intel GPUs each GPU-listing probe saw (probes.registry)
   xpu_probe_status{probe,status}               1 for the status each probe reported (a state set)
   xpu_finding{id,severity}                     1 for each finding present
   xpu_service_up{service,url}                  1 when Ollama / ComfyUI answered
@@ -28,9 +28,8 @@ from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from .. import __version__
 from .. import http
 from ..model import Report, Status
+from ..probes.registry import probes
 from ..services.quick import ServiceState
-
-GPU_PROBES = ("pci", "level-zero", "sycl", "opencl", "torch")
 
 
 @dataclass(frozen=True)
@@ -94,9 +93,10 @@ def registry_for(export: Export) -> CollectorRegistry:
 
     gpus = Gauge("xpu_gpus", "Intel GPUs each probe saw", ["probe"], registry=registry)
     status = Gauge("xpu_probe_status", "1 for the status each probe reported", ["probe", "status"], registry=registry)
+    listing = {p.name: p for p in probes() if p.gpus is not None}
     for probe in report.probes:
-        if probe.probe in GPU_PROBES:
-            gpus.labels(probe.probe).set(len(probe.data.get("gpus", [])))
+        if probe.probe in listing:
+            gpus.labels(probe.probe).set(len(listing[probe.probe].gpus_of(probe)))
         for s in Status:
             status.labels(probe.probe, s.value).set(int(probe.status is s))
 

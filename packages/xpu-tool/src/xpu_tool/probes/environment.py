@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from ..model import ProbeResult, Status
 from .context import ProbeContext
+from .registry import Collected, probe
 
 # Variables that change the GPU stack's behaviour, and why.
 BEHAVIOUR_VARIABLES = {
@@ -77,3 +78,9 @@ def judge_env(facts: EnvFacts) -> ProbeResult:
         )
     return ProbeResult("environment", Status.OK, f"{len(facts.variables)} behaviour variable(s) set",
                        tuple(evidence), data=data)
+
+
+@probe("environment", order=80)
+def run(collected: Collected) -> ProbeResult:
+    facts: EnvFacts = collected.env.result()
+    return judge_env(facts)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from ..model import ProbeResult, Status
 from ..remote_exec import ScriptRun, collect
 from .context import ProbeContext
+from .registry import Collected, listed_gpus, probe
 
 INTEL_VENDOR = 0x8086
 DRIVER_FIX = (
@@ -93,3 +94,8 @@ def judge_level_zero(run: ScriptRun) -> ProbeResult:
 
 def probe_level_zero(ctx: ProbeContext) -> ProbeResult:
     return judge_level_zero(collect(ctx.target, "level-zero", ctx.timeout))
+
+
+@probe("level-zero", order=30, runtime="level_zero", gpus=listed_gpus)
+def run(collected: Collected) -> ProbeResult:
+    return probe_level_zero(collected.ctx)

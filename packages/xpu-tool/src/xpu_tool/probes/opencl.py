@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 
 from ..model import ProbeResult, Status
 from .context import ProbeContext
+from .registry import Collected, listed_gpus, probe
 
 INTEL_VENDOR = 0x8086
 
@@ -117,3 +118,10 @@ def probe_opencl(ctx: ProbeContext, icd_env: str | None = None) -> ProbeResult:
     if not out.ok or not out.stdout.strip():
         out = ctx.target.run("clinfo --raw -l", timeout=ctx.timeout)
     return judge_opencl(parse_clinfo_list(out.stdout), "clinfo -l", icd_env)
+
+
+@probe("opencl", order=50, runtime="opencl", gpus=listed_gpus)
+def run(collected: Collected) -> ProbeResult:
+    env = collected.env.result()
+    icd = " ".join(f"{k}={env.get(k)}" for k in ("OCL_ICD_VENDORS", "OCL_ICD_FILENAMES") if env.get(k))
+    return probe_opencl(collected.ctx, icd or None)

@@ -18,6 +18,7 @@ from typing import Any
 from .. import gpu_ids
 from ..model import ProbeResult, Status
 from .context import ProbeContext
+from .registry import Collected, listed_gpus, probe
 
 INTEL = 0x8086
 IORESOURCE_MEM = 0x200
@@ -353,3 +354,9 @@ def judge_pci(scan: SystemScan) -> ProbeResult:
             data=data,
         )
     return ProbeResult("pci", Status.OK, f"{len(bound)} Intel GPU(s) with a GPU driver", tuple(evidence), data=data)
+
+
+@probe("pci", order=10, gpus=listed_gpus)
+def run(collected: Collected) -> ProbeResult:
+    scan: SystemScan = collected.scan.result()
+    return judge_pci(scan)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from ..model import ProbeResult, Status
 from .context import ProbeContext
 from .pci import RenderNode, SystemScan
+from .registry import Collected, probe
 
 RW = 0o6
 
@@ -116,3 +117,9 @@ def judge_render(ctx: ProbeContext, scan: SystemScan) -> ProbeResult:
         fix=f"add {user} to the {' and '.join(groups)} group(s); for a service, SupplementaryGroups",
         data=data,
     )
+
+
+@probe("render-nodes", order=20)
+def run(collected: Collected) -> ProbeResult:
+    scan: SystemScan = collected.scan.result()
+    return judge_render(collected.ctx, scan)

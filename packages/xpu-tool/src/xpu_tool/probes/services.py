@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from ..model import ProbeResult, Status
 from .context import ProbeContext
+from .registry import Collected, probe
 
 SERVICE_UNITS = ("ollama.service", "comfyui.service")
 PROPERTIES = ("Id", "LoadState", "ActiveState", "MemoryDenyWriteExecute", "After", "Environment",
@@ -71,3 +72,9 @@ def judge_units(units: list[UnitFacts] | None) -> ProbeResult:
                        "environment": u.environment, "groups": list(u.supplementary_groups), "user": u.user}
                       for u in units]}
     return ProbeResult("services", Status.OK, f"{len(units)} service unit(s) found", tuple(evidence), data=data)
+
+
+@probe("services", order=90)
+def run(collected: Collected) -> ProbeResult:
+    units: list[UnitFacts] | None = collected.units.result()
+    return judge_units(units)

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 from ..model import ProbeResult, Status
 from ..remote_exec import collect
 from .context import ProbeContext
+from .registry import Collected, listed_gpus, probe
 
 # "[level_zero:gpu][level_zero:0] ..." (2024+), "[ext_oneapi_level_zero:gpu:0] ..." (2022-2023),
 # "[level_zero:gpu] ..." (when ONEAPI_DEVICE_SELECTOR filters, the [backend:idx] group is absent)
@@ -178,3 +179,9 @@ def probe_sycl(ctx: ProbeContext, env_selector: str | None = None) -> ProbeResul
         fix="NixOS: the intel-xpu module puts sycl-ls on PATH; elsewhere pip install dpctl or install oneAPI",
         data={"source": None, "devices": [], "gpus": [], "level_zero_gpus": 0},
     )
+
+
+@probe("sycl", order=40, runtime="sycl", gpus=listed_gpus)
+def run(collected: Collected) -> ProbeResult:
+    selector: str | None = collected.env.result().get("ONEAPI_DEVICE_SELECTOR")
+    return probe_sycl(collected.ctx, selector)

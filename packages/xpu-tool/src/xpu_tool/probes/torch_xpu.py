@@ -9,6 +9,7 @@ from __future__ import annotations
 from ..model import ProbeResult, Status
 from ..remote_exec import ScriptRun, collect
 from .context import ProbeContext
+from .registry import Collected, probe
 
 XPU_TORCH_FIX = (
     "use a PyTorch build with XPU (2.7+): the flake's intel-xpu.python (MordragT's intel-python), "
@@ -58,3 +59,14 @@ def judge_torch(run: ScriptRun) -> ProbeResult:
 
 def probe_torch(ctx: ProbeContext) -> ProbeResult:
     return judge_torch(collect(ctx.target, "torch", ctx.timeout))
+
+
+def xpu_devices(result: ProbeResult) -> list[dict]:
+    """torch lists the devices torch.xpu sees (all Intel GPUs) under ``devices``."""
+    devices = result.data.get("devices", [])
+    return list(devices) if isinstance(devices, list) else []
+
+
+@probe("torch", order=70, runtime="torch", gpus=xpu_devices)
+def run(collected: Collected) -> ProbeResult:
+    return probe_torch(collected.ctx)
