@@ -32,14 +32,15 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any
+from typing import Any, ClassVar
 
 import websocket
 
 from .. import http
-from ..errors import ConfigError, XpuError
+from ..errors import ConfigError
 from ..http import Deadline, HttpError
 from ..model import Finding, Severity
+from .api import ApiClient, ServiceError
 
 # the checkpoint the one-step-sd15 workflow names; the test kit's `xpu tiny-checkpoint` writes one
 CHECKPOINT_NAME = "xpu-tiny-sd15.safetensors"
@@ -50,18 +51,9 @@ MAX_ANSWER = 16 * 1024 * 1024  # /system_stats, /object_info, /prompt, /history
 CANCEL_SECONDS = 5.0  # how long taking an unfinished run of ours off the server may take
 MAX_IMAGE = 64 * 1024 * 1024  # /view
 
-class ComfyError(XpuError):
-    """ComfyUI did not answer as its API says it should.
-
-    ``kind`` is the bounded HTTP client's (``timeout``, ``unreachable``, ``status``, ``bad-body``,
-    ``protocol``, ...), ``rejected`` for a workflow /prompt refused, or ``answer``.
-    """
-
-    def __init__(self, message: str, *, status: int | None = None, body: Any = None, kind: str = "answer") -> None:
-        super().__init__(message)
-        self.status = status
-        self.body = body
-        self.kind = kind
+class ComfyError(ServiceError):
+    """ComfyUI did not answer as its API says it should (``kind``: see ServiceError, or ``rejected``
+    for a workflow /prompt refused)."""
 
 
 def load_workflow(name: str) -> dict[str, Any]:
@@ -173,7 +165,7 @@ class Run:
 
 
 @dataclass
-class ComfyClient:
+class ComfyClient(ApiClient):
     """``timeout``: the longest one API call may take. ``deadline``: one bound over every call of
     this client (a whole check), the /ws run included."""
 
@@ -182,45 +174,20 @@ class ComfyClient:
     client_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     deadline: Deadline | None = None
 
-    def _url(self, path: str) -> str:
-        return self.base_url.rstrip("/") + path
-
-    def _deadline(self, seconds: float) -> Deadline:
-        return self.deadline.sooner(seconds) if self.deadline else Deadline.after(seconds)
-
-    def _failure(self, method: str, path: str, exc: HttpError, deadline: Deadline) -> ComfyError:
-        if exc.kind == "unreachable":
-            return ComfyError(f"cannot connect to ComfyUI at {self.base_url}: {exc.reason}", kind=exc.kind)
-        if exc.kind == "timeout":
-            return ComfyError(f"ComfyUI at {self.base_url} did not answer {method} {path} within "
-                              f"{deadline.seconds:g} s ({exc})", kind=exc.kind)
-        if exc.kind == "status":
-            return ComfyError(f"{method} {path}: HTTP {exc.status}: {http.quote(exc.body)}", status=exc.status,
-                              body=exc.body[:500].decode("utf-8", errors="replace"), kind=exc.kind)
-        return ComfyError(f"{method} {exc}", status=exc.status, kind=exc.kind)
+    service: ClassVar[str] = "ComfyUI"
+    error: ClassVar[type[ServiceError]] = ComfyError
 
     def _request(self, method: str, path: str, *, max_bytes: int = MAX_ANSWER, deadline: Deadline | None = None,
                  **kwargs: Any) -> http.Response:
-        deadline = deadline or self._deadline(self.timeout)
-        try:
-            return http.request(method, self._url(path), deadline=deadline, max_bytes=max_bytes, **kwargs)
-        except HttpError as exc:
-            raise self._failure(method, path, exc, deadline) from None
+        """One call whose HTTP status the caller judges (POST /prompt explains its 400s)."""
+        return self.request(method, path, deadline=deadline or self.call_deadline(self.timeout), max_bytes=max_bytes,
+                            check_status=False, **kwargs)
 
     def _get(self, path: str, *, max_bytes: int = MAX_ANSWER, deadline: Deadline | None = None) -> http.Response:
-        deadline = deadline or self._deadline(self.timeout)
-        response = self._request("GET", path, max_bytes=max_bytes, deadline=deadline)
-        try:
-            return response.raise_for_status()
-        except HttpError as exc:
-            raise self._failure("GET", path, exc, deadline) from None
+        return self.request("GET", path, deadline=deadline or self.call_deadline(self.timeout), max_bytes=max_bytes)
 
     def _json(self, path: str, deadline: Deadline | None = None) -> dict[str, Any]:
-        response = self._get(path, deadline=deadline)
-        try:
-            return response.json_object()
-        except HttpError as exc:
-            raise ComfyError(f"GET {exc}", status=response.status, kind=exc.kind) from None
+        return self.json_object("GET", path, deadline=deadline or self.call_deadline(self.timeout))
 
     def system_stats(self) -> dict[str, Any]:
         return self._json("/system_stats")
@@ -279,7 +246,7 @@ class ComfyClient:
     def run(self, workflow: dict[str, Any], deadline: float = 300.0) -> Run:
         """Queue ``workflow`` and follow it on /ws until it finishes or ``deadline`` seconds (or the
         client's own deadline) pass: every call and every message within that one deadline."""
-        limit = self._deadline(deadline)
+        limit = self.call_deadline(deadline)
         ws, watchdog = self._open_ws(limit)
         started = time.monotonic()
         events: list[dict[str, Any]] = []
@@ -345,13 +312,13 @@ class ComfyClient:
 
     def _open_ws(self, deadline: Deadline) -> tuple[websocket.WebSocket, http._Watchdog]:
         """/ws opened within ``deadline``; the watchdog shuts its socket down when the deadline passes."""
-        url = self._url(f"/ws?clientId={self.client_id}")
+        url = self.url(f"/ws?clientId={self.client_id}")
         ws_url = "ws" + url[len("http"):]
         try:
             scheme, host, port, _ = http._split(url)
             sock = http._connect(scheme, host, port, deadline)
         except HttpError as exc:
-            raise self._failure("GET", "/ws", exc, deadline) from None
+            raise self.failure("GET", "/ws", exc, deadline) from None
         watchdog = http._Watchdog(deadline)
         watchdog.arm(sock)
         try:

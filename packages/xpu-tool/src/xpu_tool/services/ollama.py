@@ -18,30 +18,20 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from .. import http
-from ..errors import XpuError
 from ..http import Deadline, HttpError
 from ..model import Finding, Severity
+from . import api
+from .api import ApiClient, ServiceError
 
 FILES_API_VERSION = (0, 5, 5)  # /api/create takes "files" from this release on
 API_TIMEOUT = 30.0  # version, tags, show, ps, delete, blob lookups
-MAX_ANSWER = 16 * 1024 * 1024
 
 
-class OllamaError(XpuError):
-    """Ollama did not answer as its API says it should.
-
-    ``kind`` is the bounded HTTP client's (``timeout``, ``unreachable``, ``status``, ``bad-body``,
-    ...) or ``answer`` for a well-formed reply that says something is wrong.
-    """
-
-    def __init__(self, message: str, *, body: str = "", status: int | None = None, kind: str = "answer") -> None:
-        super().__init__(message)
-        self.body = body
-        self.status = status
-        self.kind = kind
+class OllamaError(ServiceError):
+    """Ollama did not answer as its API says it should (``kind``: see ServiceError)."""
 
 
 @dataclass(frozen=True)
@@ -126,7 +116,7 @@ def _generation(final: dict[str, Any], text: str, chunks: int = 1) -> Generation
 
 
 @dataclass
-class OllamaClient:
+class OllamaClient(ApiClient):
     """``read_timeout``: the total time one create or generate may take. ``deadline``: one bound
     over every call of this client (``xpu export``'s quick check)."""
 
@@ -134,42 +124,14 @@ class OllamaClient:
     read_timeout: float = 600.0
     deadline: Deadline | None = None
 
-    def _url(self, path: str) -> str:
-        return self.base_url.rstrip("/") + path
-
-    def _deadline(self, seconds: float) -> Deadline:
-        return self.deadline.sooner(seconds) if self.deadline else Deadline.after(seconds)
-
-    def _failure(self, method: str, path: str, exc: HttpError, seconds: float) -> OllamaError:
-        body = exc.body[:2000].decode("utf-8", errors="replace")
-        if exc.kind == "status":
-            try:
-                message = json.loads(exc.body).get("error") or body
-            except (ValueError, AttributeError, RecursionError):
-                message = body
-            return OllamaError(f"{method} {path}: HTTP {exc.status}: {http.quote(str(message))}", body=body,
-                               status=exc.status, kind="status")
-        if exc.kind == "unreachable":
-            return OllamaError(f"cannot connect to Ollama at {self.base_url}: {exc.reason}", kind=exc.kind)
-        if exc.kind == "timeout":
-            return OllamaError(f"Ollama at {self.base_url} did not answer {method} {path} within {seconds:g} s "
-                               f"({exc})", kind=exc.kind)
-        return OllamaError(f"{method} {exc}", body=body, status=exc.status, kind=exc.kind)
+    service: ClassVar[str] = "Ollama"
+    error: ClassVar[type[ServiceError]] = OllamaError
 
     def _request(self, method: str, path: str, *, timeout: float | None = None, **kwargs: Any) -> http.Response:
-        deadline = self._deadline(timeout or self.read_timeout)
-        try:
-            return http.request(method, self._url(path), deadline=deadline, max_bytes=MAX_ANSWER,
-                                **kwargs).raise_for_status()
-        except HttpError as exc:
-            raise self._failure(method, path, exc, deadline.seconds) from None
+        return self.request(method, path, deadline=self.call_deadline(timeout or self.read_timeout), **kwargs)
 
-    def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        response = self._request(method, path, **kwargs)
-        try:
-            return response.json_object()
-        except HttpError as exc:
-            raise OllamaError(f"{method} {path}: {exc}", body=response.text[:2000], kind=exc.kind) from None
+    def _json(self, method: str, path: str, *, timeout: float | None = None, **kwargs: Any) -> dict[str, Any]:
+        return self.json_object(method, path, deadline=self.call_deadline(timeout or self.read_timeout), **kwargs)
 
     def _api(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         return self._json(method, path, timeout=min(API_TIMEOUT, self.read_timeout), **kwargs)
@@ -230,11 +192,11 @@ class OllamaClient:
         if not stream:
             final = self._json("POST", "/api/generate", json_body=body, timeout=seconds)
             return _generation(final, str(final.get("response", "")))
-        limit = self._deadline(seconds)
+        limit = self.call_deadline(seconds)
         seconds = limit.seconds
         try:
-            with http.open_exchange("POST", self._url("/api/generate"), deadline=limit,
-                                    json_body=body, max_bytes=MAX_ANSWER) as exchange:
+            with http.open_exchange("POST", self.url("/api/generate"), deadline=limit,
+                                    json_body=body, max_bytes=api.MAX_ANSWER) as exchange:
                 if exchange.status >= 400:
                     body_bytes = exchange.read()
                     raise HttpError("status", "", status=exchange.status, body=body_bytes)
@@ -242,7 +204,7 @@ class OllamaClient:
         except HttpError as exc:
             if exc.kind == "timeout":
                 raise OllamaError(f"POST /api/generate: not done after {seconds:g} s ({exc})", kind=exc.kind) from None
-            raise self._failure("POST", "/api/generate", exc, seconds) from None
+            raise self.failure("POST", "/api/generate", exc, limit) from None
 
 
 def _stream(exchange: http.Exchange) -> Generation:
