@@ -58,12 +58,14 @@
         intel-gpu = ./modules/nixos/intel-gpu.nix;
         ollama = ./modules/nixos/ollama.nix;
         comfyui = ./modules/nixos/comfyui.nix;
+        llama-cpp = ./modules/nixos/llama-cpp.nix;
         monitoring = ./modules/nixos/monitoring.nix;
         default = {
           imports = [
             self.nixosModules.intel-gpu
             self.nixosModules.ollama
             self.nixosModules.comfyui
+            self.nixosModules.llama-cpp
             self.nixosModules.monitoring
           ];
         };

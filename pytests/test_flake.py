@@ -166,13 +166,13 @@ def _with_upstream(upstream: dict[str, Path], body: str) -> str:
 
 def test_module_evaluation_cases(nix_instantiate: str, upstream: dict[str, Path]) -> None:
     """Every case in nixos-tests/eval/*-cases.nix (the same cases `nix flake check` evaluates), on
-    nixpkgs' real services.ollama, services.comfyui, hardware.graphics and assertions, Home
-    Manager's services.ollama and nixos-hardware's common/gpu/intel."""
+    nixpkgs' real services.ollama, services.comfyui, services.llama-cpp, hardware.graphics and
+    assertions, Home Manager's services.ollama and nixos-hardware's common/gpu/intel."""
     results = eval_nix(nix_instantiate, _with_upstream(upstream, f"import {REPO}/nixos-tests/eval/run.nix {{ inherit lib upstream; }}"))
     assert isinstance(results, dict) and len(results) >= 49
     assert {name.split("/")[0] for name in results} == {
-        "intel-gpu", "ollama", "comfyui", "comfyui-package", "monitoring", "home-manager-ollama", "home-manager-comfyui",
-        "documented"}
+        "intel-gpu", "ollama", "comfyui", "comfyui-package", "llama-cpp", "monitoring", "home-manager-ollama",
+        "home-manager-comfyui", "documented"}
     failed = {name: r for name, r in results.items() if not r["ok"]}
     assert not failed, json.dumps(failed, indent=2)
 

@@ -25,6 +25,8 @@ in
     ]
     ++ intel.assertions cfg;
 
+    warnings = intel.warnings cfg;
+
     services.ollama.package = lib.mkIf (package != null) (lib.mkDefault package);
     services.ollama.environmentVariables = intel.environment cfg;
     # for `ollama`, sycl-ls and the like run from the user's shell

@@ -1,6 +1,6 @@
 # What `services.ollama.intel` means, shared by the NixOS module (modules/nixos/ollama.nix) and
 # the Home Manager module (modules/home-manager/ollama.nix): the options, the package each backend
-# uses, the message when it is missing, and the environment it needs.
+# uses, the message when it is missing, the warning for a retired one, and the environment it needs.
 { lib, pkgs }:
 let
   inherit (lib) types;
@@ -17,10 +17,11 @@ rec {
       ];
       default = "vulkan";
       description = ''
-        `vulkan`: nixpkgs' ollama-vulkan, built by Hydra. `sycl`: MordragT's ollama-sycl (oneAPI;
-        use MordragT's binary cache, or expect hours of building). `ipex-llm`: Intel's IPEX-LLM
-        Ollama (an older Ollama, fast on Arc; unfree oneAPI runtime). Which is faster depends on the
-        model and the card: measure them with `xpu bench ollama`.
+        `vulkan`: nixpkgs' ollama-vulkan, built by Hydra. Retired, still working, with a warning:
+        `sycl`, MordragT's ollama-sycl (Ollama 0.3.10 on oneAPI, from 2024; current Ollama has no
+        SYCL engine), and `ipex-llm`, Intel's IPEX-LLM Ollama (unfree oneAPI runtime; IPEX-LLM is
+        archived). For SYCL on Intel use the NixOS option `services.llama-cpp.intel` with
+        `backend = "sycl"`, and compare it with this one with `xpu bench`.
       '';
     };
 
@@ -41,11 +42,28 @@ rec {
   packages = {
     # nixpkgs' Vulkan build: no local build, the default.
     vulkan = pkgs.ollama-vulkan or null;
-    # MordragT's SYCL build (oneAPI), brought by this flake's overlay (overlays/mordrag.nix).
+    # MordragT's SYCL build (Ollama 0.3.10 on oneAPI), brought by this flake's overlay
+    # (overlays/mordrag.nix).
     sycl = pkgs.intel-xpu.ollama-sycl or null;
-    # Intel's IPEX-LLM build (Ollama 0.3-era, SYCL), from PyPI wheels: this flake's overlay.
+    # Intel's IPEX-LLM build (an older Ollama on SYCL; IPEX-LLM is archived), from PyPI wheels:
+    # this flake's overlay.
     ipex-llm = pkgs.intel-xpu.ollama-ipex-llm or null;
   };
+
+  # The retired backends keep working, with a warning naming what replaces them.
+  warnings =
+    cfg:
+    lib.optional (cfg.backend == "sycl") ''
+      services.ollama.intel.backend = "sycl" is retired: MordragT's ollama-sycl is Ollama 0.3.10
+      from 2024, and no current Ollama has a SYCL engine. For SYCL on Intel use the NixOS option
+      services.llama-cpp.intel with backend = "sycl" (MordragT's current llama.cpp); for Ollama,
+      the default backend = "vulkan".
+    ''
+    ++ lib.optional (cfg.backend == "ipex-llm") ''
+      services.ollama.intel.backend = "ipex-llm" is retired: Intel has archived IPEX-LLM, so its
+      Ollama gets no more fixes. Use the default backend = "vulkan" (nixpkgs' ollama-vulkan), or,
+      for SYCL, the NixOS option services.llama-cpp.intel with backend = "sycl".
+    '';
 
   # Backends that compile GPU and CPU code at run time (SYCL through IGC and oneDNN's JIT) need
   # writable+executable memory.

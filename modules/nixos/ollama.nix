@@ -33,6 +33,8 @@ in
     ]
     ++ intel.assertions cfg;
 
+    warnings = intel.warnings cfg;
+
     hardware.intel-xpu.enable = lib.mkDefault true;
 
     services.ollama.package = lib.mkIf (package != null) (lib.mkDefault package);

@@ -12,6 +12,7 @@ let
       ../../modules/nixos/intel-gpu.nix
       ../../modules/nixos/ollama.nix
       ../../modules/nixos/comfyui.nix
+      ../../modules/nixos/llama-cpp.nix
       ../../modules/nixos/monitoring.nix
     ];
   };

@@ -33,6 +33,7 @@ let
     upstream.nixos.graphics
     upstream.nixos.ollama
     upstream.nixos.comfyui
+    upstream.nixos.llamaCpp
     upstream.nixosHardware.intelGpu
   ];
   # what the real files declare is all there is here: a stand-in option they lack is not drift
@@ -52,7 +53,7 @@ in
   };
   uncompared = {
     "stand-ins/nixos.nix" =
-      "the shared nixpkgs files (ollama, comfyui, graphics, assertions) declare none of its core options";
+      "the shared nixpkgs files (ollama, comfyui, llama-cpp, graphics, assertions) declare none of its core options";
     "stand-ins/nginx-acme.nix" = "no shared file declares services.nginx or security.acme";
   };
 }

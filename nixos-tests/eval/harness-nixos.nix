@@ -33,8 +33,16 @@ let
         "linuxPackages_latest"
         "driversi686Linux"
       ];
-      # `//` cannot drop an attribute: a variant without ollama-vulkan removes it explicitly
-      casePkgs = removeAttrs pkgs (lib.optional (!(leaves ? ollama-vulkan)) "ollama-vulkan") // leaves;
+      # `//` cannot drop an attribute: a variant without ollama-vulkan or llama-cpp-vulkan removes
+      # it explicitly
+      casePkgs =
+        removeAttrs pkgs (
+          lib.filter (name: !(leaves ? ${name})) [
+            "ollama-vulkan"
+            "llama-cpp-vulkan"
+          ]
+        )
+        // leaves;
       replaced =
         lib.optional (args ? ollamaModule) "services/misc/ollama.nix"
         ++ lib.optional (args ? comfyuiModule) "services/misc/comfyui.nix";

@@ -1,7 +1,8 @@
 # Evaluate this flake's NixOS modules on nixpkgs' real module files (upstream.nix: services.ollama,
-# services.comfyui, hardware.graphics, misc/assertions.nix, loaded from a nixpkgs checkout) with
-# nixpkgs' library. Only the core options those files do not declare are stand-ins
-# (stand-ins/nixos.nix), and packages are derivation-shaped stand-ins (stand-ins/pkgs.nix).
+# services.comfyui, services.llama-cpp, hardware.graphics, misc/assertions.nix, loaded from a
+# nixpkgs checkout) with nixpkgs' library. Only the core options those files do not declare are
+# stand-ins (stand-ins/nixos.nix), and so are the packages (derivation-shaped: stand-ins/pkgs.nix)
+# and the `utils` argument NixOS gives its modules (stand-ins/utils.nix).
 # Run by pytests/test_flake.py; flake.nix's checks run the same cases through nixosSystem
 # (harness-nixos.nix), where all of NixOS is real.
 { lib, upstream }:
@@ -18,6 +19,8 @@ in
   syclTools ? true,
   # false: a nixpkgs without ollama-vulkan and no overlay (no ollama-sycl, ollama-ipex-llm)
   ollamaBackends ? true,
+  # false: a nixpkgs without llama-cpp-vulkan, a MordragT flake without llama-cpp-sycl
+  llamaCppBackends ? true,
   # nixpkgs' services.ollama: the real file, or a stand-in of an older one
   ollamaModule ? upstream.nixos.ollama,
   # nixpkgs' services.comfyui: the real file, or { } for a nixpkgs without it
@@ -32,6 +35,7 @@ let
           comfyuiXpu
           syclTools
           ollamaBackends
+          llamaCppBackends
           ;
       };
     in
@@ -50,8 +54,10 @@ let
           upstream.nixos.graphics
           comfyuiModule
           ollamaModule
+          upstream.nixos.llamaCpp
           {
             _module.args.pkgs = pkgs;
+            _module.args.utils = import ./stand-ins/utils.nix { inherit lib; };
             # the case's kernel version, set as harness-nixos.nix sets it
             boot.kernelPackages = lib.mkDefault (pinKernel kernelVersion pkgs.linuxPackages);
           }

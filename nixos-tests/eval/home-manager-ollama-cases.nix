@@ -38,6 +38,7 @@ let
       # Home Manager's user unit runs the package it picks (ExecStart is a list: its type applies toList)
       execStart = config.systemd.user.services.ollama.Service.ExecStart or null;
       failedAssertions = map (a: a.message) (lib.filter (a: !a.assertion) config.assertions);
+      inherit (config) warnings;
     };
 in
 {
@@ -52,6 +53,7 @@ in
       };
       session.ZES_ENABLE_SYSMAN = "1";
       failedAssertions = [ ];
+      warnings = [ ];
     };
   };
   ipex-llm-with-a-device = {
@@ -69,6 +71,14 @@ in
         ZES_ENABLE_SYSMAN = "1";
       };
       failedAssertions = [ ];
+      # retired, still working: the same warning as the NixOS module's
+      warnings = [
+        ''
+          services.ollama.intel.backend = "ipex-llm" is retired: Intel has archived IPEX-LLM, so its
+          Ollama gets no more fixes. Use the default backend = "vulkan" (nixpkgs' ollama-vulkan), or,
+          for SYCL, the NixOS option services.llama-cpp.intel with backend = "sycl".
+        ''
+      ];
     };
   };
   off-leaves-home-managers-ollama-alone = {
@@ -101,6 +111,14 @@ in
     };
     expect = {
       package = "ollama";
+      warnings = [
+        ''
+          services.ollama.intel.backend = "sycl" is retired: MordragT's ollama-sycl is Ollama 0.3.10
+          from 2024, and no current Ollama has a SYCL engine. For SYCL on Intel use the NixOS option
+          services.llama-cpp.intel with backend = "sycl" (MordragT's current llama.cpp); for Ollama,
+          the default backend = "vulkan".
+        ''
+      ];
       failedAssertions = [
         "services.ollama.intel.backend = \"sycl\" needs pkgs.intel-xpu.ollama-sycl (MordragT's ollama-sycl): add this flake's overlay (nixpkgs.overlays = [ intel-xpu.overlays.default ]); if it is there, the pinned MordragT flake no longer provides packages.<system>.ollama-sycl: update the mordrag input or use backend = \"vulkan\"."
       ];

@@ -31,6 +31,20 @@ let
         ];
       };
     };
+  # what the retired backends warn
+  retired = {
+    sycl = ''
+      services.ollama.intel.backend = "sycl" is retired: MordragT's ollama-sycl is Ollama 0.3.10
+      from 2024, and no current Ollama has a SYCL engine. For SYCL on Intel use the NixOS option
+      services.llama-cpp.intel with backend = "sycl" (MordragT's current llama.cpp); for Ollama,
+      the default backend = "vulkan".
+    '';
+    ipex-llm = ''
+      services.ollama.intel.backend = "ipex-llm" is retired: Intel has archived IPEX-LLM, so its
+      Ollama gets no more fixes. Use the default backend = "vulkan" (nixpkgs' ollama-vulkan), or,
+      for SYCL, the NixOS option services.llama-cpp.intel with backend = "sycl".
+    '';
+  };
 in
 {
   vulkan-by-default = {
@@ -43,6 +57,7 @@ in
       };
       graphics = true;
       failedAssertions = [ ];
+      warnings = [ ];
       ollamaUnit = intelUnit { jit = false; };
     };
   };
@@ -62,6 +77,8 @@ in
         ZES_ENABLE_SYSMAN = "1";
       };
       failedAssertions = [ ];
+      # retired, still working
+      warnings = [ retired.sycl ];
       ollamaUnit = intelUnit { jit = true; };
     };
   };
@@ -71,6 +88,7 @@ in
       ollamaPackage = "ollama-ipex-llm";
       ollamaEnvironment.ZES_ENABLE_SYSMAN = "1";
       failedAssertions = [ ];
+      warnings = [ retired.ipex-llm ];
       ollamaUnit = intelUnit { jit = true; };
     };
   };

@@ -18,6 +18,7 @@ in
     graphics = /. + "${nixos}/hardware/graphics.nix";
     ollama = /. + "${nixos}/services/misc/ollama.nix";
     comfyui = /. + "${nixos}/services/misc/comfyui.nix";
+    llamaCpp = /. + "${nixos}/services/misc/llama-cpp.nix";
   };
   homeManager.ollama = /. + "${toString homeManager}/modules/services/ollama.nix";
   nixosHardware.intelGpu = /. + "${toString nixosHardware}/common/gpu/intel/default.nix";

@@ -2,6 +2,7 @@
 # stand-ins) and harness-nixos.nix (nixosSystem): `config` in, the outputs the cases name out.
 { lib }:
 let
+  sorted = v: if lib.isList v then lib.sort lib.lessThan v else v;
   # the settings of nixpkgs' ollama unit that services.ollama.intel changes
   ollamaKeys = [
     "DeviceAllow"
@@ -11,6 +12,30 @@ let
     "PrivateDevices"
     "SupplementaryGroups"
   ];
+  # the settings of nixpkgs' llama-cpp unit that services.llama-cpp.intel changes or relies on
+  llamaCppKeys = [
+    "DeviceAllow"
+    "DevicePolicy"
+    "DynamicUser"
+    "MemoryDenyWriteExecute"
+    "PrivateDevices"
+    "PrivateUsers"
+    "SupplementaryGroups"
+  ];
+  # nixpkgs' ExecStart for llama-server: the program, then utils.escapeSystemdExecArgs' arguments
+  # (each a JSON string with % and $ doubled, space-separated); the program without the store
+  # directory and hash, the arguments as the list they were
+  execStart =
+    line:
+    let
+      parts = builtins.match "/nix/store/[^-]*-([^ ]*) (.*)" line;
+      quoted = builtins.split "(\"([^\"\\\\]|\\\\.)*\")" (lib.elemAt parts 1);
+      unescape = q: builtins.replaceStrings [ "%%" "$$" ] [ "%" "$" ] (builtins.fromJSON (lib.head q));
+    in
+    {
+      program = lib.head parts;
+      args = map unescape (lib.filter lib.isList quoted);
+    };
 in
 config:
 {
@@ -27,13 +52,12 @@ config:
   }) config.systemd.services;
   # lists sorted: their order follows module order and means nothing to systemd
   ollamaUnit =
-    let
-      sorted = v: if lib.isList v then lib.sort lib.lessThan v else v;
-    in
     (lib.mapAttrs (_: u: {
       wants = sorted u.wants;
       after = sorted u.after;
-      serviceConfig = lib.mapAttrs (_: sorted) (lib.filterAttrs (n: _: lib.elem n ollamaKeys) u.serviceConfig);
+      serviceConfig = lib.mapAttrs (_: sorted) (
+        lib.filterAttrs (n: _: lib.elem n ollamaKeys) u.serviceConfig
+      );
     }) config.systemd.services).ollama or null;
   ollamaPackage = config.services.ollama.package.name;
   warnings = config.warnings;
@@ -75,4 +99,23 @@ config:
         };
   };
   ollamaEnvironment = config.services.ollama.environmentVariables;
+  # nixpkgs' llama-cpp unit (null when services.llama-cpp is off); lists but the arguments sorted
+  llamaCpp =
+    let
+      u = config.systemd.services.llama-cpp or null;
+    in
+    if u == null then
+      null
+    else
+      {
+        package = config.services.llama-cpp.package.name;
+        execStart = execStart u.serviceConfig.ExecStart;
+        # NixOS adds PATH (from the unit's `path`) to every unit's environment
+        environment = removeAttrs u.environment [ "PATH" ];
+        wants = sorted u.wants;
+        after = sorted u.after;
+        serviceConfig = lib.mapAttrs (_: sorted) (
+          lib.filterAttrs (n: _: lib.elem n llamaCppKeys) u.serviceConfig
+        );
+      };
 }

@@ -17,6 +17,7 @@ lib.evalModules {
     upstream.nixos.graphics
     upstream.nixos.ollama
     upstream.nixos.comfyui
+    upstream.nixos.llamaCpp
     (
       { pkgs, ... }:
       {
@@ -29,6 +30,8 @@ lib.evalModules {
         # a bare machine's own definitions (nixos/modules: users-groups.nix, nscd.nix,
         # logrotate.nix, shells-environment.nix, kernel.nix, system-path.nix)
         config = {
+          # what nixos/modules/misc/extra-arguments.nix gives every module
+          _module.args.utils = import ./utils.nix { inherit lib; };
           users.users.root.home = "/root";
           systemd.services.nscd.wantedBy = [ "multi-user.target" ];
           systemd.timers.logrotate.wantedBy = [ "timers.target" ];

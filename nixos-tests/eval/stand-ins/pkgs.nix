@@ -1,13 +1,16 @@
 # The package set the evaluation cases run with: derivation-shaped attribute sets (nothing is
 # built), nixpkgs' comfyui as a stand-in of its package function (nixpkgs-comfyui.nix) with
 # fake Pythons, and this flake's real overlays/mordrag.nix applied to a stand-in of MordragT's
-# flake outputs, so pkgs.intel-xpu.comfyui is packages/comfyui-ipex/package.nix for real.
+# flake outputs, so pkgs.intel-xpu.comfyui is packages/comfyui-ipex/package.nix for real (and
+# pkgs.intel-xpu.llama-cpp-sycl MordragT's packages.<system>.llama-cpp-sycl through it).
 { lib }:
 {
   driversOutput ? true,
   comfyuiXpu ? true,
   syclTools ? true,
   ollamaBackends ? true,
+  # false: a nixpkgs without llama-cpp-vulkan and a MordragT flake without llama-cpp-sycl
+  llamaCppBackends ? true,
 }:
 let
   drv =
@@ -101,6 +104,9 @@ let
   });
 
   # MordragT's flake outputs as overlays/mordrag.nix reads them
+  mordrag.packages.x86_64-linux = lib.optionalAttrs llamaCppBackends {
+    llama-cpp-sycl = drv "llama-cpp-sycl" { meta.mainProgram = "llama"; };
+  };
   mordrag.legacyPackages.x86_64-linux = {
     intel-python = mkPython "intel-python3" (pythonPackages {
       torch = xpuOnly "torch";
@@ -144,6 +150,7 @@ in
   level-zero = drv "level-zero" { };
   intel-gpu-tools = drv "intel-gpu-tools" { };
   ollama = drv "ollama" { meta.mainProgram = "ollama"; };
+  llama-cpp = drv "llama-cpp" { meta.mainProgram = "llama"; };
   bash = drv "bash" { };
   coreutils = drv "coreutils" { };
   linuxPackages_latest.kernel.version = "6.17.1";
@@ -157,6 +164,9 @@ in
 // lib.optionalAttrs ollamaBackends {
   ollama-vulkan = drv "ollama-vulkan" { meta.mainProgram = "ollama"; };
 }
+// lib.optionalAttrs llamaCppBackends {
+  llama-cpp-vulkan = drv "llama-cpp-vulkan" { meta.mainProgram = "llama"; };
+}
 // {
   intel-xpu = {
     xpu-tool = drv "xpu-tool" { meta.mainProgram = "xpu"; };
@@ -166,6 +176,7 @@ in
     ollama-sycl = drv "ollama-sycl" { meta.mainProgram = "ollama"; };
     ollama-ipex-llm = drv "ollama-ipex-llm" { meta.mainProgram = "ollama"; };
   }
+  // lib.optionalAttrs llamaCppBackends { inherit (mordragOverlay.intel-xpu) llama-cpp-sycl; }
   // lib.optionalAttrs comfyuiXpu { inherit (mordragOverlay.intel-xpu) comfyui; }
   // lib.optionalAttrs syclTools { inherit (mordragOverlay.intel-xpu) sycl-tools; };
 }
