@@ -226,7 +226,7 @@ def test_node_exporter_serves_it_and_prometheus_scrapes_it(exported: Path, tmp_p
             time.sleep(0.5)
         scraped = {r["metric"]["probe"]: float(r["value"][1]) for r in result}
         log = (tmp_path / "prometheus.log").read_text()[-2000:]
-        assert set(scraped) == {"pci", "level-zero", "sycl", "opencl", "torch"}, log
+        assert set(scraped) == {"pci", "level-zero", "sycl", "opencl", "vulkan", "torch"}, log
         assert scraped["pci"] == gpus and (gpus or not any(scraped.values()))
         assert {r["metric"]["job"] for r in result} == {"xpu"}
     finally:
