@@ -6,8 +6,8 @@
 #
 # Debian packages come from apt (as root, or through sudo); Python packages go into .venv
 # (XPU_VENV overrides). The test job's pinned environments (IPEX-LLM Ollama, ComfyUI, Level Zero's
-# null driver, the oldest pytest) go into ~/.cache/intel-xpu (XPU_CACHE overrides), shared by every
-# clone. Re-running skips what is already installed.
+# null driver, llama.cpp's llama-server, the oldest pytest) go into ~/.cache/intel-xpu (XPU_CACHE
+# overrides), shared by every clone. Re-running skips what is already installed.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -24,6 +24,9 @@ case $job in doctor | test) ;; *) usage ;; esac
 
 # The Level Zero loader (no driver is packaged), clinfo and Debian's OpenCL ICD loader.
 debs=(libze1 clinfo ocl-icd-libopencl1 python3-venv)
+# The Vulkan probe: vulkaninfo, the Vulkan loader and Mesa's Vulkan drivers (lavapipe, a Vulkan
+# device of type CPU, is what a machine without a GPU has).
+debs+=(vulkan-tools libvulkan1 mesa-vulkan-drivers)
 # The tests also parse the flake's Nix files, boot QEMU guests built from Debian's kernel, busybox
 # and bash (fetched with apt-get download), and probe this machine through a throwaway sshd.
 # Nix reads this checkout through git (git+file: its tracked files, not the .venv beside them).
@@ -33,6 +36,8 @@ debs=(libze1 clinfo ocl-icd-libopencl1 python3-venv)
 # promtool checks the exported metrics and the alert rules; a real node-exporter and Prometheus
 # scrape them.
 [ "$job" = test ] && debs+=(prometheus prometheus-node-exporter)
+# llama.cpp's llama-server is built from source (setup/llama-server.sh), for the CPU and with Vulkan.
+[ "$job" = test ] && debs+=(cmake make g++ glslc libvulkan-dev)
 
 missing=()
 for pkg in "${debs[@]}"; do
@@ -121,6 +126,18 @@ if [ "$job" = test ]; then
     echo "bootstrap: ComfyUI environment in $XPU_COMFYUI_VENV" >&2
     "$here/setup/comfyui-env.sh" "$XPU_COMFYUI_VENV" "$XPU_COMFYUI_SRC"
   fi
+
+  # llama.cpp's llama-server (b11434) built from source twice, for the CPU and with Vulkan, which
+  # runs on Mesa's lavapipe with GGML_VK_VISIBLE_DEVICES=0 and on the CPU without (15-20 minutes on 2
+  # cores, 65 MB). The directory's version is setup/llama-server.sh's pin; keep the two in step.
+  if [ -z "${XPU_LLAMA_SERVER_CPU:-}" ] || [ -z "${XPU_LLAMA_SERVER_VULKAN:-}" ]; then
+    llama_dir=$cache/llama-server-11434.0.0
+    echo "bootstrap: llama-server (CPU and Vulkan builds) in $llama_dir" >&2
+    "$here/setup/llama-server.sh" "$llama_dir"
+    : "${XPU_LLAMA_SERVER_CPU:=$llama_dir/cpu/bin/llama-server}"
+    : "${XPU_LLAMA_SERVER_VULKAN:=$llama_dir/vulkan/bin/llama-server}"
+  fi
+  export XPU_LLAMA_SERVER_CPU XPU_LLAMA_SERVER_VULKAN
 fi
 
 # Register the wheel's CPU OpenCL runtime with the ICD loaders (Debian's ocl-icd honours
