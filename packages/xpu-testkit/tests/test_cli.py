@@ -158,7 +158,7 @@ def test_a_console_that_is_not_there_is_unreachable(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("args, text", [
     (["check", "comfyui", "http://127.0.0.1:1", "--journal", "ollama.service"],
-     "--journal applies to `xpu check ollama`, not to comfyui"),
+     "--journal applies to `xpu check ollama` and `xpu check llama-cpp`, not to comfyui"),
     (["check", "ollama", "http://127.0.0.1:1", "--workflow", "model-free"],
      "--workflow applies to `xpu check comfyui`, not to ollama"),
     (["check", "ollama", "http://127.0.0.1:1", "--checkpoint", "x.safetensors"],
@@ -214,7 +214,8 @@ def test_every_expected_failure_has_its_own_exit_code() -> None:
     kit = {c.__name__: next(code for kind, code in exit_codes.EXCEPTIONS if issubclass(c, kind))
            for c in _error_classes(xpu_testkit, skip=("xpu_testkit.doubles",))}
     assert kit == {"VmError": Exit.VM_FAILED, "GuestBuildError": Exit.VM_FAILED, "BindError": Exit.VM_FAILED,
-                   "RestoreError": Exit.VM_FAILED, "OllamaServerError": Exit.FAILED, "ComfyServerError": Exit.FAILED}
+                   "RestoreError": Exit.VM_FAILED, "OllamaServerError": Exit.FAILED, "ComfyServerError": Exit.FAILED,
+                   "LlamaServerError": Exit.FAILED}
     documented = {int(line.split()[0]) for line in exit_codes.__doc__.splitlines()
                   if line.strip()[:1].isdigit() and line.startswith("    ")}
     assert documented == {int(code) for code in Exit}

@@ -79,15 +79,20 @@ def print_json(payload: Any) -> None:
 
 
 def refuse_foreign_flags(args: argparse.Namespace, only: Mapping[str, Sequence[str]]) -> None:
-    """``only`` maps a service to the flags (argparse dests) only it takes; a flag of another
-    service than ``args.service`` is a usage error instead of being silently ignored."""
+    """``only`` maps a service to the flags (argparse dests) only it takes (a flag listed under several
+    services is theirs); a flag of other services than ``args.service`` is a usage error instead of
+    being silently ignored."""
+    owners: dict[str, list[str]] = {}
     for service, dests in only.items():
-        if service == args.service:
-            continue
         for dest in dests:
-            if getattr(args, dest) not in (None, False, []):
-                flag = "--" + dest.replace("_", "-")
-                raise ConfigError(f"{flag} applies to `xpu {args.command} {service}`, not to {args.service}")
+            owners.setdefault(dest, []).append(service)
+    for dest, services in owners.items():
+        if args.service in services:
+            continue
+        if getattr(args, dest) not in (None, False, []):
+            flag = "--" + dest.replace("_", "-")
+            named = " and ".join(f"`xpu {args.command} {service}`" for service in services)
+            raise ConfigError(f"{flag} applies to {named}, not to {args.service}")
 
 
 seed = bounded_int(0, 2**32 - 1)  # a --seed: numpy's seeds

@@ -21,7 +21,9 @@ from __future__ import annotations
 from enum import IntEnum
 
 from ..errors import ConfigError, VmFailure, XpuError
+from ..services.api import ServiceError
 from ..services.comfyui import ComfyError
+from ..services.llama_cpp import LlamaCppError
 from ..services.ollama import OllamaError
 from ..target import CommandFailed, TargetError
 from ..transport.console import ConsoleError
@@ -44,12 +46,14 @@ EXCEPTIONS: tuple[tuple[type[XpuError], Exit], ...] = (  # the first class that 
     (VmFailure, Exit.VM_FAILED),
     (OllamaError, Exit.FAILED),
     (ComfyError, Exit.FAILED),
+    (LlamaCppError, Exit.FAILED),
+    (ServiceError, Exit.FAILED),
     (CommandFailed, Exit.FAILED),
     (XpuError, Exit.FAILED),
 )
 
 
-SERVICE_ERRORS = (OllamaError, ComfyError)  # their ``kind`` says whether the service could be reached at all
+SERVICE_ERRORS = (ServiceError,)  # its ``kind`` says whether the service could be reached at all
 
 
 def for_exception(exc: XpuError) -> Exit:

@@ -1,4 +1,5 @@
-"""Quick service checks: does an Ollama or a ComfyUI answer, and what does it report (no generation).
+"""Quick service checks: does an Ollama, a ComfyUI or a llama-server answer, and what does it report
+(no generation).
 
 Each is bounded by one wall-clock ``timeout`` and never raises for a service that fails: the
 failure is the ``error`` of its ServiceState, as xpu_check_error's reason label
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 
 from .. import http
 from ..http import Deadline, HttpError
+from .llama_cpp import LlamaCppClient, LlamaCppError
 from .ollama import OllamaClient, OllamaError
 
 
@@ -57,3 +59,17 @@ def check_comfyui_quickly(url: str, timeout: float) -> ServiceState:
     if not isinstance(system, dict):
         return ServiceState("comfyui", url, False, error="error")
     return ServiceState("comfyui", url, True, str(system.get("comfyui_version", ""))[:100])
+
+
+def check_llama_cpp_quickly(url: str, timeout: float) -> ServiceState:
+    """llama-server's /health (ok, not loading) and /props within ``timeout`` seconds in all; its
+    version is /props' build_info. No models: where a model sits is only in the server's log."""
+    client = LlamaCppClient(url, Deadline.after(timeout))
+    try:
+        status = client.health()
+        props = client.props()
+    except LlamaCppError as exc:
+        return ServiceState("llama-cpp", url, False, error=_reason(exc.kind, exc.status))
+    if status != "ok":
+        return ServiceState("llama-cpp", url, False, error="error")
+    return ServiceState("llama-cpp", url, True, props.build_info[:100])

@@ -1,0 +1,204 @@
+"""`xpu check llama-cpp`: a short generation that proves work happened (the server's own token
+counts and timings) and where it ran, from the server's own log (the device it used, the layers
+it offloaded); every failure is a finding, never an exception."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import stat
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ...errors import ConfigError
+from ...http import Deadline
+from ...model import Finding, Severity
+from .client import Completion, LlamaCppClient, LlamaCppError, Props
+from .log import Device, LogEvidence, parse_log
+
+PROMPT = "Why is the sky blue?"
+N_PREDICT = 16
+MAX_LOG_BYTES = 4 * 1024 * 1024  # --log reads at most the file's last 4 MiB
+VERBOSITY_FIX = ("run llama-server at verbosity 4 (`-lv 4`): only from there does it log the device it uses and "
+                 "the layers it offloads; then give its log (--journal UNIT or --log FILE)")
+NIXOS_INTEL = "services.llama-cpp.intel.enable = true;"
+
+
+@dataclass(frozen=True)
+class LlamaCppCheck:
+    url: str
+    health: str | None = None
+    props: Props | None = None
+    models: tuple[str, ...] = ()
+    completion: Completion | None = None
+    evidence: LogEvidence | None = None  # None: no log was read
+    findings: tuple[Finding, ...] = field(default=())
+
+    @property
+    def ok(self) -> bool:
+        return self.completion is not None and self.completion.worked and not any(
+            f.severity is Severity.FAIL for f in self.findings)
+
+    @property
+    def unreachable(self) -> bool:
+        """Nothing could be reached at the URL (connection refused, the host does not resolve)."""
+        return any(f.id == "llama-cpp-unreachable" for f in self.findings)
+
+    @property
+    def device(self) -> Device | None:
+        """The device the model was put on, by the log (the first non-CPU one)."""
+        ev = self.evidence
+        return next((d for d in ev.used if d.kind != "cpu"), None) if ev else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """`xpu check llama-cpp --json`."""
+        ev = self.evidence
+        return {"url": self.url, "ok": self.ok, "health": self.health,
+                "props": dataclasses.asdict(self.props) if self.props else None, "models": list(self.models),
+                "completion": dataclasses.asdict(self.completion) if self.completion else None,
+                "log": None if ev is None else {
+                    "found": [dataclasses.asdict(d) for d in ev.found],
+                    "used": [dataclasses.asdict(d) for d in ev.used],
+                    "offloaded": list(ev.offloaded) if ev.offloaded else None, "backends": list(ev.backends)},
+                "findings": [f.to_dict() for f in self.findings]}
+
+
+def read_log_file(path: Path, limit: int = MAX_LOG_BYTES) -> str:
+    """A saved server log as text, at most its last ``limit`` bytes; ConfigError (one line) for a file
+    that is missing, not a regular file, unreadable or binary."""
+    try:
+        if path.is_dir():
+            raise IsADirectoryError
+        if not stat.S_ISREG(path.stat().st_mode):  # a FIFO would block the open, /dev/zero never end
+            raise ConfigError(f"--log {path}: not a regular file")
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            f.seek(max(0, size - limit))
+            data = f.read(limit)
+    except FileNotFoundError:
+        raise ConfigError(f"--log {path}: no such file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"--log {path}: is a directory; give the server's log file") from None
+    except OSError as exc:
+        raise ConfigError(f"--log {path}: cannot read it: {exc.strerror or exc}") from None
+    if size > limit:  # started mid-line: drop the partial first line
+        data = data.partition(b"\n")[2]
+    text = data.decode("utf-8", errors="replace")
+    if data.count(b"\0") > len(data) // 100 or text.count("\ufffd") > len(text) // 10:
+        raise ConfigError(f"--log {path}: not a text log (binary data); give llama-server's log, e.g. "
+                          "journalctl -u llama-cpp -o cat > llama.log")
+    return text
+
+
+def _unanswered(url: str, exc: LlamaCppError) -> Finding:
+    """What a failed first call (/health) says about the server, from the error's kind."""
+    if exc.kind == "unreachable":
+        return Finding("llama-cpp-unreachable", Severity.FAIL, f"llama-server at {url} does not answer", (str(exc),),
+                       fix="start the service (systemctl status llama-cpp) and check services.llama-cpp.host/port "
+                       "and the firewall")
+    if exc.kind == "loading":
+        return Finding("llama-cpp-loading", Severity.FAIL, f"llama-server at {url} did not finish loading its model "
+                       "in time", (str(exc),), fix="give it a longer --timeout, or read its log for a load that hangs")
+    if exc.kind == "timeout":
+        return Finding("llama-cpp-timeout", Severity.FAIL, f"llama-server at {url} does not answer in time",
+                       (str(exc),), fix="read the server log (journalctl -u llama-cpp); check that a proxy in front "
+                       "of it does not hold answers back")
+    if exc.kind == "status":
+        return Finding("llama-cpp-http-error", Severity.FAIL, f"llama-server at {url} answers /health with HTTP "
+                       f"{exc.status}", (str(exc),), fix="read the server log (journalctl -u llama-cpp); check that "
+                       "the URL names llama-server itself")
+    return Finding("llama-cpp-api-error", Severity.FAIL, f"llama-server at {url} answers, but not as its API should "
+                   f"({exc.kind})", (str(exc),), fix="check that the URL names llama-server (not another service) and "
+                   "that a proxy in front of it passes its answers unchanged")
+
+
+def judge_evidence(evidence: LogEvidence | None, *, expect_gpu: bool) -> list[Finding]:
+    """Where the log says the model ran: findings for the CPU, a software device, a partial offload,
+    or no evidence. The device is judged by its description, never by the word "GPU" in the log."""
+    strict = Severity.FAIL if expect_gpu else Severity.WARN
+    if evidence is None:
+        return [Finding("llama-cpp-no-evidence", Severity.FAIL if expect_gpu else Severity.INFO,
+                        "Where llama-server ran is unknown: no log was read", (),
+                        fix="give its log with --journal UNIT (e.g. llama-cpp.service) or --log FILE, at verbosity 4 "
+                        "(`-lv 4`)", nixos=NIXOS_INTEL)]
+    if not evidence.has_evidence:
+        return [Finding("llama-cpp-no-evidence", strict, "llama-server's log names no device and no offloaded layers",
+                        ("no ggml_vulkan, SYCL, `using device` or `offloaded N/M layers` line in the log",),
+                        fix=VERBOSITY_FIX, nixos=NIXOS_INTEL)]
+    said_where = ("using device", "offloaded", "no usable GPU")
+    lines = [line for line in evidence.lines if any(w in line for w in said_where)][-3:]
+    off = evidence.offloaded
+    found = ", ".join(d.label for d in evidence.found) or "none"
+    on_gpu = [d for d in evidence.found if d.kind != "cpu"]
+    # where the model went: the devices the log says it used; in logs that name none, the devices
+    # found when layers were offloaded (an offload count alone names no device)
+    placed = [d for d in evidence.used if d.kind != "cpu"] or (on_gpu if off and off[0] and not evidence.used else [])
+    if (off is not None and off[0] == 0) or (not placed and (evidence.used or not on_gpu) and not (off and off[0])):
+        said = (f"{off[0]}/{off[1]} layers offloaded" if off else "no usable GPU found" if evidence.no_gpu
+                else "no GPU device used")
+        cpu = next((d.description for d in (*evidence.used, *evidence.found) if d.kind == "cpu" and d.description), "")
+        return [Finding("llama-cpp-on-cpu", strict, f"llama-server ran on the CPU{f' ({cpu})' if cpu else ''}: {said}",
+                        (*lines, f"devices found: {found}"),
+                        fix="use a GPU build (Vulkan or SYCL) with -ngl 99, and give the service the render node "
+                        "(the render group, DeviceAllow=/dev/dri)", nixos=NIXOS_INTEL)]
+    if not placed:
+        title = ("llama-server's log lists devices but not the one it used" if on_gpu else
+                 f"llama-server's log says {off[0]}/{off[1]} layers were offloaded but names no device" if off else
+                 "llama-server's log names no device it used")
+        return [Finding("llama-cpp-no-evidence", strict, title, (*lines, f"devices found: {found}"),
+                        fix=VERBOSITY_FIX, nixos=NIXOS_INTEL)]
+    software = [d for d in placed if d.kind == "software"]
+    findings = []
+    if software:
+        d = software[0]
+        said = f"the log says 'offloaded {off[0]}/{off[1]} layers to GPU', but " if off else ""
+        findings.append(Finding(
+            "llama-cpp-software-device", strict, f"llama-server ran on {d.description or d.name}, a software device: "
+            "the CPU", (*lines, f"{said}{d.label} is a software renderer{f' (driver {d.driver})' if d.driver else ''}"),
+            fix="install the GPU's Vulkan driver (Mesa's ANV for Intel) or use the SYCL build; with "
+            "GGML_VK_VISIBLE_DEVICES, name the Intel GPU's index, not the CPU's", nixos=NIXOS_INTEL))
+    if off is not None and 0 < off[0] < off[1]:
+        findings.append(Finding(
+            "llama-cpp-partial-offload", strict,
+            f"Only {off[0]} of {off[1]} layers run on the GPU; the rest on the CPU", tuple(lines),
+            fix="raise -ngl (--n-gpu-layers) to 99, or use a smaller model or quantization that fits the GPU's memory"))
+    return findings
+
+
+def check_llama_cpp(url: str, *, expect_gpu: bool = False, log_reader: Callable[[], str] | None = None,
+                    timeout: float = 300.0) -> LlamaCppCheck:
+    """Run the whole check within ``timeout`` seconds (+ xpu_tool.http.MARGIN).
+
+    ``log_reader`` returns the server's log text (read after the generation, so a journal has its
+    lines); without one, where it ran is unknown (a failure with ``expect_gpu``).
+    """
+    client = LlamaCppClient(url, Deadline.after(timeout))
+    try:
+        health = client.wait_until_ready()
+    except LlamaCppError as exc:
+        return LlamaCppCheck(url, findings=(_unanswered(url, exc),))
+    try:
+        props, models = client.props(), client.models()
+    except LlamaCppError as exc:
+        return LlamaCppCheck(url, health, findings=(Finding(
+            "llama-cpp-api-error", Severity.FAIL, f"llama-server at {url} answers, but not as its API should "
+            f"({exc.kind})", (str(exc),), fix="check that the URL names llama-server and that a proxy passes its "
+            "API unchanged"),))
+    try:
+        completion = client.complete(PROMPT, n_predict=N_PREDICT)
+    except LlamaCppError as exc:
+        return LlamaCppCheck(url, health, props, models, findings=(Finding(
+            "llama-cpp-generate-failed", Severity.FAIL, "llama-server could not generate", (str(exc),),
+            fix="read the server log (journalctl -u llama-cpp)"),))
+    findings = []
+    if not completion.worked:
+        timings = dataclasses.asdict(completion.timings) if completion.timings else "absent"
+        findings.append(Finding(
+            "llama-cpp-no-tokens", Severity.FAIL, "llama-server answered /completion without generating",
+            (f"tokens_predicted {completion.tokens_predicted}, timings {timings}",),
+            fix="read the server log; a server that predicts no tokens did no work"))
+    evidence = parse_log(log_reader()) if log_reader is not None else None
+    findings += judge_evidence(evidence, expect_gpu=expect_gpu)
+    return LlamaCppCheck(url, health, props, models, completion, evidence, tuple(findings))
