@@ -15,7 +15,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
 from xpu_testkit.bench.comfyui_bench import read_sides, run_comfyui_bench
 from xpu_testkit.bench.ollama_bench import run_ollama_bench
 from xpu_testkit.bench.report import to_markdown, write_reports
@@ -74,3 +73,28 @@ def test_ollama_gpu_beats_cpu(ollama_target: InventoryTarget, bench_out: Path, t
     write_reports(report, bench_out / ollama_target.name)
     assert report.harness_overhead < 0.01
     assert report.passed, to_markdown(report)
+
+
+def test_llm_backends_side_by_side_here(bench_out: Path, tmp_path: Path) -> None:
+    """llama-server's Vulkan build on Mesa's lavapipe against its CPU build, on the tiny model, with
+    `xpu bench llm`'s code: the speeds go to --bench-out (llm-bench.md names the fastest); what is
+    asserted is that every side generated, by the servers' own timings."""
+    from xpu_testkit.bench.llm_bench import Endpoint, run_llm_bench
+    from xpu_testkit.services.llama_server import (
+        BUILDS,
+        LAVAPIPE,
+        LlamaServer,
+        binary_for,
+    )
+
+    binaries = {build: binary_for(build) for build in BUILDS}
+    missing = [BUILDS[b] for b, path in binaries.items() if path is None]
+    if missing:
+        pytest.skip(f"{' and '.join(missing)} unset: no llama-server to run (bootstrap.sh test builds them)")
+    model = write_tiny_llama(tmp_path / "xpu-tiny.gguf").path
+    with LlamaServer(binaries["vulkan"], model, env=LAVAPIPE) as vulkan, LlamaServer(binaries["cpu"], model) as cpu:
+        report = run_llm_bench([Endpoint("vulkan-lavapipe", "llama-cpp", vulkan.url, cpu.url)], model)
+    write_reports(report, bench_out / "llama-cpp-here", stem="llm-bench")
+    [r] = report.results
+    assert r.cpu is not None and r.gpu.decode.minimum > 0 and r.cpu.decode.minimum > 0, to_markdown(report)
+    assert report.fastest is r

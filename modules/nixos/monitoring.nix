@@ -14,7 +14,10 @@ let
   packageOption = import ../lib/overlay-package-option.nix { inherit lib pkgs; };
   stateDir = "/var/lib/xpu-monitoring";
   textfileDir = "${stateDir}/textfile";
-  benchJson = "${stateDir}/bench/ollama-bench.json";
+  llamaCpp = cfg.benchmark.llamaCpp;
+  # `xpu bench ollama` while only Ollama is measured (its report as before), else `xpu bench llm`
+  benchCommand = if llamaCpp == { } then "ollama" else "llm";
+  benchJson = "${stateDir}/bench/${benchCommand}-bench.json";
   user = "xpu-monitoring";
 
   ollama = config.services.ollama or { };
@@ -37,8 +40,17 @@ let
   '';
   benchScript = pkgs.writeShellScript "xpu-benchmark" ''
     set -eu
-    exec ${lib.getExe cfg.benchmark.package} bench ollama --out ${stateDir}/bench --journal ollama.service \
-      ${lib.escapeShellArgs (lib.imap1 (i: u: "--backend=ollama${toString i}=${u}") cfg.ollamaUrls)}
+    exec ${lib.getExe cfg.benchmark.package} bench ${benchCommand} --out ${stateDir}/bench --journal ollama.service \
+      ${
+        lib.escapeShellArgs (
+          lib.imap1 (i: u: "--backend=ollama${toString i}=${u}") cfg.ollamaUrls
+          ++ lib.concatLists (
+            lib.mapAttrsToList (
+              name: e: [ "--backend=${name}=llama-cpp:${e.url}" ] ++ lib.optional (e.cpuUrl != null) "--cpu=${name}=${e.cpuUrl}"
+            ) llamaCpp
+          )
+        )
+      }
   '';
   # Both units run as the static user xpu-monitoring, in render and video so that the
   # render-node check means what it says, and see the system read-only but for their own state
@@ -132,11 +144,41 @@ in
     };
 
     benchmark = {
-      enable = lib.mkEnableOption "a periodic light benchmark of the Ollama servers (GPU against CPU, the tiny model), so regressions show in the metrics";
+      enable = lib.mkEnableOption "a periodic light benchmark of the Ollama servers and the llama-servers in {option}`services.intel-xpu.monitoring.benchmark.llamaCpp` (GPU against CPU, the same model), so regressions show in the metrics";
       schedule = lib.mkOption {
         type = types.str;
         default = "weekly";
         description = "When it runs (systemd OnCalendar).";
+      };
+      llamaCpp = lib.mkOption {
+        type = types.attrsOf (
+          types.submodule {
+            options = {
+              url = lib.mkOption {
+                type = types.str;
+                example = "http://127.0.0.1:8080";
+                description = "The llama-server to measure: its GPU side (started with `-ngl`).";
+              };
+              cpuUrl = lib.mkOption {
+                type = types.nullOr types.str;
+                default = null;
+                example = "http://127.0.0.1:8081";
+                description = "A llama-server with the same model on the CPU (`-ngl 0`): this backend's CPU side. Without it the backend is measured and ranked but gets no GPU-over-CPU verdict.";
+              };
+            };
+          }
+        );
+        default = { };
+        example = lib.literalExpression ''
+          {
+            vulkan = { url = "http://127.0.0.1:8080"; cpuUrl = "http://127.0.0.1:8081"; };
+          }
+        '';
+        description = ''
+          llama-server endpoints, by backend name, that the benchmark puts side by side with the Ollama
+          servers (`xpu bench llm`): the same GGUF (the llama-servers' model, which the Ollama servers
+          get too), the speeds from each server's own timings, and the fastest backend named.
+        '';
       };
       package = packageOption "xpu-testkit" "It provides `xpu bench`, which the host tool in {option}`hardware.intel-xpu.xpuPackage` leaves out; this flake's overlay adds it.";
     };
@@ -167,8 +209,12 @@ in
         message = "services.intel-xpu.monitoring.benchmark needs `xpu bench` from the test kit (pkgs.intel-xpu.xpu-testkit): add this flake's overlay (nixpkgs.overlays = [ intel-xpu.overlays.default ]) or set services.intel-xpu.monitoring.benchmark.package.";
       }
       {
-        assertion = !cfg.benchmark.enable || cfg.ollamaUrls != [ ];
-        message = "services.intel-xpu.monitoring.benchmark measures Ollama, but no Ollama is configured: enable services.ollama or set services.intel-xpu.monitoring.ollamaUrls.";
+        assertion = !cfg.benchmark.enable || cfg.ollamaUrls != [ ] || llamaCpp != { };
+        message = "services.intel-xpu.monitoring.benchmark measures Ollama and llama-server, but neither is configured: enable services.ollama, or set services.intel-xpu.monitoring.ollamaUrls or services.intel-xpu.monitoring.benchmark.llamaCpp.";
+      }
+      {
+        assertion = lib.all (name: builtins.match "ollama[0-9]+" name == null) (lib.attrNames llamaCpp);
+        message = "services.intel-xpu.monitoring.benchmark.llamaCpp: the names ollama1, ollama2, ... are the Ollama servers' in the benchmark; name the llama-server endpoints otherwise.";
       }
     ];
 
@@ -205,7 +251,7 @@ in
     };
 
     systemd.services.xpu-benchmark = lib.mkIf cfg.benchmark.enable {
-      description = "Benchmark Ollama on the Intel GPU against the CPU (xpu bench)";
+      description = "Benchmark Ollama and llama-server on the Intel GPU against the CPU (xpu bench)";
       serviceConfig = hardened "bench" // {
         Type = "oneshot";
         ExecStart = benchScript;

@@ -5,10 +5,11 @@ let
   ollama = ../../modules/nixos/ollama.nix;
   comfyui = ../../modules/nixos/comfyui.nix;
   rules = toString ../../modules/nixos/monitoring/xpu-alerts.yml;
+  # bench: the report's name, null for ollama-bench.json
   exportScript = urls: bench: ''
     set -u
     bench=()
-    if [ -e /var/lib/xpu-monitoring/bench/ollama-bench.json ]; then bench=(--bench-json /var/lib/xpu-monitoring/bench/ollama-bench.json); fi
+    if [ -e /var/lib/xpu-monitoring/bench/${if bench == null then "ollama" else bench}-bench.json ]; then bench=(--bench-json /var/lib/xpu-monitoring/bench/${if bench == null then "ollama" else bench}-bench.json); fi
     exec /nix/store/00000000000000000000000000000000-xpu-tool/bin/xpu export --textfile /var/lib/xpu-monitoring/textfile/xpu.prom --timeout 30 \
       ${urls} \
       "''${bench[@]}"
@@ -110,7 +111,74 @@ in
       ];
     };
     expect.failedAssertions = [
-      "services.intel-xpu.monitoring.benchmark measures Ollama, but no Ollama is configured: enable services.ollama or set services.intel-xpu.monitoring.ollamaUrls."
+      "services.intel-xpu.monitoring.benchmark measures Ollama and llama-server, but neither is configured: enable services.ollama, or set services.intel-xpu.monitoring.ollamaUrls or services.intel-xpu.monitoring.benchmark.llamaCpp."
+    ];
+  };
+  # llama-server endpoints side by side with Ollama: `xpu bench llm`, each with its CPU server or not
+  benchmark-with-llama-cpp = {
+    result = harness {
+      modules = [
+        module
+        {
+          services.intel-xpu.monitoring = {
+            enable = true;
+            ollamaUrls = [ "http://10.0.0.5:11434" ];
+            benchmark = {
+              enable = true;
+              llamaCpp = {
+                vulkan = {
+                  url = "http://127.0.0.1:8080";
+                  cpuUrl = "http://127.0.0.1:8081";
+                };
+                sycl.url = "http://127.0.0.1:8082";
+              };
+            };
+          };
+        }
+      ];
+    };
+    expect = {
+      failedAssertions = [ ];
+      monitoring.node = node;
+      monitoring.ruleFiles = [ ];
+      monitoring.timers = {
+        xpu-export = exportTimer;
+        xpu-benchmark = {
+          wantedBy = [ "timers.target" ];
+          timerConfig = {
+            OnCalendar = "weekly";
+            Persistent = true;
+          };
+        };
+      };
+      monitoring.scripts = {
+        xpu-export = exportScript "--ollama http://10.0.0.5:11434" "llm";
+        xpu-benchmark = ''
+          set -eu
+          exec /nix/store/00000000000000000000000000000000-xpu-testkit/bin/xpu bench llm --out /var/lib/xpu-monitoring/bench --journal ollama.service \
+            '--backend=ollama1=http://10.0.0.5:11434' '--backend=sycl=llama-cpp:http://127.0.0.1:8082' '--backend=vulkan=llama-cpp:http://127.0.0.1:8080' '--cpu=vulkan=http://127.0.0.1:8081'
+        '';
+      };
+    };
+  };
+  # llama-server alone is enough to benchmark; its names must not take the Ollama servers'
+  benchmark-llama-cpp-only-and-a-taken-name = {
+    result = harness {
+      modules = [
+        module
+        {
+          services.intel-xpu.monitoring = {
+            enable = true;
+            benchmark = {
+              enable = true;
+              llamaCpp.ollama1.url = "http://127.0.0.1:8080";
+            };
+          };
+        }
+      ];
+    };
+    expect.failedAssertions = [
+      "services.intel-xpu.monitoring.benchmark.llamaCpp: the names ollama1, ollama2, ... are the Ollama servers' in the benchmark; name the llama-server endpoints otherwise."
     ];
   };
   benchmark-without-the-test-kit = {

@@ -13,8 +13,9 @@ from typing import Any
 
 from xpu_tool.atomic import write_atomically
 from xpu_tool.errors import ConfigError
+
 from .comfyui_bench import ComfyBench
-from .ollama_bench import BenchReport
+from .results import BackendResult, BenchReport, DeviceRun
 from .stats import Stats
 
 
@@ -22,54 +23,77 @@ def _stats(s: Stats) -> dict[str, Any]:
     return dict(asdict(s), spread=s.spread)
 
 
+def _run(run: DeviceRun | None) -> dict[str, Any] | None:
+    if run is None:
+        return None
+    return {"decode_tokens_per_s": _stats(run.decode), "prompt_tokens_per_s": _stats(run.prompt),
+            "samples": [{"decode_tokens_per_s": g.decode_tokens_per_s, "prompt_tokens_per_s": g.prompt_tokens_per_s}
+                        for g in run.generations]}
+
+
+def _fastest(r: BackendResult | None) -> dict[str, Any] | None:
+    return None if r is None else {"backend": r.backend, "engine": r.engine,
+                                   "decode_tokens_per_s": r.gpu.decode.median}
+
+
 def to_dict(report: BenchReport) -> dict[str, Any]:
+    """``passed`` per backend is null when it has no CPU side (no verdict), and so are its ratios."""
     return {
-        "model": report.model, "prompt": report.prompt, "repetitions": report.repetitions, "warmup": report.warmup,
-        "num_predict": report.num_predict, "pass_ratio": report.pass_ratio, "passed": report.passed,
+        "model": report.model, "gguf": report.gguf, "prompt": report.prompt, "repetitions": report.repetitions,
+        "warmup": report.warmup, "num_predict": report.num_predict, "pass_ratio": report.pass_ratio,
+        "passed": report.passed, "fastest": _fastest(report.fastest), "notes": list(report.notes),
         "harness_overhead": report.harness_overhead, "wall_seconds": report.wall_seconds,
         "backends": [{
-            "backend": r.backend, "url": r.url, "version": r.version, "passed": r.passed,
-            "decode_ratio": r.decode_ratio, "prompt_ratio": r.prompt_ratio,
-            "gpu": {"decode_tokens_per_s": _stats(r.gpu.decode), "prompt_tokens_per_s": _stats(r.gpu.prompt)},
-            "cpu": {"decode_tokens_per_s": _stats(r.cpu.decode), "prompt_tokens_per_s": _stats(r.cpu.prompt)},
+            "backend": r.backend, "engine": r.engine, "url": r.url, "cpu_url": r.cpu_url, "version": r.version,
+            "passed": r.passed if r.judged else None, "decode_ratio": r.decode_ratio, "prompt_ratio": r.prompt_ratio,
+            "gpu": _run(r.gpu), "cpu": _run(r.cpu),
         } for r in report.results],
     }
 
 
 def to_markdown(report: BenchReport) -> str:
     lines = [
-        f"# Ollama benchmark: {report.model}, {report.repetitions} runs after {report.warmup} warm-up",
+        f"# {report.title} benchmark: {report.model}, {report.repetitions} runs after {report.warmup} warm-up",
         "",
-        "| backend | device | decode tok/s (median) | spread | prompt tok/s (median) | GPU/CPU decode | pass (> "
-        f"{report.pass_ratio:g}x) |",
-        "| --- | --- | ---: | ---: | ---: | ---: | --- |",
+        ("| backend | engine | device | decode tok/s (median) | spread | prompt tok/s (median) | GPU/CPU decode | "
+         f"pass (> {report.pass_ratio:g}x) | version |"),
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | --- | --- |",
     ]
     for r in report.results:
         for run in (r.gpu, r.cpu):
+            if run is None:
+                continue
             is_gpu = run.device == "gpu"
-            lines.append(f"| {r.backend} | {run.device} | {run.decode.median:.1f} | {run.decode.spread:.0%} | "
-                         f"{run.prompt.median:.1f} | {f'{r.decode_ratio:.2f}x' if is_gpu else ''} | "
-                         f"{('yes' if r.passed else 'no') if is_gpu else ''} |")
-    lines += ["", f"Harness overhead: {report.harness_overhead:.3%} of {report.wall_seconds:.1f} s."]
+            ratio = (f"{r.decode_ratio:.2f}x" if r.decode_ratio is not None else "no CPU side") if is_gpu else ""
+            verdict = (("yes" if r.passed else "no") if r.judged else "-") if is_gpu else ""
+            lines.append(f"| {r.backend} | {r.engine} | {run.device} | {run.decode.median:.1f} | "
+                         f"{run.decode.spread:.0%} | {run.prompt.median:.1f} | {ratio} | {verdict} | "
+                         f"{r.version if is_gpu else ''} |")
+    lines.append("")
+    fastest = report.fastest
+    if fastest is not None:
+        lines.append(f"fastest: {fastest.backend} ({fastest.engine}), {fastest.gpu.decode.median:.1f} tok/s decode")
+    lines += [f"note: {n}" for n in report.notes]
+    lines.append(f"Harness overhead: {report.harness_overhead:.3%} of {report.wall_seconds:.1f} s.")
     return "\n".join(lines) + "\n"
 
 
 def to_png(report: BenchReport, path: Path) -> None:
-    import matplotlib  # noqa: PLC0415 - only the chart needs it
+    import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
+    import matplotlib.pyplot as plt
 
     labels = [r.backend for r in report.results]
     gpu = [r.gpu.decode.median for r in report.results]
-    cpu = [r.cpu.decode.median for r in report.results]
+    cpu = [r.cpu.decode.median if r.cpu else 0.0 for r in report.results]
     fig, ax = plt.subplots(figsize=(max(4, 2 * len(labels) + 2), 4))
     xs = range(len(labels))
     ax.bar([x - 0.2 for x in xs], gpu, width=0.4, label="GPU")
-    ax.bar([x + 0.2 for x in xs], cpu, width=0.4, label="CPU (num_gpu 0)")
+    ax.bar([x + 0.2 for x in xs], cpu, width=0.4, label="CPU (num_gpu 0, or the --cpu server)")
     ax.set_xticks(list(xs), labels)
     ax.set_ylabel("decode tokens/s (median)")
-    ax.set_title(f"Ollama {report.model}: GPU against CPU")
+    ax.set_title(f"{report.title} {report.model}: GPU against CPU")
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100, format="png")  # path may be a temporary name without .png
@@ -102,9 +126,10 @@ def _write(path: Path, write: Callable[[Path], object]) -> None:
         raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
-def write_reports(report: BenchReport, out: Path) -> dict[str, Path]:
+def write_reports(report: BenchReport, out: Path, stem: str = "ollama-bench") -> dict[str, Path]:
+    """``stem``.json, .md and .png in ``out``: ollama-bench from `xpu bench ollama`, llm-bench from `xpu bench llm`."""
     check_out_dir(out, keep=True)
-    paths = {"json": out / "ollama-bench.json", "markdown": out / "ollama-bench.md", "png": out / "ollama-bench.png"}
+    paths = {"json": out / f"{stem}.json", "markdown": out / f"{stem}.md", "png": out / f"{stem}.png"}
     _write(paths["json"], lambda p: p.write_text(json.dumps(to_dict(report), indent=2) + "\n"))
     _write(paths["markdown"], lambda p: p.write_text(to_markdown(report)))
     _write(paths["png"], lambda p: to_png(report, p))

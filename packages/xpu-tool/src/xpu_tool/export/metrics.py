@@ -10,7 +10,9 @@ Metric families (all gauges; docs/operations.md explains each and the alerts bui
   xpu_service_up{service,url}                  1 when Ollama / ComfyUI answered
   xpu_ollama_model_vram_ratio{model}           size_vram / size of each loaded model (/api/ps)
   xpu_bench_decode_tokens_per_second{backend,device}, xpu_bench_gpu_cpu_ratio{backend},
-  xpu_bench_timestamp_seconds                  from the last `xpu bench ollama` JSON, when given
+  xpu_bench_backend_info{backend,engine}, xpu_bench_fastest{backend,engine},
+  xpu_bench_timestamp_seconds                  from the last `xpu bench ollama`/`llm` JSON, when given
+                                               (no cpu series or ratio for a backend without a CPU side)
   xpu_check_error{check,reason}                1 when a check could not run (timeout, refused, ...)
   xpu_export_duration_seconds, xpu_export_timestamp_seconds
   xpu_build_info{xpu_tool,ollama,comfyui,compute_runtime}
@@ -55,7 +57,9 @@ def _number(value: object, where: str) -> float:
 
 
 def load_bench(path: Path) -> tuple[dict, float]:
-    """The JSON `xpu bench ollama` wrote, and when (its mtime); ValueError when it has another shape."""
+    """The JSON `xpu bench ollama` or `xpu bench llm` wrote, and when (its mtime); ValueError when it
+    has another shape. A backend's ``cpu`` and ``decode_ratio`` may be null (a llama-server without
+    a CPU side), its ``engine`` missing (reports from before `xpu bench llm`: Ollama)."""
     try:
         data = json.loads(path.read_text())
     except RecursionError:
@@ -67,8 +71,12 @@ def load_bench(path: Path) -> tuple[dict, float]:
         where = f"backends[{i}]"
         if not isinstance(b, dict) or not isinstance(b.get("backend"), str):
             raise ValueError(f"{where} has no backend name")
-        _number(b.get("decode_ratio"), f"{where}.decode_ratio")
-        for device in ("gpu", "cpu"):
+        if "engine" in b and not isinstance(b["engine"], str):
+            raise ValueError(f"{where}.engine is not a string")
+        has_cpu = b.get("cpu") is not None
+        if has_cpu or b.get("decode_ratio") is not None:
+            _number(b.get("decode_ratio"), f"{where}.decode_ratio")
+        for device in ("gpu", "cpu") if has_cpu else ("gpu",):
             run = b.get(device)
             tps = run.get("decode_tokens_per_s") if isinstance(run, dict) else None
             _number(tps.get("median") if isinstance(tps, dict) else None,
@@ -120,10 +128,20 @@ def registry_for(export: Export) -> CollectorRegistry:
                     ["backend", "device"], registry=registry)
         ratio = Gauge("xpu_bench_gpu_cpu_ratio", "GPU/CPU decode ratio of the last benchmark", ["backend"],
                       registry=registry)
+        info = Gauge("xpu_bench_backend_info", "1 for each backend of the last benchmark, with its engine",
+                     ["backend", "engine"], registry=registry)
         for b in export.bench.get("backends", []):
             for device in ("gpu", "cpu"):
-                tps.labels(b["backend"], device).set(b[device]["decode_tokens_per_s"]["median"])
-            ratio.labels(b["backend"]).set(b["decode_ratio"])
+                if b.get(device) is not None:
+                    tps.labels(b["backend"], device).set(b[device]["decode_tokens_per_s"]["median"])
+            if b.get("decode_ratio") is not None:
+                ratio.labels(b["backend"]).set(b["decode_ratio"])
+            info.labels(b["backend"], b.get("engine", "ollama")).set(1)
+        fastest = export.bench.get("fastest")
+        if isinstance(fastest, dict) and isinstance(fastest.get("backend"), str):
+            Gauge("xpu_bench_fastest", "1 for the backend with the highest GPU-side decode median",
+                  ["backend", "engine"], registry=registry).labels(
+                      fastest["backend"], str(fastest.get("engine", "ollama"))).set(1)
         Gauge("xpu_bench_timestamp_seconds", "when the last benchmark ran", registry=registry).set(
             export.bench_mtime or 0)
 
