@@ -99,6 +99,20 @@ config:
         };
   };
   ollamaEnvironment = config.services.ollama.environmentVariables;
+  # what hardware.intel-xpu derives from the GPU generation a configuration names (null where
+  # the option is not declared); of the initrd's modules only the GPU drivers
+  xpuDriver = config.hardware.intel-xpu.driver or null;
+  xpuComputeRuntime = config.hardware.intel-xpu.computeRuntime or null;
+  initrdKernelModules = lib.filter (m: lib.elem m [ "i915" "xe" ]) config.boot.initrd.kernelModules;
+  redistributableFirmware = config.hardware.enableRedistributableFirmware;
+  # nixos-hardware's common/gpu/intel, where a case imports it
+  intelgpu =
+    if config.hardware ? intelgpu then
+      { inherit (config.hardware.intelgpu) driver computeRuntime loadInInitrd; }
+    else
+      null;
+  ollamaIgpu = config.services.ollama.intel.igpu or null;
+  comfyuiFp64Emulation = config.services.comfyui.intel.fp64Emulation or null;
   # nixpkgs' llama-cpp unit (null when services.llama-cpp is off); lists but the arguments sorted
   llamaCpp =
     let

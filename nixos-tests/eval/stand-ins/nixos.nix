@@ -7,7 +7,12 @@
 # No shared upstream file declares these options, so in CI nothing real is compared with them;
 # `nix flake check` compares every one with all of NixOS (checks.drift-stand-ins,
 # drift-stand-ins.nix), and known-approximations.nix lists where they knowingly differ.
-{ lib, pkgs, ... }:
+{
+  config,
+  lib,
+  pkgs,
+  ...
+}:
 let
   inherit (lib) mkOption types;
 
@@ -258,6 +263,17 @@ in
     boot.initrd.kernelModules = mkOption {
       type = types.listOf types.str;
       default = [ ];
+    };
+
+    # nixos/modules/hardware/all-firmware.nix
+    hardware.enableAllFirmware = mkOption {
+      type = types.bool;
+      default = false;
+    };
+    hardware.enableRedistributableFirmware = mkOption {
+      type = types.bool;
+      default = config.hardware.enableAllFirmware;
+      defaultText = lib.literalExpression "config.hardware.enableAllFirmware";
     };
 
     # nixos/modules/system/boot/systemd.nix
