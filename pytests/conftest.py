@@ -21,7 +21,7 @@ from xpu_tool.probes import registry
 from xpu_testkit.pytest_session import XPU_SESSION
 from xpu_testkit.services.comfyui_server import ComfyServer
 from xpu_testkit.services.ipex_ollama import IpexOllamaServer
-from xpu_tool.services.ollama_check import journal_reader
+from xpu_tool.services.journal import journal_reader
 from xpu_tool.target import open_target
 
 STARTED_HERE = "started-here"  # the id of a service target the suite started itself

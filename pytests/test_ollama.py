@@ -16,7 +16,7 @@ import pytest
 
 from xpu_tool.inventory import InventoryTarget
 from xpu_tool.model import Severity
-from xpu_tool.services.ollama_check import OllamaCheck, check_ollama
+from xpu_tool.services.ollama import OllamaCheck, check_ollama
 
 
 def explain(result: OllamaCheck) -> str:

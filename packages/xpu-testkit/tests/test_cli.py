@@ -20,6 +20,7 @@ import xpu_tool
 from xpu_tool.cli import exit_codes
 from xpu_tool.cli.exit_codes import Exit
 from xpu_tool.errors import ConfigError, XpuError
+from xpu_tool.services.api import ServiceError
 from xpu_tool.probes import registry
 from xpu_tool.probes.pci import PciGpu
 from xpu_tool.target import TargetError
@@ -158,11 +159,14 @@ def test_a_console_that_is_not_there_is_unreachable(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("args, text", [
     (["check", "comfyui", "http://127.0.0.1:1", "--journal", "ollama.service"],
-     "--journal applies to `xpu check ollama` and `xpu check llama-cpp`, not to comfyui"),
+     "unrecognized arguments: --journal ollama.service (see `xpu check comfyui --help`)"),
     (["check", "ollama", "http://127.0.0.1:1", "--workflow", "model-free"],
-     "--workflow applies to `xpu check comfyui`, not to ollama"),
+     "unrecognized arguments: --workflow model-free (see `xpu check ollama --help`)"),
     (["check", "ollama", "http://127.0.0.1:1", "--checkpoint", "x.safetensors"],
-     "--checkpoint applies to `xpu check comfyui`, not to ollama"),
+     "unrecognized arguments: --checkpoint x.safetensors (see `xpu check ollama --help`)"),
+    (["check", "llama-cpp", "http://127.0.0.1:1", "--workflow", "model-free"],
+     "unrecognized arguments: --workflow model-free (see `xpu check llama-cpp --help`)"),
+    (["doctor", "--jsn"], "unrecognized arguments: --jsn (see `xpu doctor --help`)"),
     (["bench", "comfyui", "--xpu", "http://127.0.0.1:1", "--cpu", "http://127.0.0.1:2", "--backend", "a=http://x"],
      "--backend applies to `xpu bench ollama`, not to comfyui"),
     (["bench", "comfyui", "--xpu", "http://127.0.0.1:1", "--cpu", "http://127.0.0.1:2", "--journal", "o.service"],
@@ -206,11 +210,17 @@ def _error_classes(package: ModuleType, skip: tuple[str, ...] = ()) -> set[type[
 
 def test_every_expected_failure_has_its_own_exit_code() -> None:
     """Each XpuError class the host tool defines is in the table by name (none falls through to the
-    base class), the test kit's map through the bases the table names (a VM failure is 5, a server
-    that would not start is a failed check), and the table's codes are the ones the module's
+    base class) but the services' errors, which map through ServiceError (a failed check; exit 4 when
+    nothing answered); the test kit's map through the bases the table names (a VM failure is 5, a
+    server that would not start is a failed check), and the table's codes are the ones the module's
     docstring documents."""
     classes = _error_classes(xpu_tool, skip=("xpu_tool.remote.",))
-    assert classes - {kind for kind, _ in exit_codes.EXCEPTIONS} == set()
+    service_errors = {c for c in classes if issubclass(c, ServiceError) and c is not ServiceError}
+    assert {"OllamaError", "ComfyError", "LlamaCppError"} <= {c.__name__ for c in service_errors}
+    assert classes - {kind for kind, _ in exit_codes.EXCEPTIONS} == service_errors
+    for error in service_errors:
+        assert exit_codes.for_exception(error("x")) is Exit.FAILED
+        assert exit_codes.for_exception(error("x", kind="unreachable")) is Exit.UNREACHABLE
     kit = {c.__name__: next(code for kind, code in exit_codes.EXCEPTIONS if issubclass(c, kind))
            for c in _error_classes(xpu_testkit, skip=("xpu_testkit.doubles",))}
     assert kit == {"VmError": Exit.VM_FAILED, "GuestBuildError": Exit.VM_FAILED, "BindError": Exit.VM_FAILED,

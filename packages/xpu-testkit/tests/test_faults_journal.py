@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from xpu_testkit.doubles.ollama import OllamaDouble
-from xpu_tool.services.ollama_check import journal_command
+from xpu_tool.services.journal import journal_command
 
 ENTRY_POINTS = {
     "check": lambda url: ["check", "ollama", url],

@@ -18,7 +18,7 @@ from xpu_tool.cli.exit_codes import Exit
 from xpu_tool.http import MARGIN, Deadline
 from xpu_tool.process import free_port
 from xpu_tool.services.llama_cpp import LlamaCppClient, LlamaCppError, check_llama_cpp
-from xpu_tool.services.quick import check_llama_cpp_quickly
+from xpu_tool.services.llama_cpp import check_llama_cpp_quickly
 
 from .misbehaving import (
     Behaviour,
@@ -249,4 +249,4 @@ def test_journal_and_log_together_are_refused() -> None:
 
 def test_log_is_refused_for_the_other_services() -> None:
     run = xpu("check", "ollama", "http://127.0.0.1:1", "--log", "/dev/null")
-    one_line(run, Exit.USAGE, "--log applies to `xpu check llama-cpp`, not to ollama")
+    one_line(run, Exit.USAGE, "unrecognized arguments: --log /dev/null (see `xpu check ollama --help`)")

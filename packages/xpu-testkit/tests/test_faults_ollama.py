@@ -12,7 +12,7 @@ import pytest
 from xpu_tool.http import MARGIN
 from xpu_tool.process import free_port
 from xpu_tool.services.ollama import OllamaClient, OllamaError
-from xpu_tool.services.ollama_check import check_ollama
+from xpu_tool.services.ollama import check_ollama
 
 from .misbehaving import Behaviour, MisbehavingServer, answer, bad_gzip, endless_chunks, redirect_loop, routes, silent, trickle
 

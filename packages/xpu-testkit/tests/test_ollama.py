@@ -16,7 +16,7 @@ from xpu_testkit.doubles.ollama import GENERATE_SAMPLE, STREAM_FINAL, OllamaDoub
 from xpu_testkit.services.ipex_ollama import IpexOllamaServer, default_venv, find_binary
 from xpu_tool.process import free_port
 from xpu_tool.services.ollama import OllamaClient, OllamaError, diagnose_text
-from xpu_tool.services.ollama_check import check_ollama
+from xpu_tool.services.ollama import check_ollama
 from xpu_tool.services.tiny_gguf import N_VOCAB, write_tiny_llama
 
 
@@ -200,7 +200,7 @@ def test_check_cli_json() -> None:
 
 def test_journal_reader_reads_through_the_target(tmp_path: Path) -> None:
     """On a target without the unit (or journald), the reader yields no text rather than failing."""
-    from xpu_tool.services.ollama_check import journal_reader
+    from xpu_tool.services.journal import journal_reader
     from xpu_tool.target import open_target
 
     read = journal_reader(open_target("local://"), unit="xpu-no-such-unit.service")

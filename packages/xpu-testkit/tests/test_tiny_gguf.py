@@ -138,7 +138,7 @@ def test_the_host_tools_ollama_check_imports_neither_numpy_nor_gguf(tmp_path: Pa
     stay unloaded, so the host tool needs neither."""
     script = (
         "import sys\n"
-        "import xpu_tool.services.ollama_check\n"
+        "import xpu_tool.services.ollama.check\n"
         "from xpu_tool.services.tiny_gguf import write_tiny_llama\n"
         f"write_tiny_llama({str(tmp_path / 'm.gguf')!r})\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('numpy', 'gguf')))\n"

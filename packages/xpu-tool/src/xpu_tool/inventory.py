@@ -35,12 +35,19 @@ import yaml
 
 from .errors import ConfigError
 from .probes import registry
+from .services.registry import services as registered_services
 from .transport import SCHEMES
 
 MAX_BYTES = 1 << 20  # an inventory lists machines; a larger file is a mistake, not an inventory
 MAX_DEPTH = 32  # the schema nests 5 levels; deeper YAML is refused before Python's recursion limit
 DECIMAL = re.compile(r"^(0|[1-9][0-9]*)$")
-SERVICES = ("ollama", "comfyui", "comfyui_cpu")  # comfyui_cpu: the same ComfyUI started with --cpu
+# the service keys: every registered service (services.registry, spelled with _) and comfyui_cpu, the same
+# ComfyUI started with --cpu (the CPU side of the hardware suite's ComfyUI benchmark)
+CPU_SIDES = ("comfyui_cpu",)
+
+
+def service_keys() -> tuple[str, ...]:
+    return tuple(s.dest for s in registered_services()) + CPU_SIDES
 
 
 @dataclass(frozen=True)
@@ -203,7 +210,7 @@ def parse_inventory(text: str, path: str = "<inventory>") -> Inventory:
             )
         services = {}
         if "services" in t:
-            for svc, snode in c.mapping(t["services"], f"{where}.services", SERVICES).items():
+            for svc, snode in c.mapping(t["services"], f"{where}.services", service_keys()).items():
                 services[svc] = c.url(snode, f"{where}.services.{svc}", ("http", "https"))
         passthrough = _passthrough(c, t["passthrough"], f"{where}.passthrough") if "passthrough" in t else None
         targets.append(InventoryTarget(name, url, user, expect, services, passthrough))

@@ -10,7 +10,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from xpu_tool.cli.check import journal, temp_model_error
+from xpu_tool.cli.check import temp_model_error
+from xpu_tool.services.journal import local_journal
 from xpu_tool.cli.common import (
     bounded_int,
     check_timeout,
@@ -161,7 +162,7 @@ def _llm(args: argparse.Namespace) -> int:
     if args.gguf is not None and not args.gguf.is_file():
         raise ConfigError(f"{args.gguf}: no such file")
     check_out_dir(args.out)
-    log_reader = journal(args.journal)
+    log_reader = local_journal(args.journal)
     deadline = Deadline.after(args.timeout)
     served = model_paths(endpoints, deadline)  # unreachable: exit 4, one line (cli.exit_codes)
     gguf = choose_model(args.gguf, served)

@@ -33,7 +33,7 @@ from .. import __version__
 from ..errors import ConfigError, XpuError
 from . import check, collect, doctor, export, upstream
 from .common import Parser
-from .exit_codes import Exit, for_exception
+from .exit_codes import EXIT_CODES_HELP, Exit, for_exception
 
 COMMANDS: dict[str, ModuleType] = {"doctor": doctor, "collect": collect, "check": check, "export": export,
                                    "upstream": upstream}
@@ -60,12 +60,19 @@ def commands() -> tuple[dict[str, ModuleType], dict[str, str]]:
 
 
 def build_parser(available: dict[str, ModuleType]) -> argparse.ArgumentParser:
-    parser = Parser(prog="xpu", description="Check and test an Intel GPU (XPU) AI stack.")
+    parser = Parser(prog="xpu", description="Check and test an Intel GPU (XPU) AI stack.", epilog=EXIT_CODES_HELP,
+                    formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"xpu {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     for command in available.values():
         command.add_parser(sub)
     return parser
+
+
+def _prog(args: argparse.Namespace) -> str:
+    """The command line of the (sub)command ``args`` were parsed for: `xpu check ollama`."""
+    service = getattr(args, "service", None)
+    return " ".join(["xpu", args.command] + ([service] if isinstance(service, str) else []))
 
 
 def _refuse_missing_test_kit(name: str | None, available: dict[str, ModuleType]) -> None:
@@ -100,7 +107,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for line in broken.values():  # e.g. under --help: the rest still works
             print(f"xpu: warning: {line}", file=sys.stderr)
         _refuse_missing_test_kit(name, available)
-        args = build_parser(available).parse_args(argv)
+        args, unknown = build_parser(available).parse_known_args(argv)
+        if unknown:  # named with the help of the (sub)command they were given to
+            raise ConfigError(f"unrecognized arguments: {' '.join(unknown)} (see `{_prog(args)} --help`)")
         return int(available[args.command].run(args))
     except XpuError as exc:
         code = for_exception(exc)

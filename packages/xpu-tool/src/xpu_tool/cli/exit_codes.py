@@ -22,9 +22,6 @@ from enum import IntEnum
 
 from ..errors import ConfigError, VmFailure, XpuError
 from ..services.api import ServiceError
-from ..services.comfyui import ComfyError
-from ..services.llama_cpp import LlamaCppError
-from ..services.ollama import OllamaError
 from ..target import CommandFailed, TargetError
 from ..transport.console import ConsoleError
 
@@ -44,14 +41,20 @@ EXCEPTIONS: tuple[tuple[type[XpuError], Exit], ...] = (  # the first class that 
     (TargetError, Exit.UNREACHABLE),
     (ConsoleError, Exit.UNREACHABLE),
     (VmFailure, Exit.VM_FAILED),
-    (OllamaError, Exit.FAILED),
-    (ComfyError, Exit.FAILED),
-    (LlamaCppError, Exit.FAILED),
     (ServiceError, Exit.FAILED),
     (CommandFailed, Exit.FAILED),
     (XpuError, Exit.FAILED),
 )
 
+
+def _codes_help(doc: str) -> str:
+    """The table above, as `--help` shows it (every command's epilog)."""
+    table = doc.split("\n\n")[1]
+    return "exit codes:\n" + "\n".join("  " + line.strip() if line.strip()[:1].isdigit() else "        " + line.strip()
+                                       for line in table.splitlines())
+
+
+EXIT_CODES_HELP = _codes_help(__doc__ or "")
 
 SERVICE_ERRORS = (ServiceError,)  # its ``kind`` says whether the service could be reached at all
 

@@ -11,30 +11,29 @@ hanging check to time out.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from ..doctor import run_doctor
 from ..probes.context import ProbeContext
 from ..target import Target
-from ..services.quick import ServiceState, check_comfyui_quickly, check_ollama_quickly
+from ..services.registry import Service, ServiceState
 from ..threads import in_daemon_thread
 from .metrics import Export
 
 
-def _guarded(check: Callable[[str, float], ServiceState], service: str, url: str, timeout: float) -> ServiceState:
+def _guarded(service: Service, url: str, timeout: float) -> ServiceState:
     try:
-        return check(url, timeout)
+        return service.quick(url, timeout)
     except Exception:  # noqa: BLE001 - a bug in one check must not cost the others their metrics
-        return ServiceState(service, url, False, error="error")
+        return ServiceState(service.name, url, False, error="error")
 
 
-def measure(target: Target, *, ollama: Sequence[str] = (), comfyui: Sequence[str] = (), bench: dict | None = None,
+def measure(target: Target, *, services: Sequence[tuple[Service, str]] = (), bench: dict | None = None,
             bench_mtime: float | None = None, timeout: float = 30.0) -> Export:
+    """The doctor on ``target`` and the quick check of each (service, URL), all at once."""
     started = time.monotonic()
-    checks = [(check_ollama_quickly, "ollama", u) for u in ollama] + [(check_comfyui_quickly, "comfyui", u)
-                                                                       for u in comfyui]
     report = in_daemon_thread(run_doctor, ProbeContext(target, timeout=timeout), timeout, name="xpu-export doctor")
-    services = [in_daemon_thread(_guarded, check, service, url, timeout, name=f"xpu-export {service}")
-                for check, service, url in checks]
-    return Export(report.result(), tuple(s.result() for s in services), bench, bench_mtime,
+    states = [in_daemon_thread(_guarded, service, url, timeout, name=f"xpu-export {service.name}")
+              for service, url in services]
+    return Export(report.result(), tuple(s.result() for s in states), bench, bench_mtime,
                   duration=time.monotonic() - started)

@@ -1,4 +1,4 @@
-"""Turn a doctor report, quick service checks (services.quick) and the last benchmark into Prometheus metrics.
+"""Turn a doctor report, quick service checks (services.registry) and the last benchmark into Prometheus metrics.
 
 This module only renders what was measured; export.measure runs the doctor and the checks.
 
@@ -15,7 +15,7 @@ Metric families (all gauges; docs/operations.md explains each and the alerts bui
                                                (no cpu series or ratio for a backend without a CPU side)
   xpu_check_error{check,reason}                1 when a check could not run (timeout, refused, ...)
   xpu_export_duration_seconds, xpu_export_timestamp_seconds
-  xpu_build_info{xpu_tool,ollama,comfyui,compute_runtime}
+  xpu_build_info{xpu_tool,<service>...,compute_runtime}  one label per registered service (comfyui, llama_cpp, ollama)
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from .. import __version__
 from .. import http
 from ..model import Report, Status
 from ..probes.registry import probes
-from ..services.quick import ServiceState
+from ..services.registry import ServiceState, services
 
 
 @dataclass(frozen=True)
@@ -148,8 +148,9 @@ def registry_for(export: Export) -> CollectorRegistry:
     Gauge("xpu_export_duration_seconds", "how long the probes and checks took", registry=registry).set(export.duration)
     Gauge("xpu_export_timestamp_seconds", "when this export ran", registry=registry).set(export.timestamp)
     version = {s.service: s.version for s in export.services}
-    Gauge("xpu_build_info", "versions of the stack's parts", ["xpu_tool", "ollama", "comfyui", "compute_runtime"],
-          registry=registry).labels(__version__, version.get("ollama", ""), version.get("comfyui", ""),
+    known = services()
+    Gauge("xpu_build_info", "versions of the stack's parts", ["xpu_tool", *(s.dest for s in known), "compute_runtime"],
+          registry=registry).labels(__version__, *(version.get(s.name, "") for s in known),
                                     _compute_runtime(report)).set(1)
     return registry
 

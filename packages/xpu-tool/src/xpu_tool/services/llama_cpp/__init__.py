@@ -6,9 +6,9 @@ Self-contained: the CLI, the quick check of ``xpu export`` and the test kit impo
 
 from __future__ import annotations
 
-from .check import LlamaCppCheck, check_llama_cpp, judge_evidence, read_log_file
+from .check import LlamaCppCheck, check_llama_cpp, check_llama_cpp_quickly, judge_evidence, read_log_file
 from .client import Completion, LlamaCppClient, LlamaCppError, Props, Timings
 from .log import Device, LogEvidence, parse_log
 
 __all__ = ["Completion", "Device", "LlamaCppCheck", "LlamaCppClient", "LlamaCppError", "LogEvidence", "Props",
-           "Timings", "check_llama_cpp", "judge_evidence", "parse_log", "read_log_file"]
+           "Timings", "check_llama_cpp", "check_llama_cpp_quickly", "judge_evidence", "parse_log", "read_log_file"]

@@ -15,6 +15,8 @@ from typing import Any
 from ...errors import ConfigError
 from ...http import Deadline
 from ...model import Finding, Severity
+from ..journal import local_journal
+from ..registry import Option, ServiceState, reason, service
 from .client import Completion, LlamaCppClient, LlamaCppError, Props
 from .log import Device, LogEvidence, parse_log
 
@@ -47,6 +49,11 @@ class LlamaCppCheck:
         return any(f.id == "llama-cpp-unreachable" for f in self.findings)
 
     @property
+    def unanswered(self) -> bool:
+        """No answer to report but why (its one finding)."""
+        return self.unreachable
+
+    @property
     def device(self) -> Device | None:
         """The device the model was put on, by the log (the first non-CPU one)."""
         ev = self.evidence
@@ -63,6 +70,31 @@ class LlamaCppCheck:
                     "used": [dataclasses.asdict(d) for d in ev.used],
                     "offloaded": list(ev.offloaded) if ev.offloaded else None, "backends": list(ev.backends)},
                 "findings": [f.to_dict() for f in self.findings]}
+
+    def lines(self) -> list[str]:
+        """`xpu check llama-cpp`'s text: the server, what it generated, where its log says it ran, the findings."""
+        props = self.props
+        model = Path(props.model_path).name if props and props.model_path else (self.models[0] if self.models else "")
+        build = f"build {props.build_info}" if props and props.build_info else "build unknown"
+        out = [f"llama-cpp {self.url}: {build}" + (f", model {model}" if model else "")]
+        c = self.completion
+        if c is not None:
+            t = c.timings
+            timed = (f" in {t.predicted_ms:.0f} ms ({t.predicted_per_second:.1f} tok/s; prompt: {t.prompt_n} tokens "
+                     f"in {t.prompt_ms:.0f} ms)" if t is not None else " (no timings)")
+            out.append(f"  generated {c.tokens_predicted} tokens{timed}: {c.content[:60]!r}")
+        ev = self.evidence
+        if ev is not None and ev.has_evidence:
+            used = ", ".join(d.label for d in ev.used) or "not named"
+            offload = f", offloaded {ev.offloaded[0]}/{ev.offloaded[1]} layers" if ev.offloaded else ""
+            backends = ", ".join(ev.backends)
+            out.append(f"  log: device {used}{offload}" + (f" (backends: {backends})" if backends else ""))
+        for f in self.findings:
+            out.append(f"  {f.severity.value.upper()}: {f.title} -> {f.fix}")
+            out += [f"      {line}" for line in f.evidence[:3]]
+            if f.nixos:
+                out.append(f"      NixOS: {f.nixos}")
+        return out
 
 
 def read_log_file(path: Path, limit: int = MAX_LOG_BYTES) -> str:
@@ -202,3 +234,40 @@ def check_llama_cpp(url: str, *, expect_gpu: bool = False, log_reader: Callable[
     evidence = parse_log(log_reader()) if log_reader is not None else None
     findings += judge_evidence(evidence, expect_gpu=expect_gpu)
     return LlamaCppCheck(url, health, props, models, completion, evidence, tuple(findings))
+
+
+def check_llama_cpp_quickly(url: str, timeout: float) -> ServiceState:
+    """`xpu export`'s check: /health (ok, not loading) and /props within ``timeout`` seconds in all; the
+    version is /props' build_info. No models: where a model sits is only in the server's log."""
+    client = LlamaCppClient(url, Deadline.after(timeout))
+    try:
+        status = client.health()
+        props = client.props()
+    except LlamaCppError as exc:
+        return ServiceState("llama-cpp", url, False, error=reason(exc.kind, exc.status))
+    if status != "ok":
+        return ServiceState("llama-cpp", url, False, error="error")
+    return ServiceState("llama-cpp", url, True, props.build_info[:100])
+
+
+OPTIONS = (
+    Option("--journal", "read this systemd unit's journal on this machine to see the device it used "
+           "(e.g. llama-cpp.service)", metavar="UNIT"),
+    Option("--log", "read a saved llama-server log (its last 4 MiB) instead of a journal, to see the device it used",
+           metavar="FILE"),
+)
+
+
+@service("llama-cpp", title="llama-server", example_url="http://127.0.0.1:8080", quick=check_llama_cpp_quickly,
+         options=OPTIONS, summary="generate 16 tokens; the device and offload from the server's own log")
+def run_check(url: str, *, expect_gpu: bool = False, timeout: float = 300.0, journal: str | None = None,
+              log: str | None = None) -> LlamaCppCheck:
+    if journal is not None and log is not None:
+        raise ConfigError("give --journal UNIT or --log FILE, not both")
+    reader: Callable[[], str] | None = local_journal(journal) if journal is not None else None
+    if log is not None:
+        text = read_log_file(Path(log))  # before the check: a bad file is a usage error, not a failed check
+
+        def reader() -> str:
+            return text
+    return check_llama_cpp(url, expect_gpu=expect_gpu, log_reader=reader, timeout=timeout)

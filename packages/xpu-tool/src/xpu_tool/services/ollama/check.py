@@ -3,53 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
-import re
-import shlex
 import tempfile
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from ..errors import ConfigError
-from ..model import Finding, Severity
-from .ollama import Generation, OllamaClient, OllamaError, Placement, diagnose_text
-from .tiny_gguf import write_tiny_llama
+from ...http import Deadline
+from ...model import Finding, Severity
+from ..journal import local_journal
+from ..registry import Option, ServiceState, reason, service
+from ..tiny_gguf import write_tiny_llama
+from .client import Generation, OllamaClient, OllamaError, Placement, diagnose_text
 
-if TYPE_CHECKING:
-    from ..target import Target
 
 CHECK_MODEL = "xpu-check-tiny"
-
-
-# systemd.unit(5): letters, digits and ":-_.\\", "@" before an instance; journalctl -u also takes
-# glob patterns (`ollama*`). At most 255 characters.
-UNIT_NAME = re.compile(r"[A-Za-z0-9:_.\\@*?\[\]-]{1,255}")
-
-
-def check_unit_name(unit: str) -> str:
-    """``unit`` if it is a systemd unit name (or a journalctl pattern of one); ConfigError otherwise."""
-    if not UNIT_NAME.fullmatch(unit) or unit.count("@") > 1:
-        raise ConfigError(f"{unit[:60]!r} is not a systemd unit name (letters, digits and :-_.\\@, "
-                          "e.g. ollama.service)")
-    return unit
-
-
-def journal_command(unit: str, lines: int = 300) -> str:
-    """The shell command that prints the unit's recent journal, message text only."""
-    return f"journalctl --no-pager -o cat -n {int(lines)} -u {shlex.quote(check_unit_name(unit))}"
-
-
-def journal_reader(target: "Target", unit: str = "ollama.service", lines: int = 300) -> Callable[[], str]:
-    """A log_reader that reads the unit's journal on the target (empty when it cannot).
-    The unit name is checked here, before anything runs (ConfigError)."""
-    command = journal_command(unit, lines)
-
-    def read() -> str:
-        out = target.run(command, timeout=30)
-        return out.stdout if out.ok else ""
-
-    return read
 
 
 @dataclass(frozen=True)
@@ -71,12 +39,30 @@ class OllamaCheck:
         """Nothing could be reached at the URL (connection refused, the host does not resolve)."""
         return any(f.id == "ollama-unreachable" for f in self.findings)
 
+    @property
+    def unanswered(self) -> bool:
+        """No answer to report but why (its one finding)."""
+        return self.unreachable
+
     def to_dict(self) -> dict[str, Any]:
         """`xpu check ollama --json`."""
         return {"url": self.url, "ok": self.ok, "version": self.version, "created": self.created,
                 "generation": dataclasses.asdict(self.generation) if self.generation else None,
                 "placement": dataclasses.asdict(self.placement) if self.placement else None,
                 "findings": [f.to_dict() for f in self.findings]}
+
+    def lines(self) -> list[str]:
+        """`xpu check ollama`'s text: what answered, what it generated, where it ran, the findings."""
+        head = f"ollama {self.url}: version {self.version or 'unknown'}, " + (
+            "test model created" if self.created else "test model not created")
+        out = [head]
+        g = self.generation
+        if g is not None:
+            out.append(f"  generated {g.eval_count} tokens at {g.decode_tokens_per_s:.1f} tok/s: {g.text[:60]!r}")
+        if self.placement is not None:
+            out.append(f"  placement: {self.placement.offload} ({self.placement.gpu_share:.0%} in VRAM)")
+        out += [f"  {f.severity.value.upper()}: {f.title} -> {f.fix}" for f in self.findings]
+        return out
 
 
 def _unanswered(url: str, exc: OllamaError) -> Finding:
@@ -144,3 +130,24 @@ def check_ollama(url: str, *, gguf: Path | None = None, log_reader: Callable[[],
     except OllamaError:
         pass
     return OllamaCheck(url, version, True, generation, placement, tuple(findings))
+
+
+def check_ollama_quickly(url: str, timeout: float) -> ServiceState:
+    """`xpu export`'s check: version and loaded models, both within ``timeout`` seconds in all."""
+    client = OllamaClient(url, read_timeout=timeout, deadline=Deadline.after(timeout))
+    try:
+        version = client.version()
+        models = tuple((p.model, (p.size_vram / p.size) if p.size else 0.0) for p in client.ps())
+    except OllamaError as exc:
+        return ServiceState("ollama", url, False, error=reason(exc.kind, exc.status))
+    return ServiceState("ollama", url, True, version, models=models)
+
+
+JOURNAL = Option("--journal", "read this systemd unit's journal on this machine to explain failures "
+                 "(e.g. ollama.service)", metavar="UNIT")
+
+
+@service("ollama", title="Ollama", example_url="http://127.0.0.1:11434", quick=check_ollama_quickly,
+         options=(JOURNAL,), summary="create a tiny model offline, generate, and read where it ran (/api/ps)")
+def run_check(url: str, *, expect_gpu: bool = False, timeout: float = 300.0, journal: str | None = None) -> OllamaCheck:
+    return check_ollama(url, expect_gpu=expect_gpu, log_reader=local_journal(journal), timeout=timeout)

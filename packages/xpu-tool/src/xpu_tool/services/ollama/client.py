@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from .. import http
-from ..http import Deadline, HttpError
-from ..model import Finding, Severity
-from . import api
-from .api import ApiClient, ServiceError
+from ... import http
+from ...http import Deadline, HttpError
+from ...model import Finding, Severity
+from .. import api
+from ..api import ApiClient, ServiceError
 
 FILES_API_VERSION = (0, 5, 5)  # /api/create takes "files" from this release on
 API_TIMEOUT = 30.0  # version, tags, show, ps, delete, blob lookups
