@@ -44,10 +44,13 @@ def reason(kind: str, status: int | None) -> str:
 
 
 class CheckResult(Protocol):
-    """What every service's end-to-end check returns."""
+    """What every service's end-to-end check returns (frozen dataclasses: read-only fields)."""
 
-    url: str
-    findings: tuple[Finding, ...]
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def findings(self) -> tuple[Finding, ...]: ...
 
     @property
     def ok(self) -> bool: ...
