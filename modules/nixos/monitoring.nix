@@ -22,12 +22,19 @@ let
 
   ollama = config.services.ollama or { };
   comfyui = config.services.comfyui or { };
+  llamaCppService = config.services.llama-cpp or { };
   loopbackOr = address: if lib.elem address [ "0.0.0.0" "::" "" ] then "127.0.0.1" else address;
   urlHost = address: if lib.hasInfix ":" address then "[${address}]" else address;
   ollamaUrls = lib.optional (ollama.enable or false) "http://${urlHost (loopbackOr ollama.host)}:${toString ollama.port}";
   comfyuiUrls = lib.optional (
     comfyui.enable or false
   ) "http://${urlHost (loopbackOr (lib.head (comfyui.listen ++ [ "127.0.0.1" ])))}:${toString comfyui.port}";
+  llamaCppUrls = lib.optional (
+    llamaCppService.enable or false
+  ) "http://${urlHost (loopbackOr llamaCppService.host)}:${toString llamaCppService.port}";
+  serviceArgs = lib.concatMap (u: [ "--ollama" u ]) cfg.ollamaUrls
+    ++ lib.concatMap (u: [ "--comfyui" u ]) cfg.comfyuiUrls
+    ++ lib.concatMap (u: [ "--llama-cpp" u ]) cfg.llamaCppUrls;
 
   xpu = lib.getExe xpuPackage;
   exportScript = pkgs.writeShellScript "xpu-export" ''
@@ -35,7 +42,7 @@ let
     bench=()
     if [ -e ${benchJson} ]; then bench=(--bench-json ${benchJson}); fi
     exec ${xpu} export --textfile ${textfileDir}/xpu.prom --timeout ${toString cfg.timeout} \
-      ${lib.escapeShellArgs (lib.concatMap (u: [ "--ollama" u ]) cfg.ollamaUrls ++ lib.concatMap (u: [ "--comfyui" u ]) cfg.comfyuiUrls)} \
+      ${lib.escapeShellArgs serviceArgs} \
       "''${bench[@]}"
   '';
   benchScript = pkgs.writeShellScript "xpu-benchmark" ''
@@ -141,6 +148,14 @@ in
       default = comfyuiUrls;
       defaultText = lib.literalMD "the local `services.comfyui`, when enabled";
       description = "ComfyUI servers to check.";
+    };
+
+    llamaCppUrls = lib.mkOption {
+      type = types.listOf types.str;
+      default = llamaCppUrls;
+      defaultText = lib.literalMD "the local `services.llama-cpp` (its `host` and `port`), when enabled";
+      example = [ "http://127.0.0.1:8080" ];
+      description = "llama.cpp servers (llama-server) to check: `/health` and `/props` answer, the model loaded (`xpu_service_up{service=\"llama-cpp\"}`).";
     };
 
     benchmark = {

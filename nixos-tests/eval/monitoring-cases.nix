@@ -45,6 +45,13 @@ in
             enable = true;
             intel.enable = true;
           };
+          # nixpkgs' services.llama-cpp: its host (all addresses: checked on the loopback) and port
+          services.llama-cpp = {
+            enable = true;
+            model = "/srv/models/tiny.gguf";
+            host = "0.0.0.0";
+            port = 8090;
+          };
           services.prometheus.enable = true;
         }
       ];
@@ -55,7 +62,62 @@ in
         inherit node;
         ruleFiles = [ rules ];
         timers.xpu-export = exportTimer;
-        scripts.xpu-export = exportScript "--ollama http://127.0.0.1:11434 --comfyui http://127.0.0.1:8188" null;
+        scripts.xpu-export = exportScript "--ollama http://127.0.0.1:11434 --comfyui http://127.0.0.1:8188 --llama-cpp http://127.0.0.1:8090" null;
+      };
+    };
+  };
+  # llama-server alone, at nixpkgs' default port on an IPv6 address; and llamaCppUrls set by hand
+  # replace it (a llama-server elsewhere)
+  llama-cpp-urls = {
+    result = harness {
+      modules = [
+        module
+        {
+          services.intel-xpu.monitoring.enable = true;
+          services.llama-cpp = {
+            enable = true;
+            model = "/srv/models/tiny.gguf";
+            host = "::1";
+          };
+        }
+      ];
+    };
+    expect = {
+      failedAssertions = [ ];
+      monitoring = {
+        inherit node;
+        ruleFiles = [ ];
+        timers.xpu-export = exportTimer;
+        scripts.xpu-export = exportScript "--llama-cpp 'http://[::1]:8080'" null;
+      };
+    };
+  };
+  llama-cpp-urls-by-hand = {
+    result = harness {
+      modules = [
+        module
+        {
+          services.intel-xpu.monitoring = {
+            enable = true;
+            llamaCppUrls = [
+              "http://10.0.0.6:8080"
+              "http://10.0.0.7:8080"
+            ];
+          };
+          services.llama-cpp = {
+            enable = true;
+            model = "/srv/models/tiny.gguf";
+          };
+        }
+      ];
+    };
+    expect = {
+      failedAssertions = [ ];
+      monitoring = {
+        inherit node;
+        ruleFiles = [ ];
+        timers.xpu-export = exportTimer;
+        scripts.xpu-export = exportScript "--llama-cpp http://10.0.0.6:8080 --llama-cpp http://10.0.0.7:8080" null;
       };
     };
   };

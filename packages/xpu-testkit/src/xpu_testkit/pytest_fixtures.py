@@ -3,21 +3,24 @@ one named xpu_* so that none replaces a fixture of another plugin or of the suit
 
 from __future__ import annotations
 
-import pytest
-
 import secrets
 import shutil
 import threading
 from collections.abc import Callable, Iterator
 
+import pytest
+
 from xpu_tool.inventory import InventoryTarget
 from xpu_tool.model import Report
+from xpu_tool.services.tiny_gguf import write_tiny_llama
+from xpu_tool.target import Target
+
 from .pytest_session import XPU_SESSION, XPU_VMS, XpuSession
 from .services.comfyui_server import ComfyServer, install_from_environment
 from .services.ipex_ollama import IpexOllamaServer, default_venv, find_binary
+from .services.llama_server import BUILDS, LlamaServer, binary_for
 from .services.sd15_checkpoint import NAME as CHECKPOINT_NAME
 from .services.sd15_checkpoint import write_checkpoint
-from xpu_tool.target import Target
 from .vm.guest import GuestBuildError, GuestImage, build_guest, default_cache_dir
 from .vm.qemu import QemuVM, VmError, VmSpec, detect_accel, qemu_binary
 
@@ -84,7 +87,8 @@ def xpu_vm(request: pytest.FixtureRequest, xpu_guest: GuestImage, xpu_accel: str
 
 
 @pytest.fixture(scope="session")
-def xpu_comfyui_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ComfyServer]:
+def xpu_comfyui_server(request: pytest.FixtureRequest,
+                       tmp_path_factory: pytest.TempPathFactory) -> Iterator[ComfyServer]:
     """The real ComfyUI (XPU_COMFYUI_SRC run by XPU_COMFYUI_VENV's Python) on the CPU, on a free
     loopback port, with the one-step-sd15 checkpoint (random weights, seed 0) written into its
     models while it starts. Stopped after the session; if a test failed, its log is kept as
@@ -124,4 +128,20 @@ def xpu_ipex_ollama() -> Iterator[IpexOllamaServer]:
     if find_binary(venv) is None:
         pytest.skip(f"IPEX-LLM Ollama is not installed in {venv} (./bootstrap.sh test installs it)")
     with IpexOllamaServer(venv) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def xpu_llama_server(xpu_session: XpuSession, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServer]:
+    """The real llama.cpp llama-server on the tiny model (``write_tiny_llama``, no download) on a free
+    loopback port for the session, at ``-ngl 99 -lv 4`` (its log names the device it used): the CPU
+    build (XPU_LLAMA_SERVER_CPU), or with --hardware the Vulkan build (XPU_LLAMA_SERVER_VULKAN), which
+    finds an Intel GPU through Mesa's ANV. Its home (llama-server.log) stays if the session ends with
+    an error."""
+    build = "vulkan" if xpu_session.hardware and binary_for("vulkan") is not None else "cpu"
+    binary = binary_for(build)
+    if binary is None:
+        pytest.skip(f"{BUILDS[build]} is unset: no llama-server to run (./bootstrap.sh test builds it)")
+    model = write_tiny_llama(tmp_path_factory.mktemp("llama-model") / "xpu-tiny.gguf").path
+    with LlamaServer(binary, model) as server:
         yield server

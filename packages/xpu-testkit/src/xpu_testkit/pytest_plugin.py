@@ -7,8 +7,9 @@ Markers, all named ``xpu_*`` so that a suite's own ``hardware`` or ``slow`` mean
 ``xpu_hardware``, ``xpu_boots_vm``, ``xpu_nix``, ``xpu_slow``, ``xpu_allowed_skip``. Fixtures, all named ``xpu_*``
 so that none replaces another plugin's (pytest-testinfra's ``host`` stays testinfra's): ``xpu_host``
 (a Target, parametrized over the targets), ``xpu_target_spec`` (its inventory entry), ``xpu_report``
-(the doctor's report for it), ``xpu_vm`` (boots the test guest), ``xpu_comfyui_server`` and
-``xpu_ipex_ollama`` (the real ComfyUI and IPEX-LLM Ollama, started for the session). Disable the
+(the doctor's report for it), ``xpu_vm`` (boots the test guest), ``xpu_comfyui_server``,
+``xpu_ipex_ollama`` and ``xpu_llama_server`` (the real ComfyUI, IPEX-LLM Ollama and llama.cpp's
+llama-server, started for the session). Disable the
 plugin with ``-p no:xpu_testkit``.
 """
 
@@ -19,13 +20,14 @@ from collections.abc import Generator
 import pytest
 from pluggy import Result
 
-from . import pytest_fixtures
 from xpu_tool.doctor import render_text
 from xpu_tool.errors import XpuError
 from xpu_tool.inventory import Inventory, InventoryTarget, load_inventory
-from .pytest_session import XPU_SESSION, XPU_VMS, XpuSession
 from xpu_tool.target import open_target
 from xpu_tool.targets import resolve_targets
+
+from . import pytest_fixtures
+from .pytest_session import XPU_SESSION, XPU_VMS, XpuSession
 
 MARKERS = {
     "xpu_hardware": "needs a real Intel GPU on the target; runs only with --hardware",
@@ -88,7 +90,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.hookimpl(hookwrapper=True)  # the old-style wrapper: pytest 8.0 (the floor) has no wrapper=True
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Result[pytest.TestReport], None]:
+def pytest_runtest_makereport(item: pytest.Item,
+                              call: pytest.CallInfo[None]) -> Generator[None, Result[pytest.TestReport], None]:
     outcome = yield
     report = outcome.get_result()
     session = item.config.stash.get(XPU_SESSION, None)
