@@ -2,7 +2,10 @@
   description = "Intel GPU (XPU) AI stack on NixOS: drivers, Ollama, ComfyUI, and the tests that prove it works";
 
   # MordragT's binary cache serves the oneAPI stack (hours to build otherwise). Key as MordragT's
-  # own nix settings module lists it (mordrag.platform.nix: trusted-public-keys).
+  # own nix settings module lists it (MordragT/nixos modules/nixos/platform/nix/default.nix at
+  # b3dfff2). Nix reads nixConfig only from the flake it is run on (`nix build` in a clone of this
+  # one): as an input of yours it is never asked, so a machine puts the cache in its own
+  # nix.settings (docs/nixos.md, "Binary caches and build times").
   nixConfig = {
     extra-substituters = [ "https://mordrag.cachix.org" ];
     extra-trusted-public-keys = [ "mordrag.cachix.org-1:6SOBxvzKQ/PyH4xBCXSsUvBLvQPrjNMQhd9jE3d4gWI=" ];
@@ -17,13 +20,17 @@
       url = "github:MordragT/nixos";
       inputs.nixpkgs.follows = "nixpkgs";
     };
-    # only for checks (vm-home-manager, and eval-modules, which loads its services.ollama);
-    # homeManagerModules.default needs no input
+    # Check-only inputs (nothing a user's configuration reads): only `checks` uses them. Users point
+    # them at their own flake (`inputs.intel-xpu.inputs.home-manager.follows = "";`, as
+    # examples/*/flake.nix do), so they are never fetched nor written to the users' flake.lock;
+    # pytests/test_flake.py holds every example to that.
+    # home-manager: vm-home-manager, and eval-modules, which loads its services.ollama
+    # (homeManagerModules.default needs no input)
     home-manager = {
       url = "github:nix-community/home-manager";
       inputs.nixpkgs.follows = "nixpkgs";
     };
-    # only for checks.eval-modules: hardware.intel-xpu must agree with its common/gpu/intel
+    # nixos-hardware: checks.eval-modules, hardware.intel-xpu must agree with its common/gpu/intel
     nixos-hardware.url = "github:NixOS/nixos-hardware";
   };
 
@@ -207,13 +214,12 @@
           ipex-benchmarks = xpu.benchmarks;
           default = xpu.xpu-tool;
         }
-        # MordragT's builds, when its flake still provides them (overlays/mordrag.nix)
-        // builtins.intersectAttrs {
-          ollama-sycl = null;
-          llama-cpp-sycl = null;
-        } xpu
-        // nixpkgs.lib.optionalAttrs (xpu ? python) { python-ipex = xpu.python; }
-        // nixpkgs.lib.optionalAttrs (xpu ? comfyui) { comfyui-ipex = xpu.comfyui; };
+        # MordragT's builds, when its flake still provides them (overlays/mordrag.nix: null if not)
+        // nixpkgs.lib.filterAttrs (_: p: p != null) {
+          inherit (xpu) ollama-sycl llama-cpp-sycl;
+          python-ipex = xpu.python;
+          comfyui-ipex = xpu.comfyui;
+        };
 
       devShells.${system}.default = pkgs.mkShell {
         packages = [
@@ -227,7 +233,7 @@
 
       templates.default = {
         path = ./examples/basic-setup;
-        description = "A NixOS machine with an Intel GPU, Ollama on it, and xpu doctor";
+        description = "A NixOS machine (boot loader, your hardware-configuration.nix) with an Intel GPU, Ollama on it, and xpu doctor";
       };
 
       nixosConfigurations.xpu-test-vm = nixpkgs.lib.nixosSystem {

@@ -93,10 +93,11 @@ def _overlays_applied(nix: str, mordrag: str) -> object:
         theirs = import {REPO}/overlays/mordrag.nix ({mordrag});
         callPackage = path: args: "built:" + baseNameOf (dirOf path);
         final = {{ inherit callPackage; stdenv.hostPlatform.system = "x86_64-linux";
+                   lib.makeOverridable = f: args: "made";
                    python3Packages = {python_package_set("self: { inherit callPackage; toPythonApplication = d: d; }")}; }};
         first = ours final {{ }} // {{ comfyui = "nixpkgs-comfyui"; }};
       # comfyui is packages/comfyui-ipex over nixpkgs' comfyui: comfyui-package-cases.nix evaluates it
-      in builtins.mapAttrs (n: v: if n == "comfyui" then "built:comfyui-ipex" else v) (theirs final first).intel-xpu
+      in builtins.mapAttrs (n: v: if n == "comfyui" && v != null then "built:comfyui-ipex" else v) (theirs final first).intel-xpu
     """)
 
 
@@ -109,11 +110,35 @@ def test_mordrag_overlay_adds_its_sycl_builds(nix_instantiate: str) -> None:
 
 
 def test_mordrag_overlay_leaves_out_what_the_flake_lacks(nix_instantiate: str) -> None:
-    """A MordragT revision without these outputs (or without this system) evaluates; the module's
-    assertion then names the missing package."""
+    """A MordragT revision without these outputs (or without this system) evaluates; what it lacks
+    is null (the modules read `pkgs.intel-xpu.<name> or null` and assert, naming the package)."""
     got = _overlays_applied(nix_instantiate, '{ packages.aarch64-linux.ollama-sycl = "x"; }')
     assert got == {"ollama-ipex-llm": "built:ollama-ipex-llm", "xpu-tool": "built:xpu-tool",
-                   "xpu-testkit": "built:xpu-testkit", "benchmarks": "built:ipex-benchmarks"}
+                   "xpu-testkit": "built:xpu-testkit", "benchmarks": "built:ipex-benchmarks",
+                   "ollama-sycl": None, "llama-cpp-sycl": None, "python": None, "sycl-tools": None, "comfyui": None}
+
+
+THROWING_MORDRAG = 'throw "MordragT\'s flake was evaluated"'
+
+
+def test_mordrag_overlay_reads_mordrag_only_for_its_own_packages(nix_instantiate: str) -> None:
+    """With a MordragT flake that throws when read at all, pkgs.intel-xpu's names and this flake's
+    own packages evaluate (nothing of MordragT's is read for them); reading one of MordragT's
+    packages does read it, and fails: the stand-in is not inert."""
+    expr = f"""
+      let
+        theirs = import {REPO}/overlays/mordrag.nix ({THROWING_MORDRAG});
+        final = {{ lib = {{ makeOverridable = f: a: f a; }}; stdenv.hostPlatform.system = "x86_64-linux"; }};
+        set = (theirs final {{ comfyui = "nixpkgs-comfyui"; intel-xpu.xpu-tool = "ours"; }}).intel-xpu;
+      in {{ names = builtins.attrNames set; inherit (set) xpu-tool; }}
+    """
+    assert eval_nix(nix_instantiate, expr) == {
+        "names": ["comfyui", "llama-cpp-sycl", "ollama-sycl", "python", "sycl-tools", "xpu-tool"], "xpu-tool": "ours"}
+    for name in ("llama-cpp-sycl", "comfyui"):
+        run = subprocess.run([nix_instantiate, "--eval", "--strict", "-E", expr.replace(
+            "{ names = builtins.attrNames set; inherit (set) xpu-tool; }", f"set.{name}")],
+            capture_output=True, text=True, timeout=60)
+        assert run.returncode != 0 and "MordragT's flake was evaluated" in run.stderr, (name, run.stderr)
 
 
 # -- module evaluation on the real upstream module files --------------------------------------------
@@ -308,8 +333,98 @@ def test_every_documented_configuration_is_a_case(nix_instantiate: str, upstream
       builtins.attrNames (import {REPO}/nixos-tests/eval/documented-cases.nix {{ inherit harness lib upstream; }})"""))
     blocks = len(re.findall(r"^```nix$", (REPO / "README.md").read_text(), flags=re.M))
     examples = {p.name for p in (REPO / "examples").iterdir() if p.is_dir()}
-    assert set(results) == {f"example-{e}" for e in examples} | {f"readme-block-{i}" for i in range(1, blocks + 1)}
+    assert set(results) == ({f"example-{e}" for e in examples} | {f"readme-block-{i}" for i in range(1, blocks + 1)}
+                            | {"example-basic-setup-without-mordrag"})
     assert blocks >= 3 and examples >= {"basic-setup", "advanced-workflows"}
+
+
+GRUB_ASSERTION = "You must set the option ‘boot.loader.grub.devices’"
+ROOT_ASSERTION = "The ‘fileSystems’ option does not specify your root file system."
+
+
+def test_the_template_is_a_whole_machine(nix_instantiate: str, upstream: dict[str, Path]) -> None:
+    """examples/basic-setup as `nixos-rebuild` sees it: its flake's modules, the user's
+    hardware-configuration.nix as a typical one, nothing of a machine turned off (wholeMachine).
+    It evaluates clean; without its boot loader NixOS's GRUB assertion fires, without the hardware
+    file its root file system one: the case cannot pass by hiding them. The template ships no
+    hardware file of its own (the user generates it)."""
+    assert {p.name for p in (REPO / "examples/basic-setup").iterdir()} == {"flake.nix", "configuration.nix", "README.md"}
+    got = eval_nix(nix_instantiate, _with_upstream(upstream, f"""
+      let
+        flake = import {REPO}/examples/basic-setup/flake.nix;
+        machine = (flake.outputs {{
+          nixpkgs.lib = lib // {{ nixosSystem = args: args; }};
+          intel-xpu = {{ nixosModules.default.imports = map (f: {REPO}/modules/nixos + "/${{f}}")
+            [ "intel-gpu.nix" "ollama.nix" "comfyui.nix" "llama-cpp.nix" "monitoring.nix" ]; overlays.default = _: _: {{ }}; }};
+        }}).nixosConfigurations.ai-box;
+        isHardware = m: builtins.isPath m && baseNameOf m == "hardware-configuration.nix";
+        typical = {REPO}/nixos-tests/eval/typical-hardware-configuration.nix;
+        modules = map (m: if isHardware m then typical else m) machine.modules;
+        assertions = modules: (harness {{ wholeMachine = true; inherit modules; }}).failedAssertions;
+      in {{
+        listsHardware = builtins.any isHardware machine.modules;
+        asShipped = assertions modules;
+        noBootLoader = assertions (modules ++ [ {{ boot.loader.systemd-boot.enable = lib.mkForce false; }} ]);
+        noHardware = assertions (builtins.filter (m: m != typical) modules);
+      }}"""))
+    assert got["listsHardware"] and got["asShipped"] == []
+    assert [m for m in got["noBootLoader"] if m.startswith(GRUB_ASSERTION)] and len(got["noBootLoader"]) == 1
+    assert got["noHardware"] == [ROOT_ASSERTION]
+
+
+def test_the_nixos_check_judges_the_examples_as_whole_machines(nix_instantiate: str, upstream: dict[str, Path],
+                                                               tmp_path: Path) -> None:
+    """checks.eval-modules-nixos with the stand-in nixosSystem (GRUB by default, as NixOS): every
+    machine without systemd-boot fails it, yet only the examples' cases do, since only they are whole
+    machines; for the README's fragments the harness still chooses no boot loader. Only a real
+    `nix flake check` has all of NixOS's assertions judge the examples (and `nixos-rebuild build`
+    whether they build)."""
+    got = _flake_checks(nix_instantiate, upstream, tmp_path,
+                        extra="{ lib, ... }: { boot.loader.systemd-boot.enable = lib.mkForce false; }")
+    assert got["checks"]["eval-modules"]["script"] == f"echo {len(got['cases'])} cases > $out"
+    first = got["checks"]["eval-modules-nixos"]["script"].strip().splitlines()[0]
+    failed = set(first.split(": ", 1)[1].rstrip('" >&2').split())
+    # (the case comparing two evaluations of the template fails alike on both sides)
+    assert failed == {f"documented/example-{p.name}" for p in (REPO / "examples").iterdir() if p.is_dir()}
+
+
+def test_check_only_inputs_stay_out_of_users_lock_files(nix_instantiate: str) -> None:
+    """flake.nix's inputs besides nixpkgs and mordrag are the checks' alone: every user-facing
+    output (nixosModules, homeManagerModules, overlays, templates) evaluates with them throwing,
+    and every example points them at itself (`follows = ""`: not fetched, nothing in its
+    flake.lock). The examples take intel-xpu from the same place, the user's copy, that the docs
+    name, and no placeholder OWNER is left."""
+    got = eval_nix(nix_instantiate, f"""
+      let
+        flake = import {REPO}/flake.nix;
+        checkOnly = builtins.filter (n: n != "nixpkgs" && n != "mordrag") (builtins.attrNames flake.inputs);
+        gone = n: throw "the check-only input ${{n}} was read";
+        self = flake.outputs ({{
+          inherit self;
+          nixpkgs.lib = {{ composeManyExtensions = l: final: prev: {{ }}; }};
+          mordrag = {{ }};
+        }} // builtins.listToAttrs (map (n: {{ name = n; value = gone n; }}) checkOnly));
+        userFacing = {{ inherit (self) nixosModules homeManagerModules overlays templates; }};
+        example = name: (import ({REPO}/examples + "/${{name}}/flake.nix")).inputs.intel-xpu;
+        examples = builtins.attrNames (builtins.readDir {REPO}/examples);
+      in {{
+        inherit checkOnly;
+        userFacing = builtins.deepSeq (builtins.mapAttrs (_: builtins.attrNames) userFacing) true;
+        examples = builtins.listToAttrs (map (name: {{ inherit name; value = {{
+          inherit (example name) url;
+          follows = builtins.mapAttrs (_: i: i.follows or null) (example name).inputs;
+        }}; }}) examples);
+      }}""")
+    assert set(got["checkOnly"]) == {"home-manager", "nixos-hardware"} and got["userFacing"]
+    for name, ex in got["examples"].items():
+        assert ex["url"] == "git+file:///opt/intel-xpu", name
+        assert {n: ex["follows"].get(n) for n in got["checkOnly"]} == {n: "" for n in got["checkOnly"]}, name
+        assert ex["follows"]["nixpkgs"] == "nixpkgs"
+    for path in [REPO / "docs/nixos.md", *(REPO / "examples").rglob("*")]:
+        if path.is_file():
+            assert "OWNER" not in path.read_text(), path
+    assert "git+file:///opt/intel-xpu" in (REPO / "docs/nixos.md").read_text()
+    assert "git+file:///opt/intel-xpu" in (REPO / "examples/basic-setup/README.md").read_text()
 
 
 def test_every_assertion_has_a_case_that_fires_it(nix_instantiate: str, upstream: dict[str, Path]) -> None:

@@ -4,8 +4,12 @@
   inputs = {
     nixpkgs.url = "github:NixOS/nixpkgs/nixos-unstable";
     intel-xpu = {
-      url = "github:OWNER/intel-xpu"; # placeholder: OWNER is the GitHub account hosting intel-xpu
+      # your copy of intel-xpu, as in examples/basic-setup/README.md
+      url = "git+file:///opt/intel-xpu";
       inputs.nixpkgs.follows = "nixpkgs";
+      # check-only inputs of intel-xpu: never fetched, not in flake.lock
+      inputs.home-manager.follows = "";
+      inputs.nixos-hardware.follows = "";
     };
   };
 
@@ -88,6 +92,10 @@
               80
               443
             ];
+
+            # UEFI, the EFI system partition at /boot (hardware-configuration.nix)
+            boot.loader.systemd-boot.enable = true;
+            boot.loader.efi.canTouchEfiVariables = true;
 
             users.users.alice.isNormalUser = true;
             system.stateVersion = "25.11";

@@ -4,8 +4,15 @@
   inputs = {
     nixpkgs.url = "github:NixOS/nixpkgs/nixos-unstable";
     intel-xpu = {
-      url = "github:OWNER/intel-xpu"; # placeholder: OWNER is the GitHub account hosting intel-xpu
+      # Your copy of intel-xpu: the clone you ran `nix flake init -t` from (README.md here). A
+      # fork on a forge works as well: "git+https://<host>/<you>/<repo>.git" or
+      # "github:<you>/<repo>".
+      url = "git+file:///opt/intel-xpu";
       inputs.nixpkgs.follows = "nixpkgs";
+      # Only intel-xpu's own checks use these: point them at this flake, so nothing of theirs is
+      # fetched or written to flake.lock.
+      inputs.home-manager.follows = "";
+      inputs.nixos-hardware.follows = "";
     };
   };
 
@@ -15,29 +22,13 @@
       nixosConfigurations.ai-box = nixpkgs.lib.nixosSystem {
         system = "x86_64-linux";
         modules = [
+          # yours, from `nixos-generate-config` (README.md here): disks, file systems, kernel
+          # modules of this machine
           ./hardware-configuration.nix
+          # the machine: boot loader, users, the GPU, Ollama
+          ./configuration.nix
           intel-xpu.nixosModules.default
-          (
-            { pkgs, ... }:
-            {
-              nixpkgs.overlays = [ intel-xpu.overlays.default ];
-
-              hardware.intel-xpu = {
-                enable = true;
-                driver = "xe"; # Lunar Lake, Battlemage and newer need xe; "i915" for older GPUs
-                users = [ "alice" ];
-              };
-              boot.kernelPackages = pkgs.linuxPackages_latest;
-
-              services.ollama = {
-                enable = true;
-                intel.enable = true; # the Vulkan backend; compare with `xpu bench ollama`
-              };
-
-              users.users.alice.isNormalUser = true;
-              system.stateVersion = "25.11";
-            }
-          )
+          { nixpkgs.overlays = [ intel-xpu.overlays.default ]; }
         ];
       };
     };

@@ -1,9 +1,15 @@
 # Every NixOS configuration the documentation shows, evaluated as written: the flakes in
 # examples/*/flake.nix and the ```nix blocks of README.md (a whole flake, or a fragment of a
 # configuration). A flake's `outputs` is called with stand-in inputs whose nixosSystem hands
-# back its modules; the user's own configuration.nix and hardware-configuration.nix are left
-# out. Each must evaluate
-# with no failed assertion and no warning.
+# back its modules. Each must evaluate with no failed assertion and no warning.
+#
+# The examples are whole machines (`wholeMachine`): the user's hardware-configuration.nix, which
+# `nixos-generate-config` writes and the examples do not ship, is a typical one
+# (typical-hardware-configuration.nix); everything else is the example's own (its
+# configuration.nix included), boot loader and all, and nothing of NixOS's assertions on a
+# machine is turned off (harness-nixos.nix under `nix flake check`; stand-ins/machine.nix here).
+# README.md's flakes name the user's own files without showing them: there the files are left
+# out and the harness supplies a bare machine's file system and boot loader choice.
 { harness, lib, ... }:
 let
   repo = ../..;
@@ -26,30 +32,38 @@ let
       overlays.default = _: _: { };
     };
   };
-  # the user's own files, which the snippets only name
-  ownHardware =
-    m:
-    builtins.isPath m
-    && lib.elem (baseNameOf m) [
-      "configuration.nix"
-      "hardware-configuration.nix"
-    ];
+  # the user's own files, which the flakes name but do not hold
+  isOwn = name: m: builtins.isPath m && baseNameOf m == name && !builtins.pathExists m;
+  # `hardware`: what stands for the user's hardware-configuration.nix (null: nothing)
   flakeModules =
-    flake:
+    hardware: flake:
     let
       systems = (flake.outputs inputs).nixosConfigurations;
+      replace =
+        m:
+        if isOwn "hardware-configuration.nix" m then
+          lib.optional (hardware != null) hardware
+        else if isOwn "configuration.nix" m then
+          [ ]
+        else
+          [ m ];
     in
-    lib.concatMap (s: lib.filter (m: !ownHardware m) s.modules) (lib.attrValues systems);
-  evaluate =
-    modules:
-    let
-      r = harness {
+    lib.concatMap (s: lib.concatMap replace s.modules) (lib.attrValues systems);
+  evaluateAll =
+    extra: modules:
+    harness (
+      {
         modules = [ ./stand-ins/nginx-acme.nix ] ++ modules;
-      };
-    in
+      }
+      // extra
+    );
+  evaluate =
+    extra: modules:
     {
-      inherit (r) failedAssertions warnings graphics;
+      inherit (evaluateAll extra modules) failedAssertions warnings graphics;
     };
+  example = name: import (repo + "/examples/${name}/flake.nix");
+  wholeMachine = flakeModules ./typical-hardware-configuration.nix;
   clean = {
     failedAssertions = [ ];
     warnings = [ ];
@@ -59,10 +73,37 @@ let
   examples = lib.mapAttrs' (
     name: _:
     lib.nameValuePair "example-${name}" {
-      result = evaluate (flakeModules (import (repo + "/examples/${name}/flake.nix")));
+      result = evaluate { wholeMachine = true; } (wholeMachine (example name));
       expect = clean;
     }
   ) (lib.filterAttrs (_: type: type == "directory") (builtins.readDir ../../examples));
+
+  # The template uses no MordragT package (Vulkan only): it evaluates with a MordragT flake that
+  # throws when read at all, to the same packages, units and assertions as with one that works,
+  # so nothing of MordragT's is evaluated (overlays/mordrag.nix is lazy).
+  lean =
+    let
+      outputs = r: {
+        inherit (r)
+          failedAssertions
+          warnings
+          graphics
+          systemPackages
+          units
+          extraPackages
+          ;
+      };
+      template = wholeMachine (example "basic-setup");
+    in
+    {
+      example-basic-setup-without-mordrag = {
+        result = outputs (evaluateAll {
+          wholeMachine = true;
+          mordrag = throw "MordragT's flake was evaluated";
+        } template);
+        expect = outputs (evaluateAll { wholeMachine = true; } template);
+      };
+    };
 
   # ```nix blocks of README.md: a block starting with `{` is a flake, anything else a fragment
   # of a configuration (`services.ollama = { ... };`)
@@ -80,10 +121,12 @@ let
         file = builtins.toFile "readme-${toString i}.nix" (if flake then text else "{ ${text} }");
       in
       lib.nameValuePair "readme-block-${toString i}" {
-        result = evaluate (if flake then flakeModules (import file) else [ defaultModule (import file) ]);
+        result = evaluate { } (
+          if flake then flakeModules null (import file) else [ defaultModule (import file) ]
+        );
         expect = clean;
       }
     ) readmeBlocks
   );
 in
-examples // readme
+examples // lean // readme

@@ -20,6 +20,9 @@ let
     args@{
       modules,
       kernelVersion ? "6.12.10",
+      # harness.nix's: the modules are a whole machine, with their own file systems, boot
+      # loader, platform and stateVersion, which NixOS judges as it judges any machine
+      wholeMachine ? false,
       # harness.nix's ollamaModule / comfyuiModule: replace nixpkgs' own file ({ } removes it)
       ...
     }:
@@ -54,18 +57,23 @@ let
           disabledModules = replaced;
           # the cases' package set for every module (nixpkgs.nix's own pkgs has a lower priority)
           _module.args.pkgs = lib.mkForce casePkgs;
-          nixpkgs.hostPlatform = lib.mkDefault pkgs.stdenv.hostPlatform.system;
+          # (priority 1001: below the mkDefault of a hardware-configuration.nix)
+          nixpkgs.hostPlatform = lib.mkOverride 1001 pkgs.stdenv.hostPlatform.system;
           # survives kernel.nix's apply (extend + kernel.override): pin-kernel.nix
           boot.kernelPackages = lib.mkDefault (pinKernel kernelVersion pkgs.linuxPackages);
-          # what any NixOS machine needs to evaluate: a root file system and a boot loader choice
-          fileSystems."/" = lib.mkDefault {
-            device = "none";
-            fsType = "tmpfs";
-          };
-          boot.loader.grub.enable = lib.mkDefault false;
-          system.stateVersion = lib.mkDefault lib.trivial.release;
         }
       ]
+      # what any NixOS machine needs to evaluate, for a case that is only a fragment: a root file
+      # system and a boot loader choice. A whole machine brings its own, and NixOS's assertions
+      # on them stay as they are.
+      ++ lib.optional (!wholeMachine) {
+        fileSystems."/" = lib.mkDefault {
+          device = "none";
+          fsType = "tmpfs";
+        };
+        boot.loader.grub.enable = lib.mkDefault false;
+        system.stateVersion = lib.mkDefault lib.trivial.release;
+      }
       ++ lib.optional (args ? ollamaModule) args.ollamaModule
       ++ lib.optional (args ? comfyuiModule) args.comfyuiModule
       ++ lib.filter (m: !isStandIn m) modules;

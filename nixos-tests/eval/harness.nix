@@ -11,7 +11,7 @@ let
   kernelPackages = import ./stand-ins/kernel-packages.nix { inherit lib; };
   pinKernel = import ./pin-kernel.nix;
 in
-{
+args@{
   modules,
   kernelVersion ? "6.12.10",
   driversOutput ? true,
@@ -25,19 +25,29 @@ in
   ollamaModule ? upstream.nixos.ollama,
   # nixpkgs' services.comfyui: the real file, or { } for a nixpkgs without it
   comfyuiModule ? upstream.nixos.comfyui,
+  # MordragT's flake as overlays/mordrag.nix reads it (stand-ins/pkgs.nix; default its stand-in)
+  mordrag ? null,
+  # true: the modules are a whole machine (boot loader, file systems: an example with
+  # typical-hardware-configuration.nix), judged by NixOS's assertions on those
+  # (stand-ins/machine.nix); harness-nixos.nix then adds none of a bare machine's defaults
+  wholeMachine ? false,
 }:
 let
   pkgs =
     let
-      standIn = standInPkgs {
-        inherit
-          driversOutput
-          comfyuiXpu
-          syclTools
-          ollamaBackends
-          llamaCppBackends
-          ;
-      };
+      standIn = standInPkgs (
+        {
+          inherit
+            driversOutput
+            comfyuiXpu
+            syclTools
+            ollamaBackends
+            llamaCppBackends
+            ;
+        }
+        # passed on only when given, unread: a stand-in whose outputs throw must stay unevaluated
+        // builtins.intersectAttrs { mordrag = null; } args
+      );
     in
     # kernel package sets that NixOS' boot.kernelPackages `apply` can extend, as nixpkgs' can
     standIn
@@ -56,6 +66,7 @@ let
           ollamaModule
           upstream.nixos.llamaCpp
           {
+            imports = lib.optional wholeMachine ./stand-ins/machine.nix;
             _module.args.pkgs = pkgs;
             _module.args.utils = import ./stand-ins/utils.nix { inherit lib; };
             # the case's kernel version, set as harness-nixos.nix sets it

@@ -1,18 +1,18 @@
 # A stand-in of nixpkgs' lib.nixosSystem, to test harness-nixos.nix's own logic here, where
 # nixpkgs is not: the module files harness.nix loads (the upstream ones and the typed stand-ins),
 # plus a few of the definitions every NixOS machine has, so that the harness's subtraction of a
-# bare machine has something to subtract. What NixOS itself says about the cases is known only
+# bare machine has something to subtract, and machine.nix (file systems, boot loader, with the two
+# assertions of NixOS that a machine without them fails). What NixOS itself says about the cases is known only
 # under `nix flake check` (checks.eval-modules-nixos).
 { lib, upstream }:
 { modules }:
-let
-  inherit (lib) mkOption types;
-in
 lib.evalModules {
   specialArgs = { inherit (upstream) modulesPath; };
   modules = [
     ./nixos.nix
     ./nginx-acme.nix
+    # file systems, boot loader (GRUB by default, with its assertion), platform
+    ./machine.nix
     upstream.nixos.assertions
     upstream.nixos.graphics
     upstream.nixos.ollama
@@ -21,12 +21,6 @@ lib.evalModules {
     (
       { pkgs, ... }:
       {
-        # options of nixpkgs that harness-nixos.nix sets and no case reads
-        options = {
-          fileSystems = mkOption { type = types.attrsOf types.anything; };
-          boot.loader.grub.enable = mkOption { type = types.bool; };
-          nixpkgs.hostPlatform = mkOption { type = types.str; };
-        };
         # a bare machine's own definitions (nixos/modules: users-groups.nix, nscd.nix,
         # logrotate.nix, shells-environment.nix, kernel.nix, system-path.nix)
         config = {

@@ -3,14 +3,22 @@
 # fake Pythons, and this flake's real overlays/mordrag.nix applied to a stand-in of MordragT's
 # flake outputs, so pkgs.intel-xpu.comfyui is packages/comfyui-ipex/package.nix for real (and
 # pkgs.intel-xpu.llama-cpp-sycl MordragT's packages.<system>.llama-cpp-sycl through it).
+# pkgs.intel-xpu is what the overlay makes of this flake's own packages: what MordragT's flake
+# lacks is null there, as with the real overlay.
 { lib }:
-{
+args@{
   driversOutput ? true,
+  # false: a MordragT flake without intel-python (no pkgs.intel-xpu.python, comfyui)
   comfyuiXpu ? true,
+  # false: a MordragT flake without intel-sycl (no pkgs.intel-xpu.sycl-tools)
   syclTools ? true,
+  # false: a nixpkgs without ollama-vulkan, a MordragT flake without ollama-sycl, no ollama-ipex-llm
   ollamaBackends ? true,
   # false: a nixpkgs without llama-cpp-vulkan and a MordragT flake without llama-cpp-sycl
   llamaCppBackends ? true,
+  # MordragT's flake as overlays/mordrag.nix reads it; by default the stand-in below, shaped by
+  # the flags (a case may give one whose outputs throw: the overlay must not read them unasked)
+  mordrag ? null,
 }:
 let
   drv =
@@ -104,22 +112,40 @@ let
   });
 
   # MordragT's flake outputs as overlays/mordrag.nix reads them
-  mordrag.packages.x86_64-linux = lib.optionalAttrs llamaCppBackends {
-    llama-cpp-sycl = drv "llama-cpp-sycl" { meta.mainProgram = "llama"; };
-  };
-  mordrag.legacyPackages.x86_64-linux = {
-    intel-python = mkPython "intel-python3" (pythonPackages {
-      torch = xpuOnly "torch";
-      triton = xpuOnly "triton";
-    });
-  }
-  // lib.optionalAttrs syclTools { intel-sycl.llvm = drv "intel-llvm" { }; };
+  standInMordrag.packages.x86_64-linux =
+    lib.optionalAttrs llamaCppBackends {
+      llama-cpp-sycl = drv "llama-cpp-sycl" { meta.mainProgram = "llama"; };
+    }
+    // lib.optionalAttrs ollamaBackends {
+      ollama-sycl = drv "ollama-sycl" { meta.mainProgram = "ollama"; };
+    };
+  standInMordrag.legacyPackages.x86_64-linux =
+    lib.optionalAttrs comfyuiXpu {
+      intel-python = mkPython "intel-python3" (pythonPackages {
+        torch = xpuOnly "torch";
+        triton = xpuOnly "triton";
+      });
+    }
+    // lib.optionalAttrs syclTools { intel-sycl.llvm = drv "intel-llvm" { }; };
+  # `args.mordrag or`, not a comparison with null: a throwing stand-in must stay unread
+  mordrag = args.mordrag or standInMordrag;
 
   final = {
     inherit lib;
     stdenv.hostPlatform.system = "x86_64-linux";
   };
-  mordragOverlay = (import ../../../overlays/mordrag.nix mordrag) final { inherit (nixpkgs) comfyui; };
+  # this flake's own part of pkgs.intel-xpu (overlays/intel-xpu.nix), as derivations' shapes
+  ours = {
+    xpu-tool = drv "xpu-tool" { meta.mainProgram = "xpu"; };
+    xpu-testkit = drv "xpu-testkit" { meta.mainProgram = "xpu"; };
+  }
+  // lib.optionalAttrs ollamaBackends {
+    ollama-ipex-llm = drv "ollama-ipex-llm" { meta.mainProgram = "ollama"; };
+  };
+  mordragOverlay = (import ../../../overlays/mordrag.nix mordrag) final {
+    inherit (nixpkgs) comfyui;
+    intel-xpu = ours;
+  };
 in
 {
   inherit (nixpkgs) comfyui;
@@ -168,15 +194,5 @@ in
   llama-cpp-vulkan = drv "llama-cpp-vulkan" { meta.mainProgram = "llama"; };
 }
 // {
-  intel-xpu = {
-    xpu-tool = drv "xpu-tool" { meta.mainProgram = "xpu"; };
-    xpu-testkit = drv "xpu-testkit" { meta.mainProgram = "xpu"; };
-  }
-  // lib.optionalAttrs ollamaBackends {
-    ollama-sycl = drv "ollama-sycl" { meta.mainProgram = "ollama"; };
-    ollama-ipex-llm = drv "ollama-ipex-llm" { meta.mainProgram = "ollama"; };
-  }
-  // lib.optionalAttrs llamaCppBackends { inherit (mordragOverlay.intel-xpu) llama-cpp-sycl; }
-  // lib.optionalAttrs comfyuiXpu { inherit (mordragOverlay.intel-xpu) comfyui; }
-  // lib.optionalAttrs syclTools { inherit (mordragOverlay.intel-xpu) sycl-tools; };
+  inherit (mordragOverlay) intel-xpu;
 }
