@@ -152,8 +152,18 @@ class _Watchdog:
             self.sock = None
 
 
+def dns_host(hostname: str) -> str:
+    """``hostname`` as the resolver, TLS and the Host header take it: ASCII, international names
+    IDNA-encoded (as getaddrinfo would encode them); ValueError saying why it cannot be (a label
+    empty or over 63 characters, characters IDNA refuses)."""
+    try:
+        return hostname.encode("idna").decode("ascii")
+    except UnicodeError as exc:
+        raise ValueError(f"its host cannot be encoded for DNS (IDNA): {exc.__cause__ or exc}") from None
+
+
 def _split(url: str) -> tuple[str, str, int, str]:
-    """(scheme, host, port, path?query) of an http(s) URL, or HttpError bad-url."""
+    """(scheme, host, port, path?query) of an http(s) URL, or HttpError bad-url; the host is ASCII (IDNA)."""
     try:
         parts = urllib.parse.urlsplit(url)
         port = parts.port
@@ -163,8 +173,12 @@ def _split(url: str) -> tuple[str, str, int, str]:
         raise HttpError("bad-url", f"{quote(url)} is not an http(s) URL")
     if not parts.hostname:
         raise HttpError("bad-url", f"{quote(url)} names no host")
+    try:
+        host = dns_host(parts.hostname)
+    except ValueError as exc:
+        raise HttpError("bad-url", f"{quote(url, 60)} is not a valid URL: {exc}") from None
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    return parts.scheme, parts.hostname, port or (443 if parts.scheme == "https" else 80), path
+    return parts.scheme, host, port or (443 if parts.scheme == "https" else 80), path
 
 
 def _resolve(host: str, port: int, deadline: Deadline) -> list[tuple[Any, ...]]:
@@ -174,7 +188,7 @@ def _resolve(host: str, port: int, deadline: Deadline) -> list[tuple[Any, ...]]:
     def lookup() -> None:
         try:
             box["addrs"] = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except OSError as exc:
+        except (OSError, ValueError) as exc:  # ValueError: a name the resolver cannot take (IDNA, NUL)
             box["error"] = exc
 
     worker = threading.Thread(target=lookup, daemon=True, name=f"resolve {host}")

@@ -28,12 +28,15 @@ Errors name the file and line (``inventory.yaml:7: targets.arc-box.url: ...``).
 from __future__ import annotations
 
 import re
+import unicodedata
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
 from .errors import ConfigError
+from .http import dns_host
 from .probes import registry
 from .services.registry import services as registered_services
 from .transport import SCHEMES
@@ -113,10 +116,27 @@ class _BoundedLoader(yaml.SafeLoader):
             self.depth -= 1
 
 
+def _character(code: int) -> str:
+    """'control character U+001B' (or 'character U+FFFE' for another one YAML refuses)."""
+    kind = "control character" if unicodedata.category(chr(code)) == "Cc" else "character"
+    return f"{kind} U+{code:04X}"
+
+
+def _control(value: str) -> str | None:
+    """The first control character in ``value``, named, or None."""
+    return next((_character(ord(ch)) for ch in value if unicodedata.category(ch) == "Cc"), None)
+
+
 def _compose(text: str, path: str) -> yaml.Node | None:
     if len(text) > MAX_BYTES:
         raise ConfigError(f"{path}: larger than {MAX_BYTES // 1024} KiB; not an inventory")
-    loader = _BoundedLoader(text)
+    try:
+        loader = _BoundedLoader(text)  # its reader refuses characters YAML does not allow, before parsing
+    except yaml.reader.ReaderError as exc:
+        at = text.count("\n", 0, exc.position) + 1
+        what = _character(exc.character) if isinstance(exc.character, int) else "a character"
+        raise ConfigError(f"{path}:{at}: malformed YAML: {what} is not allowed (only tab, newline and printable "
+                          "characters)") from None
     try:
         return loader.get_single_node()  # type: ignore[no-any-return]
     except _TooDeep as exc:
@@ -144,6 +164,9 @@ class _Checker:
         for key, value in node.value:
             if not isinstance(key, yaml.ScalarNode):
                 raise self.fail(key, where, "keys must be plain strings")
+            control = _control(key.value)  # an escaped one ("\e", "\0"): the key would be echoed raw
+            if control:
+                raise self.fail(key, where, f"{control} is not allowed in a key")
             if allowed is not None and key.value not in allowed:
                 raise self.fail(key, where, f"unknown key {key.value[:80]!r} (allowed: {', '.join(allowed)})")
             if key.value in out:
@@ -154,6 +177,9 @@ class _Checker:
     def string(self, node: yaml.Node, where: str) -> str:
         if not isinstance(node, yaml.ScalarNode) or node.tag != "tag:yaml.org,2002:str" or not node.value:
             raise self.fail(node, where, "expected a non-empty string")
+        control = _control(node.value)
+        if control:
+            raise self.fail(node, where, f"{control} is not allowed")
         return node.value
 
     def integer(self, node: yaml.Node, where: str) -> int:
@@ -168,6 +194,11 @@ class _Checker:
         scheme = value.partition("://")[0] if "://" in value else ""
         if scheme not in schemes:
             raise self.fail(node, where, f"expected a URL starting with {' or '.join(s + '://' for s in schemes)}")
+        if scheme in ("http", "https"):
+            try:
+                dns_host(urllib.parse.urlsplit(value).hostname or "")
+            except ValueError as exc:  # brackets left open, a host IDNA cannot encode
+                raise self.fail(node, where, f"not a usable URL: {exc}") from None
         return value
 
 

@@ -62,8 +62,75 @@ class Comparison:
         return dict(asdict(self), changed=self.changed)
 
 
+FOLLOWS_DEPTH = 32  # input paths a lock may follow in a row; more is a circle
+SHOWN = 240  # characters of a malformed lock's node and input names an error shows
+
+
+def _kind(value: object) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        type(value), "a number")
+
+
+class _Lock:
+    """flake.lock's node graph, every value checked before it is used (a wrong one is named, exit 2)."""
+
+    def __init__(self, path: Path, nodes: dict[str, object]) -> None:
+        self.path = path
+        self.nodes = nodes
+
+    def malformed(self, what: str) -> ConfigError:
+        """``what`` names nodes and inputs the file chose: shown escaped and cut, on one line."""
+        shown = "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in what[:SHOWN])
+        return ConfigError(f"{self.path}: malformed flake.lock: {shown}" + ("..." if len(what) > SHOWN else ""))
+
+    def node(self, name: str, where: str) -> dict[str, object]:
+        if name not in self.nodes:
+            raise self.malformed(f"{where} names no node {name!r}")
+        node = self.nodes[name]
+        if not isinstance(node, dict):
+            raise self.malformed(f"nodes.{name} is {_kind(node)}, not an object")
+        return node
+
+    def inputs(self, name: str, where: str) -> dict[str, object]:
+        inputs = self.node(name, where).get("inputs", {})
+        if not isinstance(inputs, dict):
+            raise self.malformed(f"nodes.{name}.inputs is {_kind(inputs)}, not an object")
+        return inputs
+
+    def resolve(self, ref: object, where: str, root: str, depth: int = 0) -> str:
+        """The node an input reference names: a node name, or a follows path of input names from the root."""
+        if isinstance(ref, str):
+            return ref
+        if not (isinstance(ref, list) and all(isinstance(step, str) for step in ref)):
+            raise self.malformed(f"{where} is {_kind(ref)}, not a node name or a follows path")
+        if depth > FOLLOWS_DEPTH:
+            raise self.malformed(f"{where} follows itself")
+        node, named_at = root, where
+        for step in ref:
+            inputs = self.inputs(node, named_at)
+            if step not in inputs:
+                raise self.malformed(f"{where} follows {'/'.join(ref)}, which is not an input")
+            named_at = f"nodes.{node}.inputs.{step}"
+            node = self.resolve(inputs[step], named_at, root, depth + 1)
+        return node
+
+    def revision(self, name: str, where: str) -> str | None:
+        """The revision node ``name`` (named at ``where``) is locked at; None if it has none."""
+        locked = self.node(name, where).get("locked")
+        if locked is None:
+            return None
+        if not isinstance(locked, dict):
+            raise self.malformed(f"nodes.{name}.locked is {_kind(locked)}, not an object")
+        rev = locked.get("rev")
+        if rev is not None and not isinstance(rev, str):
+            raise self.malformed(f"nodes.{name}.locked.rev is {_kind(rev)}, not a string")
+        return rev
+
+
 def pinned_revisions(lock: Path) -> dict[str, str]:
-    """input name -> locked revision, from flake.lock (version 7: root's inputs name the nodes)."""
+    """input name -> locked revision, from flake.lock (version 7: root's inputs name the nodes, or
+    follow another input's input by a path of names). A node, input or revision of the wrong type is
+    a ConfigError naming it; an input without a locked revision is left out (it is "not locked")."""
     try:
         data = json.loads(lock.read_text())
     except FileNotFoundError:
@@ -71,15 +138,16 @@ def pinned_revisions(lock: Path) -> dict[str, str]:
     except (OSError, ValueError, RecursionError) as exc:
         raise ConfigError(f"{lock}: {http.quote(str(exc))}") from None
     nodes = data.get("nodes") if isinstance(data, dict) else None
-    root = nodes.get(data.get("root", "root")) if isinstance(nodes, dict) else None
-    roots = root.get("inputs", {}) if isinstance(root, dict) else None
-    if not isinstance(roots, dict):
+    root = data.get("root", "root") if isinstance(data, dict) else None
+    if not isinstance(nodes, dict) or not isinstance(root, str) or not isinstance(nodes.get(root), dict):
         raise ConfigError(f"{lock}: not a flake.lock (no nodes with a root node naming its inputs)")
+    graph = _Lock(lock, nodes)
     revisions = {}
-    for name, node in roots.items():
-        locked = nodes.get(node, {}).get("locked") if isinstance(node, str) and isinstance(nodes.get(node), dict) else None
-        if isinstance(locked, dict) and isinstance(locked.get("rev"), str):
-            revisions[name] = locked["rev"]
+    for name, ref in graph.inputs(root, "root").items():
+        where = f"nodes.{root}.inputs.{name}"
+        rev = graph.revision(graph.resolve(ref, where, root), where)
+        if rev is not None:
+            revisions[name] = rev
     return revisions
 
 

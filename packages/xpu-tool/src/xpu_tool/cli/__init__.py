@@ -14,6 +14,7 @@ entry points (a module with ``add_parser(subparsers)`` and ``run(args) -> int``)
     xpu tiny-model PATH [--seed N]
     xpu tiny-checkpoint PATH [--seed N]
     xpu vm {boot,run,shell} (--kernel K --initrd I | --run-script S | --debian-guest) [--forward PORT]...
+           [--name NAME] [--memory MB] [--accel auto|kvm|tcg] [--pci ADDRESS [--sysfs-timeout S]]
 
 Exit codes: ``cli.exit_codes`` (0 ok, 1 a blocking finding or failed check, 2 usage or
 configuration, 4 target or service unreachable, 5 VM failed, 70 internal error, 130 interrupted).
@@ -32,7 +33,7 @@ from types import ModuleType
 from .. import __version__
 from ..errors import ConfigError, XpuError
 from . import check, collect, doctor, export, upstream
-from .common import Parser
+from .common import Parser, readable
 from .exit_codes import EXIT_CODES_HELP, Exit, for_exception
 
 COMMANDS: dict[str, ModuleType] = {"doctor": doctor, "collect": collect, "check": check, "export": export,
@@ -113,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(available[args.command].run(args))
     except XpuError as exc:
         code = for_exception(exc)
-        print(f"xpu: {exc}" if code is Exit.FAILED else f"xpu: error: {exc}", file=sys.stderr)
+        print(readable(f"xpu: {exc}" if code is Exit.FAILED else f"xpu: error: {exc}"), file=sys.stderr)
         return code
     except KeyboardInterrupt:
         print("xpu: interrupted", file=sys.stderr)
@@ -123,7 +124,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug: one line unless asked for the trace
         if os.environ.get("XPU_DEBUG"):
             raise
-        print(f"xpu: internal error: {type(exc).__name__}: {exc} (set XPU_DEBUG=1 for the trace)", file=sys.stderr)
+        print(readable(f"xpu: internal error: {type(exc).__name__}: {exc} (set XPU_DEBUG=1 for the trace)"),
+              file=sys.stderr)
         return Exit.INTERNAL
 
 

@@ -1,5 +1,6 @@
 """What several ``xpu`` commands share: the one-line parser, URL, timeout and seed checks, JSON
-output, writing one output file, and refusing a flag that belongs to the other service."""
+output, writing one output file, refusing a flag that belongs to the other service, and cutting
+what an error echoes to a readable length."""
 
 from __future__ import annotations
 
@@ -14,8 +15,30 @@ from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 from ..errors import ConfigError
+from ..http import dns_host
 
 T = TypeVar("T")
+SHOWN = 80  # characters of a value an error echoes
+MAX_LINE = 300  # characters of one line of an error, whatever it echoes
+
+
+def clip(value: str, limit: int = SHOWN) -> str:
+    """``repr(value)`` for an error message, cut after ``limit`` characters (saying how long it was)."""
+    if len(value) <= limit:
+        return repr(value)
+    return f"{value[:limit]!r}... ({len(value)} characters)"
+
+
+def readable(message: str, limit: int = MAX_LINE) -> str:
+    """``message`` with each line cut to ``limit`` characters, keeping its start and its end (where
+    the advice is): the last guard for a value some message echoed whole (argparse's own, a path).
+    Indented lines are commands to copy (a restore to finish by hand): they stay whole."""
+    lines = []
+    for line in message.splitlines() or [""]:
+        keep = limit - 40
+        long = len(line) > limit and not line.startswith("  ")
+        lines.append(f"{line[:keep - 60]} [... {len(line) - keep} characters ...] {line[-60:]}" if long else line)
+    return "\n".join(lines)
 
 
 class Parser(argparse.ArgumentParser):
@@ -24,17 +47,21 @@ class Parser(argparse.ArgumentParser):
 
 
 def http_url(url: str) -> str:
-    """``url`` when it is a whole http(s) URL (a host, closed IPv6 brackets, a port from 1 to
-    65535 if any); ConfigError otherwise."""
+    """``url`` when it is a whole http(s) URL (a host DNS can take, closed IPv6 brackets, a port
+    from 1 to 65535 if any); ConfigError otherwise."""
     try:
         parts = urllib.parse.urlsplit(url)
         port = parts.port  # ValueError when out of range or not a number
     except ValueError as exc:
-        raise ConfigError(f"{url!r} is not an http(s) URL ({exc})") from None
+        raise ConfigError(f"{clip(url)} is not an http(s) URL ({exc})") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"{url!r} is not an http(s) URL")
+        raise ConfigError(f"{clip(url)} is not an http(s) URL")
     if port == 0:
-        raise ConfigError(f"{url!r} is not an http(s) URL (port 0)")
+        raise ConfigError(f"{clip(url)} is not an http(s) URL (port 0)")
+    try:
+        dns_host(parts.hostname)
+    except ValueError as exc:
+        raise ConfigError(f"{clip(url)} is not an http(s) URL ({exc})") from None
     return url
 
 
@@ -45,7 +72,7 @@ def bounded_int(low: int, high: int) -> Callable[[str], int]:
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+            raise argparse.ArgumentTypeError(f"{clip(text)} is not a whole number") from None
         if not low <= value <= high:
             raise argparse.ArgumentTypeError(f"{value} is not between {low} and {high}")
         return value
@@ -63,7 +90,7 @@ def user_name(text: str) -> str:
     """argparse type: a POSIX/systemd user name (lower-case letters, digits, _ and -, not starting
     with a digit or -, an optional trailing $, at most 32 characters)."""
     if len(text) > 32 or not USER_NAME.fullmatch(text):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a valid user name (like alice or svc_ollama)")
+        raise argparse.ArgumentTypeError(f"{clip(text)} is not a valid user name (like alice or svc_ollama)")
     return text
 
 
