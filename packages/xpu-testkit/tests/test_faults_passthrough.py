@@ -2,8 +2,8 @@
 a subprocess) on a recorded host layout (`--sysroot`), with real signals.
 
 A sysfs attribute that the kernel holds is a FIFO here: writing it blocks in open(2) until the test
-reads it, as an unbind waiting for a driver blocks. QEMU is real; it stops at the device it cannot
-find (nothing is bound for real), which is the boot failure the restore follows."""
+reads it (or forever), as an unbind waiting for a driver blocks. QEMU is real; it stops at the device
+it cannot find (nothing is bound for real), which is the boot failure the restore follows."""
 
 from __future__ import annotations
 
@@ -41,8 +41,8 @@ def fifo(path: Path) -> Path:
 
 
 def xpu_vm_run(lab: Path, env: dict[str, str], name: str, *extra: str) -> list[str]:
-    kernel = lab / "vmlinuz"  # QEMU gives up at the vfio-pci device before it reads the kernel
-    kernel.write_bytes(b"")
+    kernel = lab / "vmlinuz"  # a Linux boot header only: QEMU gives up at the vfio-pci device before it reads on
+    kernel.write_bytes(b"\0" * 0x202 + b"HdrS" + b"\0" * 0x1000)
     return [sys.executable, "-m", "xpu_tool", "vm", "run", "--kernel", str(kernel), "--accel", "tcg",
             "--memory", "8", "--name", name, "--pci", DEVICE, "--sysroot", str(lab), *extra, "--", "true"]
 
@@ -100,6 +100,8 @@ def driver_restored(lab: Path) -> bool:
 
 
 def test_repeated_signals_during_the_restore_wait_for_it(lab: Path, tmp_path: Path) -> None:
+    """The give-back is not abandoned for a signal: it goes on (within its bound of 5 s from the first
+    signal), and the error that ended the run is kept."""
     env, tmp = fresh_tmpdir(tmp_path)
     unbind = fifo(lab / "sys/bus/pci/drivers/vfio-pci/unbind")  # the restore's first write blocks
     name = f"xpu-restore-{os.getpid()}"
@@ -108,24 +110,106 @@ def test_repeated_signals_during_the_restore_wait_for_it(lab: Path, tmp_path: Pa
     assert driver_restored(lab)
     assert proc.returncode == Exit.VM_FAILED and "Traceback" not in stderr, stderr
     lines = stderr.splitlines()
-    assert f"xpu vm: giving {DEVICE} back to i915 first (signal 2 waits for it)" in lines
+    assert f"xpu vm: giving {DEVICE} back to i915 first (signal 2 waits for it, at most {GIVE_BACK:g} s)" in lines
     assert any(line.startswith(f"xpu: error: VM {name} did not boot") for line in lines)  # the error that ended it
     kept = [line.split()[3] for line in lines if line.startswith("xpu vm: kept ")]
     assert kept == [str(p) for p in tmp.iterdir()], "the one directory left is named (QEMU's messages are in it)"
     assert qemu_processes(name) == [] and helpers_of(lab) == []
 
 
-def test_sighup_during_the_bind_unwinds(lab: Path, tmp_path: Path) -> None:
-    """The terminal closes while i915 lets go of the device: the write completes, then the run
-    unwinds as on Ctrl-C, and what was done is undone."""
+GIVE_BACK = 5.0  # the give-back's bound once a signal has come (passthrough.GIVE_BACK_AFTER_SIGNAL)
+HUNG_BIND_WRITES = {"drivers-probe": "sys/bus/pci/drivers_probe", "i915-unbind": "sys/bus/pci/drivers/i915/unbind"}
+
+
+def signalled_during_a_hung_write(argv: list[str], env: dict[str, str],
+                                  signum: int) -> tuple[subprocess.Popen[str], str, float]:
+    """Run ``argv``; once it blocks writing a FIFO that nobody will read, send ``signum``.
+    (the process, its stderr, seconds from the signal to its exit)"""
+    proc = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        wait_until_blocked_on_a_fifo(proc.pid)
+        sent = time.monotonic()
+        proc.send_signal(signum)
+        _, stderr = proc.communicate(timeout=90)
+        return proc, stderr, time.monotonic() - sent
+    finally:
+        proc.kill()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=["INT", "TERM", "HUP"])
+@pytest.mark.parametrize("hung", sorted(HUNG_BIND_WRITES))
+def test_a_signal_during_a_hung_bind_write_ends_the_run_at_once(hung: str, signum: int, lab: Path,
+                                                                tmp_path: Path) -> None:
+    """The kernel never answers a bind write. Ctrl-C, SIGTERM or the terminal closing ends the wait at
+    once; the device is given back and the run ends with 130. Before: the signal waited for the
+    write's own 60 s, and the run ended at 61 s with exit 5."""
     env, tmp = fresh_tmpdir(tmp_path)
-    unbind = fifo(lab / "sys/bus/pci/drivers/i915/unbind")  # the bind's second write blocks
-    name = f"xpu-bind-{os.getpid()}"
-    proc, stderr = signalled_while_blocked(xpu_vm_run(lab, env, name), env, unbind, (signal.SIGHUP,))
-    assert proc.returncode == 130 and stderr.splitlines()[-1] == "xpu: interrupted", stderr
+    fifo(lab / HUNG_BIND_WRITES[hung])
+    name = f"xpu-hung-{hung}-{signum}-{os.getpid()}"
+    proc, stderr, took = signalled_during_a_hung_write(xpu_vm_run(lab, env, name), env, signum)
+    assert proc.returncode == 130 and "Traceback" not in stderr, stderr
+    assert took < 3, f"the run ended {took:.1f} s after the signal"
+    assert stderr.splitlines()[-1] == "xpu: interrupted", stderr
     assert driver_restored(lab)
-    assert not (lab / "sys/bus/pci/drivers_probe").read_text().strip(), "interrupted before the probe"
+    if hung == "i915-unbind":
+        assert not (lab / "sys/bus/pci/drivers_probe").read_text().strip(), "interrupted before the probe"
     assert list(tmp.iterdir()) == [] and qemu_processes(name) == [] and helpers_of(lab) == []
+
+
+def test_a_signal_when_the_give_back_hangs_too_prints_the_commands(lab: Path, tmp_path: Path) -> None:
+    """The bind write and the give-back's i915 bind both hang: the give-back ends at its own bound and
+    prints what is left as commands to run by hand (they work as printed); exit 130."""
+    env, tmp = fresh_tmpdir(tmp_path)
+    fifo(lab / "sys/bus/pci/drivers_probe")
+    bind = fifo(lab / "sys/bus/pci/drivers/i915/bind")
+    name = f"xpu-hung-give-back-{os.getpid()}"
+    proc, stderr, took = signalled_during_a_hung_write(xpu_vm_run(lab, env, name), env, signal.SIGINT)
+    assert proc.returncode == 130 and "Traceback" not in stderr, stderr
+    assert GIVE_BACK - 0.5 < took < GIVE_BACK + 2, f"the run ended {took:.1f} s after the signal"
+    lines = stderr.splitlines()
+    first = lines.index("xpu: interrupted")
+    assert lines[first + 1:] == [
+        (f"{DEVICE} was not given back to i915: writing '{DEVICE}' to /sys/bus/pci/drivers/i915/bind failed: "
+         f"no answer within {GIVE_BACK:g} s; finish by hand, as root:"),
+        f"  printf %s {DEVICE} > {bind}"], stderr
+    assert (lab / f"sys/bus/pci/devices/{DEVICE}/driver_override").read_text() == "\n"  # the rest was given back
+    bind.unlink()
+    bind.touch()
+    subprocess.run(["sh", "-c", lines[-1].strip()], check=True)
+    assert driver_restored(lab)
+    assert list(tmp.iterdir()) == [] and qemu_processes(name) == [] and helpers_of(lab) == []
+
+
+@pytest.mark.parametrize("option, bound", [(["--sysfs-timeout", "1"], 1.0), ([], 10.0)], ids=["option", "default"])
+def test_a_hung_bind_write_ends_at_the_sysfs_timeout(option: list[str], bound: float, lab: Path,
+                                                     tmp_path: Path) -> None:
+    """No signal: the wait ends at --sysfs-timeout (default 10 s), what was done is undone, exit 5.
+    Before: 60 s, and no option to shorten it."""
+    env, tmp = fresh_tmpdir(tmp_path)
+    fifo(lab / "sys/bus/pci/drivers_probe")
+    name = f"xpu-sysfs-timeout-{os.getpid()}"
+    started = time.monotonic()
+    run = subprocess.run(xpu_vm_run(lab, env, name, *option), capture_output=True, text=True, env=env, timeout=90,
+                         check=False)
+    took = time.monotonic() - started
+    assert run.returncode == Exit.VM_FAILED and "Traceback" not in run.stderr, run.stderr
+    assert bound <= took < bound + 5, f"{took:.1f} s"
+    assert run.stderr.splitlines()[-1] == (
+        f"xpu: error: could not bind {DEVICE} to vfio-pci: writing '{DEVICE}' to /sys/bus/pci/drivers_probe failed: "
+        f"no answer within {bound:g} s")
+    assert driver_restored(lab)
+    assert list(tmp.iterdir()) == [] and qemu_processes(name) == [] and helpers_of(lab) == []
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "inf", "601"])
+def test_a_sysfs_timeout_that_is_no_bound_is_refused_before_any_write(value: str, lab: Path, tmp_path: Path) -> None:
+    env, tmp = fresh_tmpdir(tmp_path)
+    run = subprocess.run(xpu_vm_run(lab, env, "xpu-sysfs-bad", "--sysfs-timeout", value), capture_output=True,
+                         text=True, env=env, timeout=60, check=False)
+    assert run.returncode == 2 and run.stderr.startswith("xpu: error: --sysfs-timeout ") \
+        and "above 0 and at most 600" in run.stderr and len(run.stderr.splitlines()) == 1, run.stderr
+    assert (lab / f"sys/bus/pci/devices/{DEVICE}/driver_override").read_text() == "(null)\n"  # untouched
+    assert list(tmp.iterdir()) == []
 
 
 def test_a_failed_restore_keeps_the_error_and_gives_the_commands(lab: Path, tmp_path: Path) -> None:

@@ -105,6 +105,18 @@ def test_a_vm_that_failed_silently_keeps_the_log_its_error_names(verb: str, xpu_
     assert list(tmp.iterdir()) == [log.parent] and qemu_processes(name) == []
 
 
+def test_a_working_directory_with_a_comma_boots(xpu_guest, xpu_accel, tmp_path: Path) -> None:
+    """QEMU reads `-chardev` and `-qmp` values as key=value lists: the VM's sockets below a TMPDIR with
+    a comma reach it escaped (`,,`). Before: QEMU refused the socket path and the boot failed (exit 5)."""
+    tmp = tmp_path / "a,b"
+    tmp.mkdir()
+    name = f"xpu-comma-{os.getpid()}"
+    run = subprocess.run(xpu_vm("run", xpu_guest, xpu_accel, name, "--", "echo", "booted"), capture_output=True,
+                         text=True, env={**os.environ, "TMPDIR": str(tmp)}, timeout=120, check=False)
+    assert run.returncode == 0 and run.stdout == "booted\n", run.stderr
+    assert list(tmp.iterdir()) == [] and qemu_processes(name) == []
+
+
 @pytest.mark.parametrize("mode, message", [(0o644, "not an executable file"), (None, "no such file")])
 def test_a_run_script_refused_before_boot_leaves_nothing(mode: int | None, message: str, tmp_path: Path) -> None:
     env, tmp = fresh_tmpdir(tmp_path)

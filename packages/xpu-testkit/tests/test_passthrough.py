@@ -192,17 +192,16 @@ def test_a_failed_restore_keeps_the_original_error_and_says_how_to_finish(lab) -
 
 def test_a_write_the_kernel_holds_ends_at_its_timeout(lab, tmp_path: Path) -> None:
     """A write that never completes (a FIFO nobody reads: open(2) blocks, as a stuck unbind does)
-    is a failure after the context's timeout; the rest of the restore still runs."""
+    is a failure after the binding's timeout; the rest of the restore still runs."""
     ctx = lab("dgpu-own-group")
     dev = device_state(ctx, "0000:09:00.0")
     assert dev is not None
     unbind = Path(ctx.sysroot) / "sys/bus/pci/drivers/vfio-pci/unbind"
     unbind.unlink()
     os.mkfifo(unbind)
-    quick = ProbeContext(ctx.target, sysroot=ctx.sysroot, timeout=1)
     started = time.monotonic()
     with pytest.raises(RestoreError, match="vfio-pci/unbind failed: no answer within 1 s") as err:
-        with VfioBinding(quick, dev):
+        with VfioBinding(ctx, dev, timeout=1):
             pass
     assert time.monotonic() - started < 5
     assert err.value.commands == (f"printf %s 0000:09:00.0 > {unbind}",
@@ -270,7 +269,8 @@ def test_preflight_and_binding_take_one_target_command(lab) -> None:
     ctx = ProbeContext(counting, sysroot=ctx.sysroot, timeout=ctx.timeout)
     pf = preflight(ctx, "0000:09:00.0", memory_mb=1)
     assert pf.ok and pf.vfio_module and len(counting.commands) == 1
-    assert counting.commands[0].startswith(f"set -- {ctx.sysroot} 0000:09:00.0\n# Scan PCI devices")
+    assert counting.commands[0].startswith(f"set -- {ctx.sysroot} 0000:09:00.0\n")
+    assert "\n# Scan PCI devices" in counting.commands[0]  # the scan script follows its arguments
     with VfioBinding(ctx, pf.device) as binding:  # the writes are this process's own, not target commands
         assert len(binding.done) == 3
     assert len(counting.commands) == 1

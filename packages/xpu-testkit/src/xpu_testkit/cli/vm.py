@@ -1,9 +1,12 @@
 """``xpu vm boot|run|shell``: boot a VM by hand, run one command in it, or get its console.
 
-Whatever ends the run (the command's end, Ctrl-C, SIGTERM, SIGHUP, a refusal, a failure), QEMU is
-stopped, a passed-through device is given back to its driver and the VM's working directory is
-removed; it is kept only when the VM failed, for its logs (and always when the error names one of
-them), and a line names it then.
+What cannot boot is refused before QEMU starts (one line, exit 2): a kernel that is no kernel, a
+run script that is no NixOS VM script, more memory than the machine has, an accelerator that does
+not work, a name that is not a plain word. Whatever ends the run (the command's end, Ctrl-C,
+SIGTERM, SIGHUP, a refusal, a failure), QEMU is stopped, a passed-through device is given back to
+its driver (or, if the kernel does not answer in time, the commands that finish it are printed)
+and the VM's working directory is removed; it is kept only when the VM failed, for its logs (and
+always when the error names one of them), and a line names it then.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import argparse
 import contextlib
 import math
 import os
+import re
 import shlex
 import shutil
 import sys
@@ -28,9 +32,14 @@ from xpu_tool.target import open_target
 from xpu_tool.transport.console import MAX_TIMEOUT, BackdoorShell, ConsoleError, SerialShell
 from ..vm.attach import Terminal, attach
 from ..vm.guest import ROOT_PASSWORD, build_guest, default_cache_dir
-from ..vm.passthrough import VfioBinding, preflight, qemu_device_args
-from ..vm.qemu import QemuVM, VmError, VmSpec, detect_accel
-from xpu_tool.cli.common import tcp_port
+from ..vm.passthrough import MAX_SYSFS_TIMEOUT, SYSFS_TIMEOUT, RestoreError, VfioBinding, preflight, qemu_device_args
+from ..vm.preboot import kernel_problem, memory_problem, run_script_problem
+from ..vm.qemu import QemuVM, VmError, VmSpec, detect_accel, kvm_device_problem, kvm_trial
+from xpu_tool.cli.common import clip, readable, tcp_port
+from xpu_tool.cli.exit_codes import Exit
+
+VM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+KVM_TRIAL = 10.0  # seconds an explicit --accel kvm is tried before the boot
 
 
 def say(line: str) -> None:
@@ -46,6 +55,14 @@ def _pci_address(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _vm_name(text: str) -> str:
+    """A VM name reaches QEMU's `-name`, file names and process lists as it is: a plain word."""
+    if not VM_NAME.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"{clip(text)} is not a VM name (letters, digits, '.', '_' and '-', "
+                                         "at most 64, starting with a letter or a digit)")
+    return text
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     vm = sub.add_parser("vm", help="boot a VM, run a command in it, or open its console")
     verbs = vm.add_subparsers(dest="vm_command", required=True, parser_class=type(vm))
@@ -58,7 +75,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         what.add_argument("--debian-guest", action="store_true", help="the busybox test guest built from Debian's packages")
         p.add_argument("--initrd", type=Path)
         p.add_argument("--append", default="console=ttyS0 panic=-1")
-        p.add_argument("--name", default="xpu-vm")
+        p.add_argument("--name", default="xpu-vm", type=_vm_name,
+                       help="the VM's name for QEMU (letters, digits, '.', '_' and '-'; default xpu-vm)")
         p.add_argument("--memory", type=int, default=512, metavar="MB")
         p.add_argument("--forward", type=tcp_port, action="append", default=[], metavar="GUEST_PORT",
                        help="forward a guest TCP port from a free host port on 127.0.0.1; repeatable")
@@ -67,19 +85,31 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--pci", metavar="ADDRESS", type=_pci_address,
                        help="pass this host PCI device through (vfio-pci; restored afterwards)")
         p.add_argument("--force", action="store_true", help="with --pci: take a device that drives the host display")
+        p.add_argument("--sysfs-timeout", type=float, default=SYSFS_TIMEOUT, metavar="SECONDS",
+                       help=f"with --pci: the longest one sysfs write (bind, give-back) may take (default "
+                            f"{SYSFS_TIMEOUT:g}); a signal ends the wait at once")
         p.add_argument("--sysroot", default="", metavar="DIR", help=argparse.SUPPRESS)  # a recorded host layout
         if verb == "run":
             p.add_argument("guest_command", nargs="+", metavar="COMMAND", help="the command to run in the guest (after --)")
 
 
 def _spec(args: argparse.Namespace) -> VmSpec:
+    """The VM to boot, once everything that can be checked before QEMU starts is."""
     if args.memory <= 0 or not (math.isfinite(args.boot_timeout) and 0 < args.boot_timeout <= MAX_TIMEOUT):
         raise ConfigError(f"--memory must be positive and --boot-timeout above 0 and at most {MAX_TIMEOUT:g} s")
+    if not (math.isfinite(args.sysfs_timeout) and 0 < args.sysfs_timeout <= MAX_SYSFS_TIMEOUT):
+        raise ConfigError(f"--sysfs-timeout {args.sysfs_timeout:g}: must be seconds above 0 and at most "
+                          f"{MAX_SYSFS_TIMEOUT:g}")
+    memory = memory_problem(args.memory, pinned=bool(args.pci))
+    if memory:
+        raise ConfigError(f"--memory {args.memory}: {memory}")
     if args.sysroot and not os.path.isdir(args.sysroot):
         raise ConfigError(f"--sysroot {args.sysroot}: not a directory")
     script = args.run_script
     if script is not None and not (script.is_file() and os.access(script, os.X_OK)):
         raise ConfigError(f"{script}: {'not an executable file' if script.exists() else 'no such file'}")
+    if script is not None and (problem := run_script_problem(script)):
+        raise ConfigError(f"--run-script {script}: {problem}")
     kernel, initrd, append = args.kernel, args.initrd, args.append
     if args.debian_guest:
         guest = build_guest(default_cache_dir())
@@ -87,9 +117,32 @@ def _spec(args: argparse.Namespace) -> VmSpec:
     for path in (kernel, initrd):
         if path is not None and not path.is_file():
             raise ConfigError(f"{path}: no such file")
-    accel = args.accel if args.accel != "auto" else ("tcg" if script else detect_accel(kernel))
+    if kernel is not None and (problem := kernel_problem(kernel)):
+        raise ConfigError(f"--kernel {kernel}: {problem}")
+    accel = "tcg" if script else _accel(args.accel, kernel)
     return VmSpec(name=args.name, kernel=kernel, initrd=initrd, append=append, run_script=script,
                   memory_mb=args.memory, forwards=tuple(args.forward), boot_timeout=args.boot_timeout, accel=accel)
+
+
+def _accel(option: str, kernel: Path) -> str:
+    """The accelerator for ``kernel``: --accel, else XPU_QEMU_ACCEL, else what works here (tried). KVM
+    asked for by name is checked first: /dev/kvm answers, and a KVM guest does not die at once."""
+    forced = os.environ.get("XPU_QEMU_ACCEL") or None
+    if option != "auto":
+        choice, named, fix = option, f"--accel {option}", "use --accel tcg"
+    elif forced is not None:
+        if forced not in ("kvm", "tcg"):
+            raise ConfigError(f"XPU_QEMU_ACCEL={clip(forced)}: must be kvm or tcg (or unset)")
+        choice, named, fix = forced, f"XPU_QEMU_ACCEL={forced}", "set XPU_QEMU_ACCEL=tcg (or unset it)"
+    else:
+        return detect_accel(kernel)
+    if choice == "kvm":
+        problem = kvm_device_problem()
+        if problem is None and (trial := kvm_trial(kernel, timeout=KVM_TRIAL)).failed is not None:
+            problem = f"a KVM guest did not start (qemu: {trial.failed})"
+        if problem:
+            raise ConfigError(f"{named}: KVM does not work here: {problem}; {fix}")
+    return choice
 
 
 def _passthrough(args: argparse.Namespace, spec: VmSpec, stack: contextlib.ExitStack) -> None:
@@ -101,7 +154,11 @@ def _passthrough(args: argparse.Namespace, spec: VmSpec, stack: contextlib.ExitS
                           + "; ".join(f"{f.title} -> {f.fix}" for f in blocking))
     for f in pf.findings:
         say(f"{f.severity.value}: {f.title} -> {f.fix}")
-    stack.enter_context(VfioBinding(ctx, pf.device, say=say))
+    binding = VfioBinding(ctx, pf.device, say=say, timeout=args.sysfs_timeout)
+    with signals_deferred() as received:  # bound or given back: no signal lands between the bind and its undo
+        stack.enter_context(binding)
+    if received:
+        raise KeyboardInterrupt
     spec.extra_args = (*spec.extra_args, *qemu_device_args(pf.device))
 
 
@@ -128,12 +185,19 @@ def _workdir() -> Iterator[Path]:
 def run(args: argparse.Namespace) -> int:
     with signals_interrupt():  # SIGTERM and SIGHUP unwind as Ctrl-C does
         spec = _spec(args)
-        with contextlib.ExitStack() as stack:  # unwound in reverse: QEMU, its directory, the device
-            if args.pci:
-                _passthrough(args, spec, stack)
-            vm = QemuVM(spec, workdir=stack.enter_context(_workdir()))
-            stack.enter_context(vm)
-            return _booted(args, spec, vm)
+        try:
+            with contextlib.ExitStack() as stack:  # unwound in reverse: QEMU, its directory, the device
+                if args.pci:
+                    _passthrough(args, spec, stack)
+                vm = QemuVM(spec, workdir=stack.enter_context(_workdir()))
+                stack.enter_context(vm)
+                return _booted(args, spec, vm)
+        except RestoreError as exc:
+            if not isinstance(exc.original, KeyboardInterrupt):
+                raise
+            # interrupted, and the give-back did not finish in its time: what is left, to do by hand
+            print(readable(f"xpu: {exc}"), file=sys.stderr)
+            return Exit.INTERRUPTED
 
 
 def _booted(args: argparse.Namespace, spec: VmSpec, vm: QemuVM) -> int:

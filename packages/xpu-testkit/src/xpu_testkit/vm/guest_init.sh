@@ -28,8 +28,8 @@ httpd -p 8080 -h /www
   exec < /dev/hvc0 > /dev/hvc0 2> /dev/ttyS0
   stty -F /dev/hvc0 raw -echo
   echo "Spawning backdoor root shell..."
-  cd /root
-  PS1= exec /bin/bash --norc /dev/hvc0
+  cd /root || echo "no /root: the backdoor shell starts in $PWD" >&2
+  PS1='' exec /bin/bash --norc /dev/hvc0
 ) &
 
 # A login on the serial console; respawned after logout.

@@ -6,21 +6,32 @@ runs on a recorded sysfs tree), and every bind is paired with its restore: ``Vfi
 manager whose exit puts the original driver back, also when the run fails or is interrupted, and
 however many signals arrive meanwhile. Binding happens on this machine (where QEMU runs): the
 writes are made by this process itself, so no helper process can outlive it.
+
+No wait on the kernel is unbounded: each write has ``timeout`` seconds (``xpu vm --sysfs-timeout``,
+default 10), a signal ends a bind write's wait at once, and the give-back that follows a signal has
+at most ``GIVE_BACK_AFTER_SIGNAL`` seconds; what it could not do is printed as commands to run by hand.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import shlex
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from xpu_tool.errors import ConfigError, VmFailure
+from xpu_tool.http import Deadline
 from xpu_tool.model import Finding, Severity
 from xpu_tool.probes.context import ProbeContext
 from xpu_tool.probes.pci import PciDevice, SystemScan, scan_system
 from xpu_tool.process import signals_deferred
+from xpu_tool.threads import in_daemon_thread
+
+SYSFS_TIMEOUT = 10.0  # seconds one sysfs write may take: an unbind or a probe takes well under that
+MAX_SYSFS_TIMEOUT = 600.0
+GIVE_BACK_AFTER_SIGNAL = 5.0  # seconds the give-back may still take once a signal has come
+POLL = 0.05  # how often a wait looks for a signal or a shorter deadline
 
 
 @dataclass(frozen=True)
@@ -116,34 +127,35 @@ class SysfsWrite:
         return f"echo > {path}" if self.value == "\n" else f"printf %s {shlex.quote(self.value)} > {path}"
 
 
-def write_sysfs(path: str, value: str, timeout: float) -> None:
+def _write_once(path: str, value: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_TRUNC)
+    try:
+        os.write(fd, value.encode())
+    finally:
+        os.close(fd)
+
+
+def write_sysfs(path: str, value: str, deadline: Deadline | Callable[[], Deadline],
+                interrupted: Callable[[], bool] = lambda: False) -> None:
     """Write ``value`` to a sysfs attribute in one write(2), as the kernel wants it; OSError if it fails.
 
-    The write runs in a thread of this process: one that the kernel holds (an unbind waiting for a
-    driver, a bind probing hardware) ends the wait after ``timeout`` seconds as a TimeoutError,
-    and no helper process is left to outlive the caller.
+    The write runs in a daemon thread of this process (xpu_tool.threads): one that the kernel holds
+    (an unbind waiting for a driver, a bind probing hardware) is given up when ``deadline`` passes
+    (TimeoutError; a callable is asked again as the wait goes on, so it may come sooner) or as soon
+    as ``interrupted()`` is true (KeyboardInterrupt); a write that answers within POLL seconds is
+    never given up. No helper process is left to outlive the caller.
     """
-    outcome: list[OSError | None] = []
-
-    def write() -> None:
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_TRUNC)
-            try:
-                os.write(fd, value.encode())
-            finally:
-                os.close(fd)
-        except OSError as exc:
-            outcome.append(exc)
-        else:
-            outcome.append(None)
-
-    worker = threading.Thread(target=write, name=f"write {path}", daemon=True)
-    worker.start()
-    worker.join(timeout)
-    if worker.is_alive():
-        raise TimeoutError(f"no answer within {timeout:g} s")
-    if outcome[0] is not None:
-        raise outcome[0]
+    future = in_daemon_thread(_write_once, path, value, name=f"write {path}")
+    concurrent.futures.wait([future], timeout=POLL)
+    while not future.done():
+        if interrupted():
+            raise KeyboardInterrupt
+        bound = deadline() if callable(deadline) else deadline
+        left = bound.left()
+        if left <= 0:
+            raise TimeoutError(f"no answer within {bound.seconds:g} s")
+        concurrent.futures.wait([future], timeout=min(left, POLL))
+    future.result()  # the write's own OSError
 
 
 def bind_writes(dev: PciDevice) -> list[SysfsWrite]:
@@ -205,70 +217,90 @@ def _describe(exc: BaseException) -> str:
 class VfioBinding:
     """Bind a device to vfio-pci for the duration of a ``with`` block; restore it on any exit.
 
-    Each bind write is atomic with respect to Ctrl-C, SIGTERM and SIGHUP (a signal lands between
-    writes, and what was done is undone); the restore runs to its end whatever signals arrive, and
-    a signal that came meanwhile ends the run after it. ``say`` is told what is happening (one
-    line each), e.g. to print it.
+    Each sysfs write waits at most ``timeout`` seconds. Ctrl-C, SIGTERM or SIGHUP during the bind ends
+    the wait at once (the write may still happen: it is undone too) and the run unwinds. The restore
+    (the give-back) is not abandoned for a signal, but once one has come it has at most
+    GIVE_BACK_AFTER_SIGNAL seconds; what it could not do is raised as a RestoreError whose commands
+    finish it by hand. ``say`` is told what is happening (one line each), e.g. to print it.
     """
 
-    def __init__(self, ctx: ProbeContext, dev: PciDevice, *, say: Callable[[str], None] = lambda line: None) -> None:
+    def __init__(self, ctx: ProbeContext, dev: PciDevice, *, say: Callable[[str], None] = lambda line: None,
+                 timeout: float = SYSFS_TIMEOUT) -> None:
         if not ctx.target.local:
             raise ValueError("a device is bound to vfio-pci on this machine (local://), where QEMU runs")
         self.ctx = ctx
         self.dev = dev
         self.say = say
+        self.timeout = timeout
         self.done: list[SysfsWrite] = []  # every write that succeeded, bind and restore, in order
         self.attempted: list[SysfsWrite] = []  # every bind write tried, including one that failed
         self.restored = False
 
-    def _write(self, w: SysfsWrite) -> None:
+    def _write(self, w: SysfsWrite, deadline: Deadline | Callable[[], Deadline],
+               interrupted: Callable[[], bool] = lambda: False) -> None:
         try:
-            write_sysfs(self.ctx.sysroot + w.path, w.value, self.ctx.timeout)
+            write_sysfs(self.ctx.sysroot + w.path, w.value, deadline, interrupted)
         except OSError as exc:
             raise OSError(exc.errno, f"writing {w.value.strip()!r} to {w.path} failed: {exc.strerror or exc}") from None
         self.done.append(w)
 
-    def _wait_for_restore(self, signum: int) -> None:
-        self.say(f"giving {self.dev.address} back to {self.dev.driver} first (signal {signum} waits for it)")
-
     def __enter__(self) -> VfioBinding:
         if self.dev.driver == "vfio-pci":
             return self
-        try:
-            for w in bind_writes(self.dev):
-                with signals_deferred() as received:
+        with signals_deferred() as received:  # noted, so the give-back below runs whatever comes
+            try:
+                for w in bind_writes(self.dev):
+                    if received:
+                        raise KeyboardInterrupt
                     self.attempted.append(w)
                     try:
-                        self._write(w)
+                        self._write(w, Deadline.after(self.timeout), lambda: bool(received))
                     except OSError as exc:
                         raise BindError(f"could not bind {self.dev.address} to vfio-pci: {exc.strerror}") from None
                 if received:
                     raise KeyboardInterrupt
-        except BaseException as exc:
-            self.restore(original=exc)
-            raise
+            except BaseException as exc:
+                self.restore(original=exc)
+                raise
         return self
 
     def restore(self, original: BaseException | None = None) -> None:
-        """Undo the bind. Raises RestoreError, keeping ``original`` (the error that ended the run),
-        when a write fails; KeyboardInterrupt when a signal came during a restore that ended a
+        """Undo the bind. Raises RestoreError, keeping ``original`` (the error that ended the run; a
+        signal during the restore makes it KeyboardInterrupt if there was none), when a write fails or
+        finds no answer in time; KeyboardInterrupt when a signal came during a restore that ended a
         run without an error."""
-        with signals_deferred(self._wait_for_restore) as received:
+        hurry: list[Deadline] = []  # the give-back's bound, once a signal has come
+        if isinstance(original, KeyboardInterrupt):
+            hurry.append(Deadline.after(min(GIVE_BACK_AFTER_SIGNAL, self.timeout)))
+
+        def signalled(signum: int) -> None:
+            if not hurry:
+                hurry.append(Deadline.after(min(GIVE_BACK_AFTER_SIGNAL, self.timeout)))
+                self.say(f"giving {self.dev.address} back to {self.dev.driver} first (signal {signum} waits for "
+                         f"it, at most {hurry[0].seconds:g} s)")
+
+        with signals_deferred(signalled) as received:
             writes = [] if self.restored else restore_writes(self.dev, self.attempted)
             self.restored = True
             failures: list[str] = []
             first_failed = len(writes)
             if writes:
-                self.say(f"giving {self.dev.address} back to {self.dev.driver}")
+                self.say(f"giving {self.dev.address} back to {self.dev.driver}"
+                         + (f" (at most {hurry[0].seconds:g} s)" if hurry else ""))
             for n, w in enumerate(writes):
-                try:
-                    self._write(w)
-                except OSError as exc:  # keep going: put back as much as possible
+                own = Deadline.after(self.timeout)
+
+                def bound(own: Deadline = own) -> Deadline:  # its own time, or less once a signal came
+                    return min([own, *hurry], key=lambda d: d.at)
+
+                try:  # keep going: put back as much as possible
+                    self._write(w, bound)
+                except OSError as exc:
                     failures.append(exc.strerror or str(exc))
                     first_failed = min(first_failed, n)
         if failures:
             raise RestoreError(self.dev, failures, [w.command(self.ctx.sysroot) for w in writes[first_failed:]],
-                               original)
+                               KeyboardInterrupt() if received and original is None else original)
         if received and original is None:
             raise KeyboardInterrupt
 

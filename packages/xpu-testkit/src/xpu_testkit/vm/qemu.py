@@ -10,6 +10,7 @@ is killed, so no QEMU outlives its owner.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -24,8 +25,19 @@ from xpu_tool.errors import VmFailure
 from xpu_tool.process import die_with_parent, free_port
 from xpu_tool.transport.console import BackdoorShell, ConsoleError, SerialShell, connect_unix
 
+KVM_DEVICE = "/dev/kvm"
+KVM_GET_API_VERSION = 0xAE00  # _IO(KVMIO, 0x00)
+KVM_API_VERSION = 12
+
+
 class VmError(VmFailure):
     """The VM did not boot, died, or could not be started."""
+
+
+def opt(value: object) -> str:
+    """``value`` inside a QEMU option list (``-name``, ``-chardev``, ``-qmp``): a comma is doubled, so
+    a name or a path (a TMPDIR) with one stays one value instead of starting another key."""
+    return str(value).replace(",", ",,")
 
 
 def qemu_binary() -> str:
@@ -33,6 +45,68 @@ def qemu_binary() -> str:
     if path is None:
         raise VmError("qemu-system-x86_64 is not installed (Debian: apt-get install qemu-system-x86)")
     return path
+
+
+def kvm_device_problem(device: str = KVM_DEVICE) -> str | None:
+    """Why ``device`` cannot serve KVM to this process, or None: it opens read-write and answers
+    KVM_GET_API_VERSION with the version QEMU needs."""
+    try:
+        fd = os.open(device, os.O_RDWR | os.O_CLOEXEC)
+    except OSError as exc:
+        return f"{device}: {exc.strerror or exc}"
+    try:
+        version = fcntl.ioctl(fd, KVM_GET_API_VERSION)
+    except OSError as exc:
+        return f"{device} is not the KVM device ({exc.strerror or exc})"
+    finally:
+        os.close(fd)
+    return None if version == KVM_API_VERSION else f"{device} speaks KVM API {version}, not {KVM_API_VERSION}"
+
+
+@dataclass(frozen=True)
+class KvmTrial:
+    """A KVM guest started on trial: did its kernel print "Linux version", or did QEMU end first?"""
+
+    booted: bool
+    failed: str | None = None  # QEMU ended before the kernel spoke: its first message (None: it did not end)
+
+
+def kvm_trial(kernel: Path, *, timeout: float = 20.0) -> KvmTrial:
+    """Start ``kernel`` under KVM for at most ``timeout`` seconds (QEMU is killed after it)."""
+    argv = [qemu_binary(), "-machine", "accel=kvm", "-cpu", "host", "-m", "256", "-display", "none",
+            "-vga", "none", "-serial", "stdio", "-no-reboot", "-kernel", str(kernel),
+            "-append", "console=ttyS0 panic=-1"]
+    try:
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                preexec_fn=die_with_parent)
+    except OSError as exc:
+        return KvmTrial(False, f"cannot start {argv[0]}: {exc.strerror or exc}")
+    seen = b""
+    deadline = time.monotonic() + timeout
+    ended = False
+    out = proc.stdout
+    assert out is not None  # stdout=PIPE
+    try:
+        os.set_blocking(out.fileno(), False)
+        while time.monotonic() < deadline and b"Linux version" not in seen:
+            chunk = out.read(4096)
+            if chunk:
+                seen += chunk
+            elif proc.poll() is not None:
+                ended = True
+                break
+            else:
+                time.sleep(0.1)
+    finally:
+        proc.kill()
+        proc.wait()
+    if b"Linux version" in seen:
+        return KvmTrial(True)
+    if not ended:
+        return KvmTrial(False)
+    lines = [line.strip() for line in seen.decode(errors="replace").splitlines() if line.strip()]
+    said = next((line for line in lines if line.startswith("qemu")), lines[-1] if lines else "")
+    return KvmTrial(False, said[:200] or f"exit status {proc.returncode}")
 
 
 def detect_accel(kernel: Path, *, timeout: float = 20.0) -> str:
@@ -44,32 +118,9 @@ def detect_accel(kernel: Path, *, timeout: float = 20.0) -> str:
     forced = os.environ.get("XPU_QEMU_ACCEL")
     if forced in ("kvm", "tcg"):
         return forced
-    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+    if kvm_device_problem() is not None:
         return "tcg"
-    argv = [qemu_binary(), "-machine", "accel=kvm", "-cpu", "host", "-m", "256", "-display", "none",
-            "-vga", "none", "-serial", "stdio", "-no-reboot", "-kernel", str(kernel),
-            "-append", "console=ttyS0 panic=-1"]
-    try:
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                preexec_fn=die_with_parent)
-    except OSError:
-        return "tcg"
-    seen = b""
-    deadline = time.monotonic() + timeout
-    try:
-        os.set_blocking(proc.stdout.fileno(), False)  # type: ignore[union-attr]
-        while time.monotonic() < deadline and b"Linux version" not in seen:
-            chunk = proc.stdout.read(4096) if proc.stdout else None  # type: ignore[union-attr]
-            if chunk:
-                seen += chunk
-            elif proc.poll() is not None:
-                break
-            else:
-                time.sleep(0.1)
-    finally:
-        proc.kill()
-        proc.wait()
-    return "kvm" if b"Linux version" in seen else "tcg"
+    return "kvm" if kvm_trial(kernel, timeout=timeout).booted else "tcg"
 
 
 @dataclass
@@ -133,9 +184,9 @@ class QemuVM:
         return "\n".join(text.replace("\r", "").splitlines()[-lines:])
 
     def _device_args(self) -> list[str]:
-        args = ["-name", self.spec.name, "-qmp", f"unix:{self.qmp_socket},server=on,wait=off"]
+        args = ["-name", opt(self.spec.name), "-qmp", f"unix:{opt(self.qmp_socket)},server=on,wait=off"]
         if self.spec.backdoor:
-            args += ["-chardev", f"socket,id=shell,path={self.shell_socket},server=on,wait=off",
+            args += ["-chardev", f"socket,id=shell,path={opt(self.shell_socket)},server=on,wait=off",
                      "-device", "virtio-serial", "-device", "virtconsole,chardev=shell"]
         return args
 
@@ -155,10 +206,10 @@ class QemuVM:
         argv = [qemu_binary(), *accel, "-m", str(spec.memory_mb), "-smp", str(spec.cpus),
                 "-display", "none", "-vga", "none", "-no-reboot", *self._device_args()]
         if spec.serial:
-            argv += ["-chardev", f"socket,id=ser0,path={self.serial_socket},server=on,wait=off,"
-                                 f"logfile={self.console_log},logappend=on", "-serial", "chardev:ser0"]
+            argv += ["-chardev", f"socket,id=ser0,path={opt(self.serial_socket)},server=on,wait=off,"
+                                 f"logfile={opt(self.console_log)},logappend=on", "-serial", "chardev:ser0"]
         else:
-            argv += ["-serial", f"file:{self.console_log}"]
+            argv += ["-serial", f"file:{opt(self.console_log)}"]
         fwd = self._hostfwd()
         argv += ["-netdev", "user,id=net0" + (f",{fwd}" if fwd else ""), "-device", "virtio-net-pci,netdev=net0"]
         argv += ["-kernel", str(spec.kernel), "-append", spec.append]
