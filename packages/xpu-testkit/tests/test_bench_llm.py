@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from xpu_testkit.bench.llm_bench import choose_model, same_model, schedule
 from xpu_testkit.bench.results import BackendResult, BenchReport, DeviceRun
 from xpu_testkit.doubles._server import LoopbackServer
@@ -32,8 +33,9 @@ BUILT_HERE = "bootstrap.sh test builds llama-server from llama.cpp's source and 
 
 
 def xpu(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "xpu_tool", *args], capture_output=True, text=True, timeout=600,
-                          check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "xpu_tool", *args], capture_output=True, text=True, timeout=600, check=False
+    )
 
 
 @dataclass
@@ -45,13 +47,29 @@ class Rate:
 def backend(name: str, gpu: float, cpu: float | None, engine: str = "llama-cpp") -> BackendResult:
     def run(device: str, v: float) -> DeviceRun:
         return DeviceRun(name, device, (Rate(v), Rate(v), Rate(v)))
-    return BackendResult(name, "http://x", "b1", run("gpu", gpu), None if cpu is None else run("cpu", cpu), engine,
-                         None if cpu is None or engine == "ollama" else "http://y")
+
+    return BackendResult(
+        name,
+        "http://x",
+        "b1",
+        run("gpu", gpu),
+        None if cpu is None else run("cpu", cpu),
+        engine,
+        None if cpu is None or engine == "ollama" else "http://y",
+    )
 
 
 def test_verdict_fastest_and_backends_without_a_cpu_side() -> None:
-    report = BenchReport("m", "p", 3, 1, 32, (backend("vk", 50.0, 20.0), backend("ol", 90.0, 30.0, "ollama"),
-                                              backend("solo", 120.0, None)), 1.0, 1.0)
+    report = BenchReport(
+        "m",
+        "p",
+        3,
+        1,
+        32,
+        (backend("vk", 50.0, 20.0), backend("ol", 90.0, 30.0, "ollama"), backend("solo", 120.0, None)),
+        1.0,
+        1.0,
+    )
     vk, ol, solo = report.results
     assert vk.decode_ratio == 2.5 and vk.passed and ol.passed and report.passed
     assert solo.decode_ratio is None and not solo.judged and not solo.passed
@@ -81,16 +99,27 @@ def test_same_model_by_content_else_by_name(tmp_path: Path) -> None:
         choose_model(a, {"vk": str(other)})
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--backend", "a=vllm:http://127.0.0.1:1"], ("--backend 'a=vllm:http://127.0.0.1:1': unknown engine 'vllm' "
-                                                 "(one of ollama, llama-cpp)")),
-    (["--backend", "a=http://127.0.0.1:1", "--backend", "a=llama-cpp:http://127.0.0.1:2"],
-     "--backend 'a' is given twice; give each backend its own name"),
-    (["--backend", "a=llama-cpp:http://127.0.0.1:1", "--cpu", "b=http://127.0.0.1:2"],
-     "--cpu 'b=http://127.0.0.1:2': no --backend named 'b'"),
-    (["--backend", "a=http://127.0.0.1:1", "--cpu", "a=http://127.0.0.1:2"],
-     "--cpu 'a=http://127.0.0.1:2': a is ollama, which measures its CPU side in the same server"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (
+            ["--backend", "a=vllm:http://127.0.0.1:1"],
+            ("--backend 'a=vllm:http://127.0.0.1:1': unknown engine 'vllm' (one of ollama, llama-cpp)"),
+        ),
+        (
+            ["--backend", "a=http://127.0.0.1:1", "--backend", "a=llama-cpp:http://127.0.0.1:2"],
+            "--backend 'a' is given twice; give each backend its own name",
+        ),
+        (
+            ["--backend", "a=llama-cpp:http://127.0.0.1:1", "--cpu", "b=http://127.0.0.1:2"],
+            "--cpu 'b=http://127.0.0.1:2': no --backend named 'b'",
+        ),
+        (
+            ["--backend", "a=http://127.0.0.1:1", "--cpu", "a=http://127.0.0.1:2"],
+            "--cpu 'a=http://127.0.0.1:2': a is ollama, which measures its CPU side in the same server",
+        ),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(args: list[str], message: str, tmp_path: Path) -> None:
     run = xpu("bench", "llm", *args, "--out", str(tmp_path / "out"))
     assert run.returncode == Exit.USAGE, run.stderr
@@ -100,8 +129,11 @@ def test_bad_input_is_one_line_and_exit_2(args: list[str], message: str, tmp_pat
 def test_bench_ollama_stays_ollama_only() -> None:
     run = xpu("bench", "ollama", "--backend", "a=llama-cpp:http://127.0.0.1:1")
     assert run.returncode == Exit.USAGE and run.stderr.splitlines() == [
-        ("xpu: error: --backend 'a=llama-cpp:http://127.0.0.1:1': xpu bench ollama measures Ollama only; "
-        "use xpu bench llm")]
+        (
+            "xpu: error: --backend 'a=llama-cpp:http://127.0.0.1:1': xpu bench ollama measures Ollama only; "
+            "use xpu bench llm"
+        )
+    ]
     run = xpu("bench", "ollama", "--backend", "a=http://127.0.0.1:1", "--cpu", "a=http://127.0.0.1:2")
     assert run.returncode == Exit.USAGE and "--cpu applies to" in run.stderr
 
@@ -137,8 +169,9 @@ class RecordingProxy(LoopbackServer):
 
             def _pass(self, method: str) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0)) if method == "POST" else None
-                request = urllib.request.Request(proxy.upstream + self.path, data=body, method=method,
-                                                 headers={"Content-Type": "application/json"})
+                request = urllib.request.Request(
+                    proxy.upstream + self.path, data=body, method=method, headers={"Content-Type": "application/json"}
+                )
                 try:
                     with urllib.request.urlopen(request, timeout=300) as answer:
                         status, data = answer.status, answer.read()
@@ -182,21 +215,38 @@ def servers(tiny_model: Path) -> Iterator[tuple[LlamaServer, LlamaServer]]:
         yield gpu_side, cpu_side
 
 
-def test_one_run_compares_real_backends(servers: tuple[LlamaServer, LlamaServer], tiny_model: Path,
-                                        tmp_path: Path) -> None:
+def test_one_run_compares_real_backends(
+    servers: tuple[LlamaServer, LlamaServer], tiny_model: Path, tmp_path: Path
+) -> None:
     lavapipe, cpu = servers
     slower_cpu = dict(GENERATE_SAMPLE, eval_duration=GENERATE_SAMPLE["eval_duration"] * 3)
     with RecordingProxy(lavapipe.url) as proxy, OllamaDouble("gpu", cpu_response=slower_cpu) as ollama:
-        run = xpu("bench", "llm", "--backend", f"vulkan=llama-cpp:{proxy.url}", "--cpu", f"vulkan={cpu.url}",
-                  "--backend", f"cpu-build=llama-cpp:{cpu.url}", "--backend", f"ollama-double={ollama.url}",
-                  "--num-predict", "16", "--out", str(tmp_path))
+        run = xpu(
+            "bench",
+            "llm",
+            "--backend",
+            f"vulkan=llama-cpp:{proxy.url}",
+            "--cpu",
+            f"vulkan={cpu.url}",
+            "--backend",
+            f"cpu-build=llama-cpp:{cpu.url}",
+            "--backend",
+            f"ollama-double={ollama.url}",
+            "--num-predict",
+            "16",
+            "--out",
+            str(tmp_path),
+        )
         created = [b for _, path, b in ollama.requests if path == "/api/create"]
     assert run.returncode in (Exit.OK, Exit.FAILED), run.stderr
     report = json.loads((tmp_path / "llm-bench.json").read_text())
     assert (tmp_path / "llm-bench.md").read_text() == run.stdout.split("written: ")[0]
     by_name = {b["backend"]: b for b in report["backends"]}
     assert {n: b["engine"] for n, b in by_name.items()} == {
-        "vulkan": "llama-cpp", "cpu-build": "llama-cpp", "ollama-double": "ollama"}
+        "vulkan": "llama-cpp",
+        "cpu-build": "llama-cpp",
+        "ollama-double": "ollama",
+    }
     assert by_name["vulkan"]["cpu_url"] == cpu.url and by_name["vulkan"]["version"]  # llama-server build_info
     for b in report["backends"]:
         for device in ("gpu", "cpu"):
@@ -206,9 +256,11 @@ def test_one_run_compares_real_backends(servers: tuple[LlamaServer, LlamaServer]
     # provenance: the vulkan GPU side's numbers are the server's own timings of its measured runs
     assert len(proxy.completions) == 4  # 1 warm-up + 3
     assert [s["decode_tokens_per_s"] for s in by_name["vulkan"]["gpu"]["samples"]] == [
-        c["timings"]["predicted_per_second"] for c in proxy.completions[1:]]
+        c["timings"]["predicted_per_second"] for c in proxy.completions[1:]
+    ]
     assert [s["prompt_tokens_per_s"] for s in by_name["vulkan"]["gpu"]["samples"]] == [
-        c["timings"]["prompt_per_second"] for c in proxy.completions[1:]]
+        c["timings"]["prompt_per_second"] for c in proxy.completions[1:]
+    ]
     assert all(0 < c["tokens_predicted"] <= 16 for c in proxy.completions)  # the tiny model may stop early
     assert all((a["n_predict"], a["seed"], a["temperature"]) == (16, 42, 0) for a in proxy.asked)
     # the Ollama side got the file the llama-servers serve (read from /props model_path)
@@ -229,11 +281,21 @@ def test_one_run_compares_real_backends(servers: tuple[LlamaServer, LlamaServer]
 def test_a_different_model_is_refused(servers: tuple[LlamaServer, LlamaServer], tmp_path: Path) -> None:
     other = write_tiny_llama(tmp_path / "other.gguf", seed=2).path
     lavapipe, _ = servers
-    run = xpu("bench", "llm", "--backend", f"vulkan=llama-cpp:{lavapipe.url}", "--gguf", str(other),
-              "--out", str(tmp_path / "out"))
+    run = xpu(
+        "bench",
+        "llm",
+        "--backend",
+        f"vulkan=llama-cpp:{lavapipe.url}",
+        "--gguf",
+        str(other),
+        "--out",
+        str(tmp_path / "out"),
+    )
     assert run.returncode == Exit.USAGE, run.stderr
     [line] = run.stderr.splitlines()
-    assert line.startswith(f"xpu: error: model mismatch: --gguf has {other}, vulkan serves ") and "xpu-tiny.gguf" in line
+    assert (
+        line.startswith(f"xpu: error: model mismatch: --gguf has {other}, vulkan serves ") and "xpu-tiny.gguf" in line
+    )
 
 
 def test_export_loads_new_and_old_reports(tmp_path: Path) -> None:
@@ -244,9 +306,20 @@ def test_export_loads_new_and_old_reports(tmp_path: Path) -> None:
     report = BenchReport("m", "p", 3, 1, 32, (backend("vk", 50.0, 20.0), backend("solo", 120.0, None)), 1.0, 1.0)
     new = write_reports(report, tmp_path, stem="llm-bench")["json"]
     old = tmp_path / "ollama-bench.json"  # the shape before engines and backends without a CPU side
-    old.write_text(json.dumps({"backends": [{"backend": "sycl", "decode_ratio": 3.5,
-                                             "gpu": {"decode_tokens_per_s": {"median": 42.0}},
-                                             "cpu": {"decode_tokens_per_s": {"median": 12.0}}}]}))
+    old.write_text(
+        json.dumps(
+            {
+                "backends": [
+                    {
+                        "backend": "sycl",
+                        "decode_ratio": 3.5,
+                        "gpu": {"decode_tokens_per_s": {"median": 42.0}},
+                        "cpu": {"decode_tokens_per_s": {"median": 12.0}},
+                    }
+                ]
+            }
+        )
+    )
     lines = {}
     for path in (new, old):
         data, mtime = load_bench(path)

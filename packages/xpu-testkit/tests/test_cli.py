@@ -17,14 +17,14 @@ import pytest
 
 import xpu_testkit
 import xpu_tool
+from xpu_testkit.vm.qemu import VmError
 from xpu_tool.cli import exit_codes
 from xpu_tool.cli.exit_codes import Exit
 from xpu_tool.errors import ConfigError, XpuError
-from xpu_tool.services.api import ServiceError
 from xpu_tool.probes import registry
 from xpu_tool.probes.pci import PciGpu
+from xpu_tool.services.api import ServiceError
 from xpu_tool.target import TargetError
-from xpu_testkit.vm.qemu import VmError
 
 PROBES = [p.name for p in registry.probes()]
 STATUSES = {"ok", "warn", "fail", "absent"}
@@ -100,8 +100,9 @@ def test_doctor_on_a_recorded_machine(machine) -> None:
 def test_doctor_json_has_one_shape_for_many_targets(machine) -> None:
     """Two targets: the same object, a report each in the order given, usable only if both are."""
     root = machine("arc-a770-i915")
-    run = xpu("doctor", "--json", "--sysroot", str(root), "--user", "nobody", "--target", "local://",
-              "--target", "local")
+    run = xpu(
+        "doctor", "--json", "--sysroot", str(root), "--user", "nobody", "--target", "local://", "--target", "local"
+    )
     out = json.loads(run.stdout)
     assert set(out) == {"usable", "reports"} and [r["target"] for r in out["reports"]] == ["local://"] * 2
     for report in out["reports"]:
@@ -117,18 +118,21 @@ def assert_one_line_error(run: subprocess.CompletedProcess[str], text: str, code
     assert "Traceback" not in run.stderr and run.stdout == ""
 
 
-@pytest.mark.parametrize("args, text", [
-    (["doctor", "--target", "ftp://box"], "unknown target scheme 'ftp'"),
-    (["doctor", "--target", "arc-box"], "neither a URL nor a name in the inventory"),
-    (["doctor", "--inventory", "/nonexistent/lab.yaml"], "cannot read inventory /nonexistent/lab.yaml"),
-    (["doctor", "--sysroot", "/nonexistent"], "not a directory"),
-    (["doctor", "--timeout", "0"], "--timeout 0.0: must be a positive number of seconds"),
-    (["doctor", "--timeout", "nan"], "--timeout nan: must be a positive number of seconds"),
-    (["doctor", "--timeout", "inf"], "--timeout inf: must be a positive number of seconds"),
-    (["doctor", "--colour"], "unrecognized arguments: --colour"),
-    (["collect", "cuda"], "invalid choice: 'cuda'"),
-    ([], "the following arguments are required: command"),
-])
+@pytest.mark.parametrize(
+    "args, text",
+    [
+        (["doctor", "--target", "ftp://box"], "unknown target scheme 'ftp'"),
+        (["doctor", "--target", "arc-box"], "neither a URL nor a name in the inventory"),
+        (["doctor", "--inventory", "/nonexistent/lab.yaml"], "cannot read inventory /nonexistent/lab.yaml"),
+        (["doctor", "--sysroot", "/nonexistent"], "not a directory"),
+        (["doctor", "--timeout", "0"], "--timeout 0.0: must be a positive number of seconds"),
+        (["doctor", "--timeout", "nan"], "--timeout nan: must be a positive number of seconds"),
+        (["doctor", "--timeout", "inf"], "--timeout inf: must be a positive number of seconds"),
+        (["doctor", "--colour"], "unrecognized arguments: --colour"),
+        (["collect", "cuda"], "invalid choice: 'cuda'"),
+        ([], "the following arguments are required: command"),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(args: list[str], text: str) -> None:
     assert_one_line_error(xpu(*args), text)
 
@@ -157,42 +161,89 @@ def test_a_console_that_is_not_there_is_unreachable(tmp_path: Path) -> None:
     assert_one_line_error(run, "shell.sock", code=Exit.UNREACHABLE)
 
 
-@pytest.mark.parametrize("args, text", [
-    (["check", "comfyui", "http://127.0.0.1:1", "--journal", "ollama.service"],
-     "unrecognized arguments: --journal ollama.service (see `xpu check comfyui --help`)"),
-    (["check", "ollama", "http://127.0.0.1:1", "--workflow", "model-free"],
-     "unrecognized arguments: --workflow model-free (see `xpu check ollama --help`)"),
-    (["check", "ollama", "http://127.0.0.1:1", "--checkpoint", "x.safetensors"],
-     "unrecognized arguments: --checkpoint x.safetensors (see `xpu check ollama --help`)"),
-    (["check", "llama-cpp", "http://127.0.0.1:1", "--workflow", "model-free"],
-     "unrecognized arguments: --workflow model-free (see `xpu check llama-cpp --help`)"),
-    (["doctor", "--jsn"], "unrecognized arguments: --jsn (see `xpu doctor --help`)"),
-    (["bench", "comfyui", "--xpu", "http://127.0.0.1:1", "--cpu", "http://127.0.0.1:2", "--backend", "a=http://x"],
-     "--backend applies to `xpu bench ollama`, not to comfyui"),
-    (["bench", "comfyui", "--xpu", "http://127.0.0.1:1", "--cpu", "http://127.0.0.1:2", "--journal", "o.service"],
-     "--journal applies to `xpu bench ollama`, not to comfyui"),
-    (["bench", "comfyui", "--num-predict", "4"], "--num-predict applies to `xpu bench ollama`, not to comfyui"),
-    (["bench", "ollama", "--backend", "a=http://127.0.0.1:1", "--xpu", "http://x"],
-     "--xpu applies to `xpu bench comfyui`, not to ollama"),
-    (["bench", "ollama", "--backend", "a=http://127.0.0.1:1", "--cpu", "http://x"],
-     "--cpu applies to `xpu bench comfyui`"),
-    (["bench", "ollama", "--backend", "a=http://127.0.0.1:1", "--harness"], "--harness applies to `xpu bench comfyui`"),
-    (["bench", "ollama", "--backend", "a=http://127.0.0.1:1", "--steps", "3"],
-     "--steps applies to `xpu bench comfyui`"),
-    (["bench", "ollama", "--backend", "a=http://127.0.0.1:1", "--checkpoint", "c"],
-     "--checkpoint applies to `xpu bench comfyui`"),
-])
+@pytest.mark.parametrize(
+    "args, text",
+    [
+        (
+            ["check", "comfyui", "http://127.0.0.1:1", "--journal", "ollama.service"],
+            "unrecognized arguments: --journal ollama.service (see `xpu check comfyui --help`)",
+        ),
+        (
+            ["check", "ollama", "http://127.0.0.1:1", "--workflow", "model-free"],
+            "unrecognized arguments: --workflow model-free (see `xpu check ollama --help`)",
+        ),
+        (
+            ["check", "ollama", "http://127.0.0.1:1", "--checkpoint", "x.safetensors"],
+            "unrecognized arguments: --checkpoint x.safetensors (see `xpu check ollama --help`)",
+        ),
+        (
+            ["check", "llama-cpp", "http://127.0.0.1:1", "--workflow", "model-free"],
+            "unrecognized arguments: --workflow model-free (see `xpu check llama-cpp --help`)",
+        ),
+        (["doctor", "--jsn"], "unrecognized arguments: --jsn (see `xpu doctor --help`)"),
+        (
+            [
+                "bench",
+                "comfyui",
+                "--xpu",
+                "http://127.0.0.1:1",
+                "--cpu",
+                "http://127.0.0.1:2",
+                "--backend",
+                "a=http://x",
+            ],
+            "--backend applies to `xpu bench ollama`, not to comfyui",
+        ),
+        (
+            [
+                "bench",
+                "comfyui",
+                "--xpu",
+                "http://127.0.0.1:1",
+                "--cpu",
+                "http://127.0.0.1:2",
+                "--journal",
+                "o.service",
+            ],
+            "--journal applies to `xpu bench ollama`, not to comfyui",
+        ),
+        (["bench", "comfyui", "--num-predict", "4"], "--num-predict applies to `xpu bench ollama`, not to comfyui"),
+        (
+            ["bench", "ollama", "--backend", "a=http://127.0.0.1:1", "--xpu", "http://x"],
+            "--xpu applies to `xpu bench comfyui`, not to ollama",
+        ),
+        (
+            ["bench", "ollama", "--backend", "a=http://127.0.0.1:1", "--cpu", "http://x"],
+            "--cpu applies to `xpu bench comfyui`",
+        ),
+        (
+            ["bench", "ollama", "--backend", "a=http://127.0.0.1:1", "--harness"],
+            "--harness applies to `xpu bench comfyui`",
+        ),
+        (
+            ["bench", "ollama", "--backend", "a=http://127.0.0.1:1", "--steps", "3"],
+            "--steps applies to `xpu bench comfyui`",
+        ),
+        (
+            ["bench", "ollama", "--backend", "a=http://127.0.0.1:1", "--checkpoint", "c"],
+            "--checkpoint applies to `xpu bench comfyui`",
+        ),
+    ],
+)
 def test_a_flag_of_the_other_service_is_refused(args: list[str], text: str) -> None:
     assert_one_line_error(xpu(*args), text)
 
 
-@pytest.mark.parametrize("args", [
-    ["check", "ollama", "ftp://127.0.0.1:1"],
-    ["check", "comfyui", "127.0.0.1:8188"],
-    ["bench", "comfyui", "--xpu", "http://127.0.0.1:1", "--cpu", "file:///etc"],
-    ["bench", "ollama", "--backend", "sycl=ftp://127.0.0.1:1"],
-    ["export", "--comfyui", "http://"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["check", "ollama", "ftp://127.0.0.1:1"],
+        ["check", "comfyui", "127.0.0.1:8188"],
+        ["bench", "comfyui", "--xpu", "http://127.0.0.1:1", "--cpu", "file:///etc"],
+        ["bench", "ollama", "--backend", "sycl=ftp://127.0.0.1:1"],
+        ["export", "--comfyui", "http://"],
+    ],
+)
 def test_every_command_refuses_a_url_that_is_not_http(args: list[str]) -> None:
     assert_one_line_error(xpu(*args), "is not an http(s) URL")
 
@@ -203,8 +254,11 @@ def _error_classes(package: ModuleType, skip: tuple[str, ...] = ()) -> set[type[
         if info.name.startswith(skip):
             continue
         module = importlib.import_module(info.name)
-        classes |= {c for _, c in inspect.getmembers(module, inspect.isclass)
-                    if issubclass(c, XpuError) and c.__module__ == info.name}
+        classes |= {
+            c
+            for _, c in inspect.getmembers(module, inspect.isclass)
+            if issubclass(c, XpuError) and c.__module__ == info.name
+        }
     return classes
 
 
@@ -221,13 +275,24 @@ def test_every_expected_failure_has_its_own_exit_code() -> None:
     for error in service_errors:
         assert exit_codes.for_exception(error("x")) is Exit.FAILED
         assert exit_codes.for_exception(error("x", kind="unreachable")) is Exit.UNREACHABLE
-    kit = {c.__name__: next(code for kind, code in exit_codes.EXCEPTIONS if issubclass(c, kind))
-           for c in _error_classes(xpu_testkit, skip=("xpu_testkit.doubles",))}
-    assert kit == {"VmError": Exit.VM_FAILED, "GuestBuildError": Exit.VM_FAILED, "BindError": Exit.VM_FAILED,
-                   "RestoreError": Exit.VM_FAILED, "OllamaServerError": Exit.FAILED, "ComfyServerError": Exit.FAILED,
-                   "LlamaServerError": Exit.FAILED}
-    documented = {int(line.split()[0]) for line in exit_codes.__doc__.splitlines()
-                  if line.strip()[:1].isdigit() and line.startswith("    ")}
+    kit = {
+        c.__name__: next(code for kind, code in exit_codes.EXCEPTIONS if issubclass(c, kind))
+        for c in _error_classes(xpu_testkit, skip=("xpu_testkit.doubles",))
+    }
+    assert kit == {
+        "VmError": Exit.VM_FAILED,
+        "GuestBuildError": Exit.VM_FAILED,
+        "BindError": Exit.VM_FAILED,
+        "RestoreError": Exit.VM_FAILED,
+        "OllamaServerError": Exit.FAILED,
+        "ComfyServerError": Exit.FAILED,
+        "LlamaServerError": Exit.FAILED,
+    }
+    documented = {
+        int(line.split()[0])
+        for line in exit_codes.__doc__.splitlines()
+        if line.strip()[:1].isdigit() and line.startswith("    ")
+    }
     assert documented == {int(code) for code in Exit}
     assert exit_codes.for_exception(TargetError("x")) is Exit.UNREACHABLE
     assert exit_codes.for_exception(VmError("x")) is Exit.VM_FAILED
@@ -242,16 +307,20 @@ def test_collect_prints_the_raw_facts() -> None:
 
 
 @pytest.mark.parametrize("command", ["tiny-model", "tiny-checkpoint"])
-@pytest.mark.parametrize("args, text", [
-    (["{tmp}/m", "--seed", "-1"], "argument --seed: -1 is not between 0 and 4294967295"),
-    (["{tmp}/m", "--seed", "x"], "argument --seed: 'x' is not a whole number"),
-    (["{tmp}"], "{tmp}: is a directory; give a file name"),
-    (["{tmp}/missing/m"], "{tmp}/missing: not a directory"),
-    (["/dev/full"], "/dev/full: not a regular file"),
-    (["/proc/m"], "cannot write /proc/m: No such file or directory"),
-])
-def test_writing_a_test_model_to_a_bad_place_is_one_line(command: str, args: list[str], text: str,
-                                                         tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "args, text",
+    [
+        (["{tmp}/m", "--seed", "-1"], "argument --seed: -1 is not between 0 and 4294967295"),
+        (["{tmp}/m", "--seed", "x"], "argument --seed: 'x' is not a whole number"),
+        (["{tmp}"], "{tmp}: is a directory; give a file name"),
+        (["{tmp}/missing/m"], "{tmp}/missing: not a directory"),
+        (["/dev/full"], "/dev/full: not a regular file"),
+        (["/proc/m"], "cannot write /proc/m: No such file or directory"),
+    ],
+)
+def test_writing_a_test_model_to_a_bad_place_is_one_line(
+    command: str, args: list[str], text: str, tmp_path: Path
+) -> None:
     run = xpu(command, *(a.format(tmp=tmp_path) for a in args))
     assert_one_line_error(run, text.format(tmp=tmp_path))
     assert not list(tmp_path.glob("*.part"))
@@ -278,14 +347,16 @@ def test_a_broken_command_plugin_is_named_and_leaves_the_rest_working(tmp_path: 
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "xpu_tool", *args], capture_output=True, text=True,
-                              timeout=120, env=env)
+        return subprocess.run(
+            [sys.executable, "-m", "xpu_tool", *args], capture_output=True, text=True, timeout=120, env=env
+        )
 
     helped = run("--help")
     assert helped.returncode == 0 and "bench" in helped.stdout
     assert helped.stderr.splitlines() == [
         "xpu: warning: `xpu foo` (no_such_module_xyz, from broken-plugin) cannot be loaded: "
-        "ModuleNotFoundError: No module named 'no_such_module_xyz'"]
+        "ModuleNotFoundError: No module named 'no_such_module_xyz'"
+    ]
     assert_one_line_error(run("foo"), "`xpu foo` (no_such_module_xyz, from broken-plugin) cannot be loaded")
     collected = run("collect", "--help")
     assert collected.returncode == 0 and collected.stderr == ""

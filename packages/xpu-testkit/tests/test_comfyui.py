@@ -7,8 +7,8 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-import subprocess
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -104,13 +104,15 @@ def test_a_missing_checkpoint_is_named(xpu_comfyui_server: ComfyServer) -> None:
     assert result.findings[1].title.endswith("checkpoint nope.safetensors")
     assert result.findings[1].fix.startswith("put nope.safetensors into the server's models/checkpoints, ")
     assert f"xpu tiny-checkpoint MODELS/checkpoints/{NAME}" in result.findings[1].fix
-    default = check_comfyui(xpu_comfyui_server.url, workflow="one-step-sd15", checkpoint=None,
-                            rng=random.Random(1))  # the test checkpoint is there: no such finding
+    default = check_comfyui(
+        xpu_comfyui_server.url, workflow="one-step-sd15", checkpoint=None, rng=random.Random(1)
+    )  # the test checkpoint is there: no such finding
     assert "comfyui-no-checkpoint" not in [f.id for f in default.findings]
 
 
-def test_the_servers_home_is_in_pytests_base_directory(xpu_comfyui_server: ComfyServer,
-                                                       tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_the_servers_home_is_in_pytests_base_directory(
+    xpu_comfyui_server: ComfyServer, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     """A killed session cannot remove the ~465 MB checkpoint: pytest's rotation of old base
     directories does."""
     assert xpu_comfyui_server.home.is_relative_to(tmp_path_factory.getbasetemp())
@@ -164,9 +166,27 @@ def test_a_run_that_does_not_finish_is_bounded_and_taken_off_the_server(xpu_comf
 def test_a_stopped_bench_takes_its_run_off_the_server(xpu_comfyui_server: ComfyServer, tmp_path: Path) -> None:
     """SIGTERM to `xpu bench comfyui` while the server samples: exit 130, and the run is interrupted."""
     url = xpu_comfyui_server.url
-    bench = subprocess.Popen([sys.executable, "-m", "xpu_tool", "bench", "comfyui", "--xpu", url, "--cpu", url,
-                              "--harness", "--steps", "5000", "--out", str(tmp_path / "out")],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    bench = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "xpu_tool",
+            "bench",
+            "comfyui",
+            "--xpu",
+            url,
+            "--cpu",
+            url,
+            "--harness",
+            "--steps",
+            "5000",
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 120
         while not requests.get(url + "/queue", timeout=10).json()["queue_running"]:
@@ -224,9 +244,8 @@ def test_a_server_that_dies_at_start_is_an_error_with_its_log(tmp_path: Path) ->
     src.mkdir()
     (src / "main.py").write_text("import sys\nprint('no torchvision here', file=sys.stderr)\nsys.exit(3)\n")
     server = ComfyServer(ComfyInstall(src, Path(sys.prefix)), home=tmp_path / "home")
-    with pytest.raises(ComfyServerError, match="exited with 3 at start: no torchvision here"):
-        with server:
-            pass
+    with pytest.raises(ComfyServerError, match="exited with 3 at start: no torchvision here"), server:
+        pass
     assert server.process is not None and server.process.poll() == 3
     assert "no torchvision here" in (tmp_path / "home" / "comfyui.log").read_text()
 
@@ -237,22 +256,28 @@ ENV_SCRIPT = Path(__file__).resolve().parents[3] / "setup" / "comfyui-env.sh"
 def test_the_environment_script_reuses_a_built_environment(xpu_comfyui_server: ComfyServer) -> None:
     install = xpu_comfyui_server.install
     started = time.monotonic()
-    run = subprocess.run([str(ENV_SCRIPT), str(install.venv), str(install.src)], capture_output=True, text=True,
-                         timeout=120)
+    run = subprocess.run(
+        [str(ENV_SCRIPT), str(install.venv), str(install.src)], capture_output=True, text=True, timeout=120
+    )
     assert (run.returncode, run.stdout, run.stderr) == (0, "", "") and time.monotonic() - started < 5
 
 
 def test_the_environment_script_rejects_what_is_no_comfyui(tmp_path: Path) -> None:
-    run = subprocess.run([str(ENV_SCRIPT), str(tmp_path / "venv"), str(tmp_path)], capture_output=True, text=True,
-                         timeout=60)
+    run = subprocess.run(
+        [str(ENV_SCRIPT), str(tmp_path / "venv"), str(tmp_path)], capture_output=True, text=True, timeout=60
+    )
     assert run.returncode == 2 and not (tmp_path / "venv").exists()
-    assert run.stderr.splitlines() == [f"comfyui-env: {tmp_path} is not a ComfyUI source tree (no main.py or "
-                                       "requirements.txt)"]
+    assert run.stderr.splitlines() == [
+        f"comfyui-env: {tmp_path} is not a ComfyUI source tree (no main.py or requirements.txt)"
+    ]
 
 
 def test_shipped_workflows() -> None:
     assert {n["class_type"] for n in load_workflow("model-free").values()} == {
-        "EmptyImage", "ImageCompositeMasked", "SaveImage"}
+        "EmptyImage",
+        "ImageCompositeMasked",
+        "SaveImage",
+    }
     sampler = next(n for n in load_workflow("one-step-sd15").values() if n["class_type"] == "KSampler")
     assert sampler["inputs"]["steps"] == 1
     with pytest.raises(ValueError):
@@ -280,8 +305,9 @@ def test_model_run_on_xpu_passes_the_gpu_check() -> None:
         assert ComfyClient(double.url).system_stats()["system"]["comfyui_version"] == COMFYUI_VERSION
 
 
-@pytest.mark.parametrize("error, finding", [("onednn", "mdwe-blocks-jit"), ("fp64", "fp64-emulation"),
-                                            ("render", "render-access")])
+@pytest.mark.parametrize(
+    "error, finding", [("onednn", "mdwe-blocks-jit"), ("fp64", "fp64-emulation"), ("render", "render-access")]
+)
 def test_xpu_execution_errors_are_diagnosed(error: str, finding: str) -> None:
     with ComfyDouble(xpu_error=error) as double:
         assert check_comfyui(double.url).ok  # the model-free nodes run on the CPU even on an XPU server
@@ -321,6 +347,7 @@ def test_device_memory_is_not_judged_under_flags_that_unload_the_model(flag: str
 
 def test_a_system_stats_that_fails_after_the_run_is_named_as_such() -> None:
     """The images are kept; the finding names /system_stats, not the outputs."""
+
     class BreaksAfterTheRun(ComfyDouble):
         def system_stats(self) -> dict[str, Any]:
             stats = super().system_stats()

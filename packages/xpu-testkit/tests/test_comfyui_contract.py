@@ -66,8 +66,12 @@ def event_shape(event: dict[str, Any]) -> Shape:
         return kind, tuple(data["nodes"]), keys
     if kind == "progress_state":
         states = data["nodes"].values()
-        return kind, tuple((n, s["state"]) for n, s in data["nodes"].items()), \
-            tuple(sorted({k for s in states for k in s})), keys
+        return (
+            kind,
+            tuple((n, s["state"]) for n, s in data["nodes"].items()),
+            tuple(sorted({k for s in states for k in s})),
+            keys,
+        )
     if kind in ("executing", "executed"):
         output = tuple(sorted(data.get("output") or {}))
         return kind, data.get("node"), keys, output
@@ -79,8 +83,14 @@ def event_shape(event: dict[str, Any]) -> Shape:
 def history_shape(entry: dict[str, Any]) -> Shape:
     """A /history entry: its keys, status, the names of its status messages, each output's keys."""
     status = entry["status"]
-    return (sorted(entry), sorted(status), status["status_str"], status["completed"],
-            [m[0] for m in status["messages"]], {node: sorted(out) for node, out in entry["outputs"].items()})
+    return (
+        sorted(entry),
+        sorted(status),
+        status["status_str"],
+        status["completed"],
+        [m[0] for m in status["messages"]],
+        {node: sorted(out) for node, out in entry["outputs"].items()},
+    )
 
 
 def run_shape(url: str, workflow: Any) -> Shape:
@@ -88,8 +98,14 @@ def run_shape(url: str, workflow: Any) -> Shape:
     run = record(url, workflow)
     prompt_id = run.answer["prompt_id"]
     history = requests.get(f"{url}/history/{prompt_id}", timeout=10).json()
-    return (run.status, sorted(run.answer), run.answer["node_errors"], [event_shape(e) for e in run.events],
-            len(history), history_shape(history[prompt_id]))
+    return (
+        run.status,
+        sorted(run.answer),
+        run.answer["node_errors"],
+        [event_shape(e) for e in run.events],
+        len(history),
+        history_shape(history[prompt_id]),
+    )
 
 
 def error_shape(url: str, workflow: Any) -> Shape:
@@ -99,11 +115,19 @@ def error_shape(url: str, workflow: Any) -> Shape:
     at = kinds.index("execution_error")
     error = events[at]["data"]
     history = requests.get(f"{url}/history/{error['prompt_id']}", timeout=10).json()[error["prompt_id"]]
-    return {"keys": sorted(error), "after": kinds[at + 1:],
-            "message ends in a newline": error["exception_message"].endswith("\n"),
-            "type is a qualified class name": bool(re.fullmatch(r"([a-z_]\w*\.)*[A-Z]\w*", error["exception_type"])),
-            "history": (sorted(history), history["status"]["status_str"], history["status"]["completed"],
-                        [m[0] for m in history["status"]["messages"]], history["outputs"])}
+    return {
+        "keys": sorted(error),
+        "after": kinds[at + 1 :],
+        "message ends in a newline": error["exception_message"].endswith("\n"),
+        "type is a qualified class name": bool(re.fullmatch(r"([a-z_]\w*\.)*[A-Z]\w*", error["exception_type"])),
+        "history": (
+            sorted(history),
+            history["status"]["status_str"],
+            history["status"]["completed"],
+            [m[0] for m in history["status"]["messages"]],
+            history["outputs"],
+        ),
+    }
 
 
 def http_shapes(url: str) -> dict[str, Shape]:
@@ -115,14 +139,22 @@ def http_shapes(url: str) -> dict[str, Shape]:
 
     def error_keys(body: dict[str, Any]) -> Shape:
         nodes = body["node_errors"]
-        return (sorted(body), sorted(body["error"]), body["error"]["type"],
-                {n: (sorted(e), [(x["type"], sorted(x), sorted(x["extra_info"])[:1]) for x in e["errors"]])
-                 for n, e in nodes.items()})
+        return (
+            sorted(body),
+            sorted(body["error"]),
+            body["error"]["type"],
+            {
+                n: (sorted(e), [(x["type"], sorted(x), sorted(x["extra_info"])[:1]) for x in e["errors"]])
+                for n, e in nodes.items()
+            },
+        )
 
     missing_checkpoint = load_workflow("one-step-sd15")
     missing_checkpoint["1"]["inputs"]["ckpt_name"] = "nope.safetensors"
     stats = answer("GET", "/system_stats")[2]
-    status, ctype, unknown = answer("POST", "/prompt", json={"prompt": {"1": {"class_type": "NoSuchNode", "inputs": {}}}})
+    status, ctype, unknown = answer(
+        "POST", "/prompt", json={"prompt": {"1": {"class_type": "NoSuchNode", "inputs": {}}}}
+    )
     _, _, no_checkpoint = answer("POST", "/prompt", json={"prompt": missing_checkpoint})
     return {
         "system_stats": (sorted(stats), sorted(stats["system"]), sorted(stats["devices"][0]), stats["system"]["os"]),
@@ -174,7 +206,9 @@ def test_the_scenarios_ran(real_and_double: tuple[dict[str, Shape], dict[str, Sh
     assert not any(e[0] == "executing" and e[1] is not None for e in events)
     assert entries == 1 and history[2:4] == ("success", True) and "4" in history[5]  # SaveImage's output
     assert [e for e in real["one-step-sd15 with a new seed"][3] if e[0] == "progress"] == [
-        ("progress", 1, 2, ("max", "node", "prompt_id", "value")), ("progress", 2, 2, ("max", "node", "prompt_id", "value"))]
+        ("progress", 1, 2, ("max", "node", "prompt_id", "value")),
+        ("progress", 2, 2, ("max", "node", "prompt_id", "value")),
+    ]
 
 
 def test_the_double_follows_the_real_servers_version(xpu_comfyui_server: ComfyServer) -> None:
@@ -183,14 +217,32 @@ def test_the_double_follows_the_real_servers_version(xpu_comfyui_server: ComfySe
     assert stats["system"]["comfyui_version"] == COMFYUI_VERSION
 
 
-@pytest.mark.parametrize("scenario", [
-    "a fresh model-free prompt", "the same prompt again: all cached", "one EmptyImage changed",
-    "one-step-sd15 after another workflow", "one-step-sd15 with a new seed", "system_stats", "object_info unknown",
-    "object_info SaveImage", "queue", "history unknown", "view bad type", "view traversal", "view missing",
-    "prompt not an object", "prompt not JSON", "unknown node", "missing checkpoint", "missing checkpoint details",
-])
-def test_the_double_answers_as_the_real_server(real_and_double: tuple[dict[str, Shape], dict[str, Shape]],
-                                               scenario: str) -> None:
+@pytest.mark.parametrize(
+    "scenario",
+    [
+        "a fresh model-free prompt",
+        "the same prompt again: all cached",
+        "one EmptyImage changed",
+        "one-step-sd15 after another workflow",
+        "one-step-sd15 with a new seed",
+        "system_stats",
+        "object_info unknown",
+        "object_info SaveImage",
+        "queue",
+        "history unknown",
+        "view bad type",
+        "view traversal",
+        "view missing",
+        "prompt not an object",
+        "prompt not JSON",
+        "unknown node",
+        "missing checkpoint",
+        "missing checkpoint details",
+    ],
+)
+def test_the_double_answers_as_the_real_server(
+    real_and_double: tuple[dict[str, Shape], dict[str, Shape]], scenario: str
+) -> None:
     real, imitation = real_and_double
     assert imitation[scenario] == real[scenario]
 

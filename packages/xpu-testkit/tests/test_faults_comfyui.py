@@ -78,8 +78,10 @@ def websocket_sending(*messages: str) -> Behaviour:
         found = re.search(rb"sec-websocket-key:\s*(\S+)", request, re.I)
         assert found, request
         accept = base64.b64encode(hashlib.sha1(found.group(1) + WS_GUID).digest())
-        conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                     b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n" + b"".join(_frame(m) for m in messages))
+        conn.sendall(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n" + b"".join(_frame(m) for m in messages)
+        )
         stop.wait()
 
     return behave
@@ -87,16 +89,26 @@ def websocket_sending(*messages: str) -> Behaviour:
 
 FINISHED = json.dumps({"type": "executing", "data": {"node": None, "prompt_id": PROMPT_ID}})
 EXECUTED = [json.dumps({"type": "executing", "data": {"node": n, "prompt_id": PROMPT_ID}}) for n in "1234"]
-WITH_AN_IMAGE = answer({PROMPT_ID: {"status": {"status_str": "success", "completed": True}, "outputs": {
-    "4": {"images": [{"filename": "xpu_00001_.png", "subfolder": "", "type": "output"}]}}}})
+WITH_AN_IMAGE = answer(
+    {
+        PROMPT_ID: {
+            "status": {"status_str": "success", "completed": True},
+            "outputs": {"4": {"images": [{"filename": "xpu_00001_.png", "subfolder": "", "type": "output"}]}},
+        }
+    }
+)
 
 
 def comfyui(**overrides: Behaviour) -> MisbehavingServer:
     """A ComfyUI that answers every endpoint as the real one would, but for ``overrides``
     (keyed by path with ``_`` for ``/``: ``system_stats``, ``ws``, ``history``, ...)."""
-    table = {"/system_stats": answer(STATS), "/object_info/": object_info,
-             "/prompt": after_the_body(answer({"prompt_id": PROMPT_ID, "number": 0, "node_errors": {}})),
-             "/ws": websocket_sending(FINISHED), "/history/": answer({})}
+    table = {
+        "/system_stats": answer(STATS),
+        "/object_info/": object_info,
+        "/prompt": after_the_body(answer({"prompt_id": PROMPT_ID, "number": 0, "node_errors": {}})),
+        "/ws": websocket_sending(FINISHED),
+        "/history/": answer({}),
+    }
     table.update({"/" + key.replace("__", "/"): value for key, value in overrides.items()})
     return MisbehavingServer(routes(table))
 
@@ -110,31 +122,62 @@ class Fault:
 
 TEN_MB = b"<html>" + b"E" * 10_000_000
 FAULTS = {
-    "endless-system-stats": Fault({"system_stats": endless_chunks(b'{"devices":[],', 0.01)}, "comfyui-timeout",
-                                  "did not answer GET /system_stats within 1 s"),
-    "silent-peer": Fault({"system_stats": silent, "object_info__": silent}, "comfyui-timeout",
-                         "did not answer GET /system_stats within 1 s"),
-    "10-MB-error-page": Fault({"system_stats": answer(TEN_MB, 500)}, "comfyui-api-error",
-                              "GET /system_stats: HTTP 500"),
-    "one-deadline-for-all-calls": Fault({"object_info__": late(0.4, object_info)}, "comfyui-timeout",
-                                        "did not answer GET /object_info/"),
-    "1-byte-per-s-history": Fault({"history__": trickle(1.0)}, "comfyui-workflow-failed",
-                                  f"did not answer GET /history/{PROMPT_ID} within 1 s"),
+    "endless-system-stats": Fault(
+        {"system_stats": endless_chunks(b'{"devices":[],', 0.01)},
+        "comfyui-timeout",
+        "did not answer GET /system_stats within 1 s",
+    ),
+    "silent-peer": Fault(
+        {"system_stats": silent, "object_info__": silent},
+        "comfyui-timeout",
+        "did not answer GET /system_stats within 1 s",
+    ),
+    "10-MB-error-page": Fault(
+        {"system_stats": answer(TEN_MB, 500)}, "comfyui-api-error", "GET /system_stats: HTTP 500"
+    ),
+    "one-deadline-for-all-calls": Fault(
+        {"object_info__": late(0.4, object_info)}, "comfyui-timeout", "did not answer GET /object_info/"
+    ),
+    "1-byte-per-s-history": Fault(
+        {"history__": trickle(1.0)}, "comfyui-workflow-failed", f"did not answer GET /history/{PROMPT_ID} within 1 s"
+    ),
     "ws-handshake-never-answered": Fault({"ws": silent}, "comfyui-workflow-failed", "did not open /ws within 1 s"),
-    "ws-never-sends": Fault({"ws": websocket_sending()}, "comfyui-workflow-failed",
-                            f"workflow {PROMPT_ID} did not finish within 1 s (0 events)"),
-    "non-json-on-ws": Fault({"ws": websocket_sending("this is { not json")}, "comfyui-workflow-failed",
-                            "/ws sent a message that is not JSON: 'this is { not json'"),
-    "json-list-on-ws": Fault({"ws": websocket_sending("[1, 2]")}, "comfyui-workflow-failed",
-                             "/ws sent a message that is not a JSON object"),
-    "view-not-an-image": Fault({"ws": websocket_sending(*EXECUTED, FINISHED), "history__": WITH_AN_IMAGE,
-                                "view": answer(b"GIF89a, or so it says")}, "comfyui-no-output",
-                               "GET /view: xpu_00001_.png is not an image"),
-    "endless-view": Fault({"ws": websocket_sending(*EXECUTED, FINISHED), "history__": WITH_AN_IMAGE,
-                           "view": endless_chunks(b"\x89PNG", 0.01)}, "comfyui-no-output",
-                          "did not answer GET /view?filename=xpu_00001_.png&subfolder=&type=output within 1 s"),
-    "10-MB-error-page-on-prompt": Fault({"prompt": after_the_body(answer(TEN_MB, 500))}, "comfyui-workflow-failed",
-                                        "POST /prompt: HTTP 500, not JSON: '<html>EEE"),
+    "ws-never-sends": Fault(
+        {"ws": websocket_sending()},
+        "comfyui-workflow-failed",
+        f"workflow {PROMPT_ID} did not finish within 1 s (0 events)",
+    ),
+    "non-json-on-ws": Fault(
+        {"ws": websocket_sending("this is { not json")},
+        "comfyui-workflow-failed",
+        "/ws sent a message that is not JSON: 'this is { not json'",
+    ),
+    "json-list-on-ws": Fault(
+        {"ws": websocket_sending("[1, 2]")}, "comfyui-workflow-failed", "/ws sent a message that is not a JSON object"
+    ),
+    "view-not-an-image": Fault(
+        {
+            "ws": websocket_sending(*EXECUTED, FINISHED),
+            "history__": WITH_AN_IMAGE,
+            "view": answer(b"GIF89a, or so it says"),
+        },
+        "comfyui-no-output",
+        "GET /view: xpu_00001_.png is not an image",
+    ),
+    "endless-view": Fault(
+        {
+            "ws": websocket_sending(*EXECUTED, FINISHED),
+            "history__": WITH_AN_IMAGE,
+            "view": endless_chunks(b"\x89PNG", 0.01),
+        },
+        "comfyui-no-output",
+        "did not answer GET /view?filename=xpu_00001_.png&subfolder=&type=output within 1 s",
+    ),
+    "10-MB-error-page-on-prompt": Fault(
+        {"prompt": after_the_body(answer(TEN_MB, 500))},
+        "comfyui-workflow-failed",
+        "POST /prompt: HTTP 500, not JSON: '<html>EEE",
+    ),
 }
 
 
@@ -163,11 +206,15 @@ def test_a_run_ends_by_the_clients_deadline_whatever_the_run_asks() -> None:
     assert caught.value.kind == "timeout"
 
 
-@pytest.mark.parametrize("reply, named", [
-    ([1, 2], "expected a JSON object, got list"),
-    ({"devices": {"type": "xpu"}}, "devices is not a list of objects"),
-    (b"\xff\xfe binary", "not JSON"),
-], ids=["list", "devices-object", "binary"])
+@pytest.mark.parametrize(
+    "reply, named",
+    [
+        ([1, 2], "expected a JSON object, got list"),
+        ({"devices": {"type": "xpu"}}, "devices is not a list of objects"),
+        (b"\xff\xfe binary", "not JSON"),
+    ],
+    ids=["list", "devices-object", "binary"],
+)
 def test_system_stats_of_the_wrong_shape_is_named(reply: object, named: str) -> None:
     with comfyui(system_stats=answer(reply)) as peer:
         result = check_comfyui(peer.url, deadline=5)
@@ -200,8 +247,11 @@ def test_the_cli_ends_by_its_timeout_with_one_named_line(fault: Fault) -> None:
     assert fault.named in line and len(line) < 800, line
 
 
-BAD_URLS = {"no-host": ("http://", "names no host"), "port-99999": ("http://127.0.0.1:99999", "is not a valid URL"),
-            "broken-ipv6": ("http://[::1", "is not a valid URL")}
+BAD_URLS = {
+    "no-host": ("http://", "names no host"),
+    "port-99999": ("http://127.0.0.1:99999", "is not a valid URL"),
+    "broken-ipv6": ("http://[::1", "is not a valid URL"),
+}
 
 
 @pytest.mark.parametrize("url, named", BAD_URLS.values(), ids=BAD_URLS.keys())

@@ -68,11 +68,14 @@ def test_a_timeout_that_is_no_number_of_seconds(value: str) -> None:
     assert "s3cret" not in message
 
 
-@pytest.mark.parametrize("url, message", [
-    ("backdoor://host/shell.sock", "names no socket"),
-    ("backdoor:///shell.sock?user=root", "unknown option 'user'"),
-    ("serial:///serial.sock?timeout=1&timeout", "malformed query"),
-])
+@pytest.mark.parametrize(
+    "url, message",
+    [
+        ("backdoor://host/shell.sock", "names no socket"),
+        ("backdoor:///shell.sock?user=root", "unknown option 'user'"),
+        ("serial:///serial.sock?timeout=1&timeout", "malformed query"),
+    ],
+)
 def test_malformed_console_urls(url: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         parse_console_url(url)
@@ -89,8 +92,9 @@ def test_a_silent_backdoor_is_one_line_within_its_timeout(silent_console: Path) 
 def test_a_silent_serial_console_never_shows_the_password(silent_console: Path) -> None:
     with pytest.raises(ConsoleError) as err:
         open_console(f"serial://{silent_console}?password=s3cret&timeout=1")
-    assert str(err.value) == (f"target serial://{silent_console}: no login prompt or shell on the serial console "
-                              "within 1 s")
+    assert str(err.value) == (
+        f"target serial://{silent_console}: no login prompt or shell on the serial console within 1 s"
+    )
 
 
 def test_a_console_that_hangs_up_mid_command_never_quotes_the_command(hanging_up_console: Path) -> None:
@@ -105,8 +109,12 @@ def test_a_console_that_hangs_up_mid_command_never_quotes_the_command(hanging_up
 
 
 def test_doctor_on_a_serial_console_with_a_nan_timeout(silent_console: Path) -> None:
-    run = subprocess.run([sys.executable, "-m", "xpu_tool", "doctor", "--target",
-                          f"serial://{silent_console}?timeout=nan"], capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [sys.executable, "-m", "xpu_tool", "doctor", "--target", f"serial://{silent_console}?timeout=nan"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert run.returncode == 2 and len(run.stderr.splitlines()) == 1 and "Traceback" not in run.stderr, run.stderr
     assert "timeout" in run.stderr and "nan" in run.stderr
 
@@ -119,8 +127,9 @@ def test_a_console_url_without_timeout_takes_the_given_default() -> None:
 
 def doctor(*args: str) -> tuple[subprocess.CompletedProcess[str], float]:
     started = time.monotonic()
-    run = subprocess.run([sys.executable, "-m", "xpu_tool", "doctor", *args], capture_output=True, text=True,
-                         timeout=60)
+    run = subprocess.run(
+        [sys.executable, "-m", "xpu_tool", "doctor", *args], capture_output=True, text=True, timeout=60
+    )
     return run, time.monotonic() - started
 
 
@@ -129,7 +138,8 @@ def test_doctors_timeout_bounds_opening_a_silent_console(silent_console: Path) -
     assert elapsed < 2 + 4, f"{elapsed:.1f} s"  # + starting Python and importing xpu_testkit
     assert run.returncode == 4 and "Traceback" not in run.stderr, run.stderr
     assert run.stderr.strip().splitlines() == [
-        f"xpu: error: target backdoor://{silent_console}: no answer from a backdoor shell within 2 s"]
+        f"xpu: error: target backdoor://{silent_console}: no answer from a backdoor shell within 2 s"
+    ]
 
 
 def test_the_console_urls_own_timeout_wins_over_doctors(silent_console: Path) -> None:

@@ -29,11 +29,13 @@ DOCTOR_MARGIN = 1.0  # `xpu doctor --help`: +1 s to unwind
 STARTUP = 3.0  # the interpreter's start and imports before the deadline begins, on a busy machine
 
 
-def timed_xpu(*args: str, env: dict[str, str] | None = None,
-              cwd: Path | None = None) -> tuple[subprocess.CompletedProcess[str], float]:
+def timed_xpu(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> tuple[subprocess.CompletedProcess[str], float]:
     started = time.monotonic()
-    run = subprocess.run([sys.executable, "-m", "xpu_tool", *args], capture_output=True, text=True, timeout=120,
-                         env=env, cwd=cwd)
+    run = subprocess.run(
+        [sys.executable, "-m", "xpu_tool", *args], capture_output=True, text=True, timeout=120, env=env, cwd=cwd
+    )
     return run, time.monotonic() - started
 
 
@@ -65,7 +67,9 @@ def test_a_probe_that_hangs_ends_the_doctor_by_its_timeout(hanging_command) -> N
     assert run.returncode == Exit.FAILED and run.stderr == "", run.stderr
     [report] = json.loads(run.stdout)["reports"]
     probes = {p["probe"]: p for p in report["probes"]}
-    assert probes["opencl"]["status"] == "warn" and probes["opencl"]["summary"] == f"did not finish within {TIMEOUT:g} s"
+    assert (
+        probes["opencl"]["status"] == "warn" and probes["opencl"]["summary"] == f"did not finish within {TIMEOUT:g} s"
+    )
     assert probes["pci"]["status"] != "warn" and probes["environment"]["status"] == "ok"  # the rest was diagnosed
     late = report["findings"][0]
     assert late["id"] == "doctor-deadline" and late["title"].endswith("did not finish within 2 s: opencl")
@@ -83,9 +87,17 @@ def test_a_pci_scan_that_hangs_says_nothing_about_gpus(hanging_command, machine)
 
 
 def _ollama(generate) -> MisbehavingServer:  # type: ignore[no-untyped-def]
-    return MisbehavingServer(routes({"/api/version": answer({"version": "0.9.0"}), "/api/blobs/": answer(b""),
-                                     "/api/create": answer({"status": "success"}), "/api/generate": generate,
-                                     "/api/delete": answer(b"")}))
+    return MisbehavingServer(
+        routes(
+            {
+                "/api/version": answer({"version": "0.9.0"}),
+                "/api/blobs/": answer(b""),
+                "/api/create": answer({"status": "success"}),
+                "/api/generate": generate,
+                "/api/delete": answer(b""),
+            }
+        )
+    )
 
 
 @pytest.mark.parametrize("behaviour", [silent, trickle(0.1)], ids=["silent", "slow-body"])
@@ -93,8 +105,18 @@ def test_bench_ollama_ends_by_its_timeout(behaviour, tmp_path: Path) -> None:  #
     env, tmp = fresh_tmpdir(tmp_path)
     with _ollama(behaviour) as peer:
         url = peer.url
-        run, elapsed = timed_xpu("bench", "ollama", "--backend", f"slow={url}", "--out", "out",
-                                 "--timeout", str(TIMEOUT), env=env, cwd=tmp_path)
+        run, elapsed = timed_xpu(
+            "bench",
+            "ollama",
+            "--backend",
+            f"slow={url}",
+            "--out",
+            "out",
+            "--timeout",
+            str(TIMEOUT),
+            env=env,
+            cwd=tmp_path,
+        )
     assert elapsed < TIMEOUT + MARGIN + STARTUP, f"{elapsed:.1f} s"
     assert run.returncode == Exit.FAILED and run.stdout == "", run.stderr
     [line] = run.stderr.splitlines()
@@ -111,8 +133,20 @@ def test_bench_comfyui_ends_by_its_timeout(slow_side: str, tmp_path: Path) -> No
     with MisbehavingServer(answer(STATS)) as quick, MisbehavingServer(trickle(0.1)) as slow:
         url = slow.url
         sides = {"xpu": quick.url, "cpu": quick.url, slow_side: url}
-        run, elapsed = timed_xpu("bench", "comfyui", "--xpu", sides["xpu"], "--cpu", sides["cpu"], "--harness",
-                                 "--out", "out", "--timeout", str(TIMEOUT), cwd=tmp_path)
+        run, elapsed = timed_xpu(
+            "bench",
+            "comfyui",
+            "--xpu",
+            sides["xpu"],
+            "--cpu",
+            sides["cpu"],
+            "--harness",
+            "--out",
+            "out",
+            "--timeout",
+            str(TIMEOUT),
+            cwd=tmp_path,
+        )
     assert elapsed < TIMEOUT + MARGIN + STARTUP, f"{elapsed:.1f} s"
     assert run.returncode == Exit.FAILED and run.stdout == "", run.stderr
     [line] = run.stderr.splitlines()
@@ -124,4 +158,5 @@ def test_bench_comfyui_ends_by_its_timeout(slow_side: str, tmp_path: Path) -> No
 def test_bench_timeout_is_finite_and_positive(value: str) -> None:
     run, _ = timed_xpu("bench", "ollama", "--backend", "a=http://127.0.0.1:9", "--timeout", value)
     assert run.returncode == Exit.USAGE and run.stderr.splitlines() == [
-        f"xpu: error: --timeout {float(value)}: must be a positive number of seconds"]
+        f"xpu: error: --timeout {float(value)}: must be a positive number of seconds"
+    ]

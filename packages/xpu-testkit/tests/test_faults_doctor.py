@@ -24,8 +24,13 @@ SECRET = "s3cret-Pw"
 
 
 def xpu(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "xpu_tool", *args], capture_output=True, text=True, timeout=120,
-                          env=env if env is not None else dict(os.environ))
+    return subprocess.run(
+        [sys.executable, "-m", "xpu_tool", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env if env is not None else dict(os.environ),
+    )
 
 
 def test_an_empty_path_on_a_recorded_arc_machine_is_not_no_intel_gpu(machine) -> None:  # type: ignore[no-untyped-def]
@@ -59,7 +64,8 @@ def path_without_sshpass(tmp_path: Path) -> dict[str, str]:
 
 @pytest.mark.parametrize("json_out", [False, True], ids=["text", "json"])
 def test_a_password_url_without_sshpass_is_named_and_the_password_never_shown(
-        json_out: bool, path_without_sshpass: dict[str, str]) -> None:
+    json_out: bool, path_without_sshpass: dict[str, str]
+) -> None:
     url = f"ssh://root:{SECRET}@127.0.0.1:{free_port()}"
     run = xpu("doctor", "--target", url, *(["--json"] if json_out else []), env=path_without_sshpass)
     assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr
@@ -75,21 +81,28 @@ def test_a_password_url_without_sshpass_is_named_and_the_password_never_shown(
         assert "sshpass: not found" in run.stdout and "No Intel GPU" not in run.stdout
 
 
-@pytest.mark.parametrize("url", [f"ssh://root:{SECRET}@[::1", f"ssh://root:{SECRET}@host:99999",
-                                 f"ftp://root:{SECRET}@host/"])
+@pytest.mark.parametrize(
+    "url", [f"ssh://root:{SECRET}@[::1", f"ssh://root:{SECRET}@host:99999", f"ftp://root:{SECRET}@host/"]
+)
 def test_a_bad_url_with_a_password_is_one_line_without_it(url: str) -> None:
     run = xpu("doctor", "--target", url)
     assert run.returncode == 2 and "Traceback" not in run.stderr
     assert SECRET not in run.stderr and len(run.stderr.strip().splitlines()) == 1, run.stderr
 
 
-@pytest.mark.parametrize("url, shown", [
-    ("ssh://root:pw@box:22", "ssh://root:***@box:22"),
-    ("ssh://root@box", "ssh://root@box"),
-    ("ssh://a:b:c@box/x?y=1", "ssh://a:***@box/x?y=1"),
-    ("serial:///run/s.sock?user=root&password=pw&timeout=3", "serial:///run/s.sock?user=root&password=***&timeout=3"),
-    ("local://", "local://"),
-])
+@pytest.mark.parametrize(
+    "url, shown",
+    [
+        ("ssh://root:pw@box:22", "ssh://root:***@box:22"),
+        ("ssh://root@box", "ssh://root@box"),
+        ("ssh://a:b:c@box/x?y=1", "ssh://a:***@box/x?y=1"),
+        (
+            "serial:///run/s.sock?user=root&password=pw&timeout=3",
+            "serial:///run/s.sock?user=root&password=***&timeout=3",
+        ),
+        ("local://", "local://"),
+    ],
+)
 def test_redact(url: str, shown: str) -> None:
     assert redact(url) == shown
 
@@ -118,7 +131,7 @@ def test_a_console_like_target_runs_one_command_at_a_time(local: Target, concurr
 def test_a_silent_ssh_peer_is_bounded_by_the_timeout() -> None:
     """An ssh:// target that accepts and says nothing: ssh's ConnectTimeout follows --timeout (it
     was testinfra's 10 s whatever --timeout said); one line, exit 4 (unreachable)."""
-    from .misbehaving import MisbehavingServer, silent  # noqa: PLC0415
+    from .misbehaving import MisbehavingServer, silent
 
     with MisbehavingServer(silent) as peer:
         started = time.monotonic()

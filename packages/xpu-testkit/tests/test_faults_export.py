@@ -17,13 +17,13 @@ from contextlib import contextmanager
 import pytest
 
 from xpu_tool import http
-from xpu_tool.services.comfyui import check_comfyui_quickly
-from xpu_tool.services.registry import by_name
-from xpu_tool.services.ollama import check_ollama_quickly
 from xpu_tool.export.serve import Measurements
 from xpu_tool.http import MARGIN, Deadline
 from xpu_tool.probes.pci import PciGpu
 from xpu_tool.process import die_with_parent, free_port
+from xpu_tool.services.comfyui import check_comfyui_quickly
+from xpu_tool.services.ollama import check_ollama_quickly
+from xpu_tool.services.registry import by_name
 from xpu_tool.target import Target
 
 from .misbehaving import Behaviour, MisbehavingServer, answer, endless_chunks, routes, silent, trickle
@@ -35,11 +35,25 @@ STARTUP = 4.0  # starting Python, importing xpu_testkit and the doctor's probes 
 CHECKS = {"ollama": check_ollama_quickly, "comfyui": check_comfyui_quickly}
 
 
-@pytest.mark.parametrize("service, behaviour", [
-    ("ollama", endless_chunks()), ("ollama", trickle(0.05)), ("ollama", silent),
-    ("comfyui", endless_chunks()), ("comfyui", trickle(0.05)), ("comfyui", silent),
-], ids=["ollama-endless-body", "ollama-slow-body", "ollama-silent", "comfyui-endless-body", "comfyui-slow-body",
-        "comfyui-silent"])
+@pytest.mark.parametrize(
+    "service, behaviour",
+    [
+        ("ollama", endless_chunks()),
+        ("ollama", trickle(0.05)),
+        ("ollama", silent),
+        ("comfyui", endless_chunks()),
+        ("comfyui", trickle(0.05)),
+        ("comfyui", silent),
+    ],
+    ids=[
+        "ollama-endless-body",
+        "ollama-slow-body",
+        "ollama-silent",
+        "comfyui-endless-body",
+        "comfyui-slow-body",
+        "comfyui-silent",
+    ],
+)
 def test_a_hanging_service_check_ends_by_its_timeout(service: str, behaviour: Behaviour) -> None:
     with MisbehavingServer(behaviour) as peer:
         started = time.monotonic()
@@ -48,16 +62,27 @@ def test_a_hanging_service_check_ends_by_its_timeout(service: str, behaviour: Be
     assert (state.up, state.error) == (False, "timeout")
 
 
-@pytest.mark.parametrize("service, peer_routes", [
-    ("ollama", {"/api/version": answer([1, 2])}),
-    ("ollama", {"/api/version": answer({"version": "0.9"}), "/api/ps": answer({"models": [{"size": "1"}]})}),
-    ("ollama", {"/": answer(b"\x1f\x8b garbage", headers={"Content-Encoding": "gzip"})}),
-    ("ollama", {"/": answer(b"", status=302, headers={"Location": "/"})}),
-    ("comfyui", {"/system_stats": answer({"system": ["list"]})}),
-    ("comfyui", {"/system_stats": answer([{"system": {}}])}),
-    ("comfyui", {"/system_stats": answer(b"<html>" + b"x" * 5_000_000, status=502)}),
-], ids=["ollama-list", "ollama-counter-string", "ollama-bad-gzip", "ollama-redirect-loop", "comfyui-system-list",
-        "comfyui-list", "comfyui-5MB-502"])
+@pytest.mark.parametrize(
+    "service, peer_routes",
+    [
+        ("ollama", {"/api/version": answer([1, 2])}),
+        ("ollama", {"/api/version": answer({"version": "0.9"}), "/api/ps": answer({"models": [{"size": "1"}]})}),
+        ("ollama", {"/": answer(b"\x1f\x8b garbage", headers={"Content-Encoding": "gzip"})}),
+        ("ollama", {"/": answer(b"", status=302, headers={"Location": "/"})}),
+        ("comfyui", {"/system_stats": answer({"system": ["list"]})}),
+        ("comfyui", {"/system_stats": answer([{"system": {}}])}),
+        ("comfyui", {"/system_stats": answer(b"<html>" + b"x" * 5_000_000, status=502)}),
+    ],
+    ids=[
+        "ollama-list",
+        "ollama-counter-string",
+        "ollama-bad-gzip",
+        "ollama-redirect-loop",
+        "comfyui-system-list",
+        "comfyui-list",
+        "comfyui-5MB-502",
+    ],
+)
 def test_a_nonsense_answer_is_a_check_error(service: str, peer_routes: dict) -> None:
     with MisbehavingServer(routes(peer_routes)) as peer:
         state = CHECKS[service](peer.url, 5.0)
@@ -76,11 +101,15 @@ def test_through_the_cli_a_hanging_and_a_nonsense_service_are_metrics_within_the
     assert values['xpu_check_error{check="comfyui",reason="error"}'] == 1
     assert sorted(run.stderr.strip().splitlines()) == [
         "xpu: comfyui check failed: error (xpu_service_up and xpu_check_error say so)",
-        "xpu: ollama check failed: timeout (xpu_service_up and xpu_check_error say so)"]
+        "xpu: ollama check failed: timeout (xpu_service_up and xpu_check_error say so)",
+    ]
 
 
-@pytest.mark.parametrize("content", ["[]", '{"backends": [{"backend": "x"}]}', '{"backends": "x"}', "[" * 100_000],
-                         ids=["list", "backend-without-runs", "backends-string", "deep"])
+@pytest.mark.parametrize(
+    "content",
+    ["[]", '{"backends": [{"backend": "x"}]}', '{"backends": "x"}', "[" * 100_000],
+    ids=["list", "backend-without-runs", "backends-string", "deep"],
+)
 def test_a_bench_json_of_the_wrong_shape_is_one_line_and_exit_2(content: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
     bench = tmp_path / "ollama-bench.json"
     bench.write_text(content)
@@ -92,8 +121,13 @@ def test_a_bench_json_of_the_wrong_shape_is_one_line_and_exit_2(content: str, tm
 @contextmanager
 def listening(*args: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "xpu_tool", "export", "--listen", f"127.0.0.1:{port}", *args],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, preexec_fn=die_with_parent)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "xpu_tool", "export", "--listen", f"127.0.0.1:{port}", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=die_with_parent,
+    )
     try:
         assert "serving http://127.0.0.1:" in (proc.stderr.readline() if proc.stderr else "")
         yield proc, f"http://127.0.0.1:{port}/metrics"
@@ -161,18 +195,25 @@ def test_a_scrape_slower_than_its_deadline_is_answered_with_a_timeout_metric() -
     for t in threads:
         t.join(5)
     assert time.monotonic() - started < 0.5 + MARGIN
-    assert bodies == [b'# HELP xpu_check_error 1 when a check could not run\n# TYPE xpu_check_error gauge\n'
-                      b'xpu_check_error{check="scrape",reason="timeout"} 1.0\n'] * 3
+    assert (
+        bodies
+        == [
+            b"# HELP xpu_check_error 1 when a check could not run\n# TYPE xpu_check_error gauge\n"
+            b'xpu_check_error{check="scrape",reason="timeout"} 1.0\n'
+        ]
+        * 3
+    )
     assert len(calls) == 1  # the three scrapes shared one measurement
     release.set()
     time.sleep(0.1)
     assert measurements.latest() == b"xpu_usable 1.0\n"  # the late result goes to the next scrape
 
 
-def test_measure_runs_the_checks_at_once_within_one_timeout(local: Target,
-                                                            this_machines_intel_gpus: tuple[PciGpu, ...]) -> None:
+def test_measure_runs_the_checks_at_once_within_one_timeout(
+    local: Target, this_machines_intel_gpus: tuple[PciGpu, ...]
+) -> None:
     """What `--timeout` should mean for the whole export: three hanging services cost one timeout."""
-    from xpu_tool.export.measure import measure  # noqa: PLC0415
+    from xpu_tool.export.measure import measure
 
     with MisbehavingServer(silent) as a, MisbehavingServer(endless_chunks()) as b, MisbehavingServer(silent) as c:
         started = time.monotonic()
@@ -180,8 +221,11 @@ def test_measure_runs_the_checks_at_once_within_one_timeout(local: Target,
         export = measure(local, services=[(ollama, a.url), (ollama, b.url), (comfyui, c.url)], timeout=2)
         elapsed = time.monotonic() - started
     assert elapsed < 2 + MARGIN + 1, f"{elapsed:.1f} s"  # + 1 s: the doctor's own probes on this machine
-    assert [(s.service, s.error) for s in export.services] == [("ollama", "timeout"), ("ollama", "timeout"),
-                                                               ("comfyui", "timeout")]
+    assert [(s.service, s.error) for s in export.services] == [
+        ("ollama", "timeout"),
+        ("ollama", "timeout"),
+        ("comfyui", "timeout"),
+    ]
     # the doctor ran on this machine too: its scan found this machine's GPUs
     seen = [g["address"] for g in export.report.probe("pci").data["gpus"]]
     assert seen == [g.address for g in this_machines_intel_gpus]

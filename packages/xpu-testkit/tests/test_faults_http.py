@@ -10,8 +10,17 @@ import pytest
 from xpu_tool import http
 from xpu_tool.http import Deadline, HttpError
 
-from .misbehaving import (Behaviour, MisbehavingServer, answer, bad_gzip, endless_chunks, gzip_bomb, redirect_loop, silent,
-                          trickle)
+from .misbehaving import (
+    Behaviour,
+    MisbehavingServer,
+    answer,
+    bad_gzip,
+    endless_chunks,
+    gzip_bomb,
+    redirect_loop,
+    silent,
+    trickle,
+)
 
 BUDGET = 1.0
 
@@ -21,7 +30,9 @@ def _fails(behaviour: Behaviour, kind: str, **kwargs: object) -> HttpError:
     with MisbehavingServer(behaviour) as peer:
         started = time.monotonic()
         with pytest.raises(HttpError) as caught:
-            http.request("GET", peer.url + "/x", deadline=Deadline.after(BUDGET), **kwargs).raise_for_status().json_object()
+            http.request(
+                "GET", peer.url + "/x", deadline=Deadline.after(BUDGET), **kwargs
+            ).raise_for_status().json_object()
         elapsed = time.monotonic() - started
     assert elapsed < BUDGET + http.MARGIN, f"took {elapsed:.2f} s"
     assert caught.value.kind == kind, str(caught.value)
@@ -30,8 +41,11 @@ def _fails(behaviour: Behaviour, kind: str, **kwargs: object) -> HttpError:
     return caught.value
 
 
-@pytest.mark.parametrize("behaviour", [endless_chunks(), trickle(0.05), silent],
-                         ids=["endless-chunked-body", "body-at-20-bytes-per-s", "silent-peer"])
+@pytest.mark.parametrize(
+    "behaviour",
+    [endless_chunks(), trickle(0.05), silent],
+    ids=["endless-chunked-body", "body-at-20-bytes-per-s", "silent-peer"],
+)
 def test_a_slow_or_endless_peer_ends_at_the_deadline(behaviour: Behaviour) -> None:
     error = _fails(behaviour, "timeout")
     assert f"within {BUDGET:g} s" in str(error)
@@ -74,7 +88,7 @@ def test_a_gzip_bomb_stops_at_the_byte_limit() -> None:
 
 
 def test_a_gzip_body_within_the_limit_is_inflated() -> None:
-    import gzip  # noqa: PLC0415
+    import gzip
 
     body = gzip.compress(b'{"version": "0.9.0"}')
     with MisbehavingServer(answer(body, headers={"Content-Encoding": "gzip"})) as peer:
@@ -101,14 +115,14 @@ def test_a_peer_that_answers_garbage_is_a_protocol_error() -> None:
 
 def test_a_peer_that_hangs_up_in_the_body_is_a_protocol_error() -> None:
     def cut(conn, request, stop):  # type: ignore[no-untyped-def]
-        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"a\":")
+        conn.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{"a":')
 
     error = _fails(cut, "protocol")
     assert "broke off" in str(error)
 
 
 def test_a_refused_connection_is_unreachable() -> None:
-    from xpu_tool.process import free_port  # noqa: PLC0415
+    from xpu_tool.process import free_port
 
     with pytest.raises(HttpError) as caught:
         http.request("GET", f"http://127.0.0.1:{free_port()}/", deadline=Deadline.after(2))
@@ -129,7 +143,7 @@ def test_a_deadline_is_finite_and_positive(seconds: float) -> None:
 
 
 def test_a_post_redirected_with_303_becomes_a_get() -> None:
-    from xpu_testkit.doubles.ollama import OllamaDouble  # noqa: PLC0415
+    from xpu_testkit.doubles.ollama import OllamaDouble
 
     with OllamaDouble() as ollama:
         with MisbehavingServer(answer(b"", 303, {"Location": ollama.url + "/api/version"})) as hop:
@@ -141,25 +155,48 @@ def test_a_post_redirected_with_303_becomes_a_get() -> None:
 @pytest.fixture
 def tls_cert(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
     """A self-signed certificate for localhost (openssl), trusted through SSL_CERT_FILE."""
-    import shutil  # noqa: PLC0415
-    import subprocess  # noqa: PLC0415
+    import shutil
+    import subprocess
 
     openssl = shutil.which("openssl")
     if openssl is None:
         pytest.skip("no openssl (apt-get install openssl)")
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
-                    "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost"],
-                   check=True, capture_output=True, timeout=60)
+    subprocess.run(
+        [
+            openssl,
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
     return cert, key
 
 
-@pytest.mark.parametrize("behaviour, answers", [(answer({"sha": "x"}), True), (endless_chunks(), False), (silent, False)],
-                         ids=["answer", "endless-body", "silent"])
+@pytest.mark.parametrize(
+    "behaviour, answers",
+    [(answer({"sha": "x"}), True), (endless_chunks(), False), (silent, False)],
+    ids=["answer", "endless-body", "silent"],
+)
 def test_https_is_verified_and_bounded(behaviour: Behaviour, answers: bool, tls_cert, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """The deadline holds over TLS too (the watchdog shuts the socket under the TLS layer)."""
-    import ssl  # noqa: PLC0415
-    import threading  # noqa: PLC0415
+    import ssl
+    import threading
 
     cert, key = tls_cert
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -188,14 +225,16 @@ def test_https_is_verified_and_bounded(behaviour: Behaviour, answers: bool, tls_
 
 def _tls_relay(context, port: int):  # type: ignore[no-untyped-def]
     """A TLS front on localhost that relays bytes to the plain peer on ``port``, both ways."""
-    import socket  # noqa: PLC0415
-    import socketserver  # noqa: PLC0415
-    import threading  # noqa: PLC0415
+    import socket
+    import socketserver
+    import threading
 
     class Relay(socketserver.BaseRequestHandler):
         def handle(self) -> None:
-            with context.wrap_socket(self.request, server_side=True) as tls, \
-                    socket.create_connection(("127.0.0.1", port)) as plain:
+            with (
+                context.wrap_socket(self.request, server_side=True) as tls,
+                socket.create_connection(("127.0.0.1", port)) as plain,
+            ):
                 tls.settimeout(3)
                 plain.settimeout(3)
 

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from xpu_testkit.doubles.ollama import GENERATE_SAMPLE, OllamaDouble
 from xpu_tool.atomic import partial_glob
 from xpu_tool.cli.exit_codes import Exit
-from xpu_testkit.doubles.ollama import GENERATE_SAMPLE, OllamaDouble
 from xpu_tool.services.tiny_gguf import write_tiny_llama
 
 from .faults import fresh_tmpdir
@@ -27,11 +27,19 @@ from .test_cli import assert_one_line_error
 UNREACHABLE = "http://127.0.0.1:9"  # the discard port: nothing answers; a bench that started would say so
 
 
-def xpu(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
-        full_disk: bool = False) -> subprocess.CompletedProcess[str]:
+def xpu(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, full_disk: bool = False
+) -> subprocess.CompletedProcess[str]:
     """Run `xpu`; ``full_disk``: no file it writes may grow past 1 KiB (`ulimit -f 1`), as on a full disk."""
-    return subprocess.run([sys.executable, "-m", "xpu_tool", *args], capture_output=True, text=True, timeout=120,
-                          env=env, cwd=cwd, preexec_fn=_files_up_to(1024) if full_disk else None)
+    return subprocess.run(
+        [sys.executable, "-m", "xpu_tool", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=cwd,
+        preexec_fn=_files_up_to(1024) if full_disk else None,
+    )
 
 
 def _files_up_to(limit: int) -> Callable[[], None]:
@@ -49,14 +57,18 @@ NOT_DECIMAL = "lab.yaml:5: targets.a.expect.min_gpus: expected a non-negative de
 DEEP = "[" * 100_000 + "]" * 100_000
 
 
-@pytest.mark.parametrize("text, message", [
-    (TARGET + "      min_gpus: 017\n", f"{NOT_DECIMAL} like 2, not '017'"),
-    (TARGET + "      min_gpus: 1:30\n", f"{NOT_DECIMAL} like 2, not '1:30'"),
-    ("targets: {}\n", "lab.yaml:1: targets: no targets"),
-    (DEEP + "\n", "lab.yaml:1: YAML nested deeper than 32 levels"),
-    (TARGET + "      runtimes: " + DEEP + "\n", "lab.yaml:5: YAML nested deeper than 32 levels"),
-    ("# " + "x" * 2_000_000 + "\n", "lab.yaml: larger than 1024 KiB"),
-], ids=["octal", "sexagesimal", "no-targets", "nested", "nested-in-a-target", "huge"])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (TARGET + "      min_gpus: 017\n", f"{NOT_DECIMAL} like 2, not '017'"),
+        (TARGET + "      min_gpus: 1:30\n", f"{NOT_DECIMAL} like 2, not '1:30'"),
+        ("targets: {}\n", "lab.yaml:1: targets: no targets"),
+        (DEEP + "\n", "lab.yaml:1: YAML nested deeper than 32 levels"),
+        (TARGET + "      runtimes: " + DEEP + "\n", "lab.yaml:5: YAML nested deeper than 32 levels"),
+        ("# " + "x" * 2_000_000 + "\n", "lab.yaml: larger than 1024 KiB"),
+    ],
+    ids=["octal", "sexagesimal", "no-targets", "nested", "nested-in-a-target", "huge"],
+)
 def test_an_inventory_yaml_reads_surprisingly_is_one_line(text: str, message: str, tmp_path: Path) -> None:
     env, tmp = fresh_tmpdir(tmp_path)
     (tmp_path / "lab.yaml").write_text(text)
@@ -74,12 +86,15 @@ def test_an_ascii_terminal_gets_escapes_not_a_crash(json_flag: list[str]) -> Non
     assert_one_line_error(run, "argument --user: 'j\\xf6rg' is not a valid user name")
 
 
-@pytest.mark.parametrize("place, shown", [
-    ({"HOME": "/proc"}, "/proc/.cache/xpu-testkit/guests"),  # a HOME nothing can be created in, even by root
-    ({"XDG_CACHE_HOME": "/dev/null"}, "/dev/null/xpu-testkit/guests"),
-], ids=["read-only-home", "cache-is-dev-null"])
-def test_an_unwritable_guest_cache_is_named_with_its_way_out(place: dict[str, str], shown: str,
-                                                              tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "place, shown",
+    [
+        ({"HOME": "/proc"}, "/proc/.cache/xpu-testkit/guests"),  # a HOME nothing can be created in, even by root
+        ({"XDG_CACHE_HOME": "/dev/null"}, "/dev/null/xpu-testkit/guests"),
+    ],
+    ids=["read-only-home", "cache-is-dev-null"],
+)
+def test_an_unwritable_guest_cache_is_named_with_its_way_out(place: dict[str, str], shown: str, tmp_path: Path) -> None:
     env, tmp = fresh_tmpdir(tmp_path)
     env.pop("XDG_CACHE_HOME", None)
     run = xpu("vm", "boot", "--debian-guest", env={**env, **place})
@@ -97,14 +112,19 @@ BENCH = {
 
 
 @pytest.mark.parametrize("service", sorted(BENCH))
-@pytest.mark.parametrize("out, message", [
-    ("/proc", "--out /proc: cannot write there"),  # a directory nothing can be written to, even by root
-    ("/proc/xpu-bench/results", "--out /proc/xpu-bench/results: cannot write there"),
-    ("/dev/full", "--out /dev/full: not a directory"),
-    ("a-file", "--out a-file: not a directory"),
-], ids=["read-only", "uncreatable", "dev-full", "file"])
-def test_a_bench_out_that_cannot_take_the_reports_is_refused_before_it_runs(service: str, out: str, message: str,
-                                                                           tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "out, message",
+    [
+        ("/proc", "--out /proc: cannot write there"),  # a directory nothing can be written to, even by root
+        ("/proc/xpu-bench/results", "--out /proc/xpu-bench/results: cannot write there"),
+        ("/dev/full", "--out /dev/full: not a directory"),
+        ("a-file", "--out a-file: not a directory"),
+    ],
+    ids=["read-only", "uncreatable", "dev-full", "file"],
+)
+def test_a_bench_out_that_cannot_take_the_reports_is_refused_before_it_runs(
+    service: str, out: str, message: str, tmp_path: Path
+) -> None:
     """The servers do not answer: a bench that started would fail on them, so the --out line proves the
     refusal came first."""
     env, tmp = fresh_tmpdir(tmp_path)
@@ -126,34 +146,74 @@ def test_a_bench_that_fails_after_the_out_check_leaves_no_out_directory(service:
     assert not (tmp_path / "new").exists() and list(tmp.iterdir()) == []
 
 
-@pytest.mark.parametrize("args, message", [
-    (["bench", "ollama", "--backend", f"a={UNREACHABLE}", "--backend", "a=http://127.0.0.1:10"],
-     "--backend 'a' is given twice"),
-    (["bench", "ollama", "--backend", f"a={UNREACHABLE}", "--repetitions", "999999999"],
-     "argument --repetitions: 999999999 is not between 3 and 100"),
-    (["bench", "ollama", "--backend", f"a={UNREACHABLE}", "--num-predict", "1e14"],
-     "argument --num-predict: '1e14' is not a whole number"),
-    (["bench", "ollama", "--backend", f"a={UNREACHABLE}", "--num-predict", "4097"],
-     "argument --num-predict: 4097 is not between 1 and 4096"),
-    (["bench", "ollama", "--backend", f"a={UNREACHABLE}", "--warmup", "-1"], "argument --warmup: -1 is not between 0"),
-    (BENCH["comfyui"] + ["--steps", "1e11"], "argument --steps: '1e11' is not a whole number"),
-    (BENCH["comfyui"] + ["--steps", "100000000000"], "argument --steps: 100000000000 is not between 3 and 10000"),
-    (BENCH["comfyui"] + ["--warmup", "11"], "argument --warmup: 11 is not between 0 and 10"),
-    (BENCH["comfyui"] + ["--repetitions", "2"], "argument --repetitions: 2 is not between 3 and 100"),
-    (["vm", "boot", "--debian-guest", "--forward", "99999"], "argument --forward: 99999 is not between 1 and 65535"),
-    (["vm", "boot", "--debian-guest", "--forward", "0"], "argument --forward: 0 is not between 1 and 65535"),
-    (["doctor", "--user", "nouser;id"], "argument --user: 'nouser;id' is not a valid user name"),
-    (["doctor", "--user", "Root"], "argument --user: 'Root' is not a valid user name"),
-    (["doctor", "--user", "a" * 33], "is not a valid user name"),
-    (["check", "ollama", "http://[::1"], "'http://[::1' is not an http(s) URL (Invalid IPv6 URL)"),
-    (["check", "ollama", "http://127.0.0.1:99999"], "'http://127.0.0.1:99999' is not an http(s) URL (Port out of range"),
-    (["check", "ollama", "http://:11434"], "'http://:11434' is not an http(s) URL"),
-    (["check", "comfyui", "http://127.0.0.1:0"], "'http://127.0.0.1:0' is not an http(s) URL (port 0)"),
-    (["bench", "ollama", "--backend", "a=http://[::1"], "'http://[::1' is not an http(s) URL"),
-    (["export", "--ollama", "http://[::1"], "'http://[::1' is not an http(s) URL"),
-], ids=["duplicate-backend", "repetitions", "num-predict-float", "num-predict", "warmup-negative", "steps-float",
-        "steps", "warmup", "repetitions-low", "forward", "forward-zero", "user-injection", "user-upper", "user-long",
-        "ipv6-open", "port", "no-host", "port-zero", "bench-url", "export-url"])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (
+            ["bench", "ollama", "--backend", f"a={UNREACHABLE}", "--backend", "a=http://127.0.0.1:10"],
+            "--backend 'a' is given twice",
+        ),
+        (
+            ["bench", "ollama", "--backend", f"a={UNREACHABLE}", "--repetitions", "999999999"],
+            "argument --repetitions: 999999999 is not between 3 and 100",
+        ),
+        (
+            ["bench", "ollama", "--backend", f"a={UNREACHABLE}", "--num-predict", "1e14"],
+            "argument --num-predict: '1e14' is not a whole number",
+        ),
+        (
+            ["bench", "ollama", "--backend", f"a={UNREACHABLE}", "--num-predict", "4097"],
+            "argument --num-predict: 4097 is not between 1 and 4096",
+        ),
+        (
+            ["bench", "ollama", "--backend", f"a={UNREACHABLE}", "--warmup", "-1"],
+            "argument --warmup: -1 is not between 0",
+        ),
+        (BENCH["comfyui"] + ["--steps", "1e11"], "argument --steps: '1e11' is not a whole number"),
+        (BENCH["comfyui"] + ["--steps", "100000000000"], "argument --steps: 100000000000 is not between 3 and 10000"),
+        (BENCH["comfyui"] + ["--warmup", "11"], "argument --warmup: 11 is not between 0 and 10"),
+        (BENCH["comfyui"] + ["--repetitions", "2"], "argument --repetitions: 2 is not between 3 and 100"),
+        (
+            ["vm", "boot", "--debian-guest", "--forward", "99999"],
+            "argument --forward: 99999 is not between 1 and 65535",
+        ),
+        (["vm", "boot", "--debian-guest", "--forward", "0"], "argument --forward: 0 is not between 1 and 65535"),
+        (["doctor", "--user", "nouser;id"], "argument --user: 'nouser;id' is not a valid user name"),
+        (["doctor", "--user", "Root"], "argument --user: 'Root' is not a valid user name"),
+        (["doctor", "--user", "a" * 33], "is not a valid user name"),
+        (["check", "ollama", "http://[::1"], "'http://[::1' is not an http(s) URL (Invalid IPv6 URL)"),
+        (
+            ["check", "ollama", "http://127.0.0.1:99999"],
+            "'http://127.0.0.1:99999' is not an http(s) URL (Port out of range",
+        ),
+        (["check", "ollama", "http://:11434"], "'http://:11434' is not an http(s) URL"),
+        (["check", "comfyui", "http://127.0.0.1:0"], "'http://127.0.0.1:0' is not an http(s) URL (port 0)"),
+        (["bench", "ollama", "--backend", "a=http://[::1"], "'http://[::1' is not an http(s) URL"),
+        (["export", "--ollama", "http://[::1"], "'http://[::1' is not an http(s) URL"),
+    ],
+    ids=[
+        "duplicate-backend",
+        "repetitions",
+        "num-predict-float",
+        "num-predict",
+        "warmup-negative",
+        "steps-float",
+        "steps",
+        "warmup",
+        "repetitions-low",
+        "forward",
+        "forward-zero",
+        "user-injection",
+        "user-upper",
+        "user-long",
+        "ipv6-open",
+        "port",
+        "no-host",
+        "port-zero",
+        "bench-url",
+        "export-url",
+    ],
+)
 def test_out_of_range_input_is_refused_before_anything_starts(args: list[str], message: str, tmp_path: Path) -> None:
     """Nothing answers at the URLs: a command that started would say so; the VM would leave xpu-vm-*."""
     env, tmp = fresh_tmpdir(tmp_path)
@@ -204,9 +264,25 @@ def test_a_bench_report_that_fails_halfway_is_one_line_and_leaves_no_partial_fil
     cpu = dict(GENERATE_SAMPLE, eval_duration=GENERATE_SAMPLE["eval_duration"] * 3)
     out = tmp_path / "out"
     with OllamaDouble("gpu", cpu_response=cpu) as double:
-        run = subprocess.run([sys.executable, "-m", "xpu_tool", "bench", "ollama", "--backend", f"d={double.url}",
-                              "--gguf", str(gguf), "--out", str(out)], capture_output=True, text=True, timeout=120,
-                             preexec_fn=_files_up_to(8 * 1024))
+        run = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "xpu_tool",
+                "bench",
+                "ollama",
+                "--backend",
+                f"d={double.url}",
+                "--gguf",
+                str(gguf),
+                "--out",
+                str(out),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            preexec_fn=_files_up_to(8 * 1024),
+        )
         generated = sum(1 for _, path, _ in double.requests if path == "/api/generate")
     assert generated == 8  # the whole benchmark ran before the reports were written
     assert_one_line_error(run, f"cannot write {out / 'ollama-bench.png'}: File too large")

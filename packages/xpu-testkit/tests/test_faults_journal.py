@@ -36,15 +36,18 @@ def recording_journalctl(tmp_path: Path) -> tuple[dict[str, str], Path]:
 
 
 def xpu(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "xpu_tool", *args], capture_output=True, text=True,
-                          timeout=120, env=env, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "xpu_tool", *args], capture_output=True, text=True, timeout=120, env=env, cwd=cwd
+    )
 
 
 @pytest.mark.parametrize("entry", sorted(ENTRY_POINTS))
-@pytest.mark.parametrize("value", ["x; touch {marker}", "$(touch {marker})", "x\ntouch {marker}",
-                                   "x' ; touch {marker}; '"])
-def test_a_value_full_of_shell_metacharacters_is_refused(entry: str, value: str, tmp_path: Path,
-                                                        recording_journalctl) -> None:
+@pytest.mark.parametrize(
+    "value", ["x; touch {marker}", "$(touch {marker})", "x\ntouch {marker}", "x' ; touch {marker}; '"]
+)
+def test_a_value_full_of_shell_metacharacters_is_refused(
+    entry: str, value: str, tmp_path: Path, recording_journalctl
+) -> None:
     env, record = recording_journalctl
     marker = tmp_path / "INJECTED"
     with OllamaDouble("http500") as double:

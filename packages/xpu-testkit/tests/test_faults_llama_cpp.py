@@ -13,12 +13,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
 from xpu_testkit.doubles.llama_cpp import COMPLETION, HEALTH, MODELS, PROPS
 from xpu_tool.cli.exit_codes import Exit
 from xpu_tool.http import MARGIN, Deadline
 from xpu_tool.process import free_port
-from xpu_tool.services.llama_cpp import LlamaCppClient, LlamaCppError, check_llama_cpp
-from xpu_tool.services.llama_cpp import check_llama_cpp_quickly
+from xpu_tool.services.llama_cpp import LlamaCppClient, LlamaCppError, check_llama_cpp, check_llama_cpp_quickly
 
 from .misbehaving import (
     Behaviour,
@@ -38,14 +38,19 @@ LOG_LINE = b"load_tensors: offloaded 3/3 layers to GPU\n"
 
 def llama(**overrides: Behaviour) -> MisbehavingServer:
     """A llama-server that answers like the real one, but for the paths in ``overrides``."""
-    table = {"/health": answer(HEALTH), "/props": answer(PROPS), "/v1/models": answer(MODELS),
-             "/completion": answer(COMPLETION)}
+    table = {
+        "/health": answer(HEALTH),
+        "/props": answer(PROPS),
+        "/v1/models": answer(MODELS),
+        "/completion": answer(COMPLETION),
+    }
     return MisbehavingServer(routes({**table, **overrides}))
 
 
 def xpu(*args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "xpu_tool", *args], capture_output=True, text=True, timeout=120,
-                          check=False, **kwargs)  # type: ignore[call-overload]
+    return subprocess.run(
+        [sys.executable, "-m", "xpu_tool", *args], capture_output=True, text=True, timeout=120, check=False, **kwargs
+    )  # type: ignore[call-overload]
 
 
 def one_line(run: subprocess.CompletedProcess[str], code: int, text: str) -> None:
@@ -54,19 +59,32 @@ def one_line(run: subprocess.CompletedProcess[str], code: int, text: str) -> Non
     assert text in run.stderr, run.stderr
 
 
-@pytest.mark.parametrize("path, behaviour, finding, says", [
-    ("/health", silent, "llama-cpp-timeout", "did not answer GET /health within 1 s"),
-    ("/health", trickle(0.05), "llama-cpp-timeout", "did not answer GET /health within 1 s"),
-    ("/health", endless_chunks(), "llama-cpp-timeout", "did not answer GET /health within 1 s"),
-    ("/health", answer({"error": {"code": 503, "message": "Loading model", "type": "unavailable_error"}}, 503),
-     "llama-cpp-loading", "was still loading its model after 1 s"),
-    ("/completion", silent, "llama-cpp-generate-failed", "did not answer POST /completion within"),
-    ("/completion", trickle(0.05), "llama-cpp-generate-failed", "did not answer POST /completion within"),
-    ("/completion", endless_chunks(b'{"content":"x","stop":false}\n'), "llama-cpp-generate-failed",
-     "did not answer POST /completion within"),
-], ids=["silent", "slow", "endless", "loading-forever", "silent-completion", "slow-completion", "endless-completion"])
-def test_the_check_ends_by_its_timeout_and_names_what_happened(path: str, behaviour: Behaviour, finding: str,
-                                                               says: str) -> None:
+@pytest.mark.parametrize(
+    "path, behaviour, finding, says",
+    [
+        ("/health", silent, "llama-cpp-timeout", "did not answer GET /health within 1 s"),
+        ("/health", trickle(0.05), "llama-cpp-timeout", "did not answer GET /health within 1 s"),
+        ("/health", endless_chunks(), "llama-cpp-timeout", "did not answer GET /health within 1 s"),
+        (
+            "/health",
+            answer({"error": {"code": 503, "message": "Loading model", "type": "unavailable_error"}}, 503),
+            "llama-cpp-loading",
+            "was still loading its model after 1 s",
+        ),
+        ("/completion", silent, "llama-cpp-generate-failed", "did not answer POST /completion within"),
+        ("/completion", trickle(0.05), "llama-cpp-generate-failed", "did not answer POST /completion within"),
+        (
+            "/completion",
+            endless_chunks(b'{"content":"x","stop":false}\n'),
+            "llama-cpp-generate-failed",
+            "did not answer POST /completion within",
+        ),
+    ],
+    ids=["silent", "slow", "endless", "loading-forever", "silent-completion", "slow-completion", "endless-completion"],
+)
+def test_the_check_ends_by_its_timeout_and_names_what_happened(
+    path: str, behaviour: Behaviour, finding: str, says: str
+) -> None:
     with llama(**{path: behaviour}) as peer:
         started = time.monotonic()
         result = check_llama_cpp(peer.url, timeout=TIMEOUT)
@@ -76,16 +94,23 @@ def test_the_check_ends_by_its_timeout_and_names_what_happened(path: str, behavi
     assert says in result.findings[0].evidence[0], result.findings[0].evidence
 
 
-@pytest.mark.parametrize("path, reply, named", [
-    ("/completion", dict(COMPLETION, tokens_predicted="16"), "tokens_predicted is '\"16\"', not a count"),
-    ("/completion", dict(COMPLETION, tokens_evaluated=-1), "tokens_evaluated is '-1', not a count"),
-    ("/completion", dict(COMPLETION, content=["x"]), "content is '[\"x\"]', not a string"),
-    ("/completion", dict(COMPLETION, timings={**COMPLETION["timings"], "predicted_ms": "fast"}),
-     "timings: predicted_ms is '\"fast\"', not a number"),
-    ("/completion", dict(COMPLETION, timings=[1]), "timings is '[1]', not an object"),
-    ("/completion", [COMPLETION], "expected a JSON object, got list"),
-    ("/completion", b"\xff\xfe not json", "not JSON"),
-], ids=["count-as-string", "negative-count", "content-list", "ms-as-string", "timings-list", "list", "binary"])
+@pytest.mark.parametrize(
+    "path, reply, named",
+    [
+        ("/completion", dict(COMPLETION, tokens_predicted="16"), "tokens_predicted is '\"16\"', not a count"),
+        ("/completion", dict(COMPLETION, tokens_evaluated=-1), "tokens_evaluated is '-1', not a count"),
+        ("/completion", dict(COMPLETION, content=["x"]), "content is '[\"x\"]', not a string"),
+        (
+            "/completion",
+            dict(COMPLETION, timings={**COMPLETION["timings"], "predicted_ms": "fast"}),
+            "timings: predicted_ms is '\"fast\"', not a number",
+        ),
+        ("/completion", dict(COMPLETION, timings=[1]), "timings is '[1]', not an object"),
+        ("/completion", [COMPLETION], "expected a JSON object, got list"),
+        ("/completion", b"\xff\xfe not json", "not JSON"),
+    ],
+    ids=["count-as-string", "negative-count", "content-list", "ms-as-string", "timings-list", "list", "binary"],
+)
 def test_a_lying_completion_is_named(path: str, reply: object, named: str) -> None:
     with llama(**{path: answer(reply)}) as peer:
         result = check_llama_cpp(peer.url, timeout=5)
@@ -94,27 +119,39 @@ def test_a_lying_completion_is_named(path: str, reply: object, named: str) -> No
     assert named in evidence and "\n" not in evidence and len(evidence) < 500, evidence
 
 
-@pytest.mark.parametrize("reply", [
-    dict(COMPLETION, tokens_predicted=0, timings=dict(COMPLETION["timings"], predicted_n=0, predicted_ms=0.0)),
-    {k: v for k, v in COMPLETION.items() if k != "timings"},
-], ids=["no-tokens", "no-timings"])
+@pytest.mark.parametrize(
+    "reply",
+    [
+        dict(COMPLETION, tokens_predicted=0, timings=dict(COMPLETION["timings"], predicted_n=0, predicted_ms=0.0)),
+        {k: v for k, v in COMPLETION.items() if k != "timings"},
+    ],
+    ids=["no-tokens", "no-timings"],
+)
 def test_a_server_that_did_no_work_fails(reply: dict) -> None:
     with llama(**{"/completion": answer(reply)}) as peer:
         result = check_llama_cpp(peer.url, timeout=5)
     assert not result.ok and "llama-cpp-no-tokens" in [f.id for f in result.findings]
 
 
-@pytest.mark.parametrize("overrides, finding, says", [
-    ({"/health": answer([1, 2])}, "llama-cpp-api-error", "answers, but not as its API should (bad-body)"),
-    ({"/health": redirect_loop}, "llama-cpp-api-error", "answers, but not as its API should (redirects)"),
-    ({"/health": answer(b"E" * 10_000_000, 500)}, "llama-cpp-http-error", "answers /health with HTTP 500"),
-    ({"/health": answer({"error": "not found"}, 404)}, "llama-cpp-http-error", "answers /health with HTTP 404"),
-    ({"/props": answer(["b1"])}, "llama-cpp-api-error", "answers, but not as its API should (bad-body)"),
-    ({"/v1/models": answer({"data": {"id": "m"}})}, "llama-cpp-api-error",
-     "answers, but not as its API should (bad-body)"),
-], ids=["health-list", "redirect-loop", "10-MB-500", "not-llama-server", "props-list", "models-not-a-list"])
-def test_a_server_that_answers_badly_is_not_called_down(overrides: dict[str, Behaviour], finding: str,
-                                                        says: str) -> None:
+@pytest.mark.parametrize(
+    "overrides, finding, says",
+    [
+        ({"/health": answer([1, 2])}, "llama-cpp-api-error", "answers, but not as its API should (bad-body)"),
+        ({"/health": redirect_loop}, "llama-cpp-api-error", "answers, but not as its API should (redirects)"),
+        ({"/health": answer(b"E" * 10_000_000, 500)}, "llama-cpp-http-error", "answers /health with HTTP 500"),
+        ({"/health": answer({"error": "not found"}, 404)}, "llama-cpp-http-error", "answers /health with HTTP 404"),
+        ({"/props": answer(["b1"])}, "llama-cpp-api-error", "answers, but not as its API should (bad-body)"),
+        (
+            {"/v1/models": answer({"data": {"id": "m"}})},
+            "llama-cpp-api-error",
+            "answers, but not as its API should (bad-body)",
+        ),
+    ],
+    ids=["health-list", "redirect-loop", "10-MB-500", "not-llama-server", "props-list", "models-not-a-list"],
+)
+def test_a_server_that_answers_badly_is_not_called_down(
+    overrides: dict[str, Behaviour], finding: str, says: str
+) -> None:
     with llama(**overrides) as peer:
         result = check_llama_cpp(peer.url, timeout=5)
     assert not result.ok and not result.unreachable and [f.id for f in result.findings] == [finding]
@@ -200,14 +237,18 @@ def _file(name: str, data: bytes) -> Callable[[Path], Path]:
     return make
 
 
-@pytest.mark.parametrize("make, says", [
-    (lambda tmp: tmp / "missing.log", "no such file"),
-    (lambda tmp: tmp, "is a directory"),
-    (lambda tmp: Path("/dev/zero"), "not a regular file"),
-    (_fifo, "not a regular file"),
-    (_file("bin.log", os.urandom(1 << 20)), "not a text log"),
-    (_file("zeros.log", b"\0" * 4096 + LOG_LINE), "not a text log"),
-], ids=["missing", "directory", "device", "fifo", "binary", "nul-bytes"])
+@pytest.mark.parametrize(
+    "make, says",
+    [
+        (lambda tmp: tmp / "missing.log", "no such file"),
+        (lambda tmp: tmp, "is a directory"),
+        (lambda tmp: Path("/dev/zero"), "not a regular file"),
+        (_fifo, "not a regular file"),
+        (_file("bin.log", os.urandom(1 << 20)), "not a text log"),
+        (_file("zeros.log", b"\0" * 4096 + LOG_LINE), "not a text log"),
+    ],
+    ids=["missing", "directory", "device", "fifo", "binary", "nul-bytes"],
+)
 def test_a_bad_log_file_is_one_line_exit_2(make: Callable[[Path], Path], says: str, tmp_path: Path) -> None:
     path = make(tmp_path)
     started = time.monotonic()
@@ -229,8 +270,10 @@ def test_a_huge_log_is_read_from_its_end_in_bounded_time(tmp_path: Path) -> None
     with open(log, "wb") as f:
         f.write(b"load_tensors: offloaded 0/3 layers to GPU\n")
         f.write(b"srv  log_server_r: request: GET /health 200\n" * 2_300_000)
-        f.write(b"llama_prepare_model_devices: using device SYCL0 (Intel(R) Arc(TM) A770 Graphics) (unknown id) - "
-                b"15473 MiB free\n" + LOG_LINE)
+        f.write(
+            b"llama_prepare_model_devices: using device SYCL0 (Intel(R) Arc(TM) A770 Graphics) (unknown id) - "
+            b"15473 MiB free\n" + LOG_LINE
+        )
     assert log.stat().st_size > 100_000_000
     with llama() as peer:
         started = time.monotonic()

@@ -21,8 +21,9 @@ NO_SUCH_HOST = "http://xpu-no-such-host.invalid:11434"  # .invalid never resolve
 
 
 def xpu(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "xpu_tool", *args], capture_output=True, text=True, timeout=120,
-                          cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "xpu_tool", *args], capture_output=True, text=True, timeout=120, cwd=cwd
+    )
 
 
 def closed_port() -> str:
@@ -83,7 +84,7 @@ SSH_OPTION_URLS = [
 @pytest.fixture
 def recording_ssh(tmp_path: Path) -> tuple[dict[str, str], Path]:
     """An environment whose first `ssh` and `sshpass` on PATH only record that they were started."""
-    import os  # noqa: PLC0415
+    import os
 
     record = tmp_path / "ssh-started"
     bin_dir = tmp_path / "bin"
@@ -95,13 +96,19 @@ def recording_ssh(tmp_path: Path) -> tuple[dict[str, str], Path]:
 
 
 @pytest.mark.parametrize("url", SSH_OPTION_URLS)
-def test_an_ssh_user_or_host_that_starts_with_a_dash_is_bad_usage(url: str, tmp_path: Path,
-                                                                  recording_ssh: tuple[dict[str, str], Path]) -> None:
+def test_an_ssh_user_or_host_that_starts_with_a_dash_is_bad_usage(
+    url: str, tmp_path: Path, recording_ssh: tuple[dict[str, str], Path]
+) -> None:
     """ssh would read `-o...` as an option; the URL is refused where it is parsed, before any ssh runs."""
     env, record = recording_ssh
     marker = tmp_path / "injected"
-    run = subprocess.run([sys.executable, "-m", "xpu_tool", "doctor", "--target", url.format(marker=marker)],
-                         capture_output=True, text=True, timeout=60, env=env)
+    run = subprocess.run(
+        [sys.executable, "-m", "xpu_tool", "doctor", "--target", url.format(marker=marker)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
     assert_one_line_error(run, "begins with '-'")
     assert not marker.exists() and not record.exists()  # nothing ran: no ssh, no ProxyCommand
 
@@ -109,6 +116,11 @@ def test_an_ssh_user_or_host_that_starts_with_a_dash_is_bad_usage(url: str, tmp_
 def test_the_recording_ssh_records_a_valid_url(tmp_path: Path, recording_ssh: tuple[dict[str, str], Path]) -> None:
     """The control: with a valid URL the same PATH's ssh is started (and fails: exit 4)."""
     env, record = recording_ssh
-    run = subprocess.run([sys.executable, "-m", "xpu_tool", "doctor", "--target", "ssh://root@host"],
-                         capture_output=True, text=True, timeout=60, env=env)
+    run = subprocess.run(
+        [sys.executable, "-m", "xpu_tool", "doctor", "--target", "ssh://root@host"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
     assert run.returncode == Exit.UNREACHABLE and record.exists(), run.stderr

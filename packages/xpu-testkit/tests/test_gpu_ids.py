@@ -10,6 +10,7 @@ from importlib import resources
 from pathlib import Path
 
 import pytest
+
 from xpu_tool import gpu_ids
 from xpu_tool.gpu_ids import Kind, lookup
 
@@ -25,10 +26,11 @@ def test_the_table_is_the_one_file_gpu_ids_reads() -> None:
         assert family.drivers == tuple(entry["drivers"]) and family.firmware == tuple(entry["firmware"])
         assert (family.compute_runtime, family.fp64) == (entry["compute_runtime"], entry["fp64"])
         assert family.ids == tuple(int(i, 16) for i in entry["ids"])
-        assert family.min_kernel == (None if entry["min_kernel"] is None
-                                     else tuple(int(p) for p in entry["min_kernel"].split(".")))
+        assert family.min_kernel == (
+            None if entry["min_kernel"] is None else tuple(int(p) for p in entry["min_kernel"].split("."))
+        )
         assert family.xe_only == (entry["drivers"] == ["xe"])
-    assert gpu_ids.MODEL_NAMES == {int(i, 16): n for e in ENTRIES for i, n in e["models"].items()}
+    assert {int(i, 16): n for e in ENTRIES for i, n in e["models"].items()} == gpu_ids.MODEL_NAMES
 
 
 def test_every_entry_is_well_formed() -> None:
@@ -51,14 +53,17 @@ def test_every_entry_is_well_formed() -> None:
     assert set(TABLE["fields"]) >= {"code", "drivers", "min_kernel", "compute_runtime", "fp64", "firmware", "ids"}
 
 
-@pytest.mark.parametrize(("device_id", "code", "name", "floor", "kind"), [
-    (0xE20B, "BMG", "Arc B580", (6, 12), Kind.DISCRETE),
-    (0x64A0, "LNL", "Arc 130V/140V (Lunar Lake)", (6, 11), Kind.INTEGRATED),
-    (0x56A0, "DG2", "Arc A770", (6, 2), Kind.DISCRETE),
-    (0x7D45, "MTL", "Graphics (Meteor Lake-U)", (6, 7), Kind.INTEGRATED),
-    (0x3E92, "CFL", "UHD Graphics 630", None, Kind.INTEGRATED),
-    (0x9A40, "TGL", "Tiger Lake Iris Xe Graphics", None, Kind.INTEGRATED),  # no marketing name: the family's
-])
+@pytest.mark.parametrize(
+    ("device_id", "code", "name", "floor", "kind"),
+    [
+        (0xE20B, "BMG", "Arc B580", (6, 12), Kind.DISCRETE),
+        (0x64A0, "LNL", "Arc 130V/140V (Lunar Lake)", (6, 11), Kind.INTEGRATED),
+        (0x56A0, "DG2", "Arc A770", (6, 2), Kind.DISCRETE),
+        (0x7D45, "MTL", "Graphics (Meteor Lake-U)", (6, 7), Kind.INTEGRATED),
+        (0x3E92, "CFL", "UHD Graphics 630", None, Kind.INTEGRATED),
+        (0x9A40, "TGL", "Tiger Lake Iris Xe Graphics", None, Kind.INTEGRATED),  # no marketing name: the family's
+    ],
+)
 def test_lookup(device_id: int, code: str, name: str, floor: tuple[int, int] | None, kind: Kind) -> None:
     model = lookup(device_id)
     assert model is not None
@@ -81,9 +86,19 @@ def test_an_unknown_id() -> None:
 
 
 def test_load_reads_a_table_given_to_it() -> None:
-    entry = {"code": "XYZ", "name": "Test GPU", "arch": "Xe9", "kind": "discrete", "drivers": ["xe"],
-             "min_kernel": "7.1", "compute_runtime": "default", "fp64": True, "firmware": ["guc"],
-             "ids": ["abcd", "00ef"], "models": {"00ef": "Test 1"}}
+    entry = {
+        "code": "XYZ",
+        "name": "Test GPU",
+        "arch": "Xe9",
+        "kind": "discrete",
+        "drivers": ["xe"],
+        "min_kernel": "7.1",
+        "compute_runtime": "default",
+        "fp64": True,
+        "firmware": ["guc"],
+        "ids": ["abcd", "00ef"],
+        "models": {"00ef": "Test 1"},
+    }
     families, names = gpu_ids.load(json.dumps({"families": [entry]}))
     [family] = families
     assert (family.ids, family.min_kernel, family.xe_only, family.kind) == ((0xABCD, 0xEF), (7, 1), True, Kind.DISCRETE)
@@ -94,5 +109,7 @@ def test_the_table_ships_with_the_package() -> None:
     """setuptools' package data (the wheel) and package.nix's source fileset both hold it."""
     pyproject = tomllib.loads((TOOL_PACKAGE / "pyproject.toml").read_text())
     assert "data/*.json" in pyproject["tool"]["setuptools"]["package-data"]["xpu_tool"]
-    assert (TOOL_PACKAGE / "src/xpu_tool" / gpu_ids.DATA).read_text() == resources.files("xpu_tool").joinpath(gpu_ids.DATA).read_text()
+    assert (TOOL_PACKAGE / "src/xpu_tool" / gpu_ids.DATA).read_text() == resources.files("xpu_tool").joinpath(
+        gpu_ids.DATA
+    ).read_text()
     assert re.search(r"fileset = lib\.fileset\.unions \[[^]]*\./src\n", (TOOL_PACKAGE / "package.nix").read_text())

@@ -29,13 +29,28 @@ class LeanInstall:
     root: Path
 
     def xpu(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(self.root / "bin" / "xpu"), *args], capture_output=True, text=True,
-                              timeout=timeout, cwd=self.root)
+        return subprocess.run(
+            [str(self.root / "bin" / "xpu"), *args], capture_output=True, text=True, timeout=timeout, cwd=self.root
+        )
 
     def distributions(self) -> set[str]:
-        run = subprocess.run([sys.executable, "-m", "pip", "--python", str(self.root / "bin" / "python"), "list",
-                              "--format", "json", "--disable-pip-version-check"], capture_output=True, text=True,
-                             timeout=120, check=True)
+        run = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "--python",
+                str(self.root / "bin" / "python"),
+                "list",
+                "--format",
+                "json",
+                "--disable-pip-version-check",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
         return {d["name"].lower().replace("_", "-") for d in json.loads(run.stdout)}
 
 
@@ -44,13 +59,31 @@ def lean(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LeanInstall]:
     work = tmp_path_factory.mktemp("xpu-tool-alone")
     root = work / "venv"
     # a copy of the package's source: setuptools builds in the project directory (build/, egg-info)
-    source = shutil.copytree(REPO / "packages" / "xpu-tool", work / "xpu-tool",
-                             ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
+    source = shutil.copytree(
+        REPO / "packages" / "xpu-tool",
+        work / "xpu-tool",
+        ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"),
+    )
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True, timeout=120)
     # the running interpreter's pip installs into the new environment (no ensurepip needed)
-    run = subprocess.run([sys.executable, "-m", "pip", "--python", str(root / "bin" / "python"), "install",
-                          "--disable-pip-version-check", "-q", "-c", str(REPO / "constraints.txt"),
-                          str(source)], capture_output=True, text=True, timeout=900)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(root / "bin" / "python"),
+            "install",
+            "--disable-pip-version-check",
+            "-q",
+            "-c",
+            str(REPO / "constraints.txt"),
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert run.returncode == 0, f"pip install packages/xpu-tool failed:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
     yield LeanInstall(root)
 
@@ -86,8 +119,9 @@ def test_the_host_tool_alone_diagnoses_this_machine(lean: LeanInstall) -> None:
     at the Python environment, and the host tool brings no torch."""
     run = lean.xpu("doctor", "--json")
     assert run.returncode in (0, 1), run.stderr
-    full = subprocess.run([sys.executable, "-m", "xpu_tool", "doctor", "--json"], capture_output=True, text=True,
-                          timeout=300)
+    full = subprocess.run(
+        [sys.executable, "-m", "xpu_tool", "doctor", "--json"], capture_output=True, text=True, timeout=300
+    )
     assert json.loads(run.stdout)["usable"] == json.loads(full.stdout)["usable"]
     got, want = _probes(run.stdout), _probes(full.stdout)
     machine = ("pci", "render-nodes", "level-zero", "opencl", "environment", "services")
@@ -99,8 +133,12 @@ def test_the_host_tool_alone_checks_the_real_ollama(lean: LeanInstall, xpu_ipex_
     """`xpu check ollama` writes its tiny model and has the real IPEX-LLM Ollama create and run it,
     with no numpy or gguf: the verdict is the full installation's."""
     run = lean.xpu("check", "ollama", xpu_ipex_ollama.url, "--json")
-    full = subprocess.run([sys.executable, "-m", "xpu_tool", "check", "ollama", xpu_ipex_ollama.url, "--json"],
-                          capture_output=True, text=True, timeout=300)
+    full = subprocess.run(
+        [sys.executable, "-m", "xpu_tool", "check", "ollama", xpu_ipex_ollama.url, "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == full.returncode, run.stderr
     got, want = json.loads(run.stdout), json.loads(full.stdout)
     assert got["created"] is True

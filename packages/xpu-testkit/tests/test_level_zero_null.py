@@ -22,17 +22,25 @@ from xpu_tool.diagnosis import diagnose
 from xpu_tool.model import ProbeResult, Severity, Status
 from xpu_tool.probes.context import ProbeContext
 from xpu_tool.probes.environment import collect_env, judge_env
-from xpu_tool.probes.sycl import probe_sycl
 from xpu_tool.probes.level_zero import probe_level_zero
+from xpu_tool.probes.sycl import probe_sycl
 from xpu_tool.remote import ze_probe
 from xpu_tool.target import Target
 
 from .test_cli import check_schema, xpu
 from .test_diagnosis import A770, UHD630, observe, ze
 
-NULL_DEVICE = {"properties_result": "ZE_RESULT_SUCCESS", "name": "Null Device", "type": "gpu", "vendor_id": 0,
-               "device_id": 0, "integrated": False, "core_clock_mhz": 0, "eu_count": 0,
-               "memory": [{"name": "", "total_size": 0}]}  # ze_null.cpp fills only stype, type and name
+NULL_DEVICE = {
+    "properties_result": "ZE_RESULT_SUCCESS",
+    "name": "Null Device",
+    "type": "gpu",
+    "vendor_id": 0,
+    "device_id": 0,
+    "integrated": False,
+    "core_clock_mhz": 0,
+    "eu_count": 0,
+    "memory": [{"name": "", "total_size": 0}],
+}  # ze_null.cpp fills only stype, type and name
 NOT_IN_SYSFS = "level-zero-gpu-not-in-sysfs"
 DEBIAN_LOADER = Path("/usr/lib/x86_64-linux-gnu/libze_loader.so.1")  # libze1
 
@@ -90,8 +98,9 @@ def test_probe_enumerates_the_null_device_on_the_built_loader(local: Target, nul
     assert "zeInit -> ZE_RESULT_SUCCESS (0x00000000)" in result.evidence
 
 
-def test_debians_packaged_loader_loads_the_null_driver_too(local: Target, null_driver: Path,
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_debians_packaged_loader_loads_the_null_driver_too(
+    local: Target, null_driver: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     if not DEBIAN_LOADER.exists():
         pytest.skip("Debian's libze1 is not installed (apt-get install libze1)")
     monkeypatch.setenv("XPU_ZE_LOADER", str(DEBIAN_LOADER))
@@ -101,8 +110,9 @@ def test_debians_packaged_loader_loads_the_null_driver_too(local: Target, null_d
 
 
 @pytest.mark.parametrize("value", ["0", "true", "yes", ""])
-def test_only_1_enables_the_null_driver(local: Target, loader_env: Path, monkeypatch: pytest.MonkeyPatch,
-                                        value: str) -> None:
+def test_only_1_enables_the_null_driver(
+    local: Target, loader_env: Path, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
     """The loader's getenv_tobool takes "1" alone; the probe's reading of the variable agrees."""
     monkeypatch.setenv("ZE_ENABLE_NULL_DRIVER", value)
     result = probe(local)
@@ -122,8 +132,12 @@ def test_alt_drivers_bring_the_same_device(local: Target, loader_env: Path, monk
 
 # ctypes classes of ze_probe.py and the C types of ze_api.h / loader/ze_loader.h they mirror.
 # (InitDriverTypeDesc belongs to zeInitDrivers, which 1.8's headers do not have yet.)
-C_TYPES = {"DriverProperties": "ze_driver_properties_t", "DeviceProperties": "ze_device_properties_t",
-           "MemoryProperties": "ze_device_memory_properties_t", "ComponentVersion": "zel_component_version_t"}
+C_TYPES = {
+    "DriverProperties": "ze_driver_properties_t",
+    "DeviceProperties": "ze_device_properties_t",
+    "MemoryProperties": "ze_device_memory_properties_t",
+    "ComponentVersion": "zel_component_version_t",
+}
 C_FIELDS = {("ComponentVersion", f): f"component_lib_version.{f}" for f in ("major", "minor", "patch")}
 
 
@@ -142,10 +156,16 @@ def test_ctypes_layouts_match_the_real_headers(ze_null_dir: Path, tmp_path: Path
             lines.append(f'std::printf("{cls}.{name} %zu\\n", offsetof({ctype}, {member}));')
             expected[f"{cls}.{name}"] = getattr(struct, name).offset
     source = tmp_path / "layout.cpp"
-    source.write_text("#include <cstdio>\n#include <cstddef>\n#include <ze_api.h>\n#include <loader/ze_loader.h>\n"
-                      "int main() {\n" + "\n".join(lines) + "\n}\n")
-    subprocess.run([compiler, f"-I{ze_null_dir}/include", str(source), "-o", str(tmp_path / "layout")],
-                   check=True, capture_output=True, timeout=60)
+    source.write_text(
+        "#include <cstdio>\n#include <cstddef>\n#include <ze_api.h>\n#include <loader/ze_loader.h>\n"
+        "int main() {\n" + "\n".join(lines) + "\n}\n"
+    )
+    subprocess.run(
+        [compiler, f"-I{ze_null_dir}/include", str(source), "-o", str(tmp_path / "layout")],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
     out = subprocess.run([str(tmp_path / "layout")], check=True, capture_output=True, text=True, timeout=10).stdout
     actual = {key: int(value) for key, value in (line.split() for line in out.splitlines())}
     assert actual == expected
@@ -162,12 +182,14 @@ def test_diagnosis_shapes_agree_with_the_real_collector(local: Target, null_driv
         if key != "drivers":
             assert type(real[key]) is type(value), key
     real_driver, made_driver = real["drivers"][0], made["drivers"][0]
-    assert {k: type(v) for k, v in made_driver.items() if k != "devices"} == \
-        {k: type(real_driver[k]) for k in made_driver if k != "devices"}
+    assert {k: type(v) for k, v in made_driver.items() if k != "devices"} == {
+        k: type(real_driver[k]) for k in made_driver if k != "devices"
+    }
     real_device = real_driver["devices"][0]
     for device in made_driver["devices"]:
-        assert {k: type(v) for k, v in device.items() if k != "memory"} == \
-            {k: type(real_device[k]) for k in device if k != "memory"}
+        assert {k: type(v) for k, v in device.items() if k != "memory"} == {
+            k: type(real_device[k]) for k in device if k != "memory"
+        }
         assert [set(m) for m in device["memory"]] == [set(m) for m in real_device["memory"]]
 
 
@@ -185,8 +207,10 @@ def test_doctor_json_names_the_null_drivers_gpu(null_driver: Path, machine) -> N
     finding = findings[NOT_IN_SYSFS]
     assert finding["severity"] == "fail"
     assert finding["title"] == "Level Zero reports a GPU that is not hardware (ZE_ENABLE_NULL_DRIVER is set)"
-    assert finding["evidence"][:2] == ["Level Zero GPU 'Null Device' [0000:0000]",
-                                       "sysfs: no Intel GPU driven by i915 or xe"]
+    assert finding["evidence"][:2] == [
+        "Level Zero GPU 'Null Device' [0000:0000]",
+        "sysfs: no Intel GPU driven by i915 or xe",
+    ]
     assert finding["fix"].startswith("unset ZE_ENABLE_NULL_DRIVER")
     assert "environment.sessionVariables" in finding["nixos"]
     assert findings["level-zero-no-driver"]["title"] == "Level Zero loader finds no Intel GPU driver"
@@ -197,8 +221,10 @@ def test_doctor_text_names_the_null_drivers_gpu(null_driver: Path, machine) -> N
     assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr
     lines = run.stdout.splitlines()
     assert "level-zero    FAIL    Level Zero drivers enumerate no Intel GPU" in lines
-    assert (f"FAIL   Level Zero reports a GPU that is not hardware (ZE_ENABLE_NULL_DRIVER is set)  [{NOT_IN_SYSFS}]"
-            in lines)
+    assert (
+        f"FAIL   Level Zero reports a GPU that is not hardware (ZE_ENABLE_NULL_DRIVER is set)  [{NOT_IN_SYSFS}]"
+        in lines
+    )
     assert "       - Level Zero GPU 'Null Device' [0000:0000]" in lines
     assert any(line.startswith("       fix: unset ZE_ENABLE_NULL_DRIVER") for line in lines)
     assert "VERDICT: no Intel GPU on this machine: GPU acceleration is not possible here" in lines

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from xpu_testkit.doubles.llama_cpp import LlamaCppDouble
 from xpu_testkit.services.llama_server import BUILDS, LAVAPIPE, LlamaServer, binary_for
 from xpu_tool.cli.exit_codes import Exit
@@ -35,8 +36,9 @@ BUILT_HERE = "bootstrap.sh test builds llama-server from llama.cpp's source and 
 
 
 def xpu(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "xpu_tool", *args], capture_output=True, text=True, timeout=300,
-                          env=env, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "xpu_tool", *args], capture_output=True, text=True, timeout=300, env=env, check=False
+    )
 
 
 @pytest.fixture(scope="module")
@@ -120,16 +122,18 @@ def test_expect_gpu_fails_on_lavapipe_naming_llvmpipe_a_software_device(lavapipe
 
 
 def test_the_vulkan_build_without_a_visible_device_runs_on_the_cpu(vulkan_without_device: LlamaServer) -> None:
-    result = check_llama_cpp(vulkan_without_device.url, log_reader=vulkan_without_device.log_text, expect_gpu=True,
-                             timeout=120)
+    result = check_llama_cpp(
+        vulkan_without_device.url, log_reader=vulkan_without_device.log_text, expect_gpu=True, timeout=120
+    )
     assert result.completion is not None and result.completion.worked
     assert [f.id for f in result.findings] == ["llama-cpp-on-cpu"] and not result.ok
 
 
 @pytest.mark.parametrize("expect_gpu, code", [(False, Exit.OK), (True, Exit.FAILED)])
 def test_the_cli_on_the_cpu_build(cpu_server: LlamaServer, expect_gpu: bool, code: int) -> None:
-    run = xpu("check", "llama-cpp", cpu_server.url, "--log", str(cpu_server.log),
-              *(["--expect-gpu"] if expect_gpu else []))
+    run = xpu(
+        "check", "llama-cpp", cpu_server.url, "--log", str(cpu_server.log), *(["--expect-gpu"] if expect_gpu else [])
+    )
     assert run.returncode == code, (run.stdout, run.stderr)
     assert run.stderr == "" and "Traceback" not in run.stdout
     assert "generated 16 tokens" in run.stdout and "ran on the CPU" in run.stdout
@@ -138,8 +142,9 @@ def test_the_cli_on_the_cpu_build(cpu_server: LlamaServer, expect_gpu: bool, cod
 
 
 @pytest.mark.parametrize("expect_gpu, code", [(False, Exit.OK), (True, Exit.FAILED)])
-def test_the_cli_on_lavapipe_with_a_saved_log(lavapipe_server: LlamaServer, expect_gpu: bool, code: int,
-                                              tmp_path: Path) -> None:
+def test_the_cli_on_lavapipe_with_a_saved_log(
+    lavapipe_server: LlamaServer, expect_gpu: bool, code: int, tmp_path: Path
+) -> None:
     saved = tmp_path / "llama-server.log"
     shutil.copy(lavapipe_server.log, saved)
     run = xpu("check", "llama-cpp", lavapipe_server.url, "--log", str(saved), *(["--expect-gpu"] if expect_gpu else []))
@@ -156,9 +161,9 @@ def test_the_cli_reads_the_units_journal(cpu_server: LlamaServer, tmp_path: Path
     log for exactly that invocation, as journald would."""
     fake = tmp_path / "bin" / "journalctl"
     fake.parent.mkdir()
-    fake.write_text("#!/bin/sh\n"
-                    f'case " $* " in *" -o cat "*" -u llama-cpp.service "*) exec cat {cpu_server.log} ;; esac\n'
-                    "exit 1\n")
+    fake.write_text(
+        f'#!/bin/sh\ncase " $* " in *" -o cat "*" -u llama-cpp.service "*) exec cat {cpu_server.log} ;; esac\nexit 1\n'
+    )
     fake.chmod(0o755)
     env = {**os.environ, "PATH": f"{fake.parent}:{os.environ['PATH']}"}
     run = xpu("check", "llama-cpp", cpu_server.url, "--journal", "llama-cpp.service", "--expect-gpu", "--json", env=env)
@@ -168,7 +173,8 @@ def test_the_cli_reads_the_units_journal(cpu_server: LlamaServer, tmp_path: Path
 
 def test_without_a_log_where_it_ran_is_unknown(cpu_server: LlamaServer) -> None:
     assert [(f.id, f.severity) for f in check_llama_cpp(cpu_server.url, timeout=60).findings] == [
-        ("llama-cpp-no-evidence", Severity.INFO)]
+        ("llama-cpp-no-evidence", Severity.INFO)
+    ]
     run = xpu("check", "llama-cpp", cpu_server.url, "--expect-gpu")
     assert run.returncode == Exit.FAILED and "no log was read" in run.stdout and "-lv 4" in run.stdout
 
@@ -213,16 +219,22 @@ def test_a_partial_offload_is_named() -> None:
 # -- the double: llama-server on an Intel Arc ------------------------------------------------------
 
 
-@pytest.mark.parametrize("device, name", [("arc-vulkan", "Intel(R) Arc(TM) 140V GPU (16GB)"),
-                                          ("arc-sycl", "Intel(R) Graphics [0xe20b]")])
+@pytest.mark.parametrize(
+    "device, name", [("arc-vulkan", "Intel(R) Arc(TM) 140V GPU (16GB)"), ("arc-sycl", "Intel(R) Graphics [0xe20b]")]
+)
 def test_the_check_passes_on_an_intel_gpu(device: str, name: str, tmp_path: Path) -> None:
     with LlamaCppDouble(device=device) as double:
         result = check_llama_cpp(double.url, log_reader=double.log_text, expect_gpu=True, timeout=30)
         assert result.ok and result.findings == () and result.device is not None
         assert result.device.description == name
         sent = double.requests[-1][2]
-        assert sent == {"prompt": "Why is the sky blue?", "n_predict": 16, "temperature": 0, "seed": 42,
-                        "cache_prompt": False}
+        assert sent == {
+            "prompt": "Why is the sky blue?",
+            "n_predict": 16,
+            "temperature": 0,
+            "seed": 42,
+            "cache_prompt": False,
+        }
         log = tmp_path / "server.log"
         log.write_text(double.log_text())
         run = xpu("check", "llama-cpp", double.url, "--log", str(log), "--expect-gpu")
@@ -236,8 +248,9 @@ def test_the_check_waits_for_the_model_to_load() -> None:
         assert result.ok and [r[1] for r in double.requests].count("/health") >= 3
 
 
-@pytest.mark.parametrize("mode, finding", [("no-tokens", "llama-cpp-no-tokens"),
-                                           ("http500", "llama-cpp-generate-failed")])
+@pytest.mark.parametrize(
+    "mode, finding", [("no-tokens", "llama-cpp-no-tokens"), ("http500", "llama-cpp-generate-failed")]
+)
 def test_a_server_that_does_no_work_fails(mode: str, finding: str) -> None:
     with LlamaCppDouble(mode) as double:
         result = check_llama_cpp(double.url, log_reader=double.log_text, timeout=30)

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import requests
+
 from xpu_testkit.doubles.llama_cpp import LlamaCppDouble
 from xpu_testkit.services.llama_server import BUILDS, LlamaServer, binary_for
 from xpu_tool.services.llama_cpp.check import N_PREDICT, PROMPT
@@ -21,8 +22,11 @@ REQUESTS: list[tuple[str, str, dict[str, Any] | None]] = [
     ("GET", "/health", None),
     ("GET", "/props", None),
     ("GET", "/v1/models", None),
-    ("POST", "/completion", {"prompt": PROMPT, "n_predict": N_PREDICT, "temperature": 0, "seed": 42,
-                             "cache_prompt": False}),
+    (
+        "POST",
+        "/completion",
+        {"prompt": PROMPT, "n_predict": N_PREDICT, "temperature": 0, "seed": 42, "cache_prompt": False},
+    ),
     ("GET", "/no-such-endpoint", None),
 ]
 
@@ -60,8 +64,9 @@ def real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServer]:
 
 
 @pytest.mark.parametrize("method, path, body", REQUESTS, ids=[f"{m} {p}" for m, p, _ in REQUESTS])
-def test_the_double_answers_like_the_real_server(real: LlamaServer, method: str, path: str,
-                                                 body: dict[str, Any] | None) -> None:
+def test_the_double_answers_like_the_real_server(
+    real: LlamaServer, method: str, path: str, body: dict[str, Any] | None
+) -> None:
     with LlamaCppDouble() as double:
         assert answer(double.url, method, path, body) == answer(real.url, method, path, body)
 

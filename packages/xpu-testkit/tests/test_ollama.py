@@ -15,10 +15,8 @@ import pytest
 from xpu_testkit.doubles.ollama import GENERATE_SAMPLE, STREAM_FINAL, OllamaDouble
 from xpu_testkit.services.ipex_ollama import IpexOllamaServer, default_venv, find_binary
 from xpu_tool.process import free_port
-from xpu_tool.services.ollama import OllamaClient, OllamaError, diagnose_text
-from xpu_tool.services.ollama import check_ollama
+from xpu_tool.services.ollama import OllamaClient, OllamaError, check_ollama, diagnose_text
 from xpu_tool.services.tiny_gguf import N_VOCAB, write_tiny_llama
-
 
 # The real server's 500 when its runner aborts: "has terminated" when the runner dies while the
 # model loads, "no longer running" when it was up and dies under the request; which one comes
@@ -34,8 +32,9 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 # -- the real server ---------------------------------------------------------------------------
 
 
-def test_ipex_llama_cpp_loads_the_tiny_models_metadata_and_vocabulary(no_intel_gpu_here: None, tiny_model: Path,
-                                                                     tmp_path: Path) -> None:
+def test_ipex_llama_cpp_loads_the_tiny_models_metadata_and_vocabulary(
+    no_intel_gpu_here: None, tiny_model: Path, tmp_path: Path
+) -> None:
     """IPEX-LLM's own llama.cpp (`main`, from the same wheel as its Ollama) reads the tiny model's
     header, hyperparameters and vocabulary, and stops only where it needs a SYCL device. A model it
     could not parse fails earlier, with "error loading model vocabulary" or a key error."""
@@ -43,11 +42,16 @@ def test_ipex_llama_cpp_loads_the_tiny_models_metadata_and_vocabulary(no_intel_g
     if binary is None:
         pytest.skip(f"IPEX-LLM Ollama is not installed in {default_venv()} (./bootstrap.sh test installs it)")
     libs = binary.parent
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-           "LD_LIBRARY_PATH": f"{default_venv() / 'lib'}:{libs}"}
-    run = subprocess.run([str(libs / "main"), "-m", str(tiny_model), "-p", "Why", "-n", "4", "-ngl", "0"],
-                         capture_output=True, text=True, timeout=120, env=env, stdin=subprocess.DEVNULL,
-                         cwd=tmp_path)  # llama.cpp writes main.log into its working directory
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LD_LIBRARY_PATH": f"{default_venv() / 'lib'}:{libs}"}
+    run = subprocess.run(
+        [str(libs / "main"), "-m", str(tiny_model), "-p", "Why", "-n", "4", "-ngl", "0"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        cwd=tmp_path,
+    )  # llama.cpp writes main.log into its working directory
     log = run.stdout + run.stderr
     assert (tmp_path / "main.log").exists()
     assert run.returncode != 0  # no SYCL device here
@@ -69,8 +73,9 @@ def test_real_server_version_and_model_lifecycle(xpu_ipex_ollama: IpexOllamaServ
     assert "xpu-tiny:latest" not in [m["name"] for m in client.tags()]
 
 
-def test_real_server_generate_is_diagnosed_as_no_gpu(no_intel_gpu_here: None, xpu_ipex_ollama: IpexOllamaServer,
-                                                    tiny_model: Path) -> None:
+def test_real_server_generate_is_diagnosed_as_no_gpu(
+    no_intel_gpu_here: None, xpu_ipex_ollama: IpexOllamaServer, tiny_model: Path
+) -> None:
     client = OllamaClient(xpu_ipex_ollama.url, read_timeout=120)
     client.create_from_gguf("xpu-tiny-gen", tiny_model)
     with pytest.raises(OllamaError) as err:
@@ -96,7 +101,9 @@ def test_generate_on_gpu(tiny_model: Path) -> None:
         assert sent["options"] == {"seed": 42, "temperature": 0, "num_predict": 8} and sent["stream"] is False
         assert round(g.decode_tokens_per_s, 2) == round(290 / 4.709213, 2)
         streamed = client.generate("xpu-tiny", "Why is the sky blue?", stream=True)
-        assert streamed.text == "TheTheThe" and streamed.chunks == 4 and streamed.eval_count == STREAM_FINAL["eval_count"]
+        assert (
+            streamed.text == "TheTheThe" and streamed.chunks == 4 and streamed.eval_count == STREAM_FINAL["eval_count"]
+        )
         [placement] = client.ps()
         assert placement.model == "xpu-tiny:latest"
         assert (placement.offload, placement.gpu_share) == ("gpu", 1.0)
@@ -128,9 +135,8 @@ def test_http_500_is_diagnosed(tiny_model: Path) -> None:
 
 
 def test_malformed_json() -> None:
-    with OllamaDouble("malformed") as double:
-        with pytest.raises(OllamaError, match="not JSON"):
-            OllamaClient(double.url).generate("xpu-tiny", "hi")
+    with OllamaDouble("malformed") as double, pytest.raises(OllamaError, match="not JSON"):
+        OllamaClient(double.url).generate("xpu-tiny", "hi")
 
 
 def test_timeout() -> None:
@@ -140,9 +146,8 @@ def test_timeout() -> None:
 
 
 def test_a_stream_that_never_finishes_is_bounded() -> None:
-    with OllamaDouble("never") as double:
-        with pytest.raises(OllamaError, match="not done after 2 s"):
-            OllamaClient(double.url).generate("xpu-tiny", "hi", stream=True, deadline=2)
+    with OllamaDouble("never") as double, pytest.raises(OllamaError, match="not done after 2 s"):
+        OllamaClient(double.url).generate("xpu-tiny", "hi", stream=True, deadline=2)
 
 
 def test_connection_refused() -> None:
@@ -150,15 +155,20 @@ def test_connection_refused() -> None:
         OllamaClient(f"http://127.0.0.1:{free_port()}").version()
 
 
-@pytest.mark.parametrize("log, expected", [
-    ('time=... level=INFO source=gpu.go msg="dropping integrated GPU" id=0', "ollama-igpu-dropped"),
-    ("get_memory_info: [warning] ext_intel_free_memory is not supported (export/set ZES_ENABLE_SYSMAN=1 to support)",
-     "no-free-vram-data"),
-    ("oneDNN: could not create a primitive", "mdwe-blocks-jit"),
-    ("ggml_sycl_init: can not find preferred GPU platform", "ollama-no-sycl-gpu"),
-    ("POST /api/generate: HTTP 500: 'llama runner process has terminated: signal: aborted '", "ollama-runner-died"),
-    ("POST /api/generate: HTTP 500: 'llama runner process no longer running: -1'", "ollama-runner-died"),
-])
+@pytest.mark.parametrize(
+    "log, expected",
+    [
+        ('time=... level=INFO source=gpu.go msg="dropping integrated GPU" id=0', "ollama-igpu-dropped"),
+        (
+            "get_memory_info: [warning] ext_intel_free_memory is not supported (export/set ZES_ENABLE_SYSMAN=1 to support)",
+            "no-free-vram-data",
+        ),
+        ("oneDNN: could not create a primitive", "mdwe-blocks-jit"),
+        ("ggml_sycl_init: can not find preferred GPU platform", "ollama-no-sycl-gpu"),
+        ("POST /api/generate: HTTP 500: 'llama runner process has terminated: signal: aborted '", "ollama-runner-died"),
+        ("POST /api/generate: HTTP 500: 'llama runner process no longer running: -1'", "ollama-runner-died"),
+    ],
+)
 def test_log_signatures(log: str, expected: str) -> None:
     assert expected in [f.id for f in diagnose_text(log)]
 
@@ -166,8 +176,9 @@ def test_log_signatures(log: str, expected: str) -> None:
 # -- the end-to-end check -----------------------------------------------------------------------
 
 
-def test_check_on_the_real_server_names_the_missing_gpu(no_intel_gpu_here: None,
-                                                       xpu_ipex_ollama: IpexOllamaServer) -> None:
+def test_check_on_the_real_server_names_the_missing_gpu(
+    no_intel_gpu_here: None, xpu_ipex_ollama: IpexOllamaServer
+) -> None:
     result = check_ollama(xpu_ipex_ollama.url, log_reader=xpu_ipex_ollama.log_text)
     assert result.version == "0.0.0" and result.created and result.generation is None and not result.ok
     assert [f.id for f in result.findings] == ["ollama-no-sycl-gpu"]
@@ -190,8 +201,12 @@ def test_check_on_the_cpu(expect_gpu: bool, ok: bool) -> None:
 
 def test_check_cli_json() -> None:
     with OllamaDouble("partial") as double:
-        run = subprocess.run([sys.executable, "-m", "xpu_tool", "check", "ollama", double.url, "--json",
-                              "--expect-gpu"], capture_output=True, text=True, timeout=60)
+        run = subprocess.run(
+            [sys.executable, "-m", "xpu_tool", "check", "ollama", double.url, "--json", "--expect-gpu"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     assert run.returncode == 1
     report = json.loads(run.stdout)
     assert report["placement"]["size_vram"] * 2 == report["placement"]["size"]
@@ -208,37 +223,63 @@ def test_journal_reader_reads_through_the_target(tmp_path: Path) -> None:
     assert isinstance(text, str) and "DeviceList" not in text
 
 
-def test_check_cli_reads_the_units_journal(no_intel_gpu_here: None, xpu_ipex_ollama: IpexOllamaServer,
-                                          tmp_path: Path) -> None:
+def test_check_cli_reads_the_units_journal(
+    no_intel_gpu_here: None, xpu_ipex_ollama: IpexOllamaServer, tmp_path: Path
+) -> None:
     """`--journal UNIT` runs `journalctl -o cat -u UNIT` on this machine. This machine has no such
     unit, so a journalctl on PATH prints the real server's log for exactly that invocation, as
     journald would for the unit (`-o cat`: message text only)."""
     fake = tmp_path / "bin" / "journalctl"
     fake.parent.mkdir()
-    fake.write_text("#!/bin/sh\n"
-                    f'case " $* " in *" -o cat "*" -u ollama.service "*) exec cat {xpu_ipex_ollama.log} ;; esac\n'
-                    "exit 1\n")
+    fake.write_text(
+        "#!/bin/sh\n"
+        f'case " $* " in *" -o cat "*" -u ollama.service "*) exec cat {xpu_ipex_ollama.log} ;; esac\n'
+        "exit 1\n"
+    )
     fake.chmod(0o755)
     env = {**os.environ, "PATH": f"{fake.parent}:{os.environ['PATH']}"}
-    run = subprocess.run([sys.executable, "-m", "xpu_tool", "check", "ollama", xpu_ipex_ollama.url, "--json",
-                          "--journal", "ollama.service"], capture_output=True, text=True, timeout=300, env=env)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "xpu_tool",
+            "check",
+            "ollama",
+            xpu_ipex_ollama.url,
+            "--json",
+            "--journal",
+            "ollama.service",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     assert run.returncode == 1, run.stderr
     assert [f["id"] for f in json.loads(run.stdout)["findings"]] == ["ollama-no-sycl-gpu"]
 
 
 def test_check_cli_rejects_an_empty_journal_unit() -> None:
-    run = subprocess.run([sys.executable, "-m", "xpu_tool", "check", "ollama", "http://127.0.0.1:1",
-                          "--journal", " "], capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [sys.executable, "-m", "xpu_tool", "check", "ollama", "http://127.0.0.1:1", "--journal", " "],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert run.returncode == 2 and "Traceback" not in run.stderr
     assert run.stderr.strip().endswith("--journal needs a unit name, e.g. ollama.service")
 
 
-@pytest.mark.parametrize("journal, finding", [
-    (False, "The Ollama model runner died"),
-    (True, "No Intel GPU visible to SYCL"),
-])
-def test_bench_on_the_real_server_names_the_failure(no_intel_gpu_here: None, xpu_ipex_ollama: IpexOllamaServer,
-                                                    tmp_path: Path, journal: bool, finding: str) -> None:
+@pytest.mark.parametrize(
+    "journal, finding",
+    [
+        (False, "The Ollama model runner died"),
+        (True, "No Intel GPU visible to SYCL"),
+    ],
+)
+def test_bench_on_the_real_server_names_the_failure(
+    no_intel_gpu_here: None, xpu_ipex_ollama: IpexOllamaServer, tmp_path: Path, journal: bool, finding: str
+) -> None:
     """`xpu bench ollama` against Intel's real IPEX-LLM Ollama: the first generate fails, and the
     error says why (from the HTTP error alone, or precisely from the unit's journal)."""
     fake = tmp_path / "bin" / "journalctl"
@@ -246,8 +287,17 @@ def test_bench_on_the_real_server_names_the_failure(no_intel_gpu_here: None, xpu
     fake.write_text(f"#!/bin/sh\nexec cat {xpu_ipex_ollama.log}\n")
     fake.chmod(0o755)
     env = {**os.environ, "PATH": f"{fake.parent}:{os.environ['PATH']}"}
-    cmd = [sys.executable, "-m", "xpu_tool", "bench", "ollama", "--backend", f"ipex-llm={xpu_ipex_ollama.url}",
-           "--out", str(tmp_path / "out")] + (["--journal", "ollama.service"] if journal else [])
+    cmd = [
+        sys.executable,
+        "-m",
+        "xpu_tool",
+        "bench",
+        "ollama",
+        "--backend",
+        f"ipex-llm={xpu_ipex_ollama.url}",
+        "--out",
+        str(tmp_path / "out"),
+    ] + (["--journal", "ollama.service"] if journal else [])
     run = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     assert run.returncode == 1 and "Traceback" not in run.stderr
     assert RUNNER_DIED.search(run.stderr.splitlines()[0]), run.stderr

@@ -22,8 +22,9 @@ def test_sycl_ls_sample(sample: dict) -> None:
     expect = sample["expect"]
     assert len(listing.devices) == expect["devices"]
     gpus = [d for d in listing.devices if d.is_intel_gpu]
-    got = [{"backend": d.backend, "index": d.index, "name": d.name, "driver": d.driver, "version": d.version}
-           for d in gpus]
+    got = [
+        {"backend": d.backend, "index": d.index, "name": d.name, "driver": d.driver, "version": d.version} for d in gpus
+    ]
     assert got == expect["gpus"]
     assert listing.selector == expect.get("selector")
     verdict = judge_sycl(listing, "sycl-ls", None)
@@ -31,14 +32,19 @@ def test_sycl_ls_sample(sample: dict) -> None:
 
 
 def test_device_name_brackets_are_not_the_driver() -> None:
-    dev = parse_device_line("[level_zero:gpu][level_zero:0] Intel(R) Level-Zero, Intel(R) Graphics [0x7d55] 1.3 [1.3.27642]")
+    dev = parse_device_line(
+        "[level_zero:gpu][level_zero:0] Intel(R) Level-Zero, Intel(R) Graphics [0x7d55] 1.3 [1.3.27642]"
+    )
     assert dev is not None
     assert (dev.name, dev.driver) == ("Intel(R) Graphics [0x7d55]", "1.3.27642")
 
 
 def test_level_zero_platform_matched_loosely() -> None:
-    for platform in ("Intel(R) Level-Zero", "Intel(R) oneAPI Unified Runtime over Level-Zero V2",
-                     "Intel(R) oneAPI Unified Runtime over Level-Zero"):
+    for platform in (
+        "Intel(R) Level-Zero",
+        "Intel(R) oneAPI Unified Runtime over Level-Zero V2",
+        "Intel(R) oneAPI Unified Runtime over Level-Zero",
+    ):
         dev = parse_device_line(f"[level_zero:gpu] {platform}, Intel(R) Arc(TM) A770 Graphics 1.6 [1.3.31294]")
         assert dev is not None and dev.on_level_zero and dev.platform == platform
 

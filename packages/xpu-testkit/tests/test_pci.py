@@ -9,10 +9,11 @@ from importlib import resources
 
 import pytest
 
-from . import machines
 from xpu_tool.model import Status
 from xpu_tool.probes.pci import PciGpu, judge_pci, parse_scan, scan_system
 from xpu_tool.probes.render import judge_render
+
+from . import machines
 
 # What a correct scan finds on each recorded machine: (address, device id, driver, kind, render, rebar)
 EXPECTED = {
@@ -20,16 +21,23 @@ EXPECTED = {
     "arc-b580-xe-rebar-off": [("0000:29:00.0", 0xE20B, "xe", "discrete", "renderD128", "off")],
     "arc-b580-xe-vm": [("0000:00:10.0", 0xE20B, "xe", "discrete", "renderD128", "on")],
     "lunar-lake-xe": [("0000:00:02.0", 0x64A0, "xe", "integrated", "renderD128", "unknown")],
-    "igpu-plus-arc": [("0000:00:02.0", 0x3E92, "i915", "integrated", "renderD129", "unknown"),
-                      ("0000:03:00.0", 0x56A0, "i915", "discrete", "renderD128", "on")],
+    "igpu-plus-arc": [
+        ("0000:00:02.0", 0x3E92, "i915", "integrated", "renderD129", "unknown"),
+        ("0000:03:00.0", 0x56A0, "i915", "discrete", "renderD128", "on"),
+    ],
     "arc-a770-vfio": [("0000:09:00.0", 0x56A0, "vfio-pci", "discrete", None, "on")],
     "meteor-lake-unbound": [("0000:00:02.0", 0x7D45, None, "integrated", None, "unknown")],
     "no-intel-gpu": [],
 }
 PCI_STATUS = {
-    "arc-a770-i915": Status.OK, "arc-b580-xe-rebar-off": Status.OK, "arc-b580-xe-vm": Status.OK,
-    "lunar-lake-xe": Status.OK, "igpu-plus-arc": Status.OK, "arc-a770-vfio": Status.FAIL,
-    "meteor-lake-unbound": Status.FAIL, "no-intel-gpu": Status.ABSENT,
+    "arc-a770-i915": Status.OK,
+    "arc-b580-xe-rebar-off": Status.OK,
+    "arc-b580-xe-vm": Status.OK,
+    "lunar-lake-xe": Status.OK,
+    "igpu-plus-arc": Status.OK,
+    "arc-a770-vfio": Status.FAIL,
+    "meteor-lake-unbound": Status.FAIL,
+    "no-intel-gpu": Status.ABSENT,
 }
 
 
@@ -54,7 +62,9 @@ def test_scan(name: str, ctx_for) -> None:
 def test_names_and_families_come_from_the_id_table(ctx_for) -> None:
     scan = scan_system(ctx_for("igpu-plus-arc"))
     assert [(g.name, g.family, g.arch) for g in scan.gpus] == [
-        ("UHD Graphics 630", "CFL", "Gen9.5"), ("Arc A770", "DG2", "Xe-HPG")]
+        ("UHD Graphics 630", "CFL", "Gen9.5"),
+        ("Arc A770", "DG2", "Xe-HPG"),
+    ]
 
 
 def test_kernel_parameters(ctx_for) -> None:
@@ -112,7 +122,11 @@ def test_the_scan_reads_what_passthrough_needs(ctx_for) -> None:
     """driver_override, the IOMMU group, boot VGA and the connected outputs are in the doctor's scan."""
     [gpu] = scan_system(ctx_for("arc-a770-vfio")).gpus
     assert (gpu.vendor, gpu.class_text, gpu.has_driver_override, gpu.drives_display) == (
-        0x8086, "0x030000", True, False)
+        0x8086,
+        "0x030000",
+        True,
+        False,
+    )
     igpu = scan_system(ctx_for("passthrough/igpu-display")).gpus[0]
     assert (igpu.boot_vga, igpu.connected_outputs, igpu.integrated) == (True, ("HDMI-A-1",), True)
     assert igpu.drives_display
@@ -128,7 +142,12 @@ def test_one_address_and_its_iommu_group(ctx_for) -> None:
     usb = scan.device("0000:0a:00.0")
     assert usb is not None and not isinstance(usb, PciGpu)
     assert (usb.vendor, usb.ids, usb.class_text, usb.driver, usb.iommu_group) == (
-        0x1B21, "1b21 2142", "0x0c0330", "xhci_hcd", "1")
+        0x1B21,
+        "1b21 2142",
+        "0x0c0330",
+        "xhci_hcd",
+        "1",
+    )
     assert [g.address for g in scan.gpus] == ["0000:09:00.0"]  # an Intel GPU stays a PciGpu
     assert scan.vfio_pci is True and scan.memlock
     assert scan_system(ctx).others == () and scan_system(ctx).vfio_pci is None  # the doctor's scan: GPUs only
@@ -149,8 +168,13 @@ def test_the_scan_script_is_posix_sh(shell: str, ctx_for, local) -> None:
     script = resources.files("xpu_tool.remote").joinpath("sysfs_scan.sh").read_text()
     argv = [shell, "sh"] if shell == "busybox" else [shell]
     for address in ([], ["0000:00:02.1"]):
-        run = subprocess.run([*argv, "-c", script, "sysfs_scan.sh", ctx.sysroot, *address], capture_output=True,
-                             text=True, timeout=30, check=True)
+        run = subprocess.run(
+            [*argv, "-c", script, "sysfs_scan.sh", ctx.sysroot, *address],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
         assert run.stderr == ""
         assert parse_scan(run.stdout) == replace(scan_system(ctx, *address), raw=run.stdout)
     vf = parse_scan(run.stdout).device("0000:00:02.1")

@@ -94,11 +94,14 @@ def test_targets_from_the_inventory_parametrize_host(pytester: pytest.Pytester) 
     result.stdout.fnmatch_lines(["*test_host_is_a_target?bench-a? PASSED*", "*test_host_is_a_target?bench-b? PASSED*"])
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--xpu-target", "ftp://box"], "*unknown target scheme 'ftp'*"),
-    (["--xpu-target", "nowhere"], "*--xpu-target 'nowhere' is neither a URL nor a name in the inventory*"),
-    (["--xpu-inventory", "missing.yaml"], "*cannot read inventory missing.yaml*"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--xpu-target", "ftp://box"], "*unknown target scheme 'ftp'*"),
+        (["--xpu-target", "nowhere"], "*--xpu-target 'nowhere' is neither a URL nor a name in the inventory*"),
+        (["--xpu-inventory", "missing.yaml"], "*cannot read inventory missing.yaml*"),
+    ],
+)
 def test_bad_options_are_usage_errors(pytester: pytest.Pytester, args: list[str], message: str) -> None:
     pytester.makepyfile(HARDWARE_TEST)
     result = pytester.runpytest(*args)
@@ -112,18 +115,23 @@ def test_malformed_inventory_names_the_line(pytester: pytest.Pytester) -> None:
     pytester.makefile(".yaml", lab="targets:\n  a:\n    url: local://\n    expect: {min_gpus: -1}\n")
     result = pytester.runpytest("--xpu-inventory", "lab.yaml")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*lab.yaml:4: targets.a.expect.min_gpus: expected a non-negative decimal integer like 2, not '-1'*"])
+    result.stderr.fnmatch_lines(
+        ["*lab.yaml:4: targets.a.expect.min_gpus: expected a non-negative decimal integer like 2, not '-1'*"]
+    )
 
 
 def test_strict_skips_fail_skipped_tests_but_not_hardware_gating(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(HARDWARE_TEST + """
+    pytester.makepyfile(
+        HARDWARE_TEST
+        + """
 def test_optional_component():
     pytest.skip("clinfo is not installed")
 
 @pytest.mark.xpu_allowed_skip("nixpkgs cannot be fetched here")
 def test_allowed():
     pytest.skip("nix build cannot fetch nixpkgs")
-""")
+"""
+    )
     result = pytester.runpytest("--xpu-strict-skips", "-rfs")
     result.assert_outcomes(passed=1, skipped=2, failed=1)
     result.stdout.fnmatch_lines(["*skipped under --xpu-strict-skips*clinfo is not installed*"])
@@ -132,8 +140,15 @@ def test_allowed():
 def test_markers_are_registered(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--markers")
     assert result.ret == pytest.ExitCode.OK
-    result.stdout.fnmatch_lines(["@pytest.mark.xpu_hardware:*", "@pytest.mark.xpu_boots_vm:*", "@pytest.mark.xpu_nix:*",
-                                 "@pytest.mark.xpu_slow:*", "@pytest.mark.xpu_allowed_skip(reason):*"])
+    result.stdout.fnmatch_lines(
+        [
+            "@pytest.mark.xpu_hardware:*",
+            "@pytest.mark.xpu_boots_vm:*",
+            "@pytest.mark.xpu_nix:*",
+            "@pytest.mark.xpu_slow:*",
+            "@pytest.mark.xpu_allowed_skip(reason):*",
+        ]
+    )
 
 
 PYTEST_FLOOR = "8.0.0"  # pyproject.toml: pytest>=8.0
@@ -146,12 +161,34 @@ def test_the_plugin_works_on_the_oldest_pytest_it_declares(tmp_path: Path) -> No
     if not floor:
         pytest.skip("XPU_PYTEST_FLOOR is not set: pip install --target DIR pytest==8.0.0 and point it there")
     env = dict(os.environ, PYTHONPATH=floor)
-    version = subprocess.run([sys.executable, "-c", "import pytest; print(pytest.__version__)"], env=env,
-                             capture_output=True, text=True, timeout=60)
+    version = subprocess.run(
+        [sys.executable, "-c", "import pytest; print(pytest.__version__)"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert version.stdout.strip() == PYTEST_FLOOR, version.stderr
-    run = subprocess.run([sys.executable, "-m", "pytest", "-p", "pytester", "-p", "no:cacheprovider", "-q",
-                          "-k", "not oldest_pytest", str(Path(__file__))], env=env, capture_output=True,
-                         text=True, timeout=600, cwd=tmp_path)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "pytester",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "-k",
+            "not oldest_pytest",
+            str(Path(__file__)),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+    )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
     assert " passed" in run.stdout.splitlines()[-1] and "failed" not in run.stdout.splitlines()[-1]
 

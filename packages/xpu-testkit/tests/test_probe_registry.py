@@ -74,8 +74,11 @@ def test_each_gpu_metric_counts_what_its_probe_lists() -> None:
     for p in registry.probes():
         if p.gpus is None:
             continue
-        result = next(_result(p.name, data) for data in ({"gpus": two}, {"devices": two}) if len(p.gpus_of(
-            _result(p.name, data))) == 2)
+        result = next(
+            _result(p.name, data)
+            for data in ({"gpus": two}, {"devices": two})
+            if len(p.gpus_of(_result(p.name, data))) == 2
+        )
         results.append(result)
     exported = generate_latest(registry_for(Export(Report("local://", tuple(results), ())))).decode()
     for result in results:

@@ -30,8 +30,9 @@ OUTSIDE_ONLY = "runs under tests/recorded_view.py only (./bootstrap.sh test runs
 def recorded_gpus(name: str) -> list[tuple[str, int]]:
     """(address, device id) of the Intel display-class devices the recording lists."""
     devices = machines.load(name).get("devices") or {}
-    return sorted((address, int(dev["device"], 16)) for address, dev in devices.items()
-                  if str(dev["class"]).startswith("0x03"))
+    return sorted(
+        (address, int(dev["device"], 16)) for address, dev in devices.items() if str(dev["class"]).startswith("0x03")
+    )
 
 
 @pytest.fixture
@@ -43,8 +44,9 @@ def viewed_machine() -> str:
 
 
 @pytest.mark.xpu_allowed_skip(OUTSIDE_ONLY)
-def test_the_machine_fixtures_see_the_recorded_gpus(viewed_machine: str, this_machines_intel_gpus: tuple[PciGpu, ...],
-                                                    machine) -> None:
+def test_the_machine_fixtures_see_the_recorded_gpus(
+    viewed_machine: str, this_machines_intel_gpus: tuple[PciGpu, ...], machine
+) -> None:
     assert [(g.address, g.device_id) for g in this_machines_intel_gpus] == recorded_gpus(viewed_machine)
     assert Path("/proc/cmdline").read_text().strip() == machines.load(viewed_machine)["cmdline"]
     assert sorted(os.listdir("/dev/dri")) == sorted(os.listdir(machine(viewed_machine) / "dev/dri"))
@@ -88,14 +90,23 @@ def test_peek():
     while not Path({go!r}).exists() and time.monotonic() < deadline:
         time.sleep(0.05)
 """
-VIEWED_POINTS = ("/sys/bus/pci/devices", "/sys/devices/pci0000:00", "/sys/kernel/iommu_groups", "/proc/cmdline",
-                 "/proc/sys/kernel/osrelease", "/dev/dri")
+VIEWED_POINTS = (
+    "/sys/bus/pci/devices",
+    "/sys/devices/pci0000:00",
+    "/sys/kernel/iommu_groups",
+    "/proc/cmdline",
+    "/proc/sys/kernel/osrelease",
+    "/dev/dri",
+)
 
 
 def outside_view() -> dict:
     points = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
-    return {"devices": sorted(os.listdir("/sys/bus/pci/devices")), "dri": os.path.exists("/dev/dri"),
-            "viewed_mounts": sorted(p for p in points if p in VIEWED_POINTS or p == "/dev")}
+    return {
+        "devices": sorted(os.listdir("/sys/bus/pci/devices")),
+        "dri": os.path.exists("/dev/dri"),
+        "viewed_mounts": sorted(p for p in points if p in VIEWED_POINTS or p == "/dev"),
+    }
 
 
 @pytest.fixture
@@ -105,8 +116,9 @@ def as_root() -> None:
 
 
 def runner(*args: str, **kwargs) -> subprocess.Popen[str]:  # type: ignore[no-untyped-def]
-    return subprocess.Popen([sys.executable, str(RUNNER), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, **kwargs)
+    return subprocess.Popen(
+        [sys.executable, str(RUNNER), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs
+    )
 
 
 @pytest.mark.parametrize("ending", ["exit", "sigterm"])
@@ -114,8 +126,7 @@ def test_the_view_is_seen_inside_only_and_leaves_nothing(as_root: None, tmp_path
     out, go = tmp_path / "inside.json", tmp_path / "go"
     (tmp_path / "test_peek.py").write_text(PEEK.format(out=str(out), go=str(go)))
     before = outside_view()
-    proc = runner("arc-a770-i915", "--", str(tmp_path / "test_peek.py"), "-q", "-p", "no:cacheprovider",
-                  cwd=tmp_path)
+    proc = runner("arc-a770-i915", "--", str(tmp_path / "test_peek.py"), "-q", "-p", "no:cacheprovider", cwd=tmp_path)
     try:
         deadline = time.monotonic() + 60
         while not out.exists() and proc.poll() is None and time.monotonic() < deadline:
@@ -144,11 +155,14 @@ def test_the_view_is_seen_inside_only_and_leaves_nothing(as_root: None, tmp_path
     assert workdir.name.startswith("xpu-recorded-view-") and not workdir.exists()
 
 
-@pytest.mark.parametrize("args, text", [
-    (["no-such-machine", "--", "-q"], "recorded_view: unknown recorded machine 'no-such-machine' (one of: "),
-    ([], "usage: recorded_view.py MACHINE [-- PYTEST-ARGS]"),
-    (["arc-a770-i915", "-q"], "usage: recorded_view.py MACHINE [-- PYTEST-ARGS]"),
-])
+@pytest.mark.parametrize(
+    "args, text",
+    [
+        (["no-such-machine", "--", "-q"], "recorded_view: unknown recorded machine 'no-such-machine' (one of: "),
+        ([], "usage: recorded_view.py MACHINE [-- PYTEST-ARGS]"),
+        (["arc-a770-i915", "-q"], "usage: recorded_view.py MACHINE [-- PYTEST-ARGS]"),
+    ],
+)
 def test_bad_input_is_one_line(args: list[str], text: str) -> None:
     proc = runner(*args)
     stdout, stderr = proc.communicate(timeout=60)

@@ -6,8 +6,9 @@ from xpu_tool.probes.pci import RenderNode
 from xpu_tool.probes.render import Identity, can_open, parse_getfacl
 
 # intel/compute-runtime#964: `crw-rw----+ 1 root render 226, 128 /dev/dri/renderD128`
-NODE = RenderNode("renderD128", uid=0, gid=105, owner="root", group="render", mode=0o660, acl=True,
-                  accessible_by_runner=False)
+NODE = RenderNode(
+    "renderD128", uid=0, gid=105, owner="root", group="render", mode=0o660, acl=True, accessible_by_runner=False
+)
 # `getfacl -n /dev/dri/renderD128` on a desktop with a local session of uid 1000 (systemd-logind uaccess)
 GETFACL = """# file: dev/dri/renderD128
 # owner: 0

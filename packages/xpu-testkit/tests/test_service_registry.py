@@ -60,7 +60,8 @@ def test_xpu_export_takes_every_service() -> None:
 def test_the_inventory_takes_every_service_and_the_cpu_sides() -> None:
     assert set(service_keys()) == {s.dest for s in registry.services()} | {"comfyui_cpu"}
     text = "targets:\n  box:\n    url: local://\n    services:\n" + "".join(
-        f"      {key}: http://127.0.0.1:{8000 + i}\n" for i, key in enumerate(service_keys()))
+        f"      {key}: http://127.0.0.1:{8000 + i}\n" for i, key in enumerate(service_keys())
+    )
     [target] = parse_inventory(text, "lab.yaml").targets
     assert set(target.services) == set(service_keys())
     with pytest.raises(ConfigError, match="redis"):

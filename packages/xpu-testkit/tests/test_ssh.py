@@ -6,10 +6,10 @@ import pytest
 
 from xpu_tool.doctor import run_doctor
 from xpu_tool.model import Status
-from xpu_tool.probes.pci import PciGpu
 from xpu_tool.probes.context import ProbeContext
-from xpu_tool.target import TargetError, open_target
+from xpu_tool.probes.pci import PciGpu
 from xpu_tool.process import free_port
+from xpu_tool.target import TargetError, open_target
 
 
 def test_commands_run_through_sshd(sshd: str) -> None:

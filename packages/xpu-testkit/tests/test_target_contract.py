@@ -19,11 +19,11 @@ from dataclasses import dataclass
 
 import pytest
 
+from xpu_testkit.vm.guest import ROOT_PASSWORD
+from xpu_testkit.vm.qemu import QemuVM, VmSpec
 from xpu_tool.errors import ConfigError
 from xpu_tool.process import free_port
 from xpu_tool.target import CommandFailed, Target, console_target, open_target
-from xpu_testkit.vm.guest import ROOT_PASSWORD
-from xpu_testkit.vm.qemu import QemuVM, VmSpec
 
 from .conftest import running_sshd
 
@@ -43,8 +43,13 @@ class Transport:
 @pytest.fixture(scope="module")
 def contract_vm(xpu_guest, xpu_accel) -> Iterator[QemuVM]:
     """One test guest for the backdoor and serial transports (its busybox httpd listens on 8080)."""
-    spec = VmSpec(name=f"xpu-contract-{secrets.token_hex(4)}", kernel=xpu_guest.kernel, initrd=xpu_guest.initrd,
-                  append=xpu_guest.append, accel=xpu_accel)
+    spec = VmSpec(
+        name=f"xpu-contract-{secrets.token_hex(4)}",
+        kernel=xpu_guest.kernel,
+        initrd=xpu_guest.initrd,
+        append=xpu_guest.append,
+        accel=xpu_accel,
+    )
     with QemuVM(spec) as vm:  # booted on entry, stopped on exit
         vm.serial.password = ROOT_PASSWORD
         vm.serial.login(30)
@@ -59,8 +64,9 @@ def listening_socket() -> Iterator[int]:
 
 
 @pytest.fixture(scope="module", params=TRANSPORTS)
-def transport(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
-              listening_socket: int) -> Iterator[Transport]:
+def transport(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, listening_socket: int
+) -> Iterator[Transport]:
     name: str = request.param
     scratch = f"/tmp/xpu-contract-{secrets.token_hex(4)}"
     with contextlib.ExitStack() as stack:

@@ -15,7 +15,13 @@ import numpy as np
 import pytest
 
 from xpu_tool.services.tiny_gguf import (
-    N_VOCAB, WEIGHT_STD, ModelWriteError, TinyModel, gguf_bytes, tensor_shapes, write_tiny_llama,
+    N_VOCAB,
+    WEIGHT_STD,
+    ModelWriteError,
+    TinyModel,
+    gguf_bytes,
+    tensor_shapes,
+    write_tiny_llama,
 )
 
 from .gguf_reference import write_reference
@@ -48,12 +54,14 @@ def reference(reference_path: Path) -> gguf.GGUFReader:
 
 def weights(reader: gguf.GGUFReader) -> np.ndarray:
     """Every non-norm tensor's values, in file order."""
-    return np.concatenate([np.asarray(t.data, dtype=np.float64).ravel() for t in reader.tensors
-                           if not t.name.endswith("norm.weight")])
+    return np.concatenate(
+        [np.asarray(t.data, dtype=np.float64).ravel() for t in reader.tensors if not t.name.endswith("norm.weight")]
+    )
 
 
 def test_every_field_the_gguf_writer_wrote_is_there_with_its_type_and_value(
-        ours: gguf.GGUFReader, reference: gguf.GGUFReader) -> None:
+    ours: gguf.GGUFReader, reference: gguf.GGUFReader
+) -> None:
     assert list(ours.fields) == list(reference.fields)  # same keys, same order, nothing extra
     for key, field in reference.fields.items():
         mine = ours.fields[key]
@@ -64,23 +72,27 @@ def test_every_field_the_gguf_writer_wrote_is_there_with_its_type_and_value(
 
 
 def test_every_tensor_has_the_gguf_writers_name_shape_type_and_place(
-        ours: gguf.GGUFReader, reference: gguf.GGUFReader) -> None:
-    described = [(t.name, t.shape.tolist(), t.tensor_type, t.n_elements, t.n_bytes, t.data_offset)
-                 for t in ours.tensors]
-    assert described == [(t.name, t.shape.tolist(), t.tensor_type, t.n_elements, t.n_bytes, t.data_offset)
-                         for t in reference.tensors]
+    ours: gguf.GGUFReader, reference: gguf.GGUFReader
+) -> None:
+    described = [
+        (t.name, t.shape.tolist(), t.tensor_type, t.n_elements, t.n_bytes, t.data_offset) for t in ours.tensors
+    ]
+    assert described == [
+        (t.name, t.shape.tolist(), t.tensor_type, t.n_elements, t.n_bytes, t.data_offset) for t in reference.tensors
+    ]
     assert all(t.tensor_type == gguf.GGMLQuantizationType.F32 for t in ours.tensors)
     assert {t.name: tuple(int(d) for d in reversed(t.shape)) for t in ours.tensors} == tensor_shapes()
     assert (ours.alignment, ours.data_offset) == (reference.alignment, reference.data_offset)
 
 
 def test_the_file_is_the_gguf_writers_up_to_the_weights(
-        written: TinyModel, reference_path: Path, reference: gguf.GGUFReader) -> None:
+    written: TinyModel, reference_path: Path, reference: gguf.GGUFReader
+) -> None:
     """Header, metadata, tensor infos and padding: byte for byte; the weights' draws alone differ."""
     mine, theirs = written.path.read_bytes(), reference_path.read_bytes()
     assert len(mine) == len(theirs)
-    assert mine[:reference.data_offset] == theirs[:reference.data_offset]
-    assert mine[reference.data_offset:] != theirs[reference.data_offset:]
+    assert mine[: reference.data_offset] == theirs[: reference.data_offset]
+    assert mine[reference.data_offset :] != theirs[reference.data_offset :]
 
 
 def test_norms_are_exactly_one(ours: gguf.GGUFReader) -> None:
@@ -90,7 +102,8 @@ def test_norms_are_exactly_one(ours: gguf.GGUFReader) -> None:
 
 
 def test_weights_are_finite_and_distributed_like_the_references(
-        ours: gguf.GGUFReader, reference: gguf.GGUFReader) -> None:
+    ours: gguf.GGUFReader, reference: gguf.GGUFReader
+) -> None:
     """normal(0, 0.02): mean, spread and quantiles within sampling error of numpy's draws (~115k values)."""
     mine, theirs = weights(ours), weights(reference)
     assert mine.size == theirs.size > 100_000
@@ -109,7 +122,8 @@ def test_each_tensor_has_its_own_draws(ours: gguf.GGUFReader) -> None:
 
 
 def test_same_seed_same_bytes_other_seed_other_weights(
-        tmp_path: Path, written: TinyModel, ours: gguf.GGUFReader) -> None:
+    tmp_path: Path, written: TinyModel, ours: gguf.GGUFReader
+) -> None:
     again = write_tiny_llama(tmp_path / "again.gguf", seed=SEED)
     other = write_tiny_llama(tmp_path / "other.gguf", seed=SEED + 1)
     assert again.path.read_bytes() == written.path.read_bytes() and again.sha256 == written.sha256

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 import xpu_tool
-
 from xpu_tool.model import Status
 from xpu_tool.probes.context import ProbeContext
 from xpu_tool.probes.pci import PciGpu
@@ -49,8 +48,9 @@ COLLECTOR = Path(xpu_tool.__file__).parent / "remote" / "torch_probe.py"
 
 def collect_with(python: str, **env: str) -> dict:
     """The collector run by ``python`` as the doctor runs it on a target (a fresh interpreter)."""
-    run = subprocess.run([python, str(COLLECTOR)], capture_output=True, text=True, timeout=120,
-                         env={**os.environ, **env})
+    run = subprocess.run(
+        [python, str(COLLECTOR)], capture_output=True, text=True, timeout=120, env={**os.environ, **env}
+    )
     assert run.returncode == 0, run.stderr
     return json.loads(run.stdout)
 
@@ -71,8 +71,15 @@ def test_files_tell_what_the_import_tells_without_importing(which: str) -> None:
     python = sys.executable if which == "cpu" else comfyui_python()
     files, imported = collect_with(python), collect_with(python, XPU_TORCH_IMPORT="1")
     assert (files["imported"], imported["imported"]) == (False, True)
-    for key in ("version", "xpu_build", "cuda_build", "has_xpu_module", "xpu_available", "device_count",
-                "ipex_version"):
+    for key in (
+        "version",
+        "xpu_build",
+        "cuda_build",
+        "has_xpu_module",
+        "xpu_available",
+        "device_count",
+        "ipex_version",
+    ):
         assert files[key] == imported[key], key
     assert files["xpu_build"] is None and (files["cuda_build"] is None) == (which == "cpu")
 
@@ -89,18 +96,23 @@ def fake_xpu_torch(root: Path, marker: Path) -> Path:
     torch/xpu package) whose import writes ``marker``: no XPU build of torch can be installed here."""
     pkg = root / "torch"
     (pkg / "xpu").mkdir(parents=True)
-    (pkg / "__init__.py").write_text(f"open({str(marker)!r}, 'w').close()\n__version__ = '2.9.1+xpu'\n"
-                                     "from . import version, xpu\n")
-    (pkg / "xpu" / "__init__.py").write_text("def is_available():\n    return False\n\ndef device_count():\n"
-                                             "    return 0\n")
-    (pkg / "version.py").write_text("from typing import Optional\n\n__all__ = ['__version__', 'xpu']\n"
-                                    "__version__ = '2.9.1+xpu'\ndebug = False\ncuda: Optional[str] = None\n"
-                                    "xpu: Optional[str] = '20250101'\n")
+    (pkg / "__init__.py").write_text(
+        f"open({str(marker)!r}, 'w').close()\n__version__ = '2.9.1+xpu'\nfrom . import version, xpu\n"
+    )
+    (pkg / "xpu" / "__init__.py").write_text(
+        "def is_available():\n    return False\n\ndef device_count():\n    return 0\n"
+    )
+    (pkg / "version.py").write_text(
+        "from typing import Optional\n\n__all__ = ['__version__', 'xpu']\n"
+        "__version__ = '2.9.1+xpu'\ndebug = False\ncuda: Optional[str] = None\n"
+        "xpu: Optional[str] = '20250101'\n"
+    )
     return root
 
 
-def test_an_xpu_build_is_imported_only_with_an_intel_gpu_on_pci(tmp_path: Path,
-                                                               this_machines_intel_gpus: tuple[PciGpu, ...]) -> None:
+def test_an_xpu_build_is_imported_only_with_an_intel_gpu_on_pci(
+    tmp_path: Path, this_machines_intel_gpus: tuple[PciGpu, ...]
+) -> None:
     gpu = bool(this_machines_intel_gpus)
     marker = tmp_path / "imported"
     site = fake_xpu_torch(tmp_path / "site", marker)
@@ -116,9 +128,11 @@ def test_an_xpu_build_is_imported_only_with_an_intel_gpu_on_pci(tmp_path: Path,
     assert asked["imported"] is True and marker.exists()
 
 
-@pytest.mark.parametrize("name, present", [("arc-a770-i915", True), ("lunar-lake-xe", True), ("arc-a770-vfio", True),
-                                           ("no-intel-gpu", False)])
+@pytest.mark.parametrize(
+    "name, present",
+    [("arc-a770-i915", True), ("lunar-lake-xe", True), ("arc-a770-vfio", True), ("no-intel-gpu", False)],
+)
 def test_the_collector_counts_intel_gpus_as_the_scan_does(name: str, present: bool, machine) -> None:  # type: ignore[no-untyped-def]
-    from xpu_tool.remote.torch_probe import intel_gpu_on_pci  # noqa: PLC0415
+    from xpu_tool.remote.torch_probe import intel_gpu_on_pci
 
     assert intel_gpu_on_pci(str(machine(name) / "sys")) is present

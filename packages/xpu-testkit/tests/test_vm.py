@@ -15,14 +15,14 @@ from pathlib import Path
 import pytest
 import requests
 
+from xpu_testkit.vm.attach import Terminal, attach
+from xpu_testkit.vm.guest import ROOT_PASSWORD
+from xpu_testkit.vm.qemu import VmError, detect_accel
 from xpu_tool.doctor import run_doctor
 from xpu_tool.model import Status
 from xpu_tool.probes.context import ProbeContext
 from xpu_tool.target import Target, console_target
-from xpu_testkit.vm.attach import Terminal, attach
 from xpu_tool.transport.console import BackdoorShell, ConsoleError, open_console
-from xpu_testkit.vm.guest import ROOT_PASSWORD
-from xpu_testkit.vm.qemu import VmError, detect_accel
 
 pytestmark = pytest.mark.xpu_boots_vm
 
@@ -149,10 +149,32 @@ def test_qemu_killed_from_outside(xpu_vm) -> None:
 def test_sigint_during_a_run_leaves_no_qemu(xpu_guest, xpu_accel, tmp_path: Path) -> None:
     name = f"xpu-sigint-{os.getpid()}"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "xpu_tool", "vm", "run", "--kernel", str(xpu_guest.kernel), "--initrd",
-         str(xpu_guest.initrd), "--append", xpu_guest.append, "--accel", xpu_accel, "--name", name, "--",
-         "sh", "-c", "echo started; sleep 120"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "TMPDIR": str(tmp_path)})
+        [
+            sys.executable,
+            "-m",
+            "xpu_tool",
+            "vm",
+            "run",
+            "--kernel",
+            str(xpu_guest.kernel),
+            "--initrd",
+            str(xpu_guest.initrd),
+            "--append",
+            xpu_guest.append,
+            "--accel",
+            xpu_accel,
+            "--name",
+            name,
+            "--",
+            "sh",
+            "-c",
+            "echo started; sleep 120",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "TMPDIR": str(tmp_path)},
+    )
     try:
         deadline = time.monotonic() + 60
         while not qemu_processes(name) and time.monotonic() < deadline:
@@ -170,10 +192,35 @@ def test_sigint_during_a_run_leaves_no_qemu(xpu_guest, xpu_accel, tmp_path: Path
 def test_vm_run_passes_each_word_as_given(xpu_guest, xpu_accel, tmp_path: Path) -> None:
     """`xpu vm run -- printf ...`: the guest's shell gets each word unchanged (spaces, quotes, $)."""
     run = subprocess.run(
-        [sys.executable, "-m", "xpu_tool", "vm", "run", "--kernel", str(xpu_guest.kernel), "--initrd",
-         str(xpu_guest.initrd), "--append", xpu_guest.append, "--accel", xpu_accel, "--name",
-         f"xpu-words-{os.getpid()}", "--", "printf", "%s|", "a  b", "c'd", "$HOME", "*"],
-        capture_output=True, text=True, env={**os.environ, "TMPDIR": str(tmp_path)}, timeout=180)
+        [
+            sys.executable,
+            "-m",
+            "xpu_tool",
+            "vm",
+            "run",
+            "--kernel",
+            str(xpu_guest.kernel),
+            "--initrd",
+            str(xpu_guest.initrd),
+            "--append",
+            xpu_guest.append,
+            "--accel",
+            xpu_accel,
+            "--name",
+            f"xpu-words-{os.getpid()}",
+            "--",
+            "printf",
+            "%s|",
+            "a  b",
+            "c'd",
+            "$HOME",
+            "*",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TMPDIR": str(tmp_path)},
+        timeout=180,
+    )
     assert (run.returncode, run.stdout) == (0, "a  b|c'd|$HOME|*|"), run.stderr
 
 
@@ -205,9 +252,27 @@ def test_vm_boot_then_doctor_through_the_backdoor_url(xpu_guest, xpu_accel) -> N
     """`xpu vm boot` keeps a VM up; `xpu doctor --target backdoor:///...` probes it from outside."""
     name = f"xpu-boot-{os.getpid()}"
     boot = subprocess.Popen(
-        [sys.executable, "-m", "xpu_tool", "vm", "boot", "--kernel", str(xpu_guest.kernel), "--initrd",
-         str(xpu_guest.initrd), "--append", xpu_guest.append, "--accel", xpu_accel, "--name", name],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "xpu_tool",
+            "vm",
+            "boot",
+            "--kernel",
+            str(xpu_guest.kernel),
+            "--initrd",
+            str(xpu_guest.initrd),
+            "--append",
+            xpu_guest.append,
+            "--accel",
+            xpu_accel,
+            "--name",
+            name,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         url = None
         assert boot.stderr is not None
@@ -217,8 +282,12 @@ def test_vm_boot_then_doctor_through_the_backdoor_url(xpu_guest, xpu_accel) -> N
             if "running; Ctrl-C stops it" in line:
                 break
         assert url is not None
-        doctor = subprocess.run([sys.executable, "-m", "xpu_tool", "doctor", "--json", "--target", url],
-                                capture_output=True, text=True, timeout=120)
+        doctor = subprocess.run(
+            [sys.executable, "-m", "xpu_tool", "doctor", "--json", "--target", url],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert doctor.returncode == 1, doctor.stderr
         [report] = json.loads(doctor.stdout)["reports"]
         assert report["target"] == url

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from xpu_tool.diagnosis import Observations, diagnose
 from xpu_tool.model import Finding, ProbeResult, Severity, Status
 from xpu_tool.probes.context import ProbeContext
@@ -42,10 +43,18 @@ RPL_S_AND_NVIDIA = sample_from("i9-13900HX")
 LUNAR_LAKE = sample_from("lunarlake")
 NO_DRIVERS = sample_from("lutris/lutris#5503")
 OLD_FULL_FORMAT = sample_from("kpet/clvk#537")
-EXPECTED_FIELDS = {"name": "name", "vendor_id": "vendor_id", "device_id": "device_id", "type": "device_type",
-                   "driver_id": "driver_id", "driver_name": "driver_name", "api_version": "api_version",
-                   "driver_version": "driver_version", "conformance_version": "conformance_version",
-                   "device_uuid": "device_uuid"}
+EXPECTED_FIELDS = {
+    "name": "name",
+    "vendor_id": "vendor_id",
+    "device_id": "device_id",
+    "type": "device_type",
+    "driver_id": "driver_id",
+    "driver_name": "driver_name",
+    "api_version": "api_version",
+    "driver_version": "driver_version",
+    "conformance_version": "conformance_version",
+    "device_uuid": "device_uuid",
+}
 
 
 def listing(sample: dict) -> VulkanListing:
@@ -143,11 +152,13 @@ def test_the_summary_name_is_the_same_parser() -> None:
 def test_layer_and_surface_lines_of_the_full_output_are_no_devices() -> None:
     """The full `vulkaninfo` text names devices in its layer and surface sections ("GPU id = 0 (...)",
     "GPU id : 0 (...)"): only "GPU<n>:" sections are devices."""
-    full = ("Layers: count = 1\n=======\nVK_LAYER_MESA_device_select (Linux device selection layer) Vulkan version "
-            "1.3.211, layer version 1:\n\tLayer Extensions: count = 0\n\tDevices: count = 1\n\t\tGPU id = 0 "
-            "(llvmpipe (LLVM 15.0.6, 256 bits))\n\t\tLayer-Device Extensions: count = 0\n\nPresentable Surfaces:\n"
-            "=====================\nGPU id : 0 (llvmpipe (LLVM 15.0.6, 256 bits)):\n\tSurface types: count = 2\n"
-            + OLD_FULL_FORMAT["stdout"])
+    full = (
+        "Layers: count = 1\n=======\nVK_LAYER_MESA_device_select (Linux device selection layer) Vulkan version "
+        "1.3.211, layer version 1:\n\tLayer Extensions: count = 0\n\tDevices: count = 1\n\t\tGPU id = 0 "
+        "(llvmpipe (LLVM 15.0.6, 256 bits))\n\t\tLayer-Device Extensions: count = 0\n\nPresentable Surfaces:\n"
+        "=====================\nGPU id : 0 (llvmpipe (LLVM 15.0.6, 256 bits)):\n\tSurface types: count = 2\n"
+        + OLD_FULL_FORMAT["stdout"]
+    )
     parsed = parse_vulkaninfo(full)
     assert [(d.index, d.name) for d in parsed.devices] == [(0, "llvmpipe (LLVM 11.0.1, 128 bits)")]
 
@@ -159,8 +170,10 @@ def test_layer_and_surface_lines_of_the_full_output_are_no_devices() -> None:
 def real_vulkaninfo() -> str:
     path = shutil.which("vulkaninfo")
     if path is None:
-        pytest.skip("vulkaninfo is not installed here (Debian: apt-get install vulkan-tools mesa-vulkan-drivers "
-                    "libvulkan1); CI installs it")
+        pytest.skip(
+            "vulkaninfo is not installed here (Debian: apt-get install vulkan-tools mesa-vulkan-drivers "
+            "libvulkan1); CI installs it"
+        )
     return path
 
 
@@ -246,7 +259,8 @@ def test_vulkan_devices_match_pci_gpus_by_pci_id_not_by_name(ctx_for) -> None:
     assert "vulkan-no-intel-device" not in findings(observe(ctx_for("lunar-lake-xe"), result))
     other_id = LUNAR_LAKE["stdout"].replace("0x64a0", "0x64b0")  # same name, another Lunar Lake id
     finding = findings(observe(ctx_for("lunar-lake-xe"), judge_vulkan(parse_vulkaninfo(other_id))))[
-        "vulkan-no-intel-device"]
+        "vulkan-no-intel-device"
+    ]
     assert finding.severity is Severity.FAIL
     assert any("[8086:64a0]" in e for e in finding.evidence)
     # an Intel iGPU of another machine (8086:a788) does not stand in for this one's A770
@@ -277,8 +291,15 @@ def test_the_integrated_gpu_evidence_names_vulkans_device_type(ctx_for) -> None:
 
 
 def test_vulkan_not_checked(ctx_for) -> None:
-    absent = ProbeResult("vulkan", Status.ABSENT, "vulkaninfo not installed: Vulkan not checked", (),
-                         cause="no vulkaninfo", fix="install vulkan-tools", data={"devices": [], "gpus": []})
+    absent = ProbeResult(
+        "vulkan",
+        Status.ABSENT,
+        "vulkaninfo not installed: Vulkan not checked",
+        (),
+        cause="no vulkaninfo",
+        fix="install vulkan-tools",
+        data={"devices": [], "gpus": []},
+    )
     finding = findings(observe(ctx_for("arc-a770-i915"), absent))["vulkan-not-checked"]
     assert finding.severity is Severity.INFO and "pkgs.vulkan-tools" in (finding.nixos or "")
     hung = judge_vulkan(VulkanListing((), None, (), False), timed_out=True, timeout=5)
@@ -370,19 +391,18 @@ def test_bad_output_through_the_real_target(kind: str, fake_vulkaninfo, tmp_path
     assert sum(len(e) for e in result.evidence) < 2000
 
 
-def test_a_nonzero_exit_with_devices_is_judged_by_its_devices(fake_vulkaninfo, tmp_path: Path,
-                                                              local: Target) -> None:
+def test_a_nonzero_exit_with_devices_is_judged_by_its_devices(fake_vulkaninfo, tmp_path: Path, local: Target) -> None:
     """vulkaninfo can exit non-zero (a failing surface query) after it listed the devices."""
     (tmp_path / "out").write_text(LAVAPIPE["stdout"])
-    fake_vulkaninfo(f"cat {tmp_path / 'out'}; echo 'ERROR at ./vulkaninfo/vulkaninfo.h:245: surface failed' >&2; "
-                    "exit 1")
+    fake_vulkaninfo(
+        f"cat {tmp_path / 'out'}; echo 'ERROR at ./vulkaninfo/vulkaninfo.h:245: surface failed' >&2; exit 1"
+    )
     result = probe_vulkan(ProbeContext(local, timeout=30))
     assert result.status is Status.FAIL and "software device" in result.summary
     assert result.data["rc"] == 1 and any("surface failed" in e for e in result.data["errors"])
 
 
-def test_no_vulkaninfo_on_the_target_is_absent(local: Target, monkeypatch: pytest.MonkeyPatch,
-                                               tmp_path: Path) -> None:
+def test_no_vulkaninfo_on_the_target_is_absent(local: Target, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for tool in ("timeout", "sh"):  # what the target needs to run a command, and no vulkaninfo
         (tmp_path / tool).symlink_to(shutil.which(tool) or f"/bin/{tool}")
     monkeypatch.setenv("PATH", str(tmp_path))

@@ -52,8 +52,10 @@ def closure(root: str) -> set[str]:
 
 
 def installed(python: str) -> set[str]:
-    code = ("import importlib.metadata as m, json; "
-            "print(json.dumps([d.metadata['Name'] for d in m.distributions() if d.metadata['Name']]))")
+    code = (
+        "import importlib.metadata as m, json; "
+        "print(json.dumps([d.metadata['Name'] for d in m.distributions() if d.metadata['Name']]))"
+    )
     out = subprocess.run([python, "-c", code], capture_output=True, text=True, check=True).stdout
     return {n.lower().replace("_", "-") for n in json.loads(out)}
 
@@ -83,8 +85,7 @@ def timed(argv: list[str], env: dict[str, str], runs: int) -> tuple[list[float],
 
 
 def row(label: str, times: list[float], goal: float | None = None) -> str:
-    line = (f"{label:<44} first {times[0]:6.3f} s  median {statistics.median(times):6.3f} s  "
-            f"max {max(times):6.3f} s")
+    line = f"{label:<44} first {times[0]:6.3f} s  median {statistics.median(times):6.3f} s  max {max(times):6.3f} s"
     if goal is None:
         return line
     return line + f"  (goal < {goal:g} s: {'ok' if statistics.median(times) < goal else 'OVER'})"
@@ -112,8 +113,9 @@ def main() -> int:
         torch = next((p for p in report["probes"] if p["probe"] == "torch"), None)
         if torch is not None:
             print(f"  torch probe: {torch['summary']}; {'; '.join(torch['evidence'][:2])}")
-        asked, _ = timed([args.python, "-m", "xpu_tool", "doctor", "--json"], {**env, "XPU_TORCH_IMPORT": "1"},
-                         min(args.runs, 2))
+        asked, _ = timed(
+            [args.python, "-m", "xpu_tool", "doctor", "--json"], {**env, "XPU_TORCH_IMPORT": "1"}, min(args.runs, 2)
+        )
         print(row("xpu doctor, XPU_TORCH_IMPORT=1 (comparison)", asked))
     return 0
 

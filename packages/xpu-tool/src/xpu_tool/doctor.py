@@ -24,8 +24,10 @@ from .threads import in_daemon_thread
 
 T = TypeVar("T")
 
-DEADLINE_FIX = ("rerun with a longer --timeout; if it happens again, run the probe's command on the target by hand "
-                "to see what hangs (a driver stuck in the kernel, a runtime waiting for a device)")
+DEADLINE_FIX = (
+    "rerun with a longer --timeout; if it happens again, run the probe's command on the target by hand "
+    "to see what hangs (a driver stuck in the kernel, a runtime waiting for a device)"
+)
 
 
 @dataclass(frozen=True)
@@ -52,31 +54,47 @@ def observe(ctx: ProbeContext, deadline: Deadline | None = None) -> Observed:
     running at ``deadline`` is left behind, named in ``unfinished``, and never delays the exit.
     A target that cannot run a command at all (exit 127) is observed as that alone: nothing it
     says is evidence about the GPU. TargetError when it cannot run `true` by the deadline."""
-    reach = _wait(in_daemon_thread(lambda: ctx.target.run("true", timeout=ctx.timeout), name="xpu-probe reach"),
-                  deadline)
+    reach = _wait(
+        in_daemon_thread(lambda: ctx.target.run("true", timeout=ctx.timeout), name="xpu-probe reach"), deadline
+    )
     if reach is None:
-        raise TargetError(f"cannot reach {ctx.target.url}: timed out (`true` did not finish within "
-                          f"{deadline.seconds if deadline else 0:g} s)")
+        raise TargetError(
+            f"cannot reach {ctx.target.url}: timed out (`true` did not finish within "
+            f"{deadline.seconds if deadline else 0:g} s)"
+        )
     unreachable = judge_reach(ctx.target, reach)
     if unreachable is not None:
         return Observed(Observations(SystemScan((), "", "", None), {"target": unreachable}, EnvFacts({}, False, ())))
-    collected = Collected(ctx, in_daemon_thread(scan_system, ctx, name="xpu-probe pci-scan"),
-                          in_daemon_thread(collect_env, ctx, name="xpu-probe env"),
-                          in_daemon_thread(collect_units, ctx, name="xpu-probe units"))
+    collected = Collected(
+        ctx,
+        in_daemon_thread(scan_system, ctx, name="xpu-probe pci-scan"),
+        in_daemon_thread(collect_env, ctx, name="xpu-probe env"),
+        in_daemon_thread(collect_units, ctx, name="xpu-probe units"),
+    )
     futures: dict[str, Future[ProbeResult]] = {
-        p.name: in_daemon_thread(p.run, collected, name=f"xpu-probe {p.name}") for p in probes()}
+        p.name: in_daemon_thread(p.run, collected, name=f"xpu-probe {p.name}") for p in probes()
+    }
     results = {name: _wait(future, deadline) for name, future in futures.items()}
     scanned = _wait(collected.scan, deadline)
     facts, found_units = _wait(collected.env, deadline), _wait(collected.units, deadline)
-    observations = Observations(scanned or SystemScan((), "", "", None),
-                                {r.probe: r for r in results.values() if r is not None},
-                                facts or EnvFacts({}, False, ()), tuple(found_units or ()))
+    observations = Observations(
+        scanned or SystemScan((), "", "", None),
+        {r.probe: r for r in results.values() if r is not None},
+        facts or EnvFacts({}, False, ()),
+        tuple(found_units or ()),
+    )
     return Observed(observations, tuple(name for name, r in results.items() if r is None), scanned is not None)
 
 
 def _unfinished(name: str, seconds: float) -> ProbeResult:
-    return ProbeResult(name, Status.WARN, f"did not finish within {seconds:g} s", (),
-                       cause="a command of this probe did not end by the doctor's deadline", fix=DEADLINE_FIX)
+    return ProbeResult(
+        name,
+        Status.WARN,
+        f"did not finish within {seconds:g} s",
+        (),
+        cause="a command of this probe did not end by the doctor's deadline",
+        fix=DEADLINE_FIX,
+    )
 
 
 def run_doctor(ctx: ProbeContext, deadline: float | None = None) -> Report:
@@ -90,9 +108,13 @@ def run_doctor(ctx: ProbeContext, deadline: float | None = None) -> Report:
     if not observed.unfinished:
         return Report(ctx.target.url, tuple(obs.results.values()), tuple(diagnose(obs)))
     seconds = limit.seconds if limit else 0.0
-    late = Finding("doctor-deadline", Severity.FAIL, f"{len(observed.unfinished)} probe(s) did not finish within "
-                   f"{seconds:g} s: {', '.join(observed.unfinished)}",
-                   tuple(f"{name}: still running at the deadline" for name in observed.unfinished), fix=DEADLINE_FIX)
+    late = Finding(
+        "doctor-deadline",
+        Severity.FAIL,
+        f"{len(observed.unfinished)} probe(s) did not finish within {seconds:g} s: {', '.join(observed.unfinished)}",
+        tuple(f"{name}: still running at the deadline" for name in observed.unfinished),
+        fix=DEADLINE_FIX,
+    )
     findings = diagnose(obs) if observed.scanned else []
     results = tuple(obs.results.get(p.name) or _unfinished(p.name, seconds) for p in probes())
     return Report(ctx.target.url, results, (late, *findings))
@@ -118,8 +140,10 @@ def render_text(report: Report, *, width: int = 100) -> str:
         lines.append(f"{probe.probe:<14}{_MARK[probe.status]:<8}{probe.summary}")
     blocking = sum(1 for f in report.findings if f.severity is Severity.FAIL)
     warnings = sum(1 for f in report.findings if f.severity is Severity.WARN)
-    lines += ["", f"FINDINGS: {blocking} blocking, {warnings} warning(s), "
-                  f"{len(report.findings) - blocking - warnings} note(s)"]
+    lines += [
+        "",
+        f"FINDINGS: {blocking} blocking, {warnings} warning(s), {len(report.findings) - blocking - warnings} note(s)",
+    ]
     indent = " " * 7
     for f in report.findings:
         lines.append(f"{f.severity.value.upper():<5}  {f.title}  [{f.id}]")
@@ -127,8 +151,7 @@ def render_text(report: Report, *, width: int = 100) -> str:
             lines.append(_fill(ev, width, initial_indent=indent + "- ", subsequent_indent=indent + "  "))
         lines.append(_fill(f"fix: {f.fix}", width, initial_indent=indent, subsequent_indent=indent + "     "))
         if f.nixos:
-            lines.append(_fill(f"NixOS: {f.nixos}", width, initial_indent=indent,
-                                       subsequent_indent=indent + "       "))
+            lines.append(_fill(f"NixOS: {f.nixos}", width, initial_indent=indent, subsequent_indent=indent + "       "))
         if f.refs:
             lines.append(f"{indent}see: {', '.join(f.refs)}")
     if report.finding("no-intel-gpu"):

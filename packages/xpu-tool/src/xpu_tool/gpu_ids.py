@@ -70,10 +70,17 @@ def _version(text: str | None) -> tuple[int, int] | None:
 def _family(entry: dict[str, Any]) -> GpuFamily:
     drivers = tuple(entry["drivers"])
     return GpuFamily(
-        code=entry["code"], name=entry["name"], arch=entry["arch"], kind=Kind(entry["kind"]),
-        compute_runtime=entry["compute_runtime"], fp64=entry["fp64"], xe_only=drivers == ("xe",),
-        min_kernel=_version(entry["min_kernel"]), ids=tuple(int(i, 16) for i in entry["ids"]),
-        drivers=drivers, firmware=tuple(entry["firmware"]),
+        code=entry["code"],
+        name=entry["name"],
+        arch=entry["arch"],
+        kind=Kind(entry["kind"]),
+        compute_runtime=entry["compute_runtime"],
+        fp64=entry["fp64"],
+        xe_only=drivers == ("xe",),
+        min_kernel=_version(entry["min_kernel"]),
+        ids=tuple(int(i, 16) for i in entry["ids"]),
+        drivers=drivers,
+        firmware=tuple(entry["firmware"]),
     )
 
 

@@ -14,14 +14,13 @@ import sys
 import threading
 import time
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import testinfra
 from testinfra.host import Host
 
 from .errors import ConfigError, XpuError
-from .transport import SCHEMES
 from .transport.console import ConsoleBackend, open_console
 
 DEFAULT_TIMEOUT = 30.0
@@ -65,7 +64,7 @@ class CommandFailed(XpuError):
     port rather than one command's result.
     """
 
-    def __init__(self, message: str, output: "CommandOutput | None" = None) -> None:
+    def __init__(self, message: str, output: CommandOutput | None = None) -> None:
         super().__init__(message)
         self.output = output
 
@@ -177,7 +176,9 @@ class Target:
         for command in commands:
             out = self.run(command, timeout=timeout)
             if out.ok or out.timed_out:
-                raise CommandFailed(f"{self.url}: command `{_brief(command)}` {_outcome(out)}, expected it to fail", out)
+                raise CommandFailed(
+                    f"{self.url}: command `{_brief(command)}` {_outcome(out)}, expected it to fail", out
+                )
             output += out.stdout
         return output
 
@@ -190,8 +191,10 @@ class Target:
             if out.ok:
                 return out.stdout
             if time.monotonic() + interval >= deadline:
-                raise CommandFailed(f"{self.url}: `{_brief(command)}` did not succeed within {timeout:g} s: "
-                                    f"it last {_outcome(out)}", out)
+                raise CommandFailed(
+                    f"{self.url}: `{_brief(command)}` did not succeed within {timeout:g} s: it last {_outcome(out)}",
+                    out,
+                )
             time.sleep(interval)
 
     def wait_until_fails(self, command: str, *, timeout: float = 900.0, interval: float = 1.0) -> str:
@@ -224,9 +227,13 @@ class Target:
             if load == "not-found":
                 raise CommandFailed(f"{self.url}: unit {unit} does not exist", out)
             if state == "failed":
-                raise CommandFailed(f"{self.url}: unit {unit} reached state failed "
-                                    f"(journalctl -u {unit} says why)", out)
-            if state == "inactive" and self.run(f"systemctl {scope}list-jobs --no-legend {shlex.quote(unit)}").stdout.strip() == "":
+                raise CommandFailed(
+                    f"{self.url}: unit {unit} reached state failed (journalctl -u {unit} says why)", out
+                )
+            if (
+                state == "inactive"
+                and self.run(f"systemctl {scope}list-jobs --no-legend {shlex.quote(unit)}").stdout.strip() == ""
+            ):
                 raise CommandFailed(f"{self.url}: unit {unit} is inactive and no job is pending to start it", out)
             if time.monotonic() + 1.0 >= deadline:
                 raise CommandFailed(f"{self.url}: unit {unit} is still {state or 'unknown'} after {timeout:g} s", out)
@@ -294,13 +301,17 @@ def _port_open_command(port: int, addr: str) -> str:
     if not 0 < int(port) < 65536:
         raise ConfigError(f"port {port!r} is not a TCP port (1-65535)")
     if addr in ("localhost", "127.0.0.1", "::1"):
-        return (f"awk '$4 == \"0A\" && $2 ~ /:{int(port):04X}$/ {{ found = 1 }} END {{ exit !found }}' "
-                "/proc/net/tcp /proc/net/tcp6 2>/dev/null")
+        return (
+            f"awk '$4 == \"0A\" && $2 ~ /:{int(port):04X}$/ {{ found = 1 }} END {{ exit !found }}' "
+            "/proc/net/tcp /proc/net/tcp6 2>/dev/null"
+        )
     a, p = shlex.quote(addr), int(port)
     connect = shlex.quote(f"import socket; socket.create_connection(({addr!r}, {p}), 2).close()")
-    return (f"if command -v bash >/dev/null; then bash -c 'exec 3<>/dev/tcp/'{a}'/{p}'; "
-            f"elif command -v python3 >/dev/null; then python3 -c {connect}; "
-            f"else nc -w 2 {a} {p} </dev/null; fi")
+    return (
+        f"if command -v bash >/dev/null; then bash -c 'exec 3<>/dev/tcp/'{a}'/{p}'; "
+        f"elif command -v python3 >/dev/null; then python3 -c {connect}; "
+        f"else nc -w 2 {a} {p} </dev/null; fi"
+    )
 
 
 def _local(url: str, timeout: float | None = None) -> Target:

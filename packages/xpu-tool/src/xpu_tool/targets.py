@@ -15,8 +15,9 @@ from .transport import SCHEMES
 LOCAL = InventoryTarget("local", "local://")
 
 
-def resolve_targets(items: Sequence[str], inventory: Inventory | None,
-                    option: str = "--target") -> tuple[InventoryTarget, ...]:
+def resolve_targets(
+    items: Sequence[str], inventory: Inventory | None, option: str = "--target"
+) -> tuple[InventoryTarget, ...]:
     """Each item is an inventory name, a URL, or ``local`` (local://). With no items: every target
     of the inventory, else this machine. ConfigError (one line, naming ``option``, the flag the items
     came from) for an unknown name or scheme."""

@@ -18,6 +18,7 @@ from typing import Any
 
 from xpu_tool.http import Deadline
 from xpu_tool.services.comfyui import MODEL_WORKFLOW, ComfyClient, ComfyError, Run, fresh_workflow, load_workflow
+
 from .stats import PASS_RATIO, Stats, ratio, summarize
 
 DEFAULT_SECONDS = 1800.0  # the whole benchmark, without a deadline from the caller
@@ -97,7 +98,7 @@ class ComfyBench:
 
     @property
     def verdict(self) -> str | None:
-        """"pass" or "fail" on the project's bar; None where no verdict is given (see verdict_text)."""
+        """ "pass" or "fail" on the project's bar; None where no verdict is given (see verdict_text)."""
         if self.harness or self.sides.mismatch:
             return None
         return "pass" if self.ratio > PASS_RATIO else "fail"
@@ -114,24 +115,37 @@ class ComfyBench:
         return f"harness run, no verdict: {why}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"steps": self.steps, "repetitions": self.repetitions, "harness": self.harness,
-                "devices": {s.role: asdict(s) for s in (self.sides.xpu, self.sides.cpu)},
-                "ratio": self.ratio, "pass_ratio": PASS_RATIO, "verdict": self.verdict, "passed": self.passed,
-                "xpu_it_per_s": asdict(self.xpu), "cpu_it_per_s": asdict(self.cpu)}
+        return {
+            "steps": self.steps,
+            "repetitions": self.repetitions,
+            "harness": self.harness,
+            "devices": {s.role: asdict(s) for s in (self.sides.xpu, self.sides.cpu)},
+            "ratio": self.ratio,
+            "pass_ratio": PASS_RATIO,
+            "verdict": self.verdict,
+            "passed": self.passed,
+            "xpu_it_per_s": asdict(self.xpu),
+            "cpu_it_per_s": asdict(self.cpu),
+        }
 
 
-def timed_run(client: ComfyClient, steps: int, deadline: float, checkpoint: str | None,
-              rng: random.Random) -> tuple[Run, float]:
+def timed_run(
+    client: ComfyClient, steps: int, deadline: float, checkpoint: str | None, rng: random.Random
+) -> tuple[Run, float]:
     """One fresh sampling run: the run and its iterations per second."""
     fresh = fresh_workflow(sampling_workflow(steps), rng, checkpoint=checkpoint)
     run = client.run(fresh.workflow, deadline=deadline)
     if run.error is not None:
-        raise ComfyError(f"{client.base_url}: node {run.error.get('node_id')} ({run.error.get('node_type')}): "
-                         f"{str(run.error.get('exception_message', '')).strip()}")
+        raise ComfyError(
+            f"{client.base_url}: node {run.error.get('node_id')} ({run.error.get('node_type')}): "
+            f"{str(run.error.get('exception_message', '')).strip()}"
+        )
     stale = run.not_executed(fresh.changed)
     if stale:
-        raise ComfyError(f"{client.base_url}: the sampler (node {', '.join(stale)}) did not execute; "
-                         f"cached: {sorted(run.cached_nodes)}")
+        raise ComfyError(
+            f"{client.base_url}: the sampler (node {', '.join(stale)}) did not execute; "
+            f"cached: {sorted(run.cached_nodes)}"
+        )
     try:
         return run, iterations_per_second(run.events, run.arrivals)
     except ValueError as exc:
@@ -141,13 +155,25 @@ def timed_run(client: ComfyClient, steps: int, deadline: float, checkpoint: str 
 def schedule(warmup: int, repetitions: int) -> list[tuple[str, bool]]:
     """The runs in order, as (side, measured): the sides alternate, warm-up runs first, so a change
     in the machine's load during the bench falls on both sides alike."""
-    return [(side, measured) for measured, rounds in ((False, warmup), (True, repetitions))
-            for _ in range(rounds) for side in ("xpu", "cpu")]
+    return [
+        (side, measured)
+        for measured, rounds in ((False, warmup), (True, repetitions))
+        for _ in range(rounds)
+        for side in ("xpu", "cpu")
+    ]
 
 
-def run_comfyui_bench(sides: Sides, *, steps: int = 20, repetitions: int = 3, warmup: int = 1,
-                      deadline: Deadline | None = None, checkpoint: str | None = None, harness: bool = False,
-                      rng: random.Random | None = None) -> ComfyBench:
+def run_comfyui_bench(
+    sides: Sides,
+    *,
+    steps: int = 20,
+    repetitions: int = 3,
+    warmup: int = 1,
+    deadline: Deadline | None = None,
+    checkpoint: str | None = None,
+    harness: bool = False,
+    rng: random.Random | None = None,
+) -> ComfyBench:
     """The same one-checkpoint workflow, with a new seed each run, on the xpu and the cpu server in
     turn (``schedule``), every call within ``deadline`` (default 1800 s from now; a ComfyError of
     kind ``timeout`` when it passes)."""
@@ -155,7 +181,10 @@ def run_comfyui_bench(sides: Sides, *, steps: int = 20, repetitions: int = 3, wa
         raise ValueError("at least 3 repetitions")
     rng = rng or random.Random()
     deadline = deadline or Deadline.after(DEFAULT_SECONDS)
-    clients = {"xpu": ComfyClient(sides.xpu.url, deadline=deadline), "cpu": ComfyClient(sides.cpu.url, deadline=deadline)}
+    clients = {
+        "xpu": ComfyClient(sides.xpu.url, deadline=deadline),
+        "cpu": ComfyClient(sides.cpu.url, deadline=deadline),
+    }
     values: dict[str, list[float]] = {"xpu": [], "cpu": []}
     for side, measured in schedule(warmup, repetitions):
         _, ips = timed_run(clients[side], steps, deadline.seconds, checkpoint, rng)

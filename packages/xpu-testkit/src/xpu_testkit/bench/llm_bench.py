@@ -66,12 +66,16 @@ class Sample:
 def complete_sample(client: LlamaCppClient, prompt: str, num_predict: int) -> Sample:
     c = client.complete(prompt, n_predict=num_predict)
     if not c.worked:
-        raise LlamaCppError(f"POST /completion at {client.base_url}: the server generated nothing "
-                            f"(tokens_predicted {c.tokens_predicted}, timings {c.timings})", kind="answer")
+        raise LlamaCppError(
+            f"POST /completion at {client.base_url}: the server generated nothing "
+            f"(tokens_predicted {c.tokens_predicted}, timings {c.timings})",
+            kind="answer",
+        )
     return Sample(c)
 
 
 # -- the same model everywhere --------------------------------------------------------------------
+
 
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
@@ -121,8 +125,10 @@ def choose_model(gguf: Path | None, served: dict[str, str]) -> Path | None:
     if reference is not None:
         for who, path in served.items():
             if not same_model(reference[1], path):
-                raise ConfigError(f"model mismatch: {reference[0]} has {reference[1]}, {who} serves {path}; "
-                                  "give every server the same GGUF")
+                raise ConfigError(
+                    f"model mismatch: {reference[0]} has {reference[1]}, {who} serves {path}; "
+                    "give every server the same GGUF"
+                )
     return chosen
 
 
@@ -130,21 +136,37 @@ def check_tiny_model(tiny: Path, served: dict[str, str]) -> None:
     """The tiny model written for the Ollama sides must be what the llama-servers serve too."""
     for who, path in served.items():
         if not same_model(str(tiny), path):
-            raise ConfigError(f"model mismatch: the Ollama sides get the tiny test model {tiny.name}, {who} serves "
-                              f"{path}; pass that file as --gguf")
+            raise ConfigError(
+                f"model mismatch: the Ollama sides get the tiny test model {tiny.name}, {who} serves "
+                f"{path}; pass that file as --gguf"
+            )
 
 
 # -- the run --------------------------------------------------------------------------------------
 
+
 def schedule(sides: int, warmup: int, repetitions: int) -> list[tuple[int, bool]]:
     """The runs in order, as (side index, measured): every side in turn, warm-up rounds first."""
-    return [(i, measured) for measured, rounds in ((False, warmup), (True, repetitions))
-            for _ in range(rounds) for i in range(sides)]
+    return [
+        (i, measured)
+        for measured, rounds in ((False, warmup), (True, repetitions))
+        for _ in range(rounds)
+        for i in range(sides)
+    ]
 
 
-def run_llm_bench(endpoints: list[Endpoint], gguf: Path | None, *, repetitions: int = 3, warmup: int = 1,
-                  num_predict: int = 32, prompt: str = PROMPT, timeout: float = 600.0,
-                  deadline: Deadline | None = None, model: str | None = None) -> BenchReport:
+def run_llm_bench(
+    endpoints: list[Endpoint],
+    gguf: Path | None,
+    *,
+    repetitions: int = 3,
+    warmup: int = 1,
+    num_predict: int = 32,
+    prompt: str = PROMPT,
+    timeout: float = 600.0,
+    deadline: Deadline | None = None,
+    model: str | None = None,
+) -> BenchReport:
     """Every endpoint's sides in turn (``schedule``); ``gguf`` is created on the Ollama endpoints
     (needed when there are any); ``model`` names it in the report (default: the file's name).
     Each call within ``timeout`` seconds and all within ``deadline``."""
@@ -173,8 +195,15 @@ def run_llm_bench(endpoints: list[Endpoint], gguf: Path | None, *, repetitions: 
             timed(client.create_from_gguf, MODEL, gguf)
             created.append(client)
             for device, num_gpu in (("gpu", None), ("cpu", 0)):
-                sides.append((ep.name, device, lambda c=client, n=num_gpu: c.generate(
-                    MODEL, prompt, num_predict=num_predict, num_gpu=n, timeout=timeout)))
+                sides.append(
+                    (
+                        ep.name,
+                        device,
+                        lambda c=client, n=num_gpu: c.generate(
+                            MODEL, prompt, num_predict=num_predict, num_gpu=n, timeout=timeout
+                        ),
+                    )
+                )
         elif ep.engine == "llama-cpp":
             for device, url in (("gpu", ep.url), ("cpu", ep.cpu_url)):
                 if url is None:
@@ -203,12 +232,26 @@ def run_llm_bench(endpoints: list[Endpoint], gguf: Path | None, *, repetitions: 
     for ep in endpoints:
         gpu = run(ep.name, "gpu")
         assert gpu is not None
-        results.append(BackendResult(ep.name, ep.url, versions[ep.name], gpu, run(ep.name, "cpu"), ep.engine,
-                                     ep.cpu_url))
-    notes = tuple(f"{r.backend}: no CPU side (--cpu {r.backend}=URL); measured and ranked, no GPU/CPU verdict"
-                  for r in results if not r.judged)
+        results.append(
+            BackendResult(ep.name, ep.url, versions[ep.name], gpu, run(ep.name, "cpu"), ep.engine, ep.cpu_url)
+        )
+    notes = tuple(
+        f"{r.backend}: no CPU side (--cpu {r.backend}=URL); measured and ranked, no GPU/CPU verdict"
+        for r in results
+        if not r.judged
+    )
     if model is None:
         model = MODEL if gguf is None or all(ep.engine == "ollama" for ep in endpoints) else gguf.name
     wall = time.perf_counter() - started
-    return BenchReport(model, prompt, repetitions, warmup, num_predict, tuple(results), wall, in_requests,
-                       notes=notes, gguf=str(gguf or ""))
+    return BenchReport(
+        model,
+        prompt,
+        repetitions,
+        warmup,
+        num_predict,
+        tuple(results),
+        wall,
+        in_requests,
+        notes=notes,
+        gguf=str(gguf or ""),
+    )

@@ -19,11 +19,26 @@ from .results import MODEL, PROMPT, BackendResult, BenchReport, DeviceRun
 __all__ = ["MODEL", "PROMPT", "BackendResult", "BenchReport", "DeviceRun", "run_ollama_bench"]
 
 
-def run_ollama_bench(backends: dict[str, str], gguf: Path, *, repetitions: int = 3, warmup: int = 1,
-                     num_predict: int = 32, prompt: str = PROMPT, timeout: float = 600.0,
-                     deadline: Deadline | None = None) -> BenchReport:
+def run_ollama_bench(
+    backends: dict[str, str],
+    gguf: Path,
+    *,
+    repetitions: int = 3,
+    warmup: int = 1,
+    num_predict: int = 32,
+    prompt: str = PROMPT,
+    timeout: float = 600.0,
+    deadline: Deadline | None = None,
+) -> BenchReport:
     """Every backend's GPU and CPU side in turn; each call within ``timeout`` seconds and all of
     them within ``deadline`` (an OllamaError of kind ``timeout`` when it passes)."""
-    return run_llm_bench([Endpoint(name, "ollama", url) for name, url in backends.items()], gguf,
-                         repetitions=repetitions, warmup=warmup, num_predict=num_predict, prompt=prompt,
-                         timeout=timeout, deadline=deadline)
+    return run_llm_bench(
+        [Endpoint(name, "ollama", url) for name, url in backends.items()],
+        gguf,
+        repetitions=repetitions,
+        warmup=warmup,
+        num_predict=num_predict,
+        prompt=prompt,
+        timeout=timeout,
+        deadline=deadline,
+    )

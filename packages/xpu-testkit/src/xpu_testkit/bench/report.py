@@ -26,28 +26,50 @@ def _stats(s: Stats) -> dict[str, Any]:
 def _run(run: DeviceRun | None) -> dict[str, Any] | None:
     if run is None:
         return None
-    return {"decode_tokens_per_s": _stats(run.decode), "prompt_tokens_per_s": _stats(run.prompt),
-            "samples": [{"decode_tokens_per_s": g.decode_tokens_per_s, "prompt_tokens_per_s": g.prompt_tokens_per_s}
-                        for g in run.generations]}
+    return {
+        "decode_tokens_per_s": _stats(run.decode),
+        "prompt_tokens_per_s": _stats(run.prompt),
+        "samples": [
+            {"decode_tokens_per_s": g.decode_tokens_per_s, "prompt_tokens_per_s": g.prompt_tokens_per_s}
+            for g in run.generations
+        ],
+    }
 
 
 def _fastest(r: BackendResult | None) -> dict[str, Any] | None:
-    return None if r is None else {"backend": r.backend, "engine": r.engine,
-                                   "decode_tokens_per_s": r.gpu.decode.median}
+    return None if r is None else {"backend": r.backend, "engine": r.engine, "decode_tokens_per_s": r.gpu.decode.median}
 
 
 def to_dict(report: BenchReport) -> dict[str, Any]:
     """``passed`` per backend is null when it has no CPU side (no verdict), and so are its ratios."""
     return {
-        "model": report.model, "gguf": report.gguf, "prompt": report.prompt, "repetitions": report.repetitions,
-        "warmup": report.warmup, "num_predict": report.num_predict, "pass_ratio": report.pass_ratio,
-        "passed": report.passed, "fastest": _fastest(report.fastest), "notes": list(report.notes),
-        "harness_overhead": report.harness_overhead, "wall_seconds": report.wall_seconds,
-        "backends": [{
-            "backend": r.backend, "engine": r.engine, "url": r.url, "cpu_url": r.cpu_url, "version": r.version,
-            "passed": r.passed if r.judged else None, "decode_ratio": r.decode_ratio, "prompt_ratio": r.prompt_ratio,
-            "gpu": _run(r.gpu), "cpu": _run(r.cpu),
-        } for r in report.results],
+        "model": report.model,
+        "gguf": report.gguf,
+        "prompt": report.prompt,
+        "repetitions": report.repetitions,
+        "warmup": report.warmup,
+        "num_predict": report.num_predict,
+        "pass_ratio": report.pass_ratio,
+        "passed": report.passed,
+        "fastest": _fastest(report.fastest),
+        "notes": list(report.notes),
+        "harness_overhead": report.harness_overhead,
+        "wall_seconds": report.wall_seconds,
+        "backends": [
+            {
+                "backend": r.backend,
+                "engine": r.engine,
+                "url": r.url,
+                "cpu_url": r.cpu_url,
+                "version": r.version,
+                "passed": r.passed if r.judged else None,
+                "decode_ratio": r.decode_ratio,
+                "prompt_ratio": r.prompt_ratio,
+                "gpu": _run(r.gpu),
+                "cpu": _run(r.cpu),
+            }
+            for r in report.results
+        ],
     }
 
 
@@ -55,8 +77,10 @@ def to_markdown(report: BenchReport) -> str:
     lines = [
         f"# {report.title} benchmark: {report.model}, {report.repetitions} runs after {report.warmup} warm-up",
         "",
-        ("| backend | engine | device | decode tok/s (median) | spread | prompt tok/s (median) | GPU/CPU decode | "
-         f"pass (> {report.pass_ratio:g}x) | version |"),
+        (
+            "| backend | engine | device | decode tok/s (median) | spread | prompt tok/s (median) | GPU/CPU decode | "
+            f"pass (> {report.pass_ratio:g}x) | version |"
+        ),
         "| --- | --- | --- | ---: | ---: | ---: | ---: | --- | --- |",
     ]
     for r in report.results:
@@ -66,9 +90,11 @@ def to_markdown(report: BenchReport) -> str:
             is_gpu = run.device == "gpu"
             ratio = (f"{r.decode_ratio:.2f}x" if r.decode_ratio is not None else "no CPU side") if is_gpu else ""
             verdict = (("yes" if r.passed else "no") if r.judged else "-") if is_gpu else ""
-            lines.append(f"| {r.backend} | {r.engine} | {run.device} | {run.decode.median:.1f} | "
-                         f"{run.decode.spread:.0%} | {run.prompt.median:.1f} | {ratio} | {verdict} | "
-                         f"{r.version if is_gpu else ''} |")
+            lines.append(
+                f"| {r.backend} | {r.engine} | {run.device} | {run.decode.median:.1f} | "
+                f"{run.decode.spread:.0%} | {run.prompt.median:.1f} | {ratio} | {verdict} | "
+                f"{r.version if is_gpu else ''} |"
+            )
     lines.append("")
     fastest = report.fastest
     if fastest is not None:

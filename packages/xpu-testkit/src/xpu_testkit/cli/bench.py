@@ -11,7 +11,6 @@ import tempfile
 from pathlib import Path
 
 from xpu_tool.cli.check import temp_model_error
-from xpu_tool.services.journal import local_journal
 from xpu_tool.cli.common import (
     bounded_int,
     check_timeout,
@@ -21,6 +20,7 @@ from xpu_tool.cli.common import (
 from xpu_tool.cli.exit_codes import Exit, for_outcome
 from xpu_tool.errors import ConfigError
 from xpu_tool.http import Deadline
+from xpu_tool.services.journal import local_journal
 from xpu_tool.services.llama_cpp import LlamaCppError
 from xpu_tool.services.ollama import OllamaError, diagnose_text
 from xpu_tool.services.tiny_gguf import ModelWriteError, write_tiny_llama
@@ -42,11 +42,15 @@ from ..bench.report import (
 from ..bench.results import ENGINES
 from ..services.sd15_checkpoint import NAME as CHECKPOINT_NAME
 
-ONLY = {"ollama": ("backend", "num_predict", "gguf", "journal"),
-        "comfyui": ("xpu", "cpu", "steps", "checkpoint", "harness")}
+ONLY = {
+    "ollama": ("backend", "num_predict", "gguf", "journal"),
+    "comfyui": ("xpu", "cpu", "steps", "checkpoint", "harness"),
+}
 # `llm` takes ollama's flags and --cpu NAME=URL; its own table keeps the other services' messages as they were
-ONLY_LLM = {"llm": ("backend", "cpu", "num_predict", "gguf", "journal"),
-            "comfyui": ("xpu", "cpu", "steps", "checkpoint", "harness")}
+ONLY_LLM = {
+    "llm": ("backend", "cpu", "num_predict", "gguf", "journal"),
+    "comfyui": ("xpu", "cpu", "steps", "checkpoint", "harness"),
+}
 DEFAULT_STEPS = 20
 DEFAULT_NUM_PREDICT = 32
 STEPS = (3, 10_000)  # comfyui sampler steps per run
@@ -59,36 +63,74 @@ DEFAULT_TIMEOUT = 3600.0  # seconds for the whole benchmark
 def add_parser(sub: argparse._SubParsersAction) -> None:
     bench = sub.add_parser("bench", help="benchmark a service on the GPU against the CPU")
     bench.add_argument("service", choices=["llm", "ollama", "comfyui"])
-    bench.add_argument("--backend", action="append", metavar="NAME=[ENGINE:]URL",
-                       help="llm, ollama: a server to measure, e.g. sycl=http://127.0.0.1:11434 (Ollama) or, with "
-                            "llm, vulkan=llama-cpp:http://127.0.0.1:8080; ENGINE is ollama (default) or llama-cpp; "
-                            "repeatable")
+    bench.add_argument(
+        "--backend",
+        action="append",
+        metavar="NAME=[ENGINE:]URL",
+        help="llm, ollama: a server to measure, e.g. sycl=http://127.0.0.1:11434 (Ollama) or, with "
+        "llm, vulkan=llama-cpp:http://127.0.0.1:8080; ENGINE is ollama (default) or llama-cpp; "
+        "repeatable",
+    )
     bench.add_argument("--xpu", metavar="URL", help="comfyui: the server on the Intel GPU")
-    bench.add_argument("--cpu", action="append", metavar="URL|NAME=URL",
-                       help="comfyui: the same server started with --cpu; llm: NAME=URL, the CPU side of the "
-                            "llama-cpp backend NAME (the same model without -ngl), repeatable")
-    bench.add_argument("--steps", type=bounded_int(*STEPS),
-                       help=f"comfyui: sampler steps per run, {STEPS[0]} to {STEPS[1]} (default {DEFAULT_STEPS})")
-    bench.add_argument("--checkpoint", metavar="FILE",
-                       help=f"comfyui: the checkpoint both servers load (default {CHECKPOINT_NAME})")
-    bench.add_argument("--harness", action="store_true",
-                       help="comfyui: measure whatever devices the servers run on (e.g. two CPU servers) and give "
-                            "no GPU-over-CPU verdict; tests the benchmark itself")
+    bench.add_argument(
+        "--cpu",
+        action="append",
+        metavar="URL|NAME=URL",
+        help="comfyui: the same server started with --cpu; llm: NAME=URL, the CPU side of the "
+        "llama-cpp backend NAME (the same model without -ngl), repeatable",
+    )
+    bench.add_argument(
+        "--steps",
+        type=bounded_int(*STEPS),
+        help=f"comfyui: sampler steps per run, {STEPS[0]} to {STEPS[1]} (default {DEFAULT_STEPS})",
+    )
+    bench.add_argument(
+        "--checkpoint", metavar="FILE", help=f"comfyui: the checkpoint both servers load (default {CHECKPOINT_NAME})"
+    )
+    bench.add_argument(
+        "--harness",
+        action="store_true",
+        help="comfyui: measure whatever devices the servers run on (e.g. two CPU servers) and give "
+        "no GPU-over-CPU verdict; tests the benchmark itself",
+    )
     bench.add_argument("--out", type=Path, default=Path("bench-results"), help="directory for JSON, Markdown, PNG")
-    bench.add_argument("--repetitions", type=bounded_int(*REPETITIONS), default=3,
-                       help=f"measured runs per side, {REPETITIONS[0]} to {REPETITIONS[1]} (default 3)")
-    bench.add_argument("--warmup", type=bounded_int(*WARMUP), default=1,
-                       help=f"unmeasured runs first, {WARMUP[0]} to {WARMUP[1]} (default 1)")
-    bench.add_argument("--num-predict", type=bounded_int(*NUM_PREDICT),
-                       help=f"ollama: tokens to generate per run, {NUM_PREDICT[0]} to {NUM_PREDICT[1]} "
-                            f"(default {DEFAULT_NUM_PREDICT})")
-    bench.add_argument("--gguf", type=Path, help="llm, ollama: model to measure (default: a llama-server's model "
-                                                 "when it is a file here, else the tiny test model)")
-    bench.add_argument("--journal", metavar="UNIT",
-                       help="ollama: on failure, read this systemd unit's journal on this machine to name the cause")
-    bench.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
-                       help=f"the longest the whole benchmark may take, every server and run included (+0.5 s to "
-                            f"unwind; default {DEFAULT_TIMEOUT:g})")
+    bench.add_argument(
+        "--repetitions",
+        type=bounded_int(*REPETITIONS),
+        default=3,
+        help=f"measured runs per side, {REPETITIONS[0]} to {REPETITIONS[1]} (default 3)",
+    )
+    bench.add_argument(
+        "--warmup",
+        type=bounded_int(*WARMUP),
+        default=1,
+        help=f"unmeasured runs first, {WARMUP[0]} to {WARMUP[1]} (default 1)",
+    )
+    bench.add_argument(
+        "--num-predict",
+        type=bounded_int(*NUM_PREDICT),
+        help=f"ollama: tokens to generate per run, {NUM_PREDICT[0]} to {NUM_PREDICT[1]} "
+        f"(default {DEFAULT_NUM_PREDICT})",
+    )
+    bench.add_argument(
+        "--gguf",
+        type=Path,
+        help="llm, ollama: model to measure (default: a llama-server's model "
+        "when it is a file here, else the tiny test model)",
+    )
+    bench.add_argument(
+        "--journal",
+        metavar="UNIT",
+        help="ollama: on failure, read this systemd unit's journal on this machine to name the cause",
+    )
+    bench.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help=f"the longest the whole benchmark may take, every server and run included (+0.5 s to "
+        f"unwind; default {DEFAULT_TIMEOUT:g})",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -113,11 +155,20 @@ def _comfyui(args: argparse.Namespace) -> int:
     if not args.harness and sides.mismatch:
         print(f"xpu: no GPU-over-CPU verdict: {sides.mismatch} (--harness measures anyway)", file=sys.stderr)
         return Exit.FAILED
-    bench = run_comfyui_bench(sides, steps=steps, repetitions=args.repetitions, warmup=args.warmup,
-                              checkpoint=args.checkpoint, harness=args.harness, deadline=deadline)
+    bench = run_comfyui_bench(
+        sides,
+        steps=steps,
+        repetitions=args.repetitions,
+        warmup=args.warmup,
+        checkpoint=args.checkpoint,
+        harness=args.harness,
+        deadline=deadline,
+    )
     path = write_comfyui_report(bench, args.out)
-    print(f"ComfyUI: xpu side {bench.xpu.median:.2f} it/s, cpu side {bench.cpu.median:.2f} it/s, "
-          f"ratio {bench.ratio:.2f}x ({bench.verdict_text})")
+    print(
+        f"ComfyUI: xpu side {bench.xpu.median:.2f} it/s, cpu side {bench.cpu.median:.2f} it/s, "
+        f"ratio {bench.ratio:.2f}x ({bench.verdict_text})"
+    )
     print(f"written: {path}")
     return for_outcome(bench.passed or args.harness)
 
@@ -175,8 +226,15 @@ def _llm(args: argparse.Namespace) -> int:
                 raise temp_model_error(exc) from None
             check_tiny_model(gguf, served)
         try:
-            report = run_llm_bench(endpoints, gguf, repetitions=args.repetitions, warmup=args.warmup,
-                                   num_predict=num_predict, deadline=deadline, model=model)
+            report = run_llm_bench(
+                endpoints,
+                gguf,
+                repetitions=args.repetitions,
+                warmup=args.warmup,
+                num_predict=num_predict,
+                deadline=deadline,
+                model=model,
+            )
         except (OllamaError, LlamaCppError) as exc:  # name the cause the way `xpu check` does, then fail
             if exc.kind == "unreachable":  # nothing listens there: exit 4, one line (cli.exit_codes)
                 raise
@@ -189,6 +247,8 @@ def _llm(args: argparse.Namespace) -> int:
     sys.stdout.write(to_markdown(report))
     print(f"written: {', '.join(str(p) for p in paths.values())}")
     if not report.judged:
-        print("xpu: no GPU-over-CPU verdict: no backend has a CPU side (give a llama-cpp backend --cpu NAME=URL)",
-              file=sys.stderr)
+        print(
+            "xpu: no GPU-over-CPU verdict: no backend has a CPU side (give a llama-cpp backend --cpu NAME=URL)",
+            file=sys.stderr,
+        )
     return for_outcome(report.passed)

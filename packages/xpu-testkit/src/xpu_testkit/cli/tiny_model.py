@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from xpu_tool.services.tiny_gguf import write_tiny_llama
 from xpu_tool.cli.common import seed, write_output
 from xpu_tool.cli.exit_codes import Exit
+from xpu_tool.services.tiny_gguf import write_tiny_llama
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

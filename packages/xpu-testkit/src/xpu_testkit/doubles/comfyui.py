@@ -45,8 +45,15 @@ WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 # The A770's memory as PyTorch/SYCL report it (16225243136 bytes: "global mem size" in the
 # llama.cpp SYCL log quoted in ollama/ollama#2458).
 A770_BYTES = 16225243136
-XPU_DEVICE = {"name": "xpu:0 Intel(R) Arc(TM) A770 Graphics : native", "type": "xpu", "index": 0,
-              "vram_total": A770_BYTES, "vram_free": A770_BYTES - (1 << 30), "torch_vram_total": 0, "torch_vram_free": 0}
+XPU_DEVICE = {
+    "name": "xpu:0 Intel(R) Arc(TM) A770 Graphics : native",
+    "type": "xpu",
+    "index": 0,
+    "vram_total": A770_BYTES,
+    "vram_free": A770_BYTES - (1 << 30),
+    "torch_vram_total": 0,
+    "torch_vram_free": 0,
+}
 # On an XPU, ComfyUI 0.8.0 reports torch.xpu's reserved bytes as torch_vram_total
 # (comfy/model_management.py, get_total_memory): 0 until a model is loaded onto the device, then
 # about the model's size, kept while ComfyUI keeps the model loaded. Here: the test checkpoint's
@@ -58,11 +65,19 @@ XPU_ERRORS = {
     "onednn": "could not create a primitive",
     "fp64": "Required aspect fp64 is not supported on the device",
     "render": "Native API failed. Native API returns: -1 (PI_ERROR_DEVICE_NOT_FOUND) open /dev/dri/renderD128: "
-              "Permission denied",
+    "Permission denied",
 }
 OUTPUT_NODES = {"SaveImage"}
-KNOWN_NODES = {"EmptyImage", "ImageCompositeMasked", "SaveImage", "CheckpointLoaderSimple", "CLIPTextEncode",
-               "EmptyLatentImage", "KSampler", "VAEDecode"}
+KNOWN_NODES = {
+    "EmptyImage",
+    "ImageCompositeMasked",
+    "SaveImage",
+    "CheckpointLoaderSimple",
+    "CLIPTextEncode",
+    "EmptyLatentImage",
+    "KSampler",
+    "VAEDecode",
+}
 
 
 def _frame(text: str) -> bytes:
@@ -84,8 +99,10 @@ def _links(node: dict[str, Any]) -> list[str]:
 def _signature(workflow: dict[str, Any], node_id: str) -> str:
     """What ComfyUI's cache keys a node's output on: its class and inputs, links by their source."""
     node = workflow[node_id]
-    inputs = {k: _signature(workflow, v[0]) + f"#{v[1]}" if isinstance(v, list) and len(v) == 2 else v
-              for k, v in sorted(node["inputs"].items())}
+    inputs = {
+        k: _signature(workflow, v[0]) + f"#{v[1]}" if isinstance(v, list) and len(v) == 2 else v
+        for k, v in sorted(node["inputs"].items())
+    }
     return hashlib.sha256(json.dumps([node["class_type"], inputs], sort_keys=True).encode()).hexdigest()
 
 
@@ -115,9 +132,11 @@ def execution_order(workflow: dict[str, Any], cached: set[str]) -> list[str]:
     order = []
     while pending:
         ready = [n for n in pending if block_count[n] == 0]
-        pick = next((n for n in ready if is_output(n)), None) \
-            or next((n for n in ready if any(is_output(b) for b in blocking[n])), None) \
+        pick = (
+            next((n for n in ready if is_output(n)), None)
+            or next((n for n in ready if any(is_output(b) for b in blocking[n])), None)
             or next((n for n in ready if any(is_output(c) for b in blocking[n] for c in blocking[b])), ready[0])
+        )
         order.append(pick)
         del pending[pick]
         for target in blocking.pop(pick):
@@ -199,7 +218,7 @@ class ComfyDouble(LoopbackServer):
         with self._queue_lock:
             self._run(prompt_id, number, workflow, client_id)
 
-    def _run(self, prompt_id: str, number: int, workflow: dict[str, Any], client_id: str) -> None:  # noqa: C901
+    def _run(self, prompt_id: str, number: int, workflow: dict[str, Any], client_id: str) -> None:
         now = lambda: int(time.time() * 1000)  # noqa: E731
         send = lambda kind, data: self._send(client_id, kind, data)  # noqa: E731
         messages: list[list[Any]] = []
@@ -212,9 +231,16 @@ class ComfyDouble(LoopbackServer):
         states: dict[str, dict[str, Any]] = {}
 
         def progress_state(node_id: str, value: float, maximum: float, state: str) -> None:
-            states[node_id] = {"value": value, "max": maximum, "state": state, "node_id": node_id,
-                               "prompt_id": prompt_id, "display_node_id": node_id, "parent_node_id": None,
-                               "real_node_id": node_id}
+            states[node_id] = {
+                "value": value,
+                "max": maximum,
+                "state": state,
+                "node_id": node_id,
+                "prompt_id": prompt_id,
+                "display_node_id": node_id,
+                "parent_node_id": None,
+                "real_node_id": node_id,
+            }
             send("progress_state", {"prompt_id": prompt_id, "nodes": dict(states)})
 
         signatures = {n: _signature(workflow, n) for n in workflow}
@@ -224,15 +250,26 @@ class ComfyDouble(LoopbackServer):
         message("execution_cached", {"nodes": [n for n in workflow if n in cache], "prompt_id": prompt_id})
         outputs: dict[str, Any] = {}
         executed: list[str] = []
-        entry = {"prompt": [number, prompt_id, workflow, {"client_id": client_id, "create_time": now()},
-                            [n for n in workflow if workflow[n]["class_type"] in OUTPUT_NODES]],
-                 "outputs": outputs, "status": None, "meta": {}}
+        entry = {
+            "prompt": [
+                number,
+                prompt_id,
+                workflow,
+                {"client_id": client_id, "create_time": now()},
+                [n for n in workflow if workflow[n]["class_type"] in OUTPUT_NODES],
+            ],
+            "outputs": outputs,
+            "status": None,
+            "meta": {},
+        }
         for node_id in execution_order(workflow, set(cache)):
             kind = workflow[node_id]["class_type"]
             if node_id in cache:  # a cached output node: its ui output again, nothing executed
                 outputs[node_id] = values[node_id]
-                send("executed", {"node": node_id, "display_node": node_id, "output": outputs[node_id],
-                                  "prompt_id": prompt_id})
+                send(
+                    "executed",
+                    {"node": node_id, "display_node": node_id, "output": outputs[node_id], "prompt_id": prompt_id},
+                )
                 progress_state(node_id, 1, 1, "finished")
                 continue
             progress_state(node_id, 0.0, 1.0, "running")
@@ -249,13 +286,25 @@ class ComfyDouble(LoopbackServer):
                         send("progress", {"value": step, "max": steps, "prompt_id": prompt_id, "node": node_id})
                 values[node_id] = _image(workflow, values, node_id)
             except Exception as exc:  # as ComfyUI reports an exception in a node
-                kind_name = type(exc).__qualname__ if type(exc).__module__ == "builtins" else \
-                    f"{type(exc).__module__}.{type(exc).__qualname__}"
-                message("execution_error", {
-                    "prompt_id": prompt_id, "node_id": node_id, "node_type": kind, "executed": executed,
-                    "exception_message": f"{exc}\n", "exception_type": kind_name,
-                    "traceback": ["  File \"execution.py\", line 518, in execute\n"],
-                    "current_inputs": {}, "current_outputs": list(self._cache)})
+                kind_name = (
+                    type(exc).__qualname__
+                    if type(exc).__module__ == "builtins"
+                    else f"{type(exc).__module__}.{type(exc).__qualname__}"
+                )
+                message(
+                    "execution_error",
+                    {
+                        "prompt_id": prompt_id,
+                        "node_id": node_id,
+                        "node_type": kind,
+                        "executed": executed,
+                        "exception_message": f"{exc}\n",
+                        "exception_type": kind_name,
+                        "traceback": ['  File "execution.py", line 518, in execute\n'],
+                        "current_inputs": {},
+                        "current_outputs": list(self._cache),
+                    },
+                )
                 self._cache = {n: (signatures[n], values[n]) for n in workflow if n in values}
                 entry["status"] = {"status_str": "error", "completed": False, "messages": messages}
                 self.history[prompt_id] = entry
@@ -270,11 +319,17 @@ class ComfyDouble(LoopbackServer):
                 self.files[name] = buf.getvalue()
                 values[node_id] = {"images": [{"filename": name, "subfolder": "", "type": "output"}]}
                 outputs[node_id] = values[node_id]
-                send("executed", {"node": node_id, "display_node": node_id, "output": outputs[node_id],
-                                  "prompt_id": prompt_id})
+                send(
+                    "executed",
+                    {"node": node_id, "display_node": node_id, "output": outputs[node_id], "prompt_id": prompt_id},
+                )
             executed.append(node_id)
-            progress_state(node_id, states[node_id]["max"] if kind == "KSampler" else 1.0,
-                           states[node_id]["max"] if kind == "KSampler" else 1.0, "finished")
+            progress_state(
+                node_id,
+                states[node_id]["max"] if kind == "KSampler" else 1.0,
+                states[node_id]["max"] if kind == "KSampler" else 1.0,
+                "finished",
+            )
         self._cache = {n: (signatures[n], values[n]) for n in workflow if n in values}
         entry["meta"] = {n: {"node_id": n, "display_node": n, "parent_node": None, "real_node_id": n} for n in outputs}
         message("execution_success", {"prompt_id": prompt_id})
@@ -289,33 +344,69 @@ class ComfyDouble(LoopbackServer):
         for node_id, node in workflow.items():
             kind = node.get("class_type")
             if kind not in KNOWN_NODES:
-                return 400, {"error": {"type": "invalid_prompt", "message": f"Cannot execute because node {kind} does "
-                                       "not exist.", "details": f"Node ID '#{node_id}'", "extra_info": {}},
-                             "node_errors": {}}
+                return 400, {
+                    "error": {
+                        "type": "invalid_prompt",
+                        "message": f"Cannot execute because node {kind} does not exist.",
+                        "details": f"Node ID '#{node_id}'",
+                        "extra_info": {},
+                    },
+                    "node_errors": {},
+                }
         if not any(node["class_type"] in OUTPUT_NODES for node in workflow.values()):
-            return 400, {"error": {"type": "prompt_no_outputs", "message": "Prompt has no outputs", "details": "",
-                                   "extra_info": {}}, "node_errors": {}}
+            return 400, {
+                "error": {
+                    "type": "prompt_no_outputs",
+                    "message": "Prompt has no outputs",
+                    "details": "",
+                    "extra_info": {},
+                },
+                "node_errors": {},
+            }
         for node_id, node in workflow.items():
             name = node["inputs"].get("ckpt_name")
             if node["class_type"] == "CheckpointLoaderSimple" and name != CHECKPOINT_NAME:
-                error = {"type": "value_not_in_list", "message": "Value not in list",
-                         "details": f"ckpt_name: '{name}' not in {[CHECKPOINT_NAME]}",
-                         "extra_info": {"input_name": "ckpt_name", "input_config": [[CHECKPOINT_NAME], {}],
-                                        "received_value": name}}
+                error = {
+                    "type": "value_not_in_list",
+                    "message": "Value not in list",
+                    "details": f"ckpt_name: '{name}' not in {[CHECKPOINT_NAME]}",
+                    "extra_info": {
+                        "input_name": "ckpt_name",
+                        "input_config": [[CHECKPOINT_NAME], {}],
+                        "received_value": name,
+                    },
+                }
                 dependent = sorted(n for n, other in workflow.items() if other["class_type"] in OUTPUT_NODES)
-                return 400, {"error": {"type": "prompt_outputs_failed_validation", "message": "Prompt outputs failed "
-                                       "validation", "details": "", "extra_info": {}},
-                             "node_errors": {node_id: {"errors": [error], "dependent_outputs": dependent,
-                                                       "class_type": node["class_type"]}}}
+                return 400, {
+                    "error": {
+                        "type": "prompt_outputs_failed_validation",
+                        "message": "Prompt outputs failed validation",
+                        "details": "",
+                        "extra_info": {},
+                    },
+                    "node_errors": {
+                        node_id: {"errors": [error], "dependent_outputs": dependent, "class_type": node["class_type"]}
+                    },
+                }
         return None
 
     def system_stats(self) -> dict[str, Any]:
-        return {"system": {"os": "linux", "ram_total": 33324769280, "ram_free": 30000000000,
-                           "comfyui_version": COMFYUI_VERSION, "required_frontend_version": "1.35.9",
-                           "installed_templates_version": "0.7.67", "required_templates_version": "0.7.67",
-                           "python_version": "3.12.8", "pytorch_version": "2.8.0+xpu", "embedded_python": False,
-                           "argv": list(self.argv)},
-                "devices": [{**XPU_DEVICE, "torch_vram_total": self._reserved}]}
+        return {
+            "system": {
+                "os": "linux",
+                "ram_total": 33324769280,
+                "ram_free": 30000000000,
+                "comfyui_version": COMFYUI_VERSION,
+                "required_frontend_version": "1.35.9",
+                "installed_templates_version": "0.7.67",
+                "required_templates_version": "0.7.67",
+                "python_version": "3.12.8",
+                "pytorch_version": "2.8.0+xpu",
+                "embedded_python": False,
+                "argv": list(self.argv),
+            },
+            "devices": [{**XPU_DEVICE, "torch_vram_total": self._reserved}],
+        }
 
     def start(self) -> ComfyDouble:
         double = self
@@ -326,7 +417,9 @@ class ComfyDouble(LoopbackServer):
             def log_message(self, *args: object) -> None:
                 pass
 
-            def _json(self, status: int, payload: Any, content: bytes | None = None, ctype: str = "application/json") -> None:
+            def _json(
+                self, status: int, payload: Any, content: bytes | None = None, ctype: str = "application/json"
+            ) -> None:
                 data = content if content is not None else json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", ctype)
@@ -334,7 +427,7 @@ class ComfyDouble(LoopbackServer):
                 self.end_headers()
                 self.wfile.write(data)
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 url = urlsplit(self.path)
                 query = {k: v[0] for k, v in parse_qs(url.query).items()}
                 if url.path == "/ws":
@@ -347,8 +440,14 @@ class ComfyDouble(LoopbackServer):
                     return self._json(200, double.system_stats())
                 if url.path.startswith("/object_info"):
                     names = sorted(KNOWN_NODES) if url.path == "/object_info" else [url.path.rsplit("/", 1)[1]]
-                    return self._json(200, {n: {"name": n, "display_name": n, "category": "image",
-                                                "output_node": n in OUTPUT_NODES} for n in names if n in KNOWN_NODES})
+                    return self._json(
+                        200,
+                        {
+                            n: {"name": n, "display_name": n, "category": "image", "output_node": n in OUTPUT_NODES}
+                            for n in names
+                            if n in KNOWN_NODES
+                        },
+                    )
                 if url.path == "/queue":
                     return self._json(200, {"queue_running": [], "queue_pending": []})
                 if url.path.startswith("/history/"):
@@ -357,8 +456,11 @@ class ComfyDouble(LoopbackServer):
                     return self._json(200, {prompt_id: entry} if entry else {})
                 if url.path == "/view":
                     name = query.get("filename", "")
-                    if query.get("type", "output") not in ("output", "input", "temp") or ".." in name \
-                            or name.startswith("/"):
+                    if (
+                        query.get("type", "output") not in ("output", "input", "temp")
+                        or ".." in name
+                        or name.startswith("/")
+                    ):
                         return self._json(400, None, b"", "application/octet-stream")
                     data = double.files.get(name)
                     if data is None:
@@ -366,7 +468,7 @@ class ComfyDouble(LoopbackServer):
                     return self._json(200, None, data, "image/png")
                 self._json(404, None, b"404: Not Found", "text/plain; charset=utf-8")
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 if self.path != "/prompt":
                     return self._json(404, None, b"404: Not Found", "text/plain; charset=utf-8")
@@ -377,8 +479,12 @@ class ComfyDouble(LoopbackServer):
                         raise TypeError("prompt")
                 except (ValueError, KeyError, TypeError):  # aiohttp's page for ComfyUI's unhandled exception
                     self.close_connection = True
-                    return self._json(500, None, b"500 Internal Server Error\n\nServer got itself in trouble",
-                                      "text/plain; charset=utf-8")
+                    return self._json(
+                        500,
+                        None,
+                        b"500 Internal Server Error\n\nServer got itself in trouble",
+                        "text/plain; charset=utf-8",
+                    )
                 rejected = double.validate(workflow)
                 if rejected:
                     return self._json(*rejected)
@@ -386,8 +492,9 @@ class ComfyDouble(LoopbackServer):
                 number = len(double.history)
                 for _ in range(2):  # ComfyUI announces the queued prompt twice
                     double._send(None, "status", {"status": {"exec_info": {"queue_remaining": 1}}})
-                threading.Thread(target=double._execute, args=(prompt_id, number, workflow, body.get("client_id", "")),
-                                 daemon=True).start()
+                threading.Thread(
+                    target=double._execute, args=(prompt_id, number, workflow, body.get("client_id", "")), daemon=True
+                ).start()
                 self._json(200, {"prompt_id": prompt_id, "number": number, "node_errors": {}})
 
             def _websocket(self, client_id: str) -> None:

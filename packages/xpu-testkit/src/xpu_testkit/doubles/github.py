@@ -37,8 +37,11 @@ FILES = {
     ("MordragT/nixos", MORDRAG_2025_11_26, "pkgs/by-name/llama-cpp-sycl/default.nix"): '  version = "7157";\n',
     ("MordragT/nixos", MORDRAG_2026_07_02, "pkgs/by-name/ollama-sycl/default.nix"): '  version = "0.3.10";\n',
     ("MordragT/nixos", MORDRAG_2026_07_02, "pkgs/by-name/llama-cpp-sycl/default.nix"): '  version = "7610";\n',
-    ("MordragT/nixos", MORDRAG_2026_07_02, "pkgs/by-lang/intel-python/torch/default.nix"):
-        '  sycl_compiler_version = "20260101";\n  version = "2.9.1";\n',
+    (
+        "MordragT/nixos",
+        MORDRAG_2026_07_02,
+        "pkgs/by-lang/intel-python/torch/default.nix",
+    ): '  sycl_compiler_version = "20260101";\n  version = "2.9.1";\n',
 }
 
 
@@ -54,7 +57,7 @@ class GitHubDouble(LoopbackServer):
         double = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 double.requests.append(self.path)
                 if double.delay:
                     double._stop.wait(double.delay)
@@ -81,4 +84,3 @@ class GitHubDouble(LoopbackServer):
                 pass
 
         return self._serve(Handler)
-

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -21,25 +20,55 @@ from ._server import LoopbackServer
 
 # ollama/ollama docs/api.md, "Request (No streaming)" response (Ollama docs, 2025; llama3.2)
 GENERATE_SAMPLE = {
-    "model": "llama3.2", "created_at": "2023-08-04T19:22:45.499127Z",
-    "response": "The sky is blue because it is the color of the sky.", "done": True, "done_reason": "stop",
-    "context": [1, 2, 3], "total_duration": 5043500667, "load_duration": 5025959, "prompt_eval_count": 26,
-    "prompt_eval_duration": 325953000, "eval_count": 290, "eval_duration": 4709213000,
+    "model": "llama3.2",
+    "created_at": "2023-08-04T19:22:45.499127Z",
+    "response": "The sky is blue because it is the color of the sky.",
+    "done": True,
+    "done_reason": "stop",
+    "context": [1, 2, 3],
+    "total_duration": 5043500667,
+    "load_duration": 5025959,
+    "prompt_eval_count": 26,
+    "prompt_eval_duration": 325953000,
+    "eval_count": 290,
+    "eval_duration": 4709213000,
 }
 # ollama/ollama docs/api.md, "Generate request (Streaming)": a chunk, then the final object
-STREAM_CHUNK = {"model": "llama3.2", "created_at": "2023-08-04T08:52:19.385406455-07:00", "response": "The", "done": False}
+STREAM_CHUNK = {
+    "model": "llama3.2",
+    "created_at": "2023-08-04T08:52:19.385406455-07:00",
+    "response": "The",
+    "done": False,
+}
 STREAM_FINAL = {
-    "model": "llama3.2", "created_at": "2023-08-04T19:22:45.499127Z", "response": "", "done": True,
-    "context": [1, 2, 3], "total_duration": 10706818083, "load_duration": 6338219291, "prompt_eval_count": 26,
-    "prompt_eval_duration": 130079000, "eval_count": 259, "eval_duration": 4232710000,
+    "model": "llama3.2",
+    "created_at": "2023-08-04T19:22:45.499127Z",
+    "response": "",
+    "done": True,
+    "context": [1, 2, 3],
+    "total_duration": 10706818083,
+    "load_duration": 6338219291,
+    "prompt_eval_count": 26,
+    "prompt_eval_duration": 130079000,
+    "eval_count": 259,
+    "eval_duration": 4232710000,
 }
 # ollama/ollama docs/api.md, "List Running Models" (mistral:latest, 7.2B Q4_0)
 PS_SAMPLE = {
-    "name": "mistral:latest", "model": "mistral:latest", "size": 5137025024,
+    "name": "mistral:latest",
+    "model": "mistral:latest",
+    "size": 5137025024,
     "digest": "2ae6f6dd7a3dd734790bbbf58b8909a606e0e7e97e94b7604e0aa7ae4490e6d8",
-    "details": {"parent_model": "", "format": "gguf", "family": "llama", "families": ["llama"],
-                "parameter_size": "7.2B", "quantization_level": "Q4_0"},
-    "expires_at": "2024-06-04T14:38:31.83753-07:00", "size_vram": 5137025024,
+    "details": {
+        "parent_model": "",
+        "format": "gguf",
+        "family": "llama",
+        "families": ["llama"],
+        "parameter_size": "7.2B",
+        "quantization_level": "Q4_0",
+    },
+    "expires_at": "2024-06-04T14:38:31.83753-07:00",
+    "size_vram": 5137025024,
 }
 # Intel IPEX-LLM Ollama (PyPI bigdl-core-cpp 2.5.0), recorded on a machine without an Intel GPU
 # (2026-11-23): the HTTP 500 body of /api/generate when its SYCL runner aborts.
@@ -91,31 +120,38 @@ class OllamaDouble(LoopbackServer):
                 self.end_headers()
                 self.wfile.write(data)
 
-            def do_HEAD(self) -> None:  # noqa: N802
+            def do_HEAD(self) -> None:
                 digest = self.path.rsplit("/", 1)[-1]
                 self.send_response(200 if digest in double.blobs else 404)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 double.requests.append(("GET", self.path, {}))
                 if self.path == "/api/version":
                     return self._send(200, {"version": double.version})
                 if self.path == "/api/tags":
-                    return self._send(200, {"models": [{"name": n, "model": n, "digest": d[7:], "size": 469824}
-                                                       for n, d in double.models.items()]})
+                    return self._send(
+                        200,
+                        {
+                            "models": [
+                                {"name": n, "model": n, "digest": d[7:], "size": 469824}
+                                for n, d in double.models.items()
+                            ]
+                        },
+                    )
                 if self.path == "/api/ps":
                     return self._send(200, {"models": [double.placement()] if double.loaded else []})
                 self._send(404, {"error": "not found"})
 
-            def do_DELETE(self) -> None:  # noqa: N802
+            def do_DELETE(self) -> None:
                 body = json.loads(self._body() or b"{}")
                 name = body.get("model") or body.get("name")
                 if double.models.pop(name, None) is None and double.models.pop(f"{name}:latest", None) is None:
                     return self._send(404, {"error": f"model '{name}' not found"})
                 self._send(200, {})
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 raw = self._body()
                 if self.path.startswith("/api/blobs/"):
                     digest = self.path.rsplit("/", 1)[-1]
@@ -149,7 +185,9 @@ class OllamaDouble(LoopbackServer):
                     double._stop.wait(double.delay)
                 if body.get("stream") is False:
                     on_cpu = (body.get("options") or {}).get("num_gpu") == 0 and double.cpu_response is not None
-                    return self._send(200, dict(double.cpu_response if on_cpu else GENERATE_SAMPLE, model=body.get("model")))
+                    return self._send(
+                        200, dict(double.cpu_response if on_cpu else GENERATE_SAMPLE, model=body.get("model"))
+                    )
                 self.send_response(200)
                 self.send_header("Content-Type", "application/x-ndjson")
                 self.send_header("Transfer-Encoding", "chunked")

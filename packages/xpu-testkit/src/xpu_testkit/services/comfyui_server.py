@@ -17,6 +17,7 @@ from pathlib import Path
 
 from xpu_tool.errors import XpuError
 from xpu_tool.process import die_with_parent, free_port
+
 from .server_process import ServerProcess
 
 SRC_VARIABLE = "XPU_COMFYUI_SRC"
@@ -52,8 +53,10 @@ def install_from_environment(env: dict[str, str] | None = None) -> ComfyInstall 
     env = dict(os.environ) if env is None else env
     src, venv = env.get(SRC_VARIABLE), env.get(VENV_VARIABLE)
     if not src or not venv:
-        return (f"no ComfyUI to start: set {SRC_VARIABLE} to a ComfyUI checkout and {VENV_VARIABLE} to the "
-                "environment setup/comfyui-env.sh builds for it (./bootstrap.sh test does both)")
+        return (
+            f"no ComfyUI to start: set {SRC_VARIABLE} to a ComfyUI checkout and {VENV_VARIABLE} to the "
+            "environment setup/comfyui-env.sh builds for it (./bootstrap.sh test does both)"
+        )
     install = ComfyInstall(Path(src).absolute(), Path(venv).absolute())
     return install.problem() or install
 
@@ -79,11 +82,30 @@ class ComfyServer(ServerProcess):
 
     def command(self) -> list[str]:
         h = self.home
-        return [str(self.install.python), str(self.install.src / "main.py"), "--cpu", "--listen", "127.0.0.1",
-                "--port", str(self.port), "--base-directory", str(h), "--output-directory", str(h / "output"),
-                "--input-directory", str(h / "input"), "--temp-directory", str(h / "temp"),
-                "--user-directory", str(h / "user"), "--database-url", f"sqlite:///{h / 'user' / 'comfyui.db'}",
-                "--disable-auto-launch", "--disable-all-custom-nodes", "--disable-api-nodes"]
+        return [
+            str(self.install.python),
+            str(self.install.src / "main.py"),
+            "--cpu",
+            "--listen",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--base-directory",
+            str(h),
+            "--output-directory",
+            str(h / "output"),
+            "--input-directory",
+            str(h / "input"),
+            "--temp-directory",
+            str(h / "temp"),
+            "--user-directory",
+            str(h / "user"),
+            "--database-url",
+            f"sqlite:///{h / 'user' / 'comfyui.db'}",
+            "--disable-auto-launch",
+            "--disable-all-custom-nodes",
+            "--disable-api-nodes",
+        ]
 
     def start(self, timeout: float = 120.0) -> ComfyServer:
         problem = self.install.problem()
@@ -94,11 +116,24 @@ class ComfyServer(ServerProcess):
         self.checkpoints.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         # bytecode goes into the environment, not into the checkout (which may be shared or read-only)
-        env = {"PATH": f"{self.install.venv / 'bin'}:/usr/bin:/bin", "HOME": str(self.home),
-               "PYTHONPYCACHEPREFIX": str(self.install.venv / "pycache"), "PYTHONUNBUFFERED": "1",
-               "TQDM_DISABLE": "1", "HF_HUB_OFFLINE": "1", "DO_NOT_TRACK": "1"}
+        env = {
+            "PATH": f"{self.install.venv / 'bin'}:/usr/bin:/bin",
+            "HOME": str(self.home),
+            "PYTHONPYCACHEPREFIX": str(self.install.venv / "pycache"),
+            "PYTHONUNBUFFERED": "1",
+            "TQDM_DISABLE": "1",
+            "HF_HUB_OFFLINE": "1",
+            "DO_NOT_TRACK": "1",
+        }
         with open(self.log, "wb") as log:
-            self.process = subprocess.Popen(self.command(), env=env, stdout=log, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL, cwd=self.home, preexec_fn=die_with_parent)
+            self.process = subprocess.Popen(
+                self.command(),
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=self.home,
+                preexec_fn=die_with_parent,
+            )
         self.wait_until_answering("/system_stats", timeout, "ComfyUI", ComfyServerError)
         return self

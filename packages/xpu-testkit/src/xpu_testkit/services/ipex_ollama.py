@@ -16,6 +16,7 @@ from pathlib import Path
 
 from xpu_tool.errors import XpuError
 from xpu_tool.process import die_with_parent, free_port
+
 from .server_process import ServerProcess
 
 
@@ -53,13 +54,24 @@ class IpexOllamaServer(ServerProcess):
         self.port = free_port()
         lib = self.venv / "lib"
         env = {
-            "PATH": "/usr/bin:/bin", "HOME": str(self.home), "OLLAMA_HOST": f"127.0.0.1:{self.port}",
-            "OLLAMA_MODELS": str(self.home / "models"), "LD_LIBRARY_PATH": f"{lib}:{binary.parent}",
-            "OCL_ICD_FILENAMES": str(lib / "libintelocl.so"), "OLLAMA_KEEP_ALIVE": "5m",
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(self.home),
+            "OLLAMA_HOST": f"127.0.0.1:{self.port}",
+            "OLLAMA_MODELS": str(self.home / "models"),
+            "LD_LIBRARY_PATH": f"{lib}:{binary.parent}",
+            "OCL_ICD_FILENAMES": str(lib / "libintelocl.so"),
+            "OLLAMA_KEEP_ALIVE": "5m",
         }
         with open(self.log, "wb") as log:
-            self.process = subprocess.Popen([str(binary), "serve"], env=env, stdout=log, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL, cwd=self.home, preexec_fn=die_with_parent)
+            self.process = subprocess.Popen(
+                [str(binary), "serve"],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=self.home,
+                preexec_fn=die_with_parent,
+            )
         self.wait_until_answering("/api/version", timeout, "ollama serve", OllamaServerError)
         return self
 

@@ -58,8 +58,7 @@ class LlamaServer(ServerProcess):
 
     @property
     def command(self) -> list[str]:
-        return [str(self.binary), "-m", str(self.model), "--host", "127.0.0.1", "--port", str(self.port),
-                *self.args]
+        return [str(self.binary), "-m", str(self.model), "--host", "127.0.0.1", "--port", str(self.port), *self.args]
 
     def start(self, timeout: float = 120.0) -> LlamaServer:
         if not self.binary.is_file() or not os.access(self.binary, os.X_OK):
@@ -67,10 +66,22 @@ class LlamaServer(ServerProcess):
         if not self.model.is_file():
             raise LlamaServerError(f"{self.model}: no such model file")
         self.port = free_port()
-        env = {"PATH": "/usr/bin:/bin", "HOME": str(self.home), "XDG_CACHE_HOME": str(self.home / "cache"),
-               "LD_LIBRARY_PATH": str(self.binary.parent), **self.env}
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(self.home),
+            "XDG_CACHE_HOME": str(self.home / "cache"),
+            "LD_LIBRARY_PATH": str(self.binary.parent),
+            **self.env,
+        }
         with open(self.log, "wb") as log:
-            self.process = subprocess.Popen(self.command, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL, cwd=self.home, preexec_fn=die_with_parent)  # noqa: PLW1509
+            self.process = subprocess.Popen(
+                self.command,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=self.home,
+                preexec_fn=die_with_parent,
+            )  # noqa: PLW1509
         self.wait_until_answering("/health", timeout, "llama-server", LlamaServerError)
         return self

@@ -186,8 +186,9 @@ class Checkpoint:
 
 def header(shapes: dict[str, Shape], seed: int) -> bytes:
     """The safetensors header: its length (u64 little-endian), then JSON padded to 8 bytes."""
-    entries: dict[str, object] = {"__metadata__": {"format": "pt", "generator": "xpu-testkit sd15_checkpoint",
-                                                   "seed": str(seed)}}
+    entries: dict[str, object] = {
+        "__metadata__": {"format": "pt", "generator": "xpu-testkit sd15_checkpoint", "seed": str(seed)}
+    }
     offset = 0
     for name, shape in shapes.items():
         end = offset + 2 * math.prod(shape)
@@ -215,7 +216,9 @@ def write_checkpoint(path: Path, seed: int = 0) -> Checkpoint:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m xpu_testkit.services.sd15_checkpoint", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m xpu_testkit.services.sd15_checkpoint", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("path", type=Path, help=f"where to write it, e.g. ComfyUI/models/checkpoints/{NAME}")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)

@@ -17,34 +17,54 @@ DEFAULT_TIMEOUT = 300.0
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    check = sub.add_parser("check", help="check a service end to end",
-                           description="Check a service end to end: it must do real work (generate, run a "
-                                       "workflow) and say where it ran.", epilog=EXIT_CODES_HELP,
-                           formatter_class=argparse.RawDescriptionHelpFormatter)
+    check = sub.add_parser(
+        "check",
+        help="check a service end to end",
+        description="Check a service end to end: it must do real work (generate, run a workflow) and say where it ran.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     kinds = check.add_subparsers(dest="service", metavar="SERVICE", required=True)
     for s in services():
         _add_service(kinds, s)
 
 
 def _add_service(kinds: argparse._SubParsersAction, s: Service) -> None:
-    parser = kinds.add_parser(s.name, help=f"{s.title}: {s.summary}", description=f"Check {s.title}: {s.summary}.",
-                              epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = kinds.add_parser(
+        s.name,
+        help=f"{s.title}: {s.summary}",
+        description=f"Check {s.title}: {s.summary}.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("url", help=f"the service's base URL, e.g. {s.example_url}")
     parser.add_argument("--expect-gpu", action="store_true", help="running on the CPU is a failure")
     for option in s.options:
-        parser.add_argument(option.flag, dest=option.dest, metavar=option.metavar, help=option.help,
-                            choices=list(option.choices) if option.choices else None)
-    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
-                        help=f"the longest the whole check may take (+0.5 s to unwind; default {DEFAULT_TIMEOUT:g})")
+        parser.add_argument(
+            option.flag,
+            dest=option.dest,
+            metavar=option.metavar,
+            help=option.help,
+            choices=list(option.choices) if option.choices else None,
+        )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help=f"the longest the whole check may take (+0.5 s to unwind; default {DEFAULT_TIMEOUT:g})",
+    )
     parser.add_argument("--json", action="store_true", help="print the check's result as one JSON object")
     parser.set_defaults(check_service=s)
 
 
 def temp_model_error(exc: ModelWriteError) -> ConfigError:
     """The tiny test model could not be written to the temporary directory: one line naming TMPDIR."""
-    return ConfigError(f"cannot write the tiny test model to the temporary directory "
-                       f"{tempfile.gettempdir()}: {exc.strerror or exc}; set TMPDIR to a writable directory "
-                       "with at least 1 MB free")
+    return ConfigError(
+        f"cannot write the tiny test model to the temporary directory "
+        f"{tempfile.gettempdir()}: {exc.strerror or exc}; set TMPDIR to a writable directory "
+        "with at least 1 MB free"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

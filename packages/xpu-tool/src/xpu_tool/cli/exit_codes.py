@@ -50,8 +50,9 @@ EXCEPTIONS: tuple[tuple[type[XpuError], Exit], ...] = (  # the first class that 
 def _codes_help(doc: str) -> str:
     """The table above, as `--help` shows it (every command's epilog)."""
     table = doc.split("\n\n")[1]
-    return "exit codes:\n" + "\n".join("  " + line.strip() if line.strip()[:1].isdigit() else "        " + line.strip()
-                                       for line in table.splitlines())
+    return "exit codes:\n" + "\n".join(
+        "  " + line.strip() if line.strip()[:1].isdigit() else "        " + line.strip() for line in table.splitlines()
+    )
 
 
 EXIT_CODES_HELP = _codes_help(__doc__ or "")

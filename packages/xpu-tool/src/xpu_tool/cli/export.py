@@ -19,17 +19,35 @@ from .exit_codes import Exit
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     export = sub.add_parser("export", help="write Prometheus metrics (doctor, quick service checks, last benchmark)")
-    export.add_argument("--textfile", type=Path, metavar="FILE.prom",
-                        help="write here atomically (node-exporter's textfile collector directory); default stdout")
-    export.add_argument("--listen", metavar="[ADDRESS:]PORT",
-                        help="serve /metrics instead, measured at each scrape (default address 127.0.0.1)")
+    export.add_argument(
+        "--textfile",
+        type=Path,
+        metavar="FILE.prom",
+        help="write here atomically (node-exporter's textfile collector directory); default stdout",
+    )
+    export.add_argument(
+        "--listen",
+        metavar="[ADDRESS:]PORT",
+        help="serve /metrics instead, measured at each scrape (default address 127.0.0.1)",
+    )
     export.add_argument("--target", default="local://", metavar="URL", help="the machine to probe (default local://)")
     for s in services():
-        export.add_argument(f"--{s.name}", dest=f"service_{s.dest}", action="append", default=[], metavar="URL",
-                            help=f"a {s.title} to check (xpu_service_up{{service=\"{s.name}\"}}); repeatable")
+        export.add_argument(
+            f"--{s.name}",
+            dest=f"service_{s.dest}",
+            action="append",
+            default=[],
+            metavar="URL",
+            help=f'a {s.title} to check (xpu_service_up{{service="{s.name}"}}); repeatable',
+        )
     export.add_argument("--bench-json", type=Path, metavar="FILE", help="the ollama-bench.json of the last `xpu bench`")
-    export.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
-                        help="longest any probe or check may take; they run at once (+0.5 s)")
+    export.add_argument(
+        "--timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="longest any probe or check may take; they run at once (+0.5 s)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:

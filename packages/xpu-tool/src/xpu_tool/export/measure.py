@@ -15,8 +15,8 @@ from collections.abc import Sequence
 
 from ..doctor import run_doctor
 from ..probes.context import ProbeContext
-from ..target import Target
 from ..services.registry import Service, ServiceState
+from ..target import Target
 from ..threads import in_daemon_thread
 from .metrics import Export
 
@@ -28,12 +28,21 @@ def _guarded(service: Service, url: str, timeout: float) -> ServiceState:
         return ServiceState(service.name, url, False, error="error")
 
 
-def measure(target: Target, *, services: Sequence[tuple[Service, str]] = (), bench: dict | None = None,
-            bench_mtime: float | None = None, timeout: float = 30.0) -> Export:
+def measure(
+    target: Target,
+    *,
+    services: Sequence[tuple[Service, str]] = (),
+    bench: dict | None = None,
+    bench_mtime: float | None = None,
+    timeout: float = 30.0,
+) -> Export:
     """The doctor on ``target`` and the quick check of each (service, URL), all at once."""
     started = time.monotonic()
     report = in_daemon_thread(run_doctor, ProbeContext(target, timeout=timeout), timeout, name="xpu-export doctor")
-    states = [in_daemon_thread(_guarded, service, url, timeout, name=f"xpu-export {service.name}")
-              for service, url in services]
-    return Export(report.result(), tuple(s.result() for s in states), bench, bench_mtime,
-                  duration=time.monotonic() - started)
+    states = [
+        in_daemon_thread(_guarded, service, url, timeout, name=f"xpu-export {service.name}")
+        for service, url in services
+    ]
+    return Export(
+        report.result(), tuple(s.result() for s in states), bench, bench_mtime, duration=time.monotonic() - started
+    )

@@ -27,8 +27,7 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
-from .. import __version__
-from .. import http
+from .. import __version__, http
 from ..model import Report, Status
 from ..probes.registry import probes
 from ..services.registry import ServiceState, services
@@ -79,8 +78,9 @@ def load_bench(path: Path) -> tuple[dict, float]:
         for device in ("gpu", "cpu") if has_cpu else ("gpu",):
             run = b.get(device)
             tps = run.get("decode_tokens_per_s") if isinstance(run, dict) else None
-            _number(tps.get("median") if isinstance(tps, dict) else None,
-                    f"{where}.{device}.decode_tokens_per_s.median")
+            _number(
+                tps.get("median") if isinstance(tps, dict) else None, f"{where}.{device}.decode_tokens_per_s.median"
+            )
     return data, path.stat().st_mtime
 
 
@@ -113,8 +113,12 @@ def registry_for(export: Export) -> CollectorRegistry:
         finding.labels(f.id, f.severity.value).set(1)
 
     up = Gauge("xpu_service_up", "1 when the service answered its API", ["service", "url"], registry=registry)
-    share = Gauge("xpu_ollama_model_vram_ratio", "size_vram / size of each loaded Ollama model (1: all on the GPU)",
-                  ["model"], registry=registry)
+    share = Gauge(
+        "xpu_ollama_model_vram_ratio",
+        "size_vram / size of each loaded Ollama model (1: all on the GPU)",
+        ["model"],
+        registry=registry,
+    )
     errors = Gauge("xpu_check_error", "1 when a check could not run", ["check", "reason"], registry=registry)
     for s in export.services:
         up.labels(s.service, s.url).set(int(s.up))
@@ -124,12 +128,21 @@ def registry_for(export: Export) -> CollectorRegistry:
             errors.labels(s.service, s.error).set(1)
 
     if export.bench is not None:
-        tps = Gauge("xpu_bench_decode_tokens_per_second", "median decode tokens/s of the last benchmark",
-                    ["backend", "device"], registry=registry)
-        ratio = Gauge("xpu_bench_gpu_cpu_ratio", "GPU/CPU decode ratio of the last benchmark", ["backend"],
-                      registry=registry)
-        info = Gauge("xpu_bench_backend_info", "1 for each backend of the last benchmark, with its engine",
-                     ["backend", "engine"], registry=registry)
+        tps = Gauge(
+            "xpu_bench_decode_tokens_per_second",
+            "median decode tokens/s of the last benchmark",
+            ["backend", "device"],
+            registry=registry,
+        )
+        ratio = Gauge(
+            "xpu_bench_gpu_cpu_ratio", "GPU/CPU decode ratio of the last benchmark", ["backend"], registry=registry
+        )
+        info = Gauge(
+            "xpu_bench_backend_info",
+            "1 for each backend of the last benchmark, with its engine",
+            ["backend", "engine"],
+            registry=registry,
+        )
         for b in export.bench.get("backends", []):
             for device in ("gpu", "cpu"):
                 if b.get(device) is not None:
@@ -139,19 +152,26 @@ def registry_for(export: Export) -> CollectorRegistry:
             info.labels(b["backend"], b.get("engine", "ollama")).set(1)
         fastest = export.bench.get("fastest")
         if isinstance(fastest, dict) and isinstance(fastest.get("backend"), str):
-            Gauge("xpu_bench_fastest", "1 for the backend with the highest GPU-side decode median",
-                  ["backend", "engine"], registry=registry).labels(
-                      fastest["backend"], str(fastest.get("engine", "ollama"))).set(1)
+            Gauge(
+                "xpu_bench_fastest",
+                "1 for the backend with the highest GPU-side decode median",
+                ["backend", "engine"],
+                registry=registry,
+            ).labels(fastest["backend"], str(fastest.get("engine", "ollama"))).set(1)
         Gauge("xpu_bench_timestamp_seconds", "when the last benchmark ran", registry=registry).set(
-            export.bench_mtime or 0)
+            export.bench_mtime or 0
+        )
 
     Gauge("xpu_export_duration_seconds", "how long the probes and checks took", registry=registry).set(export.duration)
     Gauge("xpu_export_timestamp_seconds", "when this export ran", registry=registry).set(export.timestamp)
     version = {s.service: s.version for s in export.services}
     known = services()
-    Gauge("xpu_build_info", "versions of the stack's parts", ["xpu_tool", *(s.dest for s in known), "compute_runtime"],
-          registry=registry).labels(__version__, *(version.get(s.name, "") for s in known),
-                                    _compute_runtime(report)).set(1)
+    Gauge(
+        "xpu_build_info",
+        "versions of the stack's parts",
+        ["xpu_tool", *(s.dest for s in known), "compute_runtime"],
+        registry=registry,
+    ).labels(__version__, *(version.get(s.name, "") for s in known), _compute_runtime(report)).set(1)
     return registry
 
 

@@ -48,7 +48,8 @@ def failed_scrape(reason: str) -> bytes:
     """The metrics of a scrape that produced none: which way it failed."""
     registry = CollectorRegistry()
     Gauge("xpu_check_error", "1 when a check could not run", ["check", "reason"], registry=registry).labels(
-        "scrape", reason).set(1)
+        "scrape", reason
+    ).set(1)
     return generate_latest(registry)
 
 
@@ -89,8 +90,10 @@ class Measurements:
         try:
             return future.result(timeout=self._deadline)
         except FutureTimeout:
-            self._log.line(f"xpu export: the scrape took longer than {self._deadline:g} s (still running; its result "
-                           "goes to the next scrape)")
+            self._log.line(
+                f"xpu export: the scrape took longer than {self._deadline:g} s (still running; its result "
+                "goes to the next scrape)"
+            )
             return failed_scrape("timeout")
         except Exception as exc:  # noqa: BLE001
             self._log.line(f"xpu export: the scrape failed: {type(exc).__name__}: {quote(str(exc))}")
@@ -108,7 +111,7 @@ def _handler(measurements: Measurements) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         timeout = IDLE_TIMEOUT  # seconds a client may take to send its request
 
-        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        def do_GET(self) -> None:
             if self.path.split("?", 1)[0] != "/metrics":
                 self.send_error(404, "only /metrics is served")
                 return

@@ -50,9 +50,9 @@ def collect_env(ctx: ProbeContext) -> EnvFacts:
     env = ctx.target.environment()
     root = shlex.quote(ctx.sysroot)
     out = ctx.target.run(
-        f"R={root}; [ -e \"$R/etc/NIXOS\" ] && echo @nixos; "
-        f"for f in \"$R{OPENGL_DRIVER_LIB}\"/libze* \"$R{OPENGL_DRIVER_LIB}\"/libigdrcl*; do [ -e \"$f\" ] && echo \"@lib ${{f##*/}}\"; done; "
-        "for f in \"$R\"/etc/OpenCL/vendors/*.icd; do [ -e \"$f\" ] && echo \"@icd ${f##*/}\"; done; true",
+        f'R={root}; [ -e "$R/etc/NIXOS" ] && echo @nixos; '
+        f'for f in "$R{OPENGL_DRIVER_LIB}"/libze* "$R{OPENGL_DRIVER_LIB}"/libigdrcl*; do [ -e "$f" ] && echo "@lib ${{f##*/}}"; done; '
+        'for f in "$R"/etc/OpenCL/vendors/*.icd; do [ -e "$f" ] && echo "@icd ${f##*/}"; done; true',
         timeout=ctx.timeout,
     )
     lines = out.stdout.splitlines()
@@ -71,16 +71,26 @@ def judge_env(facts: EnvFacts) -> ProbeResult:
         evidence.append(f"{OPENGL_DRIVER_LIB}: {', '.join(facts.opengl_driver_libs)}")
     if facts.icd_files:
         evidence.append(f"/etc/OpenCL/vendors: {', '.join(facts.icd_files)}")
-    data = {"variables": facts.variables, "nixos": facts.nixos, "opengl_driver_libs": list(facts.opengl_driver_libs),
-            "icd_files": list(facts.icd_files), "ze_gpu_driver_linked": facts.has_ze_gpu_driver}
+    data = {
+        "variables": facts.variables,
+        "nixos": facts.nixos,
+        "opengl_driver_libs": list(facts.opengl_driver_libs),
+        "icd_files": list(facts.icd_files),
+        "ze_gpu_driver_linked": facts.has_ze_gpu_driver,
+    }
     if facts.nixos and facts.opengl_driver_libs and not facts.has_ze_gpu_driver:
         return ProbeResult(
-            "environment", Status.FAIL, f"{OPENGL_DRIVER_LIB} has no libze_intel_gpu", tuple(evidence),
+            "environment",
+            Status.FAIL,
+            f"{OPENGL_DRIVER_LIB} has no libze_intel_gpu",
+            tuple(evidence),
             cause="the compute runtime is linked but its Level Zero driver is in the separate `drivers` output",
-            fix="add intel-compute-runtime.drivers to hardware.graphics.extraPackages", data=data,
+            fix="add intel-compute-runtime.drivers to hardware.graphics.extraPackages",
+            data=data,
         )
-    return ProbeResult("environment", Status.OK, f"{len(facts.variables)} behaviour variable(s) set",
-                       tuple(evidence), data=data)
+    return ProbeResult(
+        "environment", Status.OK, f"{len(facts.variables)} behaviour variable(s) set", tuple(evidence), data=data
+    )
 
 
 @probe("environment", order=80)

@@ -47,8 +47,15 @@ def parse_clinfo_json(text: str) -> list[ClDevice]:
             kind = "unknown"
             for t in types:
                 kind = t.removeprefix("CL_DEVICE_TYPE_").lower()
-            devices.append(ClDevice(pname, dev.get("CL_DEVICE_NAME", ""), kind,
-                                    dev.get("CL_DEVICE_VENDOR_ID"), dev.get("CL_DRIVER_VERSION", "")))
+            devices.append(
+                ClDevice(
+                    pname,
+                    dev.get("CL_DEVICE_NAME", ""),
+                    kind,
+                    dev.get("CL_DEVICE_VENDOR_ID"),
+                    dev.get("CL_DRIVER_VERSION", ""),
+                )
+            )
     return devices
 
 
@@ -76,23 +83,34 @@ def parse_clinfo_list(text: str) -> list[ClDevice]:
 
 
 def judge_opencl(devices: list[ClDevice], source: str, icd_env: str | None, loader: str | None = None) -> ProbeResult:
-    evidence = [f"source: {source}" + (f" ({loader})" if loader else "")] + [f"{d.platform}: {d.name} ({d.type}{', ' + d.driver if d.driver else ''})"
-                                        for d in devices]
+    evidence = [f"source: {source}" + (f" ({loader})" if loader else "")] + [
+        f"{d.platform}: {d.name} ({d.type}{', ' + d.driver if d.driver else ''})" for d in devices
+    ]
     if icd_env:
         evidence.append(f"ICD registration from the environment: {icd_env}")
     gpus = [d for d in devices if d.is_intel_gpu]
-    data = {"source": source, "icd_loader": loader, "devices": [asdict(d) for d in devices],
-            "gpus": [asdict(d) for d in gpus]}
+    data = {
+        "source": source,
+        "icd_loader": loader,
+        "devices": [asdict(d) for d in devices],
+        "gpus": [asdict(d) for d in gpus],
+    }
     if not devices:
         return ProbeResult(
-            "opencl", Status.FAIL, "no OpenCL platform", tuple(evidence),
+            "opencl",
+            Status.FAIL,
+            "no OpenCL platform",
+            tuple(evidence),
             cause="the OpenCL ICD loader found no platform (no .icd in /etc/OpenCL/vendors or OCL_ICD_VENDORS)",
             fix="NixOS: hardware.graphics.extraPackages = [ pkgs.intel-compute-runtime ]; Debian: intel-opencl-icd",
             data=data,
         )
     if not gpus:
         return ProbeResult(
-            "opencl", Status.FAIL, "OpenCL sees no Intel GPU", tuple(evidence),
+            "opencl",
+            Status.FAIL,
+            "OpenCL sees no Intel GPU",
+            tuple(evidence),
             cause="the OpenCL platforms present are not Intel's GPU runtime (NEO)",
             fix="install the compute runtime (NixOS: hardware.graphics.extraPackages = [ pkgs.intel-compute-runtime ])",
             data=data,
@@ -103,7 +121,10 @@ def judge_opencl(devices: list[ClDevice], source: str, icd_env: str | None, load
 def probe_opencl(ctx: ProbeContext, icd_env: str | None = None) -> ProbeResult:
     if not ctx.target.which("clinfo"):
         return ProbeResult(
-            "opencl", Status.ABSENT, "clinfo is not installed", (),
+            "opencl",
+            Status.ABSENT,
+            "clinfo is not installed",
+            (),
             cause="no clinfo on PATH to ask the OpenCL ICD loader",
             fix="NixOS: the intel-xpu module installs clinfo; Debian: apt-get install clinfo",
             data={"source": None, "devices": [], "gpus": []},

@@ -35,8 +35,9 @@ def parse_pci_address(text: str) -> str:
     """'0000:03:00.0', or '03:00.0' as plain `lspci` prints it -> the full address; ValueError otherwise."""
     m = PCI_ADDRESS.fullmatch(text.strip().lower())
     if m is None:
-        raise ValueError(f"{text[:40]!r} is not a PCI address "
-                         "(DDDD:BB:DD.F as `lspci -D` prints it, e.g. 0000:03:00.0)")
+        raise ValueError(
+            f"{text[:40]!r} is not a PCI address (DDDD:BB:DD.F as `lspci -D` prints it, e.g. 0000:03:00.0)"
+        )
     domain, bus, device, function = m.groups()
     return f"{domain or '0000'}:{bus}:{device}.{function}"
 
@@ -205,22 +206,23 @@ def _bars(lines: list[tuple[int, int, int]]) -> tuple[Bar, ...]:
     return tuple(bars)
 
 
-def _device(address: str, facts: dict[str, str], resources_: list[tuple[int, int, int]], drm: list[str],
-            outputs: list[str]) -> PciDevice:
+def _device(
+    address: str, facts: dict[str, str], resources_: list[tuple[int, int, int]], drm: list[str], outputs: list[str]
+) -> PciDevice:
     override = facts.get("driver_override")
-    common: dict[str, Any] = dict(
-        address=address,
-        vendor=_int(facts.get("vendor")),
-        device_id=_int(facts.get("device")),
-        class_code=_int(facts.get("class")),
-        driver=facts.get("driver"),
-        driver_override=None if override in (None, "", "(null)") else override,
-        has_driver_override="driver_override" in facts,
-        iommu_group=facts.get("iommu_group"),
-        physfn=facts.get("physfn"),
-        boot_vga=facts.get("boot_vga") == "1",
-        connected_outputs=tuple(o.split("-", 1)[1] for o in outputs if "-" in o),
-    )
+    common: dict[str, Any] = {
+        "address": address,
+        "vendor": _int(facts.get("vendor")),
+        "device_id": _int(facts.get("device")),
+        "class_code": _int(facts.get("class")),
+        "driver": facts.get("driver"),
+        "driver_override": None if override in (None, "", "(null)") else override,
+        "has_driver_override": "driver_override" in facts,
+        "iommu_group": facts.get("iommu_group"),
+        "physfn": facts.get("physfn"),
+        "boot_vga": facts.get("boot_vga") == "1",
+        "connected_outputs": tuple(o.split("-", 1)[1] for o in outputs if "-" in o),
+    }
     if common["vendor"] != INTEL or common["class_code"] >> 16 != 0x03:
         return PciDevice(**common)
     model = gpu_ids.lookup(common["device_id"])
@@ -281,8 +283,11 @@ def parse_scan(text: str) -> SystemScan:
                 parts = value.strip().split("|")
                 if len(parts) == 8:
                     name, uid, gid, owner, group, mode, perms, access = parts
-                    nodes.append(RenderNode(name, _int(uid), _int(gid), owner, group, int(mode, 8),
-                                            perms.endswith("+"), access == "yes"))
+                    nodes.append(
+                        RenderNode(
+                            name, _int(uid), _int(gid), owner, group, int(mode, 8), perms.endswith("+"), access == "yes"
+                        )
+                    )
         elif current is not None:
             if key == "resource":
                 nums = [_int(x) for x in value.split()]
@@ -297,8 +302,9 @@ def parse_scan(text: str) -> SystemScan:
     flush()
     gpus = tuple(d for d in devices if isinstance(d, PciGpu))
     others = tuple(d for d in devices if not isinstance(d, PciGpu))
-    return SystemScan(gpus, cmdline, kernel, iommu_groups, tuple(nodes), raw=text, others=others,
-                      vfio_pci=vfio_pci, memlock=memlock)
+    return SystemScan(
+        gpus, cmdline, kernel, iommu_groups, tuple(nodes), raw=text, others=others, vfio_pci=vfio_pci, memlock=memlock
+    )
 
 
 def scan_system(ctx: ProbeContext, address: str | None = None) -> SystemScan:
@@ -332,7 +338,10 @@ def judge_pci(scan: SystemScan) -> ProbeResult:
     data = scan.to_dict()
     if not scan.gpus:
         return ProbeResult(
-            "pci", Status.ABSENT, "no Intel GPU on this machine", tuple(evidence),
+            "pci",
+            Status.ABSENT,
+            "no Intel GPU on this machine",
+            tuple(evidence),
             cause="no PCI device with vendor 0x8086 and display class 0x03xxxx is present",
             fix="run on a machine with an Intel GPU, or pass one through to this VM (xpu vm, VFIO)",
             data=data,
@@ -341,14 +350,20 @@ def judge_pci(scan: SystemScan) -> ProbeResult:
     if not bound:
         drivers = ", ".join(sorted({g.driver or "none" for g in scan.gpus}))
         return ProbeResult(
-            "pci", Status.FAIL, f"{len(scan.gpus)} Intel GPU(s), none bound to i915 or xe", tuple(evidence),
+            "pci",
+            Status.FAIL,
+            f"{len(scan.gpus)} Intel GPU(s), none bound to i915 or xe",
+            tuple(evidence),
             cause=f"the GPU kernel driver is not bound (bound now: {drivers})",
             fix="load i915 or xe for the device (see the kernel-driver finding); unbind vfio-pci if it was reserved",
             data=data,
         )
     if len(bound) < len(scan.gpus):
         return ProbeResult(
-            "pci", Status.WARN, f"{len(bound)} of {len(scan.gpus)} Intel GPUs have a GPU driver", tuple(evidence),
+            "pci",
+            Status.WARN,
+            f"{len(bound)} of {len(scan.gpus)} Intel GPUs have a GPU driver",
+            tuple(evidence),
             cause="some Intel GPUs are not bound to i915 or xe",
             fix="bind the remaining devices to i915/xe unless they are reserved for passthrough",
             data=data,

@@ -10,8 +10,10 @@ from __future__ import annotations
 from ..model import ProbeResult, Status
 from ..target import CommandOutput, Target
 
-SSHPASS_FIX = ("install sshpass on this machine (Debian: apt-get install sshpass; NixOS: "
-               "environment.systemPackages = [ pkgs.sshpass ];), or use an SSH key instead of a password in the URL")
+SSHPASS_FIX = (
+    "install sshpass on this machine (Debian: apt-get install sshpass; NixOS: "
+    "environment.systemPackages = [ pkgs.sshpass ];), or use an SSH key instead of a password in the URL"
+)
 PATH_FIX = "give the target sh and timeout (coreutils or busybox) on the PATH its commands run with"
 
 
@@ -22,9 +24,12 @@ def judge_reach(target: Target, out: CommandOutput) -> ProbeResult | None:
     said = (out.stderr.strip().splitlines() or ["(nothing on stderr)"])[-1][:200]
     sshpass = "sshpass" in out.stderr
     return ProbeResult(
-        "target", Status.FAIL, f"commands cannot run on {target.url}: exit 127 (command not found)",
+        "target",
+        Status.FAIL,
+        f"commands cannot run on {target.url}: exit 127 (command not found)",
         (f"`true` through the target exited 127: {said}",),
-        cause="sshpass is missing for the password in the target URL" if sshpass
+        cause="sshpass is missing for the password in the target URL"
+        if sshpass
         else "the shell or timeout that wraps every command is not on the target's PATH",
         fix=SSHPASS_FIX if sshpass else PATH_FIX,
         data={"rc": out.rc, "stderr": said, "sshpass": sshpass},

@@ -64,9 +64,9 @@ class Probe:
 _REGISTERED: dict[str, Probe] = {}
 
 
-def probe(name: str, *, order: int, runtime: str | None = None,
-          gpus: GpuList | None = None) -> Callable[[Callable[[Collected], ProbeResult]],
-                                                   Callable[[Collected], ProbeResult]]:
+def probe(
+    name: str, *, order: int, runtime: str | None = None, gpus: GpuList | None = None
+) -> Callable[[Callable[[Collected], ProbeResult]], Callable[[Collected], ProbeResult]]:
     """Register the decorated ``run(collected) -> ProbeResult`` as the probe ``name``."""
 
     def register(run: Callable[[Collected], ProbeResult]) -> Callable[[Collected], ProbeResult]:

@@ -71,7 +71,10 @@ def judge_render(ctx: ProbeContext, scan: SystemScan) -> ProbeResult:
     wanted = [(g, scan.node(g.render)) for g in scan.gpus if g.render]
     if not wanted:
         return ProbeResult(
-            "render-nodes", Status.ABSENT, "no Intel GPU render node", (),
+            "render-nodes",
+            Status.ABSENT,
+            "no Intel GPU render node",
+            (),
             cause="no Intel GPU with a bound DRM driver exposes /dev/dri/renderD*",
             fix="see the pci result: bind i915 or xe to the GPU",
             data={"user": ctx.user, "nodes": []},
@@ -79,7 +82,10 @@ def judge_render(ctx: ProbeContext, scan: SystemScan) -> ProbeResult:
     who = lookup_identity(ctx, ctx.user) if ctx.user else None
     if ctx.user and who is None:
         return ProbeResult(
-            "render-nodes", Status.FAIL, f"user {ctx.user} does not exist on the target", (),
+            "render-nodes",
+            Status.FAIL,
+            f"user {ctx.user} does not exist on the target",
+            (),
             cause=f"`id {ctx.user}` failed on {ctx.target.url}",
             fix="pass --user with an existing account (the one that runs Ollama or ComfyUI)",
             data={"user": ctx.user, "nodes": []},
@@ -101,17 +107,29 @@ def judge_render(ctx: ProbeContext, scan: SystemScan) -> ProbeResult:
             ok, reason = can_open(node, who, acl)
         label = f"{node.path} {node.owner}:{node.group} {node.mode:04o}{' +acl' if node.acl else ''}"
         evidence.append(f"{label}: {'can' if ok else 'cannot'} open ({reason})")
-        results.append({"node": node.name, "gpu": gpu.address, "accessible": ok, "reason": reason,
-                         "group": node.group, "acl": node.acl})
+        results.append(
+            {
+                "node": node.name,
+                "gpu": gpu.address,
+                "accessible": ok,
+                "reason": reason,
+                "group": node.group,
+                "acl": node.acl,
+            }
+        )
     user = ctx.user or "the running user"
     data = {"user": ctx.user, "nodes": results}
     open_count = sum(1 for r in results if r["accessible"])
     if open_count == len(results):
-        return ProbeResult("render-nodes", Status.OK, f"{user} can open every Intel render node", tuple(evidence), data=data)
+        return ProbeResult(
+            "render-nodes", Status.OK, f"{user} can open every Intel render node", tuple(evidence), data=data
+        )
     groups = sorted({str(r.get("group")) for r in results if not r["accessible"] and r.get("group")}) or ["render"]
     status = Status.FAIL if open_count == 0 else Status.WARN
     return ProbeResult(
-        "render-nodes", status, f"{user} cannot open {len(results) - open_count} of {len(results)} render nodes",
+        "render-nodes",
+        status,
+        f"{user} cannot open {len(results) - open_count} of {len(results)} render nodes",
         tuple(evidence),
         cause=f"{user} is not in the group owning the node ({', '.join(groups)})",
         fix=f"add {user} to the {' and '.join(groups)} group(s); for a service, SupplementaryGroups",

@@ -10,8 +10,18 @@ from .context import ProbeContext
 from .registry import Collected, probe
 
 SERVICE_UNITS = ("ollama.service", "comfyui.service")
-PROPERTIES = ("Id", "LoadState", "ActiveState", "MemoryDenyWriteExecute", "After", "Environment",
-              "SupplementaryGroups", "DynamicUser", "User", "DevicePolicy")
+PROPERTIES = (
+    "Id",
+    "LoadState",
+    "ActiveState",
+    "MemoryDenyWriteExecute",
+    "After",
+    "Environment",
+    "SupplementaryGroups",
+    "DynamicUser",
+    "User",
+    "DevicePolicy",
+)
 
 
 @dataclass(frozen=True)
@@ -26,8 +36,9 @@ class UnitFacts:
 
     @property
     def ordered_after_gpu(self) -> bool:
-        return any(a.endswith(".device") or a in ("systemd-udev-settle.service", "intel-gpu-ready.service")
-                   for a in self.after)
+        return any(
+            a.endswith(".device") or a in ("systemd-udev-settle.service", "intel-gpu-ready.service") for a in self.after
+        )
 
 
 def parse_systemctl_show(text: str) -> list[UnitFacts]:
@@ -41,13 +52,17 @@ def parse_systemctl_show(text: str) -> list[UnitFacts]:
         for item in shlex.split(props.get("Environment", "")):
             key, _, value = item.partition("=")
             env[key] = value
-        units.append(UnitFacts(
-            unit=props["Id"], active=props.get("ActiveState", ""),
-            memory_deny_write_execute=props.get("MemoryDenyWriteExecute") == "yes",
-            after=tuple(props.get("After", "").split()), environment=env,
-            supplementary_groups=tuple(props.get("SupplementaryGroups", "").split()),
-            user=props.get("User", "") or ("(dynamic)" if props.get("DynamicUser") == "yes" else "root"),
-        ))
+        units.append(
+            UnitFacts(
+                unit=props["Id"],
+                active=props.get("ActiveState", ""),
+                memory_deny_write_execute=props.get("MemoryDenyWriteExecute") == "yes",
+                after=tuple(props.get("After", "").split()),
+                environment=env,
+                supplementary_groups=tuple(props.get("SupplementaryGroups", "").split()),
+                user=props.get("User", "") or ("(dynamic)" if props.get("DynamicUser") == "yes" else "root"),
+            )
+        )
     return units
 
 
@@ -62,15 +77,34 @@ def collect_units(ctx: ProbeContext) -> list[UnitFacts] | None:
 def judge_units(units: list[UnitFacts] | None) -> ProbeResult:
     if not units:
         why = "the target has no systemd" if units is None else "no ollama or comfyui unit is loaded"
-        return ProbeResult("services", Status.ABSENT, "no Ollama or ComfyUI systemd unit", (why,),
-                           cause=why, fix="enable them on NixOS: services.ollama.enable / services.comfyui.enable",
-                           data={"units": []})
-    evidence = [f"{u.unit} ({u.active}): user {u.user}, groups {' '.join(u.supplementary_groups) or '-'}, "
-                f"MemoryDenyWriteExecute={'yes' if u.memory_deny_write_execute else 'no'}, After={' '.join(u.after)}"
-                for u in units]
-    data = {"units": [{"unit": u.unit, "active": u.active, "mdwe": u.memory_deny_write_execute, "after": list(u.after),
-                       "environment": u.environment, "groups": list(u.supplementary_groups), "user": u.user}
-                      for u in units]}
+        return ProbeResult(
+            "services",
+            Status.ABSENT,
+            "no Ollama or ComfyUI systemd unit",
+            (why,),
+            cause=why,
+            fix="enable them on NixOS: services.ollama.enable / services.comfyui.enable",
+            data={"units": []},
+        )
+    evidence = [
+        f"{u.unit} ({u.active}): user {u.user}, groups {' '.join(u.supplementary_groups) or '-'}, "
+        f"MemoryDenyWriteExecute={'yes' if u.memory_deny_write_execute else 'no'}, After={' '.join(u.after)}"
+        for u in units
+    ]
+    data = {
+        "units": [
+            {
+                "unit": u.unit,
+                "active": u.active,
+                "mdwe": u.memory_deny_write_execute,
+                "after": list(u.after),
+                "environment": u.environment,
+                "groups": list(u.supplementary_groups),
+                "user": u.user,
+            }
+            for u in units
+        ]
+    }
     return ProbeResult("services", Status.OK, f"{len(units)} service unit(s) found", tuple(evidence), data=data)
 
 

@@ -113,11 +113,17 @@ def from_dpctl(data: dict) -> SyclListing:
     for d in data.get("devices", []):
         filt = str(d.get("filter", ""))
         idx = filt.rsplit(":", 1)[-1]
-        devices.append(SyclDevice(
-            backend=_backend(str(d.get("backend", ""))), type=str(d.get("type", "")),
-            index=int(idx) if idx.isdigit() else None, platform=str(d.get("platform", "")),
-            name=str(d.get("name", "")), version="", driver=str(d.get("driver", "")),
-        ))
+        devices.append(
+            SyclDevice(
+                backend=_backend(str(d.get("backend", ""))),
+                type=str(d.get("type", "")),
+                index=int(idx) if idx.isdigit() else None,
+                platform=str(d.get("platform", "")),
+                name=str(d.get("name", "")),
+                version="",
+                driver=str(d.get("driver", "")),
+            )
+        )
     return SyclListing(tuple(devices), None, (data["error"],) if data.get("error") else ())
 
 
@@ -127,26 +133,40 @@ def judge_sycl(listing: SyclListing, source: str, env_selector: str | None) -> P
     if selector:
         evidence.append(f"ONEAPI_DEVICE_SELECTOR={selector} filters the list")
     gpus = [d for d in listing.devices if d.is_intel_gpu]
-    data = {"source": source, "selector": selector, "devices": [asdict(d) for d in listing.devices],
-            "gpus": [asdict(d) for d in gpus], "level_zero_gpus": sum(1 for d in gpus if d.on_level_zero)}
+    data = {
+        "source": source,
+        "selector": selector,
+        "devices": [asdict(d) for d in listing.devices],
+        "gpus": [asdict(d) for d in gpus],
+        "level_zero_gpus": sum(1 for d in gpus if d.on_level_zero),
+    }
     if not listing.devices:
         cause = "the SYCL runtime enumerated no device"
         if listing.errors:
             cause += f" ({listing.errors[-1][:160]})"
-        fix = "unset or correct ONEAPI_DEVICE_SELECTOR" if selector else (
-            "install a SYCL device runtime: the compute runtime for the GPU (hardware.graphics.extraPackages)")
+        fix = (
+            "unset or correct ONEAPI_DEVICE_SELECTOR"
+            if selector
+            else ("install a SYCL device runtime: the compute runtime for the GPU (hardware.graphics.extraPackages)")
+        )
         return ProbeResult("sycl", Status.FAIL, "no SYCL device", tuple(evidence), cause=cause, fix=fix, data=data)
     if not gpus:
         kinds = ", ".join(sorted({f"{d.backend}:{d.type}" for d in listing.devices}))
         return ProbeResult(
-            "sycl", Status.FAIL, f"SYCL sees no Intel GPU, only {kinds}", tuple(evidence),
+            "sycl",
+            Status.FAIL,
+            f"SYCL sees no Intel GPU, only {kinds}",
+            tuple(evidence),
             cause="no level_zero:gpu or opencl:gpu device: the GPU runtime is missing or the GPU is not visible",
             fix="see the level-zero and pci results; SYCL programs would run on the CPU device only",
             data=data,
         )
     if not any(d.on_level_zero for d in gpus):
         return ProbeResult(
-            "sycl", Status.WARN, "Intel GPU on OpenCL only, not on Level Zero", tuple(evidence),
+            "sycl",
+            Status.WARN,
+            "Intel GPU on OpenCL only, not on Level Zero",
+            tuple(evidence),
             cause="SYCL lists the GPU through OpenCL but no level_zero:gpu device",
             fix="install the Level Zero GPU driver (intel-compute-runtime.drivers); llama.cpp/Ollama SYCL need Level Zero",
             data=data,
@@ -159,22 +179,28 @@ def probe_sycl(ctx: ProbeContext, env_selector: str | None = None) -> ProbeResul
         out = ctx.target.run("sycl-ls", timeout=ctx.timeout)
         listing = parse_sycl_ls(out.stdout, out.stderr)
         if out.timed_out:
-            listing = SyclListing(listing.devices, listing.selector, listing.errors + ("sycl-ls timed out",))
+            listing = SyclListing(listing.devices, listing.selector, (*listing.errors, "sycl-ls timed out"))
         return judge_sycl(listing, "sycl-ls", env_selector)
     run = collect(ctx.target, "dpctl", ctx.timeout)
     if run.ok and (run.data or {}).get("available"):
         return judge_sycl(from_dpctl(run.data or {}), f"dpctl {run.data.get('version')} via {run.via}", env_selector)
     if run.crashes:  # dpctl was there and started, then died (a SIGSEGV with ZE_ENABLE_NULL_DRIVER=1)
         return ProbeResult(
-            "sycl", Status.FAIL, "the SYCL runtime crashed while listing devices", run.crashes,
+            "sycl",
+            Status.FAIL,
+            "the SYCL runtime crashed while listing devices",
+            run.crashes,
             cause=run.crashes[0],
             fix="run `python -m dpctl -f` (or sycl-ls) to see it; Level Zero loader switches such as "
-                "ZE_ENABLE_NULL_DRIVER=1 crash SYCL's Level Zero adapter: unset them",
+            "ZE_ENABLE_NULL_DRIVER=1 crash SYCL's Level Zero adapter: unset them",
             data={"source": "dpctl", "devices": [], "gpus": [], "level_zero_gpus": 0, "error": run.crashes[0]},
         )
     reason = run.error or (run.data or {}).get("error", "dpctl not importable")
     return ProbeResult(
-        "sycl", Status.ABSENT, "no SYCL runtime to ask (no sycl-ls, no dpctl)", (str(reason),),
+        "sycl",
+        Status.ABSENT,
+        "no SYCL runtime to ask (no sycl-ls, no dpctl)",
+        (str(reason),),
         cause="neither sycl-ls nor the dpctl Python package is on the target",
         fix="NixOS: the intel-xpu module puts sycl-ls on PATH; elsewhere pip install dpctl or install oneAPI",
         data={"source": None, "devices": [], "gpus": [], "level_zero_gpus": 0},

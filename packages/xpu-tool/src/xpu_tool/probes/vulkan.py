@@ -24,8 +24,13 @@ from .registry import Collected, listed_gpus, probe
 INTEL_VENDOR = 0x8086
 COMMAND = "vulkaninfo --summary"
 SOFTWARE_DRIVERS = frozenset({"DRIVER_ID_MESA_LLVMPIPE", "DRIVER_ID_GOOGLE_SWIFTSHADER"})
-DEVICE_TYPES = {"INTEGRATED_GPU": "integrated", "DISCRETE_GPU": "discrete", "VIRTUAL_GPU": "virtual",
-                "CPU": "cpu", "OTHER": "other"}
+DEVICE_TYPES = {
+    "INTEGRATED_GPU": "integrated",
+    "DISCRETE_GPU": "discrete",
+    "VIRTUAL_GPU": "virtual",
+    "CPU": "cpu",
+    "OTHER": "other",
+}
 # VkPhysicalDeviceType as numbers (vulkaninfo --json, some reformatted pastes)
 DEVICE_TYPE_NUMBERS = {"0": "other", "1": "integrated", "2": "discrete", "3": "virtual", "4": "cpu"}
 MAX_LINE = 4096  # vulkaninfo's lines are short: a longer one is not one of its fields
@@ -37,13 +42,22 @@ MAX_ERRORS = 20
 _HEADER = re.compile(r"^\s*GPU(\d{1,4})(?!\d)\s*:?\s*(.*)$")
 _INSTANCE = re.compile(r"Vulkan Instance Version:\s*(\d+\.\d+(?:\.\d+)?)")
 _DOTTED = re.compile(r"\d+\.\d+(?:\.\d+){0,2}")
-_ERROR = re.compile(r"\bERROR\b|\bERROR_[A-Z_]+|VK_ERROR_[A-Z_]+|Cannot create Vulkan instance|Found no drivers"
-                    r"|failed with|Segmentation fault|core dumped")
+_ERROR = re.compile(
+    r"\bERROR\b|\bERROR_[A-Z_]+|VK_ERROR_[A-Z_]+|Cannot create Vulkan instance|Found no drivers"
+    r"|failed with|Segmentation fault|core dumped"
+)
 _FIELDS = {  # vulkaninfo's key -> VulkanDevice attribute
-    "devicename": "name", "vendorid": "vendor_id", "deviceid": "device_id", "devicetype": "device_type",
-    "driverid": "driver_id", "drivername": "driver_name", "driverinfo": "driver_info",
-    "apiversion": "api_version", "driverversion": "driver_version",
-    "conformanceversion": "conformance_version", "deviceuuid": "device_uuid",
+    "devicename": "name",
+    "vendorid": "vendor_id",
+    "deviceid": "device_id",
+    "devicetype": "device_type",
+    "driverid": "driver_id",
+    "drivername": "driver_name",
+    "driverinfo": "driver_info",
+    "apiversion": "api_version",
+    "driverversion": "driver_version",
+    "conformanceversion": "conformance_version",
+    "deviceuuid": "device_uuid",
 }
 
 
@@ -122,7 +136,7 @@ def _printable(line: str, limit: int = 200) -> str:
 
 def _int(value: str) -> int | None:
     """``0x8086`` or ``32902``; a bare ``56a0`` is read as hex. None for anything else."""
-    token = value.split()[0] if value.split() else ""
+    token = value.split(maxsplit=1)[0] if value.split() else ""
     try:
         return int(token, 0)
     except ValueError:
@@ -175,8 +189,14 @@ def parse_vulkaninfo(stdout: str, stderr: str = "") -> VulkanListing:
     instance = None
     errors: list[str] = []
     recognized = False
-    first_line = next((_printable(x[:MAX_LINE]) for x in (*stdout[:MAX_LINE].splitlines(),
-                                                          *stderr[:MAX_LINE].splitlines()) if x.strip()), None)
+    first_line = next(
+        (
+            _printable(x[:MAX_LINE])
+            for x in (*stdout[:MAX_LINE].splitlines(), *stderr[:MAX_LINE].splitlines())
+            if x.strip()
+        ),
+        None,
+    )
     for raw in stdout.splitlines():
         line = raw[:MAX_LINE]
         if "VULKANINFO" in line or "Device Properties and Extensions" in line or line.strip() == "Devices:":
@@ -218,9 +238,11 @@ def parse_vulkaninfo(stdout: str, stderr: str = "") -> VulkanListing:
             if len(errors) < MAX_ERRORS:
                 errors.append(_printable(line))
     names = {f.name for f in fields(VulkanDevice)}
-    listed = tuple(VulkanDevice(**{"name": "", **{k: v for k, v in d.items() if k in names}})
-                   for _, d in sorted(devices.items())
-                   if len(d) > 1)  # a header with no field under it is no device
+    listed = tuple(
+        VulkanDevice(**{"name": "", **{k: v for k, v in d.items() if k in names}})
+        for _, d in sorted(devices.items())
+        if len(d) > 1
+    )  # a header with no field under it is no device
     return VulkanListing(listed, instance, tuple(errors), recognized or bool(listed), first_line)
 
 
@@ -237,15 +259,20 @@ def devices_from_data(data: dict[str, Any]) -> tuple[VulkanDevice, ...]:
     return tuple(out)
 
 
-INSTALL_VULKANINFO = ("install vulkan-tools (NixOS: environment.systemPackages = [ pkgs.vulkan-tools ]; "
-                      "Debian/Ubuntu: apt install vulkan-tools)")
-INTEL_ICD_FIX = ("install Mesa's Intel Vulkan driver (ANV, libvulkan_intel.so with its intel_icd.*.json); "
-                 "NixOS: hardware.graphics.enable = true; (its default package, Mesa, carries it); "
-                 "Debian/Ubuntu: mesa-vulkan-drivers")
+INSTALL_VULKANINFO = (
+    "install vulkan-tools (NixOS: environment.systemPackages = [ pkgs.vulkan-tools ]; "
+    "Debian/Ubuntu: apt install vulkan-tools)"
+)
+INTEL_ICD_FIX = (
+    "install Mesa's Intel Vulkan driver (ANV, libvulkan_intel.so with its intel_icd.*.json); "
+    "NixOS: hardware.graphics.enable = true; (its default package, Mesa, carries it); "
+    "Debian/Ubuntu: mesa-vulkan-drivers"
+)
 
 
-def judge_vulkan(listing: VulkanListing, *, timed_out: bool = False, timeout: float | None = None,
-                 rc: int = 0, source: str = COMMAND) -> ProbeResult:
+def judge_vulkan(
+    listing: VulkanListing, *, timed_out: bool = False, timeout: float | None = None, rc: int = 0, source: str = COMMAND
+) -> ProbeResult:
     """The verdict on one vulkaninfo run.
 
     OK: an Intel hardware device is listed. FAIL: vulkaninfo answered and lists no Intel GPU (none
@@ -254,29 +281,42 @@ def judge_vulkan(listing: VulkanListing, *, timed_out: bool = False, timeout: fl
     nothing vulkaninfo prints (nothing can be concluded).
     """
     intel = listing.intel_gpus
-    head = f"source: {source}" + (f" (Vulkan Instance Version {listing.instance_version})"
-                                  if listing.instance_version else "")
+    head = f"source: {source}" + (
+        f" (Vulkan Instance Version {listing.instance_version})" if listing.instance_version else ""
+    )
     evidence = [head] + [d.label() for d in listing.devices[:16]] + list(listing.errors[:5])
     data: dict[str, Any] = {
-        "source": source, "instance_version": listing.instance_version, "rc": rc, "timed_out": timed_out,
-        "devices": [d.to_dict() for d in listing.devices], "gpus": [d.to_dict() for d in intel],
+        "source": source,
+        "instance_version": listing.instance_version,
+        "rc": rc,
+        "timed_out": timed_out,
+        "devices": [d.to_dict() for d in listing.devices],
+        "gpus": [d.to_dict() for d in intel],
         "errors": list(listing.errors),
     }
     if timed_out:
         seconds = f" within {timeout:g} s" if timeout else ""
         return ProbeResult(
-            "vulkan", Status.WARN, f"vulkaninfo did not finish{seconds}", tuple(evidence),
+            "vulkan",
+            Status.WARN,
+            f"vulkaninfo did not finish{seconds}",
+            tuple(evidence),
             cause="vulkaninfo hung: a Vulkan driver waiting on the GPU or its kernel driver, or a layer that blocks",
             fix="run `vulkaninfo --summary` on the target by hand; `VK_LOADER_DEBUG=all` shows which driver "
-                "or layer it stops in", data=data)
+            "or layer it stops in",
+            data=data,
+        )
     if not listing.recognized:
         printed = f"it printed: {listing.first_line}" if listing.first_line else "it printed nothing"
         return ProbeResult(
-            "vulkan", Status.WARN, "could not run vulkaninfo: its output is not vulkaninfo's",
+            "vulkan",
+            Status.WARN,
+            "could not run vulkaninfo: its output is not vulkaninfo's",
             (*evidence, printed),
             cause=f"vulkaninfo exited {rc} and printed no Vulkan banner, device or error",
             fix="run `vulkaninfo --summary` on the target by hand; reinstall vulkan-tools if it is broken",
-            data=data)
+            data=data,
+        )
     if intel:
         summary = f"{len(intel)} Intel GPU(s) on Vulkan: " + ", ".join(f"{d.name} [{d.pci_id}]" for d in intel)
         if all(d.device_type == "integrated" for d in intel):
@@ -291,29 +331,50 @@ def judge_vulkan(listing: VulkanListing, *, timed_out: bool = False, timeout: fl
         elif rc:
             cause += f" (vulkaninfo exited {rc})"
         return ProbeResult(
-            "vulkan", Status.FAIL, "Vulkan lists no device", tuple(evidence), cause=cause,
-            fix=INTEL_ICD_FIX + "; Ollama and llama.cpp's Vulkan backend run on the CPU without it", data=data)
+            "vulkan",
+            Status.FAIL,
+            "Vulkan lists no device",
+            tuple(evidence),
+            cause=cause,
+            fix=INTEL_ICD_FIX + "; Ollama and llama.cpp's Vulkan backend run on the CPU without it",
+            data=data,
+        )
     if all(d.is_software for d in listing.devices):
         names = ", ".join(d.name or d.pci_id for d in listing.devices)
         return ProbeResult(
-            "vulkan", Status.FAIL, f"Vulkan lists only a software device ({names})", tuple(evidence),
+            "vulkan",
+            Status.FAIL,
+            f"Vulkan lists only a software device ({names})",
+            tuple(evidence),
             cause="no Intel Vulkan driver answered: the only device is Mesa's llvmpipe (a Vulkan device on "
-                  "the CPU), which llama.cpp skips; Ollama (Vulkan by default since 0.30) runs on the CPU",
-            fix=INTEL_ICD_FIX, data=data)
+            "the CPU), which llama.cpp skips; Ollama (Vulkan by default since 0.30) runs on the CPU",
+            fix=INTEL_ICD_FIX,
+            data=data,
+        )
     others = ", ".join(f"{d.name or '?'} [{d.pci_id}]" for d in listing.devices if not d.is_software)
     return ProbeResult(
-        "vulkan", Status.FAIL, f"Vulkan lists no Intel GPU, only {others}", tuple(evidence),
+        "vulkan",
+        Status.FAIL,
+        f"Vulkan lists no Intel GPU, only {others}",
+        tuple(evidence),
         cause="no device with vendorID 0x8086 other than a software one: no Intel Vulkan driver answered",
-        fix=INTEL_ICD_FIX, data=data)
+        fix=INTEL_ICD_FIX,
+        data=data,
+    )
 
 
 def probe_vulkan(ctx: ProbeContext) -> ProbeResult:
     """Run ``vulkaninfo --summary`` on the target (bounded by ctx.timeout) and judge it."""
     if not ctx.target.which("vulkaninfo"):
         return ProbeResult(
-            "vulkan", Status.ABSENT, "vulkaninfo not installed: Vulkan not checked", (),
-            cause="vulkaninfo (vulkan-tools) is not on the target's PATH", fix=INSTALL_VULKANINFO,
-            data={"source": None, "devices": [], "gpus": [], "errors": []})
+            "vulkan",
+            Status.ABSENT,
+            "vulkaninfo not installed: Vulkan not checked",
+            (),
+            cause="vulkaninfo (vulkan-tools) is not on the target's PATH",
+            fix=INSTALL_VULKANINFO,
+            data={"source": None, "devices": [], "gpus": [], "errors": []},
+        )
     out = ctx.target.run(COMMAND, timeout=ctx.timeout)
     # vulkaninfo writes warnings and errors to stderr, and may exit non-zero after listing devices:
     # the devices decide, the exit code only explains an output that is not vulkaninfo's

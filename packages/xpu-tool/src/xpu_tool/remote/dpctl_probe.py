@@ -22,17 +22,19 @@ def probe() -> dict:
         out["error"] = "%s: %s" % (type(exc).__name__, exc)
         return out
     for d in devices:
-        out["devices"].append({
-            "backend": d.backend.name,
-            "type": d.device_type.name,
-            "name": d.name,
-            "platform": d.sycl_platform.name,
-            "vendor": d.vendor,
-            "driver": d.driver_version,
-            "filter": d.filter_string,
-            "fp64": bool(d.has_aspect_fp64),
-            "global_mem_size": int(d.global_mem_size),
-        })
+        out["devices"].append(
+            {
+                "backend": d.backend.name,
+                "type": d.device_type.name,
+                "name": d.name,
+                "platform": d.sycl_platform.name,
+                "vendor": d.vendor,
+                "driver": d.driver_version,
+                "filter": d.filter_string,
+                "fp64": bool(d.has_aspect_fp64),
+                "global_mem_size": int(d.global_mem_size),
+            }
+        )
     return out
 
 

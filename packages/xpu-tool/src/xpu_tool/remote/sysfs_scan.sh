@@ -1,3 +1,4 @@
+# shellcheck shell=sh # run as `sh -c SCRIPT` on the target (remote_exec), no shebang read
 # Scan PCI devices, their DRM nodes and the kernel command line.
 # POSIX sh; runs under bash, dash and busybox. $1 is a sysroot prefix ('' on a real machine).
 # $2, if given, is one PCI address (DDDD:BB:DD.F): then that device (any vendor or class) and the
@@ -36,6 +37,7 @@ if [ -n "$2" ]; then
     fi
   fi
   [ -e "$R/sys/bus/pci/drivers/vfio-pci" ] && echo "@vfio_pci yes" || echo "@vfio_pci no"
+  # shellcheck disable=SC3045 # dash, busybox ash and bash all have ulimit -l, the sh this runs under
   echo "@memlock $(ulimit -l)"
 else
   for d in "$R"/sys/bus/pci/devices/*; do
@@ -46,9 +48,16 @@ else
 fi
 echo "@cmdline $(cat "$R"/proc/cmdline 2>/dev/null)"
 echo "@kernel $(cat "$R"/proc/sys/kernel/osrelease 2>/dev/null)"
-[ -d "$R"/sys/kernel/iommu_groups ] && echo "@iommu_groups $(ls "$R"/sys/kernel/iommu_groups | wc -l)"
+if [ -d "$R"/sys/kernel/iommu_groups ]; then
+  ngroups=0
+  for grp in "$R"/sys/kernel/iommu_groups/*; do
+    [ -e "$grp" ] && ngroups=$((ngroups + 1))
+  done
+  echo "@iommu_groups $ngroups"
+fi
 for n in "$R"/dev/dri/renderD* "$R"/dev/dri/card*; do
   [ -e "$n" ] || continue
+  # shellcheck disable=SC2012 # ls -l's mode string (an ACL's "+" included) is the fact; $n is one DRM node
   perms=$(ls -ldn "$n" | cut -d' ' -f1)
   access=no
   [ -r "$n" ] && [ -w "$n" ] && access=yes

@@ -26,7 +26,11 @@ def version_file(path: str) -> dict:
         tree = ast.parse(handle.read(), path)
     out: dict = {}
     for node in tree.body:
-        target = node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else getattr(node, "target", None)
+        target = (
+            node.targets[0]
+            if isinstance(node, ast.Assign) and len(node.targets) == 1
+            else getattr(node, "target", None)
+        )
         value = getattr(node, "value", None)
         if isinstance(target, ast.Name) and target.id in VERSION_FIELDS and isinstance(value, ast.Constant):
             out[target.id] = value.value
@@ -120,8 +124,9 @@ def probe() -> dict:
         return from_import()
     if not (facts["xpu_build"] and facts["has_xpu_module"]):
         facts.update(xpu_available=False, device_count=0, devices=[])  # a build without XPU never has it
-    facts["not_imported"] = ("no Intel GPU on this machine's PCI bus" if facts["xpu_build"]
-                             else "the files say it has no XPU support")
+    facts["not_imported"] = (
+        "no Intel GPU on this machine's PCI bus" if facts["xpu_build"] else "the files say it has no XPU support"
+    )
     return facts
 
 

@@ -13,7 +13,9 @@ import os
 import sys
 
 # XPU_ZE_LOADER names one loader file to use instead of the linker's search (e.g. a specific build).
-LOADER_NAMES = (os.environ["XPU_ZE_LOADER"],) if os.environ.get("XPU_ZE_LOADER") else ("libze_loader.so.1", "libze_loader.so")
+LOADER_NAMES = (
+    (os.environ["XPU_ZE_LOADER"],) if os.environ.get("XPU_ZE_LOADER") else ("libze_loader.so.1", "libze_loader.so")
+)
 
 # Variables with which the loader chooses its drivers (level-zero source/loader/ze_loader.cpp and
 # linux/driver_discovery_lin.cpp): ZE_ENABLE_NULL_DRIVER=1 loads the null driver (libze_null.so.1,
@@ -56,29 +58,50 @@ RESULT_NAMES = {
 
 
 class DriverProperties(ctypes.Structure):
-    _fields_ = [("stype", ctypes.c_uint32), ("pNext", ctypes.c_void_p),
-                ("uuid", ctypes.c_uint8 * 16), ("driverVersion", ctypes.c_uint32)]
+    _fields_ = [
+        ("stype", ctypes.c_uint32),
+        ("pNext", ctypes.c_void_p),
+        ("uuid", ctypes.c_uint8 * 16),
+        ("driverVersion", ctypes.c_uint32),
+    ]
 
 
 class DeviceProperties(ctypes.Structure):
     _fields_ = [
-        ("stype", ctypes.c_uint32), ("pNext", ctypes.c_void_p), ("type", ctypes.c_uint32),
-        ("vendorId", ctypes.c_uint32), ("deviceId", ctypes.c_uint32), ("flags", ctypes.c_uint32),
-        ("subdeviceId", ctypes.c_uint32), ("coreClockRate", ctypes.c_uint32),
-        ("maxMemAllocSize", ctypes.c_uint64), ("maxHardwareContexts", ctypes.c_uint32),
-        ("maxCommandQueuePriority", ctypes.c_uint32), ("numThreadsPerEU", ctypes.c_uint32),
-        ("physicalEUSimdWidth", ctypes.c_uint32), ("numEUsPerSubslice", ctypes.c_uint32),
-        ("numSubslicesPerSlice", ctypes.c_uint32), ("numSlices", ctypes.c_uint32),
-        ("timerResolution", ctypes.c_uint64), ("timestampValidBits", ctypes.c_uint32),
-        ("kernelTimestampValidBits", ctypes.c_uint32), ("uuid", ctypes.c_uint8 * 16),
+        ("stype", ctypes.c_uint32),
+        ("pNext", ctypes.c_void_p),
+        ("type", ctypes.c_uint32),
+        ("vendorId", ctypes.c_uint32),
+        ("deviceId", ctypes.c_uint32),
+        ("flags", ctypes.c_uint32),
+        ("subdeviceId", ctypes.c_uint32),
+        ("coreClockRate", ctypes.c_uint32),
+        ("maxMemAllocSize", ctypes.c_uint64),
+        ("maxHardwareContexts", ctypes.c_uint32),
+        ("maxCommandQueuePriority", ctypes.c_uint32),
+        ("numThreadsPerEU", ctypes.c_uint32),
+        ("physicalEUSimdWidth", ctypes.c_uint32),
+        ("numEUsPerSubslice", ctypes.c_uint32),
+        ("numSubslicesPerSlice", ctypes.c_uint32),
+        ("numSlices", ctypes.c_uint32),
+        ("timerResolution", ctypes.c_uint64),
+        ("timestampValidBits", ctypes.c_uint32),
+        ("kernelTimestampValidBits", ctypes.c_uint32),
+        ("uuid", ctypes.c_uint8 * 16),
         ("name", ctypes.c_char * 256),
     ]
 
 
 class MemoryProperties(ctypes.Structure):
-    _fields_ = [("stype", ctypes.c_uint32), ("pNext", ctypes.c_void_p), ("flags", ctypes.c_uint32),
-                ("maxClockRate", ctypes.c_uint32), ("maxBusWidth", ctypes.c_uint32),
-                ("totalSize", ctypes.c_uint64), ("name", ctypes.c_char * 256)]
+    _fields_ = [
+        ("stype", ctypes.c_uint32),
+        ("pNext", ctypes.c_void_p),
+        ("flags", ctypes.c_uint32),
+        ("maxClockRate", ctypes.c_uint32),
+        ("maxBusWidth", ctypes.c_uint32),
+        ("totalSize", ctypes.c_uint64),
+        ("name", ctypes.c_char * 256),
+    ]
 
 
 class InitDriverTypeDesc(ctypes.Structure):
@@ -86,8 +109,13 @@ class InitDriverTypeDesc(ctypes.Structure):
 
 
 class ComponentVersion(ctypes.Structure):
-    _fields_ = [("component_name", ctypes.c_char * 64), ("spec_version", ctypes.c_uint32),
-                ("major", ctypes.c_int), ("minor", ctypes.c_int), ("patch", ctypes.c_int)]
+    _fields_ = [
+        ("component_name", ctypes.c_char * 64),
+        ("spec_version", ctypes.c_uint32),
+        ("major", ctypes.c_int),
+        ("minor", ctypes.c_int),
+        ("patch", ctypes.c_int),
+    ]
 
 
 def result_name(code: int) -> str:
@@ -143,30 +171,41 @@ def _devices(lib, driver) -> tuple[int, list[dict]]:
         prc = _call(lib.zeDeviceGetProperties, ctypes.c_void_p(handle), ctypes.byref(props))
         mem_count = ctypes.c_uint32(0)
         memories = []
-        if _call(lib.zeDeviceGetMemoryProperties, ctypes.c_void_p(handle), ctypes.byref(mem_count), None) == 0 and mem_count.value:
+        if (
+            _call(lib.zeDeviceGetMemoryProperties, ctypes.c_void_p(handle), ctypes.byref(mem_count), None) == 0
+            and mem_count.value
+        ):
             mems = (MemoryProperties * mem_count.value)()
             for m in mems:
                 m.stype = ZE_STRUCTURE_TYPE_DEVICE_MEMORY_PROPERTIES
             if _call(lib.zeDeviceGetMemoryProperties, ctypes.c_void_p(handle), ctypes.byref(mem_count), mems) == 0:
                 memories = [{"name": m.name.decode(errors="replace"), "total_size": int(m.totalSize)} for m in mems]
-        devices.append({
-            "properties_result": result_name(prc),
-            "name": props.name.decode(errors="replace"),
-            "type": DEVICE_TYPES.get(props.type, str(props.type)),
-            "vendor_id": props.vendorId,
-            "device_id": props.deviceId,
-            "integrated": bool(props.flags & ZE_DEVICE_PROPERTY_FLAG_INTEGRATED),
-            "core_clock_mhz": props.coreClockRate,
-            "eu_count": props.numSlices * props.numSubslicesPerSlice * props.numEUsPerSubslice,
-            "memory": memories,
-        })
+        devices.append(
+            {
+                "properties_result": result_name(prc),
+                "name": props.name.decode(errors="replace"),
+                "type": DEVICE_TYPES.get(props.type, str(props.type)),
+                "vendor_id": props.vendorId,
+                "device_id": props.deviceId,
+                "integrated": bool(props.flags & ZE_DEVICE_PROPERTY_FLAG_INTEGRATED),
+                "core_clock_mhz": props.coreClockRate,
+                "eu_count": props.numSlices * props.numSubslicesPerSlice * props.numEUsPerSubslice,
+                "memory": memories,
+            }
+        )
     return rc, devices
 
 
 def probe() -> dict:
-    out: dict = {"loader": None, "loader_version": None, "init_api": None, "init_result": None,
-                 "init_result_name": None, "drivers": [],
-                 "loader_environment": {k: os.environ[k] for k in LOADER_VARIABLES if k in os.environ}}
+    out: dict = {
+        "loader": None,
+        "loader_version": None,
+        "init_api": None,
+        "init_result": None,
+        "init_result_name": None,
+        "drivers": [],
+        "loader_environment": {k: os.environ[k] for k in LOADER_VARIABLES if k in os.environ},
+    }
     errors = []
     lib = None
     for name in LOADER_NAMES:
@@ -211,8 +250,14 @@ def probe() -> dict:
         _call(lib.zeDriverGetProperties, driver, ctypes.byref(props))
         rc_dev, devices = _devices(lib, driver)
         v = props.driverVersion
-        out["drivers"].append({"version": v, "version_text": "%d.%d.%d" % (v >> 24, (v >> 16) & 0xFF, v & 0xFFFF),
-                               "device_get_result": result_name(rc_dev), "devices": devices})
+        out["drivers"].append(
+            {
+                "version": v,
+                "version_text": "%d.%d.%d" % (v >> 24, (v >> 16) & 0xFF, v & 0xFFFF),
+                "device_get_result": result_name(rc_dev),
+                "devices": devices,
+            }
+        )
     return out
 
 

@@ -67,16 +67,31 @@ class ApiClient:
         if exc.kind == "unreachable":
             return self.error(f"cannot connect to {self.service} at {self.base_url}: {exc.reason}", kind=exc.kind)
         if exc.kind == "timeout":
-            return self.error(f"{self.service} at {self.base_url} did not answer {method} {path} within "
-                              f"{deadline.seconds:g} s ({exc})", kind=exc.kind)
+            return self.error(
+                f"{self.service} at {self.base_url} did not answer {method} {path} within "
+                f"{deadline.seconds:g} s ({exc})",
+                kind=exc.kind,
+            )
         body = exc.body[:2000].decode("utf-8", errors="replace")
         if exc.kind == "status":
-            return self.error(f"{method} {path}: HTTP {exc.status}: {error_message(exc.body)}", body=body,
-                              status=exc.status, kind=exc.kind)
+            return self.error(
+                f"{method} {path}: HTTP {exc.status}: {error_message(exc.body)}",
+                body=body,
+                status=exc.status,
+                kind=exc.kind,
+            )
         return self.error(f"{method} {exc}", body=body, status=exc.status, kind=exc.kind)
 
-    def request(self, method: str, path: str, *, deadline: Deadline, max_bytes: int = MAX_ANSWER,
-                check_status: bool = True, **kwargs: Any) -> http.Response:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        deadline: Deadline,
+        max_bytes: int = MAX_ANSWER,
+        check_status: bool = True,
+        **kwargs: Any,
+    ) -> http.Response:
         """One call within ``deadline``; an HTTP error status is a failure unless ``check_status`` is off."""
         try:
             response = http.request(method, self.url(path), deadline=deadline, max_bytes=max_bytes, **kwargs)
@@ -84,12 +99,14 @@ class ApiClient:
         except HttpError as exc:
             raise self.failure(method, path, exc, deadline) from None
 
-    def json_object(self, method: str, path: str, *, deadline: Deadline, max_bytes: int = MAX_ANSWER,
-                    **kwargs: Any) -> dict[str, Any]:
+    def json_object(
+        self, method: str, path: str, *, deadline: Deadline, max_bytes: int = MAX_ANSWER, **kwargs: Any
+    ) -> dict[str, Any]:
         """One call whose answer must be a JSON object."""
         response = self.request(method, path, deadline=deadline, max_bytes=max_bytes, **kwargs)
         try:
             return response.json_object()
         except HttpError as exc:
-            raise self.error(f"{method} {path}: {exc}", body=response.text[:2000], status=response.status,
-                             kind=exc.kind) from None
+            raise self.error(
+                f"{method} {path}: {exc}", body=response.text[:2000], status=response.status, kind=exc.kind
+            ) from None

@@ -21,8 +21,9 @@ UNIT_NAME = re.compile(r"[A-Za-z0-9:_.\\@*?\[\]-]{1,255}")
 def check_unit_name(unit: str) -> str:
     """``unit`` if it is a systemd unit name (or a journalctl pattern of one); ConfigError otherwise."""
     if not UNIT_NAME.fullmatch(unit) or unit.count("@") > 1:
-        raise ConfigError(f"{unit[:60]!r} is not a systemd unit name (letters, digits and :-_.\\@, "
-                          "e.g. ollama.service)")
+        raise ConfigError(
+            f"{unit[:60]!r} is not a systemd unit name (letters, digits and :-_.\\@, e.g. ollama.service)"
+        )
     return unit
 
 
@@ -31,7 +32,7 @@ def journal_command(unit: str, lines: int = 300) -> str:
     return f"journalctl --no-pager -o cat -n {int(lines)} -u {shlex.quote(check_unit_name(unit))}"
 
 
-def journal_reader(target: "Target", unit: str = "ollama.service", lines: int = 300) -> Callable[[], str]:
+def journal_reader(target: Target, unit: str = "ollama.service", lines: int = 300) -> Callable[[], str]:
     """A log_reader that reads the unit's journal on the target (empty when it cannot).
     The unit name is checked here, before anything runs (ConfigError)."""
     command = journal_command(unit, lines)

@@ -105,9 +105,15 @@ class Service:
 _REGISTERED: dict[str, Service] = {}
 
 
-def service(name: str, *, title: str, example_url: str, quick: Callable[[str, float], ServiceState],
-            options: tuple[Option, ...] = (), summary: str = "") -> Callable[[Callable[..., CheckResult]],
-                                                                              Callable[..., CheckResult]]:
+def service(
+    name: str,
+    *,
+    title: str,
+    example_url: str,
+    quick: Callable[[str, float], ServiceState],
+    options: tuple[Option, ...] = (),
+    summary: str = "",
+) -> Callable[[Callable[..., CheckResult]], Callable[..., CheckResult]]:
     """Register the decorated check as the service ``name``."""
 
     def register(check: Callable[..., CheckResult]) -> Callable[..., CheckResult]:

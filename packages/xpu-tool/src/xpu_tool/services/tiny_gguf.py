@@ -161,8 +161,9 @@ def _value(vtype: int, value: object) -> bytes:
 def _tensor_data(name: str, shape: tuple[int, ...], draws: Iterator[float]) -> bytes:
     """Little-endian float32: ones for a norm, WEIGHT_STD-scaled normal draws otherwise."""
     count = math.prod(shape)
-    values = array("f", [1.0] * count if name.endswith("norm.weight") else
-                   (WEIGHT_STD * next(draws) for _ in range(count)))
+    values = array(
+        "f", [1.0] * count if name.endswith("norm.weight") else (WEIGHT_STD * next(draws) for _ in range(count))
+    )
     if sys.byteorder == "big":
         values.byteswap()
     return values.tobytes()

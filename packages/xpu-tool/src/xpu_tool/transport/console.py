@@ -97,25 +97,32 @@ def parse_console_url(url: str, default_timeout: float = 30.0) -> ConsoleUrl:
     if parsed.scheme not in ("backdoor", "serial"):
         raise ConfigError(f"{parsed.scheme}:// is not a console scheme (backdoor://, serial://)")
     if not parsed.path or parsed.netloc:
-        raise ConfigError(f"target {parsed.scheme}://{parsed.netloc}{parsed.path} names no socket: "
-                          f"use {parsed.scheme}:///path/to/console.sock")
+        raise ConfigError(
+            f"target {parsed.scheme}://{parsed.netloc}{parsed.path} names no socket: "
+            f"use {parsed.scheme}:///path/to/console.sock"
+        )
     try:
         query = dict(urllib.parse.parse_qsl(parsed.query, keep_blank_values=True, strict_parsing=bool(parsed.query)))
     except ValueError:
-        raise ConfigError(f"target {parsed.scheme}://{parsed.path}: malformed query "
-                          "(use ?user=...&password=...&timeout=...)") from None
+        raise ConfigError(
+            f"target {parsed.scheme}://{parsed.path}: malformed query (use ?user=...&password=...&timeout=...)"
+        ) from None
     known = {"user", "password", "timeout"} if parsed.scheme == "serial" else {"timeout"}
     unknown = sorted(set(query) - known)
     if unknown:
-        raise ConfigError(f"target {parsed.scheme}://{parsed.path}: unknown option {unknown[0][:40]!r} "
-                          f"(known: {', '.join(sorted(known))})")
+        raise ConfigError(
+            f"target {parsed.scheme}://{parsed.path}: unknown option {unknown[0][:40]!r} "
+            f"(known: {', '.join(sorted(known))})"
+        )
     timeout = min(default_timeout, MAX_TIMEOUT)
     if "timeout" in query:
         try:
             timeout = check_timeout(float(query["timeout"]))
         except (ValueError, ConsoleError):
-            raise ConfigError(f"target {parsed.scheme}://{parsed.path}: timeout={query['timeout'][:40]!r} is not a "
-                              f"number of seconds above 0 and at most {MAX_TIMEOUT:g}") from None
+            raise ConfigError(
+                f"target {parsed.scheme}://{parsed.path}: timeout={query['timeout'][:40]!r} is not a "
+                f"number of seconds above 0 and at most {MAX_TIMEOUT:g}"
+            ) from None
     return ConsoleUrl(parsed.scheme, parsed.path, query.get("user") or "root", query.get("password"), timeout)
 
 
@@ -161,8 +168,10 @@ class BackdoorShell(_Shell):
 
     def run(self, command: str, timeout: float = 900) -> ShellResult:
         secs = max(1, int(round(timeout)))
-        line = (f"timeout -k 5 {secs} bash -c {shlex.quote(command)} 2>/tmp/.xpu-stderr"
-                f" | (base64 -w 0; echo); echo ${{PIPESTATUS[0]}}; base64 -w 0 /tmp/.xpu-stderr; echo\n")
+        line = (
+            f"timeout -k 5 {secs} bash -c {shlex.quote(command)} 2>/tmp/.xpu-stderr"
+            f" | (base64 -w 0; echo); echo ${{PIPESTATUS[0]}}; base64 -w 0 /tmp/.xpu-stderr; echo\n"
+        )
         self.send(line.encode())
         fields = []
         for what in ("stdout", "exit code", "stderr"):
@@ -175,8 +184,14 @@ class BackdoorShell(_Shell):
 class SerialShell(_Shell):
     """A login shell on a serial console."""
 
-    def __init__(self, sock: socket.socket, alive: Callable[[], bool] = lambda: True, *, user: str = "root",
-                 password: str | None = None) -> None:
+    def __init__(
+        self,
+        sock: socket.socket,
+        alive: Callable[[], bool] = lambda: True,
+        *,
+        user: str = "root",
+        password: str | None = None,
+    ) -> None:
         super().__init__(sock, alive)
         self.user = user
         self.password = password
@@ -193,8 +208,10 @@ class SerialShell(_Shell):
                 raise ConsoleError(f"no login prompt or shell on the serial console within {timeout:.0f} s")
             try:
                 # a shell prompt may be followed by line-editing queries such as ESC[6n (busybox ash)
-                i = self.pexpect.expect([rb"login: ", rb"Password: ", f"XPU_READY_{probe}".encode(),
-                                         rb"[#$] (?:\x1b\[[0-9;?]*[A-Za-z])*"], timeout=min(left, 3))
+                i = self.pexpect.expect(
+                    [rb"login: ", rb"Password: ", f"XPU_READY_{probe}".encode(), rb"[#$] (?:\x1b\[[0-9;?]*[A-Za-z])*"],
+                    timeout=min(left, 3),
+                )
             except pexpect.TIMEOUT:
                 if not self.alive():
                     raise ConsoleError("the VM stopped before offering a login") from None
@@ -219,7 +236,7 @@ class SerialShell(_Shell):
         self.send(f": > {path}.b64\n".encode())
         for n, start in enumerate(range(0, len(encoded), SERIAL_CHUNK)):
             ack = f"XPU_ACK_{n}_{secrets.token_hex(3)}"
-            piece = encoded[start:start + SERIAL_CHUNK]
+            piece = encoded[start : start + SERIAL_CHUNK]
             self.send(f"printf %s {piece} >> {path}.b64; echo '{ack[:4]}''{ack[4:]}'\n".encode())
             self._expect(ack.encode(), timeout, "the console to take the command")
         self.send(f"base64 -d {path}.b64 > {path}\n".encode())
@@ -229,10 +246,12 @@ class SerialShell(_Shell):
         secs = max(1, int(round(timeout)))
         self._send_file("/tmp/.xpu-cmd", command.encode(), timeout + 15)
         q = lambda tag: f"'XPU''_{tag}_{marker}'"  # noqa: E731 - split so the echo cannot match
-        self.send((
-            f"echo {q('B')}; timeout -k 5 {secs} sh /tmp/.xpu-cmd >/tmp/.xpu-out 2>/tmp/.xpu-err; "
-            f"echo {q('RC')} $?; base64 /tmp/.xpu-out; echo {q('M')}; base64 /tmp/.xpu-err; echo {q('E')}\n"
-        ).encode())
+        self.send(
+            (
+                f"echo {q('B')}; timeout -k 5 {secs} sh /tmp/.xpu-cmd >/tmp/.xpu-out 2>/tmp/.xpu-err; "
+                f"echo {q('RC')} $?; base64 /tmp/.xpu-out; echo {q('M')}; base64 /tmp/.xpu-err; echo {q('E')}\n"
+            ).encode()
+        )
         self._expect(f"XPU_B_{marker}".encode(), timeout + 15, "start of a command's output on the serial console")
         self._expect(f"XPU_E_{marker}".encode(), timeout + 15, "end of a command's output on the serial console")
         body = KERNEL_MESSAGE.sub(b"\n", self.pexpect.before)

@@ -17,7 +17,27 @@ from .check import (
 from .client import CANCEL_SECONDS, MAX_ANSWER, MAX_IMAGE, QUIET_SECONDS, ComfyClient, ComfyError
 from .workflow import CHECKPOINT_NAME, MODEL_WORKFLOW, WORKFLOWS, Fresh, Run, downstream, fresh_workflow, load_workflow
 
-__all__ = ["CANCEL_SECONDS", "CHECKPOINT_NAME", "MAX_ANSWER", "MAX_IMAGE", "MODEL_WORKFLOW", "QUIET_SECONDS",
-           "UNLOADING_FLAGS", "WORKFLOWS", "ComfyCheck", "ComfyClient", "ComfyError", "Fresh", "ImageCheck", "Run",
-           "check_comfyui", "check_comfyui_quickly", "check_image", "check_to_dict", "diagnose_error", "downstream",
-           "fresh_workflow", "load_workflow"]
+__all__ = [
+    "CANCEL_SECONDS",
+    "CHECKPOINT_NAME",
+    "MAX_ANSWER",
+    "MAX_IMAGE",
+    "MODEL_WORKFLOW",
+    "QUIET_SECONDS",
+    "UNLOADING_FLAGS",
+    "WORKFLOWS",
+    "ComfyCheck",
+    "ComfyClient",
+    "ComfyError",
+    "Fresh",
+    "ImageCheck",
+    "Run",
+    "check_comfyui",
+    "check_comfyui_quickly",
+    "check_image",
+    "check_to_dict",
+    "diagnose_error",
+    "downstream",
+    "fresh_workflow",
+    "load_workflow",
+]

@@ -33,7 +33,6 @@ import websocket
 from ... import http
 from ...http import Deadline, HttpError
 from ..api import ApiClient, ServiceError
-
 from .workflow import Run
 
 MAX_ANSWER = 16 * 1024 * 1024  # /system_stats, /object_info, /prompt, /history
@@ -59,11 +58,18 @@ class ComfyClient(ApiClient):
     service: ClassVar[str] = "ComfyUI"
     error: ClassVar[type[ServiceError]] = ComfyError
 
-    def _request(self, method: str, path: str, *, max_bytes: int = MAX_ANSWER, deadline: Deadline | None = None,
-                 **kwargs: Any) -> http.Response:
+    def _request(
+        self, method: str, path: str, *, max_bytes: int = MAX_ANSWER, deadline: Deadline | None = None, **kwargs: Any
+    ) -> http.Response:
         """One call whose HTTP status the caller judges (POST /prompt explains its 400s)."""
-        return self.request(method, path, deadline=deadline or self.call_deadline(self.timeout), max_bytes=max_bytes,
-                            check_status=False, **kwargs)
+        return self.request(
+            method,
+            path,
+            deadline=deadline or self.call_deadline(self.timeout),
+            max_bytes=max_bytes,
+            check_status=False,
+            **kwargs,
+        )
 
     def _get(self, path: str, *, max_bytes: int = MAX_ANSWER, deadline: Deadline | None = None) -> http.Response:
         return self.request("GET", path, deadline=deadline or self.call_deadline(self.timeout), max_bytes=max_bytes)
@@ -78,23 +84,30 @@ class ComfyClient(ApiClient):
         return self._json(f"/object_info/{urllib.parse.quote(node_class)}" if node_class else "/object_info")
 
     def queue(self, workflow: dict[str, Any], deadline: Deadline | None = None) -> str:
-        r = self._request("POST", "/prompt", json_body={"prompt": workflow, "client_id": self.client_id},
-                          deadline=deadline)
+        r = self._request(
+            "POST", "/prompt", json_body={"prompt": workflow, "client_id": self.client_id}, deadline=deadline
+        )
         try:
             body = r.json_object()
         except HttpError:
-            raise ComfyError(f"POST /prompt: HTTP {r.status}, not JSON: {http.quote(r.body)}", status=r.status,
-                             kind="bad-body") from None
+            raise ComfyError(
+                f"POST /prompt: HTTP {r.status}, not JSON: {http.quote(r.body)}", status=r.status, kind="bad-body"
+            ) from None
         if r.status >= 400 or "prompt_id" not in body:
             err = body.get("error")
             message = err.get("message") if isinstance(err, dict) else err
             node_errors = body.get("node_errors")
-            details = "; ".join(f"{e.get('message')}: {e.get('details')}"
-                                for n in (node_errors.values() if isinstance(node_errors, dict) else ())
-                                if isinstance(n, dict) for e in n.get("errors", []) if isinstance(e, dict))
+            details = "; ".join(
+                f"{e.get('message')}: {e.get('details')}"
+                for n in (node_errors.values() if isinstance(node_errors, dict) else ())
+                if isinstance(n, dict)
+                for e in n.get("errors", [])
+                if isinstance(e, dict)
+            )
             text = " ".join(f"{message}{' (' + details + ')' if details else ''}".split())
-            raise ComfyError(f"POST /prompt rejected the workflow: {text[:400]}", status=r.status, body=body,
-                             kind="rejected")
+            raise ComfyError(
+                f"POST /prompt rejected the workflow: {text[:400]}", status=r.status, body=body, kind="rejected"
+            )
         return str(body["prompt_id"])
 
     def cancel(self, prompt_id: str, seconds: float = CANCEL_SECONDS) -> None:
@@ -116,13 +129,20 @@ class ComfyClient(ApiClient):
     def history(self, prompt_id: str, deadline: Deadline | None = None) -> dict[str, Any]:
         entry = self._json(f"/history/{urllib.parse.quote(prompt_id)}", deadline).get(prompt_id, {})
         if not isinstance(entry, dict):
-            raise ComfyError(f"GET /history/{prompt_id}: the entry is not an object: {http.quote(json.dumps(entry))}",
-                             kind="bad-body")
+            raise ComfyError(
+                f"GET /history/{prompt_id}: the entry is not an object: {http.quote(json.dumps(entry))}",
+                kind="bad-body",
+            )
         return entry
 
     def view(self, image: dict[str, str]) -> bytes:
-        query = urllib.parse.urlencode({"filename": image["filename"], "subfolder": image.get("subfolder", ""),
-                                        "type": image.get("type", "output")})
+        query = urllib.parse.urlencode(
+            {
+                "filename": image["filename"],
+                "subfolder": image.get("subfolder", ""),
+                "type": image.get("type", "output"),
+            }
+        )
         return self._get(f"/view?{query}", max_bytes=MAX_IMAGE).body
 
     def run(self, workflow: dict[str, Any], deadline: float = 300.0) -> Run:
@@ -153,8 +173,10 @@ class ComfyClient(ApiClient):
                     status = self.history(prompt_id, limit).get("status") or {}
                     if status.get("completed") or status.get("status_str") in ("success", "error"):
                         if status.get("status_str") == "error":
-                            error = next((m[1] for m in status.get("messages", [])
-                                          if m and m[0] == "execution_error"), {"exception_message": "error"})
+                            error = next(
+                                (m[1] for m in status.get("messages", []) if m and m[0] == "execution_error"),
+                                {"exception_message": "error"},
+                            )
                         break
                     continue
                 except (OSError, websocket.WebSocketException) as exc:
@@ -166,8 +188,9 @@ class ComfyClient(ApiClient):
                 event = _event(message)
                 data = event.get("data") or {}
                 if not isinstance(data, dict):
-                    raise ComfyError(f"/ws sent an event whose data is not an object: {http.quote(message)}",
-                                     kind="bad-body")
+                    raise ComfyError(
+                        f"/ws sent an event whose data is not an object: {http.quote(message)}", kind="bad-body"
+                    )
                 if data.get("prompt_id") not in (None, prompt_id):
                     continue
                 events.append(event)
@@ -189,13 +212,20 @@ class ComfyClient(ApiClient):
         history = self.history(prompt_id, limit)
         status = "error" if error else (history.get("status") or {}).get("status_str", "success")
         outputs = history.get("outputs", {})
-        return Run(prompt_id, tuple(events), status, outputs if isinstance(outputs, dict) else {}, error, seconds,
-                   tuple(arrivals))
+        return Run(
+            prompt_id,
+            tuple(events),
+            status,
+            outputs if isinstance(outputs, dict) else {},
+            error,
+            seconds,
+            tuple(arrivals),
+        )
 
     def _open_ws(self, deadline: Deadline) -> tuple[websocket.WebSocket, http._Watchdog]:
         """/ws opened within ``deadline``; the watchdog shuts its socket down when the deadline passes."""
         url = self.url(f"/ws?clientId={self.client_id}")
-        ws_url = "ws" + url[len("http"):]
+        ws_url = "ws" + url[len("http") :]
         try:
             scheme, host, port, _ = http._split(url)
             sock = http._connect(scheme, host, port, deadline)
@@ -209,14 +239,16 @@ class ComfyClient(ApiClient):
             watchdog.disarm()
             sock.close()
             if watchdog.fired or isinstance(exc, (TimeoutError, websocket.WebSocketTimeoutException)):
-                raise ComfyError(f"ComfyUI at {self.base_url} did not open /ws within {deadline.seconds:g} s",
-                                 kind="timeout") from None
+                raise ComfyError(
+                    f"ComfyUI at {self.base_url} did not open /ws within {deadline.seconds:g} s", kind="timeout"
+                ) from None
             raise ComfyError(f"cannot open {ws_url}: {http.quote(str(exc))}", kind="protocol") from None
 
 
 def _unfinished(prompt_id: str, deadline: Deadline, events: list[dict[str, Any]]) -> ComfyError:
-    return ComfyError(f"workflow {prompt_id} did not finish within {deadline.seconds:g} s ({len(events)} events)",
-                      kind="timeout")
+    return ComfyError(
+        f"workflow {prompt_id} did not finish within {deadline.seconds:g} s ({len(events)} events)", kind="timeout"
+    )
 
 
 def _event(message: str) -> dict[str, Any]:

@@ -7,7 +7,6 @@ at 64x64 from a checkpoint named xpu-tiny-sd15.safetensors, which the server mus
 kit's ``xpu tiny-checkpoint`` writes one). Only the second runs a model on the device.
 """
 
-
 from __future__ import annotations
 
 import copy
@@ -17,8 +16,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
-
-
 
 # the checkpoint the one-step-sd15 workflow names; the test kit's `xpu tiny-checkpoint` writes one
 CHECKPOINT_NAME = "xpu-tiny-sd15.safetensors"
@@ -65,8 +62,9 @@ class Fresh:
         return downstream(self.workflow, self.changed)
 
 
-def fresh_workflow(workflow: dict[str, Any], rng: random.Random | None = None, *,
-                   checkpoint: str | None = None) -> Fresh:
+def fresh_workflow(
+    workflow: dict[str, Any], rng: random.Random | None = None, *, checkpoint: str | None = None
+) -> Fresh:
     """New EmptyImage colours (all different) and sampler seeds, so ComfyUI's cache cannot serve
     the outputs; ``checkpoint`` replaces the checkpoint loaders' file name."""
     rng = rng or random.Random()
@@ -108,14 +106,21 @@ class Run:
     @property
     def executed_nodes(self) -> frozenset[str]:
         """Nodes ComfyUI announced with ``executing``: it ran them in this prompt."""
-        return frozenset(str(e["data"]["node"]) for e in self.events
-                         if e.get("type") == "executing" and (e.get("data") or {}).get("node") is not None)
+        return frozenset(
+            str(e["data"]["node"])
+            for e in self.events
+            if e.get("type") == "executing" and (e.get("data") or {}).get("node") is not None
+        )
 
     @property
     def cached_nodes(self) -> frozenset[str]:
         """Nodes ComfyUI served from its cache (``execution_cached``)."""
-        return frozenset(str(n) for e in self.events if e.get("type") == "execution_cached"
-                         for n in (e.get("data") or {}).get("nodes", []))
+        return frozenset(
+            str(n)
+            for e in self.events
+            if e.get("type") == "execution_cached"
+            for n in (e.get("data") or {}).get("nodes", [])
+        )
 
     def not_executed(self, nodes: Iterable[str]) -> list[str]:
         """Those of ``nodes`` this run did not execute (cached, or never reached)."""

@@ -10,5 +10,18 @@ from .check import LlamaCppCheck, check_llama_cpp, check_llama_cpp_quickly, judg
 from .client import Completion, LlamaCppClient, LlamaCppError, Props, Timings
 from .log import Device, LogEvidence, parse_log
 
-__all__ = ["Completion", "Device", "LlamaCppCheck", "LlamaCppClient", "LlamaCppError", "LogEvidence", "Props",
-           "Timings", "check_llama_cpp", "check_llama_cpp_quickly", "judge_evidence", "parse_log", "read_log_file"]
+__all__ = [
+    "Completion",
+    "Device",
+    "LlamaCppCheck",
+    "LlamaCppClient",
+    "LlamaCppError",
+    "LogEvidence",
+    "Props",
+    "Timings",
+    "check_llama_cpp",
+    "check_llama_cpp_quickly",
+    "judge_evidence",
+    "parse_log",
+    "read_log_file",
+]

@@ -23,8 +23,10 @@ from .log import Device, LogEvidence, parse_log
 PROMPT = "Why is the sky blue?"
 N_PREDICT = 16
 MAX_LOG_BYTES = 4 * 1024 * 1024  # --log reads at most the file's last 4 MiB
-VERBOSITY_FIX = ("run llama-server at verbosity 4 (`-lv 4`): only from there does it log the device it uses and "
-                 "the layers it offloads; then give its log (--journal UNIT or --log FILE)")
+VERBOSITY_FIX = (
+    "run llama-server at verbosity 4 (`-lv 4`): only from there does it log the device it uses and "
+    "the layers it offloads; then give its log (--journal UNIT or --log FILE)"
+)
 NIXOS_INTEL = "services.llama-cpp.intel.enable = true;"
 
 
@@ -40,8 +42,11 @@ class LlamaCppCheck:
 
     @property
     def ok(self) -> bool:
-        return self.completion is not None and self.completion.worked and not any(
-            f.severity is Severity.FAIL for f in self.findings)
+        return (
+            self.completion is not None
+            and self.completion.worked
+            and not any(f.severity is Severity.FAIL for f in self.findings)
+        )
 
     @property
     def unreachable(self) -> bool:
@@ -62,14 +67,23 @@ class LlamaCppCheck:
     def to_dict(self) -> dict[str, Any]:
         """`xpu check llama-cpp --json`."""
         ev = self.evidence
-        return {"url": self.url, "ok": self.ok, "health": self.health,
-                "props": dataclasses.asdict(self.props) if self.props else None, "models": list(self.models),
-                "completion": dataclasses.asdict(self.completion) if self.completion else None,
-                "log": None if ev is None else {
-                    "found": [dataclasses.asdict(d) for d in ev.found],
-                    "used": [dataclasses.asdict(d) for d in ev.used],
-                    "offloaded": list(ev.offloaded) if ev.offloaded else None, "backends": list(ev.backends)},
-                "findings": [f.to_dict() for f in self.findings]}
+        return {
+            "url": self.url,
+            "ok": self.ok,
+            "health": self.health,
+            "props": dataclasses.asdict(self.props) if self.props else None,
+            "models": list(self.models),
+            "completion": dataclasses.asdict(self.completion) if self.completion else None,
+            "log": None
+            if ev is None
+            else {
+                "found": [dataclasses.asdict(d) for d in ev.found],
+                "used": [dataclasses.asdict(d) for d in ev.used],
+                "offloaded": list(ev.offloaded) if ev.offloaded else None,
+                "backends": list(ev.backends),
+            },
+            "findings": [f.to_dict() for f in self.findings],
+        }
 
     def lines(self) -> list[str]:
         """`xpu check llama-cpp`'s text: the server, what it generated, where its log says it ran, the findings."""
@@ -80,8 +94,12 @@ class LlamaCppCheck:
         c = self.completion
         if c is not None:
             t = c.timings
-            timed = (f" in {t.predicted_ms:.0f} ms ({t.predicted_per_second:.1f} tok/s; prompt: {t.prompt_n} tokens "
-                     f"in {t.prompt_ms:.0f} ms)" if t is not None else " (no timings)")
+            timed = (
+                f" in {t.predicted_ms:.0f} ms ({t.predicted_per_second:.1f} tok/s; prompt: {t.prompt_n} tokens "
+                f"in {t.prompt_ms:.0f} ms)"
+                if t is not None
+                else " (no timings)"
+            )
             out.append(f"  generated {c.tokens_predicted} tokens{timed}: {c.content[:60]!r}")
         ev = self.evidence
         if ev is not None and ev.has_evidence:
@@ -119,31 +137,57 @@ def read_log_file(path: Path, limit: int = MAX_LOG_BYTES) -> str:
         data = data.partition(b"\n")[2]
     text = data.decode("utf-8", errors="replace")
     if data.count(b"\0") > len(data) // 100 or text.count("\ufffd") > len(text) // 10:
-        raise ConfigError(f"--log {path}: not a text log (binary data); give llama-server's log, e.g. "
-                          "journalctl -u llama-cpp -o cat > llama.log")
+        raise ConfigError(
+            f"--log {path}: not a text log (binary data); give llama-server's log, e.g. "
+            "journalctl -u llama-cpp -o cat > llama.log"
+        )
     return text
 
 
 def _unanswered(url: str, exc: LlamaCppError) -> Finding:
     """What a failed first call (/health) says about the server, from the error's kind."""
     if exc.kind == "unreachable":
-        return Finding("llama-cpp-unreachable", Severity.FAIL, f"llama-server at {url} does not answer", (str(exc),),
-                       fix="start the service (systemctl status llama-cpp) and check services.llama-cpp.host/port "
-                       "and the firewall")
+        return Finding(
+            "llama-cpp-unreachable",
+            Severity.FAIL,
+            f"llama-server at {url} does not answer",
+            (str(exc),),
+            fix="start the service (systemctl status llama-cpp) and check services.llama-cpp.host/port "
+            "and the firewall",
+        )
     if exc.kind == "loading":
-        return Finding("llama-cpp-loading", Severity.FAIL, f"llama-server at {url} did not finish loading its model "
-                       "in time", (str(exc),), fix="give it a longer --timeout, or read its log for a load that hangs")
+        return Finding(
+            "llama-cpp-loading",
+            Severity.FAIL,
+            f"llama-server at {url} did not finish loading its model in time",
+            (str(exc),),
+            fix="give it a longer --timeout, or read its log for a load that hangs",
+        )
     if exc.kind == "timeout":
-        return Finding("llama-cpp-timeout", Severity.FAIL, f"llama-server at {url} does not answer in time",
-                       (str(exc),), fix="read the server log (journalctl -u llama-cpp); check that a proxy in front "
-                       "of it does not hold answers back")
+        return Finding(
+            "llama-cpp-timeout",
+            Severity.FAIL,
+            f"llama-server at {url} does not answer in time",
+            (str(exc),),
+            fix="read the server log (journalctl -u llama-cpp); check that a proxy in front "
+            "of it does not hold answers back",
+        )
     if exc.kind == "status":
-        return Finding("llama-cpp-http-error", Severity.FAIL, f"llama-server at {url} answers /health with HTTP "
-                       f"{exc.status}", (str(exc),), fix="read the server log (journalctl -u llama-cpp); check that "
-                       "the URL names llama-server itself")
-    return Finding("llama-cpp-api-error", Severity.FAIL, f"llama-server at {url} answers, but not as its API should "
-                   f"({exc.kind})", (str(exc),), fix="check that the URL names llama-server (not another service) and "
-                   "that a proxy in front of it passes its answers unchanged")
+        return Finding(
+            "llama-cpp-http-error",
+            Severity.FAIL,
+            f"llama-server at {url} answers /health with HTTP {exc.status}",
+            (str(exc),),
+            fix="read the server log (journalctl -u llama-cpp); check that the URL names llama-server itself",
+        )
+    return Finding(
+        "llama-cpp-api-error",
+        Severity.FAIL,
+        f"llama-server at {url} answers, but not as its API should ({exc.kind})",
+        (str(exc),),
+        fix="check that the URL names llama-server (not another service) and "
+        "that a proxy in front of it passes its answers unchanged",
+    )
 
 
 def judge_evidence(evidence: LogEvidence | None, *, expect_gpu: bool) -> list[Finding]:
@@ -151,14 +195,27 @@ def judge_evidence(evidence: LogEvidence | None, *, expect_gpu: bool) -> list[Fi
     or no evidence. The device is judged by its description, never by the word "GPU" in the log."""
     strict = Severity.FAIL if expect_gpu else Severity.WARN
     if evidence is None:
-        return [Finding("llama-cpp-no-evidence", Severity.FAIL if expect_gpu else Severity.INFO,
-                        "Where llama-server ran is unknown: no log was read", (),
-                        fix="give its log with --journal UNIT (e.g. llama-cpp.service) or --log FILE, at verbosity 4 "
-                        "(`-lv 4`)", nixos=NIXOS_INTEL)]
+        return [
+            Finding(
+                "llama-cpp-no-evidence",
+                Severity.FAIL if expect_gpu else Severity.INFO,
+                "Where llama-server ran is unknown: no log was read",
+                (),
+                fix="give its log with --journal UNIT (e.g. llama-cpp.service) or --log FILE, at verbosity 4 (`-lv 4`)",
+                nixos=NIXOS_INTEL,
+            )
+        ]
     if not evidence.has_evidence:
-        return [Finding("llama-cpp-no-evidence", strict, "llama-server's log names no device and no offloaded layers",
-                        ("no ggml_vulkan, SYCL, `using device` or `offloaded N/M layers` line in the log",),
-                        fix=VERBOSITY_FIX, nixos=NIXOS_INTEL)]
+        return [
+            Finding(
+                "llama-cpp-no-evidence",
+                strict,
+                "llama-server's log names no device and no offloaded layers",
+                ("no ggml_vulkan, SYCL, `using device` or `offloaded N/M layers` line in the log",),
+                fix=VERBOSITY_FIX,
+                nixos=NIXOS_INTEL,
+            )
+        ]
     said_where = ("using device", "offloaded", "no usable GPU")
     lines = [line for line in evidence.lines if any(w in line for w in said_where)][-3:]
     off = evidence.offloaded
@@ -168,39 +225,75 @@ def judge_evidence(evidence: LogEvidence | None, *, expect_gpu: bool) -> list[Fi
     # found when layers were offloaded (an offload count alone names no device)
     placed = [d for d in evidence.used if d.kind != "cpu"] or (on_gpu if off and off[0] and not evidence.used else [])
     if (off is not None and off[0] == 0) or (not placed and (evidence.used or not on_gpu) and not (off and off[0])):
-        said = (f"{off[0]}/{off[1]} layers offloaded" if off else "no usable GPU found" if evidence.no_gpu
-                else "no GPU device used")
+        said = (
+            f"{off[0]}/{off[1]} layers offloaded"
+            if off
+            else "no usable GPU found"
+            if evidence.no_gpu
+            else "no GPU device used"
+        )
         cpu = next((d.description for d in (*evidence.used, *evidence.found) if d.kind == "cpu" and d.description), "")
-        return [Finding("llama-cpp-on-cpu", strict, f"llama-server ran on the CPU{f' ({cpu})' if cpu else ''}: {said}",
-                        (*lines, f"devices found: {found}"),
-                        fix="use a GPU build (Vulkan or SYCL) with -ngl 99, and give the service the render node "
-                        "(the render group, DeviceAllow=/dev/dri)", nixos=NIXOS_INTEL)]
+        return [
+            Finding(
+                "llama-cpp-on-cpu",
+                strict,
+                f"llama-server ran on the CPU{f' ({cpu})' if cpu else ''}: {said}",
+                (*lines, f"devices found: {found}"),
+                fix="use a GPU build (Vulkan or SYCL) with -ngl 99, and give the service the render node "
+                "(the render group, DeviceAllow=/dev/dri)",
+                nixos=NIXOS_INTEL,
+            )
+        ]
     if not placed:
-        title = ("llama-server's log lists devices but not the one it used" if on_gpu else
-                 f"llama-server's log says {off[0]}/{off[1]} layers were offloaded but names no device" if off else
-                 "llama-server's log names no device it used")
-        return [Finding("llama-cpp-no-evidence", strict, title, (*lines, f"devices found: {found}"),
-                        fix=VERBOSITY_FIX, nixos=NIXOS_INTEL)]
+        title = (
+            "llama-server's log lists devices but not the one it used"
+            if on_gpu
+            else f"llama-server's log says {off[0]}/{off[1]} layers were offloaded but names no device"
+            if off
+            else "llama-server's log names no device it used"
+        )
+        return [
+            Finding(
+                "llama-cpp-no-evidence",
+                strict,
+                title,
+                (*lines, f"devices found: {found}"),
+                fix=VERBOSITY_FIX,
+                nixos=NIXOS_INTEL,
+            )
+        ]
     software = [d for d in placed if d.kind == "software"]
     findings = []
     if software:
         d = software[0]
         said = f"the log says 'offloaded {off[0]}/{off[1]} layers to GPU', but " if off else ""
-        findings.append(Finding(
-            "llama-cpp-software-device", strict, f"llama-server ran on {d.description or d.name}, a software device: "
-            "the CPU", (*lines, f"{said}{d.label} is a software renderer{f' (driver {d.driver})' if d.driver else ''}"),
-            fix="install the GPU's Vulkan driver (Mesa's ANV for Intel) or use the SYCL build; with "
-            "GGML_VK_VISIBLE_DEVICES, name the Intel GPU's index, not the CPU's", nixos=NIXOS_INTEL))
+        findings.append(
+            Finding(
+                "llama-cpp-software-device",
+                strict,
+                f"llama-server ran on {d.description or d.name}, a software device: the CPU",
+                (*lines, f"{said}{d.label} is a software renderer{f' (driver {d.driver})' if d.driver else ''}"),
+                fix="install the GPU's Vulkan driver (Mesa's ANV for Intel) or use the SYCL build; with "
+                "GGML_VK_VISIBLE_DEVICES, name the Intel GPU's index, not the CPU's",
+                nixos=NIXOS_INTEL,
+            )
+        )
     if off is not None and 0 < off[0] < off[1]:
-        findings.append(Finding(
-            "llama-cpp-partial-offload", strict,
-            f"Only {off[0]} of {off[1]} layers run on the GPU; the rest on the CPU", tuple(lines),
-            fix="raise -ngl (--n-gpu-layers) to 99, or use a smaller model or quantization that fits the GPU's memory"))
+        findings.append(
+            Finding(
+                "llama-cpp-partial-offload",
+                strict,
+                f"Only {off[0]} of {off[1]} layers run on the GPU; the rest on the CPU",
+                tuple(lines),
+                fix="raise -ngl (--n-gpu-layers) to 99, or use a smaller model or quantization that fits the GPU's memory",
+            )
+        )
     return findings
 
 
-def check_llama_cpp(url: str, *, expect_gpu: bool = False, log_reader: Callable[[], str] | None = None,
-                    timeout: float = 300.0) -> LlamaCppCheck:
+def check_llama_cpp(
+    url: str, *, expect_gpu: bool = False, log_reader: Callable[[], str] | None = None, timeout: float = 300.0
+) -> LlamaCppCheck:
     """Run the whole check within ``timeout`` seconds (+ xpu_tool.http.MARGIN).
 
     ``log_reader`` returns the server's log text (read after the generation, so a journal has its
@@ -214,23 +307,49 @@ def check_llama_cpp(url: str, *, expect_gpu: bool = False, log_reader: Callable[
     try:
         props, models = client.props(), client.models()
     except LlamaCppError as exc:
-        return LlamaCppCheck(url, health, findings=(Finding(
-            "llama-cpp-api-error", Severity.FAIL, f"llama-server at {url} answers, but not as its API should "
-            f"({exc.kind})", (str(exc),), fix="check that the URL names llama-server and that a proxy passes its "
-            "API unchanged"),))
+        return LlamaCppCheck(
+            url,
+            health,
+            findings=(
+                Finding(
+                    "llama-cpp-api-error",
+                    Severity.FAIL,
+                    f"llama-server at {url} answers, but not as its API should ({exc.kind})",
+                    (str(exc),),
+                    fix="check that the URL names llama-server and that a proxy passes its API unchanged",
+                ),
+            ),
+        )
     try:
         completion = client.complete(PROMPT, n_predict=N_PREDICT)
     except LlamaCppError as exc:
-        return LlamaCppCheck(url, health, props, models, findings=(Finding(
-            "llama-cpp-generate-failed", Severity.FAIL, "llama-server could not generate", (str(exc),),
-            fix="read the server log (journalctl -u llama-cpp)"),))
+        return LlamaCppCheck(
+            url,
+            health,
+            props,
+            models,
+            findings=(
+                Finding(
+                    "llama-cpp-generate-failed",
+                    Severity.FAIL,
+                    "llama-server could not generate",
+                    (str(exc),),
+                    fix="read the server log (journalctl -u llama-cpp)",
+                ),
+            ),
+        )
     findings = []
     if not completion.worked:
         timings = dataclasses.asdict(completion.timings) if completion.timings else "absent"
-        findings.append(Finding(
-            "llama-cpp-no-tokens", Severity.FAIL, "llama-server answered /completion without generating",
-            (f"tokens_predicted {completion.tokens_predicted}, timings {timings}",),
-            fix="read the server log; a server that predicts no tokens did no work"))
+        findings.append(
+            Finding(
+                "llama-cpp-no-tokens",
+                Severity.FAIL,
+                "llama-server answered /completion without generating",
+                (f"tokens_predicted {completion.tokens_predicted}, timings {timings}",),
+                fix="read the server log; a server that predicts no tokens did no work",
+            )
+        )
     evidence = parse_log(log_reader()) if log_reader is not None else None
     findings += judge_evidence(evidence, expect_gpu=expect_gpu)
     return LlamaCppCheck(url, health, props, models, completion, evidence, tuple(findings))
@@ -251,17 +370,30 @@ def check_llama_cpp_quickly(url: str, timeout: float) -> ServiceState:
 
 
 OPTIONS = (
-    Option("--journal", "read this systemd unit's journal on this machine to see the device it used "
-           "(e.g. llama-cpp.service)", metavar="UNIT"),
-    Option("--log", "read a saved llama-server log (its last 4 MiB) instead of a journal, to see the device it used",
-           metavar="FILE"),
+    Option(
+        "--journal",
+        "read this systemd unit's journal on this machine to see the device it used (e.g. llama-cpp.service)",
+        metavar="UNIT",
+    ),
+    Option(
+        "--log",
+        "read a saved llama-server log (its last 4 MiB) instead of a journal, to see the device it used",
+        metavar="FILE",
+    ),
 )
 
 
-@service("llama-cpp", title="llama-server", example_url="http://127.0.0.1:8080", quick=check_llama_cpp_quickly,
-         options=OPTIONS, summary="generate 16 tokens; the device and offload from the server's own log")
-def run_check(url: str, *, expect_gpu: bool = False, timeout: float = 300.0, journal: str | None = None,
-              log: str | None = None) -> LlamaCppCheck:
+@service(
+    "llama-cpp",
+    title="llama-server",
+    example_url="http://127.0.0.1:8080",
+    quick=check_llama_cpp_quickly,
+    options=OPTIONS,
+    summary="generate 16 tokens; the device and offload from the server's own log",
+)
+def run_check(
+    url: str, *, expect_gpu: bool = False, timeout: float = 300.0, journal: str | None = None, log: str | None = None
+) -> LlamaCppCheck:
     if journal is not None and log is not None:
         raise ConfigError("give --journal UNIT or --log FILE, not both")
     reader: Callable[[], str] | None = local_journal(journal) if journal is not None else None
@@ -270,4 +402,5 @@ def run_check(url: str, *, expect_gpu: bool = False, timeout: float = 300.0, jou
 
         def reader() -> str:
             return text
+
     return check_llama_cpp(url, expect_gpu=expect_gpu, log_reader=reader, timeout=timeout)

@@ -70,8 +70,11 @@ class Completion:
 
 
 def _wrong(where: str, key: str, value: Any, what: str, answer: Any) -> LlamaCppError:
-    return LlamaCppError(f"{where}: {key} is {http.quote(json.dumps(value), 60)}, not {what}",
-                         kind="bad-body", body=json.dumps(answer)[:2000])
+    return LlamaCppError(
+        f"{where}: {key} is {http.quote(json.dumps(value), 60)}, not {what}",
+        kind="bad-body",
+        body=json.dumps(answer)[:2000],
+    )
 
 
 def _count(answer: dict[str, Any], key: str, where: str) -> int:
@@ -104,17 +107,26 @@ def parse_timings(value: Any, where: str) -> Timings | None:
     if not isinstance(value, dict):
         raise _wrong(where, "timings", value, "an object", value)
     w = f"{where} timings"
-    return Timings(_count(value, "prompt_n", w), _number(value, "prompt_ms", w),
-                   _number(value, "prompt_per_second", w, nullable=True), _count(value, "predicted_n", w),
-                   _number(value, "predicted_ms", w), _number(value, "predicted_per_second", w, nullable=True))
+    return Timings(
+        _count(value, "prompt_n", w),
+        _number(value, "prompt_ms", w),
+        _number(value, "prompt_per_second", w, nullable=True),
+        _count(value, "predicted_n", w),
+        _number(value, "predicted_ms", w),
+        _number(value, "predicted_per_second", w, nullable=True),
+    )
 
 
 def parse_completion(answer: dict[str, Any]) -> Completion:
     where = "POST /completion"
     stop_type = answer.get("stop_type")
-    return Completion(_text(answer, "content", where), _count(answer, "tokens_predicted", where),
-                      _count(answer, "tokens_evaluated", where), parse_timings(answer.get("timings"), where),
-                      stop_type if isinstance(stop_type, str) else None)
+    return Completion(
+        _text(answer, "content", where),
+        _count(answer, "tokens_predicted", where),
+        _count(answer, "tokens_evaluated", where),
+        parse_timings(answer.get("timings"), where),
+        stop_type if isinstance(stop_type, str) else None,
+    )
 
 
 @dataclass
@@ -147,16 +159,22 @@ class LlamaCppClient(ApiClient):
                     raise
                 if self.deadline is None or self.deadline.left() <= HEALTH_POLL:
                     seconds = f" after {self.deadline.seconds:g} s" if self.deadline else ""
-                    raise LlamaCppError(f"{self.service} at {self.base_url} was still loading its model{seconds} "
-                                        f"({exc})", kind="loading", status=503) from None
+                    raise LlamaCppError(
+                        f"{self.service} at {self.base_url} was still loading its model{seconds} ({exc})",
+                        kind="loading",
+                        status=503,
+                    ) from None
                 time.sleep(HEALTH_POLL)
 
     def props(self) -> Props:
         where = "GET /props"
         answer = self._json("GET", "/props", timeout=API_TIMEOUT)
         slots = answer.get("total_slots")
-        return Props(_text(answer, "build_info", where, ""), _text(answer, "model_path", where, ""),
-                     slots if isinstance(slots, int) and not isinstance(slots, bool) else None)
+        return Props(
+            _text(answer, "build_info", where, ""),
+            _text(answer, "model_path", where, ""),
+            slots if isinstance(slots, int) and not isinstance(slots, bool) else None,
+        )
 
     def models(self) -> tuple[str, ...]:
         """The model ids of /v1/models (OpenAI's list shape)."""

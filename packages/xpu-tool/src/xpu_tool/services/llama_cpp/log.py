@@ -33,32 +33,52 @@ from dataclasses import dataclass, field
 SOFTWARE = re.compile(r"llvmpipe|lavapipe|softpipe|swiftshader|basic render driver|\bwarp\b", re.IGNORECASE)
 # SYCL devices that are the CPU, for the tables without a device type (before 2024-03)
 SYCL_CPU_NAME = re.compile(r"FPGA Emulation|Processor|\bCPU\b|Core\(TM\) i\d|Xeon|EPYC|Ryzen")
-PREFIX = re.compile(r"^(?:\d+\.\d+\.\d+\.\d+ [DIWE] (?:[a-z]{3,4} (?= ))?"  # 2026: time, level, component
-                    r"|[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \S+ [^:\s]+: "  # journalctl's short format
-                    r"|\[?\d{4}-\d\d-\d\d[T ][\d:.,+-]+Z?\]? )")  # an ISO timestamp a wrapper added
+PREFIX = re.compile(
+    r"^(?:\d+\.\d+\.\d+\.\d+ [DIWE] (?:[a-z]{3,4} (?= ))?"  # 2026: time, level, component
+    r"|[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \S+ [^:\s]+: "  # journalctl's short format
+    r"|\[?\d{4}-\d\d-\d\d[T ][\d:.,+-]+Z?\]? )"
+)  # an ISO timestamp a wrapper added
 VULKAN = re.compile(r"ggml_vulkan: (?P<index>\d+) = (?P<rest>[^|]+?)\s*(?:\|(?P<fields>.*))?$")
 USING = re.compile(r"\busing device (?P<name>[A-Za-z][\w-]*?\d*)(?P<rest>(?: \(.*\))?) - (?P<free>\d+) MiB free")
-DEVICE_INFO = re.compile(r"^\s*(?:\w+:)?\s*-\s+(?P<name>[A-Za-z][\w-]*)\s*:\s*(?P<desc>.+?)\s*"
-                         r"\((?P<total>\d+) MiB, (?P<free>\d+) MiB free\)\s*$")
+DEVICE_INFO = re.compile(
+    r"^\s*(?:\w+:)?\s*-\s+(?P<name>[A-Za-z][\w-]*)\s*:\s*(?P<desc>.+?)\s*"
+    r"\((?P<total>\d+) MiB, (?P<free>\d+) MiB free\)\s*$"
+)
 LISTED = re.compile(r"^\s*(?P<name>[A-Za-z]+\d+): (?P<desc>.+?) \((?P<total>\d+) MiB, (?P<free>\d+) MiB free\)\s*$")
 OFFLOADED = re.compile(r"\boffloaded (?P<n>\d+)/(?P<total>\d+) layers to GPU")
 SYCL_FOUND = re.compile(r"\bfound (?P<n>\d+) SYCL devices")
 SYCL_OLD = re.compile(r"^\s*Device (?P<index>\d+): (?P<name>[^,]+?),\s+compute capability")
 SYCL_MAIN = re.compile(r"\bUsing device (?P<index>\d+) \((?P<name>.+)\) as main device")
 SYCL_TYPE = re.compile(r"\[?(?P<backend>[a-z_]+):(?P<type>[a-z]+)(?::(?P<index>\d+))?\]?")
-BUFFER = re.compile(r"(?:^|\s)(?P<name>[A-Za-z]+\d+|CPU)(?:_Mapped|_REPACK)? "
-                    r"(?:(?:model|KV|compute|output) )?buffer size"
-                    r"|\blayer\s+\d+ assigned to device (?P<assigned>[A-Za-z]\w*?\d*)\b")
+BUFFER = re.compile(
+    r"(?:^|\s)(?P<name>[A-Za-z]+\d+|CPU)(?:_Mapped|_REPACK)? "
+    r"(?:(?:model|KV|compute|output) )?buffer size"
+    r"|\blayer\s+\d+ assigned to device (?P<assigned>[A-Za-z]\w*?\d*)\b"
+)
 NO_GPU = re.compile(r"\bno usable GPU found\b")  # a build without a GPU backend, or none that found a device
 LOADED_BACKEND = re.compile(r"\bload_backend: loaded (?P<backend>\w+) backend")
 # a server run begins (arguments parsed, logging set up, backends listing devices) ...
-RUN_START = re.compile(r"\bno usable GPU found\b|\bllama_server: initializing\b|\bbuild: \d+|main: build = \d+"
-                       r"|common_params_print_info: build|\blog_info: verbosity|ggml_vulkan: Found \d+ Vulkan devices"
-                       r"|found \d+ SYCL devices")
+RUN_START = re.compile(
+    r"\bno usable GPU found\b|\bllama_server: initializing\b|\bbuild: \d+|main: build = \d+"
+    r"|common_params_print_info: build|\blog_info: verbosity|ggml_vulkan: Found \d+ Vulkan devices"
+    r"|found \d+ SYCL devices"
+)
 # ... and, once its model is loaded, a run start after that is the next run (a journal across restarts)
 RUN_LOADED = re.compile(r"\boffloaded \d+/\d+ layers|\bmodel loaded\b|\bserver is listening\b|\blistening on http")
-BACKENDS = {"vulkan": "Vulkan", "sycl": "SYCL", "cuda": "CUDA", "rocm": "ROCm", "hip": "ROCm", "metal": "Metal",
-            "opencl": "OpenCL", "cann": "CANN", "musa": "MUSA", "cpu": "CPU", "blas": "BLAS", "rpc": "RPC"}
+BACKENDS = {
+    "vulkan": "Vulkan",
+    "sycl": "SYCL",
+    "cuda": "CUDA",
+    "rocm": "ROCm",
+    "hip": "ROCm",
+    "metal": "Metal",
+    "opencl": "OpenCL",
+    "cann": "CANN",
+    "musa": "MUSA",
+    "cpu": "CPU",
+    "blas": "BLAS",
+    "rpc": "RPC",
+}
 
 
 @dataclass(frozen=True)
@@ -173,7 +193,7 @@ def _sycl_table(rows: list[str]) -> list[Device]:
     if type_col is None or name_col is None:
         return []
     devices: list[Device] = []
-    for row in cells[rule + 1:]:
+    for row in cells[rule + 1 :]:
         if len(row) <= max(type_col, name_col):
             continue
         kind = SYCL_TYPE.fullmatch(row[type_col].strip())
@@ -243,12 +263,18 @@ def parse_log(text: str) -> LogEvidence:
             found.append(Device(m.group("name"), m.group("desc"), backend, kind=classify(backend, m.group("desc"))))
             evidence.append(line.strip())
         elif m := SYCL_OLD.match(line):
-            found.append(Device(f"SYCL{m.group('index')}", m.group("name").strip(), "SYCL",
-                                kind=classify("SYCL", m.group("name"))))
+            found.append(
+                Device(
+                    f"SYCL{m.group('index')}", m.group("name").strip(), "SYCL", kind=classify("SYCL", m.group("name"))
+                )
+            )
             backends.append("SYCL")
         elif m := SYCL_MAIN.search(line):
-            used.append(Device(f"SYCL{m.group('index')}", m.group("name").strip(), "SYCL",
-                               kind=classify("SYCL", m.group("name"))))
+            used.append(
+                Device(
+                    f"SYCL{m.group('index')}", m.group("name").strip(), "SYCL", kind=classify("SYCL", m.group("name"))
+                )
+            )
             evidence.append(line.strip())
         elif m := BUFFER.search(line):
             buffers.append(m.group("name") or m.group("assigned"))
@@ -263,7 +289,8 @@ def parse_log(text: str) -> LogEvidence:
     if not used:  # older builds name the used devices only in their buffers (Vulkan0, SYCL0; not CPU)
         by_name = {d.name: d for d in found_merged}
         used = [by_name.get(n) or Device(n, "", _backend_of(n), kind=classify(_backend_of(n), n)) for n in buffers]
-    used_devices = tuple(d if d.description else next((f for f in found_merged if f.name == d.name), d)
-                         for d in _merge(used))
+    used_devices = tuple(
+        d if d.description else next((f for f in found_merged if f.name == d.name), d) for d in _merge(used)
+    )
     kept = tuple(dict.fromkeys(b for b in backends + [d.backend for d in found_merged + used_devices] if b))
     return LogEvidence(found_merged, used_devices, offloaded, no_gpu, kept, tuple(evidence))

@@ -15,5 +15,17 @@ from .client import (
     parse_version,
 )
 
-__all__ = ["CHECK_MODEL", "FILES_API_VERSION", "SIGNATURES", "Generation", "OllamaCheck", "OllamaClient",
-           "OllamaError", "Placement", "check_ollama", "check_ollama_quickly", "diagnose_text", "parse_version"]
+__all__ = [
+    "CHECK_MODEL",
+    "FILES_API_VERSION",
+    "SIGNATURES",
+    "Generation",
+    "OllamaCheck",
+    "OllamaClient",
+    "OllamaError",
+    "Placement",
+    "check_ollama",
+    "check_ollama_quickly",
+    "diagnose_text",
+    "parse_version",
+]

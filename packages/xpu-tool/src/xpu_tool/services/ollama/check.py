@@ -16,7 +16,6 @@ from ..registry import Option, ServiceState, reason, service
 from ..tiny_gguf import write_tiny_llama
 from .client import Generation, OllamaClient, OllamaError, Placement, diagnose_text
 
-
 CHECK_MODEL = "xpu-check-tiny"
 
 
@@ -31,8 +30,11 @@ class OllamaCheck:
 
     @property
     def ok(self) -> bool:
-        return self.generation is not None and bool(self.generation.text) and not any(
-            f.severity is Severity.FAIL for f in self.findings)
+        return (
+            self.generation is not None
+            and bool(self.generation.text)
+            and not any(f.severity is Severity.FAIL for f in self.findings)
+        )
 
     @property
     def unreachable(self) -> bool:
@@ -46,15 +48,21 @@ class OllamaCheck:
 
     def to_dict(self) -> dict[str, Any]:
         """`xpu check ollama --json`."""
-        return {"url": self.url, "ok": self.ok, "version": self.version, "created": self.created,
-                "generation": dataclasses.asdict(self.generation) if self.generation else None,
-                "placement": dataclasses.asdict(self.placement) if self.placement else None,
-                "findings": [f.to_dict() for f in self.findings]}
+        return {
+            "url": self.url,
+            "ok": self.ok,
+            "version": self.version,
+            "created": self.created,
+            "generation": dataclasses.asdict(self.generation) if self.generation else None,
+            "placement": dataclasses.asdict(self.placement) if self.placement else None,
+            "findings": [f.to_dict() for f in self.findings],
+        }
 
     def lines(self) -> list[str]:
         """`xpu check ollama`'s text: what answered, what it generated, where it ran, the findings."""
         head = f"ollama {self.url}: version {self.version or 'unknown'}, " + (
-            "test model created" if self.created else "test model not created")
+            "test model created" if self.created else "test model not created"
+        )
         out = [head]
         g = self.generation
         if g is not None:
@@ -68,24 +76,49 @@ class OllamaCheck:
 def _unanswered(url: str, exc: OllamaError) -> Finding:
     """What a failed first call (/api/version) says about the server, from the error's kind."""
     if exc.kind == "unreachable":
-        return Finding("ollama-unreachable", Severity.FAIL, f"Ollama at {url} does not answer", (str(exc),),
-                       fix="start the service (systemctl status ollama) and check services.ollama.host/port and "
-                       "the firewall")
+        return Finding(
+            "ollama-unreachable",
+            Severity.FAIL,
+            f"Ollama at {url} does not answer",
+            (str(exc),),
+            fix="start the service (systemctl status ollama) and check services.ollama.host/port and the firewall",
+        )
     if exc.kind == "timeout":
-        return Finding("ollama-timeout", Severity.FAIL, f"Ollama at {url} does not answer in time", (str(exc),),
-                       fix="read the server log (journalctl -u ollama); check that a proxy in front of it does not "
-                       "hold answers back")
+        return Finding(
+            "ollama-timeout",
+            Severity.FAIL,
+            f"Ollama at {url} does not answer in time",
+            (str(exc),),
+            fix="read the server log (journalctl -u ollama); check that a proxy in front of it does not "
+            "hold answers back",
+        )
     if exc.kind == "status":
-        return Finding("ollama-http-error", Severity.FAIL, f"Ollama at {url} answers /api/version with HTTP "
-                       f"{exc.status}", (str(exc),), fix="read the server log (journalctl -u ollama); check that the "
-                       "URL names Ollama itself or a proxy that passes /api/")
-    return Finding("ollama-api-error", Severity.FAIL, f"Ollama at {url} answers, but not as its API should "
-                   f"({exc.kind})", (str(exc),), fix="check that the URL names Ollama (not another service) and that "
-                   "a proxy in front of it passes /api/ unchanged (no redirects, no re-encoding)")
+        return Finding(
+            "ollama-http-error",
+            Severity.FAIL,
+            f"Ollama at {url} answers /api/version with HTTP {exc.status}",
+            (str(exc),),
+            fix="read the server log (journalctl -u ollama); check that the "
+            "URL names Ollama itself or a proxy that passes /api/",
+        )
+    return Finding(
+        "ollama-api-error",
+        Severity.FAIL,
+        f"Ollama at {url} answers, but not as its API should ({exc.kind})",
+        (str(exc),),
+        fix="check that the URL names Ollama (not another service) and that "
+        "a proxy in front of it passes /api/ unchanged (no redirects, no re-encoding)",
+    )
 
 
-def check_ollama(url: str, *, gguf: Path | None = None, log_reader: Callable[[], str] = str,
-                 expect_gpu: bool = False, timeout: float = 300.0) -> OllamaCheck:
+def check_ollama(
+    url: str,
+    *,
+    gguf: Path | None = None,
+    log_reader: Callable[[], str] = str,
+    expect_gpu: bool = False,
+    timeout: float = 300.0,
+) -> OllamaCheck:
     """Run the whole check; every failure becomes a finding, never an exception.
 
     ``log_reader`` returns the server's log text when the caller can read it (it names GPU
@@ -101,30 +134,65 @@ def check_ollama(url: str, *, gguf: Path | None = None, log_reader: Callable[[],
         try:
             client.create_from_gguf(CHECK_MODEL, model)
         except OllamaError as exc:
-            return OllamaCheck(url, version, findings=(Finding(
-                "ollama-create-failed", Severity.FAIL, "Ollama could not create a model from a GGUF file", (str(exc),),
-                fix="check the server's free disk in OLLAMA_MODELS and its log"),))
+            return OllamaCheck(
+                url,
+                version,
+                findings=(
+                    Finding(
+                        "ollama-create-failed",
+                        Severity.FAIL,
+                        "Ollama could not create a model from a GGUF file",
+                        (str(exc),),
+                        fix="check the server's free disk in OLLAMA_MODELS and its log",
+                    ),
+                ),
+            )
     try:
         generation = client.generate(CHECK_MODEL, "Why is the sky blue?", num_predict=8, timeout=timeout)
     except OllamaError as exc:
-        findings = diagnose_text(str(exc), log_reader()) or [Finding(
-            "ollama-generate-failed", Severity.FAIL, "Ollama could not generate", (str(exc),),
-            fix="read the server log (journalctl -u ollama)")]
+        findings = diagnose_text(str(exc), log_reader()) or [
+            Finding(
+                "ollama-generate-failed",
+                Severity.FAIL,
+                "Ollama could not generate",
+                (str(exc),),
+                fix="read the server log (journalctl -u ollama)",
+            )
+        ]
         return OllamaCheck(url, version, True, findings=tuple(findings))
     placement = next((p for p in client.ps() if p.model.startswith(CHECK_MODEL)), None)
     findings = list(diagnose_text(log_reader()))
     if not generation.text:
-        findings.append(Finding("ollama-empty-generation", Severity.FAIL, "Ollama returned no text", (str(generation),),
-                                fix="read the server log"))
+        findings.append(
+            Finding(
+                "ollama-empty-generation",
+                Severity.FAIL,
+                "Ollama returned no text",
+                (str(generation),),
+                fix="read the server log",
+            )
+        )
     if placement is None:
-        findings.append(Finding("ollama-placement-unknown", Severity.WARN if expect_gpu else Severity.INFO,
-                                "/api/ps does not list the model after generating", (), fix="check /api/ps by hand"))
+        findings.append(
+            Finding(
+                "ollama-placement-unknown",
+                Severity.WARN if expect_gpu else Severity.INFO,
+                "/api/ps does not list the model after generating",
+                (),
+                fix="check /api/ps by hand",
+            )
+        )
     elif placement.offload != "gpu":
-        findings.append(Finding(
-            "ollama-not-on-gpu", Severity.FAIL if expect_gpu else Severity.INFO,
-            f"The model runs {'partly ' if placement.offload == 'partial' else ''}on the CPU "
-            f"({placement.gpu_share:.0%} in VRAM)", (f"/api/ps: size {placement.size}, size_vram {placement.size_vram}",),
-            fix="check the backend's GPU discovery in the server log (ZES_ENABLE_SYSMAN=1, OLLAMA_IGPU_ENABLE=1)"))
+        findings.append(
+            Finding(
+                "ollama-not-on-gpu",
+                Severity.FAIL if expect_gpu else Severity.INFO,
+                f"The model runs {'partly ' if placement.offload == 'partial' else ''}on the CPU "
+                f"({placement.gpu_share:.0%} in VRAM)",
+                (f"/api/ps: size {placement.size}, size_vram {placement.size_vram}",),
+                fix="check the backend's GPU discovery in the server log (ZES_ENABLE_SYSMAN=1, OLLAMA_IGPU_ENABLE=1)",
+            )
+        )
     try:
         client.delete(CHECK_MODEL)
     except OllamaError:
@@ -143,11 +211,20 @@ def check_ollama_quickly(url: str, timeout: float) -> ServiceState:
     return ServiceState("ollama", url, True, version, models=models)
 
 
-JOURNAL = Option("--journal", "read this systemd unit's journal on this machine to explain failures "
-                 "(e.g. ollama.service)", metavar="UNIT")
+JOURNAL = Option(
+    "--journal",
+    "read this systemd unit's journal on this machine to explain failures (e.g. ollama.service)",
+    metavar="UNIT",
+)
 
 
-@service("ollama", title="Ollama", example_url="http://127.0.0.1:11434", quick=check_ollama_quickly,
-         options=(JOURNAL,), summary="create a tiny model offline, generate, and read where it ran (/api/ps)")
+@service(
+    "ollama",
+    title="Ollama",
+    example_url="http://127.0.0.1:11434",
+    quick=check_ollama_quickly,
+    options=(JOURNAL,),
+    summary="create a tiny model offline, generate, and read where it ran (/api/ps)",
+)
 def run_check(url: str, *, expect_gpu: bool = False, timeout: float = 300.0, journal: str | None = None) -> OllamaCheck:
     return check_ollama(url, expect_gpu=expect_gpu, log_reader=local_journal(journal), timeout=timeout)

@@ -85,32 +85,44 @@ def _count(value: dict[str, Any], key: str, where: str, default: int | None = No
     """A non-negative integer counter from an answer; a string, float or bool there is an error."""
     found = value.get(key, default)
     if isinstance(found, bool) or not isinstance(found, int) or found < 0:
-        raise OllamaError(f"{where}: {key} is {http.quote(json.dumps(found), 60)}, not a count",
-                          body=json.dumps(value)[:2000], kind="bad-body")
+        raise OllamaError(
+            f"{where}: {key} is {http.quote(json.dumps(found), 60)}, not a count",
+            body=json.dumps(value)[:2000],
+            kind="bad-body",
+        )
     return found
 
 
 def _list(value: dict[str, Any], key: str, where: str) -> list[dict[str, Any]]:
     items = value.get(key) or []
     if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
-        raise OllamaError(f"{where}: {key} is not a list of objects: {http.quote(json.dumps(items))}",
-                          body=json.dumps(value)[:2000], kind="bad-body")
+        raise OllamaError(
+            f"{where}: {key} is not a list of objects: {http.quote(json.dumps(items))}",
+            body=json.dumps(value)[:2000],
+            kind="bad-body",
+        )
     return items
 
 
 def _generation(final: dict[str, Any], text: str, chunks: int = 1) -> Generation:
     where = "generate response"
-    missing = [k for k in ("eval_count", "eval_duration", "prompt_eval_count", "load_duration", "total_duration")
-               if k not in final]
+    missing = [
+        k
+        for k in ("eval_count", "eval_duration", "prompt_eval_count", "load_duration", "total_duration")
+        if k not in final
+    ]
     if missing:
         raise OllamaError(f"{where} lacks {', '.join(missing)}", body=json.dumps(final)[:500], kind="bad-body")
     reason = final.get("done_reason")
     return Generation(
-        text=text, done_reason=reason if isinstance(reason, str) else None,
-        eval_count=_count(final, "eval_count", where), eval_duration=_count(final, "eval_duration", where),
+        text=text,
+        done_reason=reason if isinstance(reason, str) else None,
+        eval_count=_count(final, "eval_count", where),
+        eval_duration=_count(final, "eval_duration", where),
         prompt_eval_count=_count(final, "prompt_eval_count", where),
         prompt_eval_duration=_count(final, "prompt_eval_duration", where, 0),
-        load_duration=_count(final, "load_duration", where), total_duration=_count(final, "total_duration", where),
+        load_duration=_count(final, "load_duration", where),
+        total_duration=_count(final, "total_duration", where),
         chunks=chunks,
     )
 
@@ -149,14 +161,21 @@ class OllamaClient(ApiClient):
         return self._api("POST", "/api/show", json_body={"model": model, "name": model})
 
     def delete(self, model: str) -> None:
-        self._request("DELETE", "/api/delete", timeout=min(API_TIMEOUT, self.read_timeout),
-                      json_body={"model": model, "name": model})
+        self._request(
+            "DELETE",
+            "/api/delete",
+            timeout=min(API_TIMEOUT, self.read_timeout),
+            json_body={"model": model, "name": model},
+        )
 
     def ps(self) -> list[Placement]:
         where = "GET /api/ps"
-        return [Placement(str(m.get("name") or m.get("model")), _count(m, "size", where, 0),
-                          _count(m, "size_vram", where, 0))
-                for m in _list(self._api("GET", "/api/ps"), "models", where)]
+        return [
+            Placement(
+                str(m.get("name") or m.get("model")), _count(m, "size", where, 0), _count(m, "size_vram", where, 0)
+            )
+            for m in _list(self._api("GET", "/api/ps"), "models", where)
+        ]
 
     def push_blob(self, data: bytes) -> str:
         digest = "sha256:" + hashlib.sha256(data).hexdigest()
@@ -180,8 +199,18 @@ class OllamaClient(ApiClient):
             raise OllamaError(f"create {model}: {http.quote(json.dumps(result))}", body=json.dumps(result)[:2000])
         return digest
 
-    def generate(self, model: str, prompt: str, *, num_predict: int = 16, seed: int = 42, num_gpu: int | None = None,
-                 stream: bool = False, timeout: float | None = None, deadline: float | None = None) -> Generation:
+    def generate(
+        self,
+        model: str,
+        prompt: str,
+        *,
+        num_predict: int = 16,
+        seed: int = 42,
+        num_gpu: int | None = None,
+        stream: bool = False,
+        timeout: float | None = None,
+        deadline: float | None = None,
+    ) -> Generation:
         """Generate with a fixed seed and temperature 0, within ``timeout`` (default ``read_timeout``)
         or ``deadline`` seconds, whichever is shorter: the whole answer, streamed or not."""
         options: dict[str, Any] = {"seed": seed, "temperature": 0, "num_predict": num_predict}
@@ -195,8 +224,9 @@ class OllamaClient(ApiClient):
         limit = self.call_deadline(seconds)
         seconds = limit.seconds
         try:
-            with http.open_exchange("POST", self.url("/api/generate"), deadline=limit,
-                                    json_body=body, max_bytes=api.MAX_ANSWER) as exchange:
+            with http.open_exchange(
+                "POST", self.url("/api/generate"), deadline=limit, json_body=body, max_bytes=api.MAX_ANSWER
+            ) as exchange:
                 if exchange.status >= 400:
                     body_bytes = exchange.read()
                     raise HttpError("status", "", status=exchange.status, body=body_bytes)
@@ -216,11 +246,13 @@ def _stream(exchange: http.Exchange) -> Generation:
         try:
             chunk = json.loads(line)
         except (ValueError, RecursionError):
-            raise OllamaError(f"POST /api/generate: a stream line is not JSON: {http.quote(line)}",
-                              kind="bad-body") from None
+            raise OllamaError(
+                f"POST /api/generate: a stream line is not JSON: {http.quote(line)}", kind="bad-body"
+            ) from None
         if not isinstance(chunk, dict):
-            raise OllamaError(f"POST /api/generate: a stream line is not an object: {http.quote(line)}",
-                              kind="bad-body")
+            raise OllamaError(
+                f"POST /api/generate: a stream line is not an object: {http.quote(line)}", kind="bad-body"
+            )
         if "error" in chunk:
             raise OllamaError(f"POST /api/generate: {http.quote(str(chunk['error']))}", body=json.dumps(chunk)[:2000])
         chunks += 1
@@ -232,25 +264,61 @@ def _stream(exchange: http.Exchange) -> Generation:
 
 # What Ollama and its runners print (HTTP error bodies and server logs), and what it means.
 SIGNATURES: tuple[tuple[re.Pattern[str], Finding], ...] = (
-    (re.compile(r"DeviceList is empty|can not find preferred GPU platform|No device of requested type available"),
-     Finding("ollama-no-sycl-gpu", Severity.FAIL, "No Intel GPU visible to SYCL: the model runner aborted",
-             ("SYCL runtime found no GPU device (see the level-zero and sycl probes)",),
-             fix="give the service a working Level Zero driver and the render group; check ONEAPI_DEVICE_SELECTOR",
-             nixos="hardware.intel-xpu.enable = true; services.ollama.intel.enable = true;")),
-    (re.compile(r"dropping integrated GPU"),
-     Finding("ollama-igpu-dropped", Severity.WARN, "Ollama dropped the integrated GPU", ("log: dropping integrated GPU",),
-             fix="set OLLAMA_IGPU_ENABLE=1", nixos='services.ollama.environmentVariables.OLLAMA_IGPU_ENABLE = "1";')),
-    (re.compile(r"ext_intel_free_memory is not supported"),
-     Finding("no-free-vram-data", Severity.WARN, "SYCL cannot report free VRAM", ("log: ext_intel_free_memory is not supported",),
-             fix="set ZES_ENABLE_SYSMAN=1", nixos='services.ollama.environmentVariables.ZES_ENABLE_SYSMAN = "1";')),
-    (re.compile(r"could not create a primitive|failed to map segment|mprotect.*EACCES", re.I),
-     Finding("mdwe-blocks-jit", Severity.FAIL, "JIT-compiled GPU code is blocked (MemoryDenyWriteExecute)",
-             ("log: could not create a primitive",), fix="turn MemoryDenyWriteExecute off for the service",
-             nixos="systemd.services.ollama.serviceConfig.MemoryDenyWriteExecute = lib.mkForce false;")),
+    (
+        re.compile(r"DeviceList is empty|can not find preferred GPU platform|No device of requested type available"),
+        Finding(
+            "ollama-no-sycl-gpu",
+            Severity.FAIL,
+            "No Intel GPU visible to SYCL: the model runner aborted",
+            ("SYCL runtime found no GPU device (see the level-zero and sycl probes)",),
+            fix="give the service a working Level Zero driver and the render group; check ONEAPI_DEVICE_SELECTOR",
+            nixos="hardware.intel-xpu.enable = true; services.ollama.intel.enable = true;",
+        ),
+    ),
+    (
+        re.compile(r"dropping integrated GPU"),
+        Finding(
+            "ollama-igpu-dropped",
+            Severity.WARN,
+            "Ollama dropped the integrated GPU",
+            ("log: dropping integrated GPU",),
+            fix="set OLLAMA_IGPU_ENABLE=1",
+            nixos='services.ollama.environmentVariables.OLLAMA_IGPU_ENABLE = "1";',
+        ),
+    ),
+    (
+        re.compile(r"ext_intel_free_memory is not supported"),
+        Finding(
+            "no-free-vram-data",
+            Severity.WARN,
+            "SYCL cannot report free VRAM",
+            ("log: ext_intel_free_memory is not supported",),
+            fix="set ZES_ENABLE_SYSMAN=1",
+            nixos='services.ollama.environmentVariables.ZES_ENABLE_SYSMAN = "1";',
+        ),
+    ),
+    (
+        re.compile(r"could not create a primitive|failed to map segment|mprotect.*EACCES", re.I),
+        Finding(
+            "mdwe-blocks-jit",
+            Severity.FAIL,
+            "JIT-compiled GPU code is blocked (MemoryDenyWriteExecute)",
+            ("log: could not create a primitive",),
+            fix="turn MemoryDenyWriteExecute off for the service",
+            nixos="systemd.services.ollama.serviceConfig.MemoryDenyWriteExecute = lib.mkForce false;",
+        ),
+    ),
     # Ollama's two words for it: the runner died while loading, or once it was serving
-    (re.compile(r"llama runner process (?:has terminated|no longer running)"),
-     Finding("ollama-runner-died", Severity.FAIL, "The Ollama model runner died", ("HTTP error: llama runner process has terminated",),
-             fix="read the server log around the crash; with an Intel backend this is usually a GPU runtime problem")),
+    (
+        re.compile(r"llama runner process (?:has terminated|no longer running)"),
+        Finding(
+            "ollama-runner-died",
+            Severity.FAIL,
+            "The Ollama model runner died",
+            ("HTTP error: llama runner process has terminated",),
+            fix="read the server log around the crash; with an Intel backend this is usually a GPU runtime problem",
+        ),
+    ),
 )
 
 
@@ -261,8 +329,11 @@ def diagnose_text(*texts: str) -> list[Finding]:
     for pattern, finding in SIGNATURES:
         m = pattern.search(joined)
         if m:
-            found.append(Finding(finding.id, finding.severity, finding.title, (m.group(0),), finding.fix,
-                                 finding.nixos, finding.refs))
+            found.append(
+                Finding(
+                    finding.id, finding.severity, finding.title, (m.group(0),), finding.fix, finding.nixos, finding.refs
+                )
+            )
     if any(f.id != "ollama-runner-died" and f.severity is Severity.FAIL for f in found):
         found = [f for f in found if f.id != "ollama-runner-died"]
     return found
