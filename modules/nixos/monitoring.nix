@@ -36,6 +36,17 @@ let
     ++ lib.concatMap (u: [ "--comfyui" u ]) cfg.comfyuiUrls
     ++ lib.concatMap (u: [ "--llama-cpp" u ]) cfg.llamaCppUrls;
 
+  # docs/operations.md as this configuration's Nix store holds it: the runbook links' default
+  operationsDoc = "file://${../../docs/operations.md}";
+  # the repository's rules with each runbook_url's @runbookBaseUrl@ replaced; written at
+  # evaluation (builtins.toFile: nothing to build), and it keeps the store's operations.md alive
+  # where the default links to it
+  alertRules = builtins.toFile "xpu-alerts.yml" (
+    builtins.replaceStrings [ "@runbookBaseUrl@" ] [ cfg.runbookBaseUrl ] (
+      builtins.readFile ./monitoring/xpu-alerts.yml
+    )
+  );
+
   xpu = lib.getExe xpuPackage;
   exportScript = pkgs.writeShellScript "xpu-export" ''
     set -u
@@ -198,12 +209,28 @@ in
       package = packageOption "xpu-testkit" "It provides `xpu bench`, which the host tool in {option}`hardware.intel-xpu.xpuPackage` leaves out; this flake's overlay adds it.";
     };
 
+    runbookBaseUrl = lib.mkOption {
+      # a URL without a fragment, with nothing YAML or Prometheus' templates would read as syntax
+      type = types.strMatching ''[a-zA-Z][a-zA-Z0-9+.-]*://[^#"\\{}[:space:]]+'';
+      default = operationsDoc;
+      defaultText = lib.literalExpression ''"file://''${<intel-xpu>/docs/operations.md}" # its copy in the Nix store'';
+      example = "https://github.com/you/intel-xpu/blob/main/docs/operations.md";
+      description = ''
+        Where docs/operations.md opens in a browser. Each alert's `runbook_url` annotation is this
+        and the alert's section (`#xpustackunusable`, ...), which Grafana and Alertmanager show as
+        a link. The default, the file in the Nix store, opens only on a machine that has it (pasted
+        into a browser there; browsers do not follow `file://` links from a web page): set your
+        copy's web address (a fork's page on GitHub or GitLab, which renders the sections'
+        anchors) for links that open from anywhere.
+      '';
+    };
+
     alertRules = lib.mkOption {
       type = types.path;
       readOnly = true;
-      default = ./monitoring/xpu-alerts.yml;
-      defaultText = lib.literalExpression "<intel-xpu>/modules/nixos/monitoring/xpu-alerts.yml";
-      description = "Prometheus alert rules for these metrics, for {option}`services.prometheus.ruleFiles`.";
+      default = alertRules;
+      defaultText = lib.literalMD "`<intel-xpu>/modules/nixos/monitoring/xpu-alerts.yml` with {option}`services.intel-xpu.monitoring.runbookBaseUrl` in its runbook links";
+      description = "Prometheus alert rules for these metrics, for {option}`services.prometheus.ruleFiles` (on this machine's Prometheus with {option}`services.intel-xpu.monitoring.addAlertRules`, or on another's: docs/operations.md).";
     };
 
     addAlertRules = lib.mkOption {

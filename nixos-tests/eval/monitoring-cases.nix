@@ -4,7 +4,39 @@ let
   module = ../../modules/nixos/monitoring.nix;
   ollama = ../../modules/nixos/ollama.nix;
   comfyui = ../../modules/nixos/comfyui.nix;
-  rules = toString ../../modules/nixos/monitoring/xpu-alerts.yml;
+  # the repository's rules as the module gives them: each runbook link on `base`
+  rulesFor =
+    base:
+    builtins.toFile "xpu-alerts.yml" (
+      builtins.replaceStrings [ "@runbookBaseUrl@" ] [ base ] (
+        builtins.readFile ../../modules/nixos/monitoring/xpu-alerts.yml
+      )
+    );
+  # by default docs/operations.md in the Nix store
+  rules = rulesFor "file://${../../docs/operations.md}";
+  # the runbook_url annotations of the rule files a configuration's Prometheus reads
+  runbookUrls =
+    result:
+    lib.concatMap (
+      file:
+      lib.concatMap (
+        line:
+        let
+          m = builtins.match " *runbook_url: \"([^\"]*)\"" line;
+        in
+        if m == null then [ ] else m
+      ) (lib.splitString "\n" (builtins.readFile file))
+    ) result.monitoring.ruleFiles;
+  anchors = [
+    "xpustackunusable"
+    "xpugpugone"
+    "xpuruntimelostgpu"
+    "xpumodeloncpu"
+    "xpuservicedown"
+    "xpuexportstale"
+    "xpugpucpuratiolow"
+    "xputokensperseconddropped"
+  ];
   # bench: the report's name, null for ollama-bench.json
   exportScript = urls: bench: ''
     set -u
@@ -311,6 +343,95 @@ in
         );
       };
     };
+  };
+  # every alert's runbook link opens its section of docs/operations.md: by default the file in
+  # the Nix store (which the rule file keeps alive), else the address runbookBaseUrl gives
+  runbook-links-by-default = {
+    result =
+      let
+        r = harness {
+          modules = [
+            module
+            {
+              services.intel-xpu.monitoring.enable = true;
+              services.prometheus.enable = true;
+            }
+          ];
+        };
+      in
+      {
+        inherit (r) failedAssertions;
+        inherit (r.monitoring) ruleFiles;
+        runbooks = runbookUrls r;
+      };
+    expect = {
+      failedAssertions = [ ];
+      ruleFiles = [ rules ];
+      runbooks = map (a: "file://${../../docs/operations.md}#${a}") anchors;
+    };
+  };
+  runbook-links-on-the-web = {
+    result =
+      let
+        r = harness {
+          modules = [
+            module
+            {
+              services.intel-xpu.monitoring = {
+                enable = true;
+                runbookBaseUrl = "https://git.example.org/me/intel-xpu/blob/main/docs/operations.md";
+              };
+              services.prometheus.enable = true;
+            }
+          ];
+        };
+      in
+      {
+        inherit (r) failedAssertions;
+        inherit (r.monitoring) ruleFiles;
+        runbooks = runbookUrls r;
+      };
+    expect = {
+      failedAssertions = [ ];
+      ruleFiles = [ (rulesFor "https://git.example.org/me/intel-xpu/blob/main/docs/operations.md") ];
+      runbooks = map (a: "https://git.example.org/me/intel-xpu/blob/main/docs/operations.md#${a}") anchors;
+    };
+  };
+  # not a URL (a repository path), a fragment of its own, or a quote that would end the YAML
+  # string: refused by the option's type
+  runbook-links-that-would-not-open = {
+    result = {
+      refused = map (
+        base:
+        !(builtins.tryEval (
+          builtins.deepSeq (harness {
+            modules = [
+              module
+              {
+                services.intel-xpu.monitoring = {
+                  enable = true;
+                  runbookBaseUrl = base;
+                };
+                services.prometheus.enable = true;
+              }
+            ];
+          }).monitoring.ruleFiles true
+        )).success
+      ) [
+        "docs/operations.md"
+        "https://example.org/operations.md#alerts"
+        "https://example.org/\"x"
+        "https://example.org/{{ $labels.id }}"
+        "https://example.org/operations.md"
+      ];
+    };
+    expect.refused = [
+      true
+      true
+      true
+      true
+      false
+    ];
   };
   off = {
     result = harness { modules = [ module ]; };
