@@ -10,6 +10,7 @@
 {
   config,
   lib,
+  options,
   pkgs,
   ...
 }:
@@ -326,6 +327,16 @@ in
           lib.filterAttrs (_: v: v != null) attrs
         );
       default = { };
+    };
+    # nixos/modules/config/shells-environment.nix (what the doctor's advice names)
+    environment.variables = mkOption {
+      inherit (options.environment.sessionVariables) type apply;
+      default = { };
+    };
+    # nixos/modules/system/boot/modprobe.nix (what the doctor's advice names)
+    boot.extraModprobeConfig = mkOption {
+      type = types.lines;
+      default = "";
     };
     # nixos/modules/config/system-path.nix
     environment.systemPackages = mkOption {

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from .gpu_ids import lookup
-from .model import Finding, ProbeResult, Severity, Status
+from .model import Finding, NixosSetting, ProbeResult, Severity, Status
 from .probes.environment import EnvFacts
 from .probes.level_zero import INTEL_VENDOR, loader_override
 from .probes.pci import PciGpu, SystemScan
@@ -21,6 +21,10 @@ from .probes.services import UnitFacts
 from .probes.vulkan import VulkanDevice, devices_from_data
 
 XE2_OR_NEWER = ("Xe2", "Xe3")
+# the services whose NixOS module this flake extends with an `intel` option set
+INTEL_SERVICES = ("ollama", "comfyui", "llama-cpp")
+XPU_ENABLE = NixosSetting("hardware.intel-xpu.enable", "true")
+RENDER_GROUPS = '[ "render" "video" ]'
 
 
 @dataclass(frozen=True)
@@ -117,32 +121,44 @@ def kernel_driver(obs: Observations) -> Iterable[Finding]:
                 f"{gpu.label()} is bound to vfio-pci",
                 (f"driver vfio-pci{', driver_override ' + gpu.driver_override if gpu.driver_override else ''}",),
                 fix="expected on a passthrough host; to use it here, unbind vfio-pci and bind i915/xe",
-                nixos="remove the id from boot.extraModprobeConfig's vfio-pci ids and from boot.initrd.kernelModules",
+                nixos="remove the id from the vfio-pci ids (boot.kernelParams' vfio-pci.ids=, "
+                "boot.extraModprobeConfig's options vfio-pci ids=) and vfio-pci from boot.initrd.kernelModules",
             )
             continue
         model = lookup(gpu.device_id)
         evidence = [f"{gpu.label()}: no kernel driver bound", f"kernel {obs.scan.kernel or 'unknown'}"]
         wanted = "xe" if model and model.family.xe_only else "i915 or xe"
+        xe = model is None or "xe" in model.family.drivers  # Gen9-Gen11: i915 only
         fix = f"boot a kernel that drives it with {wanted}"
-        nixos = "boot.kernelPackages = pkgs.linuxPackages_latest;"
         if model and model.family.min_kernel and version and version < model.family.min_kernel:
             need = ".".join(map(str, model.family.min_kernel))
             evidence.append(f"{model.family.name} needs Linux {need}+ ({wanted}) without force_probe")
             fix = f"upgrade to Linux {need} or newer, or force-probe the device: xe.force_probe={gpu.device_hex}"
         else:
             evidence.append("the driver did not bind: check `dmesg | grep -E 'i915|xe'` (e.g. probe error -105)")
-            fix += f"; to move it to xe: i915.force_probe=!{gpu.device_hex} xe.force_probe={gpu.device_hex}"
-        nixos += (
-            f' or boot.kernelParams = [ "i915.force_probe=!{gpu.device_hex}" "xe.force_probe={gpu.device_hex}" ];'
-            f' (hardware.intel-xpu.forceProbe = [ "{gpu.device_hex}" ])'
-        )
+            fix += (
+                f"; to move it to xe: i915.force_probe=!{gpu.device_hex} xe.force_probe={gpu.device_hex}"
+                if xe
+                else f"; to force i915 onto it: i915.force_probe={gpu.device_hex}"
+            )
         yield Finding(
             "kernel-driver",
             Severity.FAIL,
             f"No GPU kernel driver for {gpu.label()}",
             tuple(evidence),
             fix=fix,
-            nixos=nixos,
+            settings=(
+                NixosSetting("boot.kernelPackages", "pkgs.linuxPackages_latest"),
+                XPU_ENABLE,
+                NixosSetting("hardware.intel-xpu.driver", '"xe"' if xe else '"i915"'),
+                NixosSetting("hardware.intel-xpu.forceProbe", f'[ "{gpu.device_hex}" ]'),
+            ),
+            nixos=(
+                f'(forceProbe adds boot.kernelParams = [ "i915.force_probe=!{gpu.device_hex}" '
+                f'"xe.force_probe={gpu.device_hex}" ]; xe needs Linux 6.8+)'
+                if xe
+                else f'(forceProbe adds boot.kernelParams = [ "i915.force_probe={gpu.device_hex}" ])'
+            ),
             refs=("nixpkgs#448998",),
         )
 
@@ -159,7 +175,8 @@ def level_zero(obs: Observations) -> Iterable[Finding]:
             "Level Zero loader not installed",
             r.evidence + _no_gpu_note(obs),
             fix=r.fix or "",
-            nixos="hardware.intel-xpu.enable = true; (adds pkgs.level-zero)",
+            settings=(XPU_ENABLE,),
+            nixos="(adds pkgs.level-zero)",
         )
         return
     if r.status is Status.WARN:  # could not run
@@ -181,8 +198,12 @@ def level_zero(obs: Observations) -> Iterable[Finding]:
         evidence,
         fix="install the compute runtime's Level Zero driver (libze_intel_gpu.so); a stopgap some use is "
         "LD_LIBRARY_PATH=/run/opengl-driver/lib",
-        nixos="hardware.graphics.extraPackages = with pkgs; [ intel-compute-runtime intel-compute-runtime.drivers ]; "
-        "(or hardware.intel-xpu.enable = true, which detects the drivers output)",
+        settings=(
+            NixosSetting(
+                "hardware.graphics.extraPackages", "[ pkgs.intel-compute-runtime pkgs.intel-compute-runtime.drivers ]"
+            ),
+        ),
+        nixos="(or hardware.intel-xpu.enable = true, which detects the drivers output)",
         refs=("nixpkgs PR 560627",),
     )
 
@@ -215,7 +236,8 @@ def level_zero_gpu_not_in_sysfs(obs: Observations) -> Iterable[Finding]:  # also
             fix=f"unset {override.variable}: it is a loader debug switch, and the GPU it brings is no device of "
             "this machine (programs that pick it compute nothing)",
             nixos=f"remove {override.variable} from environment.variables, environment.sessionVariables and "
-            "the services' environment (systemd.services.<name>.environment)",
+            "the services' environment (systemd.services.<name>.environment, "
+            "services.ollama.environmentVariables)",
         )
         return
     yield Finding(
@@ -240,6 +262,8 @@ def sycl(obs: Observations) -> Iterable[Finding]:
             "No SYCL runtime to ask (no sycl-ls, no dpctl)",
             r.evidence,
             fix=r.fix or "",
+            settings=(XPU_ENABLE, NixosSetting("hardware.intel-xpu.syclTools", "true")),
+            nixos="(sycl-ls from MordragT's SYCL LLVM, through this flake's overlay)",
         )
         return
     severity = Severity.WARN if r.status is Status.WARN else Severity.FAIL
@@ -249,7 +273,7 @@ def sycl(obs: Observations) -> Iterable[Finding]:
         r.summary,
         r.evidence + _no_gpu_note(obs),
         fix=r.fix or "",
-        nixos="hardware.intel-xpu.enable = true;",
+        settings=(XPU_ENABLE,),
     )
 
 
@@ -273,7 +297,7 @@ def opencl(obs: Observations) -> Iterable[Finding]:
         r.summary,
         r.evidence + _no_gpu_note(obs),
         fix=r.fix or "",
-        nixos="hardware.graphics.extraPackages = [ pkgs.intel-compute-runtime ];",
+        settings=(NixosSetting("hardware.graphics.extraPackages", "[ pkgs.intel-compute-runtime ]"),),
     )
 
 
@@ -290,7 +314,8 @@ def selector_hides_gpu(obs: Observations) -> Iterable[Finding]:
                 "SYCL lists none with the selector applied",
             ),
             fix="set ONEAPI_DEVICE_SELECTOR=level_zero:gpu (or level_zero:N) or unset it",
-            nixos='services.ollama.intel.device = "level_zero:0";',
+            settings=(NixosSetting("services.ollama.intel.device", '"level_zero:0"'),),
+            nixos="(or unset ONEAPI_DEVICE_SELECTOR where it is set)",
         )
 
 
@@ -299,7 +324,6 @@ def render_access(obs: Observations) -> Iterable[Finding]:
     r = obs.results.get("render-nodes")
     if r is None or r.status not in (Status.FAIL, Status.WARN):
         return
-    user = r.data.get("user") or "<user>"
     acl_only = any("uaccess" in str(n.get("reason")) for n in r.data.get("nodes", []))
     yield Finding(
         "render-access",
@@ -308,10 +332,28 @@ def render_access(obs: Observations) -> Iterable[Finding]:
         r.evidence,
         fix=(r.fix or "")
         + ("; access through a logind ACL lasts only while that user is logged in locally" if acl_only else ""),
-        nixos=f'users.users.{user}.extraGroups = [ "render" "video" ]; for a service: '
-        'systemd.services.<name>.serviceConfig.SupplementaryGroups = [ "render" "video" ];',
+        **_render_advice(r.data),
         refs=("pytorch/pytorch#148477",),
     )
+
+
+def _render_advice(data: dict) -> dict:
+    """The NixOS settings that give the judged account the render node: a unit's own credentials for a
+    service that runs with DynamicUser, else the account's groups."""
+    unit = data.get("unit")
+    if unit:
+        name = str(unit).removesuffix(".service")
+        note = f"(services.{name}.intel.enable = true sets both)" if name in INTEL_SERVICES else None
+        return {
+            "settings": (NixosSetting(f"systemd.services.{name}.serviceConfig.SupplementaryGroups", RENDER_GROUPS),),
+            "nixos": note,
+        }
+    user = data.get("user") or "<user>"
+    return {
+        "settings": (NixosSetting(f"users.users.{user}.extraGroups", RENDER_GROUPS),),
+        "nixos": f'(or hardware.intel-xpu.users = [ "{user}" ]); for a service: '
+        f"systemd.services.<name>.serviceConfig.SupplementaryGroups = {RENDER_GROUPS};",
+    }
 
 
 @rule
@@ -343,14 +385,19 @@ def igpu_dropped(obs: Observations) -> Iterable[Finding]:
             "Ollama will drop the integrated GPU",
             tuple(evidence),
             fix="set OLLAMA_IGPU_ENABLE=1 in Ollama's environment",
-            nixos='services.ollama.environmentVariables.OLLAMA_IGPU_ENABLE = "1"; (services.ollama.intel.igpu = true)',
+            settings=(
+                NixosSetting("services.ollama.intel.enable", "true"),
+                NixosSetting("services.ollama.intel.igpu", "true"),
+            ),
+            nixos='(or services.ollama.environmentVariables.OLLAMA_IGPU_ENABLE = "1";)',
         )
 
 
 _VULKAN_LOADER_SWITCHES = ("VK_DRIVER_FILES", "VK_ICD_FILENAMES")
+VULKAN_ICD_SETTINGS = (NixosSetting("hardware.graphics.enable", "true"),)
 VULKAN_ICD_NIXOS = (
-    "hardware.graphics.enable = true; (Mesa, the default hardware.graphics.package, carries "
-    "Intel's Vulkan driver; hardware.intel-xpu.enable = true sets it)"
+    "(Mesa, the default hardware.graphics.package, carries Intel's Vulkan driver; "
+    "hardware.intel-xpu.enable = true sets it)"
 )
 
 
@@ -387,7 +434,7 @@ def vulkan(obs: Observations) -> Iterable[Finding]:
             "vulkaninfo not installed: Vulkan not checked",
             r.evidence or (r.cause or "",),
             fix=r.fix or "",
-            nixos="environment.systemPackages = [ pkgs.vulkan-tools ];",
+            settings=(NixosSetting("environment.systemPackages", "[ pkgs.vulkan-tools ]"),),
         )
         return
     devices = _vulkan_devices(obs)
@@ -424,6 +471,7 @@ def vulkan(obs: Observations) -> Iterable[Finding]:
                     ),
                 ),
                 fix=fix,
+                settings=VULKAN_ICD_SETTINGS,
                 nixos=VULKAN_ICD_NIXOS,
             )
             return
@@ -443,6 +491,7 @@ def vulkan(obs: Observations) -> Iterable[Finding]:
                 ),
             ),
             fix=fix,
+            settings=VULKAN_ICD_SETTINGS,
             nixos=VULKAN_ICD_NIXOS,
         )
         return
@@ -475,10 +524,12 @@ def sysman(obs: Observations) -> Iterable[Finding]:
             ),
             fix="set ZES_ENABLE_SYSMAN=1 for the services that run on SYCL or Level Zero (llama.cpp SYCL, "
             "IPEX-LLM Ollama, PyTorch XPU)",
-            nixos='environment.sessionVariables.ZES_ENABLE_SYSMAN = "1"; '
-            'services.ollama.environmentVariables.ZES_ENABLE_SYSMAN = "1"; (hardware.intel-xpu.sysman, '
-            "on by default, sets it for login sessions; services.ollama.intel.enable and "
-            "services.comfyui.intel.enable set it for their services)",
+            settings=(
+                NixosSetting("environment.sessionVariables.ZES_ENABLE_SYSMAN", '"1"'),
+                NixosSetting("services.ollama.environmentVariables.ZES_ENABLE_SYSMAN", '"1"'),
+            ),
+            nixos="(hardware.intel-xpu.sysman, on by default, sets it for login sessions; "
+            "services.ollama.intel.enable and services.comfyui.intel.enable set it for their services)",
         )
 
 
@@ -499,7 +550,7 @@ def device_selection(obs: Observations) -> Iterable[Finding]:
             "Both an iGPU and a discrete GPU: programs may pick the iGPU",
             (*tuple(g.label() for g in driven), "ONEAPI_DEVICE_SELECTOR is not set"),
             fix=f"pin the discrete GPU: ONEAPI_DEVICE_SELECTOR={selector} (llama.cpp: GGML_SYCL_DEVICE)",
-            nixos=f'services.ollama.intel.device = "{selector}";',
+            settings=(NixosSetting("services.ollama.intel.device", f'"{selector}"'),),
         )
 
 
@@ -517,7 +568,9 @@ def jit_hardening(obs: Observations) -> Iterable[Finding]:
                     'SYCL/oneDNN/PyTorch compile GPU kernels at run time ("could not create a primitive")',
                 ),
                 fix=f"turn MemoryDenyWriteExecute off for {unit.unit}",
-                nixos=f"systemd.services.{name}.serviceConfig.MemoryDenyWriteExecute = lib.mkForce false;",
+                settings=(
+                    NixosSetting(f"systemd.services.{name}.serviceConfig.MemoryDenyWriteExecute", "lib.mkForce false"),
+                ),
             )
 
 
@@ -532,14 +585,24 @@ def service_ordering(obs: Observations) -> Iterable[Finding]:
                 f"{unit.unit} may start before the GPU is ready",
                 (f"After={' '.join(unit.after)}", "no .device unit or udev settle in its ordering"),
                 fix="order the service after the GPU's render node exists",
-                nixos=(
-                    f"services.{name}.intel.enable = true; (orders it after dev-dri-intel-render.device, the "
-                    "render node's device unit: hardware.intel-xpu.renderNodeUnit)"
-                )
-                if name in ("ollama", "comfyui")
-                else f"systemd.services.{name} = {{ wants = [ config.hardware.intel-xpu.renderNodeUnit ]; "
-                "after = [ config.hardware.intel-xpu.renderNodeUnit ]; };",
+                **_ordering_advice(name),
             )
+
+
+def _ordering_advice(name: str) -> dict:
+    if name in INTEL_SERVICES:
+        return {
+            "settings": (NixosSetting(f"services.{name}.intel.enable", "true"),),
+            "nixos": "(orders it after dev-dri-intel-render.device, the render node's device unit: "
+            "hardware.intel-xpu.renderNodeUnit)",
+        }
+    unit = "[ config.hardware.intel-xpu.renderNodeUnit ]"
+    return {
+        "settings": (
+            NixosSetting(f"systemd.services.{name}.wants", unit),
+            NixosSetting(f"systemd.services.{name}.after", unit),
+        )
+    }
 
 
 @rule
@@ -586,7 +649,7 @@ def fp64_emulation(obs: Observations) -> Iterable[Finding]:
                 f"{gpu.label()} has no native FP64",
                 (f"{model.family.name} ({model.family.arch}) lacks FP64; FP64 emulation is not enabled",),
                 fix="set OverrideDefaultFP64Settings=1 and IGC_EnableDPEmulation=1 for PyTorch/ComfyUI",
-                nixos="services.comfyui.intel.fp64Emulation = true;",
+                settings=(NixosSetting("services.comfyui.intel.fp64Emulation", "true"),),
             )
 
 
@@ -603,7 +666,8 @@ def torch_xpu(obs: Observations) -> Iterable[Finding]:
             r.summary,
             (*r.evidence, r.cause or ""),
             fix=r.fix or "",
-            nixos="use the flake's intel-xpu.python (services.comfyui.package from this flake)",
+            settings=(NixosSetting("services.comfyui.intel.enable", "true"),),
+            nixos="(services.comfyui.package becomes this flake's ComfyUI on XPU PyTorch)",
         )
     else:
         yield Finding("torch-xpu-no-device", Severity.FAIL, r.summary, r.evidence + _no_gpu_note(obs), fix=r.fix or "")
@@ -628,7 +692,7 @@ def nixos_driver_split(obs: Observations) -> Iterable[Finding]:
             r.summary,
             r.evidence,
             fix=r.fix or "",
-            nixos="hardware.graphics.extraPackages = [ pkgs.intel-compute-runtime.drivers ];",
+            settings=(NixosSetting("hardware.graphics.extraPackages", "[ pkgs.intel-compute-runtime.drivers ]"),),
         )
 
 

@@ -54,8 +54,29 @@ class ProbeResult:
 
 
 @dataclass(frozen=True)
+class NixosSetting:
+    """One NixOS option assignment the advice names: ``option`` a dotted path in
+    ``nixosModules.default`` (nixpkgs' core options included), ``value`` its value as Nix source,
+    read with ``pkgs``, ``lib`` and ``config`` in scope (e.g. ``[ "render" "video" ]``,
+    ``lib.mkForce false``)."""
+
+    option: str
+    value: str
+
+    def render(self) -> str:
+        return f"{self.option} = {self.value};"
+
+    def to_dict(self) -> dict[str, str]:
+        return {"option": self.option, "value": self.value}
+
+
+@dataclass(frozen=True)
 class Finding:
-    """A diagnosed problem: what is wrong, the evidence, and how to fix it (on NixOS if possible)."""
+    """A diagnosed problem: what is wrong, the evidence, and how to fix it (on NixOS if possible).
+
+    ``settings`` are the NixOS option assignments that fix it, as data; ``nixos`` is the advice as
+    text: the settings rendered, followed by ``nixos`` as given (a note, or the whole advice when it
+    is prose with no settings)."""
 
     id: str
     severity: Severity
@@ -64,12 +85,21 @@ class Finding:
     fix: str
     nixos: str | None = None
     refs: tuple[str, ...] = ()
+    settings: tuple[NixosSetting, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.settings:
+            rendered = " ".join(s.render() for s in self.settings)
+            if not (self.nixos or "").startswith(rendered):  # dataclasses.replace passes it rendered
+                object.__setattr__(self, "nixos", f"{rendered} {self.nixos}" if self.nixos else rendered)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["severity"] = self.severity.value
         out["evidence"] = list(self.evidence)
         out["refs"] = list(self.refs)
+        del out["settings"]
+        out["nixos_settings"] = [s.to_dict() for s in self.settings]
         return out
 
 

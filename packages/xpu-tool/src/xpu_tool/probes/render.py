@@ -9,6 +9,7 @@ from ..model import ProbeResult, Status
 from .context import ProbeContext
 from .pci import RenderNode, SystemScan
 from .registry import Collected, probe
+from .services import UnitFacts
 
 RW = 0o6
 
@@ -29,6 +30,26 @@ def lookup_identity(ctx: ProbeContext, user: str) -> Identity | None:
         return Identity(user, int(lines[0]), frozenset(int(g) for g in lines[1].split()))
     except ValueError:
         return None
+
+
+def group_ids(ctx: ProbeContext, names: tuple[str, ...]) -> frozenset[int] | None:
+    """The gids of the named groups (``getent group``), or None when any cannot be resolved."""
+    if not names:
+        return frozenset()
+    out = ctx.target.run(f"getent group {' '.join(shlex.quote(n) for n in names)}", timeout=ctx.timeout)
+    gids = {}
+    for line in out.stdout.splitlines():
+        parts = line.split(":")
+        if len(parts) >= 3 and parts[2].strip().isdigit():
+            gids[parts[0]] = int(parts[2])
+    if not out.ok or set(names) - set(gids):
+        return None
+    return frozenset(gids.values())
+
+
+def dynamic_unit(user: str, units: list[UnitFacts] | None) -> UnitFacts | None:
+    """The loaded unit that runs as ``user`` with DynamicUser=yes: its account exists only while it runs."""
+    return next((u for u in units or () if u.dynamic_user and u.user == user), None)
 
 
 def parse_getfacl(text: str) -> dict[tuple[str, str], str]:
@@ -66,8 +87,12 @@ def can_open(node: RenderNode, who: Identity, acl: dict[tuple[str, str], str] | 
     return False, f"not owner, not in group {node.group} (mode {node.mode:04o})"
 
 
-def judge_render(ctx: ProbeContext, scan: SystemScan) -> ProbeResult:
-    """Judge access to the render node of every Intel GPU that has one."""
+def judge_render(ctx: ProbeContext, scan: SystemScan, units: list[UnitFacts] | None = None) -> ProbeResult:
+    """Judge access to the render node of every Intel GPU that has one.
+
+    ``--user`` naming no account but a unit's DynamicUser (nixpkgs' ollama and llama-cpp units) is
+    judged by that unit's own credentials: no fixed uid (never the node's owner), the groups in its
+    SupplementaryGroups; when those cannot be resolved the verdict is a WARN that says so."""
     wanted = [(g, scan.node(g.render)) for g in scan.gpus if g.render]
     if not wanted:
         return ProbeResult(
@@ -80,6 +105,28 @@ def judge_render(ctx: ProbeContext, scan: SystemScan) -> ProbeResult:
             data={"user": ctx.user, "nodes": []},
         )
     who = lookup_identity(ctx, ctx.user) if ctx.user else None
+    unit = dynamic_unit(ctx.user, units) if ctx.user else None
+    unit_note: list[str] = []
+    if ctx.user and unit is not None:
+        groups = unit.supplementary_groups
+        gids = group_ids(ctx, groups)
+        credentials = (
+            f"{unit.unit} runs with DynamicUser as {unit.user}, SupplementaryGroups={' '.join(groups) or '(none)'}"
+        )
+        if gids is None:
+            return ProbeResult(
+                "render-nodes",
+                Status.WARN,
+                f"cannot judge {ctx.user}: {unit.unit} runs with DynamicUser",
+                (credentials,),
+                cause=f"`getent group {' '.join(groups)}` did not resolve every group on {ctx.target.url}, and a "
+                "DynamicUser account has no fixed uid or groups of its own to read",
+                fix=f'give {unit.unit} the render and video groups: SupplementaryGroups = [ "render" "video" ]',
+                data={"user": ctx.user, "unit": unit.unit, "dynamic_user": True, "nodes": []},
+            )
+        # a dynamic uid (61184-65519) is never a node's owner nor in a logind ACL: judge the groups alone
+        who = Identity(ctx.user, -1, gids)
+        unit_note.append(f"judged by the unit's own credentials: {credentials}")
     if ctx.user and who is None:
         return ProbeResult(
             "render-nodes",
@@ -87,10 +134,11 @@ def judge_render(ctx: ProbeContext, scan: SystemScan) -> ProbeResult:
             f"user {ctx.user} does not exist on the target",
             (),
             cause=f"`id {ctx.user}` failed on {ctx.target.url}",
-            fix="pass --user with an existing account (the one that runs Ollama or ComfyUI)",
+            fix="pass --user with an existing account (the one that runs Ollama or ComfyUI), or the name of a "
+            "loaded unit's DynamicUser (ollama, llama-cpp)",
             data={"user": ctx.user, "nodes": []},
         )
-    evidence: list[str] = []
+    evidence: list[str] = list(unit_note)
     results: list[dict[str, object]] = []
     for gpu, node in wanted:
         if node is None:
@@ -118,7 +166,10 @@ def judge_render(ctx: ProbeContext, scan: SystemScan) -> ProbeResult:
             }
         )
     user = ctx.user or "the running user"
-    data = {"user": ctx.user, "nodes": results}
+    data: dict[str, object] = {"user": ctx.user, "nodes": results}
+    if unit is not None:
+        data.update(unit=unit.unit, dynamic_user=True)
+        user = f"{ctx.user} ({unit.unit}, DynamicUser)"
     open_count = sum(1 for r in results if r["accessible"])
     if open_count == len(results):
         return ProbeResult(
@@ -132,7 +183,9 @@ def judge_render(ctx: ProbeContext, scan: SystemScan) -> ProbeResult:
         f"{user} cannot open {len(results) - open_count} of {len(results)} render nodes",
         tuple(evidence),
         cause=f"{user} is not in the group owning the node ({', '.join(groups)})",
-        fix=f"add {user} to the {' and '.join(groups)} group(s); for a service, SupplementaryGroups",
+        fix=f"add {' and '.join(groups)} to {unit.unit}'s SupplementaryGroups"
+        if unit is not None
+        else f"add {user} to the {' and '.join(groups)} group(s); for a service, SupplementaryGroups",
         data=data,
     )
 
@@ -140,4 +193,5 @@ def judge_render(ctx: ProbeContext, scan: SystemScan) -> ProbeResult:
 @probe("render-nodes", order=20)
 def run(collected: Collected) -> ProbeResult:
     scan: SystemScan = collected.scan.result()
-    return judge_render(collected.ctx, scan)
+    units: list[UnitFacts] | None = collected.units.result() if collected.ctx.user else None
+    return judge_render(collected.ctx, scan, units)

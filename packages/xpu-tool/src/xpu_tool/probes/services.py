@@ -9,7 +9,7 @@ from ..model import ProbeResult, Status
 from .context import ProbeContext
 from .registry import Collected, probe
 
-SERVICE_UNITS = ("ollama.service", "comfyui.service")
+SERVICE_UNITS = ("ollama.service", "comfyui.service", "llama-cpp.service")
 PROPERTIES = (
     "Id",
     "LoadState",
@@ -33,12 +33,11 @@ class UnitFacts:
     environment: dict[str, str]
     supplementary_groups: tuple[str, ...]
     user: str
+    dynamic_user: bool = False
 
     @property
     def ordered_after_gpu(self) -> bool:
-        return any(
-            a.endswith(".device") or a in ("systemd-udev-settle.service", "intel-gpu-ready.service") for a in self.after
-        )
+        return any(a.endswith(".device") or a == "systemd-udev-settle.service" for a in self.after)
 
 
 def parse_systemctl_show(text: str) -> list[UnitFacts]:
@@ -60,7 +59,10 @@ def parse_systemctl_show(text: str) -> list[UnitFacts]:
                 after=tuple(props.get("After", "").split()),
                 environment=env,
                 supplementary_groups=tuple(props.get("SupplementaryGroups", "").split()),
-                user=props.get("User", "") or ("(dynamic)" if props.get("DynamicUser") == "yes" else "root"),
+                # DynamicUser without User=: systemd names the user after the unit
+                user=props.get("User", "")
+                or (props["Id"].removesuffix(".service") if props.get("DynamicUser") == "yes" else "root"),
+                dynamic_user=props.get("DynamicUser") == "yes",
             )
         )
     return units
@@ -76,18 +78,19 @@ def collect_units(ctx: ProbeContext) -> list[UnitFacts] | None:
 
 def judge_units(units: list[UnitFacts] | None) -> ProbeResult:
     if not units:
-        why = "the target has no systemd" if units is None else "no ollama or comfyui unit is loaded"
+        why = "the target has no systemd" if units is None else "no ollama, comfyui or llama-cpp unit is loaded"
         return ProbeResult(
             "services",
             Status.ABSENT,
-            "no Ollama or ComfyUI systemd unit",
+            "no Ollama, ComfyUI or llama.cpp systemd unit",
             (why,),
             cause=why,
-            fix="enable them on NixOS: services.ollama.enable / services.comfyui.enable",
+            fix="enable them on NixOS: services.ollama.enable / services.comfyui.enable / services.llama-cpp.enable",
             data={"units": []},
         )
     evidence = [
-        f"{u.unit} ({u.active}): user {u.user}, groups {' '.join(u.supplementary_groups) or '-'}, "
+        f"{u.unit} ({u.active}): user {u.user}{' (DynamicUser)' if u.dynamic_user else ''}, "
+        f"groups {' '.join(u.supplementary_groups) or '-'}, "
         f"MemoryDenyWriteExecute={'yes' if u.memory_deny_write_execute else 'no'}, After={' '.join(u.after)}"
         for u in units
     ]
@@ -101,6 +104,7 @@ def judge_units(units: list[UnitFacts] | None) -> ProbeResult:
                 "environment": u.environment,
                 "groups": list(u.supplementary_groups),
                 "user": u.user,
+                "dynamic_user": u.dynamic_user,
             }
             for u in units
         ]

@@ -202,7 +202,8 @@ def probe_sycl(ctx: ProbeContext, env_selector: str | None = None) -> ProbeResul
         "no SYCL runtime to ask (no sycl-ls, no dpctl)",
         (str(reason),),
         cause="neither sycl-ls nor the dpctl Python package is on the target",
-        fix="NixOS: the intel-xpu module puts sycl-ls on PATH; elsewhere pip install dpctl or install oneAPI",
+        fix="NixOS: hardware.intel-xpu.syclTools = true; puts sycl-ls on PATH (MordragT's SYCL LLVM, through "
+        "this flake's overlay); elsewhere pip install dpctl or install oneAPI",
         data={"source": None, "devices": [], "gpus": [], "level_zero_gpus": 0},
     )
 

@@ -16,7 +16,7 @@ from typing import Any
 from ... import http
 from ...errors import ConfigError
 from ...http import Deadline, HttpError
-from ...model import Finding, Severity
+from ...model import Finding, NixosSetting, Severity
 from ..registry import Option, ServiceState, reason, service
 from .client import ComfyClient, ComfyError
 from .workflow import CHECKPOINT_NAME, MODEL_WORKFLOW, WORKFLOWS, Fresh, Run, fresh_workflow, load_workflow
@@ -58,7 +58,7 @@ def diagnose_error(error: dict[str, Any]) -> list[Finding]:
                 f"{where} needs FP64, which this GPU lacks",
                 (text.strip(),),
                 fix="enable FP64 emulation: OverrideDefaultFP64Settings=1 IGC_EnableDPEmulation=1",
-                nixos="services.comfyui.intel.fp64Emulation = true;",
+                settings=(NixosSetting("services.comfyui.intel.fp64Emulation", "true"),),
             )
         ]
     if "could not create a primitive" in lowered:
@@ -69,7 +69,9 @@ def diagnose_error(error: dict[str, Any]) -> list[Finding]:
                 f"{where}: oneDNN could not JIT a kernel",
                 (text.strip(),),
                 fix="turn MemoryDenyWriteExecute off for the ComfyUI service",
-                nixos="systemd.services.comfyui.serviceConfig.MemoryDenyWriteExecute = lib.mkForce false;",
+                settings=(
+                    NixosSetting("systemd.services.comfyui.serviceConfig.MemoryDenyWriteExecute", "lib.mkForce false"),
+                ),
             )
         ]
     if "permission denied" in lowered and "/dev/dri" in lowered:
@@ -80,7 +82,9 @@ def diagnose_error(error: dict[str, Any]) -> list[Finding]:
                 f"{where}: the service cannot open the GPU",
                 (text.strip(),),
                 fix="add the service user to the render and video groups",
-                nixos='systemd.services.comfyui.serviceConfig.SupplementaryGroups = [ "render" "video" ];',
+                settings=(
+                    NixosSetting("systemd.services.comfyui.serviceConfig.SupplementaryGroups", '[ "render" "video" ]'),
+                ),
             )
         ]
     return [
@@ -315,7 +319,10 @@ def check_comfyui(
                 (f"/system_stats device: {device.get('name')}",),
                 fix="run ComfyUI with a PyTorch that has XPU (the flake's comfyui-ipex); it picks xpu when "
                 "torch.xpu.is_available()",
-                nixos='services.comfyui.intel = { enable = true; device = "xpu"; };',
+                settings=(
+                    NixosSetting("services.comfyui.intel.enable", "true"),
+                    NixosSetting("services.comfyui.intel.device", '"xpu"'),
+                ),
             )
         )
     try:

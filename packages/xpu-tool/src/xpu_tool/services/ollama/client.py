@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 
 from ... import http
 from ...http import Deadline, HttpError
-from ...model import Finding, Severity
+from ...model import Finding, NixosSetting, Severity
 from .. import api
 from ..api import ApiClient, ServiceError
 
@@ -272,7 +272,10 @@ SIGNATURES: tuple[tuple[re.Pattern[str], Finding], ...] = (
             "No Intel GPU visible to SYCL: the model runner aborted",
             ("SYCL runtime found no GPU device (see the level-zero and sycl probes)",),
             fix="give the service a working Level Zero driver and the render group; check ONEAPI_DEVICE_SELECTOR",
-            nixos="hardware.intel-xpu.enable = true; services.ollama.intel.enable = true;",
+            settings=(
+                NixosSetting("hardware.intel-xpu.enable", "true"),
+                NixosSetting("services.ollama.intel.enable", "true"),
+            ),
         ),
     ),
     (
@@ -283,7 +286,8 @@ SIGNATURES: tuple[tuple[re.Pattern[str], Finding], ...] = (
             "Ollama dropped the integrated GPU",
             ("log: dropping integrated GPU",),
             fix="set OLLAMA_IGPU_ENABLE=1",
-            nixos='services.ollama.environmentVariables.OLLAMA_IGPU_ENABLE = "1";',
+            settings=(NixosSetting("services.ollama.intel.igpu", "true"),),
+            nixos='(sets services.ollama.environmentVariables.OLLAMA_IGPU_ENABLE = "1")',
         ),
     ),
     (
@@ -294,7 +298,8 @@ SIGNATURES: tuple[tuple[re.Pattern[str], Finding], ...] = (
             "SYCL cannot report free VRAM",
             ("log: ext_intel_free_memory is not supported",),
             fix="set ZES_ENABLE_SYSMAN=1",
-            nixos='services.ollama.environmentVariables.ZES_ENABLE_SYSMAN = "1";',
+            settings=(NixosSetting("services.ollama.environmentVariables.ZES_ENABLE_SYSMAN", '"1"'),),
+            nixos="(services.ollama.intel.enable sets it)",
         ),
     ),
     (
@@ -305,7 +310,9 @@ SIGNATURES: tuple[tuple[re.Pattern[str], Finding], ...] = (
             "JIT-compiled GPU code is blocked (MemoryDenyWriteExecute)",
             ("log: could not create a primitive",),
             fix="turn MemoryDenyWriteExecute off for the service",
-            nixos="systemd.services.ollama.serviceConfig.MemoryDenyWriteExecute = lib.mkForce false;",
+            settings=(
+                NixosSetting("systemd.services.ollama.serviceConfig.MemoryDenyWriteExecute", "lib.mkForce false"),
+            ),
         ),
     ),
     # Ollama's two words for it: the runner died while loading, or once it was serving
