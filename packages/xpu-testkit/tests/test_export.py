@@ -105,27 +105,28 @@ def test_unreachable_and_slow_services_are_metrics_and_exit_0(tmp_path: Path) ->
     """A stopped service is what the metrics report (xpu_service_up 0, xpu_check_error), not a failed
     export: the export unit stays green while the alert rules speak."""
     out = tmp_path / "xpu.prom"
+    ollama, llamas = f"http://127.0.0.1:{free_port()}", [f"http://127.0.0.1:{free_port()}" for _ in range(3)]
     with ComfyDouble("slow", delay=5) as slow:
         run = export(
             "--textfile",
             str(out),
             "--ollama",
-            f"http://127.0.0.1:{free_port()}",
+            ollama,
             "--comfyui",
             slow.url,
-            "--llama-cpp",
-            f"http://127.0.0.1:{free_port()}",
+            *(arg for url in llamas for arg in ("--llama-cpp", url)),
             "--timeout",
             "1",
         )
     assert run.returncode == 0, run.stderr
     assert "ollama check failed: unreachable" in run.stderr and "comfyui check failed: timeout" in run.stderr
     got = samples(out.read_text())
-    assert got['xpu_check_error{check="ollama",reason="unreachable"}'] == 1
-    assert got['xpu_check_error{check="comfyui",reason="timeout"}'] == 1
-    assert got['xpu_check_error{check="llama-cpp",reason="unreachable"}'] == 1
+    assert got[f'xpu_check_error{{check="ollama",reason="unreachable",url="{ollama}"}}'] == 1
+    assert got[f'xpu_check_error{{check="comfyui",reason="timeout",url="{slow.url}"}}'] == 1
+    for url in llamas:  # three unreachable llama-servers are three series, each naming its server
+        assert got[f'xpu_check_error{{check="llama-cpp",reason="unreachable",url="{url}"}}'] == 1
     ups = {k: v for k, v in got.items() if k.startswith("xpu_service_up{")}
-    assert len(ups) == 3 and sum(ups.values()) == 0
+    assert len(ups) == 5 and sum(ups.values()) == 0
 
 
 def test_the_last_benchmark_becomes_metrics(tmp_path: Path) -> None:
@@ -197,7 +198,7 @@ def test_a_failed_write_leaves_the_previous_file_whole(tmp_path: Path) -> None:
 
 def test_alert_rules_are_valid() -> None:
     run = subprocess.run([tool("promtool"), "check", "rules", str(RULES)], capture_output=True, text=True, timeout=60)
-    assert run.returncode == 0 and "SUCCESS: 7 rules found" in run.stdout, run.stdout + run.stderr
+    assert run.returncode == 0 and "SUCCESS: 8 rules found" in run.stdout, run.stdout + run.stderr
 
 
 def test_alert_rules_fire_when_they_should_and_only_then() -> None:

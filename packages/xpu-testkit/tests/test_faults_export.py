@@ -91,14 +91,15 @@ def test_a_nonsense_answer_is_a_check_error(service: str, peer_routes: dict) -> 
 
 def test_through_the_cli_a_hanging_and_a_nonsense_service_are_metrics_within_the_timeout() -> None:
     with MisbehavingServer(endless_chunks()) as hanging, MisbehavingServer(answer([1])) as nonsense:
+        hanging_url, nonsense_url = hanging.url, nonsense.url
         started = time.monotonic()
-        run = export("--timeout", "2", "--ollama", hanging.url, "--comfyui", nonsense.url, timeout=60)
+        run = export("--timeout", "2", "--ollama", hanging_url, "--comfyui", nonsense_url, timeout=60)
         elapsed = time.monotonic() - started
     assert elapsed < 2 + MARGIN + STARTUP, f"{elapsed:.1f} s"
     assert run.returncode == 0 and "Traceback" not in run.stderr, run.stderr
     values = samples(run.stdout)
-    assert values['xpu_check_error{check="ollama",reason="timeout"}'] == 1
-    assert values['xpu_check_error{check="comfyui",reason="error"}'] == 1
+    assert values[f'xpu_check_error{{check="ollama",reason="timeout",url="{hanging_url}"}}'] == 1
+    assert values[f'xpu_check_error{{check="comfyui",reason="error",url="{nonsense_url}"}}'] == 1
     assert sorted(run.stderr.strip().splitlines()) == [
         "xpu: comfyui check failed: error (xpu_service_up and xpu_check_error say so)",
         "xpu: ollama check failed: timeout (xpu_service_up and xpu_check_error say so)",

@@ -161,3 +161,30 @@ def test_the_host_tools_ollama_check_imports_neither_numpy_nor_gguf(tmp_path: Pa
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "[]"
     assert (tmp_path / "m.gguf").stat().st_size > 400_000
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_xpu_tiny_model_writes_the_mode_the_umask_allows(umask: int, mode: int, tmp_path: Path) -> None:
+    """The docs point the llama-cpp unit (a DynamicUser) at this file: under umask 022 it must be 0644,
+    as any new file, not the temporary file's 0600; the textfile export keeps its 0644 whatever the umask."""
+    path = tmp_path / "tiny.gguf"
+    script = (
+        "import os, sys\n"
+        f"os.umask({umask})\n"
+        "from xpu_tool.cli import main\n"
+        f"sys.exit(main(['tiny-model', {str(path)!r}]))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False)
+    assert run.returncode == 0, run.stderr
+    assert path.stat().st_mode & 0o777 == mode
+    prom = tmp_path / "x.prom"
+    script = (
+        "import os\n"
+        f"os.umask({umask})\n"
+        "from pathlib import Path\n"
+        "from xpu_tool.export.textfile import write_textfile\n"
+        f"write_textfile(Path({str(prom)!r}), b'x 1\\n')\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False)
+    assert run.returncode == 0, run.stderr
+    assert prom.stat().st_mode & 0o777 == 0o644

@@ -6,6 +6,11 @@ it starts with a dot and does not end in the real name's suffix, so a reader tha
 or ``*.json`` never sees it. A caller tells the two ways it can fail apart by their class:
 ``TemporaryFileError`` when the temporary file cannot even be created (the directory is read-only or
 missing), any other OSError when writing or renaming it fails (a full disk).
+
+The file gets the mode a plain ``open(path, "w")`` would give it, 0666 less the umask (0644 under
+022), not ``mkstemp``'s 0600: a model written for a service's own user (a DynamicUser) must stay
+readable by it. A writer that needs another mode sets it on the temporary file (the textfile
+export's 0644 whatever the umask) or passes ``mode``.
 """
 
 from __future__ import annotations
@@ -31,17 +36,35 @@ def partial_glob(path: Path) -> str:
     return f".{path.name}.*{SUFFIX}"
 
 
-def write_atomically(path: Path, write: Callable[[Path], T]) -> T:
-    """Run ``write(temporary path)`` and rename the result to ``path``. An existing ``path`` that is
-    not a regular file (a directory, a device, a FIFO) is never replaced: OSError. On any failure the
-    partial file is removed and the exception propagates (TemporaryFileError if it could not be made)."""
+def default_mode() -> int:
+    """0666 less this process's umask: the mode ``open(path, "w")`` gives a new file."""
+    try:  # Linux >= 4.7 shows it without changing it
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    umask = os.umask(0o022)  # elsewhere: read by setting it, and put back at once
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def write_atomically(path: Path, write: Callable[[Path], T], mode: int | None = None) -> T:
+    """Run ``write(temporary path)`` and rename the result to ``path``, which gets ``mode`` (default:
+    0666 less the umask, as a new file would; ``write`` may still change it). An existing ``path``
+    that is not a regular file (a directory, a device, a FIFO) is never replaced: OSError. On any
+    failure the partial file is removed and the exception propagates (TemporaryFileError if it could
+    not be made)."""
     if path.exists() and not path.is_file():
         raise OSError(errno.EEXIST, "exists and is not a regular file", str(path))
     try:
         fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=SUFFIX)
     except OSError as exc:
         raise TemporaryFileError(exc.errno, exc.strerror, exc.filename) from None
-    os.close(fd)
+    try:
+        os.fchmod(fd, default_mode() if mode is None else mode)
+    finally:
+        os.close(fd)
     partial = Path(name)
     try:
         result = write(partial)

@@ -13,7 +13,7 @@ Metric families (all gauges; docs/operations.md explains each and the alerts bui
   xpu_bench_backend_info{backend,engine}, xpu_bench_fastest{backend,engine},
   xpu_bench_timestamp_seconds                  from the last `xpu bench ollama`/`llm` JSON, when given
                                                (no cpu series or ratio for a backend without a CPU side)
-  xpu_check_error{check,reason}                1 when a check could not run (timeout, refused, ...)
+  xpu_check_error{check,reason,url}            1 when a check could not run (timeout, refused, ...)
   xpu_export_duration_seconds, xpu_export_timestamp_seconds
   xpu_build_info{xpu_tool,<service>...,compute_runtime}  one label per registered service (comfyui, llama_cpp, ollama)
 """
@@ -119,13 +119,15 @@ def registry_for(export: Export) -> CollectorRegistry:
         ["model"],
         registry=registry,
     )
-    errors = Gauge("xpu_check_error", "1 when a check could not run", ["check", "reason"], registry=registry)
+    errors = Gauge(  # url: one series per checked server (three llama-servers, three series)
+        "xpu_check_error", "1 when a check could not run", ["check", "reason", "url"], registry=registry
+    )
     for s in export.services:
         up.labels(s.service, s.url).set(int(s.up))
         for model, ratio in s.models:
             share.labels(model).set(ratio)
         if s.error:
-            errors.labels(s.service, s.error).set(1)
+            errors.labels(s.service, s.error, s.url).set(1)
 
     if export.bench is not None:
         tps = Gauge(
