@@ -127,6 +127,40 @@ def test_the_vulkan_build_without_a_visible_device_runs_on_the_cpu(vulkan_withou
     )
     assert result.completion is not None and result.completion.worked
     assert [f.id for f in result.findings] == ["llama-cpp-on-cpu"] and not result.ok
+    # at -ngl 99 it logs only "no usable GPU found", as a CPU-only build does: the fix names both
+    [finding] = result.findings
+    assert "a CPU-only build, or a Vulkan/SYCL build that sees no GPU device" in finding.fix
+    assert "GGML_VK_VISIBLE_DEVICES" in finding.fix and "hardware.graphics.enable" in finding.fix
+
+
+@pytest.fixture(scope="module")
+def vulkan_auto_without_device(tiny_model: Path) -> Iterator[LlamaServer]:
+    """The Vulkan build at its default, -ngl auto, with no device visible: it logs
+    "ggml_vulkan: No devices found." (b11434) and runs on the CPU."""
+    binary = binary_for("vulkan")
+    if binary is None:
+        pytest.skip(f"{BUILDS['vulkan']} is unset: no vulkan llama-server to run ({BUILT_HERE})")
+    with LlamaServer(binary, tiny_model, args=("-lv", "4")) as server:
+        yield server
+
+
+def test_a_vulkan_build_that_found_no_device_is_told_about_the_driver(vulkan_auto_without_device: LlamaServer) -> None:
+    """Not "use a GPU build": it is one; the driver or a device filter is what is missing."""
+    result = check_llama_cpp(
+        vulkan_auto_without_device.url, log_reader=vulkan_auto_without_device.log_text, expect_gpu=True, timeout=120
+    )
+    [finding] = result.findings
+    assert finding.id == "llama-cpp-on-cpu" and finding.severity is Severity.FAIL
+    assert finding.title.endswith("its Vulkan backend found no GPU device"), finding.title
+    assert finding.fix.startswith("no GPU device is visible to the Vulkan backend: the Intel Vulkan driver (Mesa's ANV")
+    assert "GGML_VK_VISIBLE_DEVICES hides the GPU" in finding.fix and "use a GPU build" not in finding.fix
+    assert finding.nixos == "hardware.graphics.enable = true; services.llama-cpp.intel.enable = true;"
+    assert "ggml_vulkan: No devices found." in vulkan_auto_without_device.log_text()
+
+
+def test_a_cpu_build_is_told_to_use_a_gpu_build() -> None:
+    [finding] = judge_evidence(parse_log(_sample("this machine: the CPU build")), expect_gpu=True)
+    assert finding.id == "llama-cpp-on-cpu" and "use a GPU build" in finding.fix
 
 
 @pytest.mark.parametrize("expect_gpu, code", [(False, Exit.OK), (True, Exit.FAILED)])

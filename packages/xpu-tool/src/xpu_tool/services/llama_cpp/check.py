@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,11 +15,11 @@ from typing import Any
 
 from ...errors import ConfigError
 from ...http import Deadline
-from ...model import Finding, Severity
+from ...model import Finding, NixosSetting, Severity
 from ..journal import local_journal
 from ..registry import Option, ServiceState, reason, service
 from .client import Completion, LlamaCppClient, LlamaCppError, Props
-from .log import Device, LogEvidence, parse_log
+from .log import Device, LogEvidence, _last_run, parse_log, strip_prefix
 
 PROMPT = "Why is the sky blue?"
 N_PREDICT = 16
@@ -28,6 +29,32 @@ VERBOSITY_FIX = (
     "the layers it offloads; then give its log (--journal UNIT or --log FILE)"
 )
 NIXOS_INTEL = "services.llama-cpp.intel.enable = true;"
+# a GPU backend that was loaded but found no device: b11434's Vulkan build logs "ggml_vulkan: No
+# devices found." (and, with -ngl N, "no usable GPU found"); SYCL's "found 0 SYCL devices"
+GPU_BACKEND_SEEN = (
+    ("Vulkan", re.compile(r"\bggml_vulkan\b|\bGGML_VK|load_backend: loaded Vulkan backend|\bVulkan\d+\b")),
+    ("SYCL", re.compile(r"\bggml_sycl|\bGGML_SYCL|load_backend: loaded SYCL backend|SYCL devices|\bSYCL\d+\b")),
+)
+NO_DEVICE_FIX = {
+    "Vulkan": "no GPU device is visible to the Vulkan backend: the Intel Vulkan driver (Mesa's ANV, "
+    "hardware.graphics.enable = true) is missing, GGML_VK_VISIBLE_DEVICES hides the GPU, or the service "
+    "lacks the render node (the render group, DeviceAllow=/dev/dri); `xpu doctor` names which",
+    "SYCL": "no GPU device is visible to the SYCL backend: the Level Zero driver (intel-compute-runtime) is "
+    "missing, ONEAPI_DEVICE_SELECTOR hides the GPU, or the service lacks the render node (the render "
+    "group, DeviceAllow=/dev/dri); `xpu doctor` names which",
+}
+NO_JOURNAL = re.compile(r"^\s*(?:-- No entries --)?\s*$")  # journalctl's answer for a unit with no lines
+
+
+def gpu_build_without_device(text: str, evidence: LogEvidence) -> str | None:
+    """ "Vulkan" or "SYCL" when the log's last run shows that GPU backend but no GPU it found or used."""
+    if any(d.kind != "cpu" for d in (*evidence.found, *evidence.used)):
+        return None
+    lines = _last_run([strip_prefix(line) for line in text.splitlines()])
+    for backend, seen in GPU_BACKEND_SEEN:
+        if backend in evidence.backends or any(seen.search(line) for line in lines):
+            return backend
+    return None
 
 
 @dataclass(frozen=True)
@@ -190,9 +217,37 @@ def _unanswered(url: str, exc: LlamaCppError) -> Finding:
     )
 
 
-def judge_evidence(evidence: LogEvidence | None, *, expect_gpu: bool) -> list[Finding]:
+def empty_log(source: str, *, expect_gpu: bool) -> Finding:
+    """The journal or file named gives no text at all: the wrong unit, a journal this user may not
+    read, or a file that is not the server's log; not a verbosity question."""
+    if source.startswith("the journal of "):
+        unit = source.removeprefix("the journal of ")
+        evidence = f"journalctl -u {unit} printed no lines"
+        fix = (
+            f"check the unit's name (systemctl list-units 'llama*'; is {unit} the server's unit?) and that "
+            "this user may read the system journal (root, or the systemd-journal or wheel group)"
+        )
+    else:
+        evidence = f"{source.removeprefix('the log ')} holds no text"
+        fix = "give the file llama-server logs to (its stderr), e.g. journalctl -u llama-cpp -o cat > llama.log"
+    return Finding(
+        "llama-cpp-no-evidence",
+        Severity.FAIL if expect_gpu else Severity.WARN,
+        f"Where llama-server ran is unknown: {source} is empty (wrong unit name? no permission to read the journal?)"
+        if source.startswith("the journal of ")
+        else f"Where llama-server ran is unknown: {source} is empty",
+        (evidence,),
+        fix=fix,
+    )
+
+
+def judge_evidence(
+    evidence: LogEvidence | None, *, expect_gpu: bool, no_device_backend: str | None = None
+) -> list[Finding]:
     """Where the log says the model ran: findings for the CPU, a software device, a partial offload,
-    or no evidence. The device is judged by its description, never by the word "GPU" in the log."""
+    or no evidence. The device is judged by its description, never by the word "GPU" in the log.
+    ``no_device_backend`` ("Vulkan", "SYCL"): the log shows that GPU backend finding no device
+    (``gpu_build_without_device``), so the fix is the driver, not another build."""
     strict = Severity.FAIL if expect_gpu else Severity.WARN
     if evidence is None:
         return [
@@ -205,7 +260,7 @@ def judge_evidence(evidence: LogEvidence | None, *, expect_gpu: bool) -> list[Fi
                 nixos=NIXOS_INTEL,
             )
         ]
-    if not evidence.has_evidence:
+    if not evidence.has_evidence and no_device_backend is None:
         return [
             Finding(
                 "llama-cpp-no-evidence",
@@ -233,14 +288,40 @@ def judge_evidence(evidence: LogEvidence | None, *, expect_gpu: bool) -> list[Fi
             else "no GPU device used"
         )
         cpu = next((d.description for d in (*evidence.used, *evidence.found) if d.kind == "cpu" and d.description), "")
+        if no_device_backend is not None and not on_gpu:
+            return [
+                Finding(
+                    "llama-cpp-on-cpu",
+                    strict,
+                    f"llama-server ran on the CPU{f' ({cpu})' if cpu else ''}: its {no_device_backend} backend "
+                    "found no GPU device",
+                    (*lines, f"a {no_device_backend} build; devices found: {found}"),
+                    fix=NO_DEVICE_FIX[no_device_backend],
+                    settings=(
+                        NixosSetting("hardware.graphics.enable", "true"),
+                        NixosSetting("services.llama-cpp.intel.enable", "true"),
+                    ),
+                )
+            ]
+        # "no usable GPU found" is all a build logs at -ngl N when none of its backends found a GPU, a
+        # CPU-only build and a Vulkan build without a visible device alike (b11434, the Vulkan build
+        # under -ngl 99 prints no ggml_vulkan line at all)
+        fix = (
+            "a CPU-only build, or a Vulkan/SYCL build that sees no GPU device: use a GPU build (Vulkan or SYCL); "
+            "if it is one, the Intel Vulkan driver (Mesa's ANV, hardware.graphics.enable = true) or the Level "
+            "Zero driver is missing, GGML_VK_VISIBLE_DEVICES / ONEAPI_DEVICE_SELECTOR hides the GPU, or the "
+            "service lacks the render node (the render group, DeviceAllow=/dev/dri)"
+            if evidence.no_gpu and not on_gpu
+            else "use a GPU build (Vulkan or SYCL) with -ngl 99, and give the service the render node "
+            "(the render group, DeviceAllow=/dev/dri)"
+        )
         return [
             Finding(
                 "llama-cpp-on-cpu",
                 strict,
                 f"llama-server ran on the CPU{f' ({cpu})' if cpu else ''}: {said}",
                 (*lines, f"devices found: {found}"),
-                fix="use a GPU build (Vulkan or SYCL) with -ngl 99, and give the service the render node "
-                "(the render group, DeviceAllow=/dev/dri)",
+                fix=fix,
                 nixos=NIXOS_INTEL,
             )
         ]
@@ -292,12 +373,18 @@ def judge_evidence(evidence: LogEvidence | None, *, expect_gpu: bool) -> list[Fi
 
 
 def check_llama_cpp(
-    url: str, *, expect_gpu: bool = False, log_reader: Callable[[], str] | None = None, timeout: float = 300.0
+    url: str,
+    *,
+    expect_gpu: bool = False,
+    log_reader: Callable[[], str] | None = None,
+    timeout: float = 300.0,
+    log_source: str = "the server's log",
 ) -> LlamaCppCheck:
     """Run the whole check within ``timeout`` seconds (+ xpu_tool.http.MARGIN).
 
     ``log_reader`` returns the server's log text (read after the generation, so a journal has its
-    lines); without one, where it ran is unknown (a failure with ``expect_gpu``).
+    lines); without one, where it ran is unknown (a failure with ``expect_gpu``). ``log_source`` names
+    it when it is empty ("the journal of UNIT", "the log FILE").
     """
     client = LlamaCppClient(url, Deadline.after(timeout))
     try:
@@ -350,8 +437,16 @@ def check_llama_cpp(
                 fix="read the server log; a server that predicts no tokens did no work",
             )
         )
-    evidence = parse_log(log_reader()) if log_reader is not None else None
-    findings += judge_evidence(evidence, expect_gpu=expect_gpu)
+    if log_reader is None:
+        findings += judge_evidence(None, expect_gpu=expect_gpu)
+        return LlamaCppCheck(url, health, props, models, completion, None, tuple(findings))
+    text = log_reader()
+    evidence = parse_log(text)
+    if NO_JOURNAL.match(text):
+        findings.append(empty_log(log_source, expect_gpu=expect_gpu))
+    else:
+        no_device = gpu_build_without_device(text, evidence)
+        findings += judge_evidence(evidence, expect_gpu=expect_gpu, no_device_backend=no_device)
     return LlamaCppCheck(url, health, props, models, completion, evidence, tuple(findings))
 
 
@@ -397,10 +492,11 @@ def run_check(
     if journal is not None and log is not None:
         raise ConfigError("give --journal UNIT or --log FILE, not both")
     reader: Callable[[], str] | None = local_journal(journal) if journal is not None else None
+    source = f"the journal of {journal}" if journal is not None else f"the log {log}"
     if log is not None:
         text = read_log_file(Path(log))  # before the check: a bad file is a usage error, not a failed check
 
         def reader() -> str:
             return text
 
-    return check_llama_cpp(url, expect_gpu=expect_gpu, log_reader=reader, timeout=timeout)
+    return check_llama_cpp(url, expect_gpu=expect_gpu, log_reader=reader, timeout=timeout, log_source=source)
