@@ -60,7 +60,9 @@ def test_report_files(tmp_path: Path) -> None:
     data = json.loads(paths["json"].read_text())
     assert data["backends"][0]["decode_ratio"] == 4.0 and data["passed"] is True
     markdown = paths["markdown"].read_text()
-    assert "| sycl | ollama | gpu | 100.0 |" in markdown and "fastest: sycl (ollama), 100.0 tok/s decode" in markdown
+    assert (
+        "| sycl | ollama | GPU side | 100.0 |" in markdown and "fastest: sycl (ollama), 100.0 tok/s decode" in markdown
+    )
     assert data["fastest"] == {"backend": "sycl", "engine": "ollama", "decode_tokens_per_s": 100.0}
     image = matplotlib.image.imread(paths["png"])
     assert image.shape[0] > 100 and image.shape[1] > 100 and image.std() > 0  # a drawn, not blank, chart

@@ -9,6 +9,8 @@ is asserted: shapes, where each number came from, and the verdict's logic.
 from __future__ import annotations
 
 import json
+import os
+import pty
 import subprocess
 import sys
 import urllib.request
@@ -21,6 +23,7 @@ from typing import Any
 import pytest
 
 from xpu_testkit.bench.llm_bench import choose_model, same_model, schedule
+from xpu_testkit.bench.report import to_dict, to_markdown
 from xpu_testkit.bench.results import BackendResult, BenchReport, DeviceRun
 from xpu_testkit.doubles._server import LoopbackServer
 from xpu_testkit.doubles.ollama import GENERATE_SAMPLE, OllamaDouble
@@ -28,6 +31,8 @@ from xpu_testkit.services.llama_server import BUILDS, LAVAPIPE, LlamaServer, bin
 from xpu_tool.cli.exit_codes import Exit
 from xpu_tool.errors import ConfigError
 from xpu_tool.services.tiny_gguf import write_tiny_llama
+
+from .misbehaving import MisbehavingServer, silent
 
 BUILT_HERE = "bootstrap.sh test builds llama-server from llama.cpp's source and exports it"
 
@@ -118,12 +123,54 @@ def test_same_model_by_content_else_by_name(tmp_path: Path) -> None:
             ["--backend", "a=http://127.0.0.1:1", "--cpu", "a=http://127.0.0.1:2"],
             "--cpu 'a=http://127.0.0.1:2': a is ollama, which measures its CPU side in the same server",
         ),
+        (
+            ["--backend", "a=llama-cpp:http://localhost:80", "--cpu", "a=http://LOCALHOST/"],
+            "--cpu 'a=http://LOCALHOST/': the same server as --backend a; the CPU side is another "
+            "llama-server with the same model, started with -ngl 0 (or a CPU build)",
+        ),
+        (
+            ["--backend", "a=llama-cpp:http://127.0.0.1:8080/", "--cpu", "a=http://127.0.0.1:8080"],
+            "--cpu 'a=http://127.0.0.1:8080': the same server as --backend a; the CPU side is another "
+            "llama-server with the same model, started with -ngl 0 (or a CPU build)",
+        ),
+        (
+            ["--backend", "a b=llama-cpp:http://127.0.0.1:1"],
+            "--backend 'a b=llama-cpp:http://127.0.0.1:1': the name 'a b' is not a plain name (a letter or "
+            "digit, then letters, digits, '.', '_' or '-', at most 64)",
+        ),
+        (
+            ["--backend", ".x=http://127.0.0.1:1"],
+            "--backend '.x=http://127.0.0.1:1': the name '.x' is not a plain name (a letter or "
+            "digit, then letters, digits, '.', '_' or '-', at most 64)",
+        ),
+        (
+            ["--backend", "a;rm=http://127.0.0.1:1"],
+            "--backend 'a;rm=http://127.0.0.1:1': the name 'a;rm' is not a plain name (a letter or "
+            "digit, then letters, digits, '.', '_' or '-', at most 64)",
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args: list[str], message: str, tmp_path: Path) -> None:
     run = xpu("bench", "llm", *args, "--out", str(tmp_path / "out"))
     assert run.returncode == Exit.USAGE, run.stderr
     assert run.stderr.splitlines() == [f"xpu: error: {message}"] and not (tmp_path / "out").exists()
+
+
+def test_the_help_says_how_a_cpu_side_is_started() -> None:
+    """llama-server's default is -ngl auto (it offloads): "without -ngl" would be a GPU side again."""
+    text = " ".join(xpu("bench", "--help").stdout.split())
+    assert "started with -ngl 0, or a CPU build" in text and "without -ngl" not in text
+
+
+def test_the_markdown_names_sides_not_devices(tmp_path: Path) -> None:
+    """The bench cannot see where a side ran: rows say "GPU side"/"CPU side" and a note says where to look;
+    the JSON keeps its "gpu"/"cpu" keys (xpu export reads them)."""
+    report = BenchReport("m", "p", 3, 1, 32, (backend("cpubuild", 50.0, None),), 1.0, 1.0)
+    markdown = to_markdown(report)
+    assert "| backend | engine | side |" in markdown and "| cpubuild | llama-cpp | GPU side | 50.0 |" in markdown
+    assert "| gpu |" not in markdown and "device" not in markdown.splitlines()[2]
+    assert "the GPU side is each server as configured" in markdown and "xpu check llama-cpp" in markdown
+    assert set(to_dict(report)["backends"][0]) >= {"gpu", "cpu"}
 
 
 def test_bench_ollama_stays_ollama_only() -> None:
@@ -336,3 +383,37 @@ def test_export_loads_new_and_old_reports(tmp_path: Path) -> None:
     bad.write_text(json.dumps({"backends": [{"backend": "x", "decode_ratio": None, "gpu": {}, "cpu": None}]}))
     with pytest.raises(ValueError, match=r"backends\[0\]\.gpu\.decode_tokens_per_s\.median"):
         load_bench(bad)
+
+
+def test_progress_shows_on_a_terminal_and_never_in_a_pipe(tmp_path: Path) -> None:
+    """A llama-server that never answers: on a terminal stderr says what the bench waits for and for
+    how long (updated in place, cleared at the end); a pipe sees exactly what it saw before."""
+    master, slave = pty.openpty()
+    with MisbehavingServer(silent) as quiet:
+        args = ["bench", "llm", "--backend", f"vk=llama-cpp:{quiet.url}", "--timeout", "2.5", "--out", str(tmp_path)]
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "xpu_tool", *args],
+                stdout=subprocess.PIPE,
+                stderr=slave,
+                stdin=subprocess.DEVNULL,
+            )
+        finally:
+            os.close(slave)
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            seen += chunk
+        os.close(master)
+        out, _ = proc.communicate(timeout=60)
+        piped = xpu(*args)
+    terminal = seen.decode(errors="replace")
+    assert proc.returncode == piped.returncode != Exit.OK, (terminal, piped.stderr)
+    assert "xpu: benchmarking vk ... 0 s (timeout 2.5 s)" in terminal and "... 2 s (timeout 2.5 s)" in terminal
+    assert "benchmarking" not in terminal.rsplit("\r", 1)[-1]  # cleared before the error line
+    assert "benchmarking" not in piped.stderr and "\r" not in piped.stderr and out.decode() == piped.stdout

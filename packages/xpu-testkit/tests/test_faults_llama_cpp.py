@@ -6,6 +6,7 @@ stderr and the documented exit code (cli/exit_codes.py), never a traceback."""
 from __future__ import annotations
 
 import os
+import pty
 import subprocess
 import sys
 import time
@@ -51,6 +52,31 @@ def xpu(*args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "xpu_tool", *args], capture_output=True, text=True, timeout=120, check=False, **kwargs
     )  # type: ignore[call-overload]
+
+
+def on_a_terminal(*args: str, timeout: float = 120) -> tuple[int, str, str]:
+    """`xpu ARGS` with stderr on a pseudo-terminal (stdout a pipe): (exit code, stdout, the terminal's text)."""
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "xpu_tool", *args], stdout=subprocess.PIPE, stderr=slave, stdin=subprocess.DEVNULL
+        )
+    finally:
+        os.close(slave)
+    seen = b""
+    try:
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            seen += chunk
+    finally:
+        os.close(master)
+    out, _ = proc.communicate(timeout=timeout)
+    return proc.returncode, out.decode(), seen.decode(errors="replace")
 
 
 def one_line(run: subprocess.CompletedProcess[str], code: int, text: str) -> None:
@@ -285,6 +311,33 @@ def test_a_huge_log_is_read_from_its_end_in_bounded_time(tmp_path: Path) -> None
     assert "device SYCL0 (Intel(R) Arc(TM) A770 Graphics), offloaded 3/3 layers" in run.stdout, run.stdout
 
 
+@pytest.mark.parametrize("journal_says", ["", "-- No entries --\n"], ids=["nothing", "no-entries"])
+def test_an_empty_journal_is_named_not_blamed_on_the_verbosity(journal_says: str, tmp_path: Path) -> None:
+    """journalctl -u for a unit that does not exist (or a journal this user may not read) prints no
+    lines: the finding names the unit and its likely causes, not llama-server's verbosity."""
+    fake = tmp_path / "bin" / "journalctl"
+    fake.parent.mkdir()
+    fake.write_text(f"#!/bin/sh\nprintf '%s' '{journal_says}'\n")
+    fake.chmod(0o755)
+    env = {**os.environ, "PATH": f"{fake.parent}:{os.environ['PATH']}"}
+    with llama() as peer:
+        run = xpu("check", "llama-cpp", peer.url, "--journal", "no-such-unit", "--expect-gpu", env=env)
+    assert run.returncode == Exit.FAILED, (run.stdout, run.stderr)
+    assert "the journal of no-such-unit is empty (wrong unit name? no permission to read the journal?)" in run.stdout
+    assert "systemctl list-units" in run.stdout and "systemd-journal" in run.stdout
+    assert "verbosity" not in run.stdout and "-lv 4" not in run.stdout
+
+
+def test_an_empty_log_file_is_named(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.log"
+    empty.write_text("\n")
+    with llama() as peer:
+        run = xpu("check", "llama-cpp", peer.url, "--log", str(empty))
+    assert run.returncode == Exit.OK, (run.stdout, run.stderr)
+    assert f"WARN: Where llama-server ran is unknown: the log {empty} is empty" in run.stdout
+    assert "verbosity" not in run.stdout and "-lv 4" not in run.stdout
+
+
 def test_journal_and_log_together_are_refused() -> None:
     run = xpu("check", "llama-cpp", "http://127.0.0.1:1", "--journal", "llama-cpp.service", "--log", "/dev/null")
     one_line(run, Exit.USAGE, "give --journal UNIT or --log FILE, not both")
@@ -293,3 +346,18 @@ def test_journal_and_log_together_are_refused() -> None:
 def test_log_is_refused_for_the_other_services() -> None:
     run = xpu("check", "ollama", "http://127.0.0.1:1", "--log", "/dev/null")
     one_line(run, Exit.USAGE, "unrecognized arguments: --log /dev/null (see `xpu check ollama --help`)")
+
+
+def test_progress_shows_on_a_terminal_and_never_in_a_pipe() -> None:
+    """A server that says nothing for the whole --timeout: on a terminal stderr shows what is being
+    waited for and for how long, then clears it; a pipe gets exactly the one exit-4-style line."""
+    with llama(**{"/health": silent}) as peer:
+        url = peer.url
+        code, out, terminal = on_a_terminal("check", "llama-cpp", url, "--timeout", "2.5")
+        piped = xpu("check", "llama-cpp", url, "--timeout", "2.5")
+    assert code == piped.returncode == Exit.FAILED, (terminal, piped.stderr)
+    assert f"xpu: checking llama-cpp at {url} ... 0 s (timeout 2.5 s)" in terminal
+    assert "... 2 s (timeout 2.5 s)" in terminal  # updated in place (\r), once a second
+    last = terminal.rsplit("\r", 1)[-1]
+    assert "checking" not in last and out == piped.stdout  # cleared before the result
+    assert "checking" not in piped.stderr and "\r" not in piped.stderr and "\r" not in piped.stdout

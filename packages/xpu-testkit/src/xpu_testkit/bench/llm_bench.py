@@ -5,7 +5,10 @@ Speeds are the servers' own: Ollama's ``eval_count / eval_duration`` (and the pr
 ``timings.predicted_per_second`` and ``timings.prompt_per_second``. Every side gets the same prompt,
 token count, seed and temperature 0. An Ollama backend's CPU side is the same server with
 ``num_gpu: 0``; a llama-server loads its model with a fixed ``-ngl`` at start, so its CPU side is
-another server (``Endpoint.cpu_url``), and without one it is measured and ranked but not judged.
+another server (``Endpoint.cpu_url``) started with ``-ngl 0`` or a CPU build (the default, ``-ngl
+auto``, offloads to the GPU), and without one it is measured and ranked but not judged. Neither side
+is checked for where it ran: llama-server's API does not say (b11434's /props, /slots and /v1/models
+name no device and no ``n_gpu_layers``; only its log does, `xpu check llama-cpp --journal UNIT`).
 The sides take turns (warm-up rounds first, then measured rounds over every side), so a change in
 the machine's load falls on all of them alike.
 """
@@ -43,7 +46,7 @@ class Endpoint:
     name: str
     engine: str  # one of ENGINES
     url: str
-    cpu_url: str | None = None  # llama-cpp: the same build and model started on the CPU
+    cpu_url: str | None = None  # llama-cpp: another server, same model, started with -ngl 0 or a CPU build
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,14 @@ from .comfyui_bench import ComfyBench
 from .results import BackendResult, BenchReport, DeviceRun
 from .stats import Stats
 
+# a run's side, not where it ran: the bench sees no device (JSON keeps the keys "gpu" and "cpu")
+SIDES = {"gpu": "GPU side", "cpu": "CPU side"}
+WHERE_NOTE = (
+    "the GPU side is each server as configured (Ollama's own placement, a llama-server's -ngl), the CPU "
+    "side Ollama's num_gpu 0 or the --cpu server; the bench does not see which device ran them: "
+    "`xpu check ollama URL` and `xpu check llama-cpp URL --journal UNIT` show where each ran"
+)
+
 
 def _stats(s: Stats) -> dict[str, Any]:
     return dict(asdict(s), spread=s.spread)
@@ -78,7 +86,7 @@ def to_markdown(report: BenchReport) -> str:
         f"# {report.title} benchmark: {report.model}, {report.repetitions} runs after {report.warmup} warm-up",
         "",
         (
-            "| backend | engine | device | decode tok/s (median) | spread | prompt tok/s (median) | GPU/CPU decode | "
+            "| backend | engine | side | decode tok/s (median) | spread | prompt tok/s (median) | GPU/CPU decode | "
             f"pass (> {report.pass_ratio:g}x) | version |"
         ),
         "| --- | --- | --- | ---: | ---: | ---: | ---: | --- | --- |",
@@ -91,15 +99,17 @@ def to_markdown(report: BenchReport) -> str:
             ratio = (f"{r.decode_ratio:.2f}x" if r.decode_ratio is not None else "no CPU side") if is_gpu else ""
             verdict = (("yes" if r.passed else "no") if r.judged else "-") if is_gpu else ""
             lines.append(
-                f"| {r.backend} | {r.engine} | {run.device} | {run.decode.median:.1f} | "
+                f"| {r.backend} | {r.engine} | {SIDES[run.device]} | {run.decode.median:.1f} | "
                 f"{run.decode.spread:.0%} | {run.prompt.median:.1f} | {ratio} | {verdict} | "
                 f"{r.version if is_gpu else ''} |"
             )
     lines.append("")
     fastest = report.fastest
     if fastest is not None:
-        lines.append(f"fastest: {fastest.backend} ({fastest.engine}), {fastest.gpu.decode.median:.1f} tok/s decode")
+        speed = f"{fastest.gpu.decode.median:.1f} tok/s decode on its GPU side"
+        lines.append(f"fastest: {fastest.backend} ({fastest.engine}), {speed}")
     lines += [f"note: {n}" for n in report.notes]
+    lines.append(f"note: {WHERE_NOTE}")
     lines.append(f"Harness overhead: {report.harness_overhead:.3%} of {report.wall_seconds:.1f} s.")
     return "\n".join(lines) + "\n"
 
@@ -115,11 +125,11 @@ def to_png(report: BenchReport, path: Path) -> None:
     cpu = [r.cpu.decode.median if r.cpu else 0.0 for r in report.results]
     fig, ax = plt.subplots(figsize=(max(4, 2 * len(labels) + 2), 4))
     xs = range(len(labels))
-    ax.bar([x - 0.2 for x in xs], gpu, width=0.4, label="GPU")
-    ax.bar([x + 0.2 for x in xs], cpu, width=0.4, label="CPU (num_gpu 0, or the --cpu server)")
+    ax.bar([x - 0.2 for x in xs], gpu, width=0.4, label="GPU side (the server as configured)")
+    ax.bar([x + 0.2 for x in xs], cpu, width=0.4, label="CPU side (num_gpu 0, or the --cpu server)")
     ax.set_xticks(list(xs), labels)
     ax.set_ylabel("decode tokens/s (median)")
-    ax.set_title(f"{report.title} {report.model}: GPU against CPU")
+    ax.set_title(f"{report.title} {report.model}: GPU side against CPU side")
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100, format="png")  # path may be a temporary name without .png

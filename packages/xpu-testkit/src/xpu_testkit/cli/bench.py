@@ -6,11 +6,13 @@ prompt; ``ollama`` is the same benchmark restricted to Ollama (and its report fi
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import tempfile
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from xpu_tool.cli.check import temp_model_error
+from xpu_tool.cli.check import progress, temp_model_error
 from xpu_tool.cli.common import (
     bounded_int,
     check_timeout,
@@ -39,7 +41,7 @@ from ..bench.report import (
     write_comfyui_report,
     write_reports,
 )
-from ..bench.results import ENGINES
+from ..bench.results import ENGINES, BenchReport
 from ..services.sd15_checkpoint import NAME as CHECKPOINT_NAME
 
 ONLY = {
@@ -58,6 +60,8 @@ REPETITIONS = (3, 100)  # measured runs per side
 WARMUP = (0, 10)  # unmeasured runs before them
 NUM_PREDICT = (1, 4096)  # ollama tokens per run
 DEFAULT_TIMEOUT = 3600.0  # seconds for the whole benchmark
+# a backend's name: it labels report rows and metrics and is pasted back into --cpu NAME=URL
+BACKEND_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -77,7 +81,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         action="append",
         metavar="URL|NAME=URL",
         help="comfyui: the same server started with --cpu; llm: NAME=URL, the CPU side of the "
-        "llama-cpp backend NAME (the same model without -ngl), repeatable",
+        "llama-cpp backend NAME: another llama-server with the same model, started with -ngl 0, or a CPU "
+        "build (llama-server's default, -ngl auto, offloads to the GPU; its API does not say where it "
+        "ran: `xpu check llama-cpp --journal UNIT` does); repeatable",
     )
     bench.add_argument(
         "--steps",
@@ -150,20 +156,22 @@ def _comfyui(args: argparse.Namespace) -> int:
     steps = DEFAULT_STEPS if args.steps is None else args.steps
     check_out_dir(args.out)
     deadline = Deadline.after(args.timeout)
-    sides = read_sides(args.xpu, args.cpu, deadline)
+    with progress(f"reading the ComfyUI servers at {args.xpu} and {args.cpu}", args.timeout):
+        sides = read_sides(args.xpu, args.cpu, deadline)
     print(f"ComfyUI devices: xpu side {sides.xpu.describe()}, cpu side {sides.cpu.describe()}")
     if not args.harness and sides.mismatch:
         print(f"xpu: no GPU-over-CPU verdict: {sides.mismatch} (--harness measures anyway)", file=sys.stderr)
         return Exit.FAILED
-    bench = run_comfyui_bench(
-        sides,
-        steps=steps,
-        repetitions=args.repetitions,
-        warmup=args.warmup,
-        checkpoint=args.checkpoint,
-        harness=args.harness,
-        deadline=deadline,
-    )
+    with progress(f"benchmarking ComfyUI at {args.xpu} against {args.cpu}", args.timeout):
+        bench = run_comfyui_bench(
+            sides,
+            steps=steps,
+            repetitions=args.repetitions,
+            warmup=args.warmup,
+            checkpoint=args.checkpoint,
+            harness=args.harness,
+            deadline=deadline,
+        )
     path = write_comfyui_report(bench, args.out)
     print(
         f"ComfyUI: xpu side {bench.xpu.median:.2f} it/s, cpu side {bench.cpu.median:.2f} it/s, "
@@ -180,6 +188,11 @@ def _endpoints(service: str, items: list[str], cpus: list[str]) -> list[Endpoint
         name, sep, value = item.partition("=")
         if not sep or not name:
             raise ConfigError(f"--backend {item!r}: expected NAME=http://host:port")
+        if not BACKEND_NAME.fullmatch(name):
+            raise ConfigError(
+                f"--backend {item[:80]!r}: the name {name[:40]!r} is not a plain name "
+                "(a letter or digit, then letters, digits, '.', '_' or '-', at most 64)"
+            )
         if name in endpoints:
             raise ConfigError(f"--backend {name!r} is given twice; give each backend its own name")
         engine, _, rest = value.partition(":")
@@ -201,8 +214,25 @@ def _endpoints(service: str, items: list[str], cpus: list[str]) -> list[Endpoint
             raise ConfigError(f"--cpu {item!r}: {name} is {ep.engine}, which measures its CPU side in the same server")
         if ep.cpu_url is not None:
             raise ConfigError(f"--cpu {name!r} is given twice")
-        endpoints[name] = Endpoint(name, ep.engine, ep.url, http_url(value))
+        cpu_url = http_url(value)
+        if _same_server(ep.url, cpu_url):
+            raise ConfigError(
+                f"--cpu {item!r}: the same server as --backend {name}; the CPU side is another llama-server "
+                "with the same model, started with -ngl 0 (or a CPU build)"
+            )
+        endpoints[name] = Endpoint(name, ep.engine, ep.url, cpu_url)
     return list(endpoints.values())
+
+
+def _server_of(url: str) -> tuple[str, str, int | None, str]:
+    """What names a server in ``url``: scheme, host (any case), port (the scheme's default filled in), path."""
+    u = urlsplit(url)
+    scheme = u.scheme.lower()
+    return scheme, (u.hostname or "").lower(), u.port or {"http": 80, "https": 443}.get(scheme), u.path.rstrip("/")
+
+
+def _same_server(a: str, b: str) -> bool:
+    return _server_of(a) == _server_of(b)
 
 
 def _llm(args: argparse.Namespace) -> int:
@@ -215,6 +245,31 @@ def _llm(args: argparse.Namespace) -> int:
     check_out_dir(args.out)
     log_reader = local_journal(args.journal)
     deadline = Deadline.after(args.timeout)
+    names = ", ".join(ep.name for ep in endpoints)
+    try:
+        with progress(f"benchmarking {names}", args.timeout):
+            report = _measure(args, endpoints, num_predict, deadline)
+    except (OllamaError, LlamaCppError) as exc:  # name the cause the way `xpu check` does, then fail
+        if exc.kind == "unreachable":  # nothing listens there: exit 4, one line (cli.exit_codes)
+            raise
+        print(f"xpu: {exc}", file=sys.stderr)
+        if isinstance(exc, OllamaError):
+            for f in diagnose_text(str(exc), log_reader()):
+                print(f"  {f.severity.value.upper()}: {f.title} -> {f.fix}", file=sys.stderr)
+        return Exit.FAILED
+    paths = write_reports(report, args.out, stem=f"{args.service}-bench")
+    sys.stdout.write(to_markdown(report))
+    print(f"written: {', '.join(str(p) for p in paths.values())}")
+    if not report.judged:
+        print(
+            "xpu: no GPU-over-CPU verdict: no backend has a CPU side (give a llama-cpp backend --cpu NAME=URL)",
+            file=sys.stderr,
+        )
+    return for_outcome(report.passed)
+
+
+def _measure(args: argparse.Namespace, endpoints: list[Endpoint], num_predict: int, deadline: Deadline) -> BenchReport:
+    """The model chosen (the same file on every side) and every side measured; the servers' errors propagate."""
     served = model_paths(endpoints, deadline)  # unreachable: exit 4, one line (cli.exit_codes)
     gguf = choose_model(args.gguf, served)
     model = None if gguf is not None or not served else Path(next(iter(served.values()))).name
@@ -225,30 +280,12 @@ def _llm(args: argparse.Namespace) -> int:
             except ModelWriteError as exc:
                 raise temp_model_error(exc) from None
             check_tiny_model(gguf, served)
-        try:
-            report = run_llm_bench(
-                endpoints,
-                gguf,
-                repetitions=args.repetitions,
-                warmup=args.warmup,
-                num_predict=num_predict,
-                deadline=deadline,
-                model=model,
-            )
-        except (OllamaError, LlamaCppError) as exc:  # name the cause the way `xpu check` does, then fail
-            if exc.kind == "unreachable":  # nothing listens there: exit 4, one line (cli.exit_codes)
-                raise
-            print(f"xpu: {exc}", file=sys.stderr)
-            if isinstance(exc, OllamaError):
-                for f in diagnose_text(str(exc), log_reader()):
-                    print(f"  {f.severity.value.upper()}: {f.title} -> {f.fix}", file=sys.stderr)
-            return Exit.FAILED
-    paths = write_reports(report, args.out, stem=f"{args.service}-bench")
-    sys.stdout.write(to_markdown(report))
-    print(f"written: {', '.join(str(p) for p in paths.values())}")
-    if not report.judged:
-        print(
-            "xpu: no GPU-over-CPU verdict: no backend has a CPU side (give a llama-cpp backend --cpu NAME=URL)",
-            file=sys.stderr,
+        return run_llm_bench(
+            endpoints,
+            gguf,
+            repetitions=args.repetitions,
+            warmup=args.warmup,
+            num_predict=num_predict,
+            deadline=deadline,
+            model=model,
         )
-    return for_outcome(report.passed)

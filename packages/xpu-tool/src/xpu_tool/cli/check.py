@@ -4,8 +4,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from typing import TextIO
 
 from ..errors import ConfigError
 from ..services.registry import CheckResult, Service, services
@@ -14,6 +19,50 @@ from .common import check_timeout, http_url, print_json
 from .exit_codes import EXIT_CODES_HELP, for_check
 
 DEFAULT_TIMEOUT = 300.0
+PROGRESS_EVERY = 1.0  # seconds between updates of the progress line
+
+
+@contextlib.contextmanager
+def progress(what: str, timeout: float, stream: TextIO | None = None) -> Iterator[None]:
+    """While the block runs, ``xpu: WHAT ... N s (timeout T s)`` on stderr, updated in place every
+    second and cleared at the end, so a silent server is not a silent command. Only on a terminal:
+    a pipe, a file or a test sees nothing of it."""
+    out = sys.stderr if stream is None else stream
+    try:
+        tty = out.isatty()
+    except (AttributeError, ValueError, OSError):
+        tty = False
+    if not tty:
+        yield
+        return
+    started = time.monotonic()
+    done = threading.Event()
+    lock = threading.Lock()
+    width = 0
+
+    def show(line: str) -> None:
+        nonlocal width
+        with lock, contextlib.suppress(OSError, ValueError):
+            out.write("\r" + line.ljust(width) + ("\r" if not line else ""))
+            out.flush()
+            width = len(line)
+
+    def line() -> str:
+        return f"xpu: {what} ... {time.monotonic() - started:.0f} s (timeout {timeout:g} s)"
+
+    def tick() -> None:
+        while not done.wait(PROGRESS_EVERY):
+            show(line())
+
+    show(line())
+    ticker = threading.Thread(target=tick, name="xpu-progress", daemon=True)
+    ticker.start()
+    try:
+        yield
+    finally:
+        done.set()
+        ticker.join(timeout=2.0)
+        show("")  # spaces over the line, then back to its start: what follows prints on a clean line
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -73,7 +122,8 @@ def run(args: argparse.Namespace) -> int:
     check_timeout(args.timeout)
     options = {o.dest: getattr(args, o.dest) for o in s.options}
     try:
-        result = s.check(args.url, expect_gpu=args.expect_gpu, timeout=args.timeout, **options)
+        with progress(f"checking {s.name} at {args.url}", args.timeout):
+            result = s.check(args.url, expect_gpu=args.expect_gpu, timeout=args.timeout, **options)
     except ModelWriteError as exc:
         raise temp_model_error(exc) from None
     show(result, as_json=args.json)
