@@ -685,7 +685,7 @@ def test_ollama_ipex_llm_package_matches_the_environment_ci_runs() -> None:
 
 PYTHON_PACKAGES = ("xpu-tool", "xpu-testkit")
 # what the package.nix files take from outside the Python package set
-SYSTEM_PACKAGES = ("level-zero", "ocl-icd", "clinfo", "qemu_kvm")
+SYSTEM_PACKAGES = ("level-zero", "ocl-icd", "clinfo", "vulkan-tools", "qemu_kvm")
 
 
 def _pyproject_dependencies(package: str) -> set[str]:

@@ -213,7 +213,7 @@ in
     tools = lib.mkOption {
       type = types.bool;
       default = true;
-      description = "Install clinfo, the Level Zero loader, intel_gpu_top and the `xpu` command.";
+      description = "Install clinfo, vulkaninfo (vulkan-tools), the Level Zero loader, intel_gpu_top and the `xpu` command.";
     };
 
     syclTools = lib.mkOption {
@@ -331,6 +331,7 @@ in
           ++ lib.optionals cfg.tools (
             [
               pkgs.clinfo
+              pkgs.vulkan-tools
               pkgs.level-zero
               pkgs.intel-gpu-tools
             ]

@@ -39,6 +39,7 @@ in
       sessionVariables.ZES_ENABLE_SYSMAN = "1";
       systemPackages = [
         "clinfo"
+        "vulkan-tools"
         "level-zero"
         "intel-gpu-tools"
         "xpu-tool"
@@ -498,6 +499,7 @@ in
       systemPackages = [
         "intel-llvm"
         "clinfo"
+        "vulkan-tools"
         "level-zero"
         "intel-gpu-tools"
         "xpu-tool"

@@ -15,11 +15,13 @@
   level-zero,
   ocl-icd,
   clinfo,
+  vulkan-tools,
 }:
 
 let
   # The Level Zero probe loads libze_loader.so.1 through ctypes (level-zero's loader finds the GPU
-  # driver in /run/opengl-driver/lib) and the OpenCL probe runs clinfo against the ICD loader.
+  # driver in /run/opengl-driver/lib), the OpenCL probe runs clinfo against the ICD loader and the
+  # Vulkan probe runs vulkaninfo (vulkan-tools; its loader finds the ICDs in /run/opengl-driver).
   # The test kit's own `xpu` takes these from this package's makeWrapperArgs, so an
   # overridePythonAttrs here reaches it too.
   wrapperArgs = [
@@ -33,7 +35,10 @@ let
     "--prefix"
     "PATH"
     ":"
-    (lib.makeBinPath [ clinfo ])
+    (lib.makeBinPath [
+      clinfo
+      vulkan-tools
+    ])
   ];
 in
 # a Python package (the test kit builds on it) whose program is the `xpu` command

@@ -173,6 +173,7 @@ in
   };
   vpl-gpu-rt = drv "vpl-gpu-rt" { };
   clinfo = drv "clinfo" { };
+  vulkan-tools = drv "vulkan-tools" { };
   level-zero = drv "level-zero" { };
   intel-gpu-tools = drv "intel-gpu-tools" { };
   ollama = drv "ollama" { meta.mainProgram = "ollama"; };
