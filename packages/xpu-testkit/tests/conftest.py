@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from xpu_testkit.process import free_port
 from xpu_tool.probes.context import ProbeContext
 from xpu_tool.probes.pci import PciGpu, scan_system
-from xpu_tool.process import free_port
 from xpu_tool.target import Target, open_target
 
 from . import machines

@@ -3,7 +3,7 @@
     python packages/xpu-testkit/tests/recorded_view.py arc-a770-i915 -- [pytest arguments]
 
 The recorded layout (tests/machines/<name>.yaml, materialized by machines.py) is mounted, in a
-private mount namespace, over exactly the paths the doctor's scan (remote/sysfs_scan.sh) and the
+private mount namespace, over exactly the paths the doctor's scan (collectors/sysfs_scan.sh) and the
 passthrough probe read: /sys/bus/pci/devices with the device directories its links lead to
 (/sys/devices/pci0000:00), /sys/kernel/iommu_groups and /sys/bus/pci/drivers where recorded,
 /proc/cmdline, /proc/sys/kernel/osrelease and /dev/dri. Where this machine has no /dev/dri, /dev

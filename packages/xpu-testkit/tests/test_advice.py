@@ -17,7 +17,7 @@ from xpu_tool.diagnosis import INTEL_SERVICES, Observations, diagnose, render_ac
 from xpu_tool.model import Finding, NixosSetting, ProbeResult, Status
 from xpu_tool.probes.pci import scan_system
 from xpu_tool.probes.render import judge_render
-from xpu_tool.probes.services import parse_systemctl_show
+from xpu_tool.probes.units import parse_systemctl_show
 from xpu_tool.services.comfyui.check import diagnose_error
 from xpu_tool.services.ollama.client import SIGNATURES
 
@@ -246,4 +246,4 @@ def test_no_account_and_no_unit_is_still_a_failure(ctx_for, tmp_path, monkeypatc
 def test_units_name_no_dead_unit() -> None:
     (unit,) = parse_systemctl_show(DYNAMIC_UNIT.replace("After=network.target", "After=intel-gpu-ready.service"))
     assert not unit.ordered_after_gpu and unit.dynamic_user and unit.user == "ollama"
-    assert "intel-gpu-ready" not in (SOURCE / "probes" / "services.py").read_text()
+    assert "intel-gpu-ready" not in (SOURCE / "probes" / "units.py").read_text()

@@ -18,7 +18,7 @@ import pytest
 import xpu_testkit
 import xpu_tool
 from xpu_testkit.vm.qemu import VmError
-from xpu_tool.cli import exit_codes
+from xpu_tool.cli import TEST_KIT_COMMANDS, commands, exit_codes
 from xpu_tool.cli.exit_codes import Exit
 from xpu_tool.errors import ConfigError, XpuError
 from xpu_tool.probes import registry
@@ -150,7 +150,7 @@ def test_inventory_target_with_bad_scheme(tmp_path: Path) -> None:
 
 
 def test_unreachable_target() -> None:
-    from xpu_tool.process import free_port
+    from xpu_testkit.process import free_port
 
     run = xpu("doctor", "--target", f"ssh://root@127.0.0.1:{free_port()}?ssh_config=/dev/null")
     assert_one_line_error(run, "cannot reach ssh://root@127.0.0.1", code=Exit.UNREACHABLE)
@@ -265,21 +265,28 @@ def _error_classes(package: ModuleType, skip: tuple[str, ...] = ()) -> set[type[
 def test_every_expected_failure_has_its_own_exit_code() -> None:
     """Each XpuError class the host tool defines is in the table by name (none falls through to the
     base class) but the services' errors, which map through ServiceError (a failed check; exit 4 when
-    nothing answered); the test kit's map through the bases the table names (a VM failure is 5, a
-    server that would not start is a failed check), and the table's codes are the ones the module's
-    docstring documents."""
-    classes = _error_classes(xpu_tool, skip=("xpu_tool.remote.",))
+    nothing answered); the table names no class of the test kit, whose commands register their own
+    rows (EXIT_CODES on a command's module: a VM failure is 5) and whose other errors map through
+    the host tool's bases (a server that would not start is a failed check); and the table's codes
+    are the ones the module's docstring documents."""
+    classes = _error_classes(xpu_tool, skip=("xpu_tool.collectors.",))
     service_errors = {c for c in classes if issubclass(c, ServiceError) and c is not ServiceError}
     assert {"OllamaError", "ComfyError", "LlamaCppError"} <= {c.__name__ for c in service_errors}
     assert classes - {kind for kind, _ in exit_codes.EXCEPTIONS} == service_errors
+    assert all(kind.__module__.startswith("xpu_tool.") for kind, _ in exit_codes.EXCEPTIONS)
     for error in service_errors:
         assert exit_codes.for_exception(error("x")) is Exit.FAILED
         assert exit_codes.for_exception(error("x", kind="unreachable")) is Exit.UNREACHABLE
+    available, broken = commands()
+    assert not broken and set(TEST_KIT_COMMANDS) <= set(available)
+    extra = exit_codes.registered(available.values())
+    assert [(kind.__name__, code) for kind, code in extra] == [("VmFailure", Exit.VM_FAILED)]
     kit = {
-        c.__name__: next(code for kind, code in exit_codes.EXCEPTIONS if issubclass(c, kind))
+        c.__name__: next(code for kind, code in exit_codes.table(extra) if issubclass(c, kind))
         for c in _error_classes(xpu_testkit, skip=("xpu_testkit.doubles",))
     }
     assert kit == {
+        "VmFailure": Exit.VM_FAILED,
         "VmError": Exit.VM_FAILED,
         "GuestBuildError": Exit.VM_FAILED,
         "BindError": Exit.VM_FAILED,
@@ -295,8 +302,9 @@ def test_every_expected_failure_has_its_own_exit_code() -> None:
     }
     assert documented == {int(code) for code in Exit}
     assert exit_codes.for_exception(TargetError("x")) is Exit.UNREACHABLE
-    assert exit_codes.for_exception(VmError("x")) is Exit.VM_FAILED
-    assert exit_codes.for_exception(ConfigError("x")) is Exit.USAGE
+    assert exit_codes.for_exception(VmError("x"), extra) is Exit.VM_FAILED
+    assert exit_codes.for_exception(VmError("x")) is Exit.FAILED  # without the test kit's row: an XpuError
+    assert exit_codes.for_exception(ConfigError("x"), extra) is Exit.USAGE
 
 
 def test_collect_prints_the_raw_facts() -> None:

@@ -18,10 +18,10 @@ import pytest
 import requests
 
 from xpu_testkit.doubles.comfyui import COMFYUI_VERSION, ComfyDouble
+from xpu_testkit.process import free_port
 from xpu_testkit.services.comfyui_server import ComfyInstall, ComfyServer, ComfyServerError, install_from_environment
 from xpu_testkit.services.sd15_checkpoint import NAME, tensor, tensor_shapes, write_checkpoint
 from xpu_tool.model import Severity
-from xpu_tool.process import free_port
 from xpu_tool.services.comfyui import ComfyClient, ComfyError, check_comfyui, fresh_workflow, load_workflow
 
 

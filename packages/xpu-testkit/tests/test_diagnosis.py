@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import dataclasses
 
+from xpu_tool.collectors.run import ScriptRun
 from xpu_tool.diagnosis import Observations, diagnose
 from xpu_tool.model import Severity
 from xpu_tool.probes.environment import collect_env, judge_env
 from xpu_tool.probes.level_zero import judge_level_zero
 from xpu_tool.probes.pci import judge_pci, scan_system
 from xpu_tool.probes.render import judge_render
-from xpu_tool.probes.services import judge_units, parse_systemctl_show
 from xpu_tool.probes.sycl import judge_sycl, parse_sycl_ls
 from xpu_tool.probes.torch_xpu import judge_torch
-from xpu_tool.remote_exec import ScriptRun
+from xpu_tool.probes.units import judge_units, parse_systemctl_show
 
 A770 = {
     "name": "Intel(R) Arc(TM) A770 Graphics",

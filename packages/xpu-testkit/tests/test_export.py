@@ -15,10 +15,10 @@ import requests
 
 from xpu_testkit.doubles.comfyui import ComfyDouble
 from xpu_testkit.doubles.ollama import OllamaDouble
+from xpu_testkit.process import die_with_parent, free_port
 from xpu_tool.atomic import partial_glob
 from xpu_tool.export.textfile import write_textfile
 from xpu_tool.probes.pci import PciGpu
-from xpu_tool.process import die_with_parent, free_port
 
 REPO = Path(__file__).resolve().parents[3]
 RULES = REPO / "modules" / "nixos" / "monitoring" / "xpu-alerts.yml"

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from xpu_testkit.process import free_port
 from xpu_tool.cli.exit_codes import Exit
-from xpu_tool.process import free_port
 from xpu_tool.target import Target, open_target, redact
 
 SECRET = "s3cret-Pw"

@@ -16,11 +16,11 @@ from contextlib import contextmanager
 
 import pytest
 
+from xpu_testkit.process import die_with_parent, free_port
 from xpu_tool import http
 from xpu_tool.export.serve import Measurements
 from xpu_tool.http import MARGIN, Deadline
 from xpu_tool.probes.pci import PciGpu
-from xpu_tool.process import die_with_parent, free_port
 from xpu_tool.services.comfyui import check_comfyui_quickly
 from xpu_tool.services.ollama import check_ollama_quickly
 from xpu_tool.services.registry import by_name

@@ -122,7 +122,7 @@ def test_a_peer_that_hangs_up_in_the_body_is_a_protocol_error() -> None:
 
 
 def test_a_refused_connection_is_unreachable() -> None:
-    from xpu_tool.process import free_port
+    from xpu_testkit.process import free_port
 
     with pytest.raises(HttpError) as caught:
         http.request("GET", f"http://127.0.0.1:{free_port()}/", deadline=Deadline.after(2))

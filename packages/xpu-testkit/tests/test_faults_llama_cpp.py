@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from xpu_testkit.doubles.llama_cpp import COMPLETION, HEALTH, MODELS, PROPS
+from xpu_testkit.process import free_port
 from xpu_tool.cli.exit_codes import Exit
 from xpu_tool.http import MARGIN, Deadline
-from xpu_tool.process import free_port
 from xpu_tool.services.llama_cpp import LlamaCppClient, LlamaCppError, check_llama_cpp, check_llama_cpp_quickly
 
 from .misbehaving import (

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from xpu_testkit.process import free_port
 from xpu_tool.http import MARGIN
-from xpu_tool.process import free_port
 from xpu_tool.services.ollama import OllamaClient, OllamaError, check_ollama
 
 from .misbehaving import (

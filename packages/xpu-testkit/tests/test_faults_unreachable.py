@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from xpu_testkit.process import free_port
 from xpu_tool.cli.exit_codes import Exit
-from xpu_tool.process import free_port
 
 from .misbehaving import MisbehavingServer, answer
 from .test_cli import assert_one_line_error

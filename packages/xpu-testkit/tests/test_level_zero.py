@@ -6,10 +6,10 @@ import sys
 
 import pytest
 
+from xpu_tool.collectors.run import collect
 from xpu_tool.model import Status
 from xpu_tool.probes.context import ProbeContext
 from xpu_tool.probes.level_zero import probe_level_zero
-from xpu_tool.remote_exec import collect
 from xpu_tool.target import Target
 
 ZE_RESULT_ERROR_UNINITIALIZED = 0x78000001

@@ -18,13 +18,13 @@ from pathlib import Path
 
 import pytest
 
+from xpu_tool.collectors import ze_probe
 from xpu_tool.diagnosis import diagnose
 from xpu_tool.model import ProbeResult, Severity, Status
 from xpu_tool.probes.context import ProbeContext
 from xpu_tool.probes.environment import collect_env, judge_env
 from xpu_tool.probes.level_zero import probe_level_zero
 from xpu_tool.probes.sycl import probe_sycl
-from xpu_tool.remote import ze_probe
 from xpu_tool.target import Target
 
 from .test_cli import check_schema, xpu

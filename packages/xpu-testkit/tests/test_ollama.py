@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from xpu_testkit.doubles.ollama import GENERATE_SAMPLE, STREAM_FINAL, OllamaDouble
+from xpu_testkit.process import free_port
 from xpu_testkit.services.ipex_ollama import IpexOllamaServer, default_venv, find_binary
-from xpu_tool.process import free_port
 from xpu_tool.services.ollama import OllamaClient, OllamaError, check_ollama, diagnose_text
 from xpu_tool.services.tiny_gguf import N_VOCAB, write_tiny_llama
 

@@ -165,7 +165,7 @@ def test_the_scan_script_is_posix_sh(shell: str, ctx_for, local) -> None:
     if shutil.which(shell) is None:
         pytest.skip(f"{shell} is not installed")
     ctx = ctx_for("passthrough/sriov-vf")
-    script = resources.files("xpu_tool.remote").joinpath("sysfs_scan.sh").read_text()
+    script = resources.files("xpu_tool.collectors").joinpath("sysfs_scan.sh").read_text()
     argv = [shell, "sh"] if shell == "busybox" else [shell]
     for address in ([], ["0000:00:02.1"]):
         run = subprocess.run(

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from xpu_testkit.process import free_port
 from xpu_tool.doctor import run_doctor
 from xpu_tool.model import Status
 from xpu_tool.probes.context import ProbeContext
 from xpu_tool.probes.pci import PciGpu
-from xpu_tool.process import free_port
 from xpu_tool.target import TargetError, open_target
 
 

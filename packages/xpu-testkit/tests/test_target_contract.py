@@ -19,10 +19,10 @@ from dataclasses import dataclass
 
 import pytest
 
+from xpu_testkit.process import free_port
 from xpu_testkit.vm.guest import ROOT_PASSWORD
 from xpu_testkit.vm.qemu import QemuVM, VmSpec
 from xpu_tool.errors import ConfigError
-from xpu_tool.process import free_port
 from xpu_tool.target import CommandFailed, Target, console_target, open_target
 
 from .conftest import running_sshd

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 import xpu_tool
+from xpu_tool.collectors.run import ScriptRun
 from xpu_tool.model import Status
 from xpu_tool.probes.context import ProbeContext
 from xpu_tool.probes.pci import PciGpu
 from xpu_tool.probes.torch_xpu import judge_torch, probe_torch
-from xpu_tool.remote_exec import ScriptRun
 from xpu_tool.target import Target
 
 
@@ -43,7 +43,7 @@ def test_python_without_torch_is_absent(local: Target, monkeypatch: pytest.Monke
 
 # -- torch's files first: imported only when its answer can matter ------------------------------------
 
-COLLECTOR = Path(xpu_tool.__file__).parent / "remote" / "torch_probe.py"
+COLLECTOR = Path(xpu_tool.__file__).parent / "collectors" / "torch_probe.py"
 
 
 def collect_with(python: str, **env: str) -> dict:
@@ -133,6 +133,6 @@ def test_an_xpu_build_is_imported_only_with_an_intel_gpu_on_pci(
     [("arc-a770-i915", True), ("lunar-lake-xe", True), ("arc-a770-vfio", True), ("no-intel-gpu", False)],
 )
 def test_the_collector_counts_intel_gpus_as_the_scan_does(name: str, present: bool, machine) -> None:  # type: ignore[no-untyped-def]
-    from xpu_tool.remote.torch_probe import intel_gpu_on_pci
+    from xpu_tool.collectors.torch_probe import intel_gpu_on_pci
 
     assert intel_gpu_on_pci(str(machine(name) / "sys")) is present

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from xpu_testkit.doubles.github import MORDRAG_2025_11_26, MORDRAG_2026_07_02, NIXPKGS_OLLAMA_REV, GitHubDouble
+from xpu_testkit.process import free_port
 from xpu_tool.http import MARGIN
-from xpu_tool.process import free_port
 
 from .misbehaving import Behaviour, MisbehavingServer, answer, endless_chunks, silent, trickle
 

@@ -24,7 +24,7 @@ from xpu_tool.doctor import render_text
 from xpu_tool.errors import XpuError
 from xpu_tool.inventory import Inventory, InventoryTarget, load_inventory
 from xpu_tool.target import open_target
-from xpu_tool.targets import resolve_targets
+from xpu_tool.target_resolution import resolve_targets
 
 from . import pytest_fixtures
 from .pytest_session import XPU_SESSION, XPU_VMS, XpuSession

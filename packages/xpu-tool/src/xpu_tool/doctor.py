@@ -18,7 +18,7 @@ from .probes.environment import EnvFacts, collect_env
 from .probes.pci import SystemScan, scan_system
 from .probes.reach import judge_reach
 from .probes.registry import Collected, probes
-from .probes.services import collect_units
+from .probes.units import collect_units
 from .target import TargetError
 from .threads import in_daemon_thread
 
@@ -31,7 +31,7 @@ DEADLINE_FIX = (
 
 
 @dataclass(frozen=True)
-class Observed:
+class ObservedByDeadline:
     """What the probes saw by the deadline: the observations of those that finished, and the names
     of those that did not (``scanned``: whether the PCI scan, which every GPU rule reads, finished)."""
 
@@ -48,7 +48,7 @@ def _wait(future: Future[T], deadline: Deadline | None) -> T | None:
         return None
 
 
-def observe(ctx: ProbeContext, deadline: Deadline | None = None) -> Observed:
+def observe(ctx: ProbeContext, deadline: Deadline | None = None) -> ObservedByDeadline:
     """Run every probe once on ctx.target, concurrently (each one only issues commands through the
     target; a console target runs them one at a time), each in a daemon thread: a probe still
     running at ``deadline`` is left behind, named in ``unfinished``, and never delays the exit.
@@ -64,7 +64,9 @@ def observe(ctx: ProbeContext, deadline: Deadline | None = None) -> Observed:
         )
     unreachable = judge_reach(ctx.target, reach)
     if unreachable is not None:
-        return Observed(Observations(SystemScan((), "", "", None), {"target": unreachable}, EnvFacts({}, False, ())))
+        return ObservedByDeadline(
+            Observations(SystemScan((), "", "", None), {"target": unreachable}, EnvFacts({}, False, ()))
+        )
     collected = Collected(
         ctx,
         in_daemon_thread(scan_system, ctx, name="xpu-probe pci-scan"),
@@ -83,7 +85,9 @@ def observe(ctx: ProbeContext, deadline: Deadline | None = None) -> Observed:
         facts or EnvFacts({}, False, ()),
         tuple(found_units or ()),
     )
-    return Observed(observations, tuple(name for name, r in results.items() if r is None), scanned is not None)
+    return ObservedByDeadline(
+        observations, tuple(name for name, r in results.items() if r is None), scanned is not None
+    )
 
 
 def _unfinished(name: str, seconds: float) -> ProbeResult:

@@ -10,8 +10,3 @@ class ConfigError(XpuError):
 
     The CLI exits 2 on it; the pytest plugin turns it into a usage error.
     """
-
-
-class VmFailure(XpuError):
-    """A VM failed: it did not boot or died, its guest could not be built, or its device could not be
-    bound to vfio-pci or given back (the test kit's VM runner and passthrough raise subclasses)."""

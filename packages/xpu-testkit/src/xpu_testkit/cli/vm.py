@@ -23,21 +23,25 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from xpu_tool.cli.common import clip, readable, tcp_port
+from xpu_tool.cli.exit_codes import Exit
 from xpu_tool.errors import ConfigError
 from xpu_tool.model import Severity
 from xpu_tool.probes.context import ProbeContext
 from xpu_tool.probes.pci import parse_pci_address
-from xpu_tool.process import signals_deferred, signals_interrupt
 from xpu_tool.target import open_target
 from xpu_tool.transport.console import MAX_TIMEOUT, BackdoorShell, ConsoleError, SerialShell
+
+from ..process import signals_deferred, signals_interrupt
 from ..vm.attach import Terminal, attach
+from ..vm.errors import VmFailure
 from ..vm.guest import ROOT_PASSWORD, build_guest, default_cache_dir
 from ..vm.passthrough import MAX_SYSFS_TIMEOUT, SYSFS_TIMEOUT, RestoreError, VfioBinding, preflight, qemu_device_args
 from ..vm.preboot import kernel_problem, memory_problem, run_script_problem
 from ..vm.qemu import QemuVM, VmError, VmSpec, detect_accel, kvm_device_problem, kvm_trial
-from xpu_tool.cli.common import clip, readable, tcp_port
-from xpu_tool.cli.exit_codes import Exit
 
+# the exit code of a VM failure (the host tool's CLI reads this module's EXIT_CODES: cli.exit_codes)
+EXIT_CODES = ((VmFailure, Exit.VM_FAILED),)
 VM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 KVM_TRIAL = 10.0  # seconds an explicit --accel kvm is tried before the boot
 

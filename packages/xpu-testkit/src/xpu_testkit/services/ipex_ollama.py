@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from xpu_tool.errors import XpuError
-from xpu_tool.process import die_with_parent, free_port
 
+from ..process import die_with_parent, free_port
 from .server_process import ServerProcess
 
 

@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from xpu_tool.errors import ConfigError, VmFailure
+from xpu_tool.errors import ConfigError
+
+from .errors import VmFailure
 
 KERNEL_META = "linux-image-cloud-amd64"
 # Load order: virtio core before the PCI transport, then the console and the network driver.

@@ -20,13 +20,15 @@ import shlex
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from xpu_tool.errors import ConfigError, VmFailure
+from xpu_tool.errors import ConfigError
 from xpu_tool.http import Deadline
 from xpu_tool.model import Finding, Severity
 from xpu_tool.probes.context import ProbeContext
 from xpu_tool.probes.pci import PciDevice, SystemScan, scan_system
-from xpu_tool.process import signals_deferred
 from xpu_tool.threads import in_daemon_thread
+
+from ..process import signals_deferred
+from .errors import VmFailure
 
 SYSFS_TIMEOUT = 10.0  # seconds one sysfs write may take: an unbind or a probe takes well under that
 MAX_SYSFS_TIMEOUT = 600.0

@@ -21,9 +21,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from xpu_tool.errors import VmFailure
-from xpu_tool.process import die_with_parent, free_port
 from xpu_tool.transport.console import BackdoorShell, ConsoleError, SerialShell, connect_unix
+
+from ..process import die_with_parent, free_port
+from .errors import VmFailure
 
 KVM_DEVICE = "/dev/kvm"
 KVM_GET_API_VERSION = 0xAE00  # _IO(KVMIO, 0x00)

@@ -7,7 +7,8 @@
     xpu upstream [--lock FILE] [--json]
 
 With the test kit (xpu-testkit) installed, its commands join these through the ``xpu_tool.commands``
-entry points (a module with ``add_parser(subparsers)`` and ``run(args) -> int``):
+entry points (a module with ``add_parser(subparsers)`` and ``run(args) -> int``, and optionally
+``EXIT_CODES``, its own exceptions' exit codes: ``cli.exit_codes``):
 
     xpu bench ollama --backend NAME=URL... [--out DIR] [--repetitions N] [--journal UNIT] [--timeout S]
     xpu bench comfyui --xpu URL --cpu URL [--steps N] [--harness] [--checkpoint FILE] [--timeout S]
@@ -17,7 +18,8 @@ entry points (a module with ``add_parser(subparsers)`` and ``run(args) -> int``)
            [--name NAME] [--memory MB] [--accel auto|kvm|tcg] [--pci ADDRESS [--sysfs-timeout S]]
 
 Exit codes: ``cli.exit_codes`` (0 ok, 1 a blocking finding or failed check, 2 usage or
-configuration, 4 target or service unreachable, 5 VM failed, 70 internal error, 130 interrupted).
+configuration, 4 target or service unreachable, 5 VM failed (the test kit's), 70 internal error,
+130 interrupted).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from .. import __version__
 from ..errors import ConfigError, XpuError
 from . import check, collect, doctor, export, upstream
 from .common import Parser, readable
-from .exit_codes import EXIT_CODES_HELP, Exit, for_exception
+from .exit_codes import EXIT_CODES_HELP, Exit, Rows, for_exception, registered
 
 COMMANDS: dict[str, ModuleType] = {"doctor": doctor, "collect": collect, "check": check, "export": export,
                                    "upstream": upstream}
@@ -96,6 +98,7 @@ def _tolerant_streams() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     _tolerant_streams()
+    exit_codes: Rows = ()  # what the loaded commands register for their own exceptions
     try:
         for signum in (signal.SIGTERM, signal.SIGHUP):  # unwind (stop VMs, restore drivers) as on Ctrl-C
             signal.signal(signum, _terminate)
@@ -103,6 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         name = next((a for a in argv if not a.startswith("-")), None)
         # a host tool command needs no plugin loaded (the test kit's modules import more)
         available, broken = (dict(COMMANDS), {}) if name in COMMANDS else commands()
+        exit_codes = registered(available.values())
         if name in broken:
             raise ConfigError(broken[name])
         for line in broken.values():  # e.g. under --help: the rest still works
@@ -113,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise ConfigError(f"unrecognized arguments: {' '.join(unknown)} (see `{_prog(args)} --help`)")
         return int(available[args.command].run(args))
     except XpuError as exc:
-        code = for_exception(exc)
+        code = for_exception(exc, exit_codes)
         print(readable(f"xpu: {exc}" if code is Exit.FAILED else f"xpu: error: {exc}"), file=sys.stderr)
         return code
     except KeyboardInterrupt:

@@ -6,7 +6,7 @@ import argparse
 import runpy
 from importlib import resources
 
-from ..remote_exec import SCRIPTS
+from ..collectors.run import SCRIPTS
 from .exit_codes import Exit
 
 
@@ -16,7 +16,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    path = resources.files("xpu_tool.remote").joinpath(SCRIPTS[args.name])
+    path = resources.files("xpu_tool.collectors").joinpath(SCRIPTS[args.name])
     with resources.as_file(path) as script:
         runpy.run_path(str(script), run_name="__main__")
     return Exit.OK

@@ -10,7 +10,7 @@ from ..errors import ConfigError
 from ..inventory import load_inventory
 from ..probes.context import ProbeContext
 from ..target import open_target
-from ..targets import resolve_targets
+from ..target_resolution import resolve_targets
 from .common import check_timeout, print_json, user_name
 from .exit_codes import for_outcome
 

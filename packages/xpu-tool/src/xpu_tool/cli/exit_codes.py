@@ -6,21 +6,26 @@
     4    a target or service unreachable: its transport failed (ssh cannot connect, a console stopped
          answering), or nothing listens at a service's URL (connection refused, the host does not
          resolve): one line naming it
-    5    a VM failed: it did not boot or died, its guest could not be built, or its device could not
-         be bound to vfio-pci or given back
+    5    a VM failed (the test kit's `xpu vm`): it did not boot or died, its guest could not be built,
+         or its device could not be bound to vfio-pci or given back
     70   an internal error, i.e. a bug (EX_SOFTWARE; one line, XPU_DEBUG=1 shows the trace)
     130  interrupted (Ctrl-C, SIGTERM, SIGHUP), after QEMU is stopped and drivers are restored
 
 Expected failures raise a typed exception (``XpuError`` subclasses); ``for_exception`` maps each to
-its code, so none of them is ever an internal error. The test kit's errors map through their
-bases (``VmFailure``, ``XpuError``).
+its code, so none of them is ever an internal error. A command an installed package adds (an
+``xpu_tool.commands`` entry point) may register its own exceptions: an optional ``EXIT_CODES``
+attribute on its module, ``((ExceptionClass, Exit.CODE), ...)``, tried after this table's rows and
+before its last, ``XpuError``'s. The test kit registers 5 for its ``VmFailure`` that way; its other
+errors map through ``XpuError`` (or ``ServiceError``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import IntEnum
+from types import ModuleType
 
-from ..errors import ConfigError, VmFailure, XpuError
+from ..errors import ConfigError, XpuError
 from ..services.api import ServiceError
 from ..target import CommandFailed, TargetError
 from ..transport.console import ConsoleError
@@ -31,16 +36,17 @@ class Exit(IntEnum):
     FAILED = 1
     USAGE = 2
     UNREACHABLE = 4
-    VM_FAILED = 5
+    VM_FAILED = 5  # the test kit's: its `xpu vm` registers it (EXIT_CODES on the command's module)
     INTERNAL = 70
     INTERRUPTED = 130
 
 
-EXCEPTIONS: tuple[tuple[type[XpuError], Exit], ...] = (  # the first class that matches decides
+Rows = tuple[tuple[type[XpuError], Exit], ...]
+
+EXCEPTIONS: Rows = (  # the first class that matches decides; the commands' own rows go before the last
     (ConfigError, Exit.USAGE),
     (TargetError, Exit.UNREACHABLE),
     (ConsoleError, Exit.UNREACHABLE),
-    (VmFailure, Exit.VM_FAILED),
     (ServiceError, Exit.FAILED),
     (CommandFailed, Exit.FAILED),
     (XpuError, Exit.FAILED),
@@ -60,10 +66,21 @@ EXIT_CODES_HELP = _codes_help(__doc__ or "")
 SERVICE_ERRORS = (ServiceError,)  # its ``kind`` says whether the service could be reached at all
 
 
-def for_exception(exc: XpuError) -> Exit:
+def registered(commands: Iterable[ModuleType]) -> Rows:
+    """The rows the commands' modules register (their optional ``EXIT_CODES``), in their order."""
+    return tuple(row for module in commands for row in getattr(module, "EXIT_CODES", ()))
+
+
+def table(extra: Rows = ()) -> Rows:
+    """The whole table with the commands' rows (``registered``): after the host tool's own, before
+    ``XpuError``'s, so a command's row decides for its own classes and never for the host tool's."""
+    return (*EXCEPTIONS[:-1], *extra, EXCEPTIONS[-1])
+
+
+def for_exception(exc: XpuError, extra: Rows = ()) -> Exit:
     if isinstance(exc, SERVICE_ERRORS) and exc.kind == "unreachable":
         return Exit.UNREACHABLE
-    return next(code for kind, code in EXCEPTIONS if isinstance(exc, kind))
+    return next(code for kind, code in table(extra) if isinstance(exc, kind))
 
 
 def for_check(ok: bool, unreachable: bool) -> Exit:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..collectors.run import ScriptRun, collect
 from ..model import ProbeResult, Status
-from ..remote_exec import ScriptRun, collect
 from .context import ProbeContext
 from .registry import Collected, listed_gpus, probe
 

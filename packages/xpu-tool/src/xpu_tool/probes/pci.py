@@ -3,7 +3,7 @@ what passing a device to a VM needs (its IOMMU group, driver_override, the displ
 
 One model for everyone: ``PciDevice`` is what the scan knows of any PCI device, ``PciGpu`` an
 Intel display-class one with its name, DRM nodes and BARs. The doctor scans every Intel GPU;
-passthrough scans one address (and its IOMMU group); both read ``remote/sysfs_scan.sh`` in one
+passthrough scans one address (and its IOMMU group); both read ``collectors/sysfs_scan.sh`` in one
 target command and parse it here.
 """
 
@@ -316,7 +316,7 @@ def scan_system(ctx: ProbeContext, address: str | None = None) -> SystemScan:
         if PCI_ADDRESS.fullmatch(address) is None or address != parse_pci_address(address):
             raise ValueError(f"{address[:40]!r} is not a full PCI address (DDDD:BB:DD.F, e.g. 0000:03:00.0)")
         args.append(address)
-    script = resources.files("xpu_tool.remote").joinpath("sysfs_scan.sh").read_text()
+    script = resources.files("xpu_tool.collectors").joinpath("sysfs_scan.sh").read_text()
     out = ctx.target.run(f"set -- {shlex.join(args)}\n{script}", timeout=ctx.timeout)
     return parse_scan(out.stdout)
 

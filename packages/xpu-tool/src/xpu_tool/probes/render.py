@@ -9,7 +9,7 @@ from ..model import ProbeResult, Status
 from .context import ProbeContext
 from .pci import RenderNode, SystemScan
 from .registry import Collected, probe
-from .services import UnitFacts
+from .units import UnitFacts
 
 RW = 0o6
 

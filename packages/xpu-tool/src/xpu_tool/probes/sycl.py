@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass
 
+from ..collectors.run import collect
 from ..model import ProbeResult, Status
-from ..remote_exec import collect
 from .context import ProbeContext
 from .registry import Collected, listed_gpus, probe
 

@@ -1,13 +1,13 @@
 """PyTorch XPU: does the target's torch see Intel GPUs through torch.xpu?
 
-The collector (remote/torch_probe.py) reads what torch's files tell and imports torch only when
+The collector (collectors/torch_probe.py) reads what torch's files tell and imports torch only when
 the answer can matter; the evidence says which.
 """
 
 from __future__ import annotations
 
+from ..collectors.run import ScriptRun, collect
 from ..model import ProbeResult, Status
-from ..remote_exec import ScriptRun, collect
 from .context import ProbeContext
 from .registry import Collected, probe
 

@@ -1,5 +1,5 @@
 """Helpers for the processes the test kit starts (QEMU, servers): free ports, no orphans, and how
-the ``xpu`` process itself treats the signals that end it."""
+its ``xpu vm`` treats the signals that end it (VMs stopped, drivers given back)."""
 
 from __future__ import annotations
 

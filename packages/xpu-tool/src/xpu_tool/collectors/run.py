@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
-from .target import Target
+from ..target import Target
 
 SCRIPTS = {"level-zero": "ze_probe.py", "dpctl": "dpctl_probe.py", "torch": "torch_probe.py"}
 
@@ -39,7 +39,7 @@ class ScriptRun:
 
 
 def script_source(name: str) -> str:
-    return resources.files("xpu_tool.remote").joinpath(SCRIPTS[name]).read_text()
+    return resources.files("xpu_tool.collectors").joinpath(SCRIPTS[name]).read_text()
 
 
 def python_command(python: str, source: str, filename: str) -> str:

@@ -1,4 +1,4 @@
-# shellcheck shell=sh # run as `sh -c SCRIPT` on the target (remote_exec), no shebang read
+# shellcheck shell=sh # run as `sh -c SCRIPT` on the target (collectors/run.py), no shebang read
 # Scan PCI devices, their DRM nodes and the kernel command line.
 # POSIX sh; runs under bash, dash and busybox. $1 is a sysroot prefix ('' on a real machine).
 # $2, if given, is one PCI address (DDDD:BB:DD.F): then that device (any vendor or class) and the
