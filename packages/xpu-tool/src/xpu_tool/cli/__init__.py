@@ -38,8 +38,13 @@ from . import check, collect, doctor, export, upstream
 from .common import Parser, readable
 from .exit_codes import EXIT_CODES_HELP, Exit, Rows, for_exception, registered
 
-COMMANDS: dict[str, ModuleType] = {"doctor": doctor, "collect": collect, "check": check, "export": export,
-                                   "upstream": upstream}
+COMMANDS: dict[str, ModuleType] = {
+    "doctor": doctor,
+    "collect": collect,
+    "check": check,
+    "export": export,
+    "upstream": upstream,
+}
 PLUGIN_GROUP = "xpu_tool.commands"
 # what the test kit adds, named when it is not installed
 TEST_KIT_COMMANDS = ("bench", "tiny-model", "tiny-checkpoint", "vm")
@@ -57,18 +62,27 @@ def commands() -> tuple[dict[str, ModuleType], dict[str, str]]:
             found[ep.name] = ep.load()
         except Exception as exc:  # a broken or half-installed plugin must not take the CLI down
             dist = ep.dist.name if ep.dist is not None else "an unknown distribution"
-            broken[ep.name] = (f"`xpu {ep.name}` ({ep.value}, from {dist}) cannot be loaded: "
-                               f"{type(exc).__name__}: {str(exc)[:200]}")
+            broken[ep.name] = (
+                f"`xpu {ep.name}` ({ep.value}, from {dist}) cannot be loaded: {type(exc).__name__}: {str(exc)[:200]}"
+            )
     return found, broken
 
 
 def build_parser(available: dict[str, ModuleType]) -> argparse.ArgumentParser:
-    parser = Parser(prog="xpu", description="Check and test an Intel GPU (XPU) AI stack.", epilog=EXIT_CODES_HELP,
-                    formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(
+        prog="xpu",
+        description="Check and test an Intel GPU (XPU) AI stack.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"xpu {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     for command in available.values():
         command.add_parser(sub)
+    for command_parser in sub.choices.values():  # every command's --help ends with the exit codes
+        if command_parser.epilog is None:
+            command_parser.epilog = EXIT_CODES_HELP
+            command_parser.formatter_class = argparse.RawDescriptionHelpFormatter
     return parser
 
 
@@ -80,8 +94,10 @@ def _prog(args: argparse.Namespace) -> str:
 
 def _refuse_missing_test_kit(name: str | None, available: dict[str, ModuleType]) -> None:
     if name in TEST_KIT_COMMANDS and name not in available:
-        raise ConfigError(f"`xpu {name}` comes with the test kit, which is not installed (from the intel-xpu "
-                          "repository: pip install ./packages/xpu-testkit; Nix: pkgs.intel-xpu.xpu-testkit)")
+        raise ConfigError(
+            f"`xpu {name}` comes with the test kit, which is not installed (from the intel-xpu "
+            "repository: pip install ./packages/xpu-testkit; Nix: pkgs.intel-xpu.xpu-testkit)"
+        )
 
 
 def _terminate(signum: int, frame: object) -> None:
@@ -128,8 +144,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug: one line unless asked for the trace
         if os.environ.get("XPU_DEBUG"):
             raise
-        print(readable(f"xpu: internal error: {type(exc).__name__}: {exc} (set XPU_DEBUG=1 for the trace)"),
-              file=sys.stderr)
+        print(
+            readable(f"xpu: internal error: {type(exc).__name__}: {exc} (set XPU_DEBUG=1 for the trace)"),
+            file=sys.stderr,
+        )
         return Exit.INTERNAL
 
 

@@ -38,7 +38,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             action="append",
             default=[],
             metavar="URL",
-            help=f'a {s.title} to check (xpu_service_up{{service="{s.name}"}}); repeatable',
+            help=f'{"an" if s.title[0] in "AEIOU" else "a"} {s.title} to check (xpu_service_up{{service="{s.name}"}}); repeatable',
         )
     export.add_argument("--bench-json", type=Path, metavar="FILE", help="the ollama-bench.json of the last `xpu bench`")
     export.add_argument(
