@@ -66,8 +66,10 @@ def _written_inventory(path: Path, services: dict[str, str]) -> InventoryTarget:
 @pytest.fixture(scope="session")
 def comfyui_started_here(xpu_comfyui_server: ComfyServer, tmp_path_factory: pytest.TempPathFactory) -> InventoryTarget:
     """The real ComfyUI as both services.comfyui and services.comfyui_cpu (a harness pair)."""
-    return _written_inventory(tmp_path_factory.mktemp("inventory") / "comfyui.yaml",
-                              {"comfyui": xpu_comfyui_server.url, "comfyui_cpu": xpu_comfyui_server.url})
+    return _written_inventory(
+        tmp_path_factory.mktemp("inventory") / "comfyui.yaml",
+        {"comfyui": xpu_comfyui_server.url, "comfyui_cpu": xpu_comfyui_server.url},
+    )
 
 
 @pytest.fixture(scope="session")
@@ -77,8 +79,9 @@ def ollama_started_here(xpu_ipex_ollama: IpexOllamaServer, tmp_path_factory: pyt
 
 @pytest.fixture(scope="session")
 def llama_cpp_started_here(xpu_llama_server: LlamaServer, tmp_path_factory: pytest.TempPathFactory) -> InventoryTarget:
-    return _written_inventory(tmp_path_factory.mktemp("inventory") / "llama-cpp.yaml",
-                              {"llama_cpp": xpu_llama_server.url})
+    return _written_inventory(
+        tmp_path_factory.mktemp("inventory") / "llama-cpp.yaml", {"llama_cpp": xpu_llama_server.url}
+    )
 
 
 @pytest.fixture

@@ -50,8 +50,9 @@ def test_comfyui_xpu_beats_cpu(comfyui_target: InventoryTarget) -> None:
     assert bench.passed, f"xpu {bench.xpu.median:.2f} it/s vs cpu {bench.cpu.median:.2f} it/s ({bench.ratio:.2f}x)"
 
 
-def test_ollama_bench_runs_up_to_the_generation(ollama_target: InventoryTarget, ollama_log: Callable[[], str],
-                                                bench_out: Path, tmp_path: Path) -> None:
+def test_ollama_bench_runs_up_to_the_generation(
+    ollama_target: InventoryTarget, ollama_log: Callable[[], str], bench_out: Path, tmp_path: Path
+) -> None:
     """The model is created and generation is asked for; where it cannot run (no GPU for the
     runner) the error and the server's log must name why."""
     gguf = write_tiny_llama(tmp_path / "xpu-bench.gguf").path

@@ -60,14 +60,18 @@ def test_overlay_adds_the_package_set(nix_instantiate: str) -> None:
         callPackage = path: args: {{ inherit path; }};
         final = {{
           inherit callPackage;
-          python3Packages = {python_package_set(
-              'self: { inherit callPackage; toPythonApplication = d: d // { path = "application:" + toString d.path; }; }')};
+          python3Packages = {
+        python_package_set(
+            'self: { inherit callPackage; toPythonApplication = d: d // { path = "application:" + toString d.path; }; }'
+        )
+    };
         }};
         prev = {{ level-zero = {{ path = "nixpkgs-level-zero"; }}; hello = {{ path = "no"; }}; }};
       in builtins.mapAttrs (_: v: toString v.path) (overlay final prev).intel-xpu
     """
-    run = subprocess.run([nix_instantiate, "--eval", "--strict", "--json", "-E", expr],
-                         capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [nix_instantiate, "--eval", "--strict", "--json", "-E", expr], capture_output=True, text=True, timeout=60
+    )
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout) == {
         "ollama-ipex-llm": f"{REPO}/packages/ollama-ipex-llm/package.nix",
@@ -87,7 +91,9 @@ MORDRAG_STUB = """{
 
 def _overlays_applied(nix: str, mordrag: str) -> object:
     """overlays.default's order: intel-xpu, then mordrag on top (what composeManyExtensions does)."""
-    return eval_nix(nix, f"""
+    return eval_nix(
+        nix,
+        f"""
       let
         ours = import {REPO}/overlays/intel-xpu.nix;
         theirs = import {REPO}/overlays/mordrag.nix ({mordrag});
@@ -98,14 +104,21 @@ def _overlays_applied(nix: str, mordrag: str) -> object:
         first = ours final {{ }} // {{ comfyui = "nixpkgs-comfyui"; }};
       # comfyui is packages/comfyui-ipex over nixpkgs' comfyui: comfyui-package-cases.nix evaluates it
       in builtins.mapAttrs (n: v: if n == "comfyui" && v != null then "built:comfyui-ipex" else v) (theirs final first).intel-xpu
-    """)
+    """,
+    )
 
 
 def test_mordrag_overlay_adds_its_sycl_builds(nix_instantiate: str) -> None:
     assert _overlays_applied(nix_instantiate, MORDRAG_STUB) == {
-        "ollama-ipex-llm": "built:ollama-ipex-llm", "xpu-tool": "built:xpu-tool", "xpu-testkit": "built:xpu-testkit",
-        "benchmarks": "built:ipex-benchmarks", "ollama-sycl": "ollama-sycl-drv", "llama-cpp-sycl": "llama-cpp-sycl-drv", "python": "intel-python-drv",
-        "comfyui": "built:comfyui-ipex", "sycl-tools": "intel-llvm-drv",
+        "ollama-ipex-llm": "built:ollama-ipex-llm",
+        "xpu-tool": "built:xpu-tool",
+        "xpu-testkit": "built:xpu-testkit",
+        "benchmarks": "built:ipex-benchmarks",
+        "ollama-sycl": "ollama-sycl-drv",
+        "llama-cpp-sycl": "llama-cpp-sycl-drv",
+        "python": "intel-python-drv",
+        "comfyui": "built:comfyui-ipex",
+        "sycl-tools": "intel-llvm-drv",
     }
 
 
@@ -113,9 +126,17 @@ def test_mordrag_overlay_leaves_out_what_the_flake_lacks(nix_instantiate: str) -
     """A MordragT revision without these outputs (or without this system) evaluates; what it lacks
     is null (the modules read `pkgs.intel-xpu.<name> or null` and assert, naming the package)."""
     got = _overlays_applied(nix_instantiate, '{ packages.aarch64-linux.ollama-sycl = "x"; }')
-    assert got == {"ollama-ipex-llm": "built:ollama-ipex-llm", "xpu-tool": "built:xpu-tool",
-                   "xpu-testkit": "built:xpu-testkit", "benchmarks": "built:ipex-benchmarks",
-                   "ollama-sycl": None, "llama-cpp-sycl": None, "python": None, "sycl-tools": None, "comfyui": None}
+    assert got == {
+        "ollama-ipex-llm": "built:ollama-ipex-llm",
+        "xpu-tool": "built:xpu-tool",
+        "xpu-testkit": "built:xpu-testkit",
+        "benchmarks": "built:ipex-benchmarks",
+        "ollama-sycl": None,
+        "llama-cpp-sycl": None,
+        "python": None,
+        "sycl-tools": None,
+        "comfyui": None,
+    }
 
 
 THROWING_MORDRAG = 'throw "MordragT\'s flake was evaluated"'
@@ -133,11 +154,22 @@ def test_mordrag_overlay_reads_mordrag_only_for_its_own_packages(nix_instantiate
       in {{ names = builtins.attrNames set; inherit (set) xpu-tool; }}
     """
     assert eval_nix(nix_instantiate, expr) == {
-        "names": ["comfyui", "llama-cpp-sycl", "ollama-sycl", "python", "sycl-tools", "xpu-tool"], "xpu-tool": "ours"}
+        "names": ["comfyui", "llama-cpp-sycl", "ollama-sycl", "python", "sycl-tools", "xpu-tool"],
+        "xpu-tool": "ours",
+    }
     for name in ("llama-cpp-sycl", "comfyui"):
-        run = subprocess.run([nix_instantiate, "--eval", "--strict", "-E", expr.replace(
-            "{ names = builtins.attrNames set; inherit (set) xpu-tool; }", f"set.{name}")],
-            capture_output=True, text=True, timeout=60)
+        run = subprocess.run(
+            [
+                nix_instantiate,
+                "--eval",
+                "--strict",
+                "-E",
+                expr.replace("{ names = builtins.attrNames set; inherit (set) xpu-tool; }", f"set.{name}"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert run.returncode != 0 and "MordragT's flake was evaluated" in run.stderr, (name, run.stderr)
 
 
@@ -158,8 +190,12 @@ UPSTREAM_PATHS = {
 
 def eval_nix(nix: str, expr: str) -> object:
     # read-write: the documented cases write README blocks to the store (builtins.toFile)
-    run = subprocess.run([nix, "--read-write-mode", "--eval", "--strict", "--json", "-E", expr],
-                         capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [nix, "--read-write-mode", "--eval", "--strict", "--json", "-E", expr],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stderr
     return json.loads(run.stdout)
 
@@ -193,11 +229,21 @@ def test_module_evaluation_cases(nix_instantiate: str, upstream: dict[str, Path]
     """Every case in nixos-tests/eval/*-cases.nix (the same cases `nix flake check` evaluates), on
     nixpkgs' real services.ollama, services.comfyui, services.llama-cpp, hardware.graphics and
     assertions, Home Manager's services.ollama and nixos-hardware's common/gpu/intel."""
-    results = eval_nix(nix_instantiate, _with_upstream(upstream, f"import {REPO}/nixos-tests/eval/run.nix {{ inherit lib upstream; }}"))
+    results = eval_nix(
+        nix_instantiate, _with_upstream(upstream, f"import {REPO}/nixos-tests/eval/run.nix {{ inherit lib upstream; }}")
+    )
     assert isinstance(results, dict) and len(results) >= 49
     assert {name.split("/")[0] for name in results} == {
-        "intel-gpu", "ollama", "comfyui", "comfyui-package", "llama-cpp", "monitoring", "home-manager-ollama",
-        "home-manager-comfyui", "documented"}
+        "intel-gpu",
+        "ollama",
+        "comfyui",
+        "comfyui-package",
+        "llama-cpp",
+        "monitoring",
+        "home-manager-ollama",
+        "home-manager-comfyui",
+        "documented",
+    }
     failed = {name: r for name, r in results.items() if not r["ok"]}
     assert not failed, json.dumps(failed, indent=2)
 
@@ -261,13 +307,23 @@ def _flake_checks(nix: str, upstream: dict[str, Path], tmp: Path, extra: str = "
         testers.runNixOSTest = test: test;
       }}
     """)
-    return eval_nix(nix, FLAKE_WITH_STAND_IN_INPUTS.format(
-        lib=upstream["XPU_NIXPKGS_LIB"], nixpkgs=upstream["XPU_NIXPKGS"], home_manager=upstream["XPU_HOME_MANAGER"],
-        nixos_hardware=upstream["XPU_NIXOS_HARDWARE"], repo=REPO, inputs=tmp, extra=extra))
+    return eval_nix(
+        nix,
+        FLAKE_WITH_STAND_IN_INPUTS.format(
+            lib=upstream["XPU_NIXPKGS_LIB"],
+            nixpkgs=upstream["XPU_NIXPKGS"],
+            home_manager=upstream["XPU_HOME_MANAGER"],
+            nixos_hardware=upstream["XPU_NIXOS_HARDWARE"],
+            repo=REPO,
+            inputs=tmp,
+            extra=extra,
+        ),
+    )
 
 
-def test_flake_checks_run_every_case_on_both_harnesses(nix_instantiate: str, upstream: dict[str, Path],
-                                                      tmp_path: Path) -> None:
+def test_flake_checks_run_every_case_on_both_harnesses(
+    nix_instantiate: str, upstream: dict[str, Path], tmp_path: Path
+) -> None:
     """checks.eval-modules (harness.nix) and checks.eval-modules-nixos (harness-nixos.nix through
     nixpkgs.lib.nixosSystem) both evaluate run.nix's whole case set and pass. Here nixosSystem is a
     stand-in (the same files as harness.nix plus a bare machine's own definitions, which
@@ -279,7 +335,8 @@ def test_flake_checks_run_every_case_on_both_harnesses(nix_instantiate: str, ups
 
 
 def test_the_flake_checks_the_core_stand_ins_against_nixos_and_home_manager(
-        nix_instantiate: str, upstream: dict[str, Path], tmp_path: Path) -> None:
+    nix_instantiate: str, upstream: dict[str, Path], tmp_path: Path
+) -> None:
     """checks.drift-stand-ins, evaluated with stand-in inputs: nixosSystem is the stand-in (the
     same declarations as the stand-ins, so nothing differs) and homeManagerConfiguration too
     (stand-ins/home-manager-configuration.nix). There the Home Manager approximations that
@@ -294,8 +351,9 @@ def test_the_flake_checks_the_core_stand_ins_against_nixos_and_home_manager(
     assert json.loads(check["report"]) == {"home-manager": {"unexplained": [], "stale": sorted(KNOWN_HOME_MANAGER)}}
 
 
-def test_every_vm_test_is_a_check_on_the_flakes_modules(nix_instantiate: str, upstream: dict[str, Path],
-                                                       tmp_path: Path) -> None:
+def test_every_vm_test_is_a_check_on_the_flakes_modules(
+    nix_instantiate: str, upstream: dict[str, Path], tmp_path: Path
+) -> None:
     """flake.nix evaluated (stand-in inputs, runNixOSTest returning what it is given): one vm-<name>
     check per nixos-tests/vm/<name>.nix, each importing that file (or, for Home Manager, the test it
     returns) with this flake's nixosModules.default on every node."""
@@ -308,8 +366,9 @@ def test_every_vm_test_is_a_check_on_the_flakes_modules(nix_instantiate: str, up
         assert imported == str(path) or imported == f"intel-xpu-{path.stem}", (path, imported)
 
 
-def test_the_nixos_check_fails_naming_the_cases_nixos_refuses(nix_instantiate: str, upstream: dict[str, Path],
-                                                                tmp_path: Path) -> None:
+def test_the_nixos_check_fails_naming_the_cases_nixos_refuses(
+    nix_instantiate: str, upstream: dict[str, Path], tmp_path: Path
+) -> None:
     """A NixOS that refuses every machine with the GPU stack on: each case that expects no failed
     assertion fails the nixosSystem check, by name, while the stand-in check passes."""
     refuse = """{ config, ... }: { assertions = [ {
@@ -329,12 +388,21 @@ def test_every_documented_configuration_is_a_case(nix_instantiate: str, upstream
     """README.md's nix blocks and examples/*: one case each (documented-cases.nix finds them)."""
     import re
 
-    results = eval_nix(nix_instantiate, _with_upstream(upstream, f"""
-      builtins.attrNames (import {REPO}/nixos-tests/eval/documented-cases.nix {{ inherit harness lib upstream; }})"""))
+    results = eval_nix(
+        nix_instantiate,
+        _with_upstream(
+            upstream,
+            f"""
+      builtins.attrNames (import {REPO}/nixos-tests/eval/documented-cases.nix {{ inherit harness lib upstream; }})""",
+        ),
+    )
     blocks = len(re.findall(r"^```nix$", (REPO / "README.md").read_text(), flags=re.M))
     examples = {p.name for p in (REPO / "examples").iterdir() if p.is_dir()}
-    assert set(results) == ({f"example-{e}" for e in examples} | {f"readme-block-{i}" for i in range(1, blocks + 1)}
-                            | {"example-basic-setup-without-mordrag"})
+    assert set(results) == (
+        {f"example-{e}" for e in examples}
+        | {f"readme-block-{i}" for i in range(1, blocks + 1)}
+        | {"example-basic-setup-without-mordrag"}
+    )
     assert blocks >= 3 and examples >= {"basic-setup", "advanced-workflows"}
 
 
@@ -348,8 +416,16 @@ def test_the_template_is_a_whole_machine(nix_instantiate: str, upstream: dict[st
     It evaluates clean; without its boot loader NixOS's GRUB assertion fires, without the hardware
     file its root file system one: the case cannot pass by hiding them. The template ships no
     hardware file of its own (the user generates it)."""
-    assert {p.name for p in (REPO / "examples/basic-setup").iterdir()} == {"flake.nix", "configuration.nix", "README.md"}
-    got = eval_nix(nix_instantiate, _with_upstream(upstream, f"""
+    assert {p.name for p in (REPO / "examples/basic-setup").iterdir()} == {
+        "flake.nix",
+        "configuration.nix",
+        "README.md",
+    }
+    got = eval_nix(
+        nix_instantiate,
+        _with_upstream(
+            upstream,
+            f"""
       let
         flake = import {REPO}/examples/basic-setup/flake.nix;
         machine = (flake.outputs {{
@@ -366,21 +442,28 @@ def test_the_template_is_a_whole_machine(nix_instantiate: str, upstream: dict[st
         asShipped = assertions modules;
         noBootLoader = assertions (modules ++ [ {{ boot.loader.systemd-boot.enable = lib.mkForce false; }} ]);
         noHardware = assertions (builtins.filter (m: m != typical) modules);
-      }}"""))
+      }}""",
+        ),
+    )
     assert got["listsHardware"] and got["asShipped"] == []
     assert [m for m in got["noBootLoader"] if m.startswith(GRUB_ASSERTION)] and len(got["noBootLoader"]) == 1
     assert got["noHardware"] == [ROOT_ASSERTION]
 
 
-def test_the_nixos_check_judges_the_examples_as_whole_machines(nix_instantiate: str, upstream: dict[str, Path],
-                                                               tmp_path: Path) -> None:
+def test_the_nixos_check_judges_the_examples_as_whole_machines(
+    nix_instantiate: str, upstream: dict[str, Path], tmp_path: Path
+) -> None:
     """checks.eval-modules-nixos with the stand-in nixosSystem (GRUB by default, as NixOS): every
     machine without systemd-boot fails it, yet only the examples' cases do, since only they are whole
     machines; for the README's fragments the harness still chooses no boot loader. Only a real
     `nix flake check` has all of NixOS's assertions judge the examples (and `nixos-rebuild build`
     whether they build)."""
-    got = _flake_checks(nix_instantiate, upstream, tmp_path,
-                        extra="{ lib, ... }: { boot.loader.systemd-boot.enable = lib.mkForce false; }")
+    got = _flake_checks(
+        nix_instantiate,
+        upstream,
+        tmp_path,
+        extra="{ lib, ... }: { boot.loader.systemd-boot.enable = lib.mkForce false; }",
+    )
     assert got["checks"]["eval-modules"]["script"] == f"echo {len(got['cases'])} cases > $out"
     first = got["checks"]["eval-modules-nixos"]["script"].strip().splitlines()[0]
     failed = set(first.split(": ", 1)[1].rstrip('" >&2').split())
@@ -394,7 +477,9 @@ def test_check_only_inputs_stay_out_of_users_lock_files(nix_instantiate: str) ->
     and every example points them at itself (`follows = ""`: not fetched, nothing in its
     flake.lock). The examples take intel-xpu from the same place, the user's copy, that the docs
     name, and no placeholder OWNER is left."""
-    got = eval_nix(nix_instantiate, f"""
+    got = eval_nix(
+        nix_instantiate,
+        f"""
       let
         flake = import {REPO}/flake.nix;
         checkOnly = builtins.filter (n: n != "nixpkgs" && n != "mordrag") (builtins.attrNames flake.inputs);
@@ -414,7 +499,8 @@ def test_check_only_inputs_stay_out_of_users_lock_files(nix_instantiate: str) ->
           inherit (example name) url;
           follows = builtins.mapAttrs (_: i: i.follows or null) (example name).inputs;
         }}; }}) examples);
-      }}""")
+      }}""",
+    )
     assert set(got["checkOnly"]) == {"home-manager", "nixos-hardware"} and got["userFacing"]
     for name, ex in got["examples"].items():
         assert ex["url"] == "git+file:///opt/intel-xpu", name
@@ -431,29 +517,44 @@ def test_every_assertion_has_a_case_that_fires_it(nix_instantiate: str, upstream
     """Each `message = ` of the modules' assertions appears in some case's failedAssertions."""
     import re
 
-    results = eval_nix(nix_instantiate, _with_upstream(upstream, f"import {REPO}/nixos-tests/eval/run.nix {{ inherit lib upstream; }}"))
+    results = eval_nix(
+        nix_instantiate, _with_upstream(upstream, f"import {REPO}/nixos-tests/eval/run.nix {{ inherit lib upstream; }}")
+    )
     fired = " ".join(m for r in results.values() for m in r["got"].get("failedAssertions", []))
     sources = "".join(p.read_text() for p in sorted((REPO / "modules").rglob("*.nix")))
     # the string literals a `message =` gives, in every branch of an if
-    messages = [m.replace('\\"', '"') for block in re.findall(r"message =(.*?);\n", sources, flags=re.S)
-                for m in re.findall(r'"((?:[^"\\]|\\.)*)"|\'\'(.*?)\'\'', block, flags=re.S) for m in m if m]
+    messages = [
+        m.replace('\\"', '"')
+        for block in re.findall(r"message =(.*?);\n", sources, flags=re.S)
+        for m in re.findall(r'"((?:[^"\\]|\\.)*)"|\'\'(.*?)\'\'', block, flags=re.S)
+        for m in m
+        if m
+    ]
     assert len(messages) >= 12
     for message in messages:
         prefix = re.split(r"\$\{", message.strip().splitlines()[0])[0].strip()  # '' strings lose their indent
         assert prefix and prefix in fired, f"no case fires the assertion starting {prefix!r}"
 
 
-def test_the_old_nixpkgs_acceleration_is_told_apart_from_the_removed_one(nix_instantiate: str, upstream: dict[str, Path]) -> None:
+def test_the_old_nixpkgs_acceleration_is_told_apart_from_the_removed_one(
+    nix_instantiate: str, upstream: dict[str, Path]
+) -> None:
     """Current nixpkgs declares services.ollama.acceleration as a removed option (invisible);
     the stand-in of the old file declares it as a real one. Only the latter is refused."""
-    got = eval_nix(nix_instantiate, _with_upstream(upstream, f"""
+    got = eval_nix(
+        nix_instantiate,
+        _with_upstream(
+            upstream,
+            f"""
       let
         options = module: (lib.evalModules {{ modules = [ module {{ _module.check = false; _module.args.pkgs = {{ }}; }} ]; }}).options;
         acceleration = o: {{ declared = o.services.ollama ? acceleration; visible = o.services.ollama.acceleration.visible or true; }};
       in {{
         current = acceleration (options upstream.nixos.ollama);
         old = acceleration (options {REPO}/nixos-tests/eval/stand-ins/old-nixpkgs-ollama.nix);
-      }}"""))
+      }}""",
+        ),
+    )
     assert got == {"current": {"declared": True, "visible": False}, "old": {"declared": True, "visible": True}}
 
 
@@ -461,13 +562,20 @@ def test_stand_ins_agree_with_the_upstream_files(nix_instantiate: str, upstream:
     """The drift check in CI: options a stand-in declares that an upstream file also declares have
     the same type and default. Every arm compares what it should (an arm comparing nothing
     fails), and the stand-ins no shared file can judge are named, with the reason."""
-    got = eval_nix(nix_instantiate, _with_upstream(upstream, f"import {REPO}/nixos-tests/eval/drift-upstream.nix {{ inherit lib upstream; }}"))
+    got = eval_nix(
+        nix_instantiate,
+        _with_upstream(upstream, f"import {REPO}/nixos-tests/eval/drift-upstream.nix {{ inherit lib upstream; }}"),
+    )
     uncompared = got.pop("uncompared")
     assert set(got) == {"old-nixpkgs-ollama", "home-manager"}
     assert not [m for d in got.values() for m in d["mismatches"]], json.dumps(got, indent=2)
     assert set(got["old-nixpkgs-ollama"]["compared"]) == {
-        "services.ollama.enable", "services.ollama.package", "services.ollama.host", "services.ollama.port",
-        "services.ollama.environmentVariables"}
+        "services.ollama.enable",
+        "services.ollama.package",
+        "services.ollama.host",
+        "services.ollama.port",
+        "services.ollama.environmentVariables",
+    }
     # Home Manager's own assertions and warnings are nixpkgs' misc/assertions.nix (its modules.nix)
     assert sorted(got["home-manager"]["compared"]) == ["assertions", "warnings"]
     assert set(uncompared) == {"stand-ins/nixos.nix", "stand-ins/nginx-acme.nix"} and all(uncompared.values())
@@ -477,19 +585,38 @@ KNOWN_HOME_MANAGER = {"launchd.agents.<name>.config"}
 # what checks.drift-stand-ins must compare of the NixOS stand-ins (a sample of every kind: plain,
 # inside attrsOf submodules at each depth, and a submodule option beside a plain tree)
 NIXOS_COMPARED = {
-    "boot.kernelParams", "boot.kernelPackages", "boot.initrd.kernelModules", "environment.sessionVariables",
-    "environment.systemPackages", "systemd.services.<name>.serviceConfig", "systemd.services.<name>.wants",
-    "systemd.timers.<name>.timerConfig", "systemd.tmpfiles.settings.<name>.<name>.<name>.mode",
-    "users.users.<name>.group", "users.users.<name>.home", "users.groups.<name>.gid",
-    "networking.firewall.allowedTCPPorts", "services.udev.extraRules", "nixpkgs.overlays", "nixpkgs.config",
-    "system.stateVersion", "services.prometheus.exporters.node.enabledCollectors", "meta.maintainers",
-    "services.nginx.virtualHosts.<name>.locations.<name>.proxyPass", "security.acme.defaults.email"}
+    "boot.kernelParams",
+    "boot.kernelPackages",
+    "boot.initrd.kernelModules",
+    "environment.sessionVariables",
+    "environment.systemPackages",
+    "systemd.services.<name>.serviceConfig",
+    "systemd.services.<name>.wants",
+    "systemd.timers.<name>.timerConfig",
+    "systemd.tmpfiles.settings.<name>.<name>.<name>.mode",
+    "users.users.<name>.group",
+    "users.users.<name>.home",
+    "users.groups.<name>.gid",
+    "networking.firewall.allowedTCPPorts",
+    "services.udev.extraRules",
+    "nixpkgs.overlays",
+    "nixpkgs.config",
+    "system.stateVersion",
+    "services.prometheus.exporters.node.enabledCollectors",
+    "meta.maintainers",
+    "services.nginx.virtualHosts.<name>.locations.<name>.proxyPass",
+    "security.acme.defaults.email",
+}
 
 
 def _drift_stand_ins(nix: str, upstream: dict[str, Path], nixos_options: str = "options") -> dict:
     """drift-stand-ins.nix (checks.drift-stand-ins) on the stand-in nixosSystem and Home Manager
     configuration; `nixos_options` may rewrite their NixOS `options`."""
-    return eval_nix(nix, _with_upstream(upstream, f"""
+    return eval_nix(
+        nix,
+        _with_upstream(
+            upstream,
+            f"""
       let
         options = (import {REPO}/nixos-tests/eval/stand-ins/nixos-system.nix {{ inherit lib upstream; }} {{
           modules = [ ];
@@ -498,18 +625,26 @@ def _drift_stand_ins(nix: str, upstream: dict[str, Path], nixos_options: str = "
       in import {REPO}/nixos-tests/eval/drift-stand-ins.nix {{ inherit lib; }} {{
         nixosOptions = {nixos_options};
         homeManagerOptions = (homeManager {{ modules = [ ]; }}).options;
-      }}"""))
+      }}""",
+        ),
+    )
 
 
-def test_the_stand_in_drift_check_compares_every_core_stand_in(nix_instantiate: str,
-                                                               upstream: dict[str, Path]) -> None:
+def test_the_stand_in_drift_check_compares_every_core_stand_in(nix_instantiate: str, upstream: dict[str, Path]) -> None:
     got = _drift_stand_ins(nix_instantiate, upstream)
     nixos, home = got["nixos"], got["home-manager"]
     assert NIXOS_COMPARED <= set(nixos["compared"]) and len(nixos["compared"]) >= 55
     assert nixos["unexplained"] == [] and nixos["missing"] == [] and nixos["stale"] == []
-    assert {"home.sessionVariables", "home.packages", "xdg.dataHome", "assertions", "warnings",
-            "launchd.agents.<name>.enable", "systemd.user.services.<name>.Service.ExecStart",
-            "systemd.user.services.<name>.Unit.X-SwitchMethod"} | KNOWN_HOME_MANAGER <= set(home["compared"])
+    assert {
+        "home.sessionVariables",
+        "home.packages",
+        "xdg.dataHome",
+        "assertions",
+        "warnings",
+        "launchd.agents.<name>.enable",
+        "systemd.user.services.<name>.Service.ExecStart",
+        "systemd.user.services.<name>.Unit.X-SwitchMethod",
+    } | KNOWN_HOME_MANAGER <= set(home["compared"])
     # compared with themselves, the known approximations do not differ: stale
     assert home["unexplained"] == [] and set(home["stale"]) == KNOWN_HOME_MANAGER
 
@@ -517,17 +652,24 @@ def test_the_stand_in_drift_check_compares_every_core_stand_in(nix_instantiate: 
 def test_the_stand_in_drift_check_names_what_differs(nix_instantiate: str, upstream: dict[str, Path]) -> None:
     """A NixOS whose boot.kernelParams is a plain list of strings and that has no services.nginx:
     both are named, with what each side declares."""
-    got = _drift_stand_ins(nix_instantiate, upstream, """options // {
+    got = _drift_stand_ins(
+        nix_instantiate,
+        upstream,
+        """options // {
         boot = options.boot // {
           kernelParams = lib.mkOption { type = lib.types.listOf lib.types.str; default = [ ]; };
         };
         services = removeAttrs options.services [ "nginx" ];
-      }""")
+      }""",
+    )
     assert got["nixos"]["unexplained"] == [
-        {"option": "boot.kernelParams",
-         "standIn": {"type": "list of string, with spaces inside double quotes", "default": "[]"},
-         "real": {"type": "list of string", "default": "[]"}},
-        {"option": "services.nginx", "real": "not declared"}]
+        {
+            "option": "boot.kernelParams",
+            "standIn": {"type": "list of string, with spaces inside double quotes", "default": "[]"},
+            "real": {"type": "list of string", "default": "[]"},
+        },
+        {"option": "services.nginx", "real": "not declared"},
+    ]
 
 
 def test_the_core_stand_ins_apply_and_check_as_nixpkgs_does(nix_instantiate: str, upstream: dict[str, Path]) -> None:
@@ -535,7 +677,11 @@ def test_the_core_stand_ins_apply_and_check_as_nixpkgs_does(nix_instantiate: str
     joined with ":" and nulls dropped, firewall ports sorted and unique, a service Type systemd
     does not know refused (checkService), and boot.kernelPackages rebuilt through `extend` and
     `kernel.override`: a `//` on the set is lost, pin-kernel.nix's version survives."""
-    got = eval_nix(nix_instantiate, _with_upstream(upstream, f"""
+    got = eval_nix(
+        nix_instantiate,
+        _with_upstream(
+            upstream,
+            f"""
       let
         kernelPackages = import {REPO}/nixos-tests/eval/stand-ins/kernel-packages.nix {{ inherit lib; }};
         pin = import {REPO}/nixos-tests/eval/pin-kernel.nix;
@@ -558,21 +704,40 @@ def test_the_core_stand_ins_apply_and_check_as_nixpkgs_does(nix_instantiate: str
         merged = version (base // {{ kernel = base.kernel // {{ version = "6.6.30"; }}; }});
         oneshot = (service "oneshot").success;
         typo = (service "oneshott").success;
-      }}"""))
-    assert got == {"sessionVariables": {"A": "/a:/b:3", "C": "4"}, "ports": [22, 8188], "default": "6.12.10",
-                   "pinned": "6.6.30", "merged": "6.12.10", "oneshot": True, "typo": False}
+      }}""",
+        ),
+    )
+    assert got == {
+        "sessionVariables": {"A": "/a:/b:3", "C": "4"},
+        "ports": [22, 8188],
+        "default": "6.12.10",
+        "pinned": "6.6.30",
+        "merged": "6.12.10",
+        "oneshot": True,
+        "typo": False,
+    }
 
 
 def test_the_drift_check_catches_a_stand_in_that_drifted(nix_instantiate: str, upstream: dict[str, Path]) -> None:
-    got = eval_nix(nix_instantiate, _with_upstream(upstream, f"""
+    got = eval_nix(
+        nix_instantiate,
+        _with_upstream(
+            upstream,
+            f"""
       let
         drift = import {REPO}/nixos-tests/eval/drift.nix {{ inherit lib; }};
         options = module: (lib.evalModules {{ modules = [ module {{ _module.check = false; _module.args.pkgs = {{ }}; }} ]; }}).options;
         wrong = {{ options.services.ollama.port = lib.mkOption {{ type = lib.types.int; default = 1; }}; }};
-      in (drift {{ standIn = options wrong; real = options upstream.nixos.ollama; }}).mismatches"""))
-    assert got == [{"option": "services.ollama.port",
-                    "standIn": {"type": "signed integer", "default": "1"},
-                    "real": {"type": "16 bit unsigned integer; between 0 and 65535 (both inclusive)", "default": "11434"}}]
+      in (drift {{ standIn = options wrong; real = options upstream.nixos.ollama; }}).mismatches""",
+        ),
+    )
+    assert got == [
+        {
+            "option": "services.ollama.port",
+            "standIn": {"type": "signed integer", "default": "1"},
+            "real": {"type": "16 bit unsigned integer; between 0 and 65535 (both inclusive)", "default": "11434"},
+        }
+    ]
 
 
 def _unit_file(service_config: dict) -> str:
@@ -585,34 +750,57 @@ def _unit_file(service_config: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def test_the_export_unit_is_unprivileged_and_hardened(nix_instantiate: str, upstream: dict[str, Path],
-                                                       tmp_path: Path) -> None:
+def test_the_export_unit_is_unprivileged_and_hardened(
+    nix_instantiate: str, upstream: dict[str, Path], tmp_path: Path
+) -> None:
     """systemd's own judgement (systemd-analyze security --offline) of the xpu-export unit the
     module writes: not root, no capabilities, the system read-only but for the textfile directory,
     DRM devices only; overall exposure at most 2.0 ("OK")."""
     analyze = shutil.which("systemd-analyze")
     if analyze is None:
         pytest.skip("systemd-analyze is not installed (apt-get install systemd)")
-    units = eval_nix(nix_instantiate, _with_upstream(upstream, f"""
+    units = eval_nix(
+        nix_instantiate,
+        _with_upstream(
+            upstream,
+            f"""
       (harness {{ modules = [ {REPO}/modules/nixos/monitoring.nix
-                             {{ services.intel-xpu.monitoring.enable = true; }} ]; }}).units"""))
+                             {{ services.intel-xpu.monitoring.enable = true; }} ]; }}).units""",
+        ),
+    )
     config = units["xpu-export"]["serviceConfig"]
     assert config["User"] == "xpu-monitoring" and set(config["SupplementaryGroups"]) == {"render", "video"}
     assert config["StateDirectory"] == "xpu-monitoring/textfile" and config["ProtectSystem"] == "strict"
     assert config["DeviceAllow"] == ["char-drm"] and config["DevicePolicy"] == "closed"
     unit = tmp_path / "xpu-export.service"
     unit.write_text(_unit_file(config))
-    run = subprocess.run([analyze, "security", "--offline=true", "--threshold=20", "--json=short", str(unit)],
-                         capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [analyze, "security", "--offline=true", "--threshold=20", "--json=short", str(unit)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert run.returncode == 0, run.stderr
     unmet = {e["name"] for e in json.loads(run.stdout) if e["set"] is False}
-    assert not {"User=/DynamicUser=", "NoNewPrivileges=", "ProtectSystem=", "ProtectHome=", "PrivateTmp=",
-                "ProtectKernelTunables=", "ProtectKernelModules=", "RestrictSUIDSGID="} & unmet
+    assert (
+        not {
+            "User=/DynamicUser=",
+            "NoNewPrivileges=",
+            "ProtectSystem=",
+            "ProtectHome=",
+            "PrivateTmp=",
+            "ProtectKernelTunables=",
+            "ProtectKernelModules=",
+            "RestrictSUIDSGID=",
+        }
+        & unmet
+    )
     assert not [n for n in unmet if n.startswith("CapabilityBoundingSet=")]
     # the same unit as root fails the threshold: the check can fail
     unit.write_text(_unit_file({**config, "User": "root", "CapabilityBoundingSet": "~"}))
-    root = subprocess.run([analyze, "security", "--offline=true", "--threshold=20", str(unit)],
-                          capture_output=True, text=True, timeout=60)
+    root = subprocess.run(
+        [analyze, "security", "--offline=true", "--threshold=20", str(unit)], capture_output=True, text=True, timeout=60
+    )
     assert root.returncode != 0, root.stdout
 
 
@@ -624,24 +812,45 @@ def test_the_render_node_unit_is_the_one_udev_makes(nix_instantiate: str, upstre
     escape = shutil.which("systemd-escape")
     if escape is None:
         pytest.skip("systemd-escape is not installed (apt-get install systemd)")
-    got = eval_nix(nix_instantiate, _with_upstream(upstream, f"""
+    got = eval_nix(
+        nix_instantiate,
+        _with_upstream(
+            upstream,
+            f"""
       let
         r = harness {{ modules = [ {REPO}/modules/nixos/ollama.nix
                                   {{ services.ollama = {{ enable = true; intel.enable = true; }}; }} ]; }};
-      in {{ inherit (r) udevRules; inherit (r.ollamaUnit) wants after; }}"""))
+      in {{ inherit (r) udevRules; inherit (r.ollamaUnit) wants after; }}""",
+        ),
+    )
     [rule] = got["udevRules"]
     assert 'SUBSYSTEM=="drm"' in rule and 'KERNEL=="renderD*"' in rule and 'TAG+="systemd"' in rule
     link = re.search(r'SYMLINK\+="([^"]+)"', rule).group(1)
-    unit = subprocess.run([escape, "--path", "--suffix=device", f"/dev/{link}"], capture_output=True, text=True,
-                          timeout=30, check=True).stdout.strip()
+    unit = subprocess.run(
+        [escape, "--path", "--suffix=device", f"/dev/{link}"], capture_output=True, text=True, timeout=30, check=True
+    ).stdout.strip()
     assert got["wants"] == [unit] and unit in got["after"]
 
 
 def test_bad_option_values_are_rejected(nix_instantiate: str, upstream: dict[str, Path]) -> None:
-    run = subprocess.run([nix_instantiate, "--eval", "--strict", "-E", _with_upstream(upstream, f"""
+    run = subprocess.run(
+        [
+            nix_instantiate,
+            "--eval",
+            "--strict",
+            "-E",
+            _with_upstream(
+                upstream,
+                f"""
       (harness {{ modules = [ {REPO}/modules/nixos/intel-gpu.nix
                              {{ hardware.intel-xpu = {{ enable = true; forceProbe = [ "E20B" ]; }}; }} ]; }}).kernelParams
-    """)], capture_output=True, text=True, timeout=120)
+    """,
+            ),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode != 0
     assert "hardware.intel-xpu.forceProbe" in run.stderr and "is not of type" in run.stderr
 
@@ -656,10 +865,14 @@ def test_ci_workflow_runs_the_readme_commands() -> None:
     assert "./bootstrap.sh test" in runs("suite") and "./bootstrap.sh test --hardware" in runs("hardware")
     assert "nix flake check" in runs("flake-check")
     # the suite job brings the upstream files bootstrap.sh points the tests at (XPU_UPSTREAM)
-    fetched = {step["with"]["path"] for step in jobs["suite"]["steps"]
-               if str(step.get("uses", "")).startswith("actions/checkout") and "path" in step.get("with", {})}
-    assert fetched == {f"upstream/{name}" for name in ("nixpkgs.lib", "nixpkgs", "home-manager", "nixos-hardware",
-                                                       "comfyui")}
+    fetched = {
+        step["with"]["path"]
+        for step in jobs["suite"]["steps"]
+        if str(step.get("uses", "")).startswith("actions/checkout") and "path" in step.get("with", {})
+    }
+    assert fetched == {
+        f"upstream/{name}" for name in ("nixpkgs.lib", "nixpkgs", "home-manager", "nixos-hardware", "comfyui")
+    }
     assert 'XPU_UPSTREAM="$PWD/upstream" ./bootstrap.sh test' in runs("suite")
     assert jobs["hardware"]["runs-on"] == ["self-hosted", "linux", "intel-gpu"]
     assert "./bootstrap.sh test" in (REPO / ".ci/run").read_text()
@@ -671,8 +884,13 @@ def test_ollama_ipex_llm_package_matches_the_environment_ci_runs() -> None:
     venv = os.environ.get("XPU_IPEX_OLLAMA_VENV")
     if not venv or not (Path(venv) / "bin" / "python").exists():
         pytest.skip("XPU_IPEX_OLLAMA_VENV is not set (./bootstrap.sh test sets it)")
-    listed = subprocess.run([f"{venv}/bin/python", "-m", "pip", "list", "--format=json", "--disable-pip-version-check"],
-                            capture_output=True, text=True, timeout=120, check=True)
+    listed = subprocess.run(
+        [f"{venv}/bin/python", "-m", "pip", "list", "--format=json", "--disable-pip-version-check"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     installed = {p["name"].lower(): p["version"] for p in json.loads(listed.stdout)}
     installed.pop("pip", None)
     installed.pop("setuptools", None)
@@ -693,8 +911,9 @@ def _pyproject_dependencies(package: str) -> set[str]:
 
     project = tomllib.loads((REPO / "packages" / package / "pyproject.toml").read_text())["project"]
     # nixpkgs names Python packages by their normalised PyPI name (PEP 503).
-    return {re.sub(r"[-_.]+", "-", re.split(r"[<>=!~; \[]", dep, maxsplit=1)[0]).lower()
-            for dep in project["dependencies"]}
+    return {
+        re.sub(r"[-_.]+", "-", re.split(r"[<>=!~; \[]", dep, maxsplit=1)[0]).lower() for dep in project["dependencies"]
+    }
 
 
 def _python_packages(nix: str, extension: str = "_: _: { }") -> dict[str, dict[str, object]]:
@@ -704,7 +923,9 @@ def _python_packages(nix: str, extension: str = "_: _: { }") -> dict[str, dict[s
     passes a function the arguments it names, as nixpkgs' does; `extension` comes after the
     overlay's (e.g. a user's override of xpu-tool)."""
     names = sorted(set().union(*map(_pyproject_dependencies, PYTHON_PACKAGES)) - set(PYTHON_PACKAGES))
-    return eval_nix(nix, f"""
+    return eval_nix(
+        nix,
+        f"""
       let
         lib = {{
           fileset = {{ toSource = a: a.root; unions = l: l; }};
@@ -731,7 +952,8 @@ def _python_packages(nix: str, extension: str = "_: _: { }") -> dict[str, dict[s
           build = map (p: p.pname) drv.build-system;
         }};
       in {{ xpu-tool = describe ps.xpu-tool; xpu-testkit = describe ps.xpu-testkit; }}
-    """)
+    """,
+    )
 
 
 @pytest.mark.parametrize("package", PYTHON_PACKAGES)
@@ -754,13 +976,23 @@ def test_an_override_of_the_host_tool_reaches_the_test_kit(nix_instantiate: str)
     assert tool == ["--prefix", "LD_LIBRARY_PATH", ":", "LIBS", "--prefix", "PATH", ":", "BINS"]
     assert kit == tool + ["--prefix", "PATH", ":", "BINS"]
     assert plain["xpu-testkit"]["version"] == plain["xpu-tool"]["version"]  # released together
-    extended = _python_packages(nix_instantiate, """final: prev: {
+    extended = _python_packages(
+        nix_instantiate,
+        """final: prev: {
         xpu-tool = prev.xpu-tool.overridePythonAttrs (old: {
           makeWrapperArgs = old.makeWrapperArgs ++ [ "--set" "ZE_AFFINITY_MASK" "0" ];
         });
-      }""")
-    assert extended["xpu-testkit"]["makeWrapperArgs"] == tool + ["--set", "ZE_AFFINITY_MASK", "0", "--prefix",
-                                                                 "PATH", ":", "BINS"]
+      }""",
+    )
+    assert extended["xpu-testkit"]["makeWrapperArgs"] == tool + [
+        "--set",
+        "ZE_AFFINITY_MASK",
+        "0",
+        "--prefix",
+        "PATH",
+        ":",
+        "BINS",
+    ]
 
 
 # -- NixOS VM tests: what can be checked without nixpkgs ------------------------------------------
@@ -768,9 +1000,27 @@ def test_an_override_of_the_host_tool_reaches_the_test_kit(nix_instantiate: str)
 VM_TESTS = sorted((REPO / "nixos-tests" / "vm").glob("*.nix"))
 # The names nixpkgs' test driver gives a testScript besides one per node (nixos/lib/test-driver/
 # src/test_driver/driver.py, Driver.test_symbols; "machine" too when there is one node).
-DRIVER_SYMBOLS = {"start_all", "test_script", "machines_qemu", "machines_nspawn", "vlans", "driver", "log", "os",
-                  "create_machine", "subtest", "run_tests", "join_all", "retry", "serial_stdout_off",
-                  "serial_stdout_on", "polling_condition", "BaseMachine", "t", "debug"}
+DRIVER_SYMBOLS = {
+    "start_all",
+    "test_script",
+    "machines_qemu",
+    "machines_nspawn",
+    "vlans",
+    "driver",
+    "log",
+    "os",
+    "create_machine",
+    "subtest",
+    "run_tests",
+    "join_all",
+    "retry",
+    "serial_stdout_off",
+    "serial_stdout_on",
+    "polling_condition",
+    "BaseMachine",
+    "t",
+    "debug",
+}
 
 
 def test_there_are_vm_tests() -> None:
@@ -785,12 +1035,15 @@ def test_vm_test_script_compiles(path: Path, nix_instantiate: str) -> None:
     import builtins
 
     # a test that needs flake inputs is a function of them: give it stand-ins
-    test = eval_nix(nix_instantiate, f"""
+    test = eval_nix(
+        nix_instantiate,
+        f"""
       let
         f = import {path};
         t = if builtins.isFunction f then f (builtins.mapAttrs (_: _: {{ }}) (builtins.functionArgs f)) else f;
       in {{ inherit (t) name testScript; nodes = builtins.attrNames t.nodes; }}
-    """)
+    """,
+    )
     assert isinstance(test, dict) and test["name"].startswith("intel-xpu-") and test["nodes"]
     tree = ast.parse(test["testScript"], filename=f"{path.name}:testScript")
     nodes = set(test["nodes"]) | ({"machine"} if len(test["nodes"]) == 1 else set())

@@ -41,8 +41,11 @@ def test_the_doctor_command_agrees_with_the_suite(xpu_report: Report, xpu_target
     out = json.loads(run.stdout)
     [cli] = out["reports"]
     assert out["usable"] is cli["usable"]
-    assert [p["probe"] for p in cli["probes"]] == [p.probe for p in xpu_report.probes] == [
-        p.name for p in registry.probes()]
+    assert (
+        [p["probe"] for p in cli["probes"]]
+        == [p.probe for p in xpu_report.probes]
+        == [p.name for p in registry.probes()]
+    )
     assert (cli["usable"], run.returncode) == (xpu_report.usable, 0 if xpu_report.usable else 1)
     assert sorted(f["id"] for f in cli["findings"]) == sorted(f.id for f in xpu_report.findings)
     if xpu_report.probe("pci").status is Status.ABSENT:

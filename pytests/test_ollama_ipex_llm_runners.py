@@ -44,8 +44,9 @@ def ollama_libs() -> Path:
 
 
 def extract(binary: Path, out: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, str(EXTRACT), str(binary), str(out)], capture_output=True, text=True,
-                          timeout=TIMEOUT)
+    return subprocess.run(
+        [sys.executable, str(EXTRACT), str(binary), str(out)], capture_output=True, text=True, timeout=TIMEOUT
+    )
 
 
 def runner_files(root: Path) -> dict[str, bytes]:
@@ -64,11 +65,20 @@ def serve(ollama_libs: Path, tmp_path: Path) -> Iterator:
         tmpdir = tmp_path / f"tmp-{len(started)}"
         tmpdir.mkdir()
         log = tmp_path / f"serve-{len(started)}.log"
-        environment = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "OLLAMA_TMPDIR": str(tmpdir),
-                       "OLLAMA_HOST": f"127.0.0.1:{port}", "LD_LIBRARY_PATH": str(ollama_libs), **env}
+        environment = {
+            "PATH": os.environ["PATH"],
+            "HOME": str(tmp_path),
+            "OLLAMA_TMPDIR": str(tmpdir),
+            "OLLAMA_HOST": f"127.0.0.1:{port}",
+            "LD_LIBRARY_PATH": str(ollama_libs),
+            **env,
+        }
         with log.open("w") as out:
-            started.append(subprocess.Popen([str(ollama_libs / "ollama"), "serve"], env=environment, stdout=out,
-                                            stderr=subprocess.STDOUT))
+            started.append(
+                subprocess.Popen(
+                    [str(ollama_libs / "ollama"), "serve"], env=environment, stdout=out, stderr=subprocess.STDOUT
+                )
+            )
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + TIMEOUT
         while True:
@@ -158,8 +168,12 @@ def test_the_package_unpacks_them_at_build_time_and_starts_no_server() -> None:
         phases = builtins.concatStringsSep "\\n" (map (p: drv.${{p}} or "") [ "preInstall" "postInstall" "preFixup" "postFixup" ]);
       }}
     """
-    run = subprocess.run([nix, "--read-write-mode", "--eval", "--strict", "--json", "-E", expr],
-                         capture_output=True, text=True, timeout=TIMEOUT)
+    run = subprocess.run(
+        [nix, "--read-write-mode", "--eval", "--strict", "--json", "-E", expr],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
     assert run.returncode == 0, run.stderr
     got = json.loads(run.stdout)
     script = next(line for line in got["installPhase"].splitlines() if "extract-runners.py" in line).split()

@@ -36,10 +36,14 @@ def test_gpu_passed_through_enumerates_inside(passthrough_target: InventoryTarge
     with VfioBinding(host, pf.device):
         kernel = Path(spec.kernel) if spec.kernel else None
         vm_spec = VmSpec(
-            name=f"xpu-passthrough-{passthrough_target.name}", kernel=kernel,
-            initrd=Path(spec.initrd) if spec.initrd else None, append=spec.append,
-            run_script=Path(spec.run_script) if spec.run_script else None, memory_mb=spec.memory_mb,
-            accel=detect_accel(kernel) if kernel else "kvm", boot_timeout=900,
+            name=f"xpu-passthrough-{passthrough_target.name}",
+            kernel=kernel,
+            initrd=Path(spec.initrd) if spec.initrd else None,
+            append=spec.append,
+            run_script=Path(spec.run_script) if spec.run_script else None,
+            memory_mb=spec.memory_mb,
+            accel=detect_accel(kernel) if kernel else "kvm",
+            boot_timeout=900,
             extra_args=tuple(qemu_device_args(pf.device)),
         )
         with QemuVM(vm_spec) as vm:

@@ -35,8 +35,20 @@ def nix_build(attr: str) -> Path:
     nix = shutil.which("nix")
     if nix is None:
         pytest.skip("nix is not installed (Debian: apt-get install nix-bin)")
-    run = subprocess.run([nix, "build", "--no-link", "--json", "--extra-experimental-features", "nix-command flakes",
-                          f"{flake_ref(REPO)}#{attr}"], capture_output=True, text=True, timeout=3 * 3600)
+    run = subprocess.run(
+        [
+            nix,
+            "build",
+            "--no-link",
+            "--json",
+            "--extra-experimental-features",
+            "nix-command flakes",
+            f"{flake_ref(REPO)}#{attr}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=3 * 3600,
+    )
     if run.returncode != 0:
         errors = [line for line in run.stderr.splitlines() if line.startswith("error:")]
         last = (errors or run.stderr.strip().splitlines() or ["?"])[-1]
@@ -60,8 +72,20 @@ def test_the_flake_nix_builds_is_the_checkouts_tracked_files(tmp_path: Path) -> 
     ignored.parent.mkdir(exist_ok=True)
     ignored.write_text("must not be copied")
     try:
-        run = subprocess.run([nix, "--eval", "--json", "--store", f"local?root={tmp_path}", "-E",
-                              f'(builtins.fetchGit "{REPO}").outPath'], capture_output=True, text=True, timeout=300)
+        run = subprocess.run(
+            [
+                nix,
+                "--eval",
+                "--json",
+                "--store",
+                f"local?root={tmp_path}",
+                "-E",
+                f'(builtins.fetchGit "{REPO}").outPath',
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
     finally:
         ignored.unlink()
         if made_venv:

@@ -24,8 +24,9 @@ from .faults import fresh_tmpdir
 from .test_vm import qemu_processes
 
 DEVICE = "0000:09:00.0"
-pytestmark = pytest.mark.skipif(shutil.which("qemu-system-x86_64") is None,
-                                reason="qemu-system-x86_64 is not installed (Debian: qemu-system-x86)")
+pytestmark = pytest.mark.skipif(
+    shutil.which("qemu-system-x86_64") is None, reason="qemu-system-x86_64 is not installed (Debian: qemu-system-x86)"
+)
 
 
 @pytest.fixture
@@ -43,8 +44,28 @@ def fifo(path: Path) -> Path:
 def xpu_vm_run(lab: Path, env: dict[str, str], name: str, *extra: str) -> list[str]:
     kernel = lab / "vmlinuz"  # a Linux boot header only: QEMU gives up at the vfio-pci device before it reads on
     kernel.write_bytes(b"\0" * 0x202 + b"HdrS" + b"\0" * 0x1000)
-    return [sys.executable, "-m", "xpu_tool", "vm", "run", "--kernel", str(kernel), "--accel", "tcg",
-            "--memory", "8", "--name", name, "--pci", DEVICE, "--sysroot", str(lab), *extra, "--", "true"]
+    return [
+        sys.executable,
+        "-m",
+        "xpu_tool",
+        "vm",
+        "run",
+        "--kernel",
+        str(kernel),
+        "--accel",
+        "tcg",
+        "--memory",
+        "8",
+        "--name",
+        name,
+        "--pci",
+        DEVICE,
+        "--sysroot",
+        str(lab),
+        *extra,
+        "--",
+        "true",
+    ]
 
 
 def wait_until_blocked_on_a_fifo(pid: int, timeout: float = 30) -> None:
@@ -61,8 +82,9 @@ def wait_until_blocked_on_a_fifo(pid: int, timeout: float = 30) -> None:
     raise AssertionError(f"process {pid} never blocked on the FIFO")
 
 
-def signalled_while_blocked(argv: list[str], env: dict[str, str], attribute: Path,
-                            signals: tuple[int, ...]) -> tuple[subprocess.Popen[str], str]:
+def signalled_while_blocked(
+    argv: list[str], env: dict[str, str], attribute: Path, signals: tuple[int, ...]
+) -> tuple[subprocess.Popen[str], str]:
     """Run ``argv``; once it blocks writing the FIFO ``attribute``, send ``signals`` (0.2 s apart),
     check that it is still there, then let the write through (it must be the device's address)
     and wait for the end. (the process, its stderr)"""
@@ -95,8 +117,9 @@ def helpers_of(lab: Path) -> list[int]:
 
 def driver_restored(lab: Path) -> bool:
     base = lab / "sys/bus/pci"
-    return ((base / f"devices/{DEVICE}/driver_override").read_text() == "\n"
-            and (base / "drivers/i915/bind").read_text() == DEVICE)
+    return (base / f"devices/{DEVICE}/driver_override").read_text() == "\n" and (
+        base / "drivers/i915/bind"
+    ).read_text() == DEVICE
 
 
 def test_repeated_signals_during_the_restore_wait_for_it(lab: Path, tmp_path: Path) -> None:
@@ -105,8 +128,9 @@ def test_repeated_signals_during_the_restore_wait_for_it(lab: Path, tmp_path: Pa
     env, tmp = fresh_tmpdir(tmp_path)
     unbind = fifo(lab / "sys/bus/pci/drivers/vfio-pci/unbind")  # the restore's first write blocks
     name = f"xpu-restore-{os.getpid()}"
-    proc, stderr = signalled_while_blocked(xpu_vm_run(lab, env, name), env, unbind,
-                                           (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGINT))
+    proc, stderr = signalled_while_blocked(
+        xpu_vm_run(lab, env, name), env, unbind, (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
+    )
     assert driver_restored(lab)
     assert proc.returncode == Exit.VM_FAILED and "Traceback" not in stderr, stderr
     lines = stderr.splitlines()
@@ -121,8 +145,9 @@ GIVE_BACK = 5.0  # the give-back's bound once a signal has come (passthrough.GIV
 HUNG_BIND_WRITES = {"drivers-probe": "sys/bus/pci/drivers_probe", "i915-unbind": "sys/bus/pci/drivers/i915/unbind"}
 
 
-def signalled_during_a_hung_write(argv: list[str], env: dict[str, str],
-                                  signum: int) -> tuple[subprocess.Popen[str], str, float]:
+def signalled_during_a_hung_write(
+    argv: list[str], env: dict[str, str], signum: int
+) -> tuple[subprocess.Popen[str], str, float]:
     """Run ``argv``; once it blocks writing a FIFO that nobody will read, send ``signum``.
     (the process, its stderr, seconds from the signal to its exit)"""
     proc = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True, env=env)
@@ -138,8 +163,9 @@ def signalled_during_a_hung_write(argv: list[str], env: dict[str, str],
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=["INT", "TERM", "HUP"])
 @pytest.mark.parametrize("hung", sorted(HUNG_BIND_WRITES))
-def test_a_signal_during_a_hung_bind_write_ends_the_run_at_once(hung: str, signum: int, lab: Path,
-                                                                tmp_path: Path) -> None:
+def test_a_signal_during_a_hung_bind_write_ends_the_run_at_once(
+    hung: str, signum: int, lab: Path, tmp_path: Path
+) -> None:
     """The kernel never answers a bind write. Ctrl-C, SIGTERM or the terminal closing ends the wait at
     once; the device is given back and the run ends with 130. Before: the signal waited for the
     write's own 60 s, and the run ended at 61 s with exit 5."""
@@ -168,10 +194,13 @@ def test_a_signal_when_the_give_back_hangs_too_prints_the_commands(lab: Path, tm
     assert GIVE_BACK - 0.5 < took < GIVE_BACK + 2, f"the run ended {took:.1f} s after the signal"
     lines = stderr.splitlines()
     first = lines.index("xpu: interrupted")
-    assert lines[first + 1:] == [
-        (f"{DEVICE} was not given back to i915: writing '{DEVICE}' to /sys/bus/pci/drivers/i915/bind failed: "
-         f"no answer within {GIVE_BACK:g} s; finish by hand, as root:"),
-        f"  printf %s {DEVICE} > {bind}"], stderr
+    assert lines[first + 1 :] == [
+        (
+            f"{DEVICE} was not given back to i915: writing '{DEVICE}' to /sys/bus/pci/drivers/i915/bind failed: "
+            f"no answer within {GIVE_BACK:g} s; finish by hand, as root:"
+        ),
+        f"  printf %s {DEVICE} > {bind}",
+    ], stderr
     assert (lab / f"sys/bus/pci/devices/{DEVICE}/driver_override").read_text() == "\n"  # the rest was given back
     bind.unlink()
     bind.touch()
@@ -181,22 +210,25 @@ def test_a_signal_when_the_give_back_hangs_too_prints_the_commands(lab: Path, tm
 
 
 @pytest.mark.parametrize("option, bound", [(["--sysfs-timeout", "1"], 1.0), ([], 10.0)], ids=["option", "default"])
-def test_a_hung_bind_write_ends_at_the_sysfs_timeout(option: list[str], bound: float, lab: Path,
-                                                     tmp_path: Path) -> None:
+def test_a_hung_bind_write_ends_at_the_sysfs_timeout(
+    option: list[str], bound: float, lab: Path, tmp_path: Path
+) -> None:
     """No signal: the wait ends at --sysfs-timeout (default 10 s), what was done is undone, exit 5.
     Before: 60 s, and no option to shorten it."""
     env, tmp = fresh_tmpdir(tmp_path)
     fifo(lab / "sys/bus/pci/drivers_probe")
     name = f"xpu-sysfs-timeout-{os.getpid()}"
     started = time.monotonic()
-    run = subprocess.run(xpu_vm_run(lab, env, name, *option), capture_output=True, text=True, env=env, timeout=90,
-                         check=False)
+    run = subprocess.run(
+        xpu_vm_run(lab, env, name, *option), capture_output=True, text=True, env=env, timeout=90, check=False
+    )
     took = time.monotonic() - started
     assert run.returncode == Exit.VM_FAILED and "Traceback" not in run.stderr, run.stderr
     assert bound <= took < bound + 5, f"{took:.1f} s"
     assert run.stderr.splitlines()[-1] == (
         f"xpu: error: could not bind {DEVICE} to vfio-pci: writing '{DEVICE}' to /sys/bus/pci/drivers_probe failed: "
-        f"no answer within {bound:g} s")
+        f"no answer within {bound:g} s"
+    )
     assert driver_restored(lab)
     assert list(tmp.iterdir()) == [] and qemu_processes(name) == [] and helpers_of(lab) == []
 
@@ -204,10 +236,20 @@ def test_a_hung_bind_write_ends_at_the_sysfs_timeout(option: list[str], bound: f
 @pytest.mark.parametrize("value", ["0", "-1", "nan", "inf", "601"])
 def test_a_sysfs_timeout_that_is_no_bound_is_refused_before_any_write(value: str, lab: Path, tmp_path: Path) -> None:
     env, tmp = fresh_tmpdir(tmp_path)
-    run = subprocess.run(xpu_vm_run(lab, env, "xpu-sysfs-bad", "--sysfs-timeout", value), capture_output=True,
-                         text=True, env=env, timeout=60, check=False)
-    assert run.returncode == 2 and run.stderr.startswith("xpu: error: --sysfs-timeout ") \
-        and "above 0 and at most 600" in run.stderr and len(run.stderr.splitlines()) == 1, run.stderr
+    run = subprocess.run(
+        xpu_vm_run(lab, env, "xpu-sysfs-bad", "--sysfs-timeout", value),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert (
+        run.returncode == 2
+        and run.stderr.startswith("xpu: error: --sysfs-timeout ")
+        and "above 0 and at most 600" in run.stderr
+        and len(run.stderr.splitlines()) == 1
+    ), run.stderr
     assert (lab / f"sys/bus/pci/devices/{DEVICE}/driver_override").read_text() == "(null)\n"  # untouched
     assert list(tmp.iterdir()) == []
 
@@ -223,8 +265,10 @@ def test_a_failed_restore_keeps_the_error_and_gives_the_commands(lab: Path, tmp_
     lines = run.stderr.splitlines()
     first = next(n for n, line in enumerate(lines) if line.startswith("xpu: error: "))
     assert lines[first].startswith(f"xpu: error: VM {name} did not boot")  # the original error, kept
-    assert lines[-2] == (f"{DEVICE} was not given back to i915: writing '{DEVICE}' to /sys/bus/pci/drivers/i915/bind "
-                         "failed: Is a directory; finish by hand, as root:")
+    assert lines[-2] == (
+        f"{DEVICE} was not given back to i915: writing '{DEVICE}' to /sys/bus/pci/drivers/i915/bind "
+        "failed: Is a directory; finish by hand, as root:"
+    )
     command = lines[-1].strip()
     bind.rmdir()
     bind.touch()
@@ -233,15 +277,23 @@ def test_a_failed_restore_keeps_the_error_and_gives_the_commands(lab: Path, tmp_
     assert qemu_processes(name) == [] and helpers_of(lab) == []
 
 
-@pytest.mark.parametrize("layout, address, message", [
-    ("iommu-off", DEVICE, f"xpu: error: {DEVICE} cannot be passed through: The IOMMU is off: no IOMMU groups -> "
-                          "enable VT-d in the firmware and boot with intel_iommu=on iommu=pt"),
-    ("dgpu-own-group", "zzzz", "xpu: error: argument --pci: 'zzzz' is not a PCI address"),
-    ("dgpu-own-group", "../../../../tmp", "xpu: error: argument --pci: '../../../../tmp' is not a PCI address"),
-    ("dgpu-own-group", "0000:0a:00.0", "xpu: error: no PCI device 0000:0a:00.0 on local://"),
-])
-def test_a_refused_device_is_one_line_and_leaves_nothing(layout: str, address: str, message: str,
-                                                        tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "layout, address, message",
+    [
+        (
+            "iommu-off",
+            DEVICE,
+            f"xpu: error: {DEVICE} cannot be passed through: The IOMMU is off: no IOMMU groups -> "
+            "enable VT-d in the firmware and boot with intel_iommu=on iommu=pt",
+        ),
+        ("dgpu-own-group", "zzzz", "xpu: error: argument --pci: 'zzzz' is not a PCI address"),
+        ("dgpu-own-group", "../../../../tmp", "xpu: error: argument --pci: '../../../../tmp' is not a PCI address"),
+        ("dgpu-own-group", "0000:0a:00.0", "xpu: error: no PCI device 0000:0a:00.0 on local://"),
+    ],
+)
+def test_a_refused_device_is_one_line_and_leaves_nothing(
+    layout: str, address: str, message: str, tmp_path: Path
+) -> None:
     env, tmp = fresh_tmpdir(tmp_path)
     lab = machines.materialize(f"passthrough/{layout}", tmp_path / layout)
     argv = xpu_vm_run(lab, env, "xpu-refused")

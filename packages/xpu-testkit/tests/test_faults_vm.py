@@ -25,9 +25,24 @@ pytestmark = pytest.mark.xpu_boots_vm
 
 
 def xpu_vm(verb: str, guest: GuestImage, accel: str, name: str, *extra: str, append: str = "") -> list[str]:
-    return [sys.executable, "-m", "xpu_tool", "vm", verb, "--kernel", str(guest.kernel), "--initrd",
-            str(guest.initrd), "--append", f"{guest.append} {append}".strip(), "--accel", accel, "--name", name,
-            *extra]
+    return [
+        sys.executable,
+        "-m",
+        "xpu_tool",
+        "vm",
+        verb,
+        "--kernel",
+        str(guest.kernel),
+        "--initrd",
+        str(guest.initrd),
+        "--append",
+        f"{guest.append} {append}".strip(),
+        "--accel",
+        accel,
+        "--name",
+        name,
+        *extra,
+    ]
 
 
 def wait_for_qemu(name: str, timeout: float = 60) -> None:
@@ -42,8 +57,13 @@ def test_vm_boot_stopped_by_a_signal_leaves_nothing(signum: int, xpu_guest, xpu_
     """Ctrl-C and SIGTERM are the documented ways to stop `xpu vm boot`; SIGHUP is its terminal closing."""
     env, tmp = fresh_tmpdir(tmp_path)
     name = f"xpu-boot-{signum}-{os.getpid()}"
-    proc = subprocess.Popen(xpu_vm("boot", xpu_guest, xpu_accel, name), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        xpu_vm("boot", xpu_guest, xpu_accel, name),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         assert proc.stderr is not None
         for line in proc.stderr:
@@ -61,8 +81,13 @@ def test_vm_boot_stopped_by_a_signal_leaves_nothing(signum: int, xpu_guest, xpu_
 def test_vm_run_stopped_while_booting_leaves_nothing(xpu_guest, xpu_accel, tmp_path: Path) -> None:
     env, tmp = fresh_tmpdir(tmp_path)
     name = f"xpu-early-{os.getpid()}"
-    proc = subprocess.Popen(xpu_vm("run", xpu_guest, xpu_accel, name, "--", "true"), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        xpu_vm("run", xpu_guest, xpu_accel, name, "--", "true"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         wait_for_qemu(name)
         proc.send_signal(signal.SIGTERM)
@@ -76,8 +101,13 @@ def test_vm_run_stopped_while_booting_leaves_nothing(xpu_guest, xpu_accel, tmp_p
 def test_a_vm_that_failed_keeps_its_directory_and_names_it(xpu_guest, xpu_accel, tmp_path: Path) -> None:
     env, tmp = fresh_tmpdir(tmp_path)
     name = f"xpu-panic-{os.getpid()}"
-    run = subprocess.run(xpu_vm("run", xpu_guest, xpu_accel, name, "--boot-timeout", "30", "--", "true",
-                                append="xpu.mode=panic"), capture_output=True, text=True, env=env, timeout=120)
+    run = subprocess.run(
+        xpu_vm("run", xpu_guest, xpu_accel, name, "--boot-timeout", "30", "--", "true", append="xpu.mode=panic"),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert run.returncode == Exit.VM_FAILED and "Traceback" not in run.stderr, run.stderr
     [workdir] = tmp.iterdir()
     assert f"xpu vm: kept {workdir} (the VM's console log and QEMU's messages)" in run.stderr.splitlines()
@@ -86,8 +116,9 @@ def test_a_vm_that_failed_keeps_its_directory_and_names_it(xpu_guest, xpu_accel,
 
 
 @pytest.mark.parametrize("verb", ["run", "boot"])
-def test_a_vm_that_failed_silently_keeps_the_log_its_error_names(verb: str, xpu_guest, xpu_accel,
-                                                                 tmp_path: Path) -> None:
+def test_a_vm_that_failed_silently_keeps_the_log_its_error_names(
+    verb: str, xpu_guest, xpu_accel, tmp_path: Path
+) -> None:
     """A guest that prints nothing on the serial console (its console is tty0) and offers no shell:
     the error names the empty console log, so that file is still there when the command has ended."""
     env, tmp = fresh_tmpdir(tmp_path)
@@ -97,8 +128,9 @@ def test_a_vm_that_failed_silently_keeps_the_log_its_error_names(verb: str, xpu_
     run = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120)
     assert run.returncode == Exit.VM_FAILED and "Traceback" not in run.stderr, run.stderr
     error = next(line for line in run.stderr.splitlines() if line.startswith("xpu: error: "))
-    assert error.startswith(f"xpu: error: VM {name} did not boot: no backdoor shell within 5 s") and \
-        error.endswith("/console.log (empty)"), error
+    assert error.startswith(f"xpu: error: VM {name} did not boot: no backdoor shell within 5 s") and error.endswith(
+        "/console.log (empty)"
+    ), error
     log = Path(error.removesuffix(" (empty)").rsplit(" ", 1)[1])
     assert log.is_file() and log.stat().st_size == 0
     assert f"xpu vm: kept {log.parent} (the VM's console log and QEMU's messages)" in run.stderr.splitlines()
@@ -111,8 +143,14 @@ def test_a_working_directory_with_a_comma_boots(xpu_guest, xpu_accel, tmp_path: 
     tmp = tmp_path / "a,b"
     tmp.mkdir()
     name = f"xpu-comma-{os.getpid()}"
-    run = subprocess.run(xpu_vm("run", xpu_guest, xpu_accel, name, "--", "echo", "booted"), capture_output=True,
-                         text=True, env={**os.environ, "TMPDIR": str(tmp)}, timeout=120, check=False)
+    run = subprocess.run(
+        xpu_vm("run", xpu_guest, xpu_accel, name, "--", "echo", "booted"),
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TMPDIR": str(tmp)},
+        timeout=120,
+        check=False,
+    )
     assert run.returncode == 0 and run.stdout == "booted\n", run.stderr
     assert list(tmp.iterdir()) == [] and qemu_processes(name) == []
 
@@ -124,8 +162,13 @@ def test_a_run_script_refused_before_boot_leaves_nothing(mode: int | None, messa
     if mode is not None:
         script.write_text("#!/bin/sh\nexit 0\n")
         script.chmod(mode)
-    run = subprocess.run([sys.executable, "-m", "xpu_tool", "vm", "boot", "--run-script", str(script)],
-                         capture_output=True, text=True, env=env, timeout=60)
+    run = subprocess.run(
+        [sys.executable, "-m", "xpu_tool", "vm", "boot", "--run-script", str(script)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert run.returncode == 2 and run.stderr == f"xpu: error: {script}: {message}\n"
     assert list(tmp.iterdir()) == []
 
@@ -135,7 +178,7 @@ def test_vm_shell_is_an_interactive_session(xpu_guest, xpu_accel, tmp_path: Path
     env, tmp = fresh_tmpdir(tmp_path)
     name = f"xpu-shell-{os.getpid()}"
     argv = xpu_vm("shell", xpu_guest, xpu_accel, name)
-    argv[argv.index("--kernel"):argv.index("--accel")] = ["--debian-guest"]  # it knows the guest's root password
+    argv[argv.index("--kernel") : argv.index("--accel")] = ["--debian-guest"]  # it knows the guest's root password
     child = pexpect.spawn(argv[0], argv[1:], env=env, timeout=90, encoding="utf-8", codec_errors="replace")
     try:
         child.expect_exact("xpu vm: attached; Ctrl-] detaches and stops the VM")
@@ -155,8 +198,14 @@ def test_vm_shell_is_an_interactive_session(xpu_guest, xpu_accel, tmp_path: Path
 def test_vm_shell_whose_terminal_closes_leaves_nothing(xpu_guest, xpu_accel, tmp_path: Path) -> None:
     env, tmp = fresh_tmpdir(tmp_path)
     name = f"xpu-hangup-{os.getpid()}"
-    child = pexpect.spawn(sys.executable, xpu_vm("shell", xpu_guest, xpu_accel, name)[1:], env=env, timeout=90,
-                          encoding="utf-8", codec_errors="replace")
+    child = pexpect.spawn(
+        sys.executable,
+        xpu_vm("shell", xpu_guest, xpu_accel, name)[1:],
+        env=env,
+        timeout=90,
+        encoding="utf-8",
+        codec_errors="replace",
+    )
     try:
         child.expect_exact("xpu vm: attached")
         child.expect_exact("login: ")  # the guest's own login prompt, for the user to answer

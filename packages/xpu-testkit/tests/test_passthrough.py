@@ -15,8 +15,15 @@ from xpu_tool.model import Severity
 from xpu_tool.probes.context import ProbeContext
 from xpu_tool.probes.pci import parse_pci_address, scan_system
 from xpu_tool.target import CommandOutput, Target
-from xpu_testkit.vm.passthrough import (BindError, RestoreError, SysfsWrite, VfioBinding, device_state, preflight,
-                                        qemu_device_args)
+from xpu_testkit.vm.passthrough import (
+    BindError,
+    RestoreError,
+    SysfsWrite,
+    VfioBinding,
+    device_state,
+    preflight,
+    qemu_device_args,
+)
 
 
 @pytest.fixture
@@ -53,7 +60,7 @@ def test_iommu_off(lab) -> None:
     pf = preflight(lab("iommu-off"), "0000:09:00.0", memory_mb=1)
     assert ids(pf)["iommu-off"] is Severity.FAIL and not pf.ok
     finding = next(f for f in pf.findings if f.id == "iommu-off")
-    assert 'intel_iommu=on' in (finding.nixos or "")
+    assert "intel_iommu=on" in (finding.nixos or "")
 
 
 def test_shared_group_names_the_device_in_use(lab) -> None:
@@ -145,8 +152,11 @@ def test_failed_bind_rolls_back(lab) -> None:
     (Path(ctx.sysroot) / "sys/bus/pci/drivers_probe").unlink()
     (Path(ctx.sysroot) / "sys/bus/pci/drivers_probe").mkdir()  # writing to it now fails
     binding = VfioBinding(ctx, dev)
-    with pytest.raises(BindError, match="could not bind 0000:09:00.0 to vfio-pci: writing '0000:09:00.0' to "
-                                        "/sys/bus/pci/drivers_probe failed: Is a directory"):
+    with pytest.raises(
+        BindError,
+        match="could not bind 0000:09:00.0 to vfio-pci: writing '0000:09:00.0' to "
+        "/sys/bus/pci/drivers_probe failed: Is a directory",
+    ):
         with binding:
             pass
     assert binding.done[2:] == [  # the probe may have bound it before failing: undone too
@@ -165,9 +175,11 @@ def test_only_what_was_done_is_undone(lab) -> None:
     binding = VfioBinding(ctx, dev)
     with pytest.raises(BindError):
         binding.__enter__()
-    assert binding.done == [SysfsWrite("/sys/bus/pci/devices/0000:09:00.0/driver_override", "vfio-pci"),
-                            SysfsWrite("/sys/bus/pci/devices/0000:09:00.0/driver_override", "\n"),
-                            SysfsWrite("/sys/bus/pci/drivers/i915/bind", "0000:09:00.0")]
+    assert binding.done == [
+        SysfsWrite("/sys/bus/pci/devices/0000:09:00.0/driver_override", "vfio-pci"),
+        SysfsWrite("/sys/bus/pci/devices/0000:09:00.0/driver_override", "\n"),
+        SysfsWrite("/sys/bus/pci/drivers/i915/bind", "0000:09:00.0"),
+    ]
     assert (Path(ctx.sysroot) / "sys/bus/pci/devices/0000:09:00.0/driver_override").read_text() == "\n"
 
 
@@ -204,15 +216,18 @@ def test_a_write_the_kernel_holds_ends_at_its_timeout(lab, tmp_path: Path) -> No
         with VfioBinding(ctx, dev, timeout=1):
             pass
     assert time.monotonic() - started < 5
-    assert err.value.commands == (f"printf %s 0000:09:00.0 > {unbind}",
-                                  f"echo > {ctx.sysroot}/sys/bus/pci/devices/0000:09:00.0/driver_override",
-                                  f"printf %s 0000:09:00.0 > {ctx.sysroot}/sys/bus/pci/drivers/i915/bind")
+    assert err.value.commands == (
+        f"printf %s 0000:09:00.0 > {unbind}",
+        f"echo > {ctx.sysroot}/sys/bus/pci/devices/0000:09:00.0/driver_override",
+        f"printf %s 0000:09:00.0 > {ctx.sysroot}/sys/bus/pci/drivers/i915/bind",
+    )
     assert (Path(ctx.sysroot) / "sys/bus/pci/drivers/i915/bind").read_text() == "0000:09:00.0"
     os.close(os.open(unbind, os.O_RDONLY | os.O_NONBLOCK))  # let the abandoned writer finish
 
 
-@pytest.mark.parametrize("text, address", [("0000:09:00.0", "0000:09:00.0"), ("09:00.0", "0000:09:00.0"),
-                                           ("10000:E1:1F.7", "10000:e1:1f.7")])
+@pytest.mark.parametrize(
+    "text, address", [("0000:09:00.0", "0000:09:00.0"), ("09:00.0", "0000:09:00.0"), ("10000:E1:1F.7", "10000:e1:1f.7")]
+)
 def test_pci_addresses(text: str, address: str) -> None:
     assert parse_pci_address(text) == address
 
@@ -259,8 +274,11 @@ def test_the_doctor_and_passthrough_see_the_same_device(layout: str, lab) -> Non
     for gpu in gpus:
         pf = preflight(ctx, gpu.address, memory_mb=1, force=True)
         assert pf.device == gpu
-        assert pf.device.iommu_group == (None if layout == "iommu-off" else str(machines.load(
-            f"passthrough/{layout}")["devices"][gpu.address]["iommu_group"]))
+        assert pf.device.iommu_group == (
+            None
+            if layout == "iommu-off"
+            else str(machines.load(f"passthrough/{layout}")["devices"][gpu.address]["iommu_group"])
+        )
 
 
 def test_preflight_and_binding_take_one_target_command(lab) -> None:

@@ -73,8 +73,13 @@ def xpu_vm(request: pytest.FixtureRequest, xpu_guest: GuestImage, xpu_accel: str
 
     def start(**overrides: object) -> QemuVM:
         append = f"{xpu_guest.append} {overrides.pop('extra_append', '')}".strip()
-        fields: dict[str, object] = {"name": f"xpu-test-{secrets.token_hex(4)}", "kernel": xpu_guest.kernel,
-                                     "initrd": xpu_guest.initrd, "append": append, "accel": xpu_accel}
+        fields: dict[str, object] = {
+            "name": f"xpu-test-{secrets.token_hex(4)}",
+            "kernel": xpu_guest.kernel,
+            "initrd": xpu_guest.initrd,
+            "append": append,
+            "accel": xpu_accel,
+        }
         fields.update(overrides)
         vm = QemuVM(VmSpec(**fields))  # type: ignore[arg-type]
         vms.append(vm)
@@ -87,8 +92,9 @@ def xpu_vm(request: pytest.FixtureRequest, xpu_guest: GuestImage, xpu_accel: str
 
 
 @pytest.fixture(scope="session")
-def xpu_comfyui_server(request: pytest.FixtureRequest,
-                       tmp_path_factory: pytest.TempPathFactory) -> Iterator[ComfyServer]:
+def xpu_comfyui_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ComfyServer]:
     """The real ComfyUI (XPU_COMFYUI_SRC run by XPU_COMFYUI_VENV's Python) on the CPU, on a free
     loopback port, with the one-step-sd15 checkpoint (random weights, seed 0) written into its
     models while it starts. Stopped after the session; if a test failed, its log is kept as

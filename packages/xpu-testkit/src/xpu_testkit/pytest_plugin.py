@@ -42,11 +42,21 @@ STRICT_SKIP_ALLOWED = "xpu_allowed_skip"
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("xpu", "Intel GPU (xpu-testkit)")
     group.addoption("--hardware", action="store_true", help="run tests that need a real Intel GPU")
-    group.addoption("--xpu-target", action="append", default=[], dest="xpu_targets", metavar="URL|NAME",
-                    help="target to test: local:// (default), ssh://[user@]host[:port], or an inventory name")
+    group.addoption(
+        "--xpu-target",
+        action="append",
+        default=[],
+        dest="xpu_targets",
+        metavar="URL|NAME",
+        help="target to test: local:// (default), ssh://[user@]host[:port], or an inventory name",
+    )
     group.addoption("--xpu-inventory", dest="xpu_inventory", metavar="FILE", help="YAML inventory of targets")
-    group.addoption("--xpu-strict-skips", action="store_true", dest="xpu_strict_skips",
-                    help="fail skipped tests (for CI, where every component is installed)")
+    group.addoption(
+        "--xpu-strict-skips",
+        action="store_true",
+        dest="xpu_strict_skips",
+        help="fail skipped tests (for CI, where every component is installed)",
+    )
 
 
 def _specs(config: pytest.Config, inventory: Inventory | None) -> tuple[InventoryTarget, ...]:
@@ -67,7 +77,9 @@ def pytest_configure(config: pytest.Config) -> None:
     except XpuError as exc:  # a bad option or inventory, or a console target that does not answer
         raise pytest.UsageError(str(exc)) from None
     config.stash[XPU_SESSION] = XpuSession(
-        hardware=config.getoption("hardware"), specs=specs, inventory=inventory,
+        hardware=config.getoption("hardware"),
+        specs=specs,
+        inventory=inventory,
         strict_skips=config.getoption("xpu_strict_skips"),
     )
     # every fixture is named xpu_*: none replaces another plugin's (pytest-testinfra's ``host`` stays its own)
@@ -90,8 +102,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.hookimpl(hookwrapper=True)  # the old-style wrapper: pytest 8.0 (the floor) has no wrapper=True
-def pytest_runtest_makereport(item: pytest.Item,
-                              call: pytest.CallInfo[None]) -> Generator[None, Result[pytest.TestReport], None]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, Result[pytest.TestReport], None]:
     outcome = yield
     report = outcome.get_result()
     session = item.config.stash.get(XPU_SESSION, None)
@@ -101,8 +114,9 @@ def pytest_runtest_makereport(item: pytest.Item,
         report.sections.append(("xpu doctor", render_text(item.funcargs["xpu_report"])))
     comfyui = getattr(item, "funcargs", {}).get("xpu_comfyui_server")
     if report.failed and comfyui is not None:
-        report.sections.append((f"ComfyUI log ({comfyui.log}), last 60 lines",
-                                "\n".join(comfyui.log_text().splitlines()[-60:])))
+        report.sections.append(
+            (f"ComfyUI log ({comfyui.log}), last 60 lines", "\n".join(comfyui.log_text().splitlines()[-60:]))
+        )
     if report.failed:
         for vm in item.stash.get(XPU_VMS, []):
             report.sections.append((f"console log of VM {vm.spec.name} ({vm.console_log})", vm.console_tail(200)))

@@ -43,8 +43,9 @@ class HttpError(Exception):
     itself ("cannot connect to Ollama at URL: Connection refused").
     """
 
-    def __init__(self, kind: str, message: str, *, status: int | None = None, body: bytes = b"",
-                 reason: str = "") -> None:
+    def __init__(
+        self, kind: str, message: str, *, status: int | None = None, body: bytes = b"", reason: str = ""
+    ) -> None:
         super().__init__(message)
         self.kind = kind
         self.status = status
@@ -101,21 +102,27 @@ class Response:
         try:
             return json.loads(self.body)
         except (ValueError, RecursionError):
-            raise HttpError("bad-body", f"{self.url}: not JSON: {quote(self.body)}", status=self.status,
-                            body=self.body) from None
+            raise HttpError(
+                "bad-body", f"{self.url}: not JSON: {quote(self.body)}", status=self.status, body=self.body
+            ) from None
 
     def json_object(self) -> dict[str, Any]:
         """The body as a JSON object; a list, a string or a number where an object belongs is an error."""
         value = self.json()
         if not isinstance(value, dict):
-            raise HttpError("bad-body", f"{self.url}: expected a JSON object, got {type(value).__name__}: "
-                            f"{quote(self.body)}", status=self.status, body=self.body)
+            raise HttpError(
+                "bad-body",
+                f"{self.url}: expected a JSON object, got {type(value).__name__}: {quote(self.body)}",
+                status=self.status,
+                body=self.body,
+            )
         return value
 
     def raise_for_status(self) -> Response:
         if self.status >= 400:
-            raise HttpError("status", f"{self.url}: HTTP {self.status}: {quote(self.body)}", status=self.status,
-                            body=self.body)
+            raise HttpError(
+                "status", f"{self.url}: HTTP {self.status}: {quote(self.body)}", status=self.status, body=self.body
+            )
         return self
 
 
@@ -227,8 +234,14 @@ def _connect(scheme: str, host: str, port: int, deadline: Deadline) -> socket.so
 class Exchange:
     """One request and its response, read incrementally under a deadline (``open`` makes one)."""
 
-    def __init__(self, url: str, response: http.client.HTTPResponse, conn: http.client.HTTPConnection,
-                 watchdog: _Watchdog, max_bytes: int) -> None:
+    def __init__(
+        self,
+        url: str,
+        response: http.client.HTTPResponse,
+        conn: http.client.HTTPConnection,
+        watchdog: _Watchdog,
+        max_bytes: int,
+    ) -> None:
         self.url = url
         self.status = response.status
         self.headers = {k.lower(): v for k, v in response.getheaders()}
@@ -267,16 +280,22 @@ class Exchange:
                 raise self._timeout()
             if not raw:
                 if self._response.length:  # read1 returns b"" at a short Content-Length body
-                    raise HttpError("protocol", f"{self.url}: the answer broke off {self._response.length} bytes "
-                                    "before its Content-Length", status=self.status)
+                    raise HttpError(
+                        "protocol",
+                        f"{self.url}: the answer broke off {self._response.length} bytes before its Content-Length",
+                        status=self.status,
+                    )
                 if self._inflate is not None and not self._inflate.eof:
                     raise HttpError("bad-body", f"{self.url}: the compressed body is cut short")
                 return
             data = self._inflated(raw)
             self._received += len(data)
             if self._received > self._max_bytes:
-                raise HttpError("too-large", f"{self.url}: the answer is larger than {self._max_bytes} bytes "
-                                f"(it starts {quote(data)})", status=self.status)
+                raise HttpError(
+                    "too-large",
+                    f"{self.url}: the answer is larger than {self._max_bytes} bytes (it starts {quote(data)})",
+                    status=self.status,
+                )
             if data:
                 yield data
 
@@ -286,8 +305,11 @@ class Exchange:
         try:
             return self._inflate.decompress(raw, self._max_bytes + 1 - self._received)
         except zlib.error as exc:
-            raise HttpError("bad-body", f"{self.url}: bad {self.headers.get('content-encoding')} body ({exc}): "
-                            f"{quote(raw)}", status=self.status) from None
+            raise HttpError(
+                "bad-body",
+                f"{self.url}: bad {self.headers.get('content-encoding')} body ({exc}): {quote(raw)}",
+                status=self.status,
+            ) from None
 
     def read(self) -> bytes:
         return b"".join(self.chunks())
@@ -305,8 +327,12 @@ class Exchange:
             yield pending
 
     def _timeout(self) -> HttpError:
-        return HttpError("timeout", f"{self.url}: no complete answer within {self._watchdog.deadline.seconds:g} s "
-                         f"({self._received} bytes of body received)", status=self.status)
+        return HttpError(
+            "timeout",
+            f"{self.url}: no complete answer within {self._watchdog.deadline.seconds:g} s "
+            f"({self._received} bytes of body received)",
+            status=self.status,
+        )
 
     def _failure(self, exc: BaseException) -> HttpError:
         if self._watchdog.fired or isinstance(exc, TimeoutError):
@@ -319,7 +345,9 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {quote(text)}" if text else type(exc).__name__
 
 
-def _payload(json_body: Any, data: bytes | None, headers: Mapping[str, str] | None) -> tuple[bytes | None, dict[str, str]]:
+def _payload(
+    json_body: Any, data: bytes | None, headers: Mapping[str, str] | None
+) -> tuple[bytes | None, dict[str, str]]:
     out = {"Accept-Encoding": "identity", "User-Agent": "xpu-tool", **(headers or {})}
     if json_body is not None:
         out.setdefault("Content-Type", "application/json")
@@ -327,9 +355,17 @@ def _payload(json_body: Any, data: bytes | None, headers: Mapping[str, str] | No
     return data, out
 
 
-def open_exchange(method: str, url: str, *, deadline: Deadline, json_body: Any = None, data: bytes | None = None,
-                  headers: Mapping[str, str] | None = None, max_bytes: int = MAX_BYTES,
-                  max_redirects: int = MAX_REDIRECTS) -> Exchange:
+def open_exchange(
+    method: str,
+    url: str,
+    *,
+    deadline: Deadline,
+    json_body: Any = None,
+    data: bytes | None = None,
+    headers: Mapping[str, str] | None = None,
+    max_bytes: int = MAX_BYTES,
+    max_redirects: int = MAX_REDIRECTS,
+) -> Exchange:
     """Send the request (following redirects) and return the response with its body unread.
 
     The caller reads it through the Exchange (a context manager) and closes it.
@@ -347,8 +383,9 @@ def open_exchange(method: str, url: str, *, deadline: Deadline, json_body: Any =
     raise HttpError("redirects", f"{url}: more than {max_redirects} redirects")
 
 
-def _send(method: str, url: str, body: bytes | None, headers: dict[str, str], deadline: Deadline,
-          max_bytes: int) -> Exchange:
+def _send(
+    method: str, url: str, body: bytes | None, headers: dict[str, str], deadline: Deadline, max_bytes: int
+) -> Exchange:
     scheme, host, port, path = _split(url)
     if deadline.left() <= 0:
         raise HttpError("timeout", f"{url}: no time left of {deadline.seconds:g} s")
@@ -359,8 +396,9 @@ def _send(method: str, url: str, body: bytes | None, headers: dict[str, str], de
     conn.sock = sock
     try:
         default_port = 443 if scheme == "https" else 80
-        conn.request(method, path, body=body,
-                     headers={"Host": host if port == default_port else f"{host}:{port}", **headers})
+        conn.request(
+            method, path, body=body, headers={"Host": host if port == default_port else f"{host}:{port}", **headers}
+        )
         response = conn.getresponse()
     except (OSError, http.client.HTTPException, ValueError) as exc:
         watchdog.disarm()
@@ -371,17 +409,34 @@ def _send(method: str, url: str, body: bytes | None, headers: dict[str, str], de
     return Exchange(url, response, conn, watchdog, max_bytes)
 
 
-def request(method: str, url: str, *, deadline: Deadline, json_body: Any = None, data: bytes | None = None,
-            headers: Mapping[str, str] | None = None, max_bytes: int = MAX_BYTES,
-            max_redirects: int = MAX_REDIRECTS) -> Response:
+def request(
+    method: str,
+    url: str,
+    *,
+    deadline: Deadline,
+    json_body: Any = None,
+    data: bytes | None = None,
+    headers: Mapping[str, str] | None = None,
+    max_bytes: int = MAX_BYTES,
+    max_redirects: int = MAX_REDIRECTS,
+) -> Response:
     """One complete exchange: the whole body read, within ``deadline`` (plus ``MARGIN``)."""
-    with open_exchange(method, url, deadline=deadline, json_body=json_body, data=data, headers=headers,
-                       max_bytes=max_bytes, max_redirects=max_redirects) as exchange:
+    with open_exchange(
+        method,
+        url,
+        deadline=deadline,
+        json_body=json_body,
+        data=data,
+        headers=headers,
+        max_bytes=max_bytes,
+        max_redirects=max_redirects,
+    ) as exchange:
         body = b"" if method == "HEAD" else exchange.read()
         return Response(exchange.url, exchange.status, exchange.headers, body)
 
 
-def get_json(url: str, *, deadline: Deadline, headers: Mapping[str, str] | None = None,
-             max_bytes: int = MAX_BYTES) -> dict[str, Any]:
+def get_json(
+    url: str, *, deadline: Deadline, headers: Mapping[str, str] | None = None, max_bytes: int = MAX_BYTES
+) -> dict[str, Any]:
     """GET a JSON object; an error status, non-JSON or another JSON type is an HttpError."""
     return request("GET", url, deadline=deadline, headers=headers, max_bytes=max_bytes).raise_for_status().json_object()

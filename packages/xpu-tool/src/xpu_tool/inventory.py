@@ -135,8 +135,9 @@ def _compose(text: str, path: str) -> yaml.Node | None:
     except yaml.reader.ReaderError as exc:
         at = text.count("\n", 0, exc.position) + 1
         what = _character(exc.character) if isinstance(exc.character, int) else "a character"
-        raise ConfigError(f"{path}:{at}: malformed YAML: {what} is not allowed (only tab, newline and printable "
-                          "characters)") from None
+        raise ConfigError(
+            f"{path}:{at}: malformed YAML: {what} is not allowed (only tab, newline and printable characters)"
+        ) from None
     try:
         return loader.get_single_node()  # type: ignore[no-any-return]
     except _TooDeep as exc:
@@ -228,12 +229,17 @@ def parse_inventory(text: str, path: str = "<inventory>") -> Inventory:
             if "runtimes" in e:
                 seq = e["runtimes"]
                 if not isinstance(seq, yaml.SequenceNode):
-                    raise c.fail(seq, f"{where}.expect.runtimes", f"expected a list of {', '.join(registry.runtimes())}")
+                    raise c.fail(
+                        seq, f"{where}.expect.runtimes", f"expected a list of {', '.join(registry.runtimes())}"
+                    )
                 runtimes = tuple(c.string(item, f"{where}.expect.runtimes") for item in seq.value)
                 for item, value in zip(seq.value, runtimes):
                     if value not in registry.runtimes():
-                        raise c.fail(item, f"{where}.expect.runtimes", f"unknown runtime {value!r} "
-                                                                       f"(known: {', '.join(registry.runtimes())})")
+                        raise c.fail(
+                            item,
+                            f"{where}.expect.runtimes",
+                            f"unknown runtime {value!r} (known: {', '.join(registry.runtimes())})",
+                        )
             expect = Expectations(
                 runtimes=runtimes,
                 min_gpus=c.integer(e["min_gpus"], f"{where}.expect.min_gpus") if "min_gpus" in e else 1,
@@ -258,8 +264,10 @@ def _passthrough(c: _Checker, node: yaml.Node, where: str) -> Passthrough:
     pci = c.string(p["pci"], f"{where}.pci")
     if not PCI_ADDRESS.match(pci):
         raise c.fail(p["pci"], f"{where}.pci", "expected a PCI address like 0000:03:00.0")
-    vm = {k: c.string(v, f"{where}.vm.{k}") for k, v in
-          c.mapping(p["vm"], f"{where}.vm", ("run_script", "kernel", "initrd", "append")).items()}
+    vm = {
+        k: c.string(v, f"{where}.vm.{k}")
+        for k, v in c.mapping(p["vm"], f"{where}.vm", ("run_script", "kernel", "initrd", "append")).items()
+    }
     if ("run_script" in vm) == ("kernel" in vm):
         raise c.fail(p["vm"], f"{where}.vm", "give either run_script or kernel (with initrd and append)")
     force = False
@@ -268,7 +276,10 @@ def _passthrough(c: _Checker, node: yaml.Node, where: str) -> Passthrough:
             raise c.fail(p["force"], f"{where}.force", "expected true or false")
         force = p["force"].value.lower() in ("true", "yes", "on")
     return Passthrough(
-        pci=pci, run_script=vm.get("run_script"), kernel=vm.get("kernel"), initrd=vm.get("initrd"),
+        pci=pci,
+        run_script=vm.get("run_script"),
+        kernel=vm.get("kernel"),
+        initrd=vm.get("initrd"),
         append=vm.get("append", Passthrough.append),
         memory_mb=c.integer(p["memory_mb"], f"{where}.memory_mb") if "memory_mb" in p else 4096,
         expect_device=c.string(p["expect_device"], f"{where}.expect_device") if "expect_device" in p else None,

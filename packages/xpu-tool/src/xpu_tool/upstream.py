@@ -35,8 +35,13 @@ class Tracked:
 TRACKED = (
     Tracked("ollama", "nixpkgs", "NixOS/nixpkgs", "nixos-unstable", "pkgs/by-name/ol/ollama/package.nix"),
     Tracked("level-zero", "nixpkgs", "NixOS/nixpkgs", "nixos-unstable", "pkgs/by-name/le/level-zero/package.nix"),
-    Tracked("intel-compute-runtime", "nixpkgs", "NixOS/nixpkgs", "nixos-unstable",
-            "pkgs/by-name/in/intel-compute-runtime/package.nix"),
+    Tracked(
+        "intel-compute-runtime",
+        "nixpkgs",
+        "NixOS/nixpkgs",
+        "nixos-unstable",
+        "pkgs/by-name/in/intel-compute-runtime/package.nix",
+    ),
     Tracked("ollama-sycl", "mordrag", "MordragT/nixos", "master", "pkgs/by-name/ollama-sycl/default.nix"),
     Tracked("llama-cpp-sycl", "mordrag", "MordragT/nixos", "master", "pkgs/by-name/llama-cpp-sycl/default.nix"),
     Tracked("torch (XPU)", "mordrag", "MordragT/nixos", "master", "pkgs/by-lang/intel-python/torch/default.nix"),
@@ -68,7 +73,8 @@ SHOWN = 240  # characters of a malformed lock's node and input names an error sh
 
 def _kind(value: object) -> str:
     return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(
-        type(value), "a number")
+        type(value), "a number"
+    )
 
 
 class _Lock:
@@ -163,8 +169,11 @@ class GitHub:
 
     def head(self, repo: str, branch: str, deadline: Deadline) -> str:
         try:
-            reply = http.get_json(f"{self.api}/repos/{repo}/commits/{branch}", deadline=deadline,
-                                  headers={"Accept": "application/vnd.github+json"})
+            reply = http.get_json(
+                f"{self.api}/repos/{repo}/commits/{branch}",
+                deadline=deadline,
+                headers={"Accept": "application/vnd.github+json"},
+            )
         except HttpError as exc:
             raise UpstreamError(_short(exc)) from None
         sha = reply.get("sha")
@@ -234,6 +243,8 @@ def to_markdown(rows: list[Comparison]) -> str:
             lines.append(f"| {r.name} | {r.input} | | | error: {r.error} |")
             continue
         mark = "update" if r.changed else ""
-        lines.append(f"| {r.name} | {r.input}@{r.pinned_rev[:7]} | {r.pinned or '(absent)'} | "
-                     f"{r.available or '(absent)'} (@{(r.head_rev or '')[:7]}) | {mark} |")
+        lines.append(
+            f"| {r.name} | {r.input}@{r.pinned_rev[:7]} | {r.pinned or '(absent)'} | "
+            f"{r.available or '(absent)'} (@{(r.head_rev or '')[:7]}) | {mark} |"
+        )
     return "\n".join(lines) + "\n"

@@ -62,39 +62,67 @@ def _pci_address(text: str) -> str:
 def _vm_name(text: str) -> str:
     """A VM name reaches QEMU's `-name`, file names and process lists as it is: a plain word."""
     if not VM_NAME.fullmatch(text):
-        raise argparse.ArgumentTypeError(f"{clip(text)} is not a VM name (letters, digits, '.', '_' and '-', "
-                                         "at most 64, starting with a letter or a digit)")
+        raise argparse.ArgumentTypeError(
+            f"{clip(text)} is not a VM name (letters, digits, '.', '_' and '-', "
+            "at most 64, starting with a letter or a digit)"
+        )
     return text
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     vm = sub.add_parser("vm", help="boot a VM, run a command in it, or open its console")
     verbs = vm.add_subparsers(dest="vm_command", required=True, parser_class=type(vm))
-    for verb, text in (("boot", "boot and keep running until Ctrl-C"), ("run", "boot, run COMMAND, stop"),
-                       ("shell", "boot and attach to its console (Ctrl-] detaches and stops the VM)")):
+    for verb, text in (
+        ("boot", "boot and keep running until Ctrl-C"),
+        ("run", "boot, run COMMAND, stop"),
+        ("shell", "boot and attach to its console (Ctrl-] detaches and stops the VM)"),
+    ):
         p = verbs.add_parser(verb, help=text)
         what = p.add_mutually_exclusive_group(required=True)
         what.add_argument("--kernel", type=Path, help="kernel image (with --initrd and --append)")
         what.add_argument("--run-script", type=Path, help="a NixOS VM run script (system.build.vm's bin/run-*-vm)")
-        what.add_argument("--debian-guest", action="store_true", help="the busybox test guest built from Debian's packages")
+        what.add_argument(
+            "--debian-guest", action="store_true", help="the busybox test guest built from Debian's packages"
+        )
         p.add_argument("--initrd", type=Path)
         p.add_argument("--append", default="console=ttyS0 panic=-1")
-        p.add_argument("--name", default="xpu-vm", type=_vm_name,
-                       help="the VM's name for QEMU (letters, digits, '.', '_' and '-'; default xpu-vm)")
+        p.add_argument(
+            "--name",
+            default="xpu-vm",
+            type=_vm_name,
+            help="the VM's name for QEMU (letters, digits, '.', '_' and '-'; default xpu-vm)",
+        )
         p.add_argument("--memory", type=int, default=512, metavar="MB")
-        p.add_argument("--forward", type=tcp_port, action="append", default=[], metavar="GUEST_PORT",
-                       help="forward a guest TCP port from a free host port on 127.0.0.1; repeatable")
+        p.add_argument(
+            "--forward",
+            type=tcp_port,
+            action="append",
+            default=[],
+            metavar="GUEST_PORT",
+            help="forward a guest TCP port from a free host port on 127.0.0.1; repeatable",
+        )
         p.add_argument("--accel", choices=("auto", "kvm", "tcg"), default="auto")
         p.add_argument("--boot-timeout", type=float, default=120.0, metavar="SECONDS")
-        p.add_argument("--pci", metavar="ADDRESS", type=_pci_address,
-                       help="pass this host PCI device through (vfio-pci; restored afterwards)")
+        p.add_argument(
+            "--pci",
+            metavar="ADDRESS",
+            type=_pci_address,
+            help="pass this host PCI device through (vfio-pci; restored afterwards)",
+        )
         p.add_argument("--force", action="store_true", help="with --pci: take a device that drives the host display")
-        p.add_argument("--sysfs-timeout", type=float, default=SYSFS_TIMEOUT, metavar="SECONDS",
-                       help=f"with --pci: the longest one sysfs write (bind, give-back) may take (default "
-                            f"{SYSFS_TIMEOUT:g}); a signal ends the wait at once")
+        p.add_argument(
+            "--sysfs-timeout",
+            type=float,
+            default=SYSFS_TIMEOUT,
+            metavar="SECONDS",
+            help=f"with --pci: the longest one sysfs write (bind, give-back) may take (default "
+            f"{SYSFS_TIMEOUT:g}); a signal ends the wait at once",
+        )
         p.add_argument("--sysroot", default="", metavar="DIR", help=argparse.SUPPRESS)  # a recorded host layout
         if verb == "run":
-            p.add_argument("guest_command", nargs="+", metavar="COMMAND", help="the command to run in the guest (after --)")
+            p.add_argument(
+                "guest_command", nargs="+", metavar="COMMAND", help="the command to run in the guest (after --)"
+            )
 
 
 def _spec(args: argparse.Namespace) -> VmSpec:
@@ -102,8 +130,9 @@ def _spec(args: argparse.Namespace) -> VmSpec:
     if args.memory <= 0 or not (math.isfinite(args.boot_timeout) and 0 < args.boot_timeout <= MAX_TIMEOUT):
         raise ConfigError(f"--memory must be positive and --boot-timeout above 0 and at most {MAX_TIMEOUT:g} s")
     if not (math.isfinite(args.sysfs_timeout) and 0 < args.sysfs_timeout <= MAX_SYSFS_TIMEOUT):
-        raise ConfigError(f"--sysfs-timeout {args.sysfs_timeout:g}: must be seconds above 0 and at most "
-                          f"{MAX_SYSFS_TIMEOUT:g}")
+        raise ConfigError(
+            f"--sysfs-timeout {args.sysfs_timeout:g}: must be seconds above 0 and at most {MAX_SYSFS_TIMEOUT:g}"
+        )
     memory = memory_problem(args.memory, pinned=bool(args.pci))
     if memory:
         raise ConfigError(f"--memory {args.memory}: {memory}")
@@ -124,8 +153,17 @@ def _spec(args: argparse.Namespace) -> VmSpec:
     if kernel is not None and (problem := kernel_problem(kernel)):
         raise ConfigError(f"--kernel {kernel}: {problem}")
     accel = "tcg" if script else _accel(args.accel, kernel)
-    return VmSpec(name=args.name, kernel=kernel, initrd=initrd, append=append, run_script=script,
-                  memory_mb=args.memory, forwards=tuple(args.forward), boot_timeout=args.boot_timeout, accel=accel)
+    return VmSpec(
+        name=args.name,
+        kernel=kernel,
+        initrd=initrd,
+        append=append,
+        run_script=script,
+        memory_mb=args.memory,
+        forwards=tuple(args.forward),
+        boot_timeout=args.boot_timeout,
+        accel=accel,
+    )
 
 
 def _accel(option: str, kernel: Path) -> str:
@@ -154,8 +192,9 @@ def _passthrough(args: argparse.Namespace, spec: VmSpec, stack: contextlib.ExitS
     pf = preflight(ctx, args.pci, memory_mb=spec.memory_mb, force=args.force)
     blocking = [f for f in pf.findings if f.severity is Severity.FAIL]
     if blocking:
-        raise ConfigError(f"{args.pci} cannot be passed through: "
-                          + "; ".join(f"{f.title} -> {f.fix}" for f in blocking))
+        raise ConfigError(
+            f"{args.pci} cannot be passed through: " + "; ".join(f"{f.title} -> {f.fix}" for f in blocking)
+        )
     for f in pf.findings:
         say(f"{f.severity.value}: {f.title} -> {f.fix}")
     binding = VfioBinding(ctx, pf.device, say=say, timeout=args.sysfs_timeout)
@@ -176,7 +215,8 @@ def _workdir() -> Iterator[Path]:
         yield path
     except (VmError, ConsoleError) as exc:
         keep = str(path) in str(exc) or any(
-            p.stat().st_size for p in path.glob("*") if p.name in ("console.log", "qemu.stderr"))
+            p.stat().st_size for p in path.glob("*") if p.name in ("console.log", "qemu.stderr")
+        )
         raise
     finally:
         if keep:
@@ -241,8 +281,12 @@ def _shell(args: argparse.Namespace, vm: QemuVM) -> int:
     say("attached; Ctrl-] detaches and stops the VM")
     if isinstance(console, BackdoorShell):
         say("(backdoor shell: no prompt, no echo)")
-    ended = attach(console.sock, Terminal(sys.stdin.fileno(), sys.stdout.fileno()),
-                   pending=console.pexpect.buffer, line_mode=isinstance(console, BackdoorShell))
+    ended = attach(
+        console.sock,
+        Terminal(sys.stdin.fileno(), sys.stdout.fileno()),
+        pending=console.pexpect.buffer,
+        line_mode=isinstance(console, BackdoorShell),
+    )
     sys.stdout.flush()
     say(f"{ended}; stopping {vm.spec.name}")
     return 0

@@ -49,11 +49,18 @@ def raw_input(fd: int) -> Iterator[None]:
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
 
 
-def attach(console: socket.socket, terminal: Terminal, *, pending: bytes = b"", line_mode: bool = False,
-           quiet: float = 2.0, drain_limit: float = 30.0) -> str:
+def attach(
+    console: socket.socket,
+    terminal: Terminal,
+    *,
+    pending: bytes = b"",
+    line_mode: bool = False,
+    quiet: float = 2.0,
+    drain_limit: float = 30.0,
+) -> str:
     """Copy the console to stdout and stdin to the console until Ctrl-] is typed ("detached"), the
     console closes ("console closed"), or stdin ends ("input ended": once the console has been
     quiet for ``quiet`` s, at most ``drain_limit`` s later). ``pending``: console output already

@@ -91,23 +91,29 @@ def _initramfs(busybox: Path, bash: Path, modules_dir: Path) -> bytes:
         ("bin/busybox", stat.S_IFREG | 0o755, busybox.read_bytes()),
         ("bin/sh", stat.S_IFLNK | 0o777, b"busybox"),
         ("bin/bash", stat.S_IFREG | 0o755, bash.read_bytes()),
-        ("etc/passwd", stat.S_IFREG | 0o644, b"root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n"),
+        (
+            "etc/passwd",
+            stat.S_IFREG | 0o644,
+            b"root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n",
+        ),
         ("etc/shadow", stat.S_IFREG | 0o600, f"root:{ROOT_HASH}:19000:0:99999:7:::\n".encode()),
         ("etc/group", stat.S_IFREG | 0o644, b"root:x:0:\nvideo:x:44:\nrender:x:105:\nnogroup:x:65534:\n"),
         ("etc/issue", stat.S_IFREG | 0o644, b"xpu test guest\n"),
         ("etc/modules-order", stat.S_IFREG | 0o644, "".join(m.rsplit("/", 1)[1] + "\n" for m in MODULES).encode()),
         ("www/index.html", stat.S_IFREG | 0o644, b"xpu-guest http ok\n"),
     ]
-    entries += [(f"lib/modules/{m.rsplit('/', 1)[1]}", stat.S_IFREG | 0o644, (modules_dir / m).read_bytes())
-                for m in MODULES]
+    entries += [
+        (f"lib/modules/{m.rsplit('/', 1)[1]}", stat.S_IFREG | 0o644, (modules_dir / m).read_bytes()) for m in MODULES
+    ]
     return _newc(entries)
 
 
 def build_guest(cache_dir: Path) -> GuestImage:
     """Build (or reuse) the test guest below cache_dir."""
     package = kernel_package()
-    init_hash = hashlib.sha256(resources.files("xpu_testkit.vm").joinpath("guest_init.sh").read_bytes()
-                               + repr(MODULES).encode()).hexdigest()[:12]
+    init_hash = hashlib.sha256(
+        resources.files("xpu_testkit.vm").joinpath("guest_init.sh").read_bytes() + repr(MODULES).encode()
+    ).hexdigest()[:12]
     out = cache_dir / f"{package}-{init_hash}"
     kernel, initrd = out / "vmlinuz", out / "initrd.cpio"
     release = package.removeprefix("linux-image-")
@@ -128,7 +134,8 @@ def build_guest(cache_dir: Path) -> GuestImage:
         staging.mkdir()
         shutil.copyfile(kernels[0], staging / "vmlinuz")
         (staging / "initrd.cpio").write_bytes(
-            _initramfs(root / "bin/busybox", root / "bin/bash-static", root / "lib/modules" / release))
+            _initramfs(root / "bin/busybox", root / "bin/bash-static", root / "lib/modules" / release)
+        )
         out.parent.mkdir(parents=True, exist_ok=True)
         if out.exists():
             shutil.rmtree(out)
@@ -142,8 +149,10 @@ def _writable(cache_dir: Path) -> None:
         cache_dir.mkdir(parents=True, exist_ok=True)
         os.rmdir(tempfile.mkdtemp(dir=cache_dir))
     except OSError as exc:
-        raise ConfigError(f"cannot write the guest cache {cache_dir} ({exc.strerror or exc}); set XDG_CACHE_HOME "
-                          "to a writable directory (the guest goes to $XDG_CACHE_HOME/xpu-testkit/guests)") from None
+        raise ConfigError(
+            f"cannot write the guest cache {cache_dir} ({exc.strerror or exc}); set XDG_CACHE_HOME "
+            "to a writable directory (the guest goes to $XDG_CACHE_HOME/xpu-testkit/guests)"
+        ) from None
 
 
 def default_cache_dir() -> Path:

@@ -83,38 +83,82 @@ def preflight(ctx: ProbeContext, address: str, *, memory_mb: int = 4096, force: 
     memlock = _memlock_kib(limit)
     findings: list[Finding] = []
     if groups == 0 or not dev.iommu_group:
-        findings.append(Finding(
-            "iommu-off", Severity.FAIL, "The IOMMU is off: no IOMMU groups",
-            (f"/sys/kernel/iommu_groups has {groups} groups", f"cmdline: {cmdline}"),
-            fix="enable VT-d in the firmware and boot with intel_iommu=on iommu=pt",
-            nixos='boot.kernelParams = [ "intel_iommu=on" "iommu=pt" ];'))
+        findings.append(
+            Finding(
+                "iommu-off",
+                Severity.FAIL,
+                "The IOMMU is off: no IOMMU groups",
+                (f"/sys/kernel/iommu_groups has {groups} groups", f"cmdline: {cmdline}"),
+                fix="enable VT-d in the firmware and boot with intel_iommu=on iommu=pt",
+                nixos='boot.kernelParams = [ "intel_iommu=on" "iommu=pt" ];',
+            )
+        )
     blockers = [m for m in members if m.address != address and m.driver not in (None, "vfio-pci", "pcieport")]
     if blockers:
-        findings.append(Finding(
-            "iommu-group-shared", Severity.FAIL, f"IOMMU group {dev.iommu_group} has other devices in use",
-            tuple(f"{m.address} (class {m.class_text}) bound to {m.driver}" for m in blockers),
-            fix="pass every device of the group to the VM or unbind them; or move the card to a slot with its own group"))
+        findings.append(
+            Finding(
+                "iommu-group-shared",
+                Severity.FAIL,
+                f"IOMMU group {dev.iommu_group} has other devices in use",
+                tuple(f"{m.address} (class {m.class_text}) bound to {m.driver}" for m in blockers),
+                fix="pass every device of the group to the VM or unbind them; or move the card to a slot with its own group",
+            )
+        )
     if dev.drives_display:
-        what = "it is the boot VGA device" if dev.boot_vga else f"outputs {', '.join(dev.connected_outputs)} are connected"
-        findings.append(Finding(
-            "drives-host-display", Severity.WARN if force else Severity.FAIL,
-            f"{address} drives the host's display", (what,),
-            fix="use a GPU the host does not display on, or pass --force to take the display away"))
+        what = (
+            "it is the boot VGA device" if dev.boot_vga else f"outputs {', '.join(dev.connected_outputs)} are connected"
+        )
+        findings.append(
+            Finding(
+                "drives-host-display",
+                Severity.WARN if force else Severity.FAIL,
+                f"{address} drives the host's display",
+                (what,),
+                fix="use a GPU the host does not display on, or pass --force to take the display away",
+            )
+        )
     if dev.driver == "vfio-pci":
-        findings.append(Finding("already-vfio", Severity.INFO, f"{address} is already bound to vfio-pci", (),
-                                fix="nothing to bind; it will not be rebound to a GPU driver afterwards"))
+        findings.append(
+            Finding(
+                "already-vfio",
+                Severity.INFO,
+                f"{address} is already bound to vfio-pci",
+                (),
+                fix="nothing to bind; it will not be rebound to a GPU driver afterwards",
+            )
+        )
     if not vfio_module:
-        findings.append(Finding(
-            "vfio-not-loaded", Severity.FAIL, "The vfio-pci driver is not loaded", ("/sys/bus/pci/drivers/vfio-pci missing",),
-            fix="modprobe vfio-pci", nixos='boot.kernelModules = [ "vfio-pci" ];'))
+        findings.append(
+            Finding(
+                "vfio-not-loaded",
+                Severity.FAIL,
+                "The vfio-pci driver is not loaded",
+                ("/sys/bus/pci/drivers/vfio-pci missing",),
+                fix="modprobe vfio-pci",
+                nixos='boot.kernelModules = [ "vfio-pci" ];',
+            )
+        )
     if memlock is not None and memlock < memory_mb * 1024:
-        findings.append(Finding(
-            "memlock-too-low", Severity.FAIL, f"Locked-memory limit {memlock} KiB is below the VM's {memory_mb} MiB",
-            (f"ulimit -l = {limit}",), fix="raise the memlock limit for the user running QEMU (or run it as root)",
-            nixos='security.pam.loginLimits = [ { domain = "@kvm"; type = "-"; item = "memlock"; value = "unlimited"; } ];'))
+        findings.append(
+            Finding(
+                "memlock-too-low",
+                Severity.FAIL,
+                f"Locked-memory limit {memlock} KiB is below the VM's {memory_mb} MiB",
+                (f"ulimit -l = {limit}",),
+                fix="raise the memlock limit for the user running QEMU (or run it as root)",
+                nixos='security.pam.loginLimits = [ { domain = "@kvm"; type = "-"; item = "memlock"; value = "unlimited"; } ];',
+            )
+        )
     if dev.physfn:
-        findings.append(Finding("sriov-vf", Severity.INFO, f"{address} is an SR-IOV virtual function of {dev.physfn}", (),
-                                fix="the physical function stays with the host driver"))
+        findings.append(
+            Finding(
+                "sriov-vf",
+                Severity.INFO,
+                f"{address} is an SR-IOV virtual function of {dev.physfn}",
+                (),
+                fix="the physical function stays with the host driver",
+            )
+        )
     return Preflight(dev, groups, cmdline, members, vfio_module, memlock, tuple(findings))
 
 
@@ -137,8 +181,9 @@ def _write_once(path: str, value: str) -> None:
         os.close(fd)
 
 
-def write_sysfs(path: str, value: str, deadline: Deadline | Callable[[], Deadline],
-                interrupted: Callable[[], bool] = lambda: False) -> None:
+def write_sysfs(
+    path: str, value: str, deadline: Deadline | Callable[[], Deadline], interrupted: Callable[[], bool] = lambda: False
+) -> None:
     """Write ``value`` to a sysfs attribute in one write(2), as the kernel wants it; OSError if it fails.
 
     The write runs in a daemon thread of this process (xpu_tool.threads): one that the kernel holds
@@ -201,13 +246,15 @@ class RestoreError(VmFailure):
     """The device was not given back to its driver. The message keeps the error that ended the run
     (if any) and lists the commands that finish the restore by hand, one a line."""
 
-    def __init__(self, dev: PciDevice, failures: Sequence[str], commands: Sequence[str],
-                 original: BaseException | None = None) -> None:
+    def __init__(
+        self, dev: PciDevice, failures: Sequence[str], commands: Sequence[str], original: BaseException | None = None
+    ) -> None:
         self.original = original
         self.commands = tuple(commands)
         lines = [] if original is None else [_describe(original)]
-        lines.append(f"{dev.address} was not given back to {dev.driver}: {'; '.join(failures)}; "
-                     "finish by hand, as root:")
+        lines.append(
+            f"{dev.address} was not given back to {dev.driver}: {'; '.join(failures)}; finish by hand, as root:"
+        )
         lines += [f"  {command}" for command in commands]
         super().__init__("\n".join(lines))
 
@@ -226,8 +273,14 @@ class VfioBinding:
     finish it by hand. ``say`` is told what is happening (one line each), e.g. to print it.
     """
 
-    def __init__(self, ctx: ProbeContext, dev: PciDevice, *, say: Callable[[str], None] = lambda line: None,
-                 timeout: float = SYSFS_TIMEOUT) -> None:
+    def __init__(
+        self,
+        ctx: ProbeContext,
+        dev: PciDevice,
+        *,
+        say: Callable[[str], None] = lambda line: None,
+        timeout: float = SYSFS_TIMEOUT,
+    ) -> None:
         if not ctx.target.local:
             raise ValueError("a device is bound to vfio-pci on this machine (local://), where QEMU runs")
         self.ctx = ctx
@@ -238,8 +291,12 @@ class VfioBinding:
         self.attempted: list[SysfsWrite] = []  # every bind write tried, including one that failed
         self.restored = False
 
-    def _write(self, w: SysfsWrite, deadline: Deadline | Callable[[], Deadline],
-               interrupted: Callable[[], bool] = lambda: False) -> None:
+    def _write(
+        self,
+        w: SysfsWrite,
+        deadline: Deadline | Callable[[], Deadline],
+        interrupted: Callable[[], bool] = lambda: False,
+    ) -> None:
         try:
             write_sysfs(self.ctx.sysroot + w.path, w.value, deadline, interrupted)
         except OSError as exc:
@@ -278,8 +335,10 @@ class VfioBinding:
         def signalled(signum: int) -> None:
             if not hurry:
                 hurry.append(Deadline.after(min(GIVE_BACK_AFTER_SIGNAL, self.timeout)))
-                self.say(f"giving {self.dev.address} back to {self.dev.driver} first (signal {signum} waits for "
-                         f"it, at most {hurry[0].seconds:g} s)")
+                self.say(
+                    f"giving {self.dev.address} back to {self.dev.driver} first (signal {signum} waits for "
+                    f"it, at most {hurry[0].seconds:g} s)"
+                )
 
         with signals_deferred(signalled) as received:
             writes = [] if self.restored else restore_writes(self.dev, self.attempted)
@@ -287,8 +346,10 @@ class VfioBinding:
             failures: list[str] = []
             first_failed = len(writes)
             if writes:
-                self.say(f"giving {self.dev.address} back to {self.dev.driver}"
-                         + (f" (at most {hurry[0].seconds:g} s)" if hurry else ""))
+                self.say(
+                    f"giving {self.dev.address} back to {self.dev.driver}"
+                    + (f" (at most {hurry[0].seconds:g} s)" if hurry else "")
+                )
             for n, w in enumerate(writes):
                 own = Deadline.after(self.timeout)
 
@@ -301,8 +362,12 @@ class VfioBinding:
                     failures.append(exc.strerror or str(exc))
                     first_failed = min(first_failed, n)
         if failures:
-            raise RestoreError(self.dev, failures, [w.command(self.ctx.sysroot) for w in writes[first_failed:]],
-                               KeyboardInterrupt() if received and original is None else original)
+            raise RestoreError(
+                self.dev,
+                failures,
+                [w.command(self.ctx.sysroot) for w in writes[first_failed:]],
+                KeyboardInterrupt() if received and original is None else original,
+            )
         if received and original is None:
             raise KeyboardInterrupt
 

@@ -74,12 +74,30 @@ class KvmTrial:
 
 def kvm_trial(kernel: Path, *, timeout: float = 20.0) -> KvmTrial:
     """Start ``kernel`` under KVM for at most ``timeout`` seconds (QEMU is killed after it)."""
-    argv = [qemu_binary(), "-machine", "accel=kvm", "-cpu", "host", "-m", "256", "-display", "none",
-            "-vga", "none", "-serial", "stdio", "-no-reboot", "-kernel", str(kernel),
-            "-append", "console=ttyS0 panic=-1"]
+    argv = [
+        qemu_binary(),
+        "-machine",
+        "accel=kvm",
+        "-cpu",
+        "host",
+        "-m",
+        "256",
+        "-display",
+        "none",
+        "-vga",
+        "none",
+        "-serial",
+        "stdio",
+        "-no-reboot",
+        "-kernel",
+        str(kernel),
+        "-append",
+        "console=ttyS0 panic=-1",
+    ]
     try:
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                preexec_fn=die_with_parent)
+        proc = subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=die_with_parent
+        )
     except OSError as exc:
         return KvmTrial(False, f"cannot start {argv[0]}: {exc.strerror or exc}")
     seen = b""
@@ -187,8 +205,14 @@ class QemuVM:
     def _device_args(self) -> list[str]:
         args = ["-name", opt(self.spec.name), "-qmp", f"unix:{opt(self.qmp_socket)},server=on,wait=off"]
         if self.spec.backdoor:
-            args += ["-chardev", f"socket,id=shell,path={opt(self.shell_socket)},server=on,wait=off",
-                     "-device", "virtio-serial", "-device", "virtconsole,chardev=shell"]
+            args += [
+                "-chardev",
+                f"socket,id=shell,path={opt(self.shell_socket)},server=on,wait=off",
+                "-device",
+                "virtio-serial",
+                "-device",
+                "virtconsole,chardev=shell",
+            ]
         return args
 
     def _hostfwd(self) -> str:
@@ -203,12 +227,33 @@ class QemuVM:
             env.setdefault("NIX_DISK_IMAGE", str(self.workdir / f"{spec.name}.qcow2"))
             env["TMPDIR"] = str(self.workdir)
             return [str(spec.run_script)], env
-        accel = ["-machine", "accel=kvm", "-cpu", "host"] if spec.accel == "kvm" else ["-machine", "accel=tcg", "-cpu", "max"]
-        argv = [qemu_binary(), *accel, "-m", str(spec.memory_mb), "-smp", str(spec.cpus),
-                "-display", "none", "-vga", "none", "-no-reboot", *self._device_args()]
+        accel = (
+            ["-machine", "accel=kvm", "-cpu", "host"]
+            if spec.accel == "kvm"
+            else ["-machine", "accel=tcg", "-cpu", "max"]
+        )
+        argv = [
+            qemu_binary(),
+            *accel,
+            "-m",
+            str(spec.memory_mb),
+            "-smp",
+            str(spec.cpus),
+            "-display",
+            "none",
+            "-vga",
+            "none",
+            "-no-reboot",
+            *self._device_args(),
+        ]
         if spec.serial:
-            argv += ["-chardev", f"socket,id=ser0,path={opt(self.serial_socket)},server=on,wait=off,"
-                                 f"logfile={opt(self.console_log)},logappend=on", "-serial", "chardev:ser0"]
+            argv += [
+                "-chardev",
+                f"socket,id=ser0,path={opt(self.serial_socket)},server=on,wait=off,"
+                f"logfile={opt(self.console_log)},logappend=on",
+                "-serial",
+                "chardev:ser0",
+            ]
         else:
             argv += ["-serial", f"file:{opt(self.console_log)}"]
         fwd = self._hostfwd()
@@ -225,12 +270,22 @@ class QemuVM:
         (self.workdir / "argv.json").write_text(json.dumps(argv))
         # A NixOS run script prints the serial console on its stdout (graphics off).
         with contextlib.ExitStack() as files:
-            stdout = files.enter_context(open(self.console_log, "ab")) if self.spec.run_script is not None \
+            stdout = (
+                files.enter_context(open(self.console_log, "ab"))
+                if self.spec.run_script is not None
                 else subprocess.DEVNULL
+            )
             stderr = files.enter_context(open(self.workdir / "qemu.stderr", "wb"))
             try:
-                self.process = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
-                                                preexec_fn=die_with_parent, cwd=self.workdir)
+                self.process = subprocess.Popen(
+                    argv,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=stdout,
+                    stderr=stderr,
+                    preexec_fn=die_with_parent,
+                    cwd=self.workdir,
+                )
             except OSError as exc:
                 raise VmError(f"could not start {argv[0]}: {exc.strerror}") from None
         try:
@@ -255,18 +310,23 @@ class QemuVM:
 
     def _boot_error(self, why: str) -> VmError:
         time.sleep(0.2)  # let QEMU flush the console log
-        state = f"QEMU exited with {self.process.returncode}" if self.process and self.process.poll() is not None \
+        state = (
+            f"QEMU exited with {self.process.returncode}"
+            if self.process and self.process.poll() is not None
             else "QEMU still running"
+        )
         err = ""
         with contextlib.suppress(OSError):
             err = (self.workdir / "qemu.stderr").read_text(errors="replace").strip()
         detail = f"; qemu: {err.splitlines()[-1]}" if err else ""
         panic = next((line.strip() for line in self.console_tail(400).splitlines() if "Kernel panic" in line), None)
         if panic:
-            detail += f"; guest: {panic[panic.index('Kernel panic'):]}"
+            detail += f"; guest: {panic[panic.index('Kernel panic') :]}"
         tail = self.console_tail()
-        return VmError(f"VM {self.spec.name} did not boot: {why} ({state}{detail}); console log {self.console_log}"
-                       + (f":\n{tail}" if tail.strip() else " (empty)"))
+        return VmError(
+            f"VM {self.spec.name} did not boot: {why} ({state}{detail}); console log {self.console_log}"
+            + (f":\n{tail}" if tail.strip() else " (empty)")
+        )
 
     def _qmp(self, command: str, timeout: float = 5.0) -> bool:
         try:

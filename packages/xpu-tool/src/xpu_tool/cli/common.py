@@ -37,7 +37,7 @@ def readable(message: str, limit: int = MAX_LINE) -> str:
     for line in message.splitlines() or [""]:
         keep = limit - 40
         long = len(line) > limit and not line.startswith("  ")
-        lines.append(f"{line[:keep - 60]} [... {len(line) - keep} characters ...] {line[-60:]}" if long else line)
+        lines.append(f"{line[: keep - 60]} [... {len(line) - keep} characters ...] {line[-60:]}" if long else line)
     return "\n".join(lines)
 
 

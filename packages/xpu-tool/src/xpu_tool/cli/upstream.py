@@ -16,8 +16,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     upstream.add_argument("--lock", type=Path, default=Path("flake.lock"), help="default ./flake.lock")
     upstream.add_argument("--json", action="store_true", help="print a list of rows, one per tracked package")
     upstream.add_argument("--github-api", default="https://api.github.com", metavar="URL", help=argparse.SUPPRESS)
-    upstream.add_argument("--github-raw", default="https://raw.githubusercontent.com", metavar="URL",
-                          help=argparse.SUPPRESS)
+    upstream.add_argument(
+        "--github-raw", default="https://raw.githubusercontent.com", metavar="URL", help=argparse.SUPPRESS
+    )
     upstream.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS")
 
 
