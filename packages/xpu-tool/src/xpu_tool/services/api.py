@@ -10,11 +10,13 @@ same way for every service: ``cannot connect to NAME at URL: REASON`` (exit 4 in
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from .. import http
 from ..errors import XpuError
 from ..http import Deadline, HttpError
+from ..model import Finding, Severity
 
 MAX_ANSWER = 16 * 1024 * 1024
 
@@ -110,3 +112,22 @@ class ApiClient:
             raise self.error(
                 f"{method} {path}: {exc}", body=response.text[:2000], status=response.status, kind=exc.kind
             ) from None
+
+
+# the finding id's suffix for each failure kind of a check's first call; any other kind is "api-error"
+NO_ANSWER_IDS = {"unreachable": "unreachable", "timeout": "timeout", "status": "http-error", "loading": "loading"}
+
+
+def no_answer(prefix: str, url: str, exc: ServiceError, texts: Mapping[str, tuple[str, str]]) -> Finding:
+    """What a check's failed first call says about the server, as one finding: ``texts`` maps a
+    failure kind (``other`` for the rest) to its title and fix, with ``{url}``, ``{status}`` and
+    ``{kind}`` filled in; the id is ``PREFIX-`` and the kind's suffix (NO_ANSWER_IDS)."""
+    kind = exc.kind if exc.kind in texts else "other"
+    title, fix = texts[kind]
+    return Finding(
+        f"{prefix}-{NO_ANSWER_IDS.get(kind, 'api-error')}",
+        Severity.FAIL,
+        title.format(url=url, status=exc.status, kind=exc.kind),
+        (str(exc),),
+        fix=fix,
+    )

@@ -10,6 +10,7 @@ from typing import Any
 
 from ... import http
 from ...model import Finding, NixosSetting, Severity
+from .. import api
 from .client import ComfyError
 from .workflow import CHECKPOINT_NAME, MODEL_WORKFLOW, Fresh, Run
 
@@ -66,30 +67,21 @@ def diagnose_error(error: dict[str, Any]) -> list[Finding]:
     ]
 
 
+NO_ANSWER = {
+    "unreachable": ("ComfyUI at {url} does not answer", "start it (systemctl status comfyui), check listen/port"),
+    "timeout": (
+        "ComfyUI at {url} does not answer in time",
+        "read the ComfyUI log; check that a proxy in front of it does not hold answers back",
+    ),
+    "other": (
+        "ComfyUI at {url} does not answer as its API should",
+        "read the ComfyUI log; check that a proxy in front of it passes /system_stats",
+    ),
+}
+
+
 def no_answer(url: str, exc: ComfyError) -> Finding:
-    if exc.kind == "unreachable":
-        return Finding(
-            "comfyui-unreachable",
-            Severity.FAIL,
-            f"ComfyUI at {url} does not answer",
-            (str(exc),),
-            fix="start it (systemctl status comfyui), check listen/port",
-        )
-    if exc.kind == "timeout":
-        return Finding(
-            "comfyui-timeout",
-            Severity.FAIL,
-            f"ComfyUI at {url} does not answer in time",
-            (str(exc),),
-            fix="read the ComfyUI log; check that a proxy in front of it does not hold answers back",
-        )
-    return Finding(
-        "comfyui-api-error",
-        Severity.FAIL,
-        f"ComfyUI at {url} does not answer as its API should",
-        (str(exc),),
-        fix="read the ComfyUI log; check that a proxy in front of it passes /system_stats",
-    )
+    return api.no_answer("comfyui", url, exc, NO_ANSWER)
 
 
 def rejected(workflow: str, exc: ComfyError, checkpoint: str | None) -> Finding:

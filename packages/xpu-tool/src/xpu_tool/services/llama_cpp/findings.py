@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 from ...model import Finding, NixosSetting, Severity
+from .. import api
 from .client import LlamaCppError
 from .log import LogEvidence, _last_run, strip_prefix
 
@@ -42,50 +43,34 @@ def gpu_build_without_device(text: str, evidence: LogEvidence) -> str | None:
     return None
 
 
+NO_ANSWER = {
+    "unreachable": (
+        "llama-server at {url} does not answer",
+        "start the service (systemctl status llama-cpp) and check services.llama-cpp.host/port and the firewall",
+    ),
+    "loading": (
+        "llama-server at {url} did not finish loading its model in time",
+        "give it a longer --timeout, or read its log for a load that hangs",
+    ),
+    "timeout": (
+        "llama-server at {url} does not answer in time",
+        "read the server log (journalctl -u llama-cpp); check that a proxy in front of it does not hold answers back",
+    ),
+    "status": (
+        "llama-server at {url} answers /health with HTTP {status}",
+        "read the server log (journalctl -u llama-cpp); check that the URL names llama-server itself",
+    ),
+    "other": (
+        "llama-server at {url} answers, but not as its API should ({kind})",
+        "check that the URL names llama-server (not another service) and that a proxy in front of it passes its "
+        "answers unchanged",
+    ),
+}
+
+
 def no_answer(url: str, exc: LlamaCppError) -> Finding:
     """What a failed first call (/health) says about the server, from the error's kind."""
-    if exc.kind == "unreachable":
-        return Finding(
-            "llama-cpp-unreachable",
-            Severity.FAIL,
-            f"llama-server at {url} does not answer",
-            (str(exc),),
-            fix="start the service (systemctl status llama-cpp) and check services.llama-cpp.host/port "
-            "and the firewall",
-        )
-    if exc.kind == "loading":
-        return Finding(
-            "llama-cpp-loading",
-            Severity.FAIL,
-            f"llama-server at {url} did not finish loading its model in time",
-            (str(exc),),
-            fix="give it a longer --timeout, or read its log for a load that hangs",
-        )
-    if exc.kind == "timeout":
-        return Finding(
-            "llama-cpp-timeout",
-            Severity.FAIL,
-            f"llama-server at {url} does not answer in time",
-            (str(exc),),
-            fix="read the server log (journalctl -u llama-cpp); check that a proxy in front "
-            "of it does not hold answers back",
-        )
-    if exc.kind == "status":
-        return Finding(
-            "llama-cpp-http-error",
-            Severity.FAIL,
-            f"llama-server at {url} answers /health with HTTP {exc.status}",
-            (str(exc),),
-            fix="read the server log (journalctl -u llama-cpp); check that the URL names llama-server itself",
-        )
-    return Finding(
-        "llama-cpp-api-error",
-        Severity.FAIL,
-        f"llama-server at {url} answers, but not as its API should ({exc.kind})",
-        (str(exc),),
-        fix="check that the URL names llama-server (not another service) and "
-        "that a proxy in front of it passes its answers unchanged",
-    )
+    return api.no_answer("llama-cpp", url, exc, NO_ANSWER)
 
 
 def empty_log(source: str, *, expect_gpu: bool) -> Finding:

@@ -11,6 +11,7 @@ from typing import Any
 
 from ...http import Deadline
 from ...model import Finding, Severity
+from .. import api
 from ..journal import local_journal
 from ..registry import Option, ServiceState, reason, service
 from ..tiny_gguf import write_tiny_llama
@@ -73,42 +74,31 @@ class OllamaCheck:
         return out
 
 
+NO_ANSWER = {
+    "unreachable": (
+        "Ollama at {url} does not answer",
+        "start the service (systemctl status ollama) and check services.ollama.host/port and the firewall",
+    ),
+    "timeout": (
+        "Ollama at {url} does not answer in time",
+        "read the server log (journalctl -u ollama); check that a proxy in front of it does not hold answers back",
+    ),
+    "status": (
+        "Ollama at {url} answers /api/version with HTTP {status}",
+        "read the server log (journalctl -u ollama); check that the URL names Ollama itself or a proxy that passes "
+        "/api/",
+    ),
+    "other": (
+        "Ollama at {url} answers, but not as its API should ({kind})",
+        "check that the URL names Ollama (not another service) and that a proxy in front of it passes /api/ "
+        "unchanged (no redirects, no re-encoding)",
+    ),
+}
+
+
 def _unanswered(url: str, exc: OllamaError) -> Finding:
     """What a failed first call (/api/version) says about the server, from the error's kind."""
-    if exc.kind == "unreachable":
-        return Finding(
-            "ollama-unreachable",
-            Severity.FAIL,
-            f"Ollama at {url} does not answer",
-            (str(exc),),
-            fix="start the service (systemctl status ollama) and check services.ollama.host/port and the firewall",
-        )
-    if exc.kind == "timeout":
-        return Finding(
-            "ollama-timeout",
-            Severity.FAIL,
-            f"Ollama at {url} does not answer in time",
-            (str(exc),),
-            fix="read the server log (journalctl -u ollama); check that a proxy in front of it does not "
-            "hold answers back",
-        )
-    if exc.kind == "status":
-        return Finding(
-            "ollama-http-error",
-            Severity.FAIL,
-            f"Ollama at {url} answers /api/version with HTTP {exc.status}",
-            (str(exc),),
-            fix="read the server log (journalctl -u ollama); check that the "
-            "URL names Ollama itself or a proxy that passes /api/",
-        )
-    return Finding(
-        "ollama-api-error",
-        Severity.FAIL,
-        f"Ollama at {url} answers, but not as its API should ({exc.kind})",
-        (str(exc),),
-        fix="check that the URL names Ollama (not another service) and that "
-        "a proxy in front of it passes /api/ unchanged (no redirects, no re-encoding)",
-    )
+    return api.no_answer("ollama", url, exc, NO_ANSWER)
 
 
 def check_ollama(
