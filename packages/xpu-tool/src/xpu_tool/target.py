@@ -16,12 +16,14 @@ import time
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import testinfra
 from testinfra.host import Host
 
+from .deadline import Deadline, retry
 from .errors import ConfigError, XpuError
-from .transport.console import ConsoleBackend, open_console
+from .transport.console import BackdoorShell, ConsoleBackend, SerialShell, open_console
 
 DEFAULT_TIMEOUT = 30.0
 NOT_FOUND = 127  # the shell's "command not found"; also what a missing sshpass or timeout gives
@@ -113,7 +115,7 @@ class Target:
     def __repr__(self) -> str:
         return f"Target({self.url!r})"
 
-    def __getattr__(self, name: str) -> object:
+    def __getattr__(self, name: str) -> Any:  # testinfra is untyped: its modules are whatever it returns
         """testinfra's modules (``file``, ``package``, ``service``, ...) of the underlying Host."""
         if name.startswith("_"):
             raise AttributeError(name)
@@ -128,7 +130,7 @@ class Target:
         immediate KILL would kill timeout itself and, over SSH, turn the exit code into 255.
         Raises TargetError when the transport itself fails (SSH cannot connect).
         """
-        wrapped = f"timeout -k 5 {max(1, int(round(timeout)))} sh -c {shlex.quote(command)}"
+        wrapped = f"timeout -k 5 {max(1, round(timeout))} sh -c {shlex.quote(command)}"
         if self._connect_timeout is not None:  # an ssh connection waits no longer than the command may
             self.host.backend.timeout = max(1, min(self._connect_timeout, math.ceil(timeout)))
         started = time.monotonic()
@@ -182,31 +184,37 @@ class Target:
             output += out.stdout
         return output
 
+    def _attempt_timeout(self, deadline: Deadline) -> float:
+        """One attempt's command timeout: what is left of the wait, at least 1 s, at most the default."""
+        return max(1.0, min(DEFAULT_TIMEOUT, deadline.left()))
+
     def wait_until_succeeds(self, command: str, *, timeout: float = 900.0, interval: float = 1.0) -> str:
         """Retry the command until it succeeds (its stdout) or ``timeout`` seconds have passed."""
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            out = self.run(command, timeout=max(1.0, min(DEFAULT_TIMEOUT, left)))
-            if out.ok:
-                return out.stdout
-            if time.monotonic() + interval >= deadline:
-                raise CommandFailed(
-                    f"{self.url}: `{_brief(command)}` did not succeed within {timeout:g} s: it last {_outcome(out)}",
-                    out,
-                )
-            time.sleep(interval)
+        deadline = Deadline.after(timeout)
+
+        def attempt() -> tuple[bool, CommandOutput]:
+            out = self.run(command, timeout=self._attempt_timeout(deadline))
+            return out.ok, out
+
+        done, out = retry(attempt, deadline, interval=interval)
+        if not done:
+            raise CommandFailed(
+                f"{self.url}: `{_brief(command)}` did not succeed within {timeout:g} s: it last {_outcome(out)}", out
+            )
+        return out.stdout
 
     def wait_until_fails(self, command: str, *, timeout: float = 900.0, interval: float = 1.0) -> str:
         """Retry the command until it fails (its stdout) or ``timeout`` seconds have passed."""
-        deadline = time.monotonic() + timeout
-        while True:
-            out = self.run(command, timeout=max(1.0, min(DEFAULT_TIMEOUT, deadline - time.monotonic())))
-            if not out.ok and not out.timed_out:
-                return out.stdout
-            if time.monotonic() + interval >= deadline:
-                raise CommandFailed(f"{self.url}: `{_brief(command)}` kept succeeding for {timeout:g} s", out)
-            time.sleep(interval)
+        deadline = Deadline.after(timeout)
+
+        def attempt() -> tuple[bool, CommandOutput]:
+            out = self.run(command, timeout=self._attempt_timeout(deadline))
+            return not out.ok and not out.timed_out, out
+
+        done, out = retry(attempt, deadline, interval=interval)
+        if not done:
+            raise CommandFailed(f"{self.url}: `{_brief(command)}` kept succeeding for {timeout:g} s", out)
+        return out.stdout
 
     def wait_for_unit(self, unit: str, *, user: str | None = None, timeout: float = 900.0) -> None:
         """Wait until a systemd unit is active; fail at once when it has failed or cannot start.
@@ -215,13 +223,13 @@ class Target:
         """
         scope = f"--user -M {shlex.quote(user)}@ " if user else ""
         show = f"systemctl {scope}show --no-pager -p ActiveState -p LoadState {shlex.quote(unit)}"
-        deadline = time.monotonic() + timeout
-        while True:
+
+        def attempt() -> tuple[bool, tuple[str, CommandOutput]]:
             out = self.run(show)
             info = dict(line.partition("=")[::2] for line in out.stdout.splitlines())
             state, load = info.get("ActiveState", ""), info.get("LoadState", "")
             if out.ok and state == "active":
-                return
+                return True, (state, out)
             if not state:  # no systemctl (127), or no systemd to answer it (a container, a busybox guest)
                 raise CommandFailed(f"{self.url}: cannot ask systemd about {unit}: {_outcome(out)}", out)
             if load == "not-found":
@@ -235,9 +243,11 @@ class Target:
                 and self.run(f"systemctl {scope}list-jobs --no-legend {shlex.quote(unit)}").stdout.strip() == ""
             ):
                 raise CommandFailed(f"{self.url}: unit {unit} is inactive and no job is pending to start it", out)
-            if time.monotonic() + 1.0 >= deadline:
-                raise CommandFailed(f"{self.url}: unit {unit} is still {state or 'unknown'} after {timeout:g} s", out)
-            time.sleep(1.0)
+            return False, (state, out)
+
+        done, (state, out) = retry(attempt, Deadline.after(timeout))
+        if not done:
+            raise CommandFailed(f"{self.url}: unit {unit} is still {state or 'unknown'} after {timeout:g} s", out)
 
     def wait_for_open_port(self, port: int, addr: str = "localhost", *, timeout: float = 900.0) -> None:
         """Wait until something accepts TCP connections on ``addr:port`` on the target."""
@@ -331,7 +341,7 @@ def _testinfra_remote(url: str, timeout: float | None = None) -> Target:
             raise ConfigError(f"target {redact(url)[:200]!r}: the {part} begins with '-': not a {part} name")
     try:
         host = testinfra.get_host(url)
-    except Exception as exc:  # testinfra raises plain RuntimeError/ImportError for bad specs
+    except Exception as exc:  # noqa: BLE001 - testinfra raises plain RuntimeError, ImportError, ValueError... for a bad spec: each is the user's configuration
         message = str(exc)
         for secret in _secrets(url):
             message = message.replace(secret, "***")
@@ -357,9 +367,9 @@ TARGET_SCHEMES: dict[str, Callable[[str, float | None], Target]] = {
 }
 
 
-def console_target(shell: object, name: str) -> Target:
+def console_target(shell: BackdoorShell | SerialShell, name: str) -> Target:
     """A Target over a VM console shell (BackdoorShell or SerialShell) the caller already holds."""
-    return Target(name, Host(ConsoleBackend(shell, name=name)), concurrent=False)  # type: ignore[arg-type]
+    return Target(name, Host(ConsoleBackend(shell, name=name)), concurrent=False)
 
 
 def open_target(url: str | None, timeout: float | None = None) -> Target:

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import time
 from pathlib import Path
 from typing import Self
 
 import requests
 
+from xpu_tool.deadline import Deadline, retry
 from xpu_tool.errors import XpuError
 
 
@@ -44,17 +44,20 @@ class ServerProcess:
     def wait_until_answering(self, path: str, timeout: float, name: str, error: type[XpuError]) -> None:
         """Until GET ``path`` answers 2xx; ``error`` (with the log's end) if the process exits or
         ``timeout`` passes, and then the process is stopped."""
-        assert self.process is not None
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise error(f"{name} exited with {self.process.returncode} at start: {self.log_text()[-800:]}")
+        process = self.process
+        assert process is not None
+
+        def attempt() -> tuple[bool, None]:
+            if process.poll() is not None:
+                raise error(f"{name} exited with {process.returncode} at start: {self.log_text()[-800:]}")
             try:
-                if requests.get(self.url + path, timeout=2).ok:
-                    return
+                return requests.get(self.url + path, timeout=2).ok, None
             except requests.RequestException:
-                pass
-            time.sleep(0.2)
+                return False, None
+
+        answered, _ = retry(attempt, Deadline.after(timeout), interval=0.2)
+        if answered:
+            return
         self.stop()
         raise error(f"{name} did not answer on {self.url} within {timeout:.0f} s: {self.log_text()[-800:]}")
 

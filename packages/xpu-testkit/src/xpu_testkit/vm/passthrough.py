@@ -14,18 +14,16 @@ at most ``GIVE_BACK_AFTER_SIGNAL`` seconds; what it could not do is printed as c
 
 from __future__ import annotations
 
-import concurrent.futures
 import os
 import shlex
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from xpu_tool.deadline import Deadline, call_by
 from xpu_tool.errors import ConfigError
-from xpu_tool.http import Deadline
 from xpu_tool.model import Finding, Severity
 from xpu_tool.probes.context import ProbeContext
 from xpu_tool.probes.pci import PciDevice, SystemScan, scan_system
-from xpu_tool.threads import in_daemon_thread
 
 from ..process import signals_deferred
 from .errors import VmFailure
@@ -33,7 +31,6 @@ from .errors import VmFailure
 SYSFS_TIMEOUT = 10.0  # seconds one sysfs write may take: an unbind or a probe takes well under that
 MAX_SYSFS_TIMEOUT = 600.0
 GIVE_BACK_AFTER_SIGNAL = 5.0  # seconds the give-back may still take once a signal has come
-POLL = 0.05  # how often a wait looks for a signal or a shorter deadline
 
 
 @dataclass(frozen=True)
@@ -101,7 +98,10 @@ def preflight(ctx: ProbeContext, address: str, *, memory_mb: int = 4096, force: 
                 Severity.FAIL,
                 f"IOMMU group {dev.iommu_group} has other devices in use",
                 tuple(f"{m.address} (class {m.class_text}) bound to {m.driver}" for m in blockers),
-                fix="pass every device of the group to the VM or unbind them; or move the card to a slot with its own group",
+                fix=(
+                    "pass every device of the group to the VM or unbind them; "
+                    "or move the card to a slot with its own group"
+                ),
             )
         )
     if dev.drives_display:
@@ -146,7 +146,10 @@ def preflight(ctx: ProbeContext, address: str, *, memory_mb: int = 4096, force: 
                 f"Locked-memory limit {memlock} KiB is below the VM's {memory_mb} MiB",
                 (f"ulimit -l = {limit}",),
                 fix="raise the memlock limit for the user running QEMU (or run it as root)",
-                nixos='security.pam.loginLimits = [ { domain = "@kvm"; type = "-"; item = "memlock"; value = "unlimited"; } ];',
+                nixos=(
+                    "security.pam.loginLimits = "
+                    '[ { domain = "@kvm"; type = "-"; item = "memlock"; value = "unlimited"; } ];'
+                ),
             )
         )
     if dev.physfn:
@@ -186,23 +189,13 @@ def write_sysfs(
 ) -> None:
     """Write ``value`` to a sysfs attribute in one write(2), as the kernel wants it; OSError if it fails.
 
-    The write runs in a daemon thread of this process (xpu_tool.threads): one that the kernel holds
-    (an unbind waiting for a driver, a bind probing hardware) is given up when ``deadline`` passes
+    The write runs under ``xpu_tool.deadline.call_by``: one that the kernel holds (an unbind
+    waiting for a driver, a bind probing hardware) is given up when ``deadline`` passes
     (TimeoutError; a callable is asked again as the wait goes on, so it may come sooner) or as soon
-    as ``interrupted()`` is true (KeyboardInterrupt); a write that answers within POLL seconds is
-    never given up. No helper process is left to outlive the caller.
+    as ``interrupted()`` is true (KeyboardInterrupt); a write that answers at once is never given
+    up. No helper process is left to outlive the caller.
     """
-    future = in_daemon_thread(_write_once, path, value, name=f"write {path}")
-    concurrent.futures.wait([future], timeout=POLL)
-    while not future.done():
-        if interrupted():
-            raise KeyboardInterrupt
-        bound = deadline() if callable(deadline) else deadline
-        left = bound.left()
-        if left <= 0:
-            raise TimeoutError(f"no answer within {bound.seconds:g} s")
-        concurrent.futures.wait([future], timeout=min(left, POLL))
-    future.result()  # the write's own OSError
+    call_by(lambda: _write_once(path, value), deadline, name=f"write {path}", interrupted=interrupted)
 
 
 def bind_writes(dev: PciDevice) -> list[SysfsWrite]:

@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from xpu_tool.deadline import Deadline, retry
 from xpu_tool.transport.console import BackdoorShell, ConsoleError, SerialShell, connect_unix
 
 from ..process import die_with_parent, free_port
@@ -96,26 +97,29 @@ def kvm_trial(kernel: Path, *, timeout: float = 20.0) -> KvmTrial:
     ]
     try:
         proc = subprocess.Popen(
-            argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=die_with_parent
+            argv,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=die_with_parent,  # noqa: PLW1509 - one prctl(PR_SET_PDEATHSIG), resolved before the fork
         )
     except OSError as exc:
         return KvmTrial(False, f"cannot start {argv[0]}: {exc.strerror or exc}")
-    seen = b""
-    deadline = time.monotonic() + timeout
-    ended = False
+    seen = bytearray()
     out = proc.stdout
     assert out is not None  # stdout=PIPE
+
+    def booted_or_ended() -> tuple[bool, bool]:  # (the kernel printed its banner or QEMU ended, ended)
+        while chunk := out.read(4096):
+            seen.extend(chunk)
+        if b"Linux version" in seen:
+            return True, False
+        ended = proc.poll() is not None
+        return ended, ended
+
     try:
         os.set_blocking(out.fileno(), False)
-        while time.monotonic() < deadline and b"Linux version" not in seen:
-            chunk = out.read(4096)
-            if chunk:
-                seen += chunk
-            elif proc.poll() is not None:
-                ended = True
-                break
-            else:
-                time.sleep(0.1)
+        _, ended = retry(booted_or_ended, Deadline.after(timeout), interval=0.1)
     finally:
         proc.kill()
         proc.wait()
@@ -283,7 +287,7 @@ class QemuVM:
                     stdin=subprocess.DEVNULL,
                     stdout=stdout,
                     stderr=stderr,
-                    preexec_fn=die_with_parent,
+                    preexec_fn=die_with_parent,  # noqa: PLW1509 - one prctl(PR_SET_PDEATHSIG), resolved before the fork
                     cwd=self.workdir,
                 )
             except OSError as exc:
@@ -296,14 +300,14 @@ class QemuVM:
         return self
 
     def _wait_ready(self) -> None:
-        deadline = time.monotonic() + self.spec.boot_timeout
+        deadline = Deadline.after(self.spec.boot_timeout)
         try:
             if self.spec.backdoor:
                 sock = connect_unix(str(self.shell_socket), self.spec.boot_timeout, self.alive)
                 self.backdoor = BackdoorShell(sock, self.alive)
-                self.backdoor.wait_ready(max(1.0, deadline - time.monotonic()))
+                self.backdoor.wait_ready(max(1.0, deadline.left()))
             if self.spec.serial and self.spec.run_script is None:
-                sock = connect_unix(str(self.serial_socket), max(1.0, deadline - time.monotonic()), self.alive)
+                sock = connect_unix(str(self.serial_socket), max(1.0, deadline.left()), self.alive)
                 self.serial = SerialShell(sock, self.alive)
         except ConsoleError as exc:
             raise self._boot_error(str(exc)) from None

@@ -16,6 +16,7 @@ Two protocols:
 from __future__ import annotations
 
 import base64
+import contextlib
 import math
 import re
 import secrets
@@ -31,6 +32,7 @@ import pexpect
 import pexpect.fdpexpect
 from testinfra.backend.base import BaseBackend, CommandResult
 
+from ..deadline import Deadline, retry
 from ..errors import ConfigError, XpuError
 
 READY_LINE = b"Spawning backdoor root shell..."
@@ -52,18 +54,24 @@ class ShellResult:
 
 
 def connect_unix(path: str, timeout: float, alive: Callable[[], bool] = lambda: True) -> socket.socket:
-    """Connect to a chardev socket QEMU serves, waiting until it exists."""
-    deadline = time.monotonic() + timeout
-    while True:
+    """Connect to a chardev socket QEMU serves, waiting until it exists (or QEMU has stopped)."""
+    never = f"console socket {path} never accepted a connection"
+
+    def attempt() -> tuple[bool, socket.socket | None]:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             sock.connect(path)
-            return sock
         except OSError:
             sock.close()
-            if time.monotonic() > deadline or not alive():
-                raise ConsoleError(f"console socket {path} never accepted a connection") from None
-            time.sleep(0.05)
+            if not alive():
+                raise ConsoleError(never) from None
+            return False, None
+        return True, sock
+
+    _, connected = retry(attempt, Deadline.after(timeout), interval=0.05)
+    if connected is None:
+        raise ConsoleError(never)
+    return connected
 
 
 def check_timeout(timeout: float) -> float:
@@ -133,10 +141,13 @@ class _Shell:
         self.pexpect = pexpect.fdpexpect.fdspawn(sock.fileno(), timeout=30)
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(OSError):  # already closed: the VM went away first
             self.sock.close()
-        except OSError:
-            pass
+
+    def _before(self) -> bytes:
+        """What pexpect read before its last match (bytes: the console is spawned without an encoding)."""
+        before = self.pexpect.before
+        return before if isinstance(before, bytes) else b""
 
     def send(self, data: bytes) -> None:
         try:
@@ -167,7 +178,7 @@ class BackdoorShell(_Shell):
         self._expect(f"XPU_PING_{token}\r?\n".encode(), timeout, "answer from a backdoor shell")
 
     def run(self, command: str, timeout: float = 900) -> ShellResult:
-        secs = max(1, int(round(timeout)))
+        secs = max(1, round(timeout))
         line = (
             f"timeout -k 5 {secs} bash -c {shlex.quote(command)} 2>/tmp/.xpu-stderr"
             f" | (base64 -w 0; echo); echo ${{PIPESTATUS[0]}}; base64 -w 0 /tmp/.xpu-stderr; echo\n"
@@ -176,7 +187,7 @@ class BackdoorShell(_Shell):
         fields = []
         for what in ("stdout", "exit code", "stderr"):
             self._expect(b"\n", timeout + 15, f"{what} of a command from the backdoor shell")
-            fields.append(self.pexpect.before.strip())
+            fields.append(self._before().strip())
         rc = int(fields[1] or b"-1")
         return ShellResult(rc, base64.b64decode(fields[0]), base64.b64decode(fields[2]))
 
@@ -243,7 +254,7 @@ class SerialShell(_Shell):
 
     def run(self, command: str, timeout: float = 900) -> ShellResult:
         marker = secrets.token_hex(6)
-        secs = max(1, int(round(timeout)))
+        secs = max(1, round(timeout))
         self._send_file("/tmp/.xpu-cmd", command.encode(), timeout + 15)
         q = lambda tag: f"'XPU''_{tag}_{marker}'"  # noqa: E731 - split so the echo cannot match
         self.send(
@@ -254,12 +265,16 @@ class SerialShell(_Shell):
         )
         self._expect(f"XPU_B_{marker}".encode(), timeout + 15, "start of a command's output on the serial console")
         self._expect(f"XPU_E_{marker}".encode(), timeout + 15, "end of a command's output on the serial console")
-        body = KERNEL_MESSAGE.sub(b"\n", self.pexpect.before)
+        body = KERNEL_MESSAGE.sub(b"\n", self._before())
         m = re.search(rb"XPU_RC_" + marker.encode() + rb" (\d+)(.*)XPU_M_" + marker.encode() + rb"(.*)$", body, re.S)
         if not m:
             raise ConsoleError("garbled output from a command on the serial console")
-        decode = lambda b: base64.b64decode(b"".join(b.split()))  # noqa: E731
-        return ShellResult(int(m.group(1)), decode(m.group(2)), decode(m.group(3)))
+        return ShellResult(int(m.group(1)), _b64(m.group(2)), _b64(m.group(3)))
+
+
+def _b64(text: bytes) -> bytes:
+    """Base64 as a console wraps it (line breaks anywhere) decoded."""
+    return base64.b64decode(b"".join(text.split()))
 
 
 class ConsoleBackend(BaseBackend):

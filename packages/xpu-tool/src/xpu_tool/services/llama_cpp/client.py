@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ... import http
-from ...http import Deadline
+from ...deadline import Deadline, retry
 from ..api import ApiClient, ServiceError
 
 API_TIMEOUT = 30.0  # health, props, models: each at most this, within the client's deadline
@@ -151,20 +150,27 @@ class LlamaCppClient(ApiClient):
     def wait_until_ready(self) -> str:
         """/health until it is not 503 (the model is loading), within the client's deadline (without
         one: a 503 is the answer)."""
-        while True:
+
+        def attempt() -> tuple[bool, str]:  # (ready, the status or why not)
             try:
-                return self.health()
+                return True, self.health()
             except LlamaCppError as exc:
                 if exc.status != 503:
                     raise
-                if self.deadline is None or self.deadline.left() <= HEALTH_POLL:
-                    seconds = f" after {self.deadline.seconds:g} s" if self.deadline else ""
-                    raise LlamaCppError(
-                        f"{self.service} at {self.base_url} was still loading its model{seconds} ({exc})",
-                        kind="loading",
-                        status=503,
-                    ) from None
-                time.sleep(HEALTH_POLL)
+                return False, str(exc)
+
+        if self.deadline is None:
+            ready, said = attempt()
+        else:
+            ready, said = retry(attempt, self.deadline, interval=HEALTH_POLL)
+        if ready:
+            return said
+        seconds = f" after {self.deadline.seconds:g} s" if self.deadline else ""
+        raise LlamaCppError(
+            f"{self.service} at {self.base_url} was still loading its model{seconds} ({said})",
+            kind="loading",
+            status=503,
+        )
 
     def props(self) -> Props:
         where = "GET /props"
