@@ -11,6 +11,7 @@
   pytest-testinfra,
   pyyaml,
   requests,
+  urllib3,
   websocket-client,
   level-zero,
   ocl-icd,
@@ -67,6 +68,7 @@ buildPythonPackage {
     pytest-testinfra
     pyyaml
     requests
+    urllib3
     websocket-client
   ];
 

@@ -3,12 +3,19 @@ deadline plus the documented margin, with one named error, whatever the peer doe
 
 from __future__ import annotations
 
+import socket
+import socketserver
+import ssl
+import threading
 import time
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from xpu_tool import http
-from xpu_tool.http import Deadline, HttpError
+from xpu_tool.deadline import Deadline
+from xpu_tool.http import HttpError
 
 from .misbehaving import (
     Behaviour,
@@ -25,13 +32,13 @@ from .misbehaving import (
 BUDGET = 1.0
 
 
-def _fails(behaviour: Behaviour, kind: str, **kwargs: object) -> HttpError:
+def _fails(behaviour: Behaviour, kind: str, *, max_bytes: int = http.MAX_BYTES) -> HttpError:
     """Run one GET against the behaviour; it must fail with ``kind`` within BUDGET + MARGIN."""
     with MisbehavingServer(behaviour) as peer:
         started = time.monotonic()
         with pytest.raises(HttpError) as caught:
             http.request(
-                "GET", peer.url + "/x", deadline=Deadline.after(BUDGET), **kwargs
+                "GET", peer.url + "/x", deadline=Deadline.after(BUDGET), max_bytes=max_bytes
             ).raise_for_status().json_object()
         elapsed = time.monotonic() - started
     assert elapsed < BUDGET + http.MARGIN, f"took {elapsed:.2f} s"
@@ -49,6 +56,62 @@ def _fails(behaviour: Behaviour, kind: str, **kwargs: object) -> HttpError:
 def test_a_slow_or_endless_peer_ends_at_the_deadline(behaviour: Behaviour) -> None:
     error = _fails(behaviour, "timeout")
     assert f"within {BUDGET:g} s" in str(error)
+
+
+def _trickled_head(conn: socket.socket, request: bytes, stop: threading.Event) -> None:
+    """Status line and headers one byte per 50 ms, forever: every read gets data, so a per-read
+    timeout (requests' own) never fires."""
+    head = b"HTTP/1.1 200 OK\r\nX-Padding: " + b"x" * 100_000
+    for byte in head:
+        if stop.wait(0.05):
+            return
+        conn.sendall(bytes([byte]))
+
+
+def test_headers_sent_a_byte_at_a_time_end_at_the_deadline() -> None:
+    error = _fails(_trickled_head, "timeout")
+    assert f"within {BUDGET:g} s" in str(error)
+
+
+def test_a_name_lookup_that_hangs_ends_at_the_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """getaddrinfo cannot be interrupted: the call stops waiting for it at the deadline."""
+    resolving = threading.Event()
+    real = socket.getaddrinfo
+
+    def hanging(host: str, *args: Any, **kwargs: Any) -> Any:
+        if host == "hangs.invalid":
+            resolving.set()
+            time.sleep(BUDGET + 3)
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", hanging)
+    started = time.monotonic()
+    with pytest.raises(HttpError) as caught:
+        http.request("GET", "http://hangs.invalid:8080/", deadline=Deadline.after(BUDGET))
+    assert time.monotonic() - started < BUDGET + http.MARGIN
+    assert resolving.is_set() and caught.value.kind == "timeout", str(caught.value)
+
+
+def test_the_connection_is_closed_when_the_deadline_passes() -> None:
+    """The peer sees the connection end within the margin of the deadline, not whenever the
+    client's garbage collector gets to it."""
+    closed_after: list[float] = []
+    started = time.monotonic()
+
+    def endless_until_closed(conn: socket.socket, request: bytes, stop: threading.Event) -> None:
+        conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        try:
+            while not stop.wait(0.02):
+                conn.sendall(b"2\r\n{}\r\n")
+        except OSError:
+            closed_after.append(time.monotonic() - started)
+
+    with MisbehavingServer(endless_until_closed) as peer:
+        with pytest.raises(HttpError) as caught:
+            http.request("GET", peer.url, deadline=Deadline.after(BUDGET))
+        assert caught.value.kind == "timeout"
+        time.sleep(http.MARGIN)
+        assert closed_after and closed_after[0] < BUDGET + http.MARGIN, closed_after
 
 
 def test_the_deadline_covers_several_calls_that_share_it() -> None:
@@ -107,14 +170,14 @@ def test_a_body_that_is_not_json_is_quoted() -> None:
 
 
 def test_a_peer_that_answers_garbage_is_a_protocol_error() -> None:
-    def garbage(conn, request, stop):  # type: ignore[no-untyped-def]
+    def garbage(conn: socket.socket, request: bytes, stop: threading.Event) -> None:
         conn.sendall(b"SSH-2.0-OpenSSH_9.2\r\n")
 
     _fails(garbage, "protocol")
 
 
 def test_a_peer_that_hangs_up_in_the_body_is_a_protocol_error() -> None:
-    def cut(conn, request, stop):  # type: ignore[no-untyped-def]
+    def cut(conn: socket.socket, request: bytes, stop: threading.Event) -> None:
         conn.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{"a":')
 
     error = _fails(cut, "protocol")
@@ -153,7 +216,7 @@ def test_a_post_redirected_with_303_becomes_a_get() -> None:
 
 
 @pytest.fixture
-def tls_cert(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+def tls_cert(tmp_path: Path) -> tuple[Path, Path]:
     """A self-signed certificate for localhost (openssl), trusted through SSL_CERT_FILE."""
     import shutil
     import subprocess
@@ -193,10 +256,10 @@ def tls_cert(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
     [(answer({"sha": "x"}), True), (endless_chunks(), False), (silent, False)],
     ids=["answer", "endless-body", "silent"],
 )
-def test_https_is_verified_and_bounded(behaviour: Behaviour, answers: bool, tls_cert, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_https_is_verified_and_bounded(
+    behaviour: Behaviour, answers: bool, tls_cert: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The deadline holds over TLS too (the watchdog shuts the socket under the TLS layer)."""
-    import ssl
-    import threading
 
     cert, key = tls_cert
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -223,11 +286,8 @@ def test_https_is_verified_and_bounded(behaviour: Behaviour, answers: bool, tls_
             relay.server_close()
 
 
-def _tls_relay(context, port: int):  # type: ignore[no-untyped-def]
+def _tls_relay(context: ssl.SSLContext, port: int) -> socketserver.ThreadingTCPServer:
     """A TLS front on localhost that relays bytes to the plain peer on ``port``, both ways."""
-    import socket
-    import socketserver
-    import threading
 
     class Relay(socketserver.BaseRequestHandler):
         def handle(self) -> None:
@@ -256,7 +316,7 @@ def _tls_relay(context, port: int):  # type: ignore[no-untyped-def]
         daemon_threads = True
         allow_reuse_address = True
 
-        def handle_error(self, request, client_address) -> None:  # type: ignore[no-untyped-def]
+        def handle_error(self, request: object, client_address: object) -> None:
             pass
 
     return Server(("127.0.0.1", 0), Relay)

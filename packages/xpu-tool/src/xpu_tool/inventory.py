@@ -29,14 +29,13 @@ from __future__ import annotations
 
 import re
 import unicodedata
-import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
 from .errors import ConfigError
-from .http import dns_host
+from .http import check_url
 from .probes import registry
 from .services.registry import services as registered_services
 from .transport import SCHEMES
@@ -111,7 +110,7 @@ class _BoundedLoader(yaml.SafeLoader):
         try:
             if self.depth > MAX_DEPTH:
                 raise _TooDeep(self.peek_event().start_mark)
-            return super().compose_node(parent, index)  # type: ignore[no-any-return]
+            return super().compose_node(parent, index)  # type: ignore[arg-type]  # PyYAML passes None or the key node too; its stub says int
         finally:
             self.depth -= 1
 
@@ -139,7 +138,7 @@ def _compose(text: str, path: str) -> yaml.Node | None:
             f"{path}:{at}: malformed YAML: {what} is not allowed (only tab, newline and printable characters)"
         ) from None
     try:
-        return loader.get_single_node()  # type: ignore[no-any-return]
+        return loader.get_single_node()
     except _TooDeep as exc:
         raise ConfigError(f"{path}:{exc.mark.line + 1}: YAML {exc}") from None
     except yaml.YAMLError as exc:
@@ -181,7 +180,8 @@ class _Checker:
         control = _control(node.value)
         if control:
             raise self.fail(node, where, f"{control} is not allowed")
-        return node.value
+        value: str = node.value  # a scalar node's value is its text
+        return value
 
     def integer(self, node: yaml.Node, where: str) -> int:
         if not isinstance(node, yaml.ScalarNode) or node.tag != "tag:yaml.org,2002:int":
@@ -197,8 +197,8 @@ class _Checker:
             raise self.fail(node, where, f"expected a URL starting with {' or '.join(s + '://' for s in schemes)}")
         if scheme in ("http", "https"):
             try:
-                dns_host(urllib.parse.urlsplit(value).hostname or "")
-            except ValueError as exc:  # brackets left open, a host IDNA cannot encode
+                check_url(value)
+            except ValueError as exc:  # brackets left open, a host IDNA cannot encode, port 0
                 raise self.fail(node, where, f"not a usable URL: {exc}") from None
         return value
 
@@ -233,7 +233,7 @@ def parse_inventory(text: str, path: str = "<inventory>") -> Inventory:
                         seq, f"{where}.expect.runtimes", f"expected a list of {', '.join(registry.runtimes())}"
                     )
                 runtimes = tuple(c.string(item, f"{where}.expect.runtimes") for item in seq.value)
-                for item, value in zip(seq.value, runtimes):
+                for item, value in zip(seq.value, runtimes, strict=True):
                     if value not in registry.runtimes():
                         raise c.fail(
                             item,

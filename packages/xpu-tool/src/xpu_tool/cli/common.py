@@ -9,13 +9,12 @@ import json
 import math
 import re
 import sys
-import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 from ..errors import ConfigError
-from ..http import dns_host
+from ..http import check_url
 
 T = TypeVar("T")
 SHOWN = 80  # characters of a value an error echoes
@@ -47,22 +46,11 @@ class Parser(argparse.ArgumentParser):
 
 
 def http_url(url: str) -> str:
-    """``url`` when it is a whole http(s) URL (a host DNS can take, closed IPv6 brackets, a port
-    from 1 to 65535 if any); ConfigError otherwise."""
+    """``url`` when it is a whole http(s) URL (xpu_tool.http.check_url); ConfigError otherwise."""
     try:
-        parts = urllib.parse.urlsplit(url)
-        port = parts.port  # ValueError when out of range or not a number
+        return check_url(url)
     except ValueError as exc:
         raise ConfigError(f"{clip(url)} is not an http(s) URL ({exc})") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"{clip(url)} is not an http(s) URL")
-    if port == 0:
-        raise ConfigError(f"{clip(url)} is not an http(s) URL (port 0)")
-    try:
-        dns_host(parts.hostname)
-    except ValueError as exc:
-        raise ConfigError(f"{clip(url)} is not an http(s) URL ({exc})") from None
-    return url
 
 
 def bounded_int(low: int, high: int) -> Callable[[str], int]:

@@ -14,8 +14,9 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from .. import http
+from ..deadline import Deadline
 from ..errors import XpuError
-from ..http import Deadline, HttpError
+from ..http import HttpError
 from ..model import Finding, Severity
 
 MAX_ANSWER = 16 * 1024 * 1024

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ... import http
+from ...deadline import Deadline
 from ...errors import ConfigError
-from ...http import Deadline, HttpError
+from ...http import HttpError
 from ...model import Finding, NixosSetting, Severity
 from ..registry import Option, ServiceState, reason, service
 from .client import ComfyClient, ComfyError
@@ -108,9 +109,9 @@ def check_comfyui(
     if not (math.isfinite(deadline) and deadline > 0):
         raise ConfigError(f"a check needs a finite positive number of seconds, not {deadline!r}")
     try:
-        http._split(url)
-    except HttpError as exc:
-        raise ConfigError(str(exc)) from None
+        http.check_url(url)
+    except ValueError as exc:
+        raise ConfigError(f"{http.quote(url, 60)} is not an http(s) URL ({exc})") from None
     fresh = fresh_workflow(load_workflow(workflow), rng, checkpoint=checkpoint)
     client = ComfyClient(url, deadline=Deadline.after(deadline))
     try:

@@ -22,6 +22,7 @@ second runs a model on the device, so ``expect_xpu`` is judged on it.
 from __future__ import annotations
 
 import json
+import socket
 import time
 import urllib.parse
 import uuid
@@ -31,7 +32,9 @@ from typing import Any, ClassVar
 import websocket
 
 from ... import http
-from ...http import Deadline, HttpError
+from ...deadline import Deadline, call_by
+from ...http import HttpError
+from ...watched_session import Watchdog
 from ..api import ApiClient, ServiceError
 from .workflow import Run
 
@@ -204,7 +207,7 @@ class ComfyClient(ApiClient):
             finished = True
         finally:  # the close handshake waits for the peer's close frame: a moment at most
             ws.close(timeout=max(0.01, min(CLOSE_SECONDS, limit.left())))
-            watchdog.disarm()
+            watchdog.stop()
             ws.shutdown()
             if prompt_id is not None and not finished:  # deadline, broken /ws, Ctrl-C: leave the server free
                 self.cancel(prompt_id)
@@ -222,26 +225,33 @@ class ComfyClient(ApiClient):
             tuple(arrivals),
         )
 
-    def _open_ws(self, deadline: Deadline) -> tuple[websocket.WebSocket, http._Watchdog]:
+    def _open_ws(self, deadline: Deadline) -> tuple[websocket.WebSocket, Watchdog]:
         """/ws opened within ``deadline``; the watchdog shuts its socket down when the deadline passes."""
         url = self.url(f"/ws?clientId={self.client_id}")
         ws_url = "ws" + url[len("http") :]
         try:
-            scheme, host, port, _ = http._split(url)
-            sock = http._connect(scheme, host, port, deadline)
-        except HttpError as exc:
-            raise self.failure("GET", "/ws", exc, deadline) from None
-        watchdog = http._Watchdog(deadline)
-        watchdog.arm(sock)
+            http.check_url(url)
+        except ValueError as exc:
+            raise ComfyError(f"{http.quote(url, 60)} is not an http(s) URL ({exc})", kind="bad-url") from None
+        watchdog = Watchdog(deadline)
+
+        def connect() -> websocket.WebSocket:
+            ws = websocket.create_connection(ws_url, timeout=max(0.01, deadline.left()))
+            if ws.sock is not None:  # None only once closed
+                watchdog.arm(ws.sock)
+            return ws
+
         try:
-            return websocket.create_connection(ws_url, timeout=max(0.01, deadline.left()), socket=sock), watchdog
+            return call_by(connect, deadline, name=f"connect {ws_url[:80]}"), watchdog
         except (OSError, websocket.WebSocketException) as exc:
-            watchdog.disarm()
-            sock.close()
+            watchdog.stop()
             if watchdog.fired or isinstance(exc, (TimeoutError, websocket.WebSocketTimeoutException)):
                 raise ComfyError(
                     f"ComfyUI at {self.base_url} did not open /ws within {deadline.seconds:g} s", kind="timeout"
                 ) from None
+            if isinstance(exc, ConnectionRefusedError | socket.gaierror):
+                why = exc.strerror or str(exc)
+                raise ComfyError(f"cannot connect to ComfyUI at {self.base_url}: {why}", kind="unreachable") from None
             raise ComfyError(f"cannot open {ws_url}: {http.quote(str(exc))}", kind="protocol") from None
 
 
