@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
 from xpu_testkit.bench.comfyui_bench import read_sides, run_comfyui_bench
 from xpu_testkit.bench.ollama_bench import run_ollama_bench
 from xpu_testkit.bench.report import to_markdown, write_reports

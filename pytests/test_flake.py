@@ -35,7 +35,9 @@ def test_there_are_nix_files() -> None:
 
 @pytest.mark.parametrize("path", NIX_FILES, ids=[str(p.relative_to(REPO)) for p in NIX_FILES])
 def test_parses(path: Path, nix_instantiate: str) -> None:
-    run = subprocess.run([nix_instantiate, "--parse", str(path)], capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [nix_instantiate, "--parse", str(path)], capture_output=True, text=True, timeout=60, check=False
+    )
     assert run.returncode == 0, run.stderr
 
 
@@ -70,7 +72,11 @@ def test_overlay_adds_the_package_set(nix_instantiate: str) -> None:
       in builtins.mapAttrs (_: v: toString v.path) (overlay final prev).intel-xpu
     """
     run = subprocess.run(
-        [nix_instantiate, "--eval", "--strict", "--json", "-E", expr], capture_output=True, text=True, timeout=60
+        [nix_instantiate, "--eval", "--strict", "--json", "-E", expr],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout) == {
@@ -100,10 +106,12 @@ def _overlays_applied(nix: str, mordrag: str) -> object:
         callPackage = path: args: "built:" + baseNameOf (dirOf path);
         final = {{ inherit callPackage; stdenv.hostPlatform.system = "x86_64-linux";
                    lib.makeOverridable = f: args: "made";
-                   python3Packages = {python_package_set("self: { inherit callPackage; toPythonApplication = d: d; }")}; }};
+                   python3Packages =
+                     {python_package_set("self: { inherit callPackage; toPythonApplication = d: d; }")}; }};
         first = ours final {{ }} // {{ comfyui = "nixpkgs-comfyui"; }};
       # comfyui is packages/comfyui-ipex over nixpkgs' comfyui: comfyui-package-cases.nix evaluates it
-      in builtins.mapAttrs (n: v: if n == "comfyui" && v != null then "built:comfyui-ipex" else v) (theirs final first).intel-xpu
+      in builtins.mapAttrs (n: v: if n == "comfyui" && v != null then "built:comfyui-ipex" else v)
+        (theirs final first).intel-xpu
     """,
     )
 
@@ -169,6 +177,7 @@ def test_mordrag_overlay_reads_mordrag_only_for_its_own_packages(nix_instantiate
             capture_output=True,
             text=True,
             timeout=60,
+            check=False,
         )
         assert run.returncode != 0 and "MordragT's flake was evaluated" in run.stderr, (name, run.stderr)
 
@@ -195,6 +204,7 @@ def eval_nix(nix: str, expr: str) -> object:
         capture_output=True,
         text=True,
         timeout=120,
+        check=False,
     )
     assert run.returncode == 0, run.stderr
     return json.loads(run.stdout)
@@ -259,7 +269,9 @@ FLAKE_WITH_STAND_IN_INPUTS = """
     nixosSystem = {{ modules, ... }}: standInSystem {{ modules = modules ++ [ ({extra}) ]; }};
     pkgs = import {inputs}/nixpkgs {{ }};
     inputs = {{
-      nixpkgs = {{ outPath = {inputs}/nixpkgs; lib = lib // {{ inherit nixosSystem; }}; legacyPackages.x86_64-linux = pkgs; }};
+      nixpkgs = {{
+        outPath = {inputs}/nixpkgs; lib = lib // {{ inherit nixosSystem; }}; legacyPackages.x86_64-linux = pkgs;
+      }};
       mordrag = {{ }};
       home-manager = {{
         outPath = {home_manager};
@@ -406,8 +418,9 @@ def test_every_documented_configuration_is_a_case(nix_instantiate: str, upstream
     assert blocks >= 3 and examples >= {"basic-setup", "advanced-workflows"}
 
 
-GRUB_ASSERTION = "You must set the option ‘boot.loader.grub.devices’"
-ROOT_ASSERTION = "The ‘fileSystems’ option does not specify your root file system."
+# NixOS's own messages, which quote option names in U+2018 and U+2019 (typographic single quotes)
+GRUB_ASSERTION = "You must set the option \u2018boot.loader.grub.devices\u2019"
+ROOT_ASSERTION = "The \u2018fileSystems\u2019 option does not specify your root file system."
 
 
 def test_the_template_is_a_whole_machine(nix_instantiate: str, upstream: dict[str, Path]) -> None:
@@ -431,7 +444,8 @@ def test_the_template_is_a_whole_machine(nix_instantiate: str, upstream: dict[st
         machine = (flake.outputs {{
           nixpkgs.lib = lib // {{ nixosSystem = args: args; }};
           intel-xpu = {{ nixosModules.default.imports = map (f: {REPO}/modules/nixos + "/${{f}}")
-            [ "intel-gpu.nix" "ollama.nix" "comfyui.nix" "llama-cpp.nix" "monitoring.nix" ]; overlays.default = _: _: {{ }}; }};
+            [ "intel-gpu.nix" "ollama.nix" "comfyui.nix" "llama-cpp.nix" "monitoring.nix" ];
+            overlays.default = _: _: {{ }}; }};
         }}).nixosConfigurations.ai-box;
         isHardware = m: builtins.isPath m && baseNameOf m == "hardware-configuration.nix";
         typical = {REPO}/nixos-tests/eval/typical-hardware-configuration.nix;
@@ -504,7 +518,7 @@ def test_check_only_inputs_stay_out_of_users_lock_files(nix_instantiate: str) ->
     assert set(got["checkOnly"]) == {"home-manager", "nixos-hardware"} and got["userFacing"]
     for name, ex in got["examples"].items():
         assert ex["url"] == "git+file:///opt/intel-xpu", name
-        assert {n: ex["follows"].get(n) for n in got["checkOnly"]} == {n: "" for n in got["checkOnly"]}, name
+        assert {n: ex["follows"].get(n) for n in got["checkOnly"]} == dict.fromkeys(got["checkOnly"], ""), name
         assert ex["follows"]["nixpkgs"] == "nixpkgs"
     for path in [REPO / "docs/nixos.md", *(REPO / "examples").rglob("*")]:
         if path.is_file():
@@ -547,8 +561,11 @@ def test_the_old_nixpkgs_acceleration_is_told_apart_from_the_removed_one(
             upstream,
             f"""
       let
-        options = module: (lib.evalModules {{ modules = [ module {{ _module.check = false; _module.args.pkgs = {{ }}; }} ]; }}).options;
-        acceleration = o: {{ declared = o.services.ollama ? acceleration; visible = o.services.ollama.acceleration.visible or true; }};
+        options = module:
+          (lib.evalModules {{ modules = [ module {{ _module.check = false; _module.args.pkgs = {{ }}; }} ]; }}).options;
+        acceleration = o: {{
+          declared = o.services.ollama ? acceleration; visible = o.services.ollama.acceleration.visible or true;
+        }};
       in {{
         current = acceleration (options upstream.nixos.ollama);
         old = acceleration (options {REPO}/nixos-tests/eval/stand-ins/old-nixpkgs-ollama.nix);
@@ -621,7 +638,8 @@ def _drift_stand_ins(nix: str, upstream: dict[str, Path], nixos_options: str = "
         options = (import {REPO}/nixos-tests/eval/stand-ins/nixos-system.nix {{ inherit lib upstream; }} {{
           modules = [ ];
         }}).options;
-        homeManager = import {REPO}/nixos-tests/eval/stand-ins/home-manager-configuration.nix {{ inherit lib upstream; }};
+        homeManager =
+          import {REPO}/nixos-tests/eval/stand-ins/home-manager-configuration.nix {{ inherit lib upstream; }};
       in import {REPO}/nixos-tests/eval/drift-stand-ins.nix {{ inherit lib; }} {{
         nixosOptions = {nixos_options};
         homeManagerOptions = (homeManager {{ modules = [ ]; }}).options;
@@ -633,7 +651,7 @@ def _drift_stand_ins(nix: str, upstream: dict[str, Path], nixos_options: str = "
 def test_the_stand_in_drift_check_compares_every_core_stand_in(nix_instantiate: str, upstream: dict[str, Path]) -> None:
     got = _drift_stand_ins(nix_instantiate, upstream)
     nixos, home = got["nixos"], got["home-manager"]
-    assert NIXOS_COMPARED <= set(nixos["compared"]) and len(nixos["compared"]) >= 55
+    assert set(nixos["compared"]) >= NIXOS_COMPARED and len(nixos["compared"]) >= 55
     assert nixos["unexplained"] == [] and nixos["missing"] == [] and nixos["stale"] == []
     assert {
         "home.sessionVariables",
@@ -687,7 +705,9 @@ def test_the_core_stand_ins_apply_and_check_as_nixpkgs_does(nix_instantiate: str
         pin = import {REPO}/nixos-tests/eval/pin-kernel.nix;
         base = kernelPackages "6.12.10";
         eval = module: (lib.evalModules {{
-          modules = [ {REPO}/nixos-tests/eval/stand-ins/nixos.nix {{ _module.args.pkgs.linuxPackages = base; }} module ];
+          modules = [
+            {REPO}/nixos-tests/eval/stand-ins/nixos.nix {{ _module.args.pkgs.linuxPackages = base; }} module
+          ];
         }}).config;
         version = kp: (eval {{ boot.kernelPackages = kp; }}).boot.kernelPackages.kernel.version;
         service = type: builtins.tryEval (builtins.deepSeq
@@ -726,7 +746,8 @@ def test_the_drift_check_catches_a_stand_in_that_drifted(nix_instantiate: str, u
             f"""
       let
         drift = import {REPO}/nixos-tests/eval/drift.nix {{ inherit lib; }};
-        options = module: (lib.evalModules {{ modules = [ module {{ _module.check = false; _module.args.pkgs = {{ }}; }} ]; }}).options;
+        options = module:
+          (lib.evalModules {{ modules = [ module {{ _module.check = false; _module.args.pkgs = {{ }}; }} ]; }}).options;
         wrong = {{ options.services.ollama.port = lib.mkOption {{ type = lib.types.int; default = 1; }}; }};
       in (drift {{ standIn = options wrong; real = options upstream.nixos.ollama; }}).mismatches""",
         ),
@@ -779,6 +800,7 @@ def test_the_export_unit_is_unprivileged_and_hardened(
         capture_output=True,
         text=True,
         timeout=60,
+        check=False,
     )
     assert run.returncode == 0, run.stderr
     unmet = {e["name"] for e in json.loads(run.stdout) if e["set"] is False}
@@ -799,7 +821,11 @@ def test_the_export_unit_is_unprivileged_and_hardened(
     # the same unit as root fails the threshold: the check can fail
     unit.write_text(_unit_file({**config, "User": "root", "CapabilityBoundingSet": "~"}))
     root = subprocess.run(
-        [analyze, "security", "--offline=true", "--threshold=20", str(unit)], capture_output=True, text=True, timeout=60
+        [analyze, "security", "--offline=true", "--threshold=20", str(unit)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert root.returncode != 0, root.stdout
 
@@ -843,13 +869,15 @@ def test_bad_option_values_are_rejected(nix_instantiate: str, upstream: dict[str
                 upstream,
                 f"""
       (harness {{ modules = [ {REPO}/modules/nixos/intel-gpu.nix
-                             {{ hardware.intel-xpu = {{ enable = true; forceProbe = [ "E20B" ]; }}; }} ]; }}).kernelParams
+                             {{ hardware.intel-xpu = {{ enable = true; forceProbe = [ "E20B" ]; }}; }} ];
+      }}).kernelParams
     """,
             ),
         ],
         capture_output=True,
         text=True,
         timeout=120,
+        check=False,
     )
     assert run.returncode != 0
     assert "hardware.intel-xpu.forceProbe" in run.stderr and "is not of type" in run.stderr
@@ -861,7 +889,10 @@ def test_ci_workflow_runs_the_readme_commands() -> None:
     workflow = yaml.safe_load((REPO / ".github/workflows/ci.yml").read_text())
     jobs = workflow["jobs"]
     assert {"suite", "flake-check", "hardware"} <= set(jobs)
-    runs = lambda job: " ".join(str(step.get("run", "")) for step in jobs[job]["steps"])  # noqa: E731
+
+    def runs(job: str) -> str:
+        return " ".join(str(step.get("run", "")) for step in jobs[job]["steps"])
+
     assert "./bootstrap.sh test" in runs("suite") and "./bootstrap.sh test --hardware" in runs("hardware")
     assert "nix flake check" in runs("flake-check")
     # the suite job brings the upstream files bootstrap.sh points the tests at (XPU_UPSTREAM)
@@ -938,7 +969,7 @@ def _python_packages(nix: str, extension: str = "_: _: { }") -> dict[str, dict[s
           overridePythonAttrs = f: buildPythonPackage (args // f args);
         }};
         base = self: builtins.listToAttrs (map (n: {{ name = n; value = {{ pname = n; }}; }})
-          (builtins.fromJSON ''{json.dumps(names + ["setuptools"])}'')) // {{
+          (builtins.fromJSON ''{json.dumps([*names, "setuptools"])}'')) // {{
           inherit buildPythonPackage;
           pythonOlder = version: "older than " + version;  # what `disabled` asks
           python.interpreter = "/python";
@@ -974,7 +1005,7 @@ def test_an_override_of_the_host_tool_reaches_the_test_kit(nix_instantiate: str)
     plain = _python_packages(nix_instantiate)
     tool, kit = plain["xpu-tool"]["makeWrapperArgs"], plain["xpu-testkit"]["makeWrapperArgs"]
     assert tool == ["--prefix", "LD_LIBRARY_PATH", ":", "LIBS", "--prefix", "PATH", ":", "BINS"]
-    assert kit == tool + ["--prefix", "PATH", ":", "BINS"]
+    assert kit == [*tool, "--prefix", "PATH", ":", "BINS"]
     assert plain["xpu-testkit"]["version"] == plain["xpu-tool"]["version"]  # released together
     extended = _python_packages(
         nix_instantiate,
@@ -984,7 +1015,8 @@ def test_an_override_of_the_host_tool_reaches_the_test_kit(nix_instantiate: str)
         });
       }""",
     )
-    assert extended["xpu-testkit"]["makeWrapperArgs"] == tool + [
+    assert extended["xpu-testkit"]["makeWrapperArgs"] == [
+        *tool,
         "--set",
         "ZE_AFFINITY_MASK",
         "0",

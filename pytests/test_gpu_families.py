@@ -7,6 +7,7 @@ from __future__ import annotations
 import subprocess
 
 import pytest
+
 from xpu_tool import gpu_ids
 
 from . import test_flake
@@ -92,7 +93,9 @@ def test_every_generation_with_a_floor_is_refused_below_it(nix_instantiate: str,
       let
         run = kernelVersion: id: let r = harness {{
           inherit kernelVersion;
-          modules = [ {REPO}/modules/nixos/intel-gpu.nix {{ hardware.intel-xpu = {{ enable = true; forceProbe = [ id ]; }}; }} ];
+          modules = [
+            {REPO}/modules/nixos/intel-gpu.nix {{ hardware.intel-xpu = {{ enable = true; forceProbe = [ id ]; }}; }}
+          ];
         }}; in {{ inherit (r) failedAssertions xpuDriver; }};
       in {{ {cases} }}""",
         ),

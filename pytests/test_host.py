@@ -36,7 +36,7 @@ def test_the_doctor_command_agrees_with_the_suite(xpu_report: Report, xpu_target
     argv = [sys.executable, "-m", "xpu_tool", "doctor", "--json", "--target", xpu_target_spec.url]
     if xpu_target_spec.user:
         argv += ["--user", xpu_target_spec.user]
-    run = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    run = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False)
     assert run.returncode in (0, 1), run.stderr
     out = json.loads(run.stdout)
     [cli] = out["reports"]

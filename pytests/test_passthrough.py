@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from xpu_testkit.vm.passthrough import VfioBinding, device_state, preflight, qemu_device_args
+from xpu_testkit.vm.qemu import QemuVM, VmSpec, detect_accel
 from xpu_tool.doctor import run_doctor
 from xpu_tool.inventory import InventoryTarget
 from xpu_tool.probes.context import ProbeContext
 from xpu_tool.target import console_target, open_target
-from xpu_testkit.vm.passthrough import VfioBinding, device_state, preflight, qemu_device_args
-from xpu_testkit.vm.qemu import QemuVM, VmSpec, detect_accel
 
 
 @pytest.mark.xpu_hardware

@@ -8,7 +8,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -74,7 +74,7 @@ def no_intel_gpu_here(this_machines_intel_gpus: tuple[PciGpu, ...]) -> None:
 
 
 @pytest.fixture
-def machine(tmp_path: Path):
+def machine(tmp_path: Path) -> Callable[[str], Path]:
     """machine(name) -> sysroot Path with that recorded layout."""
 
     made: dict[str, Path] = {}
@@ -88,7 +88,7 @@ def machine(tmp_path: Path):
 
 
 @pytest.fixture
-def ctx_for(local: Target, machine):
+def ctx_for(local: Target, machine: Callable[[str], Path]) -> Callable[..., ProbeContext]:
     def make(name: str, user: str | None = None) -> ProbeContext:
         return ProbeContext(local, sysroot=str(machine(name)), user=user, timeout=30)
 

@@ -21,7 +21,8 @@ def machine_names() -> list[str]:
 
 
 def load(name: str) -> dict:
-    return yaml.safe_load((MACHINES / f"{name}.yaml").read_text())
+    layout: dict = yaml.safe_load((MACHINES / f"{name}.yaml").read_text())
+    return layout
 
 
 def _write(path: Path, text: str) -> None:

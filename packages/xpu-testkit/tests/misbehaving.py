@@ -122,7 +122,8 @@ class MisbehavingServer:
     @property
     def port(self) -> int:
         assert self._sock is not None
-        return self._sock.getsockname()[1]
+        port: int = self._sock.getsockname()[1]
+        return port
 
     @property
     def url(self) -> str:

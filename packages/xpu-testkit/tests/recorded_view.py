@@ -24,11 +24,12 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 
 try:
     from . import machines
 except ImportError:  # run as a script
-    import machines  # type: ignore[no-redef]
+    import machines  # type: ignore[no-redef, import-not-found]  # found on sys.path (the script's directory)
 
 VIEW_VARIABLE = "XPU_TEST_RECORDED_VIEW"
 # machine-layout path -> where the scan reads it on a real machine (when the recording has it)
@@ -92,7 +93,9 @@ def _libc_call(name: str, *args: object) -> None:
 
 
 def _mount(source: str | None, target: str, fstype: str | None = None, flags: int = 0, data: str | None = None) -> None:
-    enc = lambda s: None if s is None else s.encode()  # noqa: E731
+    def enc(s: str | None) -> bytes | None:
+        return None if s is None else s.encode()
+
     _libc_call("mount", enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data))
 
 
@@ -151,7 +154,10 @@ def run(machine: str, pytest_args: Sequence[str]) -> int:
             except (ViewError, OSError) as exc:
                 print(f"recorded_view: {exc}", file=sys.stderr, flush=True)
             os._exit(2)
-        forward = lambda signum, _frame: os.kill(pid, signum)  # noqa: E731
+
+        def forward(signum: int, _frame: FrameType | None) -> None:
+            os.kill(pid, signum)
+
         previous = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT)}
         try:
             _, status = os.waitpid(pid, 0)

@@ -118,7 +118,8 @@ def judge():
             [nix, "--eval", "--strict", "--json", "-E", expr], capture_output=True, text=True, timeout=300, check=False
         )
         assert out.returncode == 0, out.stderr
-        return json.loads(out.stdout)
+        advice: list[dict] = json.loads(out.stdout)
+        return advice
 
     return run
 
@@ -182,9 +183,9 @@ def test_the_sycl_ls_advice_names_the_option() -> None:
     from xpu_tool.diagnosis import sycl
 
     obs = Observations(
-        scan=None,  # type: ignore[arg-type]
+        scan=None,  # type: ignore[arg-type]  # the SYCL advice reads only the results
         results={"sycl": ProbeResult("sycl", Status.ABSENT, "no SYCL", cause="c", fix="f")},
-        env=None,  # type: ignore[arg-type]
+        env=None,  # type: ignore[arg-type]  # nor the environment
     )
     (finding,) = sycl(obs)
     assert NixosSetting("hardware.intel-xpu.syclTools", "true") in finding.settings
@@ -214,6 +215,7 @@ def test_dynamic_user_is_judged_by_the_units_groups(ctx_for, tmp_path, monkeypat
     ctx = ctx_for("arc-a770-i915", "ollama")
     scan = scan_system(ctx)
     node = scan.node(next(g.render for g in scan.gpus if g.render))
+    assert node is not None
     fake_commands(tmp_path, monkeypatch, f"render:x:{node.gid}:\nvideo:x:26:\n")
     r = judge_render(ctx, scan, parse_systemctl_show(DYNAMIC_UNIT))
     assert r.status is Status.OK, r
@@ -223,7 +225,7 @@ def test_dynamic_user_is_judged_by_the_units_groups(ctx_for, tmp_path, monkeypat
     r = judge_render(ctx, scan, parse_systemctl_show(DYNAMIC_UNIT.replace("render video", "video")))
     assert "SupplementaryGroups=video" in r.evidence[0]
     assert r.status is Status.FAIL and "DynamicUser" in r.summary and "does not exist" not in r.summary
-    obs = Observations(scan, {"render-nodes": r}, None)  # type: ignore[arg-type]
+    obs = Observations(scan, {"render-nodes": r}, None)  # type: ignore[arg-type]  # render_access reads no env
     (finding,) = render_access(obs)
     assert finding.settings == (
         NixosSetting("systemd.services.ollama.serviceConfig.SupplementaryGroups", '[ "render" "video" ]'),

@@ -46,10 +46,12 @@ def result(gpu_s: list[float], cpu_s: list[float]) -> BackendResult:
 
 def test_ratio_and_pass_bar_from_known_timings() -> None:
     fast = result([1.0, 1.25, 0.8], [4.0, 5.0, 4.0])  # GPU medians 100 tok/s, CPU 25 tok/s
+    assert fast.cpu is not None
     assert fast.gpu.decode.median == 100.0 and fast.cpu.decode.median == 25.0
     assert fast.decode_ratio == 4.0 and fast.passed
     assert fast.gpu.prompt.median == 200.0  # 20 prompt tokens in 0.1 s
     slow = result([1.0, 1.0, 1.0], [1.5, 1.5, 1.5])
+    assert slow.decode_ratio is not None
     assert round(slow.decode_ratio, 3) == 1.5 and not slow.passed
 
 
@@ -71,7 +73,9 @@ def test_report_files(tmp_path: Path) -> None:
 @pytest.fixture
 def double_with_a_slower_cpu():
     # CPU answer for this test: the documented sample with 3x the decode time (a test input, not a recording)
-    cpu = dict(GENERATE_SAMPLE, eval_duration=GENERATE_SAMPLE["eval_duration"] * 3)
+    eval_duration = GENERATE_SAMPLE["eval_duration"]
+    assert isinstance(eval_duration, int)
+    cpu = dict(GENERATE_SAMPLE, eval_duration=eval_duration * 3)
     with OllamaDouble("gpu", cpu_response=cpu) as double:
         yield double
 
@@ -80,6 +84,7 @@ def test_bench_against_the_double(double_with_a_slower_cpu: OllamaDouble, tmp_pa
     gguf = write_tiny_llama(tmp_path / "m.gguf").path
     report = run_ollama_bench({"double": double_with_a_slower_cpu.url}, gguf, repetitions=3, warmup=1)
     [r] = report.results
+    assert r.cpu is not None
     assert len(r.gpu.generations) == 3 and len(r.cpu.generations) == 3
     assert r.decode_ratio == pytest.approx(3.0) and r.passed
     generates = [body for method, path, body in double_with_a_slower_cpu.requests if path == "/api/generate"]
@@ -128,7 +133,7 @@ def progress(values: list[int], times: list[float], total: int = 20) -> tuple[tu
     events = [{"type": "executing", "data": {"node": "5"}}] + [
         {"type": "progress", "data": {"value": v, "max": total, "node": "5"}} for v in values
     ]
-    return tuple(events), tuple([0.0, *times])
+    return tuple(events), (0.0, *times)
 
 
 def test_comfyui_iterations_per_second_from_progress_events() -> None:

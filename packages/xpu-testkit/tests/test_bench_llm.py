@@ -266,7 +266,9 @@ def test_one_run_compares_real_backends(
     servers: tuple[LlamaServer, LlamaServer], tiny_model: Path, tmp_path: Path
 ) -> None:
     lavapipe, cpu = servers
-    slower_cpu = dict(GENERATE_SAMPLE, eval_duration=GENERATE_SAMPLE["eval_duration"] * 3)
+    eval_duration = GENERATE_SAMPLE["eval_duration"]
+    assert isinstance(eval_duration, int)
+    slower_cpu = dict(GENERATE_SAMPLE, eval_duration=eval_duration * 3)
     with RecordingProxy(lavapipe.url) as proxy, OllamaDouble("gpu", cpu_response=slower_cpu) as ollama:
         run = xpu(
             "bench",

@@ -1,8 +1,9 @@
 """The ComfyUI double against the real ComfyUI 0.8: the same client scenarios on both, compared
 message by message (types, order, node ids, cached lists, progress_state node states, keys),
 answer by answer (HTTP status, content type, error shapes) and record by record (the /prompt
-answer's keys, the /history entry of each run: status, its messages, the outputs' keys). Values that differ by nature (ids,
-timestamps, file names, the device) are left out; everything else must match."""
+answer's keys, the /history entry of each run: status, its messages, the outputs' keys). Values
+that differ by nature (ids, timestamps, file names, the device) are left out; everything else must
+match."""
 
 from __future__ import annotations
 

@@ -184,7 +184,7 @@ def test_6_and_7_nixpkgs_ollama_unit_hardening_and_ordering(ctx_for) -> None:
     assert found["mdwe-blocks-jit"].severity is Severity.FAIL
     assert "MemoryDenyWriteExecute = lib.mkForce false" in (found["mdwe-blocks-jit"].nixos or "")
     assert found["service-before-gpu"].severity is Severity.WARN
-    assert found["service-before-gpu"].nixos.startswith(
+    assert (found["service-before-gpu"].nixos or "").startswith(
         "services.ollama.intel.enable = true; (orders it after dev-dri-intel-render.device"
     )
     fixed = OLLAMA_UNIT.replace("MemoryDenyWriteExecute=yes", "MemoryDenyWriteExecute=no").replace(

@@ -46,7 +46,11 @@ def tool(name: str) -> str:
 
 def export(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "xpu_tool", "export", *args], capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "xpu_tool", "export", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
 
 
@@ -75,7 +79,12 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_the_textfile_passes_promtool(exported: Path) -> None:
     run = subprocess.run(
-        [tool("promtool"), "check", "metrics"], input=exported.read_text(), capture_output=True, text=True, timeout=60
+        [tool("promtool"), "check", "metrics"],
+        input=exported.read_text(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert run.returncode == 0, run.stdout + run.stderr
 
@@ -187,6 +196,7 @@ def test_a_failed_write_leaves_the_previous_file_whole(tmp_path: Path) -> None:
         text=True,
         timeout=300,
         preexec_fn=lambda: _file_size_limit(1024),
+        check=False,
     )
     assert run.returncode == 2 and "File too large" in run.stderr and "Traceback" not in run.stderr, run.stderr
     assert target.read_bytes() == b"xpu_usable 1\n"
@@ -197,7 +207,9 @@ def test_a_failed_write_leaves_the_previous_file_whole(tmp_path: Path) -> None:
 
 
 def test_alert_rules_are_valid() -> None:
-    run = subprocess.run([tool("promtool"), "check", "rules", str(RULES)], capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [tool("promtool"), "check", "rules", str(RULES)], capture_output=True, text=True, timeout=60, check=False
+    )
     assert run.returncode == 0 and "SUCCESS: 8 rules found" in run.stdout, run.stdout + run.stderr
 
 
@@ -208,6 +220,7 @@ def test_alert_rules_fire_when_they_should_and_only_then() -> None:
         text=True,
         timeout=120,
         cwd=RULE_TESTS.parent,
+        check=False,
     )
     assert run.returncode == 0 and "SUCCESS" in run.stdout, run.stdout + run.stderr
 
@@ -261,7 +274,7 @@ def test_node_exporter_serves_it_and_prometheus_scrapes_it(
         ],
         stdout=logs[0],
         stderr=subprocess.STDOUT,
-        preexec_fn=die_with_parent,
+        preexec_fn=die_with_parent,  # noqa: PLW1509 - only preexec_fn can set PR_SET_PDEATHSIG in the child
     )
     config = tmp_path / "prometheus.yml"
     config.write_text(
@@ -277,7 +290,7 @@ def test_node_exporter_serves_it_and_prometheus_scrapes_it(
         ],
         stdout=logs[1],
         stderr=subprocess.STDOUT,
-        preexec_fn=die_with_parent,
+        preexec_fn=die_with_parent,  # noqa: PLW1509 - only preexec_fn can set PR_SET_PDEATHSIG in the child
     )
     try:
         deadline = time.monotonic() + 60
@@ -308,8 +321,8 @@ def test_node_exporter_serves_it_and_prometheus_scrapes_it(
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-        for log in logs:
-            log.close()
+        for handle in logs:
+            handle.close()
     assert node.returncode is not None and prom.returncode is not None
 
 
@@ -325,9 +338,10 @@ def test_listen_serves_fresh_metrics_per_scrape_and_stops(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
-        preexec_fn=die_with_parent,
+        preexec_fn=die_with_parent,  # noqa: PLW1509 - only preexec_fn can set PR_SET_PDEATHSIG in the child
     )
     try:
+        assert proc.stderr is not None
         assert "serving http://127.0.0.1:" in proc.stderr.readline()
         first = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=120)
         time.sleep(1.1)
@@ -339,7 +353,12 @@ def test_listen_serves_fresh_metrics_per_scrape_and_stops(
             0 if this_machines_intel_gpus else 1
         )
         check = subprocess.run(
-            [tool("promtool"), "check", "metrics"], input=second.text, capture_output=True, text=True, timeout=60
+            [tool("promtool"), "check", "metrics"],
+            input=second.text,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
         )
         assert check.returncode == 0, check.stdout + check.stderr
         assert requests.get(f"http://127.0.0.1:{port}/other", timeout=30).status_code == 404

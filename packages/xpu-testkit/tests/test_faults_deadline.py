@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -22,7 +22,7 @@ from xpu_tool.cli.exit_codes import Exit
 from xpu_tool.http import MARGIN
 
 from .faults import fresh_tmpdir
-from .misbehaving import MisbehavingServer, answer, routes, silent, trickle
+from .misbehaving import Behaviour, MisbehavingServer, answer, routes, silent, trickle
 
 TIMEOUT = 2.0
 DOCTOR_MARGIN = 1.0  # `xpu doctor --help`: +1 s to unwind
@@ -34,13 +34,19 @@ def timed_xpu(
 ) -> tuple[subprocess.CompletedProcess[str], float]:
     started = time.monotonic()
     run = subprocess.run(
-        [sys.executable, "-m", "xpu_tool", *args], capture_output=True, text=True, timeout=120, env=env, cwd=cwd
+        [sys.executable, "-m", "xpu_tool", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=cwd,
+        check=False,  # the exit code is what the tests judge
     )
     return run, time.monotonic() - started
 
 
 @pytest.fixture
-def hanging_command(tmp_path: Path) -> Iterator[tuple[dict[str, str], Path]]:
+def hanging_command(tmp_path: Path) -> Iterator[Callable[[str], dict[str, str]]]:
     """hang(NAME): an environment whose NAME on PATH starts a `sleep 60` in a session of its own that
     keeps the command's output open (timeout(1) kills the command, not it: its caller waits for the
     output to close). The sleeps are killed afterwards."""
@@ -53,13 +59,13 @@ def hanging_command(tmp_path: Path) -> Iterator[tuple[dict[str, str], Path]]:
         (bin_dir / name).chmod(0o755)
         return {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
 
-    yield hang  # type: ignore[misc]
+    yield hang
     for pid in pids.read_text().split() if pids.exists() else ():
         with contextlib.suppress(ProcessLookupError):
             os.kill(int(pid), signal.SIGKILL)
 
 
-def test_a_probe_that_hangs_ends_the_doctor_by_its_timeout(hanging_command) -> None:  # type: ignore[no-untyped-def]
+def test_a_probe_that_hangs_ends_the_doctor_by_its_timeout(hanging_command: Callable[[str], dict[str, str]]) -> None:
     """clinfo never lets go: the doctor reports the opencl probe unfinished, diagnoses the rest, exits 1."""
     env = hanging_command("clinfo")
     run, elapsed = timed_xpu("doctor", "--json", "--timeout", str(TIMEOUT), env=env)
@@ -75,7 +81,9 @@ def test_a_probe_that_hangs_ends_the_doctor_by_its_timeout(hanging_command) -> N
     assert late["id"] == "doctor-deadline" and late["title"].endswith("did not finish within 2 s: opencl")
 
 
-def test_a_pci_scan_that_hangs_says_nothing_about_gpus(hanging_command, machine) -> None:  # type: ignore[no-untyped-def]
+def test_a_pci_scan_that_hangs_says_nothing_about_gpus(
+    hanging_command: Callable[[str], dict[str, str]], machine: Callable[[str], Path]
+) -> None:
     """The recorded Arc machine's scan reads its driver link with readlink, which never lets go: an
     unfinished scan is no evidence of a missing GPU."""
     env = hanging_command("readlink")
@@ -86,7 +94,7 @@ def test_a_pci_scan_that_hangs_says_nothing_about_gpus(hanging_command, machine)
     assert "No Intel GPU" not in run.stdout and "no-intel-gpu" not in run.stdout
 
 
-def _ollama(generate) -> MisbehavingServer:  # type: ignore[no-untyped-def]
+def _ollama(generate: Behaviour) -> MisbehavingServer:
     return MisbehavingServer(
         routes(
             {
@@ -101,7 +109,7 @@ def _ollama(generate) -> MisbehavingServer:  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize("behaviour", [silent, trickle(0.1)], ids=["silent", "slow-body"])
-def test_bench_ollama_ends_by_its_timeout(behaviour, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_bench_ollama_ends_by_its_timeout(behaviour: Behaviour, tmp_path: Path) -> None:
     env, tmp = fresh_tmpdir(tmp_path)
     with _ollama(behaviour) as peer:
         url = peer.url

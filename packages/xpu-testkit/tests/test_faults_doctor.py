@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -30,10 +31,11 @@ def xpu(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
         text=True,
         timeout=120,
         env=env if env is not None else dict(os.environ),
+        check=False,
     )
 
 
-def test_an_empty_path_on_a_recorded_arc_machine_is_not_no_intel_gpu(machine) -> None:  # type: ignore[no-untyped-def]
+def test_an_empty_path_on_a_recorded_arc_machine_is_not_no_intel_gpu(machine: Callable[[str], Path]) -> None:
     run = xpu("doctor", "--json", "--sysroot", str(machine("arc-a770-i915")), env={**os.environ, "PATH": ""})
     assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr
     [report] = json.loads(run.stdout)["reports"]
@@ -42,7 +44,7 @@ def test_an_empty_path_on_a_recorded_arc_machine_is_not_no_intel_gpu(machine) ->
     assert "No Intel GPU" not in run.stdout
 
 
-def test_the_same_machine_with_its_path_is_diagnosed(machine) -> None:  # type: ignore[no-untyped-def]
+def test_the_same_machine_with_its_path_is_diagnosed(machine: Callable[[str], Path]) -> None:
     """The control: the recorded Arc machine is seen as one when commands can run."""
     run = xpu("doctor", "--json", "--sysroot", str(machine("arc-a770-i915")))
     [report] = json.loads(run.stdout)["reports"]

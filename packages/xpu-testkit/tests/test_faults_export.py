@@ -13,13 +13,15 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
 from xpu_testkit.process import die_with_parent, free_port
 from xpu_tool import http
+from xpu_tool.deadline import Deadline
 from xpu_tool.export.serve import Measurements
-from xpu_tool.http import MARGIN, Deadline
+from xpu_tool.http import MARGIN
 from xpu_tool.probes.pci import PciGpu
 from xpu_tool.services.comfyui import check_comfyui_quickly
 from xpu_tool.services.ollama import check_ollama_quickly
@@ -111,7 +113,7 @@ def test_through_the_cli_a_hanging_and_a_nonsense_service_are_metrics_within_the
     ["[]", '{"backends": [{"backend": "x"}]}', '{"backends": "x"}', "[" * 100_000],
     ids=["list", "backend-without-runs", "backends-string", "deep"],
 )
-def test_a_bench_json_of_the_wrong_shape_is_one_line_and_exit_2(content: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_bench_json_of_the_wrong_shape_is_one_line_and_exit_2(content: str, tmp_path: Path) -> None:
     bench = tmp_path / "ollama-bench.json"
     bench.write_text(content)
     run = export("--bench-json", str(bench), timeout=60)
@@ -127,7 +129,7 @@ def listening(*args: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
-        preexec_fn=die_with_parent,
+        preexec_fn=die_with_parent,  # noqa: PLW1509 - only preexec_fn can set PR_SET_PDEATHSIG in the child
     )
     try:
         assert "serving http://127.0.0.1:" in (proc.stderr.readline() if proc.stderr else "")

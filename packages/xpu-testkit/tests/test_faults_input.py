@@ -39,6 +39,7 @@ def xpu(
         env=env,
         cwd=cwd,
         preexec_fn=_files_up_to(1024) if full_disk else None,
+        check=False,
     )
 
 
@@ -222,7 +223,7 @@ def test_out_of_range_input_is_refused_before_anything_starts(args: list[str], m
 
 
 @pytest.mark.parametrize("user", ["alice", "svc_ollama-2", "_apt", "machine$", "a" * 32])
-def test_a_valid_user_name_is_taken(user: str, machine) -> None:  # type: ignore[no-untyped-def]
+def test_a_valid_user_name_is_taken(user: str, machine: Callable[[str], Path]) -> None:
     run = xpu("doctor", "--sysroot", str(machine("arc-a770-i915")), "--user", user)
     assert run.returncode in (Exit.OK, Exit.FAILED) and run.stderr == "", run.stderr
     assert user in run.stdout  # judged: "user X does not exist" or its render-node access
@@ -261,7 +262,9 @@ def test_a_bench_report_that_fails_halfway_is_one_line_and_leaves_no_partial_fil
     8 KiB per file, the PNG chart (17 kB) does not. One line naming the chart, exit 2; the chart's
     temporary file is gone and nothing stands under its name."""
     gguf = write_tiny_llama(tmp_path / "m.gguf").path  # written here: TMPDIR is as limited as --out
-    cpu = dict(GENERATE_SAMPLE, eval_duration=GENERATE_SAMPLE["eval_duration"] * 3)
+    eval_duration = GENERATE_SAMPLE["eval_duration"]
+    assert isinstance(eval_duration, int)
+    cpu = dict(GENERATE_SAMPLE, eval_duration=eval_duration * 3)
     out = tmp_path / "out"
     with OllamaDouble("gpu", cpu_response=cpu) as double:
         run = subprocess.run(
@@ -282,6 +285,7 @@ def test_a_bench_report_that_fails_halfway_is_one_line_and_leaves_no_partial_fil
             text=True,
             timeout=120,
             preexec_fn=_files_up_to(8 * 1024),
+            check=False,
         )
         generated = sum(1 for _, path, _ in double.requests if path == "/api/generate")
     assert generated == 8  # the whole benchmark ran before the reports were written

@@ -37,7 +37,13 @@ def recording_journalctl(tmp_path: Path) -> tuple[dict[str, str], Path]:
 
 def xpu(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "xpu_tool", *args], capture_output=True, text=True, timeout=120, env=env, cwd=cwd
+        [sys.executable, "-m", "xpu_tool", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=cwd,
+        check=False,
     )
 
 

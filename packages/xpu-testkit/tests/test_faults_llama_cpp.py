@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import os
 import pty
+import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,7 +20,8 @@ import pytest
 from xpu_testkit.doubles.llama_cpp import COMPLETION, HEALTH, MODELS, PROPS
 from xpu_testkit.process import free_port
 from xpu_tool.cli.exit_codes import Exit
-from xpu_tool.http import MARGIN, Deadline
+from xpu_tool.deadline import Deadline
+from xpu_tool.http import MARGIN
 from xpu_tool.services.llama_cpp import LlamaCppClient, LlamaCppError, check_llama_cpp, check_llama_cpp_quickly
 
 from .misbehaving import (
@@ -48,10 +51,10 @@ def llama(**overrides: Behaviour) -> MisbehavingServer:
     return MisbehavingServer(routes({**table, **overrides}))
 
 
-def xpu(*args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
+def xpu(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "xpu_tool", *args], capture_output=True, text=True, timeout=120, check=False, **kwargs
-    )  # type: ignore[call-overload]
+        [sys.executable, "-m", "xpu_tool", *args], capture_output=True, text=True, timeout=120, check=False, env=env
+    )
 
 
 def on_a_terminal(*args: str, timeout: float = 120) -> tuple[int, str, str]:
@@ -221,7 +224,7 @@ def test_the_client_waits_for_the_model_to_load() -> None:
     """/health is 503 while the model loads: the client asks again until it is not, within its deadline."""
     calls: list[float] = []
 
-    def loading_then_ok(conn, request, stop):  # type: ignore[no-untyped-def]
+    def loading_then_ok(conn: socket.socket, request: bytes, stop: threading.Event) -> None:
         calls.append(time.monotonic())
         if len(calls) < 3:
             return answer({"error": {"code": 503, "message": "Loading model"}}, 503)(conn, request, stop)

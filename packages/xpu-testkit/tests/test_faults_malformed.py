@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from xpu_tool import http
-from xpu_tool.http import Deadline, HttpError
+from xpu_tool.deadline import Deadline
+from xpu_tool.http import HttpError
 
 from .faults import fresh_tmpdir
 from .test_cli import assert_one_line_error

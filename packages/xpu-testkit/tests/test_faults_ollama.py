@@ -5,6 +5,7 @@ happened; an answer of the wrong shape is named, never a traceback."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -105,7 +106,7 @@ def test_counters_of_the_wrong_type_are_named(final: dict, named: str) -> None:
     ],
     ids=["version-list", "version-not-string", "tags-dict", "ps-strings", "ps-size-string"],
 )
-def test_answers_of_the_wrong_shape_are_named(path: str, reply: object, call) -> None:  # type: ignore[no-untyped-def]
+def test_answers_of_the_wrong_shape_are_named(path: str, reply: object, call: Callable[[OllamaClient], object]) -> None:
     with MisbehavingServer(routes({path: answer(reply)})) as peer, pytest.raises(OllamaError) as caught:
         call(OllamaClient(peer.url, read_timeout=5))
     assert caught.value.kind == "bad-body", str(caught.value)

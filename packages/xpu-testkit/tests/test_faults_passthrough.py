@@ -255,12 +255,12 @@ def test_a_sysfs_timeout_that_is_no_bound_is_refused_before_any_write(value: str
 
 
 def test_a_failed_restore_keeps_the_error_and_gives_the_commands(lab: Path, tmp_path: Path) -> None:
-    env, tmp = fresh_tmpdir(tmp_path)
+    env, _ = fresh_tmpdir(tmp_path)
     bind = lab / "sys/bus/pci/drivers/i915/bind"
     bind.unlink()
     bind.mkdir()  # writing it fails (EISDIR)
     name = f"xpu-failed-restore-{os.getpid()}"
-    run = subprocess.run(xpu_vm_run(lab, env, name), capture_output=True, text=True, env=env, timeout=60)
+    run = subprocess.run(xpu_vm_run(lab, env, name), capture_output=True, text=True, env=env, timeout=60, check=False)
     assert run.returncode == Exit.VM_FAILED and "Traceback" not in run.stderr, run.stderr
     lines = run.stderr.splitlines()
     first = next(n for n, line in enumerate(lines) if line.startswith("xpu: error: "))
@@ -298,7 +298,7 @@ def test_a_refused_device_is_one_line_and_leaves_nothing(
     lab = machines.materialize(f"passthrough/{layout}", tmp_path / layout)
     argv = xpu_vm_run(lab, env, "xpu-refused")
     argv[argv.index(DEVICE)] = address
-    run = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60)
+    run = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60, check=False)
     assert run.returncode == 2 and len(run.stderr.splitlines()) == 1, run.stderr
     assert run.stderr.startswith(message)
     assert list(tmp.iterdir()) == []

@@ -22,7 +22,7 @@ NO_SUCH_HOST = "http://xpu-no-such-host.invalid:11434"  # .invalid never resolve
 
 def xpu(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "xpu_tool", *args], capture_output=True, text=True, timeout=120, cwd=cwd
+        [sys.executable, "-m", "xpu_tool", *args], capture_output=True, text=True, timeout=120, cwd=cwd, check=False
     )
 
 
@@ -108,6 +108,7 @@ def test_an_ssh_user_or_host_that_starts_with_a_dash_is_bad_usage(
         text=True,
         timeout=60,
         env=env,
+        check=False,
     )
     assert_one_line_error(run, "begins with '-'")
     assert not marker.exists() and not record.exists()  # nothing ran: no ssh, no ProxyCommand
@@ -122,5 +123,6 @@ def test_the_recording_ssh_records_a_valid_url(tmp_path: Path, recording_ssh: tu
         text=True,
         timeout=60,
         env=env,
+        check=False,
     )
     assert run.returncode == Exit.UNREACHABLE and record.exists(), run.stderr

@@ -15,8 +15,8 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from xpu_tool.cli.exit_codes import Exit
 from xpu_testkit.vm.guest import GuestImage
+from xpu_tool.cli.exit_codes import Exit
 
 from .faults import fresh_tmpdir
 from .test_vm import qemu_processes
@@ -107,6 +107,7 @@ def test_a_vm_that_failed_keeps_its_directory_and_names_it(xpu_guest, xpu_accel,
         text=True,
         env=env,
         timeout=120,
+        check=False,
     )
     assert run.returncode == Exit.VM_FAILED and "Traceback" not in run.stderr, run.stderr
     [workdir] = tmp.iterdir()
@@ -125,7 +126,7 @@ def test_a_vm_that_failed_silently_keeps_the_log_its_error_names(
     name = f"xpu-silent-{verb}-{os.getpid()}"
     argv = xpu_vm(verb, xpu_guest, xpu_accel, name, "--boot-timeout", "5", *(["--", "true"] if verb == "run" else []))
     argv[argv.index("--append") + 1] = "console=tty0 quiet panic=-1 xpu.mode=noshell"
-    run = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120)
+    run = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120, check=False)
     assert run.returncode == Exit.VM_FAILED and "Traceback" not in run.stderr, run.stderr
     error = next(line for line in run.stderr.splitlines() if line.startswith("xpu: error: "))
     assert error.startswith(f"xpu: error: VM {name} did not boot: no backdoor shell within 5 s") and error.endswith(
@@ -168,6 +169,7 @@ def test_a_run_script_refused_before_boot_leaves_nothing(mode: int | None, messa
         text=True,
         env=env,
         timeout=60,
+        check=False,
     )
     assert run.returncode == 2 and run.stderr == f"xpu: error: {script}: {message}\n"
     assert list(tmp.iterdir()) == []
@@ -213,6 +215,6 @@ def test_vm_shell_whose_terminal_closes_leaves_nothing(xpu_guest, xpu_accel, tmp
     finally:
         child.close()  # the terminal goes away: SIGHUP
     deadline = time.monotonic() + 30
-    while (qemu_processes(name) or list(tmp.iterdir())) and time.monotonic() < deadline:
+    while (qemu_processes(name) or any(tmp.iterdir())) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert list(tmp.iterdir()) == [] and qemu_processes(name) == []

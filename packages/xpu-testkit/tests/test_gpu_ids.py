@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from xpu_tool import gpu_ids
-from xpu_tool.gpu_ids import Kind, lookup
+from xpu_tool.gpu_ids import GpuFamily, Kind, lookup
 
 TOOL_PACKAGE = Path(__file__).resolve().parents[2] / "xpu-tool"  # packages/xpu-tool
 TABLE = json.loads(resources.files("xpu_tool").joinpath(gpu_ids.DATA).read_text(encoding="utf-8"))
@@ -70,14 +70,20 @@ def test_lookup(device_id: int, code: str, name: str, floor: tuple[int, int] | N
     assert (model.family.code, model.name, model.family.min_kernel, model.kind) == (code, name, floor, kind)
 
 
+def family_of(device_id: int) -> GpuFamily:
+    model = lookup(device_id)
+    assert model is not None, hex(device_id)
+    return model.family
+
+
 def test_the_drivers_of_the_machines_in_the_issue() -> None:
     """Battlemage and Lunar Lake: xe only, with firmware; Arc A-series: i915 by default, xe too."""
     for device_id in (0xE20B, 0x64A0):
-        family = lookup(device_id).family
+        family = family_of(device_id)
         assert family.xe_only and family.drivers == ("xe",) and "guc" in family.firmware
-    a770 = lookup(0x56A0).family
+    a770 = family_of(0x56A0)
     assert not a770.xe_only and a770.drivers == ("i915", "xe") and not a770.fp64
-    coffee_lake = lookup(0x3E92).family
+    coffee_lake = family_of(0x3E92)
     assert coffee_lake.drivers == ("i915",) and coffee_lake.compute_runtime == "legacy1"
 
 

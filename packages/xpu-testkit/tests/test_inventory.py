@@ -133,7 +133,7 @@ def test_passthrough_errors(old: str, new: str, message: str) -> None:
 
 
 def test_unreadable_file(tmp_path) -> None:
-    with pytest.raises(ConfigError, match="cannot read inventory .*missing.yaml"):
+    with pytest.raises(ConfigError, match=r"cannot read inventory .*missing.yaml"):
         load_inventory(tmp_path / "missing.yaml")
     binary = tmp_path / "bin.yaml"
     binary.write_bytes(b"\xff\xfe\x00")

@@ -19,7 +19,7 @@ import yaml
 from xpu_testkit.doubles.llama_cpp import LlamaCppDouble
 from xpu_testkit.services.llama_server import BUILDS, LAVAPIPE, LlamaServer, binary_for
 from xpu_tool.cli.exit_codes import Exit
-from xpu_tool.http import Deadline
+from xpu_tool.deadline import Deadline
 from xpu_tool.model import Severity
 from xpu_tool.services.llama_cpp import (
     LlamaCppClient,
@@ -227,7 +227,8 @@ def test_the_log_parser_on_a_real_log(sample: dict) -> None:
 
 
 def _sample(text: str) -> str:
-    return next(s["log"] for s in SAMPLES if s["source"].startswith(text))
+    log: str = next(s["log"] for s in SAMPLES if s["source"].startswith(text))
+    return log
 
 
 def test_a_journal_across_restarts_is_judged_by_its_last_run() -> None:

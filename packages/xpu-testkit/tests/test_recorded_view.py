@@ -115,9 +115,9 @@ def as_root() -> None:
         pytest.skip("the recorded view needs root for its mount namespace")
 
 
-def runner(*args: str, **kwargs) -> subprocess.Popen[str]:  # type: ignore[no-untyped-def]
+def runner(*args: str, cwd: Path | None = None) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, str(RUNNER), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs
+        [sys.executable, str(RUNNER), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd
     )
 
 

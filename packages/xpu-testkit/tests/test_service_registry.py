@@ -17,7 +17,9 @@ SERVICES_DIR = Path(registry.__file__).parent
 
 
 def xpu(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "xpu_tool", *args], capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "xpu_tool", *args], capture_output=True, text=True, timeout=60, check=False
+    )
 
 
 def test_every_service_package_registers_one_service() -> None:
@@ -31,8 +33,14 @@ def test_every_service_package_registers_one_service() -> None:
 
 
 def test_a_second_service_of_the_same_name_is_refused() -> None:
+    def quick(url: str, timeout: float) -> registry.ServiceState:
+        raise AssertionError("never called: the registration is refused")
+
+    def check(url: str) -> registry.CheckResult:
+        raise AssertionError("never called: the registration is refused")
+
     with pytest.raises(ValueError, match="two services are named 'ollama'"):
-        registry.service("ollama", title="x", example_url="http://x", quick=lambda url, t: None)(lambda url: None)
+        registry.service("ollama", title="x", example_url="http://x", quick=quick)(check)
     assert registry.by_name("ollama").title == "Ollama"
 
 

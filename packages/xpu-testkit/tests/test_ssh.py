@@ -35,5 +35,5 @@ def test_probes_over_ssh(sshd: str, this_machines_intel_gpus: tuple[PciGpu, ...]
 
 def test_unreachable_ssh_target_is_a_clear_error() -> None:
     target = open_target(f"ssh://root@127.0.0.1:{free_port()}?ssh_config=/dev/null")
-    with pytest.raises(TargetError, match="cannot reach ssh://.*Connection refused"):
+    with pytest.raises(TargetError, match=r"cannot reach ssh://.*Connection refused"):
         target.run("true", timeout=10)

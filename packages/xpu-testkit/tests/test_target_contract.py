@@ -51,6 +51,7 @@ def contract_vm(xpu_guest, xpu_accel) -> Iterator[QemuVM]:
         accel=xpu_accel,
     )
     with QemuVM(spec) as vm:  # booted on entry, stopped on exit
+        assert vm.serial is not None
         vm.serial.password = ROOT_PASSWORD
         vm.serial.login(30)
         yield vm
@@ -78,6 +79,7 @@ def transport(
         else:
             vm: QemuVM = request.getfixturevalue("contract_vm")
             shell = vm.backdoor if name == "backdoor" else vm.serial
+            assert shell is not None, name
             target, port = console_target(shell, f"{name}:{vm.spec.name}"), 8080
         target.succeed(f"mkdir -p {scratch}")
         yield Transport(name, target, scratch, port)

@@ -157,7 +157,7 @@ def test_the_host_tools_ollama_check_imports_neither_numpy_nor_gguf(tmp_path: Pa
         f"write_tiny_llama({str(tmp_path / 'm.gguf')!r})\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('numpy', 'gguf')))\n"
     )
-    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "[]"
     assert (tmp_path / "m.gguf").stat().st_size > 400_000

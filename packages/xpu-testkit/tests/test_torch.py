@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -49,10 +50,11 @@ COLLECTOR = Path(xpu_tool.__file__).parent / "collectors" / "torch_probe.py"
 def collect_with(python: str, **env: str) -> dict:
     """The collector run by ``python`` as the doctor runs it on a target (a fresh interpreter)."""
     run = subprocess.run(
-        [python, str(COLLECTOR)], capture_output=True, text=True, timeout=120, env={**os.environ, **env}
+        [python, str(COLLECTOR)], capture_output=True, text=True, timeout=120, env={**os.environ, **env}, check=False
     )
     assert run.returncode == 0, run.stderr
-    return json.loads(run.stdout)
+    collected: dict = json.loads(run.stdout)
+    return collected
 
 
 def comfyui_python() -> str:
@@ -132,7 +134,9 @@ def test_an_xpu_build_is_imported_only_with_an_intel_gpu_on_pci(
     "name, present",
     [("arc-a770-i915", True), ("lunar-lake-xe", True), ("arc-a770-vfio", True), ("no-intel-gpu", False)],
 )
-def test_the_collector_counts_intel_gpus_as_the_scan_does(name: str, present: bool, machine) -> None:  # type: ignore[no-untyped-def]
+def test_the_collector_counts_intel_gpus_as_the_scan_does(
+    name: str, present: bool, machine: Callable[[str], Path]
+) -> None:
     from xpu_tool.collectors.torch_probe import intel_gpu_on_pci
 
     assert intel_gpu_on_pci(str(machine(name) / "sys")) is present

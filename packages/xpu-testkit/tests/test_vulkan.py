@@ -62,7 +62,8 @@ def listing(sample: dict) -> VulkanListing:
 
 
 def short(sample: dict) -> str:
-    return sample["source"][:60]
+    source: str = sample["source"]
+    return source[:60]
 
 
 @pytest.mark.parametrize("sample", SAMPLES, ids=short)
@@ -70,7 +71,7 @@ def test_each_recorded_output_parses_as_expected(sample: dict) -> None:
     parsed = listing(sample)
     expect = sample["expect"]
     assert len(parsed.devices) == len(expect["devices"])
-    for device, wanted in zip(parsed.devices, expect["devices"]):
+    for device, wanted in zip(parsed.devices, expect["devices"], strict=True):
         for key, value in wanted.items():
             assert getattr(device, EXPECTED_FIELDS[key]) == value, (device.index, key)
     assert parsed.instance_version == expect["instance_version"]

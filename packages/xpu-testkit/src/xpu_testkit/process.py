@@ -10,44 +10,52 @@ import socket
 import threading
 from collections.abc import Callable, Iterator
 from types import FrameType
+from typing import Any
 
 PR_SET_PDEATHSIG = 1
+# prctl(2), looked up once here in the parent: die_with_parent runs in the child between fork and
+# exec, where a dlopen or dlsym could wait forever on a loader lock another thread held at the fork
+_prctl = ctypes.CDLL(None, use_errno=True).prctl
 # The signals that end a run: Ctrl-C, `kill`, and the terminal going away.
 ENDING_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+# What signal.signal takes and returns: a function, SIG_DFL or SIG_IGN, or None (set outside Python).
+SignalHandler = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
 
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that is free now (the kernel picks it)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 def die_with_parent() -> None:
-    """preexec_fn for subprocess.Popen: the child gets SIGKILL when the Python process dies."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    """preexec_fn for subprocess.Popen: the child gets SIGKILL when the Python process dies.
+    In the child it only calls prctl, looked up in the parent (no import, no dlopen): nothing that
+    waits on a lock another thread of the parent may have held at the fork."""
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def _handle(signums: tuple[int, ...], handler: Callable[[int, FrameType | None], None]) -> dict[int, object]:
+def _handle(signums: tuple[int, ...], handler: Callable[[int, FrameType | None], None]) -> dict[int, SignalHandler]:
     """Install ``handler`` for each signal that is not ignored (nohup's SIGHUP stays ignored);
     return the previous handlers. Only the main thread may set handlers: elsewhere nothing changes."""
     if threading.current_thread() is not threading.main_thread():
         return {}
-    previous: dict[int, object] = {}
+    previous: dict[int, SignalHandler] = {}
     for signum in signums:
         if signal.getsignal(signum) is not signal.SIG_IGN:
             previous[signum] = signal.signal(signum, handler)
     return previous
 
 
-def _restore(previous: dict[int, object]) -> None:
+def _restore(previous: dict[int, SignalHandler]) -> None:
     for signum, handler in previous.items():
-        signal.signal(signum, handler)  # type: ignore[arg-type]
+        signal.signal(signum, handler)
 
 
 @contextlib.contextmanager

@@ -7,6 +7,7 @@ import secrets
 import shutil
 import threading
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -33,7 +34,8 @@ def xpu_session(request: pytest.FixtureRequest) -> XpuSession:
 @pytest.fixture(scope="session")
 def xpu_target_spec(request: pytest.FixtureRequest) -> InventoryTarget:
     """The target under test (parametrized over --xpu-target / the inventory)."""
-    return request.param
+    spec: InventoryTarget = request.param
+    return spec
 
 
 @pytest.fixture(scope="session")
@@ -73,7 +75,7 @@ def xpu_vm(request: pytest.FixtureRequest, xpu_guest: GuestImage, xpu_accel: str
 
     def start(**overrides: object) -> QemuVM:
         append = f"{xpu_guest.append} {overrides.pop('extra_append', '')}".strip()
-        fields: dict[str, object] = {
+        fields: dict[str, Any] = {  # VmSpec's fields, any of them the test's to override
             "name": f"xpu-test-{secrets.token_hex(4)}",
             "kernel": xpu_guest.kernel,
             "initrd": xpu_guest.initrd,
@@ -81,7 +83,7 @@ def xpu_vm(request: pytest.FixtureRequest, xpu_guest: GuestImage, xpu_accel: str
             "accel": xpu_accel,
         }
         fields.update(overrides)
-        vm = QemuVM(VmSpec(**fields))  # type: ignore[arg-type]
+        vm = QemuVM(VmSpec(**fields))
         vms.append(vm)
         return vm.start()
 

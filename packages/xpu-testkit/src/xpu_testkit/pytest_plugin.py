@@ -16,6 +16,7 @@ plugin with ``-p no:xpu_testkit``.
 from __future__ import annotations
 
 from collections.abc import Generator
+from typing import Any
 
 import pytest
 from pluggy import Result
@@ -110,9 +111,10 @@ def pytest_runtest_makereport(
     session = item.config.stash.get(XPU_SESSION, None)
     if session is None:
         return
-    if report.failed and "xpu_report" in getattr(item, "funcargs", {}):
-        report.sections.append(("xpu doctor", render_text(item.funcargs["xpu_report"])))
-    comfyui = getattr(item, "funcargs", {}).get("xpu_comfyui_server")
+    funcargs: dict[str, Any] = getattr(item, "funcargs", {})  # a pytest.Function's; other items have none
+    if report.failed and "xpu_report" in funcargs:
+        report.sections.append(("xpu doctor", render_text(funcargs["xpu_report"])))
+    comfyui = funcargs.get("xpu_comfyui_server")
     if report.failed and comfyui is not None:
         report.sections.append(
             (f"ComfyUI log ({comfyui.log}), last 60 lines", "\n".join(comfyui.log_text().splitlines()[-60:]))

@@ -10,15 +10,15 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
+from . import __version__
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args == ["--version"]:
-        from . import __version__  # noqa: PLC0415
-
         print(f"xpu {__version__}")  # what argparse's version action prints
         return 0
-    from .cli import main as cli_main  # noqa: PLC0415
+    from .cli import main as cli_main  # noqa: PLC0415 - the CLI imports every command: --version answers without it
 
     return cli_main(args)
 

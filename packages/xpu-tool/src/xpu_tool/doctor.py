@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
 
+from .deadline import Deadline
 from .diagnosis import Observations, diagnose
-from .http import Deadline
 from .model import Finding, ProbeResult, Report, Severity, Status
 from .probes.context import ProbeContext
 from .probes.environment import EnvFacts, collect_env

@@ -22,14 +22,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from importlib import resources
 from typing import Any
 
 DATA = "data/gpu-families.json"
 
 
-class Kind(str, Enum):
+class Kind(StrEnum):
     INTEGRATED = "integrated"
     DISCRETE = "discrete"
 

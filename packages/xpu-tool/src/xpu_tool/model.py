@@ -9,7 +9,7 @@ from typing import Any
 SCHEMA_VERSION = 1
 
 
-class Status(str, enum.Enum):
+class Status(enum.StrEnum):
     """How a probe judged one part of the stack."""
 
     OK = "ok"
@@ -18,7 +18,7 @@ class Status(str, enum.Enum):
     ABSENT = "absent"
 
 
-class Severity(str, enum.Enum):
+class Severity(enum.StrEnum):
     """How much a finding matters: FAIL blocks GPU acceleration, WARN costs speed or stability."""
 
     FAIL = "fail"

@@ -15,8 +15,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from . import http
+from .deadline import Deadline
 from .errors import ConfigError
-from .http import Deadline, HttpError
+from .http import HttpError
 
 VERSION = re.compile(r'^\s*version\s*=\s*"([^"]+)"', re.MULTILINE)
 SHA = re.compile(r"^[0-9a-f]{40}$")

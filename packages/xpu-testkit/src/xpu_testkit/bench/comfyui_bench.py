@@ -16,7 +16,7 @@ import random
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from xpu_tool.http import Deadline
+from xpu_tool.deadline import Deadline
 from xpu_tool.services.comfyui import MODEL_WORKFLOW, ComfyClient, ComfyError, Run, fresh_workflow, load_workflow
 
 from .stats import PASS_RATIO, Stats, ratio, summarize
@@ -26,7 +26,7 @@ DEFAULT_SECONDS = 1800.0  # the whole benchmark, without a deadline from the cal
 
 def iterations_per_second(events: tuple[dict[str, Any], ...], arrivals: tuple[float, ...]) -> float:
     """Steps per second between the first and the last progress event of the sampler."""
-    progress = [(t, e["data"]) for e, t in zip(events, arrivals) if e.get("type") == "progress"]
+    progress = [(t, e["data"]) for e, t in zip(events, arrivals, strict=True) if e.get("type") == "progress"]
     if len(progress) < 2:
         raise ValueError("fewer than two progress events: not enough steps to time")
     (t0, first), (t1, last) = progress[0], progress[-1]

@@ -15,6 +15,7 @@ the machine's load falls on all of them alike.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import time
@@ -23,8 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from xpu_tool.deadline import Deadline
 from xpu_tool.errors import ConfigError
-from xpu_tool.http import Deadline
 from xpu_tool.services.llama_cpp import Completion, LlamaCppClient, LlamaCppError
 from xpu_tool.services.ollama import OllamaClient
 
@@ -198,15 +199,10 @@ def run_llm_bench(
             timed(client.create_from_gguf, MODEL, gguf)
             created.append(client)
             for device, num_gpu in (("gpu", None), ("cpu", 0)):
-                sides.append(
-                    (
-                        ep.name,
-                        device,
-                        lambda c=client, n=num_gpu: c.generate(
-                            MODEL, prompt, num_predict=num_predict, num_gpu=n, timeout=timeout
-                        ),
-                    )
+                generate = functools.partial(
+                    client.generate, MODEL, prompt, num_predict=num_predict, num_gpu=num_gpu, timeout=timeout
                 )
+                sides.append((ep.name, device, generate))
         elif ep.engine == "llama-cpp":
             for device, url in (("gpu", ep.url), ("cpu", ep.cpu_url)):
                 if url is None:
@@ -215,7 +211,7 @@ def run_llm_bench(
                 timed(server.wait_until_ready)
                 if device == "gpu":
                     versions[ep.name] = timed(server.props).build_info
-                sides.append((ep.name, device, lambda s=server: complete_sample(s, prompt, num_predict)))
+                sides.append((ep.name, device, functools.partial(complete_sample, server, prompt, num_predict)))
         else:
             raise ValueError(f"unknown engine {ep.engine!r} (one of {', '.join(ENGINES)})")
     measured: dict[tuple[str, str], list[Measured]] = {(b, d): [] for b, d, _ in sides}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from xpu_tool.http import Deadline
+from xpu_tool.deadline import Deadline
 
 from .llm_bench import Endpoint, run_llm_bench
 from .results import MODEL, PROMPT, BackendResult, BenchReport, DeviceRun

@@ -20,8 +20,8 @@ from xpu_tool.cli.common import (
     refuse_foreign_flags,
 )
 from xpu_tool.cli.exit_codes import Exit, for_outcome
+from xpu_tool.deadline import Deadline
 from xpu_tool.errors import ConfigError
-from xpu_tool.http import Deadline
 from xpu_tool.services.journal import local_journal
 from xpu_tool.services.llama_cpp import LlamaCppError
 from xpu_tool.services.ollama import OllamaError, diagnose_text

@@ -281,10 +281,11 @@ def _shell(args: argparse.Namespace, vm: QemuVM) -> int:
     say("attached; Ctrl-] detaches and stops the VM")
     if isinstance(console, BackdoorShell):
         say("(backdoor shell: no prompt, no echo)")
+    buffered = console.pexpect.buffer  # bytes: the console is spawned without an encoding
     ended = attach(
         console.sock,
         Terminal(sys.stdin.fileno(), sys.stdout.fileno()),
-        pending=console.pexpect.buffer,
+        pending=buffered if isinstance(buffered, bytes) else b"",
         line_mode=isinstance(console, BackdoorShell),
     )
     sys.stdout.flush()

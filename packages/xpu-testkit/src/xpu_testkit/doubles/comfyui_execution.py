@@ -15,6 +15,8 @@ import threading
 import time
 from typing import Any
 
+from PIL import Image
+
 from ..services.sd15_checkpoint import NAME as CHECKPOINT_NAME
 
 # On an XPU, ComfyUI 0.8.0 reports torch.xpu's reserved bytes as torch_vram_total
@@ -79,7 +81,10 @@ def execution_order(workflow: dict[str, Any], cached: set[str]) -> list[str]:
             if source not in cached and target not in blocking[source]:
                 blocking[source].add(target)
                 block_count[target] += 1
-    is_output = lambda n: workflow[n]["class_type"] in OUTPUT_NODES  # noqa: E731
+
+    def is_output(n: str) -> bool:
+        return workflow[n]["class_type"] in OUTPUT_NODES
+
     order = []
     while pending:
         ready = [n for n in pending if block_count[n] == 0]
@@ -97,11 +102,12 @@ def execution_order(workflow: dict[str, Any], cached: set[str]) -> list[str]:
 
 def execute_node(workflow: dict[str, Any], values: dict[str, Any], node_id: str) -> Any:
     """Execute one node on its inputs' values (Pillow images, or stand-ins for model objects)."""
-    from PIL import Image  # noqa: PLC0415
-
     node = workflow[node_id]
     i, kind = node["inputs"], node["class_type"]
-    get = lambda name: values[i[name][0]]  # noqa: E731
+
+    def get(name: str) -> Any:
+        return values[i[name][0]]
+
     if kind == "EmptyImage":
         c = int(i.get("color", 0))
         return Image.new("RGB", (int(i["width"]), int(i["height"])), (c >> 16 & 255, c >> 8 & 255, c & 255))
@@ -143,8 +149,12 @@ class PromptExecution:
             self._run(prompt_id, number, workflow, client_id)
 
     def _run(self, prompt_id: str, number: int, workflow: dict[str, Any], client_id: str) -> None:
-        now = lambda: int(time.time() * 1000)  # noqa: E731
-        send = lambda kind, data: self._send(client_id, kind, data)  # noqa: E731
+        def now() -> int:
+            return int(time.time() * 1000)
+
+        def send(kind: str, data: dict[str, Any]) -> None:
+            self._send(client_id, kind, data)
+
         messages: list[list[Any]] = []
 
         def message(kind: str, data: dict[str, Any]) -> None:  # sent and kept in the history

@@ -80,7 +80,7 @@ class GitHubDouble(LoopbackServer):
                 self.end_headers()
                 self.wfile.write(data)
 
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            def log_message(self, *args: object) -> None:  # quiet
                 pass
 
         return self._serve(Handler)

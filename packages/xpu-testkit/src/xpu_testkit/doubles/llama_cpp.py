@@ -41,38 +41,31 @@ COMPUTE_ERROR: dict[str, Any] = {"error": {"code": 500, "message": "Compute erro
 DEVICE_LOGS: dict[str, tuple[str, str]] = {  # device -> (source, the log's lines as published)
     "arc-sycl": (
         "intel/ipex-llm#12994 (2025-03), Arc B580, SYCL",
-        "\n".join(
-            [  # noqa: FLY002
-                "llama_load_model_from_file: using device SYCL0 (Intel(R) Graphics [0xe20b]) - 11605 MiB free",
-                "llm_load_tensors: offloading 32 repeating layers to GPU",
-                "llm_load_tensors: offloading output layer to GPU",
-                "llm_load_tensors: offloaded 33/33 layers to GPU",
-                "llm_load_tensors:        SYCL0 model buffer size =  1456.19 MiB",
-                "llm_load_tensors:    SYCL_Host model buffer size =    70.31 MiB",
-            ]
+        (
+            "llama_load_model_from_file: using device SYCL0 (Intel(R) Graphics [0xe20b]) - 11605 MiB free\n"
+            "llm_load_tensors: offloading 32 repeating layers to GPU\n"
+            "llm_load_tensors: offloading output layer to GPU\n"
+            "llm_load_tensors: offloaded 33/33 layers to GPU\n"
+            "llm_load_tensors:        SYCL0 model buffer size =  1456.19 MiB\n"
+            "llm_load_tensors:    SYCL_Host model buffer size =    70.31 MiB"
         ),
     ),
     "arc-vulkan": (
         "ollama/ollama#14207 (2026-02), Arc 140V (Lunar Lake), Vulkan",
-        "\n".join(
-            [  # noqa: FLY002
-                "ggml_backend_vk_get_device_memory utilizing DXGI + PDH memory reporting free: 18172369387 total: 19442272747",
-                (
-                    "llama_model_load_from_file_impl: using device Vulkan0 (Intel(R) Arc(TM) 140V GPU (16GB)) (unknown id) - "
-                    "17330 MiB free"
-                ),
-            ]
+        (
+            "ggml_backend_vk_get_device_memory utilizing DXGI + PDH memory reporting free: 18172369387 "
+            "total: 19442272747\n"
+            "llama_model_load_from_file_impl: using device Vulkan0 (Intel(R) Arc(TM) 140V GPU (16GB)) (unknown id) - "
+            "17330 MiB free"
         ),
     ),
     "cpu": (
         "the real llama-server here (the CPU build, -ngl 99 -lv 4), December 2026",
-        "\n".join(
-            [  # noqa: FLY002
-                "warning: no usable GPU found, --gpu-layers option will be ignored",
-                "0.00.002.838 I cmn  common_param: device_info:",
-                "0.00.002.860 I cmn  common_param:   - CPU     : AMD EPYC (24105 MiB, 24105 MiB free)",
-                "0.00.007.382 I load_tensors:   CPU_Mapped model buffer size =     0.44 MiB",
-            ]
+        (
+            "warning: no usable GPU found, --gpu-layers option will be ignored\n"
+            "0.00.002.838 I cmn  common_param: device_info:\n"
+            "0.00.002.860 I cmn  common_param:   - CPU     : AMD EPYC (24105 MiB, 24105 MiB free)\n"
+            "0.00.007.382 I load_tensors:   CPU_Mapped model buffer size =     0.44 MiB"
         ),
     ),
 }

@@ -19,7 +19,7 @@ from typing import Any
 from ._server import LoopbackServer
 
 # ollama/ollama docs/api.md, "Request (No streaming)" response (Ollama docs, 2025; llama3.2)
-GENERATE_SAMPLE = {
+GENERATE_SAMPLE: dict[str, Any] = {
     "model": "llama3.2",
     "created_at": "2023-08-04T19:22:45.499127Z",
     "response": "The sky is blue because it is the color of the sky.",
@@ -34,13 +34,13 @@ GENERATE_SAMPLE = {
     "eval_duration": 4709213000,
 }
 # ollama/ollama docs/api.md, "Generate request (Streaming)": a chunk, then the final object
-STREAM_CHUNK = {
+STREAM_CHUNK: dict[str, Any] = {
     "model": "llama3.2",
     "created_at": "2023-08-04T08:52:19.385406455-07:00",
     "response": "The",
     "done": False,
 }
-STREAM_FINAL = {
+STREAM_FINAL: dict[str, Any] = {
     "model": "llama3.2",
     "created_at": "2023-08-04T19:22:45.499127Z",
     "response": "",
@@ -54,7 +54,7 @@ STREAM_FINAL = {
     "eval_duration": 4232710000,
 }
 # ollama/ollama docs/api.md, "List Running Models" (mistral:latest, 7.2B Q4_0)
-PS_SAMPLE = {
+PS_SAMPLE: dict[str, Any] = {
     "name": "mistral:latest",
     "model": "mistral:latest",
     "size": 5137025024,
@@ -72,7 +72,7 @@ PS_SAMPLE = {
 }
 # Intel IPEX-LLM Ollama (PyPI bigdl-core-cpp 2.5.0), recorded on a machine without an Intel GPU
 # (2026-11-23): the HTTP 500 body of /api/generate when its SYCL runner aborts.
-RUNNER_ABORTED = {"error": "llama runner process has terminated: signal: aborted "}
+RUNNER_ABORTED: dict[str, Any] = {"error": "llama runner process has terminated: signal: aborted "}
 MODES = ("gpu", "partial", "cpu", "http500", "malformed", "slow", "never")
 
 
@@ -184,10 +184,9 @@ class OllamaDouble(LoopbackServer):
                 if double.mode == "slow":
                     double._stop.wait(double.delay)
                 if body.get("stream") is False:
-                    on_cpu = (body.get("options") or {}).get("num_gpu") == 0 and double.cpu_response is not None
-                    return self._send(
-                        200, dict(double.cpu_response if on_cpu else GENERATE_SAMPLE, model=body.get("model"))
-                    )
+                    on_cpu = (body.get("options") or {}).get("num_gpu") == 0
+                    sample = double.cpu_response if on_cpu and double.cpu_response is not None else GENERATE_SAMPLE
+                    return self._send(200, dict(sample, model=body.get("model")))
                 self.send_response(200)
                 self.send_header("Content-Type", "application/x-ndjson")
                 self.send_header("Transfer-Encoding", "chunked")

@@ -2,8 +2,9 @@
 
 ``ComfyServer(src, venv)`` runs ``VENV/bin/python SRC/main.py --cpu --listen 127.0.0.1 --port P``
 with its base, output, input, temp and user directories (and its database) below ``home`` and its
-bytecode in the environment, so the checkout is only read. The checkpoint of the ``one-step-sd15`` workflow can be put into
-``checkpoints`` before or after the start (ComfyUI lists the folder when a prompt names it).
+bytecode in the environment, so the checkout is only read. The checkpoint of the ``one-step-sd15``
+workflow can be put into ``checkpoints`` before or after the start (ComfyUI lists the folder when a
+prompt names it).
 ``setup/comfyui-env.sh VENV SRC`` builds the environment.
 """
 
@@ -133,7 +134,7 @@ class ComfyServer(ServerProcess):
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 cwd=self.home,
-                preexec_fn=die_with_parent,
+                preexec_fn=die_with_parent,  # noqa: PLW1509 - one prctl(PR_SET_PDEATHSIG), resolved before the fork
             )
         self.wait_until_answering("/system_stats", timeout, "ComfyUI", ComfyServerError)
         return self

@@ -70,7 +70,7 @@ class IpexOllamaServer(ServerProcess):
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 cwd=self.home,
-                preexec_fn=die_with_parent,
+                preexec_fn=die_with_parent,  # noqa: PLW1509 - one prctl(PR_SET_PDEATHSIG), resolved before the fork
             )
         self.wait_until_answering("/api/version", timeout, "ollama serve", OllamaServerError)
         return self

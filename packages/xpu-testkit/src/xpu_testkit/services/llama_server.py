@@ -81,7 +81,7 @@ class LlamaServer(ServerProcess):
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 cwd=self.home,
-                preexec_fn=die_with_parent,
-            )  # noqa: PLW1509
+                preexec_fn=die_with_parent,  # noqa: PLW1509 - one prctl(PR_SET_PDEATHSIG), resolved before the fork
+            )
         self.wait_until_answering("/health", timeout, "llama-server", LlamaServerError)
         return self

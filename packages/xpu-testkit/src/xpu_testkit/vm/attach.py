@@ -77,7 +77,8 @@ def attach(
     with raw_input(terminal.stdin):
         while True:
             wait = None if input_open else max(0.0, min(quiet, drain_until - time.monotonic()))
-            ready, _, _ = select.select([console, terminal.stdin] if input_open else [console], [], [], wait)
+            watched: list[socket.socket | int] = [console, terminal.stdin] if input_open else [console]
+            ready, _, _ = select.select(watched, [], [], wait)
             if not ready:
                 return "input ended"
             if console in ready:

@@ -54,7 +54,7 @@ class GuestImage:
 
 def _run(argv: list[str], cwd: Path | None = None) -> str:
     try:
-        out = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=600)
+        out = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=600, check=False)
     except FileNotFoundError:
         raise GuestBuildError(f"{argv[0]} is not installed") from None
     if out.returncode != 0:
@@ -64,7 +64,7 @@ def _run(argv: list[str], cwd: Path | None = None) -> str:
 
 def kernel_package() -> str:
     """The versioned kernel package the cloud meta-package depends on, e.g. linux-image-6.1.0-56-cloud-amd64."""
-    deps = re.findall(r"Depends: (linux-image-\S+)", _run(["apt-cache", "depends", KERNEL_META]))
+    deps: list[str] = re.findall(r"Depends: (linux-image-\S+)", _run(["apt-cache", "depends", KERNEL_META]))
     if not deps:
         raise GuestBuildError(f"apt knows no {KERNEL_META} (run apt-get update)")
     return deps[0]
@@ -73,7 +73,7 @@ def kernel_package() -> str:
 def _newc(entries: list[tuple[str, int, bytes]]) -> bytes:
     """A cpio archive in the kernel's initramfs ("newc") format. entries: (path, mode, data)."""
     out = bytearray()
-    for ino, (name, mode, data) in enumerate(entries + [("TRAILER!!!", 0, b"")], start=1):
+    for ino, (name, mode, data) in enumerate([*entries, ("TRAILER!!!", 0, b"")], start=1):
         encoded = name.encode() + b"\0"
         fields = [0x070701, ino, mode, 0, 0, 1, 0, len(data), 0, 0, 0, 0, len(encoded), 0]
         out += b"070701" + b"".join(b"%08X" % f for f in fields[1:])

@@ -60,7 +60,7 @@ def commands() -> tuple[dict[str, ModuleType], dict[str, str]]:
             continue
         try:
             found[ep.name] = ep.load()
-        except Exception as exc:  # a broken or half-installed plugin must not take the CLI down
+        except Exception as exc:  # noqa: BLE001 - a broken or half-installed plugin must not take the CLI down
             dist = ep.dist.name if ep.dist is not None else "an unknown distribution"
             broken[ep.name] = (
                 f"`xpu {ep.name}` ({ep.value}, from {dist}) cannot be loaded: {type(exc).__name__}: {str(exc)[:200]}"

@@ -32,13 +32,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     export.add_argument("--target", default="local://", metavar="URL", help="the machine to probe (default local://)")
     for s in services():
+        article = "an" if s.title[0] in "AEIOU" else "a"
         export.add_argument(
             f"--{s.name}",
             dest=f"service_{s.dest}",
             action="append",
             default=[],
             metavar="URL",
-            help=f'{"an" if s.title[0] in "AEIOU" else "a"} {s.title} to check (xpu_service_up{{service="{s.name}"}}); repeatable',
+            help=f'{article} {s.title} to check (xpu_service_up{{service="{s.name}"}}); repeatable',
         )
     export.add_argument("--bench-json", type=Path, metavar="FILE", help="the ollama-bench.json of the last `xpu bench`")
     export.add_argument(

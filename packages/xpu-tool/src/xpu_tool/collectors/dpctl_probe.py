@@ -13,13 +13,13 @@ import sys
 def probe() -> dict:
     try:
         import dpctl  # noqa: PLC0415 - its absence is a result, not an error
-    except Exception as exc:  # ImportError, or a broken SYCL runtime raising at import
-        return {"available": False, "error": "%s: %s" % (type(exc).__name__, exc)}
+    except Exception as exc:  # noqa: BLE001 - ImportError, or a broken SYCL runtime raising at import: a result
+        return {"available": False, "error": f"{type(exc).__name__}: {exc}"}
     out: dict = {"available": True, "version": getattr(dpctl, "__version__", None), "devices": []}
     try:
         devices = dpctl.get_devices()
-    except Exception as exc:
-        out["error"] = "%s: %s" % (type(exc).__name__, exc)
+    except Exception as exc:  # noqa: BLE001 - any failure to list devices is reported in the result
+        out["error"] = f"{type(exc).__name__}: {exc}"
         return out
     for d in devices:
         out["devices"].append(

@@ -49,8 +49,8 @@ def python_command(python: str, source: str, filename: str) -> str:
 
 
 def _parse(stdout: str) -> dict[str, Any] | None:
-    for line in reversed(stdout.strip().splitlines()):
-        line = line.strip()
+    for raw in reversed(stdout.strip().splitlines()):
+        line = raw.strip()
         if line.startswith("{"):
             try:
                 value = json.loads(line)

@@ -63,10 +63,10 @@ def from_files() -> dict | None:
     try:
         spec = importlib.util.find_spec("torch")
     except (ImportError, ValueError) as exc:
-        return {"available": False, "error": "%s: %s" % (type(exc).__name__, exc)}
+        return {"available": False, "error": f"{type(exc).__name__}: {exc}"}
     if spec is None or not spec.submodule_search_locations:
         return {"available": False, "error": "ModuleNotFoundError: No module named 'torch'"}
-    root = list(spec.submodule_search_locations)[0]
+    root = next(iter(spec.submodule_search_locations))
     try:
         facts = version_file(os.path.join(root, "version.py"))
     except (OSError, SyntaxError, ValueError):
@@ -87,8 +87,8 @@ def from_files() -> dict | None:
 def from_import() -> dict:
     try:
         import torch  # noqa: PLC0415 - its absence is a result
-    except Exception as exc:
-        return {"available": False, "error": "%s: %s" % (type(exc).__name__, exc)}
+    except Exception as exc:  # noqa: BLE001 - ImportError, or a broken install raising at import: a result
+        return {"available": False, "error": f"{type(exc).__name__}: {exc}"}
     out: dict = {
         "available": True,
         "version": torch.__version__,
@@ -108,8 +108,8 @@ def from_import() -> dict:
             for i in range(out["device_count"]):
                 props = torch.xpu.get_device_properties(i)
                 out["devices"].append({"name": props.name, "total_memory": int(getattr(props, "total_memory", 0))})
-        except Exception as exc:
-            out["error"] = "%s: %s" % (type(exc).__name__, exc)
+        except Exception as exc:  # noqa: BLE001 - any failure of the XPU runtime is reported in the result
+            out["error"] = f"{type(exc).__name__}: {exc}"
     return out
 
 

@@ -11,6 +11,7 @@ import ctypes
 import json
 import os
 import sys
+from collections.abc import Callable
 
 # XPU_ZE_LOADER names one loader file to use instead of the linker's search (e.g. a specific build).
 LOADER_NAMES = (
@@ -119,10 +120,10 @@ class ComponentVersion(ctypes.Structure):
 
 
 def result_name(code: int) -> str:
-    return RESULT_NAMES.get(code, "ZE_RESULT_0x%08x" % code)
+    return RESULT_NAMES.get(code, f"ZE_RESULT_0x{code:08x}")
 
 
-def _call(fn, *args) -> int:
+def _call(fn: Callable[..., int], *args: object) -> int:
     return int(fn(*args)) & 0xFFFFFFFF
 
 
@@ -137,12 +138,12 @@ def _loader_path() -> str | None:
     return None
 
 
-def _loader_version(lib) -> str | None:
+def _loader_version(lib: ctypes.CDLL) -> str | None:
     single = getattr(lib, "zelLoaderGetVersion", None)  # loader 1.19+, needs no init
     if single is not None:
         v = ComponentVersion()
         if _call(single, ctypes.byref(v)) == 0:
-            return "%d.%d.%d" % (v.major, v.minor, v.patch)
+            return f"{v.major:d}.{v.minor:d}.{v.patch:d}"
     fn = getattr(lib, "zelLoaderGetVersions", None)
     if fn is None:
         return None
@@ -154,11 +155,11 @@ def _loader_version(lib) -> str | None:
         return None
     for v in versions:
         if v.component_name.decode(errors="replace") == "loader":
-            return "%d.%d.%d" % (v.major, v.minor, v.patch)
+            return f"{v.major:d}.{v.minor:d}.{v.patch:d}"
     return None
 
 
-def _devices(lib, driver) -> tuple[int, list[dict]]:
+def _devices(lib: ctypes.CDLL, driver: ctypes.c_void_p) -> tuple[int, list[dict]]:
     count = ctypes.c_uint32(0)
     rc = _call(lib.zeDeviceGet, driver, ctypes.byref(count), None)
     if rc != 0 or not count.value:
@@ -253,7 +254,7 @@ def probe() -> dict:
         out["drivers"].append(
             {
                 "version": v,
-                "version_text": "%d.%d.%d" % (v >> 24, (v >> 16) & 0xFF, v & 0xFFFF),
+                "version_text": f"{v >> 24:d}.{(v >> 16) & 0xFF:d}.{v & 0xFFFF:d}",
                 "device_get_result": result_name(rc_dev),
                 "devices": devices,
             }

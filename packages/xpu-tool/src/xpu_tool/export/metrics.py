@@ -122,12 +122,12 @@ def registry_for(export: Export) -> CollectorRegistry:
     errors = Gauge(  # url: one series per checked server (three llama-servers, three series)
         "xpu_check_error", "1 when a check could not run", ["check", "reason", "url"], registry=registry
     )
-    for s in export.services:
-        up.labels(s.service, s.url).set(int(s.up))
-        for model, ratio in s.models:
-            share.labels(model).set(ratio)
-        if s.error:
-            errors.labels(s.service, s.error, s.url).set(1)
+    for state in export.services:
+        up.labels(state.service, state.url).set(int(state.up))
+        for model, in_vram in state.models:
+            share.labels(model).set(in_vram)
+        if state.error:
+            errors.labels(state.service, state.error, state.url).set(1)
 
     if export.bench is not None:
         tps = Gauge(

@@ -95,7 +95,7 @@ class Measurements:
                 "goes to the next scrape)"
             )
             return failed_scrape("timeout")
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - whatever broke the scrape, /metrics answers a failed scrape
             self._log.line(f"xpu export: the scrape failed: {type(exc).__name__}: {quote(str(exc))}")
             return failed_scrape("error")
 
@@ -122,7 +122,7 @@ def _handler(measurements: Measurements) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - BaseHTTPRequestHandler names it so
             pass
 
     return Handler

@@ -51,7 +51,8 @@ def collect_env(ctx: ProbeContext) -> EnvFacts:
     root = shlex.quote(ctx.sysroot)
     out = ctx.target.run(
         f'R={root}; [ -e "$R/etc/NIXOS" ] && echo @nixos; '
-        f'for f in "$R{OPENGL_DRIVER_LIB}"/libze* "$R{OPENGL_DRIVER_LIB}"/libigdrcl*; do [ -e "$f" ] && echo "@lib ${{f##*/}}"; done; '
+        f'for f in "$R{OPENGL_DRIVER_LIB}"/libze* "$R{OPENGL_DRIVER_LIB}"/libigdrcl*; '
+        'do [ -e "$f" ] && echo "@lib ${f##*/}"; done; '
         'for f in "$R"/etc/OpenCL/vendors/*.icd; do [ -e "$f" ] && echo "@icd ${f##*/}"; done; true',
         timeout=ctx.timeout,
     )

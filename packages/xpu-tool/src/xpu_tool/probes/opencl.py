@@ -40,7 +40,7 @@ def parse_clinfo_json(text: str) -> list[ClDevice]:
     """``clinfo --json``: platforms[i] pairs with devices[i]["online"]; keys are CL_* names."""
     doc = json.loads(text)
     devices = []
-    for platform, group in zip(doc.get("platforms", []), doc.get("devices", [])):
+    for platform, group in zip(doc.get("platforms", []), doc.get("devices", []), strict=False):
         pname = platform.get("CL_PLATFORM_NAME", "")
         for dev in group.get("online", []):
             types = (dev.get("CL_DEVICE_TYPE") or {}).get("type", [])

@@ -55,9 +55,8 @@ def dynamic_unit(user: str, units: list[UnitFacts] | None) -> UnitFacts | None:
 def parse_getfacl(text: str) -> dict[tuple[str, str], str]:
     """``getfacl -n`` output as {(tag, qualifier): perms}, e.g. {("user", "1000"): "rw-"}."""
     entries: dict[tuple[str, str], str] = {}
-    for line in text.splitlines():
-        line = line.split("#", 1)[0].strip()
-        parts = line.split(":")
+    for raw in text.splitlines():
+        parts = raw.split("#", 1)[0].strip().split(":")
         if len(parts) == 3:
             entries[(parts[0], parts[1])] = parts[2]
     return entries
@@ -175,17 +174,17 @@ def judge_render(ctx: ProbeContext, scan: SystemScan, units: list[UnitFacts] | N
         return ProbeResult(
             "render-nodes", Status.OK, f"{user} can open every Intel render node", tuple(evidence), data=data
         )
-    groups = sorted({str(r.get("group")) for r in results if not r["accessible"] and r.get("group")}) or ["render"]
+    owners = sorted({str(r.get("group")) for r in results if not r["accessible"] and r.get("group")}) or ["render"]
     status = Status.FAIL if open_count == 0 else Status.WARN
     return ProbeResult(
         "render-nodes",
         status,
         f"{user} cannot open {len(results) - open_count} of {len(results)} render nodes",
         tuple(evidence),
-        cause=f"{user} is not in the group owning the node ({', '.join(groups)})",
-        fix=f"add {' and '.join(groups)} to {unit.unit}'s SupplementaryGroups"
+        cause=f"{user} is not in the group owning the node ({', '.join(owners)})",
+        fix=f"add {' and '.join(owners)} to {unit.unit}'s SupplementaryGroups"
         if unit is not None
-        else f"add {user} to the {' and '.join(groups)} group(s); for a service, SupplementaryGroups",
+        else f"add {user} to the {' and '.join(owners)} group(s); for a service, SupplementaryGroups",
         data=data,
     )
 

@@ -168,7 +168,8 @@ def judge_sycl(listing: SyclListing, source: str, env_selector: str | None) -> P
             "Intel GPU on OpenCL only, not on Level Zero",
             tuple(evidence),
             cause="SYCL lists the GPU through OpenCL but no level_zero:gpu device",
-            fix="install the Level Zero GPU driver (intel-compute-runtime.drivers); llama.cpp/Ollama SYCL need Level Zero",
+            fix="install the Level Zero GPU driver (intel-compute-runtime.drivers); "
+            "llama.cpp/Ollama SYCL need Level Zero",
             data=data,
         )
     return ProbeResult("sycl", Status.OK, f"{len(gpus)} Intel GPU device(s) on SYCL", tuple(evidence), data=data)
@@ -182,8 +183,9 @@ def probe_sycl(ctx: ProbeContext, env_selector: str | None = None) -> ProbeResul
             listing = SyclListing(listing.devices, listing.selector, (*listing.errors, "sycl-ls timed out"))
         return judge_sycl(listing, "sycl-ls", env_selector)
     run = collect(ctx.target, "dpctl", ctx.timeout)
-    if run.ok and (run.data or {}).get("available"):
-        return judge_sycl(from_dpctl(run.data or {}), f"dpctl {run.data.get('version')} via {run.via}", env_selector)
+    dpctl = run.data or {}
+    if run.ok and dpctl.get("available"):
+        return judge_sycl(from_dpctl(dpctl), f"dpctl {dpctl.get('version')} via {run.via}", env_selector)
     if run.crashes:  # dpctl was there and started, then died (a SIGSEGV with ZE_ENABLE_NULL_DRIVER=1)
         return ProbeResult(
             "sycl",

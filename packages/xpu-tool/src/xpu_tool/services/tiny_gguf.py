@@ -129,7 +129,7 @@ def gguf_bytes(seed: int) -> bytes:
     for key, vtype, value in entries:
         out += _string(key) + struct.pack("<I", vtype) + _value(vtype, value)
     offset = 0
-    for (name, shape), data in zip(shapes.items(), tensors):
+    for (name, shape), data in zip(shapes.items(), tensors, strict=True):
         out += _string(name) + struct.pack("<I", len(shape))
         out += struct.pack(f"<{len(shape)}Q", *reversed(shape))  # ggml orders dimensions innermost first
         out += struct.pack("<IQ", GGML_TYPE_F32, offset)
@@ -153,7 +153,8 @@ def _value(vtype: int, value: object) -> bytes:
     if vtype == STRING:
         return _string(str(value))
     if vtype == ARRAY:
-        item_type, items = value  # type: ignore[misc]
+        assert isinstance(value, tuple), "an ARRAY value is (element type, items), as metadata() gives it"
+        item_type, items = value
         return struct.pack("<IQ", item_type, len(items)) + b"".join(_value(item_type, v) for v in items)
     return struct.pack(_SCALAR_FORMAT[vtype], value)
 

@@ -166,7 +166,8 @@ def device_memory(stats: dict[str, Any], expect_xpu: bool) -> tuple[int | None, 
     held = first_device(stats).get("torch_vram_total")
     held = held if isinstance(held, int) and not isinstance(held, bool) else None
     argv = (stats.get("system") or {}).get("argv")
-    flags = [a for a in argv if a in UNLOADING_FLAGS] if isinstance(argv, list) else []
+    args: list[Any] = argv if isinstance(argv, list) else []
+    flags = [a for a in args if a in UNLOADING_FLAGS]
     if flags:
         return held, [
             Finding(
@@ -174,7 +175,7 @@ def device_memory(stats: dict[str, Any], expect_xpu: bool) -> tuple[int | None, 
                 Severity.INFO,
                 f"device memory says nothing here: ComfyUI runs with {' '.join(flags)}, so no model "
                 "stays on the GPU after a run",
-                (f"/system_stats argv: {' '.join(map(str, argv))}",),
+                (f"/system_stats argv: {' '.join(map(str, args))}",),
                 fix="nothing to do; xpu bench comfyui compares the GPU with the CPU",
             )
         ]

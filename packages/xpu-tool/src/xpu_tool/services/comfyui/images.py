@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 from dataclasses import dataclass
+from typing import cast
 
 from ... import http
 from ...model import Finding, Severity
@@ -33,7 +34,8 @@ def check_image(data: bytes, filename: str) -> ImageCheck:
     with Image.open(io.BytesIO(data)) as img:
         img.load()
         rgb = img.convert("RGB")
-        colours = rgb.getcolors(maxcolors=1 << 16)
+        # an RGB image's colours are (r, g, b) triples: Pillow annotates getcolors for every mode
+        colours = cast("list[tuple[int, tuple[int, int, int]]] | None", rgb.getcolors(maxcolors=1 << 16))
         palette = frozenset(c for _, c in colours) if colours is not None and len(colours) <= 16 else frozenset()
         return ImageCheck(filename, img.width, img.height, len(colours) if colours is not None else 1 << 16, palette)
 
@@ -52,7 +54,7 @@ def run_images(run: Run) -> list[dict[str, str]]:
 
 
 def fetch_image(client: ComfyClient, image: dict[str, str]) -> ImageCheck:
-    from PIL import Image  # noqa: PLC0415 - as check_image
+    from PIL import Image  # noqa: PLC0415 - only checking an image needs Pillow (as in check_image)
 
     data = client.view(image)
     try:

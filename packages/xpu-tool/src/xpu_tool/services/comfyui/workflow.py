@@ -27,7 +27,8 @@ MODEL_WORKFLOW = "one-step-sd15"
 def load_workflow(name: str) -> dict[str, Any]:
     if name not in WORKFLOWS:
         raise ValueError(f"unknown workflow {name!r} (known: {', '.join(WORKFLOWS)})")
-    return json.loads(resources.files("xpu_tool.workflows").joinpath(f"{name}.json").read_text())
+    workflow: dict[str, Any] = json.loads(resources.files("xpu_tool.workflows").joinpath(f"{name}.json").read_text())
+    return workflow
 
 
 def _links(node: dict[str, Any]) -> Iterable[str]:

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ...deadline import Deadline
 from ...errors import ConfigError
-from ...http import Deadline
 from ...model import Finding, Severity
 from ..journal import local_journal
 from ..registry import Option, ServiceState, reason, service

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import tempfile
 from collections.abc import Callable
@@ -9,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ...http import Deadline
+from ...deadline import Deadline
 from ...model import Finding, Severity
 from .. import api
 from ..journal import local_journal
@@ -183,10 +184,8 @@ def check_ollama(
                 fix="check the backend's GPU discovery in the server log (ZES_ENABLE_SYSMAN=1, OLLAMA_IGPU_ENABLE=1)",
             )
         )
-    try:
+    with contextlib.suppress(OllamaError):
         client.delete(CHECK_MODEL)
-    except OllamaError:
-        pass
     return OllamaCheck(url, version, True, generation, placement, tuple(findings))
 
 

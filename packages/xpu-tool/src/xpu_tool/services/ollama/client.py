@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ... import http
-from ...http import Deadline, HttpError
+from ...deadline import Deadline
+from ...http import HttpError
 from ...model import Finding, NixosSetting, Severity
 from .. import api
 from ..api import ApiClient, ServiceError
