@@ -148,6 +148,11 @@ FAULTS = {
         "comfyui-workflow-failed",
         f"workflow {PROMPT_ID} did not finish within 1 s (0 events)",
     ),
+    "ws-never-sends-and-the-cancel-hangs": Fault(  # taking the run off the server fits in the margin too
+        {"ws": websocket_sending(), "queue": silent, "interrupt": silent},
+        "comfyui-workflow-failed",
+        f"workflow {PROMPT_ID} did not finish within 1 s (0 events)",
+    ),
     "non-json-on-ws": Fault(
         {"ws": websocket_sending("this is { not json")},
         "comfyui-workflow-failed",

@@ -114,6 +114,69 @@ def test_the_connection_is_closed_when_the_deadline_passes() -> None:
         assert closed_after and closed_after[0] < BUDGET + http.MARGIN, closed_after
 
 
+def test_a_call_given_up_before_the_headers_closes_its_connection_and_thread() -> None:
+    """Headers trickled past the deadline: the request's thread and socket end at the deadline
+    too, not when the peer stops sending (which would leak both in `xpu export --listen`)."""
+    ended: list[float] = []
+    started = time.monotonic()
+
+    def trickle_until_closed(conn: socket.socket, request: bytes, stop: threading.Event) -> None:
+        try:
+            _trickled_head(conn, request, stop)
+        except OSError:
+            ended.append(time.monotonic() - started)
+
+    with MisbehavingServer(trickle_until_closed) as peer:
+        with pytest.raises(HttpError) as caught:
+            http.request("GET", peer.url, deadline=Deadline.after(BUDGET))
+        assert caught.value.kind == "timeout"
+        time.sleep(http.MARGIN)
+        assert ended and ended[0] < BUDGET + http.MARGIN, ended
+        assert not [t for t in threading.enumerate() if t.name.startswith("http GET")]
+
+
+def test_a_redirect_to_nowhere_names_where_it_led() -> None:
+    """The service answered (with a redirect): not 'unreachable', and the host named is the target's."""
+    nowhere = answer(b"", 302, {"Location": "http://xpu-no-such-host.invalid/x"})
+    with MisbehavingServer(nowhere) as peer, pytest.raises(HttpError) as caught:
+        http.request("GET", peer.url, deadline=Deadline.after(5))
+    assert caught.value.kind == "protocol", str(caught.value)
+    assert "redirected to 'http://xpu-no-such-host.invalid/x'" in str(caught.value)
+    assert "cannot resolve xpu-no-such-host.invalid" in str(caught.value)
+
+
+def test_a_password_in_the_url_is_never_shown() -> None:
+    with MisbehavingServer(answer(b"<html>", 500)) as peer:
+        url = peer.url.replace("://", "://user:s3cret@") + "/x"
+        with pytest.raises(HttpError) as caught:
+            http.request("GET", url, deadline=Deadline.after(5)).raise_for_status()
+    assert "s3cret" not in str(caught.value) and "user:***@" in str(caught.value), str(caught.value)
+    with pytest.raises(HttpError) as refused:
+        http.request("GET", "http://user:s3cret@127.0.0.1:1/", deadline=Deadline.after(5))
+    assert "s3cret" not in str(refused.value)
+
+
+def test_a_raw_deflate_body_is_inflated() -> None:
+    """Some servers send Content-Encoding: deflate without the zlib header."""
+    import zlib
+
+    squeeze = zlib.compressobj(wbits=-15)
+    body = squeeze.compress(b'{"version": "0.9.0"}') + squeeze.flush()
+    with MisbehavingServer(answer(body, headers={"Content-Encoding": "deflate"})) as peer:
+        assert http.get_json(peer.url, deadline=Deadline.after(5)) == {"version": "0.9.0"}
+
+
+@pytest.mark.parametrize("length", ["-5", "abc", "5, 6"])
+def test_a_bad_content_length_is_a_protocol_error_at_once(length: str) -> None:
+    def bad_length(conn: socket.socket, request: bytes, stop: threading.Event) -> None:
+        conn.sendall(f"HTTP/1.1 200 OK\r\nContent-Length: {length}\r\n\r\n{{}}".encode())
+        stop.wait()
+
+    started = time.monotonic()
+    error = _fails(bad_length, "protocol")
+    assert "Content-Length" in str(error) and time.monotonic() - started < BUDGET / 2
+
+
 def test_the_deadline_covers_several_calls_that_share_it() -> None:
     with MisbehavingServer(trickle(0.05, length=8)) as peer:  # each answer takes ~0.35 s
         deadline = Deadline.after(1.0)
@@ -271,7 +334,8 @@ def test_https_is_verified_and_bounded(
             url = f"https://localhost:{relay.server_address[1]}/"
             with pytest.raises(HttpError) as untrusted:
                 http.request("GET", url, deadline=Deadline.after(BUDGET))
-            assert untrusted.value.kind == "unreachable" and "CERTIFICATE_VERIFY_FAILED" in str(untrusted.value)
+            assert untrusted.value.kind == "tls" and "CERTIFICATE_VERIFY_FAILED" in str(untrusted.value)
+            assert "SSL_CERT_FILE" in str(untrusted.value)  # what to do about it
             monkeypatch.setenv("SSL_CERT_FILE", str(cert))
             started = time.monotonic()
             if answers:

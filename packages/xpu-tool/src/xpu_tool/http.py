@@ -32,6 +32,7 @@ import requests
 import urllib3.exceptions
 
 from .deadline import Deadline, call_by
+from .urls import check_url, redact
 from .watched_session import deadline_session, watchdog_of
 
 MARGIN = 0.5  # seconds a call may take past its deadline, to unwind and close
@@ -43,7 +44,8 @@ QUOTE = 200  # characters of a peer's answer a message may quote
 class HttpError(Exception):
     """An exchange that did not give a complete, well-formed answer in time.
 
-    ``kind``: ``bad-url``, ``unreachable`` (name lookup, connection or TLS failed), ``timeout``,
+    ``kind``: ``bad-url``, ``unreachable`` (name lookup or connection failed), ``tls`` (the TLS
+    handshake failed: an untrusted certificate, a plain-HTTP port), ``timeout``,
     ``too-large``, ``redirects``, ``protocol`` (broken HTTP), ``bad-body`` (bad gzip, not JSON, a
     JSON value of the wrong shape) or ``status`` (an HTTP error status; ``status`` and ``body``
     hold it). ``reason`` is the message without the address, for a caller that names the service
@@ -67,37 +69,7 @@ def quote(data: bytes | str, limit: int = QUOTE) -> str:
     shown = repr(text[:limit])
     if len(shown) <= limit + 2 and len(text) <= limit:
         return shown
-    return shown[: limit + 1] + f"'... ({len(data)} bytes)"
-
-
-def dns_host(hostname: str) -> str:
-    """``hostname`` as the resolver, TLS and the Host header take it: ASCII, international names
-    IDNA-encoded (as getaddrinfo would encode them); ValueError saying why it cannot be (a label
-    empty or over 63 characters, characters IDNA refuses)."""
-    try:
-        return hostname.encode("idna").decode("ascii")
-    except UnicodeError as exc:
-        raise ValueError(f"its host cannot be encoded for DNS (IDNA): {exc.__cause__ or exc}") from None
-
-
-def check_url(url: str) -> str:
-    """``url`` if it is a whole http(s) URL: a host DNS can take, closed IPv6 brackets, a port
-    from 1 to 65535 if any; otherwise ValueError with the reason alone ("no host", "port 0", ...),
-    for the caller's "URL is not an http(s) URL (REASON)". The one URL check of the tool: the
-    command line, the inventory and every call use it."""
-    try:
-        parts = urllib.parse.urlsplit(url)
-        port = parts.port  # ValueError when out of range or not a number
-    except ValueError as exc:
-        raise ValueError(str(exc)) from None
-    if parts.scheme not in ("http", "https"):
-        raise ValueError("it must start with http:// or https://")
-    if not parts.hostname:
-        raise ValueError("no host")
-    if port == 0:
-        raise ValueError("port 0")
-    dns_host(parts.hostname)  # ValueError naming why DNS cannot take it
-    return url
+    return shown[: limit + 1] + f"'... ({len(data)} {'bytes' if isinstance(data, bytes) else 'characters'})"
 
 
 @dataclass(frozen=True)
@@ -141,11 +113,17 @@ class Response:
         return self
 
 
+def _whole_length(value: str) -> bool:
+    """A Content-Length that is one non-negative whole number (repeated alike, as RFC 9110 allows)."""
+    values = {part.strip() for part in value.split(",")}
+    return len(values) == 1 and values.pop().isdigit()
+
+
 class Exchange:
     """One request and its response, the body read incrementally under the deadline (``open_exchange``)."""
 
     def __init__(self, url: str, response: requests.Response, session: requests.Session, max_bytes: int) -> None:
-        self.url = url
+        self.url = url  # as messages show it: no password
         self.status = response.status_code
         self.headers = {k.lower(): v for k, v in response.headers.items()}
         self._response = response
@@ -153,7 +131,12 @@ class Exchange:
         self._watchdog = watchdog_of(session)
         self._max_bytes = max_bytes
         self._received = 0
+        length = self.headers.get("content-length")
+        if length is not None and not _whole_length(length):
+            self.close()
+            raise HttpError("protocol", f"{url}: a bad Content-Length {quote(length)}", status=self.status)
         encoding = self.headers.get("content-encoding", "identity").strip().lower()
+        self._raw_deflate_possible = encoding == "deflate"  # some servers send deflate without its zlib header
         if encoding in ("gzip", "x-gzip", "deflate"):
             self._inflate: Any = zlib.decompressobj(47)  # gzip or zlib header, detected
         elif encoding in ("identity", ""):
@@ -200,6 +183,10 @@ class Exchange:
     def _inflated(self, raw: bytes) -> bytes:
         if self._inflate is None:
             return raw
+        if self._raw_deflate_possible:  # decided on the first bytes: a zlib header, or raw deflate
+            self._raw_deflate_possible = False
+            if len(raw) >= 2 and not (raw[0] & 0x0F == 8 and (raw[0] << 8 | raw[1]) % 31 == 0):
+                self._inflate = zlib.decompressobj(-15)
         try:
             data: bytes = self._inflate.decompress(raw, self._max_bytes + 1 - self._received)
         except zlib.error as exc:
@@ -257,34 +244,68 @@ def _cause(exc: BaseException | None, *types: type[BaseException]) -> BaseExcept
 
 
 def _describe(exc: BaseException) -> str:
-    exc = _cause(exc, OSError, http.client.HTTPException) or exc
-    text = str(exc) if not isinstance(exc, OSError) else (exc.strerror or str(exc))
-    return f"{type(exc).__name__}: {quote(text)}" if text else type(exc).__name__
+    """The innermost useful error of a chain, named: what http.client or the socket said, not the
+    requests and urllib3 wrappers around it."""
+    inner: BaseException = exc
+    for kind in (http.client.HTTPException, OSError):
+        found = _cause(exc, kind)
+        while isinstance(found, (requests.RequestException, urllib3.exceptions.HTTPError)):
+            found = _cause(found.__cause__ or found.__context__ or _first_arg(found), kind)
+        if found is not None:
+            inner = found
+            break
+    text = inner.strerror if isinstance(inner, OSError) and inner.strerror else str(inner)
+    return f"{type(inner).__name__}: {quote(text)}" if text else type(inner).__name__
+
+
+def _first_arg(exc: BaseException) -> BaseException | None:
+    """What a requests or urllib3 error wraps, when it holds it as its first argument or reason."""
+    reason = getattr(exc, "reason", None)
+    if isinstance(reason, BaseException):
+        return reason
+    return next((a for a in exc.args if isinstance(a, BaseException)), None)
+
+
+TLS_HINTS = {
+    "CERTIFICATE_VERIFY_FAILED": "its certificate is not trusted: add its CA to the system's trust store "
+    "or point SSL_CERT_FILE at it",
+    "WRONG_VERSION_NUMBER": "it does not speak TLS there: use http://",
+}
 
 
 def _send_failure(exc: BaseException, url: str, deadline: Deadline, session: requests.Session) -> HttpError:
-    """What a failure before the response's headers says, as one HttpError."""
-    parts = urllib.parse.urlsplit(url)
-    where = f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
+    """What a failure before the response's headers says, as one HttpError. A failure of where a
+    redirect led is the answer's fault (``protocol``), not the service's being unreachable."""
+    shown = redact(url)
     if isinstance(exc, requests.TooManyRedirects):
-        return HttpError("redirects", f"{url}: more than {session.max_redirects} redirects")
-    timeout = HttpError("timeout", f"{url}: no answer within {deadline.seconds:g} s")
+        return HttpError("redirects", f"{shown}: more than {session.max_redirects} redirects")
+    timeout = HttpError("timeout", f"{shown}: no answer within {deadline.seconds:g} s")
     if watchdog_of(session).fired:
         return timeout
+    failing = str(getattr(getattr(exc, "request", None), "url", None) or url)
+    parts = urllib.parse.urlsplit(failing)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    kind, reason = "unreachable", ""
     if lookup := _cause(exc, socket.gaierror):
-        return HttpError("unreachable", f"cannot resolve {parts.hostname}: {lookup}")
-    if refused := _cause(exc, urllib3.exceptions.NewConnectionError):  # urllib3 counts it a timeout: it is not
+        reason = f"cannot resolve {parts.hostname}: {lookup}"
+    elif refused := _cause(exc, urllib3.exceptions.NewConnectionError):  # urllib3 counts it a timeout: it is not
         failure = _cause(refused.__cause__ or refused.__context__, OSError)
         if isinstance(failure, TimeoutError):
             return timeout
         reason = (failure.strerror if isinstance(failure, OSError) else None) or str(refused)
-        return HttpError("unreachable", f"cannot connect to {where}: {reason}", reason=reason)
-    if isinstance(exc, requests.Timeout) or _cause(exc, TimeoutError, urllib3.exceptions.TimeoutError):
+    elif isinstance(exc, requests.Timeout) or _cause(exc, TimeoutError, urllib3.exceptions.TimeoutError):
         return timeout
-    if tls := _cause(exc, ssl.SSLError):
-        reason = f"TLS: {quote(str(tls))}"
-        return HttpError("unreachable", f"cannot connect to {where}: {reason}", reason=reason)
-    return HttpError("protocol", f"{url}: no valid HTTP answer: {_describe(exc)}")
+    elif tls := _cause(exc, ssl.SSLError):
+        said = getattr(tls, "reason", None) or str(tls)
+        hint = next((h for code, h in TLS_HINTS.items() if code in str(tls)), "")
+        kind, reason = "tls", f"TLS failed ({said})" + (f": {hint}" if hint else "")
+    else:
+        return HttpError("protocol", f"{shown}: no valid HTTP answer: {_describe(exc)}")
+    original = urllib.parse.urlsplit(url)
+    if (parts.scheme, parts.hostname, parts.port) != (original.scheme, original.hostname, original.port):
+        return HttpError("protocol", f"{shown}: redirected to {quote(redact(failing), 80)}, where: {reason}")
+    where = reason if reason.startswith("cannot resolve") else f"cannot connect to {parts.hostname}:{port}: {reason}"
+    return HttpError(kind, where, reason=reason)
 
 
 def open_exchange(
@@ -305,9 +326,9 @@ def open_exchange(
     try:
         check_url(url)
     except ValueError as exc:
-        raise HttpError("bad-url", f"{quote(url, 60)} is not an http(s) URL ({exc})") from None
+        raise HttpError("bad-url", f"{quote(redact(url), 60)} is not an http(s) URL ({exc})") from None
     if deadline.passed():
-        raise HttpError("timeout", f"{url}: no time left of {deadline.seconds:g} s")
+        raise HttpError("timeout", f"{redact(url)}: no time left of {deadline.seconds:g} s")
     session = deadline_session(deadline, max_redirects)
     watchdog = watchdog_of(session)
     prepared = session.prepare_request(
@@ -328,10 +349,11 @@ def open_exchange(
         response = call_by(send, deadline, name=f"http {method} {url[:80]}")
     except (TimeoutError, requests.RequestException, urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
         failure = _send_failure(exc, url, deadline, session)
+        watchdog.fire()  # a request still going on in call_by's thread: its connection is closed now
         watchdog.stop()
         session.close()
         raise failure from None
-    return Exchange(response.url or url, response, session, max_bytes)
+    return Exchange(redact(response.url or url), response, session, max_bytes)
 
 
 def request(

@@ -41,7 +41,7 @@ class Watchdog:
     _timer: threading.Timer | None = None
 
     def __post_init__(self) -> None:
-        self._timer = threading.Timer(max(0.0, self.deadline.left()), self._fire)
+        self._timer = threading.Timer(max(0.0, self.deadline.left()), self.fire)
         self._timer.daemon = True
         self._timer.start()
 
@@ -51,13 +51,15 @@ class Watchdog:
             if self.fired:
                 _shut(sock)
 
-    def _fire(self) -> None:
+    def fire(self) -> None:
+        """Shut every socket down now, and any given later (the deadline passed, or the call was given up)."""
         with self._lock:
             self.fired = True
             for sock in self._sockets:
                 _shut(sock)
 
     def stop(self) -> None:
+        """The call is over: no timer, and the sockets are forgotten (their owner closes them)."""
         if self._timer is not None:
             self._timer.cancel()
         with self._lock:

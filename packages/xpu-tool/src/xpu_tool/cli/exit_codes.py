@@ -1,7 +1,7 @@
 """The ``xpu`` command's exit codes: one table from the kind of failure to the code.
 
     0    ok: the stack is usable, the check passed
-    1    a blocking finding or a failed check (a service answered wrongly, or not in time)
+    1    a blocking finding or a failed check (a service answered wrongly or not in time, or failed TLS)
     2    usage or configuration: a bad flag, URL, inventory, file (one line on stderr)
     4    a target or service unreachable: its transport failed (ssh cannot connect, a console stopped
          answering), or nothing listens at a service's URL (connection refused, the host does not

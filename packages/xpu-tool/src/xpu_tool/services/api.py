@@ -18,6 +18,7 @@ from ..deadline import Deadline
 from ..errors import XpuError
 from ..http import HttpError
 from ..model import Finding, Severity
+from ..urls import redact
 
 MAX_ANSWER = 16 * 1024 * 1024
 
@@ -25,7 +26,7 @@ MAX_ANSWER = 16 * 1024 * 1024
 class ServiceError(XpuError):
     """A service did not answer as its API says it should.
 
-    ``kind`` is the bounded HTTP client's (``timeout``, ``unreachable``, ``status``, ``bad-body``,
+    ``kind`` is the bounded HTTP client's (``timeout``, ``unreachable``, ``tls``, ``status``, ``bad-body``,
     ``protocol``, ...) or ``answer`` for a well-formed reply that says something is wrong; ``body``
     what the server sent with it, when that helps to name the cause.
     """
@@ -61,17 +62,22 @@ class ApiClient:
     def url(self, path: str) -> str:
         return self.base_url.rstrip("/") + path
 
+    @property
+    def shown_url(self) -> str:
+        """``base_url`` as messages show it: a password in it as ``***``."""
+        return redact(self.base_url)
+
     def call_deadline(self, seconds: float) -> Deadline:
         """``seconds`` for one call, never past the client's own deadline."""
         return self.deadline.sooner(seconds) if self.deadline else Deadline.after(seconds)
 
     def failure(self, method: str, path: str, exc: HttpError, deadline: Deadline) -> ServiceError:
         """The client's error for a failed call, worded the same for every service."""
-        if exc.kind == "unreachable":
-            return self.error(f"cannot connect to {self.service} at {self.base_url}: {exc.reason}", kind=exc.kind)
+        if exc.kind in ("unreachable", "tls"):
+            return self.error(f"cannot connect to {self.service} at {self.shown_url}: {exc.reason}", kind=exc.kind)
         if exc.kind == "timeout":
             return self.error(
-                f"{self.service} at {self.base_url} did not answer {method} {path} within "
+                f"{self.service} at {self.shown_url} did not answer {method} {path} within "
                 f"{deadline.seconds:g} s ({exc})",
                 kind=exc.kind,
             )
@@ -116,13 +122,26 @@ class ApiClient:
 
 
 # the finding id's suffix for each failure kind of a check's first call; any other kind is "api-error"
-NO_ANSWER_IDS = {"unreachable": "unreachable", "timeout": "timeout", "status": "http-error", "loading": "loading"}
+NO_ANSWER_IDS = {
+    "unreachable": "unreachable",
+    "tls": "tls",
+    "timeout": "timeout",
+    "status": "http-error",
+    "loading": "loading",
+}
+# a TLS failure reads the same for every service: the server answers, but not with TLS we trust
+TLS_FAILED = (
+    "{url} fails the TLS handshake",
+    "trust the server's certificate (its CA in the system's trust store, or SSL_CERT_FILE), "
+    "or use http:// for a server that speaks plain HTTP",
+)
 
 
 def no_answer(prefix: str, url: str, exc: ServiceError, texts: Mapping[str, tuple[str, str]]) -> Finding:
     """What a check's failed first call says about the server, as one finding: ``texts`` maps a
     failure kind (``other`` for the rest) to its title and fix, with ``{url}``, ``{status}`` and
     ``{kind}`` filled in; the id is ``PREFIX-`` and the kind's suffix (NO_ANSWER_IDS)."""
+    texts = {"tls": TLS_FAILED, **texts}
     kind = exc.kind if exc.kind in texts else "other"
     title, fix = texts[kind]
     return Finding(

@@ -34,12 +34,14 @@ import websocket
 from ... import http
 from ...deadline import Deadline, call_by
 from ...http import HttpError
+from ...urls import check_url
 from ...watched_session import Watchdog
 from ..api import ApiClient, ServiceError
 from .workflow import Run
 
 MAX_ANSWER = 16 * 1024 * 1024  # /system_stats, /object_info, /prompt, /history
 CANCEL_SECONDS = 5.0  # how long taking an unfinished run of ours off the server may take
+CANCEL_LATE = 0.3  # ... once the run's deadline has passed or a signal came: within http.MARGIN
 MAX_IMAGE = 64 * 1024 * 1024  # /view
 
 
@@ -158,7 +160,7 @@ class ComfyClient(ApiClient):
         arrivals: list[float] = []
         error = None
         prompt_id: str | None = None
-        finished = False
+        finished = signalled = False
         try:
             prompt_id = self.queue(workflow, limit.sooner(self.timeout))
             while True:
@@ -205,12 +207,17 @@ class ComfyClient(ApiClient):
                 if kind == "executing" and data.get("node") is None and data.get("prompt_id") == prompt_id:
                     break
             finished = True
+        except KeyboardInterrupt:
+            signalled = True
+            raise
         finally:  # the close handshake waits for the peer's close frame: a moment at most
             ws.close(timeout=max(0.01, min(CLOSE_SECONDS, limit.left())))
             watchdog.stop()
             ws.shutdown()
             if prompt_id is not None and not finished:  # deadline, broken /ws, Ctrl-C: leave the server free
-                self.cancel(prompt_id)
+                self.cancel(
+                    prompt_id, CANCEL_LATE if signalled else max(CANCEL_LATE, min(CANCEL_SECONDS, limit.left()))
+                )
         seconds = time.monotonic() - started
         history = self.history(prompt_id, limit)
         status = "error" if error else (history.get("status") or {}).get("status_str", "success")
@@ -230,7 +237,7 @@ class ComfyClient(ApiClient):
         url = self.url(f"/ws?clientId={self.client_id}")
         ws_url = "ws" + url[len("http") :]
         try:
-            http.check_url(url)
+            check_url(url)
         except ValueError as exc:
             raise ComfyError(f"{http.quote(url, 60)} is not an http(s) URL ({exc})", kind="bad-url") from None
         watchdog = Watchdog(deadline)
@@ -244,14 +251,16 @@ class ComfyClient(ApiClient):
         try:
             return call_by(connect, deadline, name=f"connect {ws_url[:80]}"), watchdog
         except (OSError, websocket.WebSocketException) as exc:
+            timed_out = watchdog.fired or isinstance(exc, (TimeoutError, websocket.WebSocketTimeoutException))
+            watchdog.fire()  # a connect still going on in call_by's thread: its socket is shut at once
             watchdog.stop()
-            if watchdog.fired or isinstance(exc, (TimeoutError, websocket.WebSocketTimeoutException)):
+            if timed_out:
                 raise ComfyError(
-                    f"ComfyUI at {self.base_url} did not open /ws within {deadline.seconds:g} s", kind="timeout"
+                    f"ComfyUI at {self.shown_url} did not open /ws within {deadline.seconds:g} s", kind="timeout"
                 ) from None
             if isinstance(exc, ConnectionRefusedError | socket.gaierror):
                 why = exc.strerror or str(exc)
-                raise ComfyError(f"cannot connect to ComfyUI at {self.base_url}: {why}", kind="unreachable") from None
+                raise ComfyError(f"cannot connect to ComfyUI at {self.shown_url}: {why}", kind="unreachable") from None
             raise ComfyError(f"cannot open {ws_url}: {http.quote(str(exc))}", kind="protocol") from None
 
 
