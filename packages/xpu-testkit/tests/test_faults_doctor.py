@@ -19,7 +19,8 @@ import pytest
 
 from xpu_testkit.process import free_port
 from xpu_tool.cli.exit_codes import Exit
-from xpu_tool.target import Target, open_target, redact
+from xpu_tool.target import Target, open_target
+from xpu_tool.urls import redact
 
 SECRET = "s3cret-Pw"
 

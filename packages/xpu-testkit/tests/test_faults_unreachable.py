@@ -72,6 +72,30 @@ def test_a_service_that_answers_wrongly_stays_a_failed_check(command: str, tmp_p
     assert peer.requests  # it was asked
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["check", "ollama", "{url}", "--timeout", "10"],
+        ["check", "llama-cpp", "{url}", "--timeout", "10"],
+        ["check", "comfyui", "{url}", "--timeout", "10"],
+        ["check", "ollama", "{url}", "--json"],
+        ["export", "--ollama", "{url}", "--llama-cpp", "{url}", "--comfyui", "{url}", "--timeout", "10"],
+    ],
+    ids=["check-ollama", "check-llama-cpp", "check-comfyui", "check-ollama-json", "export"],
+)
+@pytest.mark.parametrize("answering", [False, True], ids=["refused", "http-500"])
+def test_a_password_in_a_service_url_is_never_printed(args: list[str], answering: bool) -> None:
+    """Messages, findings, JSON and metric labels show the URL as user:***@ (a proxy or a
+    reverse proxy with basic auth in front of the service)."""
+    with MisbehavingServer(answer({"error": "broken"}, status=500)) as peer:
+        where = peer.url if answering else closed_port()
+        url = where.replace("://", "://user:s3cret@")
+        run = xpu(*(a.replace("{url}", url) for a in args))
+    out = run.stdout + run.stderr
+    assert "s3cret" not in out and "Traceback" not in run.stderr, out
+    assert "user:" not in out.replace("user:***@", ""), out  # where the URL is shown, it is redacted
+
+
 SSH_OPTION_URLS = [
     "ssh://-oProxyCommand=touch%20{marker}@host",
     "ssh://-oProxyCommand=touch {marker}@host",

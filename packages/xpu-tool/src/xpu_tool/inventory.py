@@ -35,10 +35,10 @@ from pathlib import Path
 import yaml
 
 from .errors import ConfigError
-from .http import check_url
 from .probes import registry
 from .services.registry import services as registered_services
 from .transport import SCHEMES
+from .urls import check_url
 
 MAX_BYTES = 1 << 20  # an inventory lists machines; a larger file is a mistake, not an inventory
 MAX_DEPTH = 32  # the schema nests 5 levels; deeper YAML is refused before Python's recursion limit

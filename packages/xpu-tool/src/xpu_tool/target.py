@@ -8,7 +8,6 @@ never call ``subprocess`` or ``open`` themselves.
 from __future__ import annotations
 
 import math
-import re
 import shlex
 import sys
 import threading
@@ -24,35 +23,10 @@ from testinfra.host import Host
 from .deadline import Deadline, retry
 from .errors import ConfigError, XpuError
 from .transport.console import BackdoorShell, ConsoleBackend, SerialShell, open_console
+from .urls import redact, url_secrets
 
 DEFAULT_TIMEOUT = 30.0
 NOT_FOUND = 127  # the shell's "command not found"; also what a missing sshpass or timeout gives
-_SECRET_QUERY = re.compile(r"([?&](?:password|passwd|pass)=)[^&#]*", re.IGNORECASE)
-
-
-def redact(url: str) -> str:
-    """``url`` as it may be printed: a password in ``user:password@`` or a ``password=`` query value
-    becomes ``***``."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        return url
-    end = next((i for i, c in enumerate(rest) if c in "/?#"), len(rest))
-    netloc, tail = rest[:end], rest[end:]
-    userinfo, at, hostport = netloc.rpartition("@")
-    if at and ":" in userinfo:
-        netloc = f"{userinfo.split(':', 1)[0]}:***@{hostport}"
-    return scheme + sep + netloc + _SECRET_QUERY.sub(r"\1***", tail)
-
-
-def _secrets(url: str) -> tuple[str, ...]:
-    """The secrets ``url`` holds (to scrub them from any text a transport prints)."""
-    try:
-        parts = urllib.parse.urlsplit(url)
-        found = [parts.password or ""]
-        found += [v for k, v in urllib.parse.parse_qsl(parts.query) if k.lower() in ("password", "passwd", "pass")]
-    except ValueError:
-        found = []
-    return tuple(sorted({f for f in found if f}, key=len, reverse=True))
 
 
 class TargetError(XpuError):
@@ -99,7 +73,7 @@ class Target:
         self.url = redact(url)  # what messages and reports show: never a password
         self.host = host
         self.local = local
-        self._secrets = _secrets(url)
+        self._secrets = url_secrets(url)
         # a console is one shell on one socket: its commands go one at a time
         self._serial: threading.Lock | None = None if concurrent else threading.Lock()
         # testinfra's ssh backends pass their `timeout` (default 10 s) to ssh as ConnectTimeout
@@ -343,7 +317,7 @@ def _testinfra_remote(url: str, timeout: float | None = None) -> Target:
         host = testinfra.get_host(url)
     except Exception as exc:  # noqa: BLE001 - testinfra raises plain RuntimeError, ImportError, ValueError... for a bad spec: each is the user's configuration
         message = str(exc)
-        for secret in _secrets(url):
+        for secret in url_secrets(url):
             message = message.replace(secret, "***")
         raise ConfigError(f"target {redact(url)!r}: {message}") from None
     return Target(url, host, concurrent=parsed.scheme == "ssh")  # paramiko: one client, made on first use

@@ -9,8 +9,8 @@ from collections.abc import Sequence
 
 from .errors import ConfigError
 from .inventory import Inventory, InventoryTarget
-from .target import redact
 from .transport import SCHEMES
+from .urls import redact
 
 LOCAL = InventoryTarget("local", "local://")
 

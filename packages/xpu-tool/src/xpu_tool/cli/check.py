@@ -15,6 +15,7 @@ from typing import TextIO
 from ..errors import ConfigError
 from ..services.registry import CheckResult, Service, services
 from ..services.tiny_gguf import ModelWriteError
+from ..urls import redact
 from .common import check_timeout, http_url, print_json
 from .exit_codes import EXIT_CODES_HELP, for_check
 
@@ -122,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
     check_timeout(args.timeout)
     options = {o.dest: getattr(args, o.dest) for o in s.options}
     try:
-        with progress(f"checking {s.name} at {args.url}", args.timeout):
+        with progress(f"checking {s.name} at {redact(args.url)}", args.timeout):
             result = s.check(args.url, expect_gpu=args.expect_gpu, timeout=args.timeout, **options)
     except ModelWriteError as exc:
         raise temp_model_error(exc) from None

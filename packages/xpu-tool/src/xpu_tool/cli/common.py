@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 from ..errors import ConfigError
-from ..http import check_url
+from ..urls import check_url, redact
 
 T = TypeVar("T")
 SHOWN = 80  # characters of a value an error echoes
@@ -46,11 +46,11 @@ class Parser(argparse.ArgumentParser):
 
 
 def http_url(url: str) -> str:
-    """``url`` when it is a whole http(s) URL (xpu_tool.http.check_url); ConfigError otherwise."""
+    """``url`` when it is a whole http(s) URL (xpu_tool.urls.check_url); ConfigError otherwise."""
     try:
         return check_url(url)
     except ValueError as exc:
-        raise ConfigError(f"{clip(url)} is not an http(s) URL ({exc})") from None
+        raise ConfigError(f"{clip(redact(url))} is not an http(s) URL ({exc})") from None
 
 
 def bounded_int(low: int, high: int) -> Callable[[str], int]:

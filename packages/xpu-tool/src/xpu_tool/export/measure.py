@@ -18,6 +18,7 @@ from ..probes.context import ProbeContext
 from ..services.registry import Service, ServiceState
 from ..target import Target
 from ..threads import in_daemon_thread
+from ..urls import redact
 from .metrics import Export
 
 
@@ -25,7 +26,7 @@ def _guarded(service: Service, url: str, timeout: float) -> ServiceState:
     try:
         return service.quick(url, timeout)
     except Exception:  # noqa: BLE001 - a bug in one check must not cost the others their metrics
-        return ServiceState(service.name, url, False, error="error")
+        return ServiceState(service.name, redact(url), False, error="error")
 
 
 def measure(

@@ -17,6 +17,7 @@ from ...deadline import Deadline
 from ...errors import ConfigError
 from ...http import HttpError
 from ...model import Finding, NixosSetting, Severity
+from ...urls import check_url, redact
 from ..registry import Option, ServiceState, reason, service
 from .client import ComfyClient, ComfyError
 from .findings import (
@@ -109,11 +110,12 @@ def check_comfyui(
     if not (math.isfinite(deadline) and deadline > 0):
         raise ConfigError(f"a check needs a finite positive number of seconds, not {deadline!r}")
     try:
-        http.check_url(url)
+        check_url(url)
     except ValueError as exc:
         raise ConfigError(f"{http.quote(url, 60)} is not an http(s) URL ({exc})") from None
     fresh = fresh_workflow(load_workflow(workflow), rng, checkpoint=checkpoint)
     client = ComfyClient(url, deadline=Deadline.after(deadline))
+    url = client.shown_url  # from here on, the URL as shown: no password
     try:
         device = first_device(client.system_stats())
         missing = client.missing_nodes(fresh.workflow)
@@ -193,11 +195,11 @@ def check_comfyui_quickly(url: str, timeout: float) -> ServiceState:
             url.rstrip("/") + "/system_stats", deadline=Deadline.after(timeout), max_bytes=1024 * 1024
         )
     except HttpError as exc:
-        return ServiceState("comfyui", url, False, error=reason(exc.kind, exc.status))
+        return ServiceState("comfyui", redact(url), False, error=reason(exc.kind, exc.status))
     system = stats.get("system")
     if not isinstance(system, dict):
-        return ServiceState("comfyui", url, False, error="error")
-    return ServiceState("comfyui", url, True, str(system.get("comfyui_version", ""))[:100])
+        return ServiceState("comfyui", redact(url), False, error="error")
+    return ServiceState("comfyui", redact(url), True, str(system.get("comfyui_version", ""))[:100])
 
 
 OPTIONS = (

@@ -127,6 +127,7 @@ def check_llama_cpp(
     it when it is empty ("the journal of UNIT", "the log FILE").
     """
     client = LlamaCppClient(url, Deadline.after(timeout))
+    url = client.shown_url  # from here on, the URL as shown: no password
     try:
         health = client.wait_until_ready()
     except LlamaCppError as exc:
@@ -194,6 +195,7 @@ def check_llama_cpp_quickly(url: str, timeout: float) -> ServiceState:
     """`xpu export`'s check: /health (ok, not loading) and /props within ``timeout`` seconds in all; the
     version is /props' build_info. No models: where a model sits is only in the server's log."""
     client = LlamaCppClient(url, Deadline.after(timeout))
+    url = client.shown_url  # from here on, the URL as shown: no password
     try:
         status = client.health()
         props = client.props()

@@ -167,7 +167,7 @@ class LlamaCppClient(ApiClient):
             return said
         seconds = f" after {self.deadline.seconds:g} s" if self.deadline else ""
         raise LlamaCppError(
-            f"{self.service} at {self.base_url} was still loading its model{seconds} ({said})",
+            f"{self.service} at {self.shown_url} was still loading its model{seconds} ({said})",
             kind="loading",
             status=503,
         )

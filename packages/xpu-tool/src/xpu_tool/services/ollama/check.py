@@ -116,6 +116,7 @@ def check_ollama(
     failures; read after the generation); ``expect_gpu`` makes a model on the CPU a failure.
     """
     client = OllamaClient(url, read_timeout=timeout)
+    url = client.shown_url  # from here on, the URL as shown: no password
     try:
         version = client.version()
     except OllamaError as exc:
@@ -192,6 +193,7 @@ def check_ollama(
 def check_ollama_quickly(url: str, timeout: float) -> ServiceState:
     """`xpu export`'s check: version and loaded models, both within ``timeout`` seconds in all."""
     client = OllamaClient(url, read_timeout=timeout, deadline=Deadline.after(timeout))
+    url = client.shown_url  # from here on, the URL as shown: no password
     try:
         version = client.version()
         models = tuple((p.model, (p.size_vram / p.size) if p.size else 0.0) for p in client.ps())
