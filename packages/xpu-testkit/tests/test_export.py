@@ -15,7 +15,7 @@ import requests
 
 from xpu_testkit.doubles.comfyui import ComfyDouble
 from xpu_testkit.doubles.ollama import OllamaDouble
-from xpu_testkit.process import die_with_parent, free_port
+from xpu_testkit.process import free_port, popen_tied
 from xpu_tool.atomic import partial_glob
 from xpu_tool.export.textfile import write_textfile
 from xpu_tool.probes.pci import PciGpu
@@ -264,7 +264,7 @@ def test_node_exporter_serves_it_and_prometheus_scrapes_it(
     gpus = len(this_machines_intel_gpus)
     exporter_port, prom_port = free_port(), free_port()
     logs = (tmp_path / "node-exporter.log").open("wb"), (tmp_path / "prometheus.log").open("wb")
-    node = subprocess.Popen(
+    node = popen_tied(
         [
             tool("prometheus-node-exporter"),
             f"--web.listen-address=127.0.0.1:{exporter_port}",
@@ -274,14 +274,13 @@ def test_node_exporter_serves_it_and_prometheus_scrapes_it(
         ],
         stdout=logs[0],
         stderr=subprocess.STDOUT,
-        preexec_fn=die_with_parent,  # noqa: PLW1509 - only preexec_fn can set PR_SET_PDEATHSIG in the child
     )
     config = tmp_path / "prometheus.yml"
     config.write_text(
         f"global: {{scrape_interval: 1s}}\nscrape_configs:\n  - job_name: xpu\n"
         f"    static_configs: [{{targets: ['127.0.0.1:{exporter_port}']}}]\n"
     )
-    prom = subprocess.Popen(
+    prom = popen_tied(
         [
             tool("prometheus"),
             f"--config.file={config}",
@@ -290,7 +289,6 @@ def test_node_exporter_serves_it_and_prometheus_scrapes_it(
         ],
         stdout=logs[1],
         stderr=subprocess.STDOUT,
-        preexec_fn=die_with_parent,  # noqa: PLW1509 - only preexec_fn can set PR_SET_PDEATHSIG in the child
     )
     try:
         deadline = time.monotonic() + 60
@@ -333,12 +331,11 @@ def test_listen_serves_fresh_metrics_per_scrape_and_stops(
     tmp_path: Path, this_machines_intel_gpus: tuple[PciGpu, ...]
 ) -> None:
     port = free_port()
-    proc = subprocess.Popen(
+    proc = popen_tied(
         [sys.executable, "-m", "xpu_tool", "export", "--listen", f"127.0.0.1:{port}"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
-        preexec_fn=die_with_parent,  # noqa: PLW1509 - only preexec_fn can set PR_SET_PDEATHSIG in the child
     )
     try:
         assert proc.stderr is not None

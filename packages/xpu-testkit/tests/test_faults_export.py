@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from xpu_testkit.process import die_with_parent, free_port
+from xpu_testkit.process import free_port, popen_tied
 from xpu_tool import http
 from xpu_tool.deadline import Deadline
 from xpu_tool.export.serve import Measurements
@@ -124,12 +124,11 @@ def test_a_bench_json_of_the_wrong_shape_is_one_line_and_exit_2(content: str, tm
 @contextmanager
 def listening(*args: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
     port = free_port()
-    proc = subprocess.Popen(
+    proc = popen_tied(
         [sys.executable, "-m", "xpu_tool", "export", "--listen", f"127.0.0.1:{port}", *args],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
-        preexec_fn=die_with_parent,  # noqa: PLW1509 - only preexec_fn can set PR_SET_PDEATHSIG in the child
     )
     try:
         assert "serving http://127.0.0.1:" in (proc.stderr.readline() if proc.stderr else "")

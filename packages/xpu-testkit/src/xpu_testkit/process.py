@@ -7,8 +7,9 @@ import contextlib
 import ctypes
 import signal
 import socket
+import subprocess
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from types import FrameType
 from typing import Any
 
@@ -35,6 +36,14 @@ def die_with_parent() -> None:
     In the child it only calls prctl, looked up in the parent (no import, no dlopen): nothing that
     waits on a lock another thread of the parent may have held at the fork."""
     _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def popen_tied(args: Sequence[str], **kwargs: Any) -> subprocess.Popen[Any]:
+    """``subprocess.Popen(args, **kwargs)`` whose child is killed when this process dies, so no
+    QEMU or server outlives the test or the run that started it. The kernel sends the signal when
+    the *thread* that started the child ends: start a child from a thread that lives as long as it."""
+    # only preexec_fn can set PR_SET_PDEATHSIG in the child; die_with_parent makes one prctl call
+    return subprocess.Popen(args, preexec_fn=die_with_parent, **kwargs)  # noqa: PLW1509 - see above
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:

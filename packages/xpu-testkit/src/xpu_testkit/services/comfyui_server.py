@@ -18,7 +18,7 @@ from pathlib import Path
 
 from xpu_tool.errors import XpuError
 
-from ..process import die_with_parent, free_port
+from ..process import free_port, popen_tied
 from .server_process import ServerProcess
 
 SRC_VARIABLE = "XPU_COMFYUI_SRC"
@@ -127,14 +127,13 @@ class ComfyServer(ServerProcess):
             "DO_NOT_TRACK": "1",
         }
         with open(self.log, "wb") as log:
-            self.process = subprocess.Popen(
+            self.process = popen_tied(
                 self.command(),
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 cwd=self.home,
-                preexec_fn=die_with_parent,  # noqa: PLW1509 - one prctl(PR_SET_PDEATHSIG), resolved before the fork
             )
         self.wait_until_answering("/system_stats", timeout, "ComfyUI", ComfyServerError)
         return self

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from xpu_tool.errors import XpuError
 
-from ..process import die_with_parent, free_port
+from ..process import free_port, popen_tied
 from .server_process import ServerProcess
 
 
@@ -63,14 +63,13 @@ class IpexOllamaServer(ServerProcess):
             "OLLAMA_KEEP_ALIVE": "5m",
         }
         with open(self.log, "wb") as log:
-            self.process = subprocess.Popen(
+            self.process = popen_tied(
                 [str(binary), "serve"],
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 cwd=self.home,
-                preexec_fn=die_with_parent,  # noqa: PLW1509 - one prctl(PR_SET_PDEATHSIG), resolved before the fork
             )
         self.wait_until_answering("/api/version", timeout, "ollama serve", OllamaServerError)
         return self

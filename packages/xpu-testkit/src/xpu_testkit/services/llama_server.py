@@ -19,7 +19,7 @@ from pathlib import Path
 
 from xpu_tool.errors import XpuError
 
-from ..process import die_with_parent, free_port
+from ..process import free_port, popen_tied
 from .server_process import ServerProcess
 
 BUILDS = {"cpu": "XPU_LLAMA_SERVER_CPU", "vulkan": "XPU_LLAMA_SERVER_VULKAN"}
@@ -74,14 +74,13 @@ class LlamaServer(ServerProcess):
             **self.env,
         }
         with open(self.log, "wb") as log:
-            self.process = subprocess.Popen(
+            self.process = popen_tied(
                 self.command,
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 cwd=self.home,
-                preexec_fn=die_with_parent,  # noqa: PLW1509 - one prctl(PR_SET_PDEATHSIG), resolved before the fork
             )
         self.wait_until_answering("/health", timeout, "llama-server", LlamaServerError)
         return self

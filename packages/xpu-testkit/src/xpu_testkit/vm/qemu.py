@@ -24,7 +24,7 @@ from pathlib import Path
 from xpu_tool.deadline import Deadline, retry
 from xpu_tool.transport.console import BackdoorShell, ConsoleError, SerialShell, connect_unix
 
-from ..process import die_with_parent, free_port
+from ..process import free_port, popen_tied
 from .errors import VmFailure
 
 KVM_DEVICE = "/dev/kvm"
@@ -96,12 +96,11 @@ def kvm_trial(kernel: Path, *, timeout: float = 20.0) -> KvmTrial:
         "console=ttyS0 panic=-1",
     ]
     try:
-        proc = subprocess.Popen(
+        proc = popen_tied(
             argv,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            preexec_fn=die_with_parent,  # noqa: PLW1509 - one prctl(PR_SET_PDEATHSIG), resolved before the fork
         )
     except OSError as exc:
         return KvmTrial(False, f"cannot start {argv[0]}: {exc.strerror or exc}")
@@ -281,13 +280,12 @@ class QemuVM:
             )
             stderr = files.enter_context(open(self.workdir / "qemu.stderr", "wb"))
             try:
-                self.process = subprocess.Popen(
+                self.process = popen_tied(
                     argv,
                     env=env,
                     stdin=subprocess.DEVNULL,
                     stdout=stdout,
                     stderr=stderr,
-                    preexec_fn=die_with_parent,  # noqa: PLW1509 - one prctl(PR_SET_PDEATHSIG), resolved before the fork
                     cwd=self.workdir,
                 )
             except OSError as exc:
