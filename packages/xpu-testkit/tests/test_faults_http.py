@@ -92,47 +92,42 @@ def test_a_name_lookup_that_hangs_ends_at_the_deadline(monkeypatch: pytest.Monke
     assert resolving.is_set() and caught.value.kind == "timeout", str(caught.value)
 
 
-def test_the_connection_is_closed_when_the_deadline_passes() -> None:
-    """The peer sees the connection end within the margin of the deadline, not whenever the
-    client's garbage collector gets to it."""
+def _endless_body(conn: socket.socket, request: bytes, stop: threading.Event) -> None:
+    conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+    while not stop.wait(0.02):
+        conn.sendall(b"2\r\n{}\r\n")
+
+
+def _peer_sees_the_close_at_the_deadline(behaviour: Behaviour) -> None:
+    """One GET against ``behaviour`` times out, and the peer's next write fails (the connection is
+    closed) within the margin of the deadline, not whenever a garbage collector gets to it; no
+    request thread is left."""
     closed_after: list[float] = []
     started = time.monotonic()
 
-    def endless_until_closed(conn: socket.socket, request: bytes, stop: threading.Event) -> None:
-        conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+    def until_closed(conn: socket.socket, request: bytes, stop: threading.Event) -> None:
         try:
-            while not stop.wait(0.02):
-                conn.sendall(b"2\r\n{}\r\n")
+            behaviour(conn, request, stop)
         except OSError:
             closed_after.append(time.monotonic() - started)
 
-    with MisbehavingServer(endless_until_closed) as peer:
+    with MisbehavingServer(until_closed) as peer:
         with pytest.raises(HttpError) as caught:
             http.request("GET", peer.url, deadline=Deadline.after(BUDGET))
         assert caught.value.kind == "timeout"
         time.sleep(http.MARGIN)
         assert closed_after and closed_after[0] < BUDGET + http.MARGIN, closed_after
+        assert not [t for t in threading.enumerate() if t.name.startswith(f"http GET {peer.url}")]
+
+
+def test_the_connection_is_closed_when_the_deadline_passes() -> None:
+    _peer_sees_the_close_at_the_deadline(_endless_body)
 
 
 def test_a_call_given_up_before_the_headers_closes_its_connection_and_thread() -> None:
     """Headers trickled past the deadline: the request's thread and socket end at the deadline
     too, not when the peer stops sending (which would leak both in `xpu export --listen`)."""
-    ended: list[float] = []
-    started = time.monotonic()
-
-    def trickle_until_closed(conn: socket.socket, request: bytes, stop: threading.Event) -> None:
-        try:
-            _trickled_head(conn, request, stop)
-        except OSError:
-            ended.append(time.monotonic() - started)
-
-    with MisbehavingServer(trickle_until_closed) as peer:
-        with pytest.raises(HttpError) as caught:
-            http.request("GET", peer.url, deadline=Deadline.after(BUDGET))
-        assert caught.value.kind == "timeout"
-        time.sleep(http.MARGIN)
-        assert ended and ended[0] < BUDGET + http.MARGIN, ended
-        assert not [t for t in threading.enumerate() if t.name.startswith("http GET")]
+    _peer_sees_the_close_at_the_deadline(_trickled_head)
 
 
 def test_a_redirect_to_nowhere_names_where_it_led() -> None:
