@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ..model import Finding, NixosSetting, Severity, Status
-from ..probes.level_zero import INTEL_VENDOR, loader_override
+from ..probes.level_zero import DRIVER_SETTING, INTEL_VENDOR, loader_override
 from .registry import XPU_ENABLE, Observations, no_gpu_note, rule
 
 
@@ -46,11 +46,7 @@ def level_zero(obs: Observations) -> Iterable[Finding]:
         evidence,
         fix="install the compute runtime's Level Zero driver (libze_intel_gpu.so); a stopgap some use is "
         "LD_LIBRARY_PATH=/run/opengl-driver/lib",
-        settings=(
-            NixosSetting(
-                "hardware.graphics.extraPackages", "[ pkgs.intel-compute-runtime pkgs.intel-compute-runtime.drivers ]"
-            ),
-        ),
+        settings=(DRIVER_SETTING,),
         nixos="(or hardware.intel-xpu.enable = true, which detects the drivers output)",
         refs=("nixpkgs PR 560627",),
     )

@@ -5,14 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..collectors.run import ScriptRun, collect
-from ..model import ProbeResult, Status
+from ..model import NixosSetting, ProbeResult, Status
 from .context import ProbeContext
 from .registry import Collected, listed_gpus, probe
 
 INTEL_VENDOR = 0x8086
+# the compute runtime with its Level Zero driver, on NixOS (the .drivers output exists until nixpkgs
+# PR 560627): the probe's fix and the diagnosis's advice name it alike
+DRIVER_SETTING = NixosSetting(
+    "hardware.graphics.extraPackages", "[ pkgs.intel-compute-runtime pkgs.intel-compute-runtime.drivers ]"
+)
 DRIVER_FIX = (
     "install the compute runtime's Level Zero driver (libze_intel_gpu.so): on NixOS "
-    "hardware.graphics.extraPackages = [ pkgs.intel-compute-runtime pkgs.intel-compute-runtime.drivers ] "
+    f"{DRIVER_SETTING.render().removesuffix(';')} "
     "(the .drivers output exists until nixpkgs PR 560627); on Debian/Ubuntu libze-intel-gpu1"
 )
 
