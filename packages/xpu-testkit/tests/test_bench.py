@@ -24,6 +24,8 @@ from xpu_tool.cli.exit_codes import Exit
 from xpu_tool.services.ollama import Generation
 from xpu_tool.services.tiny_gguf import write_tiny_llama
 
+from .xpu_command import run_xpu
+
 
 def gen(eval_count: int, eval_s: float, prompt_count: int = 20, prompt_s: float = 0.1) -> Generation:
     return Generation("x", "length", eval_count, int(eval_s * 1e9), prompt_count, int(prompt_s * 1e9), 0, 0)
@@ -95,35 +97,13 @@ def test_bench_against_the_double(double_with_a_slower_cpu: OllamaDouble, tmp_pa
 
 
 def test_bench_cli(double_with_a_slower_cpu: OllamaDouble, tmp_path: Path) -> None:
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "xpu_tool",
-            "bench",
-            "ollama",
-            "--backend",
-            f"double={double_with_a_slower_cpu.url}",
-            "--out",
-            str(tmp_path),
-        ],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    run = run_xpu("bench", "ollama", "--backend", f"double={double_with_a_slower_cpu.url}", "--out", str(tmp_path))
     assert run.returncode == 0, run.stderr
     assert {p.name for p in tmp_path.iterdir()} == {"ollama-bench.json", "ollama-bench.md", "ollama-bench.png"}
 
 
 def test_bench_cli_bad_backend() -> None:
-    run = subprocess.run(
-        [sys.executable, "-m", "xpu_tool", "bench", "ollama", "--backend", "nourl"],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    run = run_xpu("bench", "ollama", "--backend", "nourl", timeout=60)
     assert run.returncode == 2 and run.stderr.strip() == (
         "xpu: error: --backend 'nourl': expected NAME=http://host:port"
     )
@@ -191,30 +171,22 @@ def test_comfyui_bench_alternates_the_sides() -> None:
 
 
 def _bench_comfyui(xpu_url: str, cpu_url: str, out: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "xpu_tool",
-            "bench",
-            "comfyui",
-            "--xpu",
-            xpu_url,
-            "--cpu",
-            cpu_url,
-            "--steps",
-            "3",
-            "--repetitions",
-            "3",
-            "--warmup",
-            "0",
-            "--out",
-            str(out),
-            *args,
-        ],
-        check=False,
-        capture_output=True,
-        text=True,
+    return run_xpu(
+        "bench",
+        "comfyui",
+        "--xpu",
+        xpu_url,
+        "--cpu",
+        cpu_url,
+        "--steps",
+        "3",
+        "--repetitions",
+        "3",
+        "--warmup",
+        "0",
+        "--out",
+        str(out),
+        *args,
         timeout=300,
     )
 

@@ -33,14 +33,9 @@ from xpu_tool.errors import ConfigError
 from xpu_tool.services.tiny_gguf import write_tiny_llama
 
 from .misbehaving import MisbehavingServer, silent
+from .xpu_command import run_xpu
 
 BUILT_HERE = "bootstrap.sh test builds llama-server from llama.cpp's source and exports it"
-
-
-def xpu(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "xpu_tool", *args], capture_output=True, text=True, timeout=600, check=False
-    )
 
 
 @dataclass
@@ -151,14 +146,14 @@ def test_same_model_by_content_else_by_name(tmp_path: Path) -> None:
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args: list[str], message: str, tmp_path: Path) -> None:
-    run = xpu("bench", "llm", *args, "--out", str(tmp_path / "out"))
+    run = run_xpu("bench", "llm", *args, "--out", str(tmp_path / "out"))
     assert run.returncode == Exit.USAGE, run.stderr
     assert run.stderr.splitlines() == [f"xpu: error: {message}"] and not (tmp_path / "out").exists()
 
 
 def test_the_help_says_how_a_cpu_side_is_started() -> None:
     """llama-server's default is -ngl auto (it offloads): "without -ngl" would be a GPU side again."""
-    text = " ".join(xpu("bench", "--help").stdout.split())
+    text = " ".join(run_xpu("bench", "--help").stdout.split())
     assert "started with -ngl 0, or a CPU build" in text and "without -ngl" not in text
 
 
@@ -174,19 +169,19 @@ def test_the_markdown_names_sides_not_devices(tmp_path: Path) -> None:
 
 
 def test_bench_ollama_stays_ollama_only() -> None:
-    run = xpu("bench", "ollama", "--backend", "a=llama-cpp:http://127.0.0.1:1")
+    run = run_xpu("bench", "ollama", "--backend", "a=llama-cpp:http://127.0.0.1:1")
     assert run.returncode == Exit.USAGE and run.stderr.splitlines() == [
         (
             "xpu: error: --backend 'a=llama-cpp:http://127.0.0.1:1': xpu bench ollama measures Ollama only; "
             "use xpu bench llm"
         )
     ]
-    run = xpu("bench", "ollama", "--backend", "a=http://127.0.0.1:1", "--cpu", "a=http://127.0.0.1:2")
+    run = run_xpu("bench", "ollama", "--backend", "a=http://127.0.0.1:1", "--cpu", "a=http://127.0.0.1:2")
     assert run.returncode == Exit.USAGE and "--cpu applies to" in run.stderr
 
 
 def test_unreachable_llama_server_is_exit_4(tmp_path: Path) -> None:
-    run = xpu("bench", "llm", "--backend", "a=llama-cpp:http://127.0.0.1:1", "--out", str(tmp_path))
+    run = run_xpu("bench", "llm", "--backend", "a=llama-cpp:http://127.0.0.1:1", "--out", str(tmp_path))
     assert run.returncode == Exit.UNREACHABLE and "Traceback" not in run.stderr
     [line] = run.stderr.splitlines()
     assert line.startswith("xpu: error: cannot connect to llama-server at http://127.0.0.1:1"), line
@@ -270,7 +265,7 @@ def test_one_run_compares_real_backends(
     assert isinstance(eval_duration, int)
     slower_cpu = dict(GENERATE_SAMPLE, eval_duration=eval_duration * 3)
     with RecordingProxy(lavapipe.url) as proxy, OllamaDouble("gpu", cpu_response=slower_cpu) as ollama:
-        run = xpu(
+        run = run_xpu(
             "bench",
             "llm",
             "--backend",
@@ -285,6 +280,7 @@ def test_one_run_compares_real_backends(
             "16",
             "--out",
             str(tmp_path),
+            timeout=600,
         )
         created = [b for _, path, b in ollama.requests if path == "/api/create"]
     assert run.returncode in (Exit.OK, Exit.FAILED), run.stderr
@@ -330,7 +326,7 @@ def test_one_run_compares_real_backends(
 def test_a_different_model_is_refused(servers: tuple[LlamaServer, LlamaServer], tmp_path: Path) -> None:
     other = write_tiny_llama(tmp_path / "other.gguf", seed=2).path
     lavapipe, _ = servers
-    run = xpu(
+    run = run_xpu(
         "bench",
         "llm",
         "--backend",
@@ -339,6 +335,7 @@ def test_a_different_model_is_refused(servers: tuple[LlamaServer, LlamaServer], 
         str(other),
         "--out",
         str(tmp_path / "out"),
+        timeout=600,
     )
     assert run.returncode == Exit.USAGE, run.stderr
     [line] = run.stderr.splitlines()
@@ -413,7 +410,7 @@ def test_progress_shows_on_a_terminal_and_never_in_a_pipe(tmp_path: Path) -> Non
             seen += chunk
         os.close(master)
         out, _ = proc.communicate(timeout=60)
-        piped = xpu(*args)
+        piped = run_xpu(*args)
     terminal = seen.decode(errors="replace")
     assert proc.returncode == piped.returncode != Exit.OK, (terminal, piped.stderr)
     assert "xpu: benchmarking vk ... 0 s (timeout 2.5 s)" in terminal and "... 2 s (timeout 2.5 s)" in terminal

@@ -9,7 +9,6 @@ import json
 import os
 import pkgutil
 import subprocess
-import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -26,15 +25,11 @@ from xpu_tool.probes.pci import PciGpu
 from xpu_tool.services.api import ServiceError
 from xpu_tool.target import TargetError
 
+from .xpu_command import run_xpu
+
 PROBES = [p.name for p in registry.probes()]
 STATUSES = {"ok", "warn", "fail", "absent"}
 SEVERITIES = {"fail", "warn", "info"}
-
-
-def xpu(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "xpu_tool", *args], capture_output=True, text=True, timeout=timeout, check=False
-    )
 
 
 def check_schema(report: dict) -> None:
@@ -61,7 +56,7 @@ def only_report(run: subprocess.CompletedProcess[str]) -> dict:
 
 def test_doctor_json_on_this_machine(this_machines_intel_gpus: tuple[PciGpu, ...]) -> None:
     """The real doctor on this machine reports the GPUs the scan finds; with none, it says so first."""
-    run = xpu("doctor", "--json")
+    run = run_xpu("doctor", "--json")
     report = only_report(run)
     check_schema(report)
     assert report["target"] == "local://"
@@ -81,7 +76,7 @@ def test_doctor_json_on_this_machine(this_machines_intel_gpus: tuple[PciGpu, ...
 
 
 def test_doctor_text_says_plainly_there_is_no_gpu(machine) -> None:
-    run = xpu("doctor", "--sysroot", str(machine("no-intel-gpu")))
+    run = run_xpu("doctor", "--sysroot", str(machine("no-intel-gpu")))
     assert run.returncode == 1
     assert "VERDICT: no Intel GPU on this machine" in run.stdout
     assert "FAIL   No Intel GPU on this machine  [no-intel-gpu]" in run.stdout
@@ -89,7 +84,7 @@ def test_doctor_text_says_plainly_there_is_no_gpu(machine) -> None:
 
 def test_doctor_on_a_recorded_machine(machine) -> None:
     root = machine("arc-a770-i915")
-    run = xpu("doctor", "--json", "--sysroot", str(root), "--user", "nobody")
+    run = run_xpu("doctor", "--json", "--sysroot", str(root), "--user", "nobody")
     report = only_report(run)
     check_schema(report)
     probes = {p["probe"]: p for p in report["probes"]}
@@ -103,7 +98,7 @@ def test_doctor_on_a_recorded_machine(machine) -> None:
 def test_doctor_json_has_one_shape_for_many_targets(machine) -> None:
     """Two targets: the same object, a report each in the order given, usable only if both are."""
     root = machine("arc-a770-i915")
-    run = xpu(
+    run = run_xpu(
         "doctor", "--json", "--sysroot", str(root), "--user", "nobody", "--target", "local://", "--target", "local"
     )
     out = json.loads(run.stdout)
@@ -137,30 +132,30 @@ def assert_one_line_error(run: subprocess.CompletedProcess[str], text: str, code
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args: list[str], text: str) -> None:
-    assert_one_line_error(xpu(*args), text)
+    assert_one_line_error(run_xpu(*args), text)
 
 
 def test_malformed_inventory(tmp_path: Path) -> None:
     bad = tmp_path / "lab.yaml"
     bad.write_text("targets:\n  box: {url: ssh://box\n")
-    assert_one_line_error(xpu("doctor", "--inventory", str(bad)), f"{bad}:3: malformed YAML")
+    assert_one_line_error(run_xpu("doctor", "--inventory", str(bad)), f"{bad}:3: malformed YAML")
 
 
 def test_inventory_target_with_bad_scheme(tmp_path: Path) -> None:
     inv = tmp_path / "lab.yaml"
     inv.write_text("targets:\n  box:\n    url: telnet://box\n")
-    assert_one_line_error(xpu("doctor", "--inventory", str(inv)), f"{inv}:3: targets.box.url")
+    assert_one_line_error(run_xpu("doctor", "--inventory", str(inv)), f"{inv}:3: targets.box.url")
 
 
 def test_unreachable_target() -> None:
     from xpu_testkit.process import free_port
 
-    run = xpu("doctor", "--target", f"ssh://root@127.0.0.1:{free_port()}?ssh_config=/dev/null")
+    run = run_xpu("doctor", "--target", f"ssh://root@127.0.0.1:{free_port()}?ssh_config=/dev/null")
     assert_one_line_error(run, "cannot reach ssh://root@127.0.0.1", code=Exit.UNREACHABLE)
 
 
 def test_a_console_that_is_not_there_is_unreachable(tmp_path: Path) -> None:
-    run = xpu("doctor", "--target", f"backdoor://{tmp_path}/shell.sock")
+    run = run_xpu("doctor", "--target", f"backdoor://{tmp_path}/shell.sock")
     assert_one_line_error(run, "shell.sock", code=Exit.UNREACHABLE)
 
 
@@ -234,7 +229,7 @@ def test_a_console_that_is_not_there_is_unreachable(tmp_path: Path) -> None:
     ],
 )
 def test_a_flag_of_the_other_service_is_refused(args: list[str], text: str) -> None:
-    assert_one_line_error(xpu(*args), text)
+    assert_one_line_error(run_xpu(*args), text)
 
 
 @pytest.mark.parametrize(
@@ -248,7 +243,7 @@ def test_a_flag_of_the_other_service_is_refused(args: list[str], text: str) -> N
     ],
 )
 def test_every_command_refuses_a_url_that_is_not_http(args: list[str]) -> None:
-    assert_one_line_error(xpu(*args), "is not an http(s) URL")
+    assert_one_line_error(run_xpu(*args), "is not an http(s) URL")
 
 
 def _error_classes(package: ModuleType, skip: tuple[str, ...] = ()) -> set[type[XpuError]]:
@@ -311,7 +306,7 @@ def test_every_expected_failure_has_its_own_exit_code() -> None:
 
 
 def test_collect_prints_the_raw_facts() -> None:
-    run = xpu("collect", "level-zero")
+    run = run_xpu("collect", "level-zero")
     assert run.returncode == 0
     facts = json.loads(run.stdout)
     assert set(facts) >= {"loader", "init_api", "init_result", "drivers"}
@@ -332,7 +327,7 @@ def test_collect_prints_the_raw_facts() -> None:
 def test_writing_a_test_model_to_a_bad_place_is_one_line(
     command: str, args: list[str], text: str, tmp_path: Path
 ) -> None:
-    run = xpu(command, *(a.format(tmp=tmp_path) for a in args))
+    run = run_xpu(command, *(a.format(tmp=tmp_path) for a in args))
     assert_one_line_error(run, text.format(tmp=tmp_path))
     assert not list(tmp_path.glob("*.part"))
 
@@ -341,7 +336,7 @@ def test_tiny_checkpoint_writes_the_checkpoint_comfyui_loads(tmp_path: Path) -> 
     """The CLI writes the same bytes as the library (the ComfyUI tests load the library's)."""
     from xpu_testkit.services.sd15_checkpoint import write_checkpoint
 
-    run = xpu("tiny-checkpoint", str(tmp_path / "a.safetensors"), "--seed", "3")
+    run = run_xpu("tiny-checkpoint", str(tmp_path / "a.safetensors"), "--seed", "3")
     assert run.returncode == 0, run.stderr
     made = write_checkpoint(tmp_path / "b.safetensors", 3)
     assert run.stdout.split() == [str(tmp_path / "a.safetensors"), str(made.size), "bytes", f"sha256:{made.sha256}"]
@@ -357,17 +352,14 @@ def test_a_broken_command_plugin_is_named_and_leaves_the_rest_working(tmp_path: 
     (dist / "entry_points.txt").write_text("[xpu_tool.commands]\nfoo = no_such_module_xyz\n")
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}
 
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "xpu_tool", *args], capture_output=True, text=True, timeout=120, env=env, check=False
-        )
-
-    helped = run("--help")
+    helped = run_xpu("--help", env=env)
     assert helped.returncode == 0 and "bench" in helped.stdout
     assert helped.stderr.splitlines() == [
         "xpu: warning: `xpu foo` (no_such_module_xyz, from broken-plugin) cannot be loaded: "
         "ModuleNotFoundError: No module named 'no_such_module_xyz'"
     ]
-    assert_one_line_error(run("foo"), "`xpu foo` (no_such_module_xyz, from broken-plugin) cannot be loaded")
-    collected = run("collect", "--help")
+    assert_one_line_error(
+        run_xpu("foo", env=env), "`xpu foo` (no_such_module_xyz, from broken-plugin) cannot be loaded"
+    )
+    collected = run_xpu("collect", "--help", env=env)
     assert collected.returncode == 0 and collected.stderr == ""

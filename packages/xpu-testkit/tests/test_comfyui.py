@@ -24,12 +24,7 @@ from xpu_testkit.services.sd15_checkpoint import NAME, tensor, tensor_shapes, wr
 from xpu_tool.model import Severity
 from xpu_tool.services.comfyui import ComfyClient, ComfyError, check_comfyui, fresh_workflow, load_workflow
 
-
-def xpu(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "xpu_tool", *args], capture_output=True, text=True, timeout=timeout, check=False
-    )
-
+from .xpu_command import run_xpu
 
 # -- the real server ---------------------------------------------------------------------------
 
@@ -206,17 +201,17 @@ def test_a_stopped_bench_takes_its_run_off_the_server(xpu_comfyui_server: ComfyS
 
 def test_check_cli_twice_and_with_the_model(xpu_comfyui_server: ComfyServer) -> None:
     for _ in range(2):
-        run = xpu("check", "comfyui", xpu_comfyui_server.url, "--json")
+        run = run_xpu("check", "comfyui", xpu_comfyui_server.url, "--json")
         assert run.returncode == 0, run.stderr
         report = json.loads(run.stdout)
         assert report["executed"] == ["1", "2", "3", "4"] and report["cached"] == []
-    run = xpu("check", "comfyui", xpu_comfyui_server.url, "--workflow", "one-step-sd15")
+    run = run_xpu("check", "comfyui", xpu_comfyui_server.url, "--workflow", "one-step-sd15")
     assert run.returncode == 0, run.stderr
     assert "1 sampler step(s)" in run.stdout and "xpu-step_" in run.stdout
 
 
 def test_check_cli_refuses_to_judge_the_gpu_on_the_model_free_workflow() -> None:
-    run = xpu("check", "comfyui", "http://127.0.0.1:1", "--expect-gpu", "--workflow", "model-free")
+    run = run_xpu("check", "comfyui", "http://127.0.0.1:1", "--expect-gpu", "--workflow", "model-free")
     assert run.returncode == 2 and "Traceback" not in run.stderr and len(run.stderr.splitlines()) == 1
     assert "needs a workflow that runs a model" in run.stderr
 
@@ -224,7 +219,7 @@ def test_check_cli_refuses_to_judge_the_gpu_on_the_model_free_workflow() -> None
 def test_connection_refused() -> None:
     url = f"http://127.0.0.1:{free_port()}"
     assert [f.id for f in check_comfyui(url).findings] == ["comfyui-unreachable"]
-    run = xpu("check", "comfyui", url)
+    run = run_xpu("check", "comfyui", url)
     assert run.returncode == 4 and run.stdout == "" and "None" not in run.stderr  # unreachable
     [line] = run.stderr.splitlines()
     assert line.startswith(f"xpu: error: cannot connect to ComfyUI at {url}: Connection refused -> ")
@@ -324,7 +319,7 @@ def test_xpu_execution_errors_are_diagnosed(error: str, finding: str) -> None:
 
 def test_check_cli_on_xpu() -> None:
     with ComfyDouble() as double:
-        run = xpu("check", "comfyui", double.url, "--json", "--expect-gpu")
+        run = run_xpu("check", "comfyui", double.url, "--json", "--expect-gpu")
     assert run.returncode == 0, run.stderr
     report = json.loads(run.stdout)
     assert report["workflow"] == "one-step-sd15" and report["sampler_steps"] == 1 and report["device"]["type"] == "xpu"

@@ -20,6 +20,8 @@ from xpu_tool.atomic import partial_glob
 from xpu_tool.export.textfile import write_textfile
 from xpu_tool.probes.pci import PciGpu
 
+from .xpu_command import run_xpu
+
 REPO = Path(__file__).resolve().parents[3]
 RULES = REPO / "modules" / "nixos" / "monitoring" / "xpu-alerts.yml"
 RULE_TESTS = REPO / "modules" / "nixos" / "monitoring" / "xpu-alerts.test.yml"
@@ -44,16 +46,6 @@ def tool(name: str) -> str:
     return path
 
 
-def export(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "xpu_tool", "export", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
 def samples(text: str) -> dict[str, float]:
     """`name{labels}` -> value, from the text format."""
     out = {}
@@ -72,7 +64,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
         requests.post(
             f"{ollama.url}/api/generate", json={"model": "tiny", "prompt": "hi", "stream": False}, timeout=30
         ).raise_for_status()
-        run = export("--textfile", str(out), "--ollama", ollama.url)
+        run = run_xpu("export", "--textfile", str(out), "--ollama", ollama.url, timeout=300)
     assert run.returncode == 0, run.stderr
     return out
 
@@ -116,7 +108,8 @@ def test_unreachable_and_slow_services_are_metrics_and_exit_0(tmp_path: Path) ->
     out = tmp_path / "xpu.prom"
     ollama, llamas = f"http://127.0.0.1:{free_port()}", [f"http://127.0.0.1:{free_port()}" for _ in range(3)]
     with ComfyDouble("slow", delay=5) as slow:
-        run = export(
+        run = run_xpu(
+            "export",
             "--textfile",
             str(out),
             "--ollama",
@@ -126,6 +119,7 @@ def test_unreachable_and_slow_services_are_metrics_and_exit_0(tmp_path: Path) ->
             *(arg for url in llamas for arg in ("--llama-cpp", url)),
             "--timeout",
             "1",
+            timeout=300,
         )
     assert run.returncode == 0, run.stderr
     assert "ollama check failed: unreachable" in run.stderr and "comfyui check failed: timeout" in run.stderr
@@ -150,7 +144,7 @@ def test_the_last_benchmark_becomes_metrics(tmp_path: Path) -> None:
         ]
     }
     (tmp_path / "ollama-bench.json").write_text(json.dumps(bench))  # the fields `xpu bench` writes
-    run = export("--bench-json", str(tmp_path / "ollama-bench.json"))
+    run = run_xpu("export", "--bench-json", str(tmp_path / "ollama-bench.json"), timeout=300)
     assert run.returncode == 0, run.stderr
     got = samples(run.stdout)
     assert got['xpu_bench_decode_tokens_per_second{backend="sycl",device="gpu"}'] == 42.0
@@ -172,7 +166,7 @@ def test_the_last_benchmark_becomes_metrics(tmp_path: Path) -> None:
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args: list[str], message: str) -> None:
-    run = export(*args)
+    run = run_xpu("export", *args)
     assert run.returncode == 2 and "Traceback" not in run.stderr
     assert len(run.stderr.strip().splitlines()) == 1 and message in run.stderr, run.stderr
 
@@ -190,14 +184,7 @@ def test_a_failed_write_leaves_the_previous_file_whole(tmp_path: Path) -> None:
     target = tmp_path / "xpu.prom"
     write_textfile(target, b"xpu_usable 1\n")
     # the real export (several KB) into a process that may write only 1 KB per file
-    run = subprocess.run(
-        [sys.executable, "-m", "xpu_tool", "export", "--textfile", str(target)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        preexec_fn=lambda: _file_size_limit(1024),
-        check=False,
-    )
+    run = run_xpu("export", "--textfile", str(target), timeout=300, preexec_fn=lambda: _file_size_limit(1024))
     assert run.returncode == 2 and "File too large" in run.stderr and "Traceback" not in run.stderr, run.stderr
     assert target.read_bytes() == b"xpu_usable 1\n"
     assert [p.name for p in tmp_path.iterdir()] == ["xpu.prom"]
@@ -373,7 +360,7 @@ def test_listen_serves_fresh_metrics_per_scrape_and_stops(
     ],
 )
 def test_listen_bad_input(listen: str, message: str) -> None:
-    run = export("--listen", listen)
+    run = run_xpu("export", "--listen", listen)
     assert run.returncode == 2 and message in run.stderr and len(run.stderr.strip().splitlines()) == 1
 
 
@@ -383,5 +370,5 @@ def test_listen_on_a_busy_port_is_one_line() -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
-        run = export("--listen", f"127.0.0.1:{busy.getsockname()[1]}")
+        run = run_xpu("export", "--listen", f"127.0.0.1:{busy.getsockname()[1]}")
     assert run.returncode == 2 and "Address already in use" in run.stderr and "Traceback" not in run.stderr

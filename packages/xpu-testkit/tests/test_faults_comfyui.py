@@ -12,8 +12,6 @@ import hashlib
 import json
 import re
 import socket
-import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -27,6 +25,7 @@ from xpu_tool.model import Severity
 from xpu_tool.services.comfyui import ComfyClient, ComfyError, check_comfyui, fresh_workflow, load_workflow
 
 from .misbehaving import Behaviour, MisbehavingServer, answer, endless_chunks, routes, silent, trickle
+from .xpu_command import run_xpu, timed_run_xpu
 
 TIMEOUT = 1.0
 STARTUP = 3.0  # allowed for the CLI's interpreter start and imports (before its deadline begins) on a busy machine
@@ -231,19 +230,11 @@ def test_system_stats_of_the_wrong_shape_is_named(reply: object, named: str) -> 
 # -- through the CLI -----------------------------------------------------------------------------
 
 
-def xpu(*args: str) -> tuple[subprocess.CompletedProcess[str], float]:
-    started = time.monotonic()
-    run = subprocess.run(
-        [sys.executable, "-m", "xpu_tool", *args], capture_output=True, text=True, timeout=60, check=False
-    )
-    return run, time.monotonic() - started
-
-
 @pytest.mark.parametrize("fault", FAULTS.values(), ids=FAULTS.keys())
 def test_the_cli_ends_by_its_timeout_with_one_named_line(fault: Fault) -> None:
     with comfyui(**fault.peer) as peer:
         url = peer.url
-        run, elapsed = xpu("check", "comfyui", url, "--timeout", str(TIMEOUT))
+        run, elapsed = timed_run_xpu("check", "comfyui", url, "--timeout", str(TIMEOUT), timeout=60)
     assert elapsed < TIMEOUT + MARGIN + STARTUP, elapsed
     assert run.returncode == 1 and "Traceback" not in run.stderr + run.stdout, run.stderr
     if fault.finding in ("comfyui-timeout", "comfyui-api-error"):  # nothing reached: one line on stderr
@@ -270,7 +261,7 @@ def test_a_bad_url_is_a_usage_error(url: str, named: str) -> None:
 
 @pytest.mark.parametrize("url", [url for url, _ in BAD_URLS.values()], ids=BAD_URLS.keys())
 def test_the_cli_refuses_a_bad_url_in_one_line(url: str) -> None:
-    run, _ = xpu("check", "comfyui", url)
+    run = run_xpu("check", "comfyui", url, timeout=60)
     assert run.returncode == 2 and run.stdout == "", run
     [line] = run.stderr.splitlines()
     assert repr(url) in line and "Traceback" not in line, line

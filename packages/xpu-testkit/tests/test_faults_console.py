@@ -5,8 +5,6 @@ given. The peers are real Unix sockets served by the test: one silent, one that 
 from __future__ import annotations
 
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -16,6 +14,8 @@ import pytest
 
 from xpu_tool.errors import ConfigError
 from xpu_tool.transport.console import BackdoorShell, ConsoleError, SerialShell, open_console, parse_console_url
+
+from .xpu_command import run_xpu, timed_run_xpu
 
 
 def serve(path: Path, on_connect) -> Iterator[Path]:
@@ -109,13 +109,7 @@ def test_a_console_that_hangs_up_mid_command_never_quotes_the_command(hanging_up
 
 
 def test_doctor_on_a_serial_console_with_a_nan_timeout(silent_console: Path) -> None:
-    run = subprocess.run(
-        [sys.executable, "-m", "xpu_tool", "doctor", "--target", f"serial://{silent_console}?timeout=nan"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    run = run_xpu("doctor", "--target", f"serial://{silent_console}?timeout=nan", timeout=60)
     assert run.returncode == 2 and len(run.stderr.splitlines()) == 1 and "Traceback" not in run.stderr, run.stderr
     assert "timeout" in run.stderr and "nan" in run.stderr
 
@@ -126,16 +120,8 @@ def test_a_console_url_without_timeout_takes_the_given_default() -> None:
     assert parse_console_url("backdoor:///run/shell.sock?timeout=7", 3).timeout == 7  # the URL's own wins
 
 
-def doctor(*args: str) -> tuple[subprocess.CompletedProcess[str], float]:
-    started = time.monotonic()
-    run = subprocess.run(
-        [sys.executable, "-m", "xpu_tool", "doctor", *args], capture_output=True, text=True, timeout=60, check=False
-    )
-    return run, time.monotonic() - started
-
-
 def test_doctors_timeout_bounds_opening_a_silent_console(silent_console: Path) -> None:
-    run, elapsed = doctor("--target", f"backdoor://{silent_console}", "--timeout", "2")
+    run, elapsed = timed_run_xpu("doctor", "--target", f"backdoor://{silent_console}", "--timeout", "2", timeout=60)
     assert elapsed < 2 + 4, f"{elapsed:.1f} s"  # + starting Python and importing xpu_testkit
     assert run.returncode == 4 and "Traceback" not in run.stderr, run.stderr
     assert run.stderr.strip().splitlines() == [
@@ -144,6 +130,8 @@ def test_doctors_timeout_bounds_opening_a_silent_console(silent_console: Path) -
 
 
 def test_the_console_urls_own_timeout_wins_over_doctors(silent_console: Path) -> None:
-    run, elapsed = doctor("--target", f"backdoor://{silent_console}?timeout=1", "--timeout", "20")
+    run, elapsed = timed_run_xpu(
+        "doctor", "--target", f"backdoor://{silent_console}?timeout=1", "--timeout", "20", timeout=60
+    )
     assert elapsed < 1 + 4, f"{elapsed:.1f} s"
     assert run.returncode == 4 and run.stderr.strip().endswith("no answer from a backdoor shell within 1 s"), run.stderr

@@ -10,9 +10,6 @@ import contextlib
 import json
 import os
 import signal
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -23,26 +20,11 @@ from xpu_tool.http import MARGIN
 
 from .faults import fresh_tmpdir
 from .misbehaving import Behaviour, MisbehavingServer, answer, routes, silent, trickle
+from .xpu_command import timed_run_xpu
 
 TIMEOUT = 2.0
 DOCTOR_MARGIN = 1.0  # `xpu doctor --help`: +1 s to unwind
 STARTUP = 3.0  # the interpreter's start and imports before the deadline begins, on a busy machine
-
-
-def timed_xpu(
-    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
-) -> tuple[subprocess.CompletedProcess[str], float]:
-    started = time.monotonic()
-    run = subprocess.run(
-        [sys.executable, "-m", "xpu_tool", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-        cwd=cwd,
-        check=False,  # the exit code is what the tests judge
-    )
-    return run, time.monotonic() - started
 
 
 @pytest.fixture
@@ -68,7 +50,7 @@ def hanging_command(tmp_path: Path) -> Iterator[Callable[[str], dict[str, str]]]
 def test_a_probe_that_hangs_ends_the_doctor_by_its_timeout(hanging_command: Callable[[str], dict[str, str]]) -> None:
     """clinfo never lets go: the doctor reports the opencl probe unfinished, diagnoses the rest, exits 1."""
     env = hanging_command("clinfo")
-    run, elapsed = timed_xpu("doctor", "--json", "--timeout", str(TIMEOUT), env=env)
+    run, elapsed = timed_run_xpu("doctor", "--json", "--timeout", str(TIMEOUT), env=env)
     assert elapsed < TIMEOUT + DOCTOR_MARGIN + STARTUP, f"{elapsed:.1f} s"
     assert run.returncode == Exit.FAILED and run.stderr == "", run.stderr
     [report] = json.loads(run.stdout)["reports"]
@@ -87,7 +69,9 @@ def test_a_pci_scan_that_hangs_says_nothing_about_gpus(
     """The recorded Arc machine's scan reads its driver link with readlink, which never lets go: an
     unfinished scan is no evidence of a missing GPU."""
     env = hanging_command("readlink")
-    run, elapsed = timed_xpu("doctor", "--sysroot", str(machine("arc-a770-i915")), "--timeout", str(TIMEOUT), env=env)
+    run, elapsed = timed_run_xpu(
+        "doctor", "--sysroot", str(machine("arc-a770-i915")), "--timeout", str(TIMEOUT), env=env
+    )
     assert elapsed < TIMEOUT + DOCTOR_MARGIN + STARTUP, f"{elapsed:.1f} s"
     assert run.returncode == Exit.FAILED and "Traceback" not in run.stderr, run.stderr
     assert "[doctor-deadline]" in run.stdout and "pci, render-nodes" in run.stdout
@@ -113,7 +97,7 @@ def test_bench_ollama_ends_by_its_timeout(behaviour: Behaviour, tmp_path: Path) 
     env, tmp = fresh_tmpdir(tmp_path)
     with _ollama(behaviour) as peer:
         url = peer.url
-        run, elapsed = timed_xpu(
+        run, elapsed = timed_run_xpu(
             "bench",
             "ollama",
             "--backend",
@@ -141,7 +125,7 @@ def test_bench_comfyui_ends_by_its_timeout(slow_side: str, tmp_path: Path) -> No
     with MisbehavingServer(answer(STATS)) as quick, MisbehavingServer(trickle(0.1)) as slow:
         url = slow.url
         sides = {"xpu": quick.url, "cpu": quick.url, slow_side: url}
-        run, elapsed = timed_xpu(
+        run, elapsed = timed_run_xpu(
             "bench",
             "comfyui",
             "--xpu",
@@ -164,7 +148,7 @@ def test_bench_comfyui_ends_by_its_timeout(slow_side: str, tmp_path: Path) -> No
 
 @pytest.mark.parametrize("value", ["0", "-1", "nan", "inf"])
 def test_bench_timeout_is_finite_and_positive(value: str) -> None:
-    run, _ = timed_xpu("bench", "ollama", "--backend", "a=http://127.0.0.1:9", "--timeout", value)
+    run, _ = timed_run_xpu("bench", "ollama", "--backend", "a=http://127.0.0.1:9", "--timeout", value)
     assert run.returncode == Exit.USAGE and run.stderr.splitlines() == [
         f"xpu: error: --timeout {float(value)}: must be a positive number of seconds"
     ]

@@ -8,8 +8,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -22,22 +20,13 @@ from xpu_tool.cli.exit_codes import Exit
 from xpu_tool.target import Target, open_target
 from xpu_tool.urls import redact
 
+from .xpu_command import run_xpu
+
 SECRET = "s3cret-Pw"
 
 
-def xpu(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "xpu_tool", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env if env is not None else dict(os.environ),
-        check=False,
-    )
-
-
 def test_an_empty_path_on_a_recorded_arc_machine_is_not_no_intel_gpu(machine: Callable[[str], Path]) -> None:
-    run = xpu("doctor", "--json", "--sysroot", str(machine("arc-a770-i915")), env={**os.environ, "PATH": ""})
+    run = run_xpu("doctor", "--json", "--sysroot", str(machine("arc-a770-i915")), env={**os.environ, "PATH": ""})
     assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr
     [report] = json.loads(run.stdout)["reports"]
     assert [f["id"] for f in report["findings"]] == ["target-command-not-found"]
@@ -47,7 +36,7 @@ def test_an_empty_path_on_a_recorded_arc_machine_is_not_no_intel_gpu(machine: Ca
 
 def test_the_same_machine_with_its_path_is_diagnosed(machine: Callable[[str], Path]) -> None:
     """The control: the recorded Arc machine is seen as one when commands can run."""
-    run = xpu("doctor", "--json", "--sysroot", str(machine("arc-a770-i915")))
+    run = run_xpu("doctor", "--json", "--sysroot", str(machine("arc-a770-i915")))
     [report] = json.loads(run.stdout)["reports"]
     assert "target-command-not-found" not in {f["id"] for f in report["findings"]}
     assert report["probes"][0]["probe"] == "pci" and report["probes"][0]["data"]["gpus"]
@@ -70,7 +59,7 @@ def test_a_password_url_without_sshpass_is_named_and_the_password_never_shown(
     json_out: bool, path_without_sshpass: dict[str, str]
 ) -> None:
     url = f"ssh://root:{SECRET}@127.0.0.1:{free_port()}"
-    run = xpu("doctor", "--target", url, *(["--json"] if json_out else []), env=path_without_sshpass)
+    run = run_xpu("doctor", "--target", url, *(["--json"] if json_out else []), env=path_without_sshpass)
     assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr
     assert SECRET not in run.stdout + run.stderr
     shown = "ssh://root:***@127.0.0.1:"
@@ -88,7 +77,7 @@ def test_a_password_url_without_sshpass_is_named_and_the_password_never_shown(
     "url", [f"ssh://root:{SECRET}@[::1", f"ssh://root:{SECRET}@host:99999", f"ftp://root:{SECRET}@host/"]
 )
 def test_a_bad_url_with_a_password_is_one_line_without_it(url: str) -> None:
-    run = xpu("doctor", "--target", url)
+    run = run_xpu("doctor", "--target", url)
     assert run.returncode == 2 and "Traceback" not in run.stderr
     assert SECRET not in run.stderr and len(run.stderr.strip().splitlines()) == 1, run.stderr
 
@@ -138,7 +127,7 @@ def test_a_silent_ssh_peer_is_bounded_by_the_timeout() -> None:
 
     with MisbehavingServer(silent) as peer:
         started = time.monotonic()
-        run = xpu("doctor", "--target", f"ssh://root@127.0.0.1:{peer.port}", "--timeout", "2")
+        run = run_xpu("doctor", "--target", f"ssh://root@127.0.0.1:{peer.port}", "--timeout", "2")
         elapsed = time.monotonic() - started
     assert elapsed < 2 + 2.5, f"{elapsed:.1f} s"  # + starting Python and ssh
     assert run.returncode == Exit.UNREACHABLE and len(run.stderr.strip().splitlines()) == 1, run.stderr

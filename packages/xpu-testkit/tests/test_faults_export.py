@@ -29,7 +29,8 @@ from xpu_tool.services.registry import by_name
 from xpu_tool.target import Target
 
 from .misbehaving import Behaviour, MisbehavingServer, answer, endless_chunks, routes, silent, trickle
-from .test_export import export, samples
+from .test_export import samples
+from .xpu_command import run_xpu, timed_run_xpu
 
 STARTUP = 4.0  # starting Python, importing xpu_testkit and the doctor's probes on this machine
 
@@ -94,9 +95,9 @@ def test_a_nonsense_answer_is_a_check_error(service: str, peer_routes: dict) -> 
 def test_through_the_cli_a_hanging_and_a_nonsense_service_are_metrics_within_the_timeout() -> None:
     with MisbehavingServer(endless_chunks()) as hanging, MisbehavingServer(answer([1])) as nonsense:
         hanging_url, nonsense_url = hanging.url, nonsense.url
-        started = time.monotonic()
-        run = export("--timeout", "2", "--ollama", hanging_url, "--comfyui", nonsense_url, timeout=60)
-        elapsed = time.monotonic() - started
+        run, elapsed = timed_run_xpu(
+            "export", "--timeout", "2", "--ollama", hanging_url, "--comfyui", nonsense_url, timeout=60
+        )
     assert elapsed < 2 + MARGIN + STARTUP, f"{elapsed:.1f} s"
     assert run.returncode == 0 and "Traceback" not in run.stderr, run.stderr
     values = samples(run.stdout)
@@ -116,7 +117,7 @@ def test_through_the_cli_a_hanging_and_a_nonsense_service_are_metrics_within_the
 def test_a_bench_json_of_the_wrong_shape_is_one_line_and_exit_2(content: str, tmp_path: Path) -> None:
     bench = tmp_path / "ollama-bench.json"
     bench.write_text(content)
-    run = export("--bench-json", str(bench), timeout=60)
+    run = run_xpu("export", "--bench-json", str(bench), timeout=60)
     assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr
     assert run.stderr.startswith("xpu: error: --bench-json") and len(run.stderr.strip().splitlines()) == 1
 

@@ -10,7 +10,6 @@ import os
 import resource
 import signal
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from xpu_tool.services.tiny_gguf import write_tiny_llama
 
 from .faults import fresh_tmpdir
 from .test_cli import assert_one_line_error
+from .xpu_command import run_xpu
 
 UNREACHABLE = "http://127.0.0.1:9"  # the discard port: nothing answers; a bench that started would say so
 
@@ -30,17 +30,8 @@ UNREACHABLE = "http://127.0.0.1:9"  # the discard port: nothing answers; a bench
 def xpu(
     *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, full_disk: bool = False
 ) -> subprocess.CompletedProcess[str]:
-    """Run `xpu`; ``full_disk``: no file it writes may grow past 1 KiB (`ulimit -f 1`), as on a full disk."""
-    return subprocess.run(
-        [sys.executable, "-m", "xpu_tool", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-        cwd=cwd,
-        preexec_fn=_files_up_to(1024) if full_disk else None,
-        check=False,
-    )
+    """``run_xpu``; ``full_disk``: no file it writes may grow past 1 KiB (`ulimit -f 1`), as on a full disk."""
+    return run_xpu(*args, env=env, cwd=cwd, preexec_fn=_files_up_to(1024) if full_disk else None)
 
 
 def _files_up_to(limit: int) -> Callable[[], None]:
@@ -267,25 +258,16 @@ def test_a_bench_report_that_fails_halfway_is_one_line_and_leaves_no_partial_fil
     cpu = dict(GENERATE_SAMPLE, eval_duration=eval_duration * 3)
     out = tmp_path / "out"
     with OllamaDouble("gpu", cpu_response=cpu) as double:
-        run = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "xpu_tool",
-                "bench",
-                "ollama",
-                "--backend",
-                f"d={double.url}",
-                "--gguf",
-                str(gguf),
-                "--out",
-                str(out),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=120,
+        run = run_xpu(
+            "bench",
+            "ollama",
+            "--backend",
+            f"d={double.url}",
+            "--gguf",
+            str(gguf),
+            "--out",
+            str(out),
             preexec_fn=_files_up_to(8 * 1024),
-            check=False,
         )
         generated = sum(1 for _, path, _ in double.requests if path == "/api/generate")
     assert generated == 8  # the whole benchmark ran before the reports were written

@@ -9,14 +9,14 @@ a script on PATH that records the arguments it was given (this machine has no su
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from xpu_testkit.doubles.ollama import OllamaDouble
 from xpu_tool.services.journal import journal_command
+
+from .xpu_command import run_xpu
 
 ENTRY_POINTS = {
     "check": lambda url: ["check", "ollama", url],
@@ -35,18 +35,6 @@ def recording_journalctl(tmp_path: Path) -> tuple[dict[str, str], Path]:
     return {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}, record
 
 
-def xpu(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "xpu_tool", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-        cwd=cwd,
-        check=False,
-    )
-
-
 @pytest.mark.parametrize("entry", sorted(ENTRY_POINTS))
 @pytest.mark.parametrize(
     "value", ["x; touch {marker}", "$(touch {marker})", "x\ntouch {marker}", "x' ; touch {marker}; '"]
@@ -57,7 +45,7 @@ def test_a_value_full_of_shell_metacharacters_is_refused(
     env, record = recording_journalctl
     marker = tmp_path / "INJECTED"
     with OllamaDouble("http500") as double:
-        run = xpu([*ENTRY_POINTS[entry](double.url), "--journal", value.format(marker=marker)], env, tmp_path)
+        run = run_xpu(*ENTRY_POINTS[entry](double.url), "--journal", value.format(marker=marker), env=env, cwd=tmp_path)
     assert run.returncode == 2, run.stderr
     assert len(run.stderr.splitlines()) == 1 and "is not a systemd unit name" in run.stderr
     assert not double.requests, "refused before any request"
@@ -72,7 +60,7 @@ def test_a_valid_unit_reaches_journalctl_literally(entry: str, unit: str, tmp_pa
     for name in ("ollama-a.service", "ollama-b.service", "ollama@ax3bb.service"):
         (tmp_path / name).touch()
     with OllamaDouble("http500") as double:
-        run = xpu([*ENTRY_POINTS[entry](double.url), "--journal", unit], env, tmp_path)
+        run = run_xpu(*ENTRY_POINTS[entry](double.url), "--journal", unit, env=env, cwd=tmp_path)
     assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr
     assert record.read_text().splitlines() == ["--no-pager", "-o", "cat", "-n", "300", "-u", unit]
     assert "The Ollama model runner died" in run.stdout + run.stderr  # the journal's line was read

@@ -34,6 +34,7 @@ from .misbehaving import (
     silent,
     trickle,
 )
+from .xpu_command import run_xpu, timed_run_xpu
 
 TIMEOUT = 1.0
 STARTUP = 3.0  # the CLI's interpreter start and imports, before its deadline begins, on a busy machine
@@ -49,12 +50,6 @@ def llama(**overrides: Behaviour) -> MisbehavingServer:
         "/completion": answer(COMPLETION),
     }
     return MisbehavingServer(routes({**table, **overrides}))
-
-
-def xpu(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "xpu_tool", *args], capture_output=True, text=True, timeout=120, check=False, env=env
-    )
 
 
 def on_a_terminal(*args: str, timeout: float = 120) -> tuple[int, str, str]:
@@ -192,7 +187,7 @@ def test_a_closed_port_is_unreachable_exit_4_in_one_line() -> None:
     url = f"http://127.0.0.1:{free_port()}"
     result = check_llama_cpp(url, timeout=2)
     assert result.unreachable and [f.id for f in result.findings] == ["llama-cpp-unreachable"]
-    run = xpu("check", "llama-cpp", url, "--timeout", "5")
+    run = run_xpu("check", "llama-cpp", url, "--timeout", "5")
     one_line(run, Exit.UNREACHABLE, f"cannot connect to llama-server at {url}: Connection refused")
     assert "start the service" in run.stderr and run.stdout == ""
 
@@ -200,9 +195,7 @@ def test_a_closed_port_is_unreachable_exit_4_in_one_line() -> None:
 @pytest.mark.parametrize("behaviour", [silent, trickle(0.05), endless_chunks()], ids=["silent", "slow", "endless"])
 def test_the_cli_against_a_misbehaving_server_is_bounded(behaviour: Behaviour) -> None:
     with llama(**{"/completion": behaviour}) as peer:
-        started = time.monotonic()
-        run = xpu("check", "llama-cpp", peer.url, "--timeout", str(TIMEOUT))
-        elapsed = time.monotonic() - started
+        run, elapsed = timed_run_xpu("check", "llama-cpp", peer.url, "--timeout", str(TIMEOUT))
     assert run.returncode == Exit.FAILED and "Traceback" not in run.stderr, run.stderr
     assert elapsed < TIMEOUT + MARGIN + STARTUP, elapsed
     assert "FAIL: llama-server could not generate" in run.stdout, run.stdout
@@ -280,15 +273,14 @@ def _file(name: str, data: bytes) -> Callable[[Path], Path]:
 )
 def test_a_bad_log_file_is_one_line_exit_2(make: Callable[[Path], Path], says: str, tmp_path: Path) -> None:
     path = make(tmp_path)
-    started = time.monotonic()
-    run = xpu("check", "llama-cpp", f"http://127.0.0.1:{free_port()}", "--log", str(path))
-    assert time.monotonic() - started < 10 + STARTUP
+    run, elapsed = timed_run_xpu("check", "llama-cpp", f"http://127.0.0.1:{free_port()}", "--log", str(path))
+    assert elapsed < 10 + STARTUP
     one_line(run, Exit.USAGE, f"--log {path}: {says}")
 
 
 def test_an_unreadable_log_file_is_one_line_exit_2(tmp_path: Path) -> None:
     path = _unreadable(tmp_path)
-    run = xpu("check", "llama-cpp", f"http://127.0.0.1:{free_port()}", "--log", str(path))
+    run = run_xpu("check", "llama-cpp", f"http://127.0.0.1:{free_port()}", "--log", str(path))
     one_line(run, Exit.USAGE, f"--log {path}: cannot read it: Permission denied")
 
 
@@ -305,9 +297,7 @@ def test_a_huge_log_is_read_from_its_end_in_bounded_time(tmp_path: Path) -> None
         )
     assert log.stat().st_size > 100_000_000
     with llama() as peer:
-        started = time.monotonic()
-        run = xpu("check", "llama-cpp", peer.url, "--log", str(log), "--expect-gpu")
-        elapsed = time.monotonic() - started
+        run, elapsed = timed_run_xpu("check", "llama-cpp", peer.url, "--log", str(log), "--expect-gpu")
     assert run.returncode == Exit.OK, (run.stdout, run.stderr)
     assert elapsed < 10 + STARTUP, elapsed
     log.unlink()
@@ -324,7 +314,7 @@ def test_an_empty_journal_is_named_not_blamed_on_the_verbosity(journal_says: str
     fake.chmod(0o755)
     env = {**os.environ, "PATH": f"{fake.parent}:{os.environ['PATH']}"}
     with llama() as peer:
-        run = xpu("check", "llama-cpp", peer.url, "--journal", "no-such-unit", "--expect-gpu", env=env)
+        run = run_xpu("check", "llama-cpp", peer.url, "--journal", "no-such-unit", "--expect-gpu", env=env)
     assert run.returncode == Exit.FAILED, (run.stdout, run.stderr)
     assert "the journal of no-such-unit is empty (wrong unit name? no permission to read the journal?)" in run.stdout
     assert "systemctl list-units" in run.stdout and "systemd-journal" in run.stdout
@@ -335,19 +325,19 @@ def test_an_empty_log_file_is_named(tmp_path: Path) -> None:
     empty = tmp_path / "empty.log"
     empty.write_text("\n")
     with llama() as peer:
-        run = xpu("check", "llama-cpp", peer.url, "--log", str(empty))
+        run = run_xpu("check", "llama-cpp", peer.url, "--log", str(empty))
     assert run.returncode == Exit.OK, (run.stdout, run.stderr)
     assert f"WARN: Where llama-server ran is unknown: the log {empty} is empty" in run.stdout
     assert "verbosity" not in run.stdout and "-lv 4" not in run.stdout
 
 
 def test_journal_and_log_together_are_refused() -> None:
-    run = xpu("check", "llama-cpp", "http://127.0.0.1:1", "--journal", "llama-cpp.service", "--log", "/dev/null")
+    run = run_xpu("check", "llama-cpp", "http://127.0.0.1:1", "--journal", "llama-cpp.service", "--log", "/dev/null")
     one_line(run, Exit.USAGE, "give --journal UNIT or --log FILE, not both")
 
 
 def test_log_is_refused_for_the_other_services() -> None:
-    run = xpu("check", "ollama", "http://127.0.0.1:1", "--log", "/dev/null")
+    run = run_xpu("check", "ollama", "http://127.0.0.1:1", "--log", "/dev/null")
     one_line(run, Exit.USAGE, "unrecognized arguments: --log /dev/null (see `xpu check ollama --help`)")
 
 
@@ -357,7 +347,7 @@ def test_progress_shows_on_a_terminal_and_never_in_a_pipe() -> None:
     with llama(**{"/health": silent}) as peer:
         url = peer.url
         code, out, terminal = on_a_terminal("check", "llama-cpp", url, "--timeout", "2.5")
-        piped = xpu("check", "llama-cpp", url, "--timeout", "2.5")
+        piped = run_xpu("check", "llama-cpp", url, "--timeout", "2.5")
     assert code == piped.returncode == Exit.FAILED, (terminal, piped.stderr)
     assert f"xpu: checking llama-cpp at {url} ... 0 s (timeout 2.5 s)" in terminal
     assert "... 2 s (timeout 2.5 s)" in terminal  # updated in place (\r), once a second

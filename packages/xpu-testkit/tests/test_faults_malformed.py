@@ -20,8 +20,8 @@ from xpu_tool.http import HttpError
 
 from .faults import fresh_tmpdir
 from .test_cli import assert_one_line_error
-from .test_faults_input import xpu
 from .test_upstream import lock_file, upstream
+from .xpu_command import run_xpu
 
 LINE = 400  # the longest a line of an error may be, whatever was given
 
@@ -66,7 +66,7 @@ def test_an_inventory_with_control_characters_is_one_line(text: str, message: st
     a service host IDNA cannot encode, reached the code that uses it."""
     env, tmp = fresh_tmpdir(tmp_path)
     (tmp_path / "lab.yaml").write_text(text)
-    run = xpu("doctor", "--inventory", "lab.yaml", env=env, cwd=tmp_path)
+    run = run_xpu("doctor", "--inventory", "lab.yaml", env=env, cwd=tmp_path)
     assert_one_line_error(run, message)
     assert "\x1b" not in run.stderr and "\0" not in run.stderr
     assert list(tmp.iterdir()) == []
@@ -91,7 +91,7 @@ def test_a_host_idna_cannot_encode_is_one_line(args: list[str], tmp_path: Path) 
     """Before: `check ollama http://<30 000 x ü>` printed a 22-line traceback from the resolver's
     thread (idna UnicodeError) and then "internal error: KeyError: 'addrs'" (exit 70)."""
     env, tmp = fresh_tmpdir(tmp_path)
-    run = xpu(*args, env=env, cwd=tmp_path)
+    run = run_xpu(*args, env=env, cwd=tmp_path)
     assert_one_line_error(run, "is not an http(s) URL (its host cannot be encoded for DNS")
     assert len(run.stderr) < LINE, f"{len(run.stderr)} characters"
     assert list(tmp.iterdir()) == []
@@ -136,7 +136,7 @@ LONG = "a" * 100_000
 def test_a_value_of_100000_characters_is_cut_in_its_error(args: list[str], message: str, tmp_path: Path) -> None:
     """Before: `--user` of 100 000 characters came back whole in its error (100 KB on one line)."""
     env, tmp = fresh_tmpdir(tmp_path)
-    run = xpu(*args, env=env, cwd=tmp_path)
+    run = run_xpu(*args, env=env, cwd=tmp_path)
     assert_one_line_error(run, message)
     assert len(run.stderr) < LINE, f"{len(run.stderr)} characters: {run.stderr[:LINE]}..."
     assert list(tmp.iterdir()) == []

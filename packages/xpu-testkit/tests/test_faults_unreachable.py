@@ -5,8 +5,6 @@ server of our own on loopback that answers HTTP 500, run the way a user runs the
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,14 +14,9 @@ from xpu_tool.cli.exit_codes import Exit
 
 from .misbehaving import MisbehavingServer, answer
 from .test_cli import assert_one_line_error
+from .xpu_command import run_xpu
 
 NO_SUCH_HOST = "http://xpu-no-such-host.invalid:11434"  # .invalid never resolves (RFC 2606)
-
-
-def xpu(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "xpu_tool", *args], capture_output=True, text=True, timeout=120, cwd=cwd, check=False
-    )
 
 
 def closed_port() -> str:
@@ -43,7 +36,7 @@ def _commands(url: str) -> dict[str, list[str]]:
 @pytest.mark.parametrize("where", ["closed-port", "no-such-host"])
 def test_a_service_that_cannot_be_reached_is_exit_4_naming_it(command: str, where: str, tmp_path: Path) -> None:
     url = closed_port() if where == "closed-port" else NO_SUCH_HOST
-    run = xpu(*_commands(url)[command], cwd=tmp_path)
+    run = run_xpu(*_commands(url)[command], cwd=tmp_path)
     assert run.returncode == Exit.UNREACHABLE, run.stdout + run.stderr
     [line] = run.stderr.splitlines()
     service = "Ollama" if "ollama" in command else "ComfyUI"
@@ -57,7 +50,7 @@ def test_a_service_that_cannot_be_reached_is_exit_4_naming_it(command: str, wher
 @pytest.mark.parametrize("service", ["ollama", "comfyui"])
 def test_the_json_of_an_unreachable_service_is_printed_and_exit_4(service: str) -> None:
     url = closed_port()
-    run = xpu("check", service, url, "--json")
+    run = run_xpu("check", service, url, "--json")
     assert run.returncode == Exit.UNREACHABLE and run.stderr == "", run.stderr
     report = json.loads(run.stdout)
     assert [f["id"] for f in report["findings"]] == [f"{service}-unreachable"] and report["ok"] is False
@@ -66,7 +59,7 @@ def test_the_json_of_an_unreachable_service_is_printed_and_exit_4(service: str) 
 @pytest.mark.parametrize("command", sorted(_commands("")))
 def test_a_service_that_answers_wrongly_stays_a_failed_check(command: str, tmp_path: Path) -> None:
     with MisbehavingServer(answer({"error": "broken"}, status=500)) as peer:
-        run = xpu(*_commands(peer.url)[command], cwd=tmp_path)
+        run = run_xpu(*_commands(peer.url)[command], cwd=tmp_path)
     assert run.returncode == Exit.FAILED, run.stdout + run.stderr
     assert "HTTP 500" in run.stdout + run.stderr and "Traceback" not in run.stderr
     assert peer.requests  # it was asked
@@ -90,7 +83,7 @@ def test_a_password_in_a_service_url_is_never_printed(args: list[str], answering
     with MisbehavingServer(answer({"error": "broken"}, status=500)) as peer:
         where = peer.url if answering else closed_port()
         url = where.replace("://", "://user:s3cret@")
-        run = xpu(*(a.replace("{url}", url) for a in args))
+        run = run_xpu(*(a.replace("{url}", url) for a in args))
     out = run.stdout + run.stderr
     assert "s3cret" not in out and "Traceback" not in run.stderr, out
     assert "user:" not in out.replace("user:***@", ""), out  # where the URL is shown, it is redacted
@@ -126,14 +119,7 @@ def test_an_ssh_user_or_host_that_starts_with_a_dash_is_bad_usage(
     """ssh would read `-o...` as an option; the URL is refused where it is parsed, before any ssh runs."""
     env, record = recording_ssh
     marker = tmp_path / "injected"
-    run = subprocess.run(
-        [sys.executable, "-m", "xpu_tool", "doctor", "--target", url.format(marker=marker)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-        check=False,
-    )
+    run = run_xpu("doctor", "--target", url.format(marker=marker), env=env, timeout=60)
     assert_one_line_error(run, "begins with '-'")
     assert not marker.exists() and not record.exists()  # nothing ran: no ssh, no ProxyCommand
 
@@ -141,12 +127,5 @@ def test_an_ssh_user_or_host_that_starts_with_a_dash_is_bad_usage(
 def test_the_recording_ssh_records_a_valid_url(tmp_path: Path, recording_ssh: tuple[dict[str, str], Path]) -> None:
     """The control: with a valid URL the same PATH's ssh is started (and fails: exit 4)."""
     env, record = recording_ssh
-    run = subprocess.run(
-        [sys.executable, "-m", "xpu_tool", "doctor", "--target", "ssh://root@host"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-        check=False,
-    )
+    run = run_xpu("doctor", "--target", "ssh://root@host", env=env, timeout=60)
     assert run.returncode == Exit.UNREACHABLE and record.exists(), run.stderr

@@ -20,6 +20,7 @@ from xpu_tool.cli.exit_codes import Exit
 
 from .faults import fresh_tmpdir
 from .test_vm import qemu_processes
+from .xpu_command import run_xpu
 
 pytestmark = pytest.mark.xpu_boots_vm
 
@@ -163,14 +164,7 @@ def test_a_run_script_refused_before_boot_leaves_nothing(mode: int | None, messa
     if mode is not None:
         script.write_text("#!/bin/sh\nexit 0\n")
         script.chmod(mode)
-    run = subprocess.run(
-        [sys.executable, "-m", "xpu_tool", "vm", "boot", "--run-script", str(script)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
+    run = run_xpu("vm", "boot", "--run-script", str(script), env=env, timeout=60)
     assert run.returncode == 2 and run.stderr == f"xpu: error: {script}: {message}\n"
     assert list(tmp.iterdir()) == []
 

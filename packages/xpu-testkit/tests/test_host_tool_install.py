@@ -20,6 +20,8 @@ import pytest
 
 from xpu_testkit.services.ipex_ollama import IpexOllamaServer
 
+from .xpu_command import run_xpu
+
 REPO = Path(__file__).resolve().parents[3]
 TEST_KIT_ONLY = {"numpy", "matplotlib", "gguf", "xpu-testkit"}
 
@@ -125,9 +127,7 @@ def test_the_host_tool_alone_diagnoses_this_machine(lean: LeanInstall) -> None:
     at the Python environment, and the host tool brings no torch."""
     run = lean.xpu("doctor", "--json")
     assert run.returncode in (0, 1), run.stderr
-    full = subprocess.run(
-        [sys.executable, "-m", "xpu_tool", "doctor", "--json"], capture_output=True, text=True, timeout=300, check=False
-    )
+    full = run_xpu("doctor", "--json", timeout=300)
     assert json.loads(run.stdout)["usable"] == json.loads(full.stdout)["usable"]
     got, want = _probes(run.stdout), _probes(full.stdout)
     machine = ("pci", "render-nodes", "level-zero", "opencl", "environment", "services")
@@ -139,13 +139,7 @@ def test_the_host_tool_alone_checks_the_real_ollama(lean: LeanInstall, xpu_ipex_
     """`xpu check ollama` writes its tiny model and has the real IPEX-LLM Ollama create and run it,
     with no numpy or gguf: the verdict is the full installation's."""
     run = lean.xpu("check", "ollama", xpu_ipex_ollama.url, "--json")
-    full = subprocess.run(
-        [sys.executable, "-m", "xpu_tool", "check", "ollama", xpu_ipex_ollama.url, "--json"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    full = run_xpu("check", "ollama", xpu_ipex_ollama.url, "--json", timeout=300)
     assert run.returncode == full.returncode, run.stderr
     got, want = json.loads(run.stdout), json.loads(full.stdout)
     assert got["created"] is True

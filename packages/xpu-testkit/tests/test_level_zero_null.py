@@ -27,8 +27,9 @@ from xpu_tool.probes.level_zero import probe_level_zero
 from xpu_tool.probes.sycl import probe_sycl
 from xpu_tool.target import Target
 
-from .test_cli import check_schema, xpu
+from .test_cli import check_schema
 from .test_diagnosis import A770, UHD630, observe, ze
+from .xpu_command import run_xpu
 
 NULL_DEVICE = {
     "properties_result": "ZE_RESULT_SUCCESS",
@@ -195,7 +196,7 @@ def test_diagnosis_shapes_agree_with_the_real_collector(local: Target, null_driv
 
 def test_doctor_json_names_the_null_drivers_gpu(null_driver: Path, machine) -> None:
     """The real loader and null driver here, sysfs from the recorded machine without an Intel GPU."""
-    run = xpu("doctor", "--json", "--sysroot", str(machine("no-intel-gpu")))
+    run = run_xpu("doctor", "--json", "--sysroot", str(machine("no-intel-gpu")))
     assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr
     [report] = json.loads(run.stdout)["reports"]
     check_schema(report)
@@ -217,7 +218,7 @@ def test_doctor_json_names_the_null_drivers_gpu(null_driver: Path, machine) -> N
 
 
 def test_doctor_text_names_the_null_drivers_gpu(null_driver: Path, machine) -> None:
-    run = xpu("doctor", "--sysroot", str(machine("no-intel-gpu")))
+    run = run_xpu("doctor", "--sysroot", str(machine("no-intel-gpu")))
     assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr
     lines = run.stdout.splitlines()
     assert "level-zero    FAIL    Level Zero drivers enumerate no Intel GPU" in lines
@@ -232,7 +233,7 @@ def test_doctor_text_names_the_null_drivers_gpu(null_driver: Path, machine) -> N
 
 def test_doctor_on_an_arc_layout_still_flags_the_null_device(null_driver: Path, machine) -> None:
     """sysfs shows an A770: the null device is still not it (matched by vendor and device id)."""
-    run = xpu("doctor", "--json", "--sysroot", str(machine("arc-a770-i915")), "--user", "nobody")
+    run = run_xpu("doctor", "--json", "--sysroot", str(machine("arc-a770-i915")), "--user", "nobody")
     findings = {f["id"]: f for f in json.loads(run.stdout)["reports"][0]["findings"]}
     assert "no-intel-gpu" not in findings
     assert findings[NOT_IN_SYSFS]["evidence"][1].startswith("sysfs: Arc A770 [8086:56a0] at ")

@@ -8,8 +8,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,15 +28,11 @@ from xpu_tool.services.llama_cpp import (
 from xpu_tool.services.llama_cpp.log import strip_prefix
 from xpu_tool.services.tiny_gguf import write_tiny_llama
 
+from .xpu_command import run_xpu
+
 DATA = Path(__file__).parent / "data"
 SAMPLES = yaml.safe_load((DATA / "llama-server-logs.yaml").read_text())
 BUILT_HERE = "bootstrap.sh test builds llama-server from llama.cpp's source and exports it"
-
-
-def xpu(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "xpu_tool", *args], capture_output=True, text=True, timeout=300, env=env, check=False
-    )
 
 
 @pytest.fixture(scope="module")
@@ -165,8 +159,14 @@ def test_a_cpu_build_is_told_to_use_a_gpu_build() -> None:
 
 @pytest.mark.parametrize("expect_gpu, code", [(False, Exit.OK), (True, Exit.FAILED)])
 def test_the_cli_on_the_cpu_build(cpu_server: LlamaServer, expect_gpu: bool, code: int) -> None:
-    run = xpu(
-        "check", "llama-cpp", cpu_server.url, "--log", str(cpu_server.log), *(["--expect-gpu"] if expect_gpu else [])
+    run = run_xpu(
+        "check",
+        "llama-cpp",
+        cpu_server.url,
+        "--log",
+        str(cpu_server.log),
+        *(["--expect-gpu"] if expect_gpu else []),
+        timeout=300,
     )
     assert run.returncode == code, (run.stdout, run.stderr)
     assert run.stderr == "" and "Traceback" not in run.stdout
@@ -181,11 +181,21 @@ def test_the_cli_on_lavapipe_with_a_saved_log(
 ) -> None:
     saved = tmp_path / "llama-server.log"
     shutil.copy(lavapipe_server.log, saved)
-    run = xpu("check", "llama-cpp", lavapipe_server.url, "--log", str(saved), *(["--expect-gpu"] if expect_gpu else []))
+    run = run_xpu(
+        "check",
+        "llama-cpp",
+        lavapipe_server.url,
+        "--log",
+        str(saved),
+        *(["--expect-gpu"] if expect_gpu else []),
+        timeout=300,
+    )
     assert run.returncode == code, (run.stdout, run.stderr)
     assert "log: device Vulkan0 (llvmpipe" in run.stdout and "a software device: the CPU" in run.stdout
     assert "None" not in run.stdout and "False" not in run.stdout
-    report = json.loads(xpu("check", "llama-cpp", lavapipe_server.url, "--log", str(saved), "--json").stdout)
+    report = json.loads(
+        run_xpu("check", "llama-cpp", lavapipe_server.url, "--log", str(saved), "--json", timeout=300).stdout
+    )
     assert report["ok"] and report["log"]["used"][0]["kind"] == "software"
     assert report["completion"]["timings"]["predicted_n"] == report["completion"]["tokens_predicted"] > 0
 
@@ -200,7 +210,17 @@ def test_the_cli_reads_the_units_journal(cpu_server: LlamaServer, tmp_path: Path
     )
     fake.chmod(0o755)
     env = {**os.environ, "PATH": f"{fake.parent}:{os.environ['PATH']}"}
-    run = xpu("check", "llama-cpp", cpu_server.url, "--journal", "llama-cpp.service", "--expect-gpu", "--json", env=env)
+    run = run_xpu(
+        "check",
+        "llama-cpp",
+        cpu_server.url,
+        "--journal",
+        "llama-cpp.service",
+        "--expect-gpu",
+        "--json",
+        env=env,
+        timeout=300,
+    )
     assert run.returncode == Exit.FAILED, run.stderr
     assert [f["id"] for f in json.loads(run.stdout)["findings"]] == ["llama-cpp-on-cpu"]
 
@@ -209,7 +229,7 @@ def test_without_a_log_where_it_ran_is_unknown(cpu_server: LlamaServer) -> None:
     assert [(f.id, f.severity) for f in check_llama_cpp(cpu_server.url, timeout=60).findings] == [
         ("llama-cpp-no-evidence", Severity.INFO)
     ]
-    run = xpu("check", "llama-cpp", cpu_server.url, "--expect-gpu")
+    run = run_xpu("check", "llama-cpp", cpu_server.url, "--expect-gpu", timeout=300)
     assert run.returncode == Exit.FAILED and "no log was read" in run.stdout and "-lv 4" in run.stdout
 
 
@@ -272,7 +292,7 @@ def test_the_check_passes_on_an_intel_gpu(device: str, name: str, tmp_path: Path
         }
         log = tmp_path / "server.log"
         log.write_text(double.log_text())
-        run = xpu("check", "llama-cpp", double.url, "--log", str(log), "--expect-gpu")
+        run = run_xpu("check", "llama-cpp", double.url, "--log", str(log), "--expect-gpu")
     assert run.returncode == Exit.OK, (run.stdout, run.stderr)
     assert f"log: device {result.device.label}" in run.stdout and "FAIL" not in run.stdout
 

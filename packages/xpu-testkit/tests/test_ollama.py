@@ -7,7 +7,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,8 @@ from xpu_testkit.process import free_port
 from xpu_testkit.services.ipex_ollama import IpexOllamaServer, default_venv, find_binary
 from xpu_tool.services.ollama import OllamaClient, OllamaError, check_ollama, diagnose_text
 from xpu_tool.services.tiny_gguf import N_VOCAB, write_tiny_llama
+
+from .xpu_command import run_xpu
 
 # The real server's 500 when its runner aborts: "has terminated" when the runner dies while the
 # model loads, "no longer running" when it was up and dies under the request; which one comes
@@ -205,13 +206,7 @@ def test_check_on_the_cpu(expect_gpu: bool, ok: bool) -> None:
 
 def test_check_cli_json() -> None:
     with OllamaDouble("partial") as double:
-        run = subprocess.run(
-            [sys.executable, "-m", "xpu_tool", "check", "ollama", double.url, "--json", "--expect-gpu"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        run = run_xpu("check", "ollama", double.url, "--json", "--expect-gpu", timeout=60)
     assert run.returncode == 1
     report = json.loads(run.stdout)
     assert report["placement"]["size_vram"] * 2 == report["placement"]["size"]
@@ -243,36 +238,13 @@ def test_check_cli_reads_the_units_journal(
     )
     fake.chmod(0o755)
     env = {**os.environ, "PATH": f"{fake.parent}:{os.environ['PATH']}"}
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "xpu_tool",
-            "check",
-            "ollama",
-            xpu_ipex_ollama.url,
-            "--json",
-            "--journal",
-            "ollama.service",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-        check=False,
-    )
+    run = run_xpu("check", "ollama", xpu_ipex_ollama.url, "--json", "--journal", "ollama.service", env=env, timeout=300)
     assert run.returncode == 1, run.stderr
     assert [f["id"] for f in json.loads(run.stdout)["findings"]] == ["ollama-no-sycl-gpu"]
 
 
 def test_check_cli_rejects_an_empty_journal_unit() -> None:
-    run = subprocess.run(
-        [sys.executable, "-m", "xpu_tool", "check", "ollama", "http://127.0.0.1:1", "--journal", " "],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    run = run_xpu("check", "ollama", "http://127.0.0.1:1", "--journal", " ", timeout=60)
     assert run.returncode == 2 and "Traceback" not in run.stderr
     assert run.stderr.strip().endswith("--journal needs a unit name, e.g. ollama.service")
 
@@ -294,10 +266,7 @@ def test_bench_on_the_real_server_names_the_failure(
     fake.write_text(f"#!/bin/sh\nexec cat {xpu_ipex_ollama.log}\n")
     fake.chmod(0o755)
     env = {**os.environ, "PATH": f"{fake.parent}:{os.environ['PATH']}"}
-    cmd = [
-        sys.executable,
-        "-m",
-        "xpu_tool",
+    args = [
         "bench",
         "ollama",
         "--backend",
@@ -305,7 +274,7 @@ def test_bench_on_the_real_server_names_the_failure(
         "--out",
         str(tmp_path / "out"),
     ] + (["--journal", "ollama.service"] if journal else [])
-    run = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, check=False)
+    run = run_xpu(*args, env=env, timeout=300)
     assert run.returncode == 1 and "Traceback" not in run.stderr
     assert RUNNER_DIED.search(run.stderr.splitlines()[0]), run.stderr
     assert finding in run.stderr, run.stderr

@@ -21,7 +21,8 @@ from xpu_tool.probes.pci import PciGpu
 
 from . import machines
 from .recorded_view import VIEW_VARIABLE
-from .test_cli import only_report, xpu
+from .test_cli import only_report
+from .xpu_command import run_xpu
 
 RUNNER = Path(__file__).with_name("recorded_view.py")
 OUTSIDE_ONLY = "runs under tests/recorded_view.py only (./bootstrap.sh test runs it after the suite)"
@@ -55,7 +56,7 @@ def test_the_machine_fixtures_see_the_recorded_gpus(
 @pytest.mark.this_machine
 @pytest.mark.xpu_allowed_skip(OUTSIDE_ONLY)
 def test_the_real_doctor_reports_the_recorded_gpus(viewed_machine: str) -> None:
-    run = xpu("doctor", "--json")  # this machine, no --sysroot
+    run = run_xpu("doctor", "--json")  # this machine, no --sysroot
     report = only_report(run)
     probes = {p["probe"]: p for p in report["probes"]}
     gpus = probes["pci"]["data"]["gpus"]

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,13 +11,9 @@ from xpu_tool.errors import ConfigError
 from xpu_tool.inventory import parse_inventory, service_keys
 from xpu_tool.services import registry
 
+from .xpu_command import run_xpu
+
 SERVICES_DIR = Path(registry.__file__).parent
-
-
-def xpu(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "xpu_tool", *args], capture_output=True, text=True, timeout=60, check=False
-    )
 
 
 def test_every_service_package_registers_one_service() -> None:
@@ -45,11 +39,11 @@ def test_a_second_service_of_the_same_name_is_refused() -> None:
 
 
 def test_xpu_check_has_one_subcommand_per_service_with_its_own_options() -> None:
-    run = xpu("check", "--help")
+    run = run_xpu("check", "--help")
     assert run.returncode == 0
     for s in registry.services():
         assert s.name in run.stdout
-        own = xpu("check", s.name, "--help")
+        own = run_xpu("check", s.name, "--help")
         assert own.returncode == 0 and s.example_url in own.stdout and "exit codes:" in own.stdout
         for option in s.options:
             assert option.flag in own.stdout
@@ -59,7 +53,7 @@ def test_xpu_check_has_one_subcommand_per_service_with_its_own_options() -> None
 
 
 def test_xpu_export_takes_every_service() -> None:
-    run = xpu("export", "--help")
+    run = run_xpu("export", "--help")
     assert run.returncode == 0
     for s in registry.services():
         assert f"--{s.name} URL" in run.stdout

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +13,7 @@ from xpu_testkit.process import free_port
 from xpu_tool.http import MARGIN
 
 from .misbehaving import Behaviour, MisbehavingServer, answer, endless_chunks, silent, trickle
+from .xpu_command import run_xpu, timed_run_xpu
 
 
 def lock_file(tmp_path: Path, nixpkgs: str, mordrag: str) -> Path:
@@ -48,27 +47,14 @@ def lock_file(tmp_path: Path, nixpkgs: str, mordrag: str) -> Path:
     return path
 
 
+def upstream_args(github: str, lock: Path, *extra: str) -> list[str]:
+    """`xpu upstream` with ``lock``, asking the GitHub at ``github`` (API and raw files)."""
+    return ["upstream", "--lock", str(lock), "--github-api", github, "--github-raw", github, *extra]
+
+
 def upstream(double: GitHubDouble | None, lock: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     url = double.url if double else f"http://127.0.0.1:{free_port()}"
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "xpu_tool",
-            "upstream",
-            "--lock",
-            str(lock),
-            "--github-api",
-            url,
-            "--github-raw",
-            url,
-            *extra,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_xpu(*upstream_args(url, lock, *extra))
 
 
 @pytest.fixture
@@ -170,29 +156,8 @@ def test_a_lock_of_the_wrong_shape_is_one_line_and_exit_2(content: str, tmp_path
 def test_timeout_bounds_the_whole_comparison(behaviour: Behaviour, tmp_path: Path) -> None:
     """Fourteen requests would each take the whole --timeout; they share it instead."""
     with MisbehavingServer(behaviour) as peer:
-        started = time.monotonic()
-        run = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "xpu_tool",
-                "upstream",
-                "--json",
-                "--timeout",
-                "2",
-                "--lock",
-                str(lock_file(tmp_path, NIXPKGS_OLLAMA_REV, MORDRAG_2025_11_26)),
-                "--github-api",
-                peer.url,
-                "--github-raw",
-                peer.url,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        elapsed = time.monotonic() - started
+        lock = lock_file(tmp_path, NIXPKGS_OLLAMA_REV, MORDRAG_2025_11_26)
+        run, elapsed = timed_run_xpu(*upstream_args(peer.url, lock, "--json", "--timeout", "2"), timeout=60)
     assert elapsed < 2 + MARGIN + 1.5, f"{elapsed:.1f} s"  # 1.5 s: starting Python and importing xpu_testkit
     assert run.returncode == 1 and {r["error"] for r in json.loads(run.stdout)} == {"timed out"}
 
@@ -208,27 +173,8 @@ def test_timeout_bounds_the_whole_comparison(behaviour: Behaviour, tmp_path: Pat
 )
 def test_a_github_answer_of_the_wrong_shape_is_an_error_row(reply: object, error: str, tmp_path: Path) -> None:
     with MisbehavingServer(answer(reply)) as peer:
-        run = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "xpu_tool",
-                "upstream",
-                "--json",
-                "--timeout",
-                "10",
-                "--lock",
-                str(lock_file(tmp_path, NIXPKGS_OLLAMA_REV, MORDRAG_2025_11_26)),
-                "--github-api",
-                peer.url,
-                "--github-raw",
-                peer.url,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        lock = lock_file(tmp_path, NIXPKGS_OLLAMA_REV, MORDRAG_2025_11_26)
+        run = run_xpu(*upstream_args(peer.url, lock, "--json", "--timeout", "10"), timeout=60)
     assert run.returncode == 1 and "Traceback" not in run.stderr
     assert all(error in r["error"] for r in json.loads(run.stdout))
 

@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from xpu_testkit.vm.attach import Terminal, attach
-from xpu_testkit.vm.guest import ROOT_PASSWORD
+from xpu_testkit.vm.guest import ROOT_PASSWORD, GuestImage
 from xpu_testkit.vm.qemu import VmError, detect_accel
 from xpu_tool.doctor import run_doctor
 from xpu_tool.model import Status
@@ -24,7 +24,29 @@ from xpu_tool.probes.context import ProbeContext
 from xpu_tool.target import Target, console_target
 from xpu_tool.transport.console import BackdoorShell, ConsoleError, open_console
 
+from .xpu_command import run_xpu
+
 pytestmark = pytest.mark.xpu_boots_vm
+
+
+def vm_run_args(guest: GuestImage, accel: str, name: str, *command: str) -> list[str]:
+    """`xpu vm run` of the test guest (its kernel, initrd and command line) running ``command``."""
+    return [
+        "vm",
+        "run",
+        "--kernel",
+        str(guest.kernel),
+        "--initrd",
+        str(guest.initrd),
+        "--append",
+        guest.append,
+        "--accel",
+        accel,
+        "--name",
+        name,
+        "--",
+        *command,
+    ]
 
 
 def qemu_processes(name: str) -> list[int]:
@@ -153,22 +175,7 @@ def test_sigint_during_a_run_leaves_no_qemu(xpu_guest, xpu_accel, tmp_path: Path
             sys.executable,
             "-m",
             "xpu_tool",
-            "vm",
-            "run",
-            "--kernel",
-            str(xpu_guest.kernel),
-            "--initrd",
-            str(xpu_guest.initrd),
-            "--append",
-            xpu_guest.append,
-            "--accel",
-            xpu_accel,
-            "--name",
-            name,
-            "--",
-            "sh",
-            "-c",
-            "echo started; sleep 120",
+            *vm_run_args(xpu_guest, xpu_accel, name, "sh", "-c", "echo started; sleep 120"),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -191,36 +198,20 @@ def test_sigint_during_a_run_leaves_no_qemu(xpu_guest, xpu_accel, tmp_path: Path
 
 def test_vm_run_passes_each_word_as_given(xpu_guest, xpu_accel, tmp_path: Path) -> None:
     """`xpu vm run -- printf ...`: the guest's shell gets each word unchanged (spaces, quotes, $)."""
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "xpu_tool",
-            "vm",
-            "run",
-            "--kernel",
-            str(xpu_guest.kernel),
-            "--initrd",
-            str(xpu_guest.initrd),
-            "--append",
-            xpu_guest.append,
-            "--accel",
+    run = run_xpu(
+        *vm_run_args(
+            xpu_guest,
             xpu_accel,
-            "--name",
             f"xpu-words-{os.getpid()}",
-            "--",
             "printf",
             "%s|",
             "a  b",
             "c'd",
             "$HOME",
             "*",
-        ],
-        capture_output=True,
-        text=True,
+        ),
         env={**os.environ, "TMPDIR": str(tmp_path)},
         timeout=180,
-        check=False,
     )
     assert (run.returncode, run.stdout) == (0, "a  b|c'd|$HOME|*|"), run.stderr
 
@@ -283,13 +274,7 @@ def test_vm_boot_then_doctor_through_the_backdoor_url(xpu_guest, xpu_accel) -> N
             if "running; Ctrl-C stops it" in line:
                 break
         assert url is not None
-        doctor = subprocess.run(
-            [sys.executable, "-m", "xpu_tool", "doctor", "--json", "--target", url],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        doctor = run_xpu("doctor", "--json", "--target", url)
         assert doctor.returncode == 1, doctor.stderr
         [report] = json.loads(doctor.stdout)["reports"]
         assert report["target"] == url
