@@ -9,6 +9,7 @@ import pytest
 
 from xpu_tool.errors import ConfigError
 from xpu_tool.inventory import parse_inventory, service_keys
+from xpu_tool.probes.units import INTEL_SERVICES
 from xpu_tool.services import registry
 
 from .xpu_command import run_xpu
@@ -20,7 +21,11 @@ def test_every_service_package_registers_one_service() -> None:
     packages = {p.name for p in SERVICES_DIR.iterdir() if (p / "__init__.py").is_file()}
     found = registry.services()
     assert {s.check.__module__.split(".")[2] for s in found} == packages
-    assert [s.name for s in found] == ["comfyui", "llama-cpp", "ollama"]
+    assert [s.name for s in found] == sorted(s.name for s in found)  # listed by name
+    assert {s.name for s in found} == set(INTEL_SERVICES), (
+        "a service's systemd unit is what the doctor's services probe reads: "
+        "name it in xpu_tool.probes.units.INTEL_SERVICES"
+    )
     for s in found:
         assert s.example_url.startswith("http://127.0.0.1:") and s.summary and s.title
         assert all(o.flag.startswith("--") and o.help for o in s.options)

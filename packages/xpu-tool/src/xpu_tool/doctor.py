@@ -139,9 +139,10 @@ _MARK = {Status.OK: "ok", Status.WARN: "WARN", Status.FAIL: "FAIL", Status.ABSEN
 
 
 def render_text(report: Report, *, width: int = 100) -> str:
-    lines = [f"xpu doctor: {report.target}", "", f"{'PROBE':<14}{'STATUS':<8}SUMMARY"]
+    column = max([len("PROBE"), *(len(p.probe) for p in report.probes)]) + 2  # the longest probe name
+    lines = [f"xpu doctor: {report.target}", "", f"{'PROBE':<{column}}{'STATUS':<8}SUMMARY"]
     for probe in report.probes:
-        lines.append(f"{probe.probe:<14}{_MARK[probe.status]:<8}{probe.summary}")
+        lines.append(f"{probe.probe:<{column}}{_MARK[probe.status]:<8}{probe.summary}")
     blocking = sum(1 for f in report.findings if f.severity is Severity.FAIL)
     warnings = sum(1 for f in report.findings if f.severity is Severity.WARN)
     lines += [

@@ -15,9 +15,10 @@ so ``diagnose`` runs every rule.
 
 from __future__ import annotations
 
+from ..probes.units import INTEL_SERVICES
 from .environment import XE2_OR_NEWER, device_selection, fp64_emulation, selector_hides_gpu, sycl_cache, sysman
 from .kernel import commands_not_found, kernel_driver, no_intel_gpu, resizable_bar
-from .registry import INTEL_SERVICES, ORDER, RULES, XPU_ENABLE, Observations, Rule, diagnose, rule
+from .registry import ORDER, RULES, XPU_ENABLE, Observations, Rule, diagnose, rule
 from .runtimes import level_zero, level_zero_gpu_not_in_sysfs, nixos_driver_split, opencl, sycl, torch_xpu
 from .services import RENDER_GROUPS, jit_hardening, render_access, service_ordering
 from .vulkan import VULKAN_ICD_NIXOS, VULKAN_ICD_SETTINGS, igpu_dropped, vulkan

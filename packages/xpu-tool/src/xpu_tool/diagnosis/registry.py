@@ -16,8 +16,6 @@ from ..probes.environment import EnvFacts
 from ..probes.pci import PciGpu, SystemScan
 from ..probes.units import UnitFacts
 
-# the services whose NixOS module this flake extends with an `intel` option set
-INTEL_SERVICES = ("ollama", "comfyui", "llama-cpp")
 XPU_ENABLE = NixosSetting("hardware.intel-xpu.enable", "true")
 
 

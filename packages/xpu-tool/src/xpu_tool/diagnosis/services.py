@@ -7,7 +7,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ..model import Finding, NixosSetting, Severity, Status
-from .registry import INTEL_SERVICES, Observations, rule
+from ..probes.units import INTEL_SERVICES
+from .registry import Observations, rule
 
 RENDER_GROUPS = '[ "render" "video" ]'
 

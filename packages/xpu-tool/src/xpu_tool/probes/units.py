@@ -9,7 +9,11 @@ from ..model import ProbeResult, Status
 from .context import ProbeContext
 from .registry import Collected, probe
 
-SERVICE_UNITS = ("ollama.service", "comfyui.service", "llama-cpp.service")
+# The services whose NixOS module this flake extends with an `intel` option set, and whose units
+# this probe reads. The same names as the service registry's (a test holds them equal): probes sit
+# below services, so they cannot ask it.
+INTEL_SERVICES = ("ollama", "comfyui", "llama-cpp")
+SERVICE_UNITS = tuple(f"{name}.service" for name in INTEL_SERVICES)
 PROPERTIES = (
     "Id",
     "LoadState",

@@ -1,1 +1,1 @@
-"""Service checks: Ollama and ComfyUI end to end, and the models they need."""
+"""Service checks: each AI service end to end (one package each, listed by ``registry``), and the models they need."""

@@ -22,7 +22,6 @@ import re
 import secrets
 import shlex
 import socket
-import time
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,6 +39,7 @@ READY_LINE = b"Spawning backdoor root shell..."
 KERNEL_MESSAGE = re.compile(rb"\r?\n?\[\s*\d+\.\d+\][^\r\n]*\r?\n")
 SERIAL_CHUNK = 768  # bytes of base64 per line sent to a tty (canonical mode holds 4095 per line)
 MAX_TIMEOUT = 86400.0  # a day: anything longer is a typo
+COMMAND_GRACE = 15.0  # seconds a command may take past its own timeout to reach us (the target kills it at the timeout)
 
 
 class ConsoleError(XpuError):
@@ -155,27 +155,29 @@ class _Shell:
         except OSError:
             raise ConsoleError("console closed while sending a command (the VM stopped)") from None
 
-    def _expect(self, pattern: Any, timeout: float, what: str) -> int:
+    def _expect(self, pattern: Any, deadline: Deadline, what: str) -> int:
+        """Wait for ``pattern`` until ``deadline`` (one deadline may cover several waits: a command's
+        output, its exit code and its stderr)."""
         try:
-            return self.pexpect.expect(pattern, timeout=timeout)
+            return self.pexpect.expect(pattern, timeout=max(0.01, deadline.left()))
         except (pexpect.EOF, OSError):  # OSError: the peer reset the connection (QEMU died)
             raise ConsoleError(f"console closed while waiting for {what} (the VM stopped)") from None
         except pexpect.TIMEOUT:
             state = "" if self.alive() else " (the VM stopped)"
-            raise ConsoleError(f"no {what} within {timeout:.0f} s{state}") from None
+            raise ConsoleError(f"no {what} within {deadline.seconds:.0f} s{state}") from None
 
 
 class BackdoorShell(_Shell):
     """The NixOS backdoor: raw bash on a virtio console."""
 
     def wait_ready(self, timeout: float) -> None:
-        self._expect(re.escape(READY_LINE) + rb"\r?\n", timeout, "backdoor shell")
+        self._expect(re.escape(READY_LINE) + rb"\r?\n", Deadline.after(timeout), "backdoor shell")
 
     def ping(self, timeout: float) -> None:
         """Check that a shell answers on this console (one already spawned, e.g. by `xpu vm boot`)."""
         token = secrets.token_hex(4)
         self.send(f"echo 'XPU''_PING_{token}'\n".encode())
-        self._expect(f"XPU_PING_{token}\r?\n".encode(), timeout, "answer from a backdoor shell")
+        self._expect(f"XPU_PING_{token}\r?\n".encode(), Deadline.after(timeout), "answer from a backdoor shell")
 
     def run(self, command: str, timeout: float = 900) -> ShellResult:
         secs = max(1, round(timeout))
@@ -185,8 +187,9 @@ class BackdoorShell(_Shell):
         )
         self.send(line.encode())
         fields = []
+        deadline = Deadline.after(timeout + COMMAND_GRACE)  # one deadline over the three answers
         for what in ("stdout", "exit code", "stderr"):
-            self._expect(b"\n", timeout + 15, f"{what} of a command from the backdoor shell")
+            self._expect(b"\n", deadline, f"{what} of a command from the backdoor shell")
             fields.append(self._before().strip())
         rc = int(fields[1] or b"-1")
         return ShellResult(rc, base64.b64decode(fields[0]), base64.b64decode(fields[2]))
@@ -210,11 +213,11 @@ class SerialShell(_Shell):
     def login(self, timeout: float) -> None:
         """Get to a shell: log in at the prompt, or find one already logged in."""
         check_timeout(timeout)
-        deadline = time.monotonic() + timeout
+        deadline = Deadline.after(timeout)
         probe = secrets.token_hex(4)
         self.send(b"\n")
         while True:
-            left = deadline - time.monotonic()
+            left = deadline.left()
             if left <= 0:
                 raise ConsoleError(f"no login prompt or shell on the serial console within {timeout:.0f} s")
             try:
@@ -241,7 +244,7 @@ class SerialShell(_Shell):
             else:
                 self.send(f"echo 'XPU''_READY_{probe}'\n".encode())
 
-    def _send_file(self, path: str, data: bytes, timeout: float) -> None:
+    def _send_file(self, path: str, data: bytes, deadline: Deadline) -> None:
         """Put data into a file in the guest through a tty, in acknowledged chunks."""
         encoded = base64.b64encode(data).decode()
         self.send(f": > {path}.b64\n".encode())
@@ -249,13 +252,14 @@ class SerialShell(_Shell):
             ack = f"XPU_ACK_{n}_{secrets.token_hex(3)}"
             piece = encoded[start : start + SERIAL_CHUNK]
             self.send(f"printf %s {piece} >> {path}.b64; echo '{ack[:4]}''{ack[4:]}'\n".encode())
-            self._expect(ack.encode(), timeout, "the console to take the command")
+            self._expect(ack.encode(), deadline, "the console to take the command")
         self.send(f"base64 -d {path}.b64 > {path}\n".encode())
 
     def run(self, command: str, timeout: float = 900) -> ShellResult:
         marker = secrets.token_hex(6)
         secs = max(1, round(timeout))
-        self._send_file("/tmp/.xpu-cmd", command.encode(), timeout + 15)
+        deadline = Deadline.after(timeout + COMMAND_GRACE)  # one deadline over sending, running, reading
+        self._send_file("/tmp/.xpu-cmd", command.encode(), deadline)
         q = lambda tag: f"'XPU''_{tag}_{marker}'"  # noqa: E731 - split so the echo cannot match
         self.send(
             (
@@ -263,8 +267,8 @@ class SerialShell(_Shell):
                 f"echo {q('RC')} $?; base64 /tmp/.xpu-out; echo {q('M')}; base64 /tmp/.xpu-err; echo {q('E')}\n"
             ).encode()
         )
-        self._expect(f"XPU_B_{marker}".encode(), timeout + 15, "start of a command's output on the serial console")
-        self._expect(f"XPU_E_{marker}".encode(), timeout + 15, "end of a command's output on the serial console")
+        self._expect(f"XPU_B_{marker}".encode(), deadline, "start of a command's output on the serial console")
+        self._expect(f"XPU_E_{marker}".encode(), deadline, "end of a command's output on the serial console")
         body = KERNEL_MESSAGE.sub(b"\n", self._before())
         m = re.search(rb"XPU_RC_" + marker.encode() + rb" (\d+)(.*)XPU_M_" + marker.encode() + rb"(.*)$", body, re.S)
         if not m:
