@@ -86,12 +86,14 @@ def llama_cpp_started_here(xpu_llama_server: LlamaServer, tmp_path_factory: pyte
 
 @pytest.fixture
 def comfyui_target(request: pytest.FixtureRequest) -> InventoryTarget:
-    return request.param or request.getfixturevalue("comfyui_started_here")
+    target: InventoryTarget = request.param or request.getfixturevalue("comfyui_started_here")
+    return target
 
 
 @pytest.fixture
 def ollama_target(request: pytest.FixtureRequest) -> InventoryTarget:
-    return request.param or request.getfixturevalue("ollama_started_here")
+    target: InventoryTarget = request.param or request.getfixturevalue("ollama_started_here")
+    return target
 
 
 @pytest.fixture
@@ -99,13 +101,15 @@ def ollama_log(request: pytest.FixtureRequest, ollama_target: InventoryTarget) -
     """The Ollama server's log: its serve.log where the suite started it, else the unit's journal
     on the target (read through the target)."""
     if request.node.callspec.params.get("ollama_target") is None:  # started here
-        return request.getfixturevalue("xpu_ipex_ollama").log_text
+        server: IpexOllamaServer = request.getfixturevalue("xpu_ipex_ollama")
+        return server.log_text
     return journal_reader(open_target(ollama_target.url))
 
 
 @pytest.fixture
 def llama_cpp_target(request: pytest.FixtureRequest) -> InventoryTarget:
-    return request.param or request.getfixturevalue("llama_cpp_started_here")
+    target: InventoryTarget = request.param or request.getfixturevalue("llama_cpp_started_here")
+    return target
 
 
 @pytest.fixture
@@ -113,5 +117,6 @@ def llama_cpp_log(request: pytest.FixtureRequest, llama_cpp_target: InventoryTar
     """llama-server's log: its llama-server.log where the suite started it, else the journal of
     llama-cpp.service on the target (read through the target: over SSH for a remote one)."""
     if request.node.callspec.params.get("llama_cpp_target") is None:  # started here
-        return request.getfixturevalue("xpu_llama_server").log_text
+        llama_server: LlamaServer = request.getfixturevalue("xpu_llama_server")
+        return llama_server.log_text
     return journal_reader(open_target(llama_cpp_target.url), LLAMA_CPP_UNIT)

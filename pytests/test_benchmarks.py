@@ -89,8 +89,8 @@ def test_llm_backends_side_by_side_here(bench_out: Path, tmp_path: Path) -> None
         binary_for,
     )
 
-    binaries = {build: binary_for(build) for build in BUILDS}
-    missing = [BUILDS[b] for b, path in binaries.items() if path is None]
+    binaries = {build: path for build in BUILDS if (path := binary_for(build)) is not None}
+    missing = [BUILDS[b] for b in BUILDS if b not in binaries]
     if missing:
         pytest.skip(f"{' and '.join(missing)} unset: no llama-server to run (bootstrap.sh test builds them)")
     model = write_tiny_llama(tmp_path / "xpu-tiny.gguf").path

@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -210,6 +211,20 @@ def eval_nix(nix: str, expr: str) -> object:
     return json.loads(run.stdout)
 
 
+def eval_nix_attrs(nix: str, expr: str) -> dict[str, Any]:
+    """eval_nix of an expression whose value is an attribute set: a JSON object."""
+    got = eval_nix(nix, expr)
+    assert isinstance(got, dict), got
+    return got
+
+
+def eval_nix_list(nix: str, expr: str) -> list[Any]:
+    """eval_nix of an expression whose value is a list."""
+    got = eval_nix(nix, expr)
+    assert isinstance(got, list), got
+    return got
+
+
 @pytest.fixture(scope="module")
 def upstream() -> dict[str, Path]:
     paths = {}
@@ -297,7 +312,7 @@ FLAKE_WITH_STAND_IN_INPUTS = """
 """
 
 
-def _flake_checks(nix: str, upstream: dict[str, Path], tmp: Path, extra: str = "{ }") -> dict:
+def _flake_checks(nix: str, upstream: dict[str, Path], tmp: Path, extra: str = "{ }") -> dict[str, Any]:
     """flake.nix's eval checks, with its inputs replaced: nixpkgs is the checkout's nixos/ beside
     a default.nix giving the stand-in package set (with a runCommand that returns its script),
     and lib.nixosSystem the stand-in of stand-ins/nixos-system.nix."""
@@ -319,7 +334,7 @@ def _flake_checks(nix: str, upstream: dict[str, Path], tmp: Path, extra: str = "
         testers.runNixOSTest = test: test;
       }}
     """)
-    return eval_nix(
+    return eval_nix_attrs(
         nix,
         FLAKE_WITH_STAND_IN_INPUTS.format(
             lib=upstream["XPU_NIXPKGS_LIB"],
@@ -400,7 +415,7 @@ def test_every_documented_configuration_is_a_case(nix_instantiate: str, upstream
     """README.md's nix blocks and examples/*: one case each (documented-cases.nix finds them)."""
     import re
 
-    results = eval_nix(
+    results = eval_nix_list(
         nix_instantiate,
         _with_upstream(
             upstream,
@@ -434,7 +449,7 @@ def test_the_template_is_a_whole_machine(nix_instantiate: str, upstream: dict[st
         "configuration.nix",
         "README.md",
     }
-    got = eval_nix(
+    got = eval_nix_attrs(
         nix_instantiate,
         _with_upstream(
             upstream,
@@ -491,7 +506,7 @@ def test_check_only_inputs_stay_out_of_users_lock_files(nix_instantiate: str) ->
     and every example points them at itself (`follows = ""`: not fetched, nothing in its
     flake.lock). The examples take intel-xpu from the same place, the user's copy, that the docs
     name, and no placeholder OWNER is left."""
-    got = eval_nix(
+    got = eval_nix_attrs(
         nix_instantiate,
         f"""
       let
@@ -531,7 +546,7 @@ def test_every_assertion_has_a_case_that_fires_it(nix_instantiate: str, upstream
     """Each `message = ` of the modules' assertions appears in some case's failedAssertions."""
     import re
 
-    results = eval_nix(
+    results = eval_nix_attrs(
         nix_instantiate, _with_upstream(upstream, f"import {REPO}/nixos-tests/eval/run.nix {{ inherit lib upstream; }}")
     )
     fired = " ".join(m for r in results.values() for m in r["got"].get("failedAssertions", []))
@@ -579,7 +594,7 @@ def test_stand_ins_agree_with_the_upstream_files(nix_instantiate: str, upstream:
     """The drift check in CI: options a stand-in declares that an upstream file also declares have
     the same type and default. Every arm compares what it should (an arm comparing nothing
     fails), and the stand-ins no shared file can judge are named, with the reason."""
-    got = eval_nix(
+    got = eval_nix_attrs(
         nix_instantiate,
         _with_upstream(upstream, f"import {REPO}/nixos-tests/eval/drift-upstream.nix {{ inherit lib upstream; }}"),
     )
@@ -626,10 +641,10 @@ NIXOS_COMPARED = {
 }
 
 
-def _drift_stand_ins(nix: str, upstream: dict[str, Path], nixos_options: str = "options") -> dict:
+def _drift_stand_ins(nix: str, upstream: dict[str, Path], nixos_options: str = "options") -> dict[str, Any]:
     """drift-stand-ins.nix (checks.drift-stand-ins) on the stand-in nixosSystem and Home Manager
     configuration; `nixos_options` may rewrite their NixOS `options`."""
-    return eval_nix(
+    return eval_nix_attrs(
         nix,
         _with_upstream(
             upstream,
@@ -780,7 +795,7 @@ def test_the_export_unit_is_unprivileged_and_hardened(
     analyze = shutil.which("systemd-analyze")
     if analyze is None:
         pytest.skip("systemd-analyze is not installed (apt-get install systemd)")
-    units = eval_nix(
+    units = eval_nix_attrs(
         nix_instantiate,
         _with_upstream(
             upstream,
@@ -838,7 +853,7 @@ def test_the_render_node_unit_is_the_one_udev_makes(nix_instantiate: str, upstre
     escape = shutil.which("systemd-escape")
     if escape is None:
         pytest.skip("systemd-escape is not installed (apt-get install systemd)")
-    got = eval_nix(
+    got = eval_nix_attrs(
         nix_instantiate,
         _with_upstream(
             upstream,
@@ -851,7 +866,9 @@ def test_the_render_node_unit_is_the_one_udev_makes(nix_instantiate: str, upstre
     )
     [rule] = got["udevRules"]
     assert 'SUBSYSTEM=="drm"' in rule and 'KERNEL=="renderD*"' in rule and 'TAG+="systemd"' in rule
-    link = re.search(r'SYMLINK\+="([^"]+)"', rule).group(1)
+    symlink = re.search(r'SYMLINK\+="([^"]+)"', rule)
+    assert symlink is not None, rule
+    link = symlink.group(1)
     unit = subprocess.run(
         [escape, "--path", "--suffix=device", f"/dev/{link}"], capture_output=True, text=True, timeout=30, check=True
     ).stdout.strip()
@@ -947,14 +964,14 @@ def _pyproject_dependencies(package: str) -> set[str]:
     }
 
 
-def _python_packages(nix: str, extension: str = "_: _: { }") -> dict[str, dict[str, object]]:
+def _python_packages(nix: str, extension: str = "_: _: { }") -> dict[str, dict[str, Any]]:
     """The overlay's pythonPackagesExtensions applied to a stand-in Python package set that holds
     only pyproject's dependencies, the build backend and the interpreter, in front of a top level
     with only the system packages: a name the package sets lack fails to evaluate. callPackage
     passes a function the arguments it names, as nixpkgs' does; `extension` comes after the
     overlay's (e.g. a user's override of xpu-tool)."""
     names = sorted(set().union(*map(_pyproject_dependencies, PYTHON_PACKAGES)) - set(PYTHON_PACKAGES))
-    return eval_nix(
+    return eval_nix_attrs(
         nix,
         f"""
       let

@@ -11,7 +11,7 @@ import pytest
 from xpu_tool import gpu_ids
 
 from . import test_flake
-from .test_flake import REPO, _with_upstream, eval_nix
+from .test_flake import REPO, _with_upstream, eval_nix_attrs
 
 pytestmark = pytest.mark.xpu_nix
 
@@ -37,7 +37,7 @@ def _python_table() -> dict[str, dict]:
 
 
 def test_the_module_reads_the_doctors_table(nix_instantiate: str, upstream: dict) -> None:
-    got = eval_nix(
+    got = eval_nix_attrs(
         nix_instantiate,
         _with_upstream(
             upstream,
@@ -85,7 +85,7 @@ def test_every_generation_with_a_floor_is_refused_below_it(nix_instantiate: str,
         }};"""
         for code, (device, floor, _) in floors.items()
     )
-    got = eval_nix(
+    got = eval_nix_attrs(
         nix_instantiate,
         _with_upstream(
             upstream,

@@ -47,6 +47,7 @@ def test_gpu_passed_through_enumerates_inside(passthrough_target: InventoryTarge
             extra_args=tuple(qemu_device_args(pf.device)),
         )
         with QemuVM(vm_spec) as vm:
+            assert vm.backdoor is not None  # the spec asks for one (VmSpec.backdoor), and starting waited for it
             report = run_doctor(ProbeContext(console_target(vm.backdoor, vm_spec.name), timeout=120))
     for probe in ("level-zero", "sycl"):
         names = [str(g.get("name")) for g in report.probe(probe).data.get("gpus", [])]

@@ -109,6 +109,7 @@ def test_nixos_vm_from_the_flake() -> None:
     scripts = sorted((vm_out / "bin").glob("run-*-vm"))
     assert scripts, f"no run script in {vm_out}/bin"
     with QemuVM(VmSpec(name="xpu-test-vm", run_script=scripts[0], boot_timeout=900)) as vm:
+        assert vm.backdoor is not None  # the spec asks for one (VmSpec.backdoor), and starting waited for it
         target = console_target(vm.backdoor, "xpu-test-vm")
         assert target.run("systemctl is-system-running --wait", timeout=600).stdout.strip() in ("running", "degraded")
         assert target.which("xpu"), "the flake's xpu command is installed in the VM"
