@@ -17,6 +17,7 @@ from xpu_tool.diagnosis import INTEL_SERVICES, Observations, diagnose, render_ac
 from xpu_tool.model import Finding, NixosSetting, ProbeResult, Status
 from xpu_tool.probes.pci import scan_system
 from xpu_tool.probes.render import judge_render
+from xpu_tool.probes.torch_xpu import TorchFacts
 from xpu_tool.probes.units import parse_systemctl_show
 from xpu_tool.services.comfyui.check import diagnose_error
 from xpu_tool.services.ollama.client import SIGNATURES
@@ -37,7 +38,9 @@ def _extra(obs: Observations) -> Observations:
         ProbeResult("sycl", Status.ABSENT, "no SYCL", cause="no sycl-ls", fix="install"),
         ProbeResult("opencl", Status.FAIL, "no GPU", cause="no ICD", fix="install"),
         ProbeResult("vulkan", Status.ABSENT, "no vulkaninfo", cause="missing", fix="install"),
-        ProbeResult("torch", Status.FAIL, "no XPU", cause="CPU torch", fix="install", data={"xpu_build": False}),
+        ProbeResult(
+            "torch", Status.FAIL, "no XPU", cause="CPU torch", fix="install", facts=TorchFacts(ran=True, available=True)
+        ),
     ]
     return Observations(obs.scan, {**obs.results, **{r.probe: r for r in extra}}, obs.env, obs.units)
 

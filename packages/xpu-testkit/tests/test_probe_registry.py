@@ -4,14 +4,16 @@ the metrics, the inventory and the hardware suite all read it."""
 from __future__ import annotations
 
 import ast
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from prometheus_client import generate_latest
 
 from xpu_tool.export.metrics import Export, registry_for
 from xpu_tool.inventory import parse_inventory
-from xpu_tool.model import ProbeResult, Report, Status
+from xpu_tool.model import Facts, ProbeResult, Report, Status
 from xpu_tool.probes import registry
 
 PROBES_DIR = Path(registry.__file__).parent
@@ -62,8 +64,18 @@ def test_the_inventory_accepts_exactly_the_registered_runtimes(tmp_path: Path) -
     assert all(r in str(refused.value) for r in runtimes)
 
 
-def _result(name: str, data: dict) -> ProbeResult:
-    return ProbeResult(name, Status.OK, "seen", data=data)
+@dataclass(frozen=True)
+class _Listed(Facts):
+    """Facts whose JSON form is the given dict: what the GPU readers read."""
+
+    listed: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.listed
+
+
+def _result(name: str, data: dict[str, Any]) -> ProbeResult:
+    return ProbeResult(name, Status.OK, "seen", facts=_Listed(data))
 
 
 def test_each_gpu_metric_counts_what_its_probe_lists() -> None:

@@ -21,6 +21,7 @@ from xpu_tool.probes.environment import EnvFacts
 from xpu_tool.probes.pci import judge_pci, scan_system
 from xpu_tool.probes.vulkan import (
     VulkanDevice,
+    VulkanFacts,
     VulkanListing,
     judge_vulkan,
     parse_vulkaninfo,
@@ -299,7 +300,7 @@ def test_vulkan_not_checked(ctx_for) -> None:
         (),
         cause="no vulkaninfo",
         fix="install vulkan-tools",
-        data={"devices": [], "gpus": []},
+        facts=VulkanFacts(None),
     )
     finding = findings(observe(ctx_for("arc-a770-i915"), absent))["vulkan-not-checked"]
     assert finding.severity is Severity.INFO and "pkgs.vulkan-tools" in (finding.nixos or "")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 SCHEMA_VERSION = 1
 
@@ -27,12 +27,23 @@ class Severity(enum.StrEnum):
 
 
 @dataclass(frozen=True)
-class ProbeResult:
-    """What one probe saw on one target.
+class Facts:
+    """What one probe saw, typed: each probe's own frozen dataclass derives from this one, and the
+    rules, the metrics and the tests read its fields. ``to_dict`` is its JSON form (``data`` in
+    ``xpu doctor --json``): the fields by name, nested dataclasses as objects. A probe that
+    records nothing keeps this empty one."""
 
-    ``data`` holds the structured facts (devices, codes, paths) the diagnosis layer reads;
-    ``evidence`` holds the human-readable lines that back the verdict.
-    """
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+F = TypeVar("F", bound=Facts)
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """What one probe saw on one target: its verdict, the human-readable ``evidence`` that backs
+    it, and its typed ``facts`` (the devices, codes and paths the diagnosis reads)."""
 
     probe: str
     status: Status
@@ -40,17 +51,31 @@ class ProbeResult:
     evidence: tuple[str, ...] = ()
     cause: str | None = None
     fix: str | None = None
-    data: dict[str, Any] = field(default_factory=dict)
+    facts: Facts = field(default_factory=Facts)
 
     def __post_init__(self) -> None:
         if self.status is not Status.OK and not (self.cause and self.fix):
             raise ValueError(f"probe {self.probe}: a {self.status.value} result needs a cause and a fix")
 
+    @property
+    def data(self) -> dict[str, Any]:
+        """The facts in their JSON form."""
+        return self.facts.to_dict()
+
+    def facts_as(self, kind: type[F]) -> F | None:
+        """The facts, if they are of ``kind`` (a probe that could not run records fewer)."""
+        return self.facts if isinstance(self.facts, kind) else None
+
     def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["status"] = self.status.value
-        out["evidence"] = list(self.evidence)
-        return out
+        return {
+            "probe": self.probe,
+            "status": self.status.value,
+            "summary": self.summary,
+            "evidence": list(self.evidence),
+            "cause": self.cause,
+            "fix": self.fix,
+            "data": self.data,
+        }
 
 
 @dataclass(frozen=True)

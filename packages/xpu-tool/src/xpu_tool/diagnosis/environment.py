@@ -8,6 +8,8 @@ from collections.abc import Iterable
 
 from ..gpu_ids import lookup
 from ..model import Finding, NixosSetting, Severity, Status
+from ..probes.level_zero import LevelZeroFacts
+from ..probes.sycl import SyclFacts
 from .registry import Observations, rule
 
 XE2_OR_NEWER = ("Xe2", "Xe3")
@@ -15,14 +17,16 @@ XE2_OR_NEWER = ("Xe2", "Xe3")
 
 @rule
 def selector_hides_gpu(obs: Observations) -> Iterable[Finding]:
-    selector = obs.data("sycl").get("selector")
+    sycl = obs.facts("sycl", SyclFacts)
+    level_zero = obs.facts("level-zero", LevelZeroFacts)
+    selector = sycl.selector if sycl else None
     if selector and obs.status("sycl") is Status.FAIL and obs.status("level-zero") is Status.OK:
         yield Finding(
             "selector-hides-gpu",
             Severity.FAIL,
             f"ONEAPI_DEVICE_SELECTOR={selector} hides every Intel GPU",
             (
-                f"Level Zero enumerates {len(obs.data('level-zero').get('gpus', []))} GPU(s)",
+                f"Level Zero enumerates {len(level_zero.gpus) if level_zero else 0} GPU(s)",
                 "SYCL lists none with the selector applied",
             ),
             fix="set ONEAPI_DEVICE_SELECTOR=level_zero:gpu (or level_zero:N) or unset it",
@@ -62,8 +66,9 @@ def device_selection(obs: Observations) -> Iterable[Finding]:
     kinds = {g.kind for g in driven}
     if len(driven) > 1 and "integrated" in kinds and "discrete" in kinds and not obs.variable("ONEAPI_DEVICE_SELECTOR"):
         index = None
-        for i, dev in enumerate(obs.data("level-zero").get("gpus", [])):
-            if not dev.get("integrated"):
+        level_zero = obs.facts("level-zero", LevelZeroFacts)
+        for i, dev in enumerate(level_zero.gpus if level_zero else ()):
+            if not dev.integrated:
                 index = i
                 break
         selector = f"level_zero:{index}" if index is not None else "level_zero:<index of the discrete GPU>"

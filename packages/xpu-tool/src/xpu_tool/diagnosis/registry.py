@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from ..model import Finding, NixosSetting, ProbeResult, Severity, Status
+from ..model import F, Finding, NixosSetting, ProbeResult, Severity, Status
 from ..probes.environment import EnvFacts
 from ..probes.pci import PciGpu, SystemScan
 from ..probes.units import UnitFacts
@@ -32,9 +32,10 @@ class Observations:
         r = self.results.get(probe)
         return r.status if r else None
 
-    def data(self, probe: str) -> dict:
+    def facts(self, probe: str, kind: type[F]) -> F | None:
+        """The typed facts of a probe that ran and recorded them."""
         r = self.results.get(probe)
-        return r.data if r else {}
+        return r.facts_as(kind) if r else None
 
     @property
     def gpus(self) -> tuple[PciGpu, ...]:

@@ -7,7 +7,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ..model import Finding, NixosSetting, Severity, Status
-from ..probes.level_zero import DRIVER_SETTING, INTEL_VENDOR, loader_override
+from ..probes.level_zero import DRIVER_SETTING, INTEL_VENDOR, LevelZeroFacts, loader_override
+from ..probes.torch_xpu import TorchFacts
 from .registry import XPU_ENABLE, Observations, no_gpu_note, rule
 
 
@@ -56,21 +57,20 @@ def level_zero(obs: Observations) -> Iterable[Finding]:
 def level_zero_gpu_not_in_sysfs(obs: Observations) -> Iterable[Finding]:  # also a loader debug switch
     """A GPU Level Zero reports that no Intel GPU in the PCI scan accounts for."""
     shown = {g.device_id for g in obs.driven_gpus}
-    data = obs.data("level-zero")
+    facts = obs.facts("level-zero", LevelZeroFacts)
+    if facts is None:
+        return
     unseen = [
         dev
-        for driver in data.get("drivers", [])
-        for dev in driver.get("devices", [])
-        if dev.get("type") == "gpu" and not (dev.get("vendor_id") == INTEL_VENDOR and dev.get("device_id") in shown)
+        for driver in facts.drivers
+        for dev in driver.devices
+        if dev.type == "gpu" and not (dev.vendor_id == INTEL_VENDOR and dev.device_id in shown)
     ]
     if not unseen:
         return
-    evidence = tuple(
-        f"Level Zero GPU {dev.get('name')!r} [{dev.get('vendor_id', 0):04x}:{dev.get('device_id', 0):04x}]"
-        for dev in unseen
-    )
+    evidence = tuple(f"Level Zero GPU {dev.name!r} [{dev.vendor_id:04x}:{dev.device_id:04x}]" for dev in unseen)
     evidence += (f"sysfs: {', '.join(g.label() for g in obs.driven_gpus) or 'no Intel GPU driven by i915 or xe'}",)
-    override = loader_override(data)
+    override = loader_override(facts)
     if override:
         yield Finding(
             "level-zero-gpu-not-in-sysfs",
@@ -150,8 +150,10 @@ def torch_xpu(obs: Observations) -> Iterable[Finding]:
     r = obs.results.get("torch")
     if r is None or r.status is not Status.FAIL:
         return
-    data = r.data
-    if not data.get("xpu_build"):
+    facts = r.facts_as(TorchFacts)
+    if facts is None:
+        return
+    if not facts.xpu_build:
         yield Finding(
             "torch-no-xpu",
             Severity.FAIL,
@@ -163,7 +165,7 @@ def torch_xpu(obs: Observations) -> Iterable[Finding]:
         )
     else:
         yield Finding("torch-xpu-no-device", Severity.FAIL, r.summary, r.evidence + no_gpu_note(obs), fix=r.fix or "")
-    ipex = data.get("ipex_version")
+    ipex = facts.ipex_version
     if ipex:
         yield Finding(
             "ipex-discontinued",

@@ -5,8 +5,10 @@ ordered before the GPU is ready."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from ..model import Finding, NixosSetting, Severity, Status
+from ..probes.render import RenderFacts
 from ..probes.units import INTEL_SERVICES
 from .registry import Observations, rule
 
@@ -16,33 +18,33 @@ RENDER_GROUPS = '[ "render" "video" ]'
 @rule
 def render_access(obs: Observations) -> Iterable[Finding]:
     r = obs.results.get("render-nodes")
-    if r is None or r.status not in (Status.FAIL, Status.WARN):
+    facts = r.facts_as(RenderFacts) if r else None
+    if r is None or facts is None or r.status not in (Status.FAIL, Status.WARN):
         return
-    acl_only = any("uaccess" in str(n.get("reason")) for n in r.data.get("nodes", []))
+    acl_only = any("uaccess" in n.reason for n in facts.nodes)
     yield Finding(
         "render-access",
         Severity.FAIL if r.status is Status.FAIL else Severity.WARN,
-        f"{r.data.get('user') or 'The running user'} cannot open the GPU render node",
+        f"{facts.user or 'The running user'} cannot open the GPU render node",
         r.evidence,
         fix=(r.fix or "")
         + ("; access through a logind ACL lasts only while that user is logged in locally" if acl_only else ""),
-        **_render_advice(r.data),
+        **_render_advice(facts),
         refs=("pytorch/pytorch#148477",),
     )
 
 
-def _render_advice(data: dict) -> dict:
+def _render_advice(facts: RenderFacts) -> dict[str, Any]:
     """The NixOS settings that give the judged account the render node: a unit's own credentials for a
     service that runs with DynamicUser, else the account's groups."""
-    unit = data.get("unit")
-    if unit:
-        name = str(unit).removesuffix(".service")
+    if facts.unit:
+        name = facts.unit.removesuffix(".service")
         note = f"(services.{name}.intel.enable = true sets both)" if name in INTEL_SERVICES else None
         return {
             "settings": (NixosSetting(f"systemd.services.{name}.serviceConfig.SupplementaryGroups", RENDER_GROUPS),),
             "nixos": note,
         }
-    user = data.get("user") or "<user>"
+    user = facts.user or "<user>"
     return {
         "settings": (NixosSetting(f"users.users.{user}.extraGroups", RENDER_GROUPS),),
         "nixos": f'(or hardware.intel-xpu.users = [ "{user}" ]); for a service: '

@@ -8,22 +8,23 @@ from collections.abc import Iterable
 
 from ..model import Finding, NixosSetting, Severity, Status
 from ..probes.pci import PciGpu
-from ..probes.vulkan import VulkanDevice, devices_from_data
+from ..probes.vulkan import VulkanDevice, VulkanFacts
 from .registry import Observations, no_gpu_note, rule
 
 
 def _vulkan_devices(obs: Observations) -> tuple[VulkanDevice, ...] | None:
     """What Vulkan listed, or None when it was not asked or its answer says nothing (vulkaninfo
     absent, hung, or printed something else)."""
-    if obs.status("vulkan") not in (Status.OK, Status.FAIL):
+    facts = obs.facts("vulkan", VulkanFacts)
+    if obs.status("vulkan") not in (Status.OK, Status.FAIL) or facts is None:
         return None
-    return devices_from_data(obs.data("vulkan"))
+    return facts.devices
 
 
 def _on_vulkan(gpu: PciGpu, devices: tuple[VulkanDevice, ...]) -> VulkanDevice | None:
     """The Intel hardware Vulkan device of a PCI GPU, matched by PCI id (8086:deviceID), never by name;
     a device whose deviceID vulkaninfo did not print matches any Intel GPU."""
-    return next((d for d in devices if d.is_intel and not d.is_software and d.device_id in (None, gpu.device_id)), None)
+    return next((d for d in devices if d.is_intel_gpu and d.device_id in (None, gpu.device_id)), None)
 
 
 @rule
@@ -118,7 +119,8 @@ def vulkan(obs: Observations) -> Iterable[Finding]:
         )
         return
     listed = tuple(d.label() for d in devices) or ("Vulkan lists no device",)
-    listed += tuple(r.data.get("errors", [])[:3])
+    facts = r.facts_as(VulkanFacts)
+    listed += facts.errors[:3] if facts else ()
     software_only = bool(devices) and all(d.is_software for d in devices)
     driven = obs.driven_gpus
     missing = [g for g in driven if _on_vulkan(g, devices) is None]

@@ -29,6 +29,7 @@ from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
 from .. import __version__, http
 from ..model import Report, Status
+from ..probes.level_zero import LevelZeroFacts
 from ..probes.registry import probes
 from ..services.registry import ServiceState, services
 
@@ -86,10 +87,10 @@ def load_bench(path: Path) -> tuple[dict, float]:
 
 def _compute_runtime(report: Report) -> str:
     try:
-        data = report.probe("level-zero").data
+        facts = report.probe("level-zero").facts_as(LevelZeroFacts)
     except KeyError:
         return ""
-    versions = sorted({str(d.get("version", "")) for d in data.get("drivers", []) if d.get("version")})
+    versions = sorted({str(d.version) for d in facts.drivers if d.version} if facts else ())
     return ",".join(versions)
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass, field
+from typing import Any
 
-from ..model import ProbeResult, Status
+from ..model import Facts, ProbeResult, Status
 from .context import ProbeContext
 from .registry import Collected, probe
 
@@ -32,7 +33,9 @@ OPENGL_DRIVER_LIB = "/run/opengl-driver/lib"
 
 
 @dataclass(frozen=True)
-class EnvFacts:
+class EnvFacts(Facts):
+    """The target's environment as the GPU stack sees it: the environment probe's facts."""
+
     variables: dict[str, str]
     nixos: bool
     opengl_driver_libs: tuple[str, ...]  # file names in /run/opengl-driver/lib matching libze*/libigdrcl*
@@ -44,6 +47,15 @@ class EnvFacts:
     @property
     def has_ze_gpu_driver(self) -> bool:
         return any(n.startswith("libze_intel_gpu") for n in self.opengl_driver_libs)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "variables": self.variables,
+            "nixos": self.nixos,
+            "opengl_driver_libs": list(self.opengl_driver_libs),
+            "icd_files": list(self.icd_files),
+            "ze_gpu_driver_linked": self.has_ze_gpu_driver,
+        }
 
 
 def collect_env(ctx: ProbeContext) -> EnvFacts:
@@ -72,13 +84,6 @@ def judge_env(facts: EnvFacts) -> ProbeResult:
         evidence.append(f"{OPENGL_DRIVER_LIB}: {', '.join(facts.opengl_driver_libs)}")
     if facts.icd_files:
         evidence.append(f"/etc/OpenCL/vendors: {', '.join(facts.icd_files)}")
-    data = {
-        "variables": facts.variables,
-        "nixos": facts.nixos,
-        "opengl_driver_libs": list(facts.opengl_driver_libs),
-        "icd_files": list(facts.icd_files),
-        "ze_gpu_driver_linked": facts.has_ze_gpu_driver,
-    }
     if facts.nixos and facts.opengl_driver_libs and not facts.has_ze_gpu_driver:
         return ProbeResult(
             "environment",
@@ -87,10 +92,10 @@ def judge_env(facts: EnvFacts) -> ProbeResult:
             tuple(evidence),
             cause="the compute runtime is linked but its Level Zero driver is in the separate `drivers` output",
             fix="add intel-compute-runtime.drivers to hardware.graphics.extraPackages",
-            data=data,
+            facts=facts,
         )
     return ProbeResult(
-        "environment", Status.OK, f"{len(facts.variables)} behaviour variable(s) set", tuple(evidence), data=data
+        "environment", Status.OK, f"{len(facts.variables)} behaviour variable(s) set", tuple(evidence), facts=facts
     )
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 from ..collectors.run import ScriptRun, collect
-from ..model import NixosSetting, ProbeResult, Status
+from ..model import Facts, NixosSetting, ProbeResult, Status
 from .context import ProbeContext
 from .registry import Collected, listed_gpus, probe
 
@@ -23,6 +25,105 @@ DRIVER_FIX = (
 
 
 @dataclass(frozen=True)
+class ZeDevice:
+    """One device a Level Zero driver enumerates (``raw``: the collector's record of it)."""
+
+    name: str
+    type: str
+    vendor_id: int
+    device_id: int
+    integrated: bool
+    memory_bytes: int
+    raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def is_intel_gpu(self) -> bool:
+        return self.type == "gpu" and self.vendor_id == INTEL_VENDOR
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> ZeDevice:
+        return cls(
+            str(d.get("name", "")),
+            str(d.get("type", "")),
+            _int(d.get("vendor_id")),
+            _int(d.get("device_id")),
+            bool(d.get("integrated")),
+            sum(_int(m.get("total_size")) for m in d.get("memory", []) if isinstance(m, Mapping)),
+            d,
+        )
+
+
+@dataclass(frozen=True)
+class ZeDriver:
+    """One Level Zero driver the loader loaded, and its devices."""
+
+    version: int | None
+    version_text: str
+    devices: tuple[ZeDevice, ...]
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> ZeDriver:
+        version = d.get("version")
+        devices = tuple(ZeDevice.from_json(x) for x in d.get("devices", []) if isinstance(x, Mapping))
+        return cls(version if isinstance(version, int) else None, str(d.get("version_text", "")), devices)
+
+
+@dataclass(frozen=True)
+class LevelZeroFacts(Facts):
+    """The level-zero probe's facts: what ze_probe.py (collectors/) reported through ``via``, typed
+    (``report``: its whole answer, the JSON form), or why it could not run (``ran`` false)."""
+
+    ran: bool
+    via: str | None = None
+    error: str | None = None
+    loader: str | None = None
+    loader_version: str | None = None
+    loader_error: str | None = None
+    init_api: str | None = None
+    init_result: int | None = None
+    init_result_name: str | None = None
+    loader_environment: Mapping[str, str] = field(default_factory=dict)
+    drivers: tuple[ZeDriver, ...] = ()
+    report: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def gpus(self) -> tuple[ZeDevice, ...]:
+        """The Intel GPUs the drivers enumerate."""
+        return tuple(dev for driver in self.drivers for dev in driver.devices if dev.is_intel_gpu)
+
+    @classmethod
+    def from_report(cls, report: Mapping[str, Any], via: str | None) -> LevelZeroFacts:
+        def text(key: str) -> str | None:
+            value = report.get(key)
+            return str(value) if value is not None else None
+
+        env = report.get("loader_environment")
+        code = report.get("init_result")
+        return cls(
+            ran=True,
+            via=via,
+            loader=text("loader"),
+            loader_version=text("loader_version"),
+            loader_error=text("loader_error"),
+            init_api=text("init_api"),
+            init_result=code if isinstance(code, int) else None,
+            init_result_name=text("init_result_name"),
+            loader_environment={str(k): str(v) for k, v in env.items()} if isinstance(env, Mapping) else {},
+            drivers=tuple(ZeDriver.from_json(d) for d in report.get("drivers", []) if isinstance(d, Mapping)),
+            report=report,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        if not self.ran:
+            return {"ran": False, "error": self.error}
+        return {**self.report, "ran": True, "via": self.via, "gpus": [dict(g.raw) for g in self.gpus]}
+
+
+def _int(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+@dataclass(frozen=True)
 class LoaderOverride:
     """A variable with which the loader was told to load drivers other than the installed ones."""
 
@@ -35,9 +136,9 @@ class LoaderOverride:
         return f"{self.variable}={self.value}: {self.effect}"
 
 
-def loader_override(data: dict) -> LoaderOverride | None:
+def loader_override(facts: LevelZeroFacts) -> LoaderOverride | None:
     """The override among the loader's variables ze_probe.py saw, if any (the null driver first)."""
-    env = data.get("loader_environment") or {}
+    env = facts.loader_environment
     if env.get("ZE_ENABLE_NULL_DRIVER") == "1":
         return LoaderOverride(
             "ZE_ENABLE_NULL_DRIVER",
@@ -62,40 +163,36 @@ def judge_level_zero(run: ScriptRun) -> ProbeResult:
             run.attempts,
             cause=run.error or "could not run",
             fix="install xpu-tool on the target (the flake's xpu command: hardware.intel-xpu.tools) or python3",
-            data={"ran": False, "error": run.error},
+            facts=LevelZeroFacts(ran=False, error=run.error),
         )
-    data = dict(run.data or {}, ran=True, via=run.via)
-    if not data.get("loader"):
+    facts = LevelZeroFacts.from_report(run.data or {}, run.via)
+    if not facts.loader:
         return ProbeResult(
             "level-zero",
             Status.ABSENT,
             "Level Zero loader not found",
-            (str(data.get("loader_error", "")),),
+            (facts.loader_error or "",),
             cause="libze_loader.so.1 could not be loaded",
             fix="install the Level Zero loader: NixOS pkgs.level-zero (the intel-xpu module adds it); Debian libze1",
-            data=data,
+            facts=facts,
         )
-    code = data.get("init_result")
-    code_text = f"{data.get('init_api')} -> {data.get('init_result_name')} (0x{(code or 0):08x})"
-    loader = f"loader {data['loader']}" + (f" {data['loader_version']}" if data.get("loader_version") else "")
+    code = facts.init_result
+    code_text = f"{facts.init_api} -> {facts.init_result_name} (0x{(code or 0):08x})"
+    loader = f"loader {facts.loader}" + (f" {facts.loader_version}" if facts.loader_version else "")
     evidence = [loader, code_text]
-    override = loader_override(data)
+    override = loader_override(facts)
     if override:
         evidence.append(override.evidence)
-    gpus = []
-    for driver in data.get("drivers", []):
-        evidence.append(f"driver {driver.get('version_text')}: {len(driver.get('devices', []))} device(s)")
-        for dev in driver.get("devices", []):
-            kind = "integrated" if dev.get("integrated") else "discrete"
-            mem = sum(m.get("total_size", 0) for m in dev.get("memory", []))
+    for driver in facts.drivers:
+        evidence.append(f"driver {driver.version_text}: {len(driver.devices)} device(s)")
+        for dev in driver.devices:
+            kind = "integrated" if dev.integrated else "discrete"
             evidence.append(
-                f"  {dev.get('name')} [{dev.get('vendor_id', 0):04x}:{dev.get('device_id', 0):04x}] "
-                f"{dev.get('type')} {kind}, {mem / 2**30:.1f} GiB"
+                f"  {dev.name} [{dev.vendor_id:04x}:{dev.device_id:04x}] "
+                f"{dev.type} {kind}, {dev.memory_bytes / 2**30:.1f} GiB"
             )
-            if dev.get("type") == "gpu" and dev.get("vendor_id") == INTEL_VENDOR:
-                gpus.append(dev)
-    data["gpus"] = gpus
-    if code != 0 or not data.get("drivers"):
+    gpus = facts.gpus
+    if code != 0 or not facts.drivers:
         return ProbeResult(
             "level-zero",
             Status.FAIL,
@@ -103,7 +200,7 @@ def judge_level_zero(run: ScriptRun) -> ProbeResult:
             tuple(evidence),
             cause=f"{code_text}: the loader found no GPU driver",
             fix=DRIVER_FIX,
-            data=data,
+            facts=facts,
         )
     if not gpus:
         return ProbeResult(
@@ -115,9 +212,9 @@ def judge_level_zero(run: ScriptRun) -> ProbeResult:
             fix=f"unset {override.variable}; then {DRIVER_FIX}"
             if override
             else "check the kernel driver and render-node access (pci and render-nodes results)",
-            data=data,
+            facts=facts,
         )
-    return ProbeResult("level-zero", Status.OK, f"{len(gpus)} Intel GPU(s) on Level Zero", tuple(evidence), data=data)
+    return ProbeResult("level-zero", Status.OK, f"{len(gpus)} Intel GPU(s) on Level Zero", tuple(evidence), facts=facts)
 
 
 def probe_level_zero(ctx: ProbeContext) -> ProbeResult:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import asdict, dataclass
+from typing import Any
 
-from ..model import ProbeResult, Status
+from ..model import Facts, ProbeResult, Status
 from .context import ProbeContext
 from .registry import Collected, listed_gpus, probe
 
@@ -27,6 +28,27 @@ class ClDevice:
             return self.vendor_id == INTEL_VENDOR or "Intel" in self.platform
         # `clinfo -l` gives no type: Intel's GPU runtime (NEO) names its platform "... Graphics"
         return self.type == "unknown" and "Intel" in self.platform and "Graphics" in self.platform
+
+
+@dataclass(frozen=True)
+class OpenClFacts(Facts):
+    """The opencl probe's facts: where the list came from, the ICD loader, the devices."""
+
+    source: str | None
+    devices: tuple[ClDevice, ...] = ()
+    icd_loader: str | None = None
+
+    @property
+    def gpus(self) -> tuple[ClDevice, ...]:
+        return tuple(d for d in self.devices if d.is_intel_gpu)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "icd_loader": self.icd_loader,
+            "devices": [asdict(d) for d in self.devices],
+            "gpus": [asdict(d) for d in self.gpus],
+        }
 
 
 def icd_loader(text: str) -> str | None:
@@ -88,13 +110,8 @@ def judge_opencl(devices: list[ClDevice], source: str, icd_env: str | None, load
     ]
     if icd_env:
         evidence.append(f"ICD registration from the environment: {icd_env}")
-    gpus = [d for d in devices if d.is_intel_gpu]
-    data = {
-        "source": source,
-        "icd_loader": loader,
-        "devices": [asdict(d) for d in devices],
-        "gpus": [asdict(d) for d in gpus],
-    }
+    facts = OpenClFacts(source, tuple(devices), loader)
+    gpus = facts.gpus
     if not devices:
         return ProbeResult(
             "opencl",
@@ -103,7 +120,7 @@ def judge_opencl(devices: list[ClDevice], source: str, icd_env: str | None, load
             tuple(evidence),
             cause="the OpenCL ICD loader found no platform (no .icd in /etc/OpenCL/vendors or OCL_ICD_VENDORS)",
             fix="NixOS: hardware.graphics.extraPackages = [ pkgs.intel-compute-runtime ]; Debian: intel-opencl-icd",
-            data=data,
+            facts=facts,
         )
     if not gpus:
         return ProbeResult(
@@ -113,9 +130,9 @@ def judge_opencl(devices: list[ClDevice], source: str, icd_env: str | None, load
             tuple(evidence),
             cause="the OpenCL platforms present are not Intel's GPU runtime (NEO)",
             fix="install the compute runtime (NixOS: hardware.graphics.extraPackages = [ pkgs.intel-compute-runtime ])",
-            data=data,
+            facts=facts,
         )
-    return ProbeResult("opencl", Status.OK, f"{len(gpus)} Intel GPU device(s) on OpenCL", tuple(evidence), data=data)
+    return ProbeResult("opencl", Status.OK, f"{len(gpus)} Intel GPU device(s) on OpenCL", tuple(evidence), facts=facts)
 
 
 def probe_opencl(ctx: ProbeContext, icd_env: str | None = None) -> ProbeResult:
@@ -127,7 +144,7 @@ def probe_opencl(ctx: ProbeContext, icd_env: str | None = None) -> ProbeResult:
             (),
             cause="no clinfo on PATH to ask the OpenCL ICD loader",
             fix="NixOS: the intel-xpu module installs clinfo; Debian: apt-get install clinfo",
-            data={"source": None, "devices": [], "gpus": []},
+            facts=OpenClFacts(None),
         )
     out = ctx.target.run("clinfo --json", timeout=ctx.timeout)
     if out.ok and out.stdout.lstrip().startswith("{"):

@@ -16,7 +16,7 @@ from importlib import resources
 from typing import Any
 
 from .. import gpu_ids
-from ..model import ProbeResult, Status
+from ..model import Facts, ProbeResult, Status
 from .context import ProbeContext
 from .registry import Collected, listed_gpus, probe
 
@@ -143,8 +143,8 @@ class PciGpu(PciDevice):
 
 
 @dataclass(frozen=True)
-class SystemScan:
-    """Everything one sysfs scan found."""
+class SystemScan(Facts):
+    """Everything one sysfs scan found: the pci probe's facts."""
 
     gpus: tuple[PciGpu, ...]
     cmdline: str
@@ -335,7 +335,6 @@ def judge_pci(scan: SystemScan) -> ProbeResult:
     for drv in ("i915", "xe"):
         if (value := scan.kernel_param(f"{drv}.force_probe")) is not None:
             evidence.append(f"{drv}.force_probe={value}")
-    data = scan.to_dict()
     if not scan.gpus:
         return ProbeResult(
             "pci",
@@ -344,7 +343,7 @@ def judge_pci(scan: SystemScan) -> ProbeResult:
             tuple(evidence),
             cause="no PCI device with vendor 0x8086 and display class 0x03xxxx is present",
             fix="run on a machine with an Intel GPU, or pass one through to this VM (xpu vm, VFIO)",
-            data=data,
+            facts=scan,
         )
     bound = [g for g in scan.gpus if g.driver in ("i915", "xe")]
     if not bound:
@@ -356,7 +355,7 @@ def judge_pci(scan: SystemScan) -> ProbeResult:
             tuple(evidence),
             cause=f"the GPU kernel driver is not bound (bound now: {drivers})",
             fix="load i915 or xe for the device (see the kernel-driver finding); unbind vfio-pci if it was reserved",
-            data=data,
+            facts=scan,
         )
     if len(bound) < len(scan.gpus):
         return ProbeResult(
@@ -366,9 +365,9 @@ def judge_pci(scan: SystemScan) -> ProbeResult:
             tuple(evidence),
             cause="some Intel GPUs are not bound to i915 or xe",
             fix="bind the remaining devices to i915/xe unless they are reserved for passthrough",
-            data=data,
+            facts=scan,
         )
-    return ProbeResult("pci", Status.OK, f"{len(bound)} Intel GPU(s) with a GPU driver", tuple(evidence), data=data)
+    return ProbeResult("pci", Status.OK, f"{len(bound)} Intel GPU(s) with a GPU driver", tuple(evidence), facts=scan)
 
 
 @probe("pci", order=10, gpus=listed_gpus)

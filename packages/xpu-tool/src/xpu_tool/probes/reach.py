@@ -7,7 +7,9 @@ A password in an ssh:// URL needs sshpass on this machine; every command needs `
 
 from __future__ import annotations
 
-from ..model import ProbeResult, Status
+from dataclasses import dataclass
+
+from ..model import Facts, ProbeResult, Status
 from ..target import CommandOutput, Target
 
 SSHPASS_FIX = (
@@ -15,6 +17,16 @@ SSHPASS_FIX = (
     "environment.systemPackages = [ pkgs.sshpass ];), or use an SSH key instead of a password in the URL"
 )
 PATH_FIX = "give the target sh and timeout (coreutils or busybox) on the PATH its commands run with"
+
+
+@dataclass(frozen=True)
+class ReachFacts(Facts):
+    """How `true` ended on the target: its exit code, the last line of its stderr, and whether
+    sshpass was what was missing."""
+
+    rc: int
+    stderr: str
+    sshpass: bool
 
 
 def judge_reach(target: Target, out: CommandOutput) -> ProbeResult | None:
@@ -32,5 +44,5 @@ def judge_reach(target: Target, out: CommandOutput) -> ProbeResult | None:
         if sshpass
         else "the shell or timeout that wraps every command is not on the target's PATH",
         fix=SSHPASS_FIX if sshpass else PATH_FIX,
-        data={"rc": out.rc, "stderr": said, "sshpass": sshpass},
+        facts=ReachFacts(out.rc, said, sshpass),
     )

@@ -4,14 +4,49 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass
+from typing import Any
 
-from ..model import ProbeResult, Status
+from ..model import Facts, ProbeResult, Status
 from .context import ProbeContext
 from .pci import RenderNode, SystemScan
 from .registry import Collected, probe
 from .units import UnitFacts
 
 RW = 0o6
+
+
+@dataclass(frozen=True)
+class NodeAccess:
+    """Whether the user can open one Intel GPU's render node, and why."""
+
+    node: str | None
+    gpu: str
+    accessible: bool
+    reason: str
+    group: str | None = None  # the node's group, when the node exists
+    acl: bool | None = None  # whether it carries an ACL, when the node exists
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"node": self.node, "gpu": self.gpu, "accessible": self.accessible, "reason": self.reason}
+        if self.group is not None or self.acl is not None:
+            out.update(group=self.group, acl=self.acl)
+        return out
+
+
+@dataclass(frozen=True)
+class RenderFacts(Facts):
+    """The render-nodes probe's facts: whose access was judged (``unit``: the DynamicUser unit it was
+    judged by), and each node's verdict."""
+
+    user: str | None
+    nodes: tuple[NodeAccess, ...] = ()
+    unit: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"user": self.user, "nodes": [n.to_dict() for n in self.nodes]}
+        if self.unit is not None:
+            out.update(unit=self.unit, dynamic_user=True)
+        return out
 
 
 @dataclass(frozen=True)
@@ -101,7 +136,7 @@ def judge_render(ctx: ProbeContext, scan: SystemScan, units: list[UnitFacts] | N
             (),
             cause="no Intel GPU with a bound DRM driver exposes /dev/dri/renderD*",
             fix="see the pci result: bind i915 or xe to the GPU",
-            data={"user": ctx.user, "nodes": []},
+            facts=RenderFacts(ctx.user),
         )
     who = lookup_identity(ctx, ctx.user) if ctx.user else None
     unit = dynamic_unit(ctx.user, units) if ctx.user else None
@@ -121,7 +156,7 @@ def judge_render(ctx: ProbeContext, scan: SystemScan, units: list[UnitFacts] | N
                 cause=f"`getent group {' '.join(groups)}` did not resolve every group on {ctx.target.url}, and a "
                 "DynamicUser account has no fixed uid or groups of its own to read",
                 fix=f'give {unit.unit} the render and video groups: SupplementaryGroups = [ "render" "video" ]',
-                data={"user": ctx.user, "unit": unit.unit, "dynamic_user": True, "nodes": []},
+                facts=RenderFacts(ctx.user, unit=unit.unit),
             )
         # a dynamic uid (61184-65519) is never a node's owner nor in a logind ACL: judge the groups alone
         who = Identity(ctx.user, -1, gids)
@@ -135,14 +170,14 @@ def judge_render(ctx: ProbeContext, scan: SystemScan, units: list[UnitFacts] | N
             cause=f"`id {ctx.user}` failed on {ctx.target.url}",
             fix="pass --user with an existing account (the one that runs Ollama or ComfyUI), or the name of a "
             "loaded unit's DynamicUser (ollama, llama-cpp)",
-            data={"user": ctx.user, "nodes": []},
+            facts=RenderFacts(ctx.user),
         )
     evidence: list[str] = list(unit_note)
-    results: list[dict[str, object]] = []
+    results: list[NodeAccess] = []
     for gpu, node in wanted:
         if node is None:
             evidence.append(f"{gpu.render} of {gpu.address}: missing from /dev/dri")
-            results.append({"node": gpu.render, "gpu": gpu.address, "accessible": False, "reason": "missing"})
+            results.append(NodeAccess(gpu.render, gpu.address, False, "missing"))
             continue
         if who is None:
             ok, reason = node.accessible_by_runner, "tested with open permissions as the running user"
@@ -154,27 +189,17 @@ def judge_render(ctx: ProbeContext, scan: SystemScan, units: list[UnitFacts] | N
             ok, reason = can_open(node, who, acl)
         label = f"{node.path} {node.owner}:{node.group} {node.mode:04o}{' +acl' if node.acl else ''}"
         evidence.append(f"{label}: {'can' if ok else 'cannot'} open ({reason})")
-        results.append(
-            {
-                "node": node.name,
-                "gpu": gpu.address,
-                "accessible": ok,
-                "reason": reason,
-                "group": node.group,
-                "acl": node.acl,
-            }
-        )
+        results.append(NodeAccess(node.name, gpu.address, ok, reason, node.group, node.acl))
     user = ctx.user or "the running user"
-    data: dict[str, object] = {"user": ctx.user, "nodes": results}
+    facts = RenderFacts(ctx.user, tuple(results), unit.unit if unit is not None else None)
     if unit is not None:
-        data.update(unit=unit.unit, dynamic_user=True)
         user = f"{ctx.user} ({unit.unit}, DynamicUser)"
-    open_count = sum(1 for r in results if r["accessible"])
+    open_count = sum(1 for r in results if r.accessible)
     if open_count == len(results):
         return ProbeResult(
-            "render-nodes", Status.OK, f"{user} can open every Intel render node", tuple(evidence), data=data
+            "render-nodes", Status.OK, f"{user} can open every Intel render node", tuple(evidence), facts=facts
         )
-    owners = sorted({str(r.get("group")) for r in results if not r["accessible"] and r.get("group")}) or ["render"]
+    owners = sorted({r.group for r in results if not r.accessible and r.group}) or ["render"]
     status = Status.FAIL if open_count == 0 else Status.WARN
     return ProbeResult(
         "render-nodes",
@@ -185,7 +210,7 @@ def judge_render(ctx: ProbeContext, scan: SystemScan, units: list[UnitFacts] | N
         fix=f"add {' and '.join(owners)} to {unit.unit}'s SupplementaryGroups"
         if unit is not None
         else f"add {user} to the {' and '.join(owners)} group(s); for a service, SupplementaryGroups",
-        data=data,
+        facts=facts,
     )
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from ..collectors.run import collect
-from ..model import ProbeResult, Status
+from ..model import Facts, ProbeResult, Status
 from .context import ProbeContext
 from .registry import Collected, listed_gpus, probe
 
@@ -52,6 +53,33 @@ class SyclListing:
     devices: tuple[SyclDevice, ...]
     selector: str | None  # the filter sycl-ls said it applied
     errors: tuple[str, ...]  # stdout/stderr lines that are neither devices nor notes
+
+
+@dataclass(frozen=True)
+class SyclFacts(Facts):
+    """The sycl probe's facts: where the list came from, the selector that filtered it, the devices
+    (``error``: what a runtime that crashed while listing said)."""
+
+    source: str | None
+    selector: str | None = None
+    devices: tuple[SyclDevice, ...] = ()
+    error: str | None = None
+
+    @property
+    def gpus(self) -> tuple[SyclDevice, ...]:
+        return tuple(d for d in self.devices if d.is_intel_gpu)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "source": self.source,
+            "selector": self.selector,
+            "devices": [asdict(d) for d in self.devices],
+            "gpus": [asdict(d) for d in self.gpus],
+            "level_zero_gpus": sum(1 for d in self.gpus if d.on_level_zero),
+        }
+        if self.error is not None:
+            out["error"] = self.error
+        return out
 
 
 def _backend(name: str) -> str:
@@ -132,14 +160,8 @@ def judge_sycl(listing: SyclListing, source: str, env_selector: str | None) -> P
     selector = listing.selector or env_selector
     if selector:
         evidence.append(f"ONEAPI_DEVICE_SELECTOR={selector} filters the list")
-    gpus = [d for d in listing.devices if d.is_intel_gpu]
-    data = {
-        "source": source,
-        "selector": selector,
-        "devices": [asdict(d) for d in listing.devices],
-        "gpus": [asdict(d) for d in gpus],
-        "level_zero_gpus": sum(1 for d in gpus if d.on_level_zero),
-    }
+    facts = SyclFacts(source, selector, listing.devices)
+    gpus = facts.gpus
     if not listing.devices:
         cause = "the SYCL runtime enumerated no device"
         if listing.errors:
@@ -149,7 +171,7 @@ def judge_sycl(listing: SyclListing, source: str, env_selector: str | None) -> P
             if selector
             else ("install a SYCL device runtime: the compute runtime for the GPU (hardware.graphics.extraPackages)")
         )
-        return ProbeResult("sycl", Status.FAIL, "no SYCL device", tuple(evidence), cause=cause, fix=fix, data=data)
+        return ProbeResult("sycl", Status.FAIL, "no SYCL device", tuple(evidence), cause=cause, fix=fix, facts=facts)
     if not gpus:
         kinds = ", ".join(sorted({f"{d.backend}:{d.type}" for d in listing.devices}))
         return ProbeResult(
@@ -159,7 +181,7 @@ def judge_sycl(listing: SyclListing, source: str, env_selector: str | None) -> P
             tuple(evidence),
             cause="no level_zero:gpu or opencl:gpu device: the GPU runtime is missing or the GPU is not visible",
             fix="see the level-zero and pci results; SYCL programs would run on the CPU device only",
-            data=data,
+            facts=facts,
         )
     if not any(d.on_level_zero for d in gpus):
         return ProbeResult(
@@ -170,9 +192,9 @@ def judge_sycl(listing: SyclListing, source: str, env_selector: str | None) -> P
             cause="SYCL lists the GPU through OpenCL but no level_zero:gpu device",
             fix="install the Level Zero GPU driver (intel-compute-runtime.drivers); "
             "llama.cpp/Ollama SYCL need Level Zero",
-            data=data,
+            facts=facts,
         )
-    return ProbeResult("sycl", Status.OK, f"{len(gpus)} Intel GPU device(s) on SYCL", tuple(evidence), data=data)
+    return ProbeResult("sycl", Status.OK, f"{len(gpus)} Intel GPU device(s) on SYCL", tuple(evidence), facts=facts)
 
 
 def probe_sycl(ctx: ProbeContext, env_selector: str | None = None) -> ProbeResult:
@@ -195,7 +217,7 @@ def probe_sycl(ctx: ProbeContext, env_selector: str | None = None) -> ProbeResul
             cause=run.crashes[0],
             fix="run `python -m dpctl -f` (or sycl-ls) to see it; Level Zero loader switches such as "
             "ZE_ENABLE_NULL_DRIVER=1 crash SYCL's Level Zero adapter: unset them",
-            data={"source": "dpctl", "devices": [], "gpus": [], "level_zero_gpus": 0, "error": run.crashes[0]},
+            facts=SyclFacts("dpctl", error=run.crashes[0]),
         )
     reason = run.error or (run.data or {}).get("error", "dpctl not importable")
     return ProbeResult(
@@ -206,7 +228,7 @@ def probe_sycl(ctx: ProbeContext, env_selector: str | None = None) -> ProbeResul
         cause="neither sycl-ls nor the dpctl Python package is on the target",
         fix="NixOS: hardware.intel-xpu.syclTools = true; puts sycl-ls on PATH (MordragT's SYCL LLVM, through "
         "this flake's overlay); elsewhere pip install dpctl or install oneAPI",
-        data={"source": None, "devices": [], "gpus": [], "level_zero_gpus": 0},
+        facts=SyclFacts(None),
     )
 
 

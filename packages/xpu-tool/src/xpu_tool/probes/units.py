@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass
+from typing import Any
 
-from ..model import ProbeResult, Status
+from ..model import Facts, ProbeResult, Status
 from .context import ProbeContext
 from .registry import Collected, probe
 
@@ -42,6 +43,28 @@ class UnitFacts:
     @property
     def ordered_after_gpu(self) -> bool:
         return any(a.endswith(".device") or a == "systemd-udev-settle.service" for a in self.after)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "unit": self.unit,
+            "active": self.active,
+            "mdwe": self.memory_deny_write_execute,
+            "after": list(self.after),
+            "environment": self.environment,
+            "groups": list(self.supplementary_groups),
+            "user": self.user,
+            "dynamic_user": self.dynamic_user,
+        }
+
+
+@dataclass(frozen=True)
+class UnitsFacts(Facts):
+    """The services probe's facts: the AI services' units that are loaded."""
+
+    units: tuple[UnitFacts, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"units": [u.to_dict() for u in self.units]}
 
 
 def parse_systemctl_show(text: str) -> list[UnitFacts]:
@@ -90,7 +113,7 @@ def judge_units(units: list[UnitFacts] | None) -> ProbeResult:
             (why,),
             cause=why,
             fix="enable them on NixOS: services.ollama.enable / services.comfyui.enable / services.llama-cpp.enable",
-            data={"units": []},
+            facts=UnitsFacts(),
         )
     evidence = [
         f"{u.unit} ({u.active}): user {u.user}{' (DynamicUser)' if u.dynamic_user else ''}, "
@@ -98,22 +121,9 @@ def judge_units(units: list[UnitFacts] | None) -> ProbeResult:
         f"MemoryDenyWriteExecute={'yes' if u.memory_deny_write_execute else 'no'}, After={' '.join(u.after)}"
         for u in units
     ]
-    data = {
-        "units": [
-            {
-                "unit": u.unit,
-                "active": u.active,
-                "mdwe": u.memory_deny_write_execute,
-                "after": list(u.after),
-                "environment": u.environment,
-                "groups": list(u.supplementary_groups),
-                "user": u.user,
-                "dynamic_user": u.dynamic_user,
-            }
-            for u in units
-        ]
-    }
-    return ProbeResult("services", Status.OK, f"{len(units)} service unit(s) found", tuple(evidence), data=data)
+    return ProbeResult(
+        "services", Status.OK, f"{len(units)} service unit(s) found", tuple(evidence), facts=UnitsFacts(tuple(units))
+    )
 
 
 @probe("services", order=90)

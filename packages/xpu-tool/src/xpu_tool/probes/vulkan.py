@@ -17,7 +17,7 @@ import re
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from ..model import ProbeResult, Status
+from ..model import Facts, ProbeResult, Status
 from .context import ProbeContext
 from .registry import Collected, listed_gpus, probe
 
@@ -88,6 +88,11 @@ class VulkanDevice:
         return self.device_type == "cpu" or self.driver_id in SOFTWARE_DRIVERS
 
     @property
+    def is_intel_gpu(self) -> bool:
+        """An Intel hardware device: what Vulkan programs can run on an Intel GPU with."""
+        return self.is_intel and not self.is_software
+
+    @property
     def pci_id(self) -> str:
         """``8086:56a0``, as lspci -nn and the PCI scan name the device (``?`` for a missing id)."""
         vendor = "?" if self.vendor_id is None else f"{self.vendor_id:04x}"
@@ -126,7 +131,7 @@ class VulkanListing:
     @property
     def intel_gpus(self) -> tuple[VulkanDevice, ...]:
         """The Intel hardware devices: what Vulkan programs can run on an Intel GPU with."""
-        return tuple(d for d in self.devices if d.is_intel and not d.is_software)
+        return tuple(d for d in self.devices if d.is_intel_gpu)
 
 
 def _printable(line: str, limit: int = 200) -> str:
@@ -249,14 +254,33 @@ def parse_vulkaninfo(stdout: str, stderr: str = "") -> VulkanListing:
 parse_vulkaninfo_summary = parse_vulkaninfo
 
 
-def devices_from_data(data: dict[str, Any]) -> tuple[VulkanDevice, ...]:
-    """The devices of a vulkan ProbeResult's ``data`` (as judge_vulkan stores them), typed again."""
-    names = {f.name for f in fields(VulkanDevice)}
-    out = []
-    for d in data.get("devices", []) if isinstance(data, dict) else []:
-        if isinstance(d, dict) and isinstance(d.get("index"), int):
-            out.append(VulkanDevice(**{"name": "", **{k: v for k, v in d.items() if k in names}}))
-    return tuple(out)
+@dataclass(frozen=True)
+class VulkanFacts(Facts):
+    """The vulkan probe's facts: one vulkaninfo run (``source`` None: it was not run) and what it
+    listed."""
+
+    source: str | None
+    instance_version: str | None = None
+    rc: int | None = None
+    timed_out: bool = False
+    devices: tuple[VulkanDevice, ...] = ()
+    errors: tuple[str, ...] = ()
+
+    @property
+    def gpus(self) -> tuple[VulkanDevice, ...]:
+        """The Intel hardware devices (what xpu_gpus{probe="vulkan"} counts)."""
+        return tuple(d for d in self.devices if d.is_intel_gpu)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "instance_version": self.instance_version,
+            "rc": self.rc,
+            "timed_out": self.timed_out,
+            "devices": [d.to_dict() for d in self.devices],
+            "gpus": [d.to_dict() for d in self.gpus],
+            "errors": list(self.errors),
+        }
 
 
 INSTALL_VULKANINFO = (
@@ -285,15 +309,7 @@ def judge_vulkan(
         f" (Vulkan Instance Version {listing.instance_version})" if listing.instance_version else ""
     )
     evidence = [head] + [d.label() for d in listing.devices[:16]] + list(listing.errors[:5])
-    data: dict[str, Any] = {
-        "source": source,
-        "instance_version": listing.instance_version,
-        "rc": rc,
-        "timed_out": timed_out,
-        "devices": [d.to_dict() for d in listing.devices],
-        "gpus": [d.to_dict() for d in intel],
-        "errors": list(listing.errors),
-    }
+    facts = VulkanFacts(source, listing.instance_version, rc, timed_out, listing.devices, listing.errors)
     if timed_out:
         seconds = f" within {timeout:g} s" if timeout else ""
         return ProbeResult(
@@ -304,7 +320,7 @@ def judge_vulkan(
             cause="vulkaninfo hung: a Vulkan driver waiting on the GPU or its kernel driver, or a layer that blocks",
             fix="run `vulkaninfo --summary` on the target by hand; `VK_LOADER_DEBUG=all` shows which driver "
             "or layer it stops in",
-            data=data,
+            facts=facts,
         )
     if not listing.recognized:
         printed = f"it printed: {listing.first_line}" if listing.first_line else "it printed nothing"
@@ -315,13 +331,13 @@ def judge_vulkan(
             (*evidence, printed),
             cause=f"vulkaninfo exited {rc} and printed no Vulkan banner, device or error",
             fix="run `vulkaninfo --summary` on the target by hand; reinstall vulkan-tools if it is broken",
-            data=data,
+            facts=facts,
         )
     if intel:
         summary = f"{len(intel)} Intel GPU(s) on Vulkan: " + ", ".join(f"{d.name} [{d.pci_id}]" for d in intel)
         if all(d.device_type == "integrated" for d in intel):
             evidence.append("only integrated Intel GPUs: Ollama drops them unless OLLAMA_IGPU_ENABLE=1")
-        return ProbeResult("vulkan", Status.OK, summary, tuple(evidence), data=data)
+        return ProbeResult("vulkan", Status.OK, summary, tuple(evidence), facts=facts)
     if not listing.devices:
         cause = "the Vulkan loader found no physical device"
         if listing.errors:
@@ -337,7 +353,7 @@ def judge_vulkan(
             tuple(evidence),
             cause=cause,
             fix=INTEL_ICD_FIX + "; Ollama and llama.cpp's Vulkan backend run on the CPU without it",
-            data=data,
+            facts=facts,
         )
     if all(d.is_software for d in listing.devices):
         names = ", ".join(d.name or d.pci_id for d in listing.devices)
@@ -349,7 +365,7 @@ def judge_vulkan(
             cause="no Intel Vulkan driver answered: the only device is Mesa's llvmpipe (a Vulkan device on "
             "the CPU), which llama.cpp skips; Ollama (Vulkan by default since 0.30) runs on the CPU",
             fix=INTEL_ICD_FIX,
-            data=data,
+            facts=facts,
         )
     others = ", ".join(f"{d.name or '?'} [{d.pci_id}]" for d in listing.devices if not d.is_software)
     return ProbeResult(
@@ -359,7 +375,7 @@ def judge_vulkan(
         tuple(evidence),
         cause="no device with vendorID 0x8086 other than a software one: no Intel Vulkan driver answered",
         fix=INTEL_ICD_FIX,
-        data=data,
+        facts=facts,
     )
 
 
@@ -373,7 +389,7 @@ def probe_vulkan(ctx: ProbeContext) -> ProbeResult:
             (),
             cause="vulkaninfo (vulkan-tools) is not on the target's PATH",
             fix=INSTALL_VULKANINFO,
-            data={"source": None, "devices": [], "gpus": [], "errors": []},
+            facts=VulkanFacts(None),
         )
     out = ctx.target.run(COMMAND, timeout=ctx.timeout)
     # vulkaninfo writes warnings and errors to stderr, and may exit non-zero after listing devices:
