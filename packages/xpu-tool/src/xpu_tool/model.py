@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import enum
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
@@ -59,8 +60,8 @@ class ProbeResult:
 
     @property
     def data(self) -> dict[str, Any]:
-        """The facts in their JSON form."""
-        return self.facts.to_dict()
+        """The facts in their JSON form (a copy: changing it never changes the facts)."""
+        return copy.deepcopy(self.facts.to_dict())
 
     def facts_as(self, kind: type[F]) -> F | None:
         """The facts, if they are of ``kind`` (a probe that could not run records fewer)."""

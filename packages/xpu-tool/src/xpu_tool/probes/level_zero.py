@@ -28,13 +28,13 @@ DRIVER_FIX = (
 class ZeDevice:
     """One device a Level Zero driver enumerates (``raw``: the collector's record of it)."""
 
-    name: str
+    name: str | None  # None: the driver gave none
     type: str
     vendor_id: int
     device_id: int
     integrated: bool
     memory_bytes: int
-    raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def is_intel_gpu(self) -> bool:
@@ -42,8 +42,9 @@ class ZeDevice:
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> ZeDevice:
+        name = d.get("name")
         return cls(
-            str(d.get("name", "")),
+            str(name) if name is not None else None,
             str(d.get("type", "")),
             _int(d.get("vendor_id")),
             _int(d.get("device_id")),
@@ -84,7 +85,7 @@ class LevelZeroFacts(Facts):
     init_result_name: str | None = None
     loader_environment: Mapping[str, str] = field(default_factory=dict)
     drivers: tuple[ZeDriver, ...] = ()
-    report: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    report: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def gpus(self) -> tuple[ZeDevice, ...]:
@@ -116,7 +117,8 @@ class LevelZeroFacts(Facts):
     def to_dict(self) -> dict[str, Any]:
         if not self.ran:
             return {"ran": False, "error": self.error}
-        return {**self.report, "ran": True, "via": self.via, "gpus": [dict(g.raw) for g in self.gpus]}
+        found = {**self.report, "ran": True, "via": self.via}
+        return {**found, "gpus": [dict(g.raw) for g in self.gpus]} if self.loader else found
 
 
 def _int(value: object) -> int:

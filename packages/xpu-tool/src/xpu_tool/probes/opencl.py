@@ -43,12 +43,10 @@ class OpenClFacts(Facts):
         return tuple(d for d in self.devices if d.is_intel_gpu)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "source": self.source,
-            "icd_loader": self.icd_loader,
-            "devices": [asdict(d) for d in self.devices],
-            "gpus": [asdict(d) for d in self.gpus],
-        }
+        listed = {"devices": [asdict(d) for d in self.devices], "gpus": [asdict(d) for d in self.gpus]}
+        if self.source is None:  # clinfo not installed: no loader was asked
+            return {"source": None, **listed}
+        return {"source": self.source, "icd_loader": self.icd_loader, **listed}
 
 
 def icd_loader(text: str) -> str | None:

@@ -70,13 +70,14 @@ class SyclFacts(Facts):
         return tuple(d for d in self.devices if d.is_intel_gpu)
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "source": self.source,
-            "selector": self.selector,
-            "devices": [asdict(d) for d in self.devices],
-            "gpus": [asdict(d) for d in self.gpus],
-            "level_zero_gpus": sum(1 for d in self.gpus if d.on_level_zero),
-        }
+        out: dict[str, Any] = {"source": self.source}
+        if self.source is not None and self.error is None:  # a listing was judged, with or without a selector
+            out["selector"] = self.selector
+        out.update(
+            devices=[asdict(d) for d in self.devices],
+            gpus=[asdict(d) for d in self.gpus],
+            level_zero_gpus=sum(1 for d in self.gpus if d.on_level_zero),
+        )
         if self.error is not None:
             out["error"] = self.error
         return out

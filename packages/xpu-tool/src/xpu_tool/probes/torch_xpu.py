@@ -48,18 +48,18 @@ class TorchFacts(Facts):
     devices: tuple[TorchDevice, ...] = ()
     ipex_version: str | None = None
     error: str | None = None
-    report: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    report: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_report(cls, report: Mapping[str, Any], via: str | None) -> TorchFacts:
         def text(key: str) -> str | None:
             value = report.get(key)
-            return str(value) if value not in (None, "") else None
+            return str(value) if value is not None else None
 
         count = report.get("device_count")
         imported = report.get("imported")
         devices = tuple(
-            TorchDevice(str(d.get("name", "")), int(d.get("total_memory") or 0))
+            TorchDevice(str(d.get("name", "")), _whole(d.get("total_memory")))
             for d in report.get("devices", [])
             if isinstance(d, Mapping)
         )
@@ -73,7 +73,7 @@ class TorchFacts(Facts):
             has_xpu_module=bool(report.get("has_xpu_module")),
             imported=imported if isinstance(imported, bool) else None,
             not_imported=text("not_imported"),
-            xpu_available=bool(report["xpu_available"]) if "xpu_available" in report else None,
+            xpu_available=available if isinstance(available := report.get("xpu_available"), bool) else None,
             device_count=count if isinstance(count, int) else None,
             devices=devices,
             ipex_version=text("ipex_version"),
@@ -85,6 +85,10 @@ class TorchFacts(Facts):
         if not self.ran:
             return {"ran": False}
         return {**self.report, "ran": True, "via": self.via}
+
+
+def _whole(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def judge_torch(run: ScriptRun) -> ProbeResult:

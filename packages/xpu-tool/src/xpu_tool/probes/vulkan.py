@@ -272,6 +272,8 @@ class VulkanFacts(Facts):
         return tuple(d for d in self.devices if d.is_intel_gpu)
 
     def to_dict(self) -> dict[str, Any]:
+        if self.source is None:  # not run: nothing but the empty lists
+            return {"source": None, "devices": [], "gpus": [], "errors": []}
         return {
             "source": self.source,
             "instance_version": self.instance_version,
