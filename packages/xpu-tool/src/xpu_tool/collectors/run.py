@@ -38,6 +38,11 @@ class ScriptRun:
         return self.data is not None
 
 
+def whole_number(value: object) -> int:
+    """A whole number a collector reported, or 0 where it reported something else (null, a string)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
 def script_source(name: str) -> str:
     return resources.files("xpu_tool.collectors").joinpath(SCRIPTS[name]).read_text()
 

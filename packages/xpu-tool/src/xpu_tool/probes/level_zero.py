@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..collectors.run import ScriptRun, collect
+from ..collectors.run import ScriptRun, collect, whole_number
 from ..model import Facts, NixosSetting, ProbeResult, Status
 from .context import ProbeContext
 from .registry import Collected, listed_gpus, probe
@@ -46,10 +46,10 @@ class ZeDevice:
         return cls(
             str(name) if name is not None else None,
             str(d.get("type", "")),
-            _int(d.get("vendor_id")),
-            _int(d.get("device_id")),
+            whole_number(d.get("vendor_id")),
+            whole_number(d.get("device_id")),
             bool(d.get("integrated")),
-            sum(_int(m.get("total_size")) for m in d.get("memory", []) if isinstance(m, Mapping)),
+            sum(whole_number(m.get("total_size")) for m in d.get("memory", []) if isinstance(m, Mapping)),
             d,
         )
 
@@ -119,10 +119,6 @@ class LevelZeroFacts(Facts):
             return {"ran": False, "error": self.error}
         found = {**self.report, "ran": True, "via": self.via}
         return {**found, "gpus": [dict(g.raw) for g in self.gpus]} if self.loader else found
-
-
-def _int(value: object) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..collectors.run import ScriptRun, collect
+from ..collectors.run import ScriptRun, collect, whole_number
 from ..model import Facts, ProbeResult, Status
 from .context import ProbeContext
 from .registry import Collected, probe
@@ -59,7 +59,7 @@ class TorchFacts(Facts):
         count = report.get("device_count")
         imported = report.get("imported")
         devices = tuple(
-            TorchDevice(str(d.get("name", "")), _whole(d.get("total_memory")))
+            TorchDevice(str(d.get("name", "")), whole_number(d.get("total_memory")))
             for d in report.get("devices", [])
             if isinstance(d, Mapping)
         )
@@ -85,10 +85,6 @@ class TorchFacts(Facts):
         if not self.ran:
             return {"ran": False}
         return {**self.report, "ran": True, "via": self.via}
-
-
-def _whole(value: object) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def judge_torch(run: ScriptRun) -> ProbeResult:
