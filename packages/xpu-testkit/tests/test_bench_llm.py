@@ -9,10 +9,6 @@ is asserted: shapes, where each number came from, and the verdict's logic.
 from __future__ import annotations
 
 import json
-import os
-import pty
-import subprocess
-import sys
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -33,7 +29,7 @@ from xpu_tool.errors import ConfigError
 from xpu_tool.services.tiny_gguf import write_tiny_llama
 
 from .misbehaving import MisbehavingServer, silent
-from .xpu_command import run_xpu
+from .xpu_command import on_a_terminal, run_xpu
 
 BUILT_HERE = "bootstrap.sh test builds llama-server from llama.cpp's source and exports it"
 
@@ -387,32 +383,11 @@ def test_export_loads_new_and_old_reports(tmp_path: Path) -> None:
 def test_progress_shows_on_a_terminal_and_never_in_a_pipe(tmp_path: Path) -> None:
     """A llama-server that never answers: on a terminal stderr says what the bench waits for and for
     how long (updated in place, cleared at the end); a pipe sees exactly what it saw before."""
-    master, slave = pty.openpty()
     with MisbehavingServer(silent) as quiet:
         args = ["bench", "llm", "--backend", f"vk=llama-cpp:{quiet.url}", "--timeout", "2.5", "--out", str(tmp_path)]
-        try:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "xpu_tool", *args],
-                stdout=subprocess.PIPE,
-                stderr=slave,
-                stdin=subprocess.DEVNULL,
-            )
-        finally:
-            os.close(slave)
-        seen = b""
-        while True:
-            try:
-                chunk = os.read(master, 4096)
-            except OSError:  # EIO: the child closed the terminal
-                break
-            if not chunk:
-                break
-            seen += chunk
-        os.close(master)
-        out, _ = proc.communicate(timeout=60)
+        code, out, terminal = on_a_terminal(*args, timeout=60)
         piped = run_xpu(*args)
-    terminal = seen.decode(errors="replace")
-    assert proc.returncode == piped.returncode != Exit.OK, (terminal, piped.stderr)
+    assert code == piped.returncode != Exit.OK, (terminal, piped.stderr)
     assert "xpu: benchmarking vk ... 0 s (timeout 2.5 s)" in terminal and "... 2 s (timeout 2.5 s)" in terminal
     assert "benchmarking" not in terminal.rsplit("\r", 1)[-1]  # cleared before the error line
-    assert "benchmarking" not in piped.stderr and "\r" not in piped.stderr and out.decode() == piped.stdout
+    assert "benchmarking" not in piped.stderr and "\r" not in piped.stderr and out == piped.stdout

@@ -98,7 +98,7 @@ def _endless_body(conn: socket.socket, request: bytes, stop: threading.Event) ->
         conn.sendall(b"2\r\n{}\r\n")
 
 
-def _peer_sees_the_close_at_the_deadline(behaviour: Behaviour) -> None:
+def assert_peer_sees_the_close_at_the_deadline(behaviour: Behaviour) -> None:
     """One GET against ``behaviour`` times out, and the peer's next write fails (the connection is
     closed) within the margin of the deadline, not whenever a garbage collector gets to it; no
     request thread is left."""
@@ -121,13 +121,13 @@ def _peer_sees_the_close_at_the_deadline(behaviour: Behaviour) -> None:
 
 
 def test_the_connection_is_closed_when_the_deadline_passes() -> None:
-    _peer_sees_the_close_at_the_deadline(_endless_body)
+    assert_peer_sees_the_close_at_the_deadline(_endless_body)
 
 
 def test_a_call_given_up_before_the_headers_closes_its_connection_and_thread() -> None:
     """Headers trickled past the deadline: the request's thread and socket end at the deadline
     too, not when the peer stops sending (which would leak both in `xpu export --listen`)."""
-    _peer_sees_the_close_at_the_deadline(_trickled_head)
+    assert_peer_sees_the_close_at_the_deadline(_trickled_head)
 
 
 def test_a_redirect_to_nowhere_names_where_it_led() -> None:

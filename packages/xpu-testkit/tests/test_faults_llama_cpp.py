@@ -6,10 +6,8 @@ stderr and the documented exit code (cli/exit_codes.py), never a traceback."""
 from __future__ import annotations
 
 import os
-import pty
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -34,7 +32,7 @@ from .misbehaving import (
     silent,
     trickle,
 )
-from .xpu_command import run_xpu, timed_run_xpu
+from .xpu_command import on_a_terminal, run_xpu, timed_run_xpu
 
 TIMEOUT = 1.0
 STARTUP = 3.0  # the CLI's interpreter start and imports, before its deadline begins, on a busy machine
@@ -52,32 +50,7 @@ def llama(**overrides: Behaviour) -> MisbehavingServer:
     return MisbehavingServer(routes({**table, **overrides}))
 
 
-def on_a_terminal(*args: str, timeout: float = 120) -> tuple[int, str, str]:
-    """`xpu ARGS` with stderr on a pseudo-terminal (stdout a pipe): (exit code, stdout, the terminal's text)."""
-    master, slave = pty.openpty()
-    try:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "xpu_tool", *args], stdout=subprocess.PIPE, stderr=slave, stdin=subprocess.DEVNULL
-        )
-    finally:
-        os.close(slave)
-    seen = b""
-    try:
-        while True:
-            try:
-                chunk = os.read(master, 4096)
-            except OSError:  # EIO: the child closed the terminal
-                break
-            if not chunk:
-                break
-            seen += chunk
-    finally:
-        os.close(master)
-    out, _ = proc.communicate(timeout=timeout)
-    return proc.returncode, out.decode(), seen.decode(errors="replace")
-
-
-def one_line(run: subprocess.CompletedProcess[str], code: int, text: str) -> None:
+def assert_one_line(run: subprocess.CompletedProcess[str], code: int, text: str) -> None:
     assert run.returncode == code, (run.returncode, run.stdout, run.stderr)
     assert "Traceback" not in run.stderr and len(run.stderr.strip().splitlines()) == 1, run.stderr
     assert text in run.stderr, run.stderr
@@ -188,7 +161,7 @@ def test_a_closed_port_is_unreachable_exit_4_in_one_line() -> None:
     result = check_llama_cpp(url, timeout=2)
     assert result.unreachable and [f.id for f in result.findings] == ["llama-cpp-unreachable"]
     run = run_xpu("check", "llama-cpp", url, "--timeout", "5")
-    one_line(run, Exit.UNREACHABLE, f"cannot connect to llama-server at {url}: Connection refused")
+    assert_one_line(run, Exit.UNREACHABLE, f"cannot connect to llama-server at {url}: Connection refused")
     assert "start the service" in run.stderr and run.stdout == ""
 
 
@@ -275,13 +248,13 @@ def test_a_bad_log_file_is_one_line_exit_2(make: Callable[[Path], Path], says: s
     path = make(tmp_path)
     run, elapsed = timed_run_xpu("check", "llama-cpp", f"http://127.0.0.1:{free_port()}", "--log", str(path))
     assert elapsed < 10 + STARTUP
-    one_line(run, Exit.USAGE, f"--log {path}: {says}")
+    assert_one_line(run, Exit.USAGE, f"--log {path}: {says}")
 
 
 def test_an_unreadable_log_file_is_one_line_exit_2(tmp_path: Path) -> None:
     path = _unreadable(tmp_path)
     run = run_xpu("check", "llama-cpp", f"http://127.0.0.1:{free_port()}", "--log", str(path))
-    one_line(run, Exit.USAGE, f"--log {path}: cannot read it: Permission denied")
+    assert_one_line(run, Exit.USAGE, f"--log {path}: cannot read it: Permission denied")
 
 
 def test_a_huge_log_is_read_from_its_end_in_bounded_time(tmp_path: Path) -> None:
@@ -333,12 +306,12 @@ def test_an_empty_log_file_is_named(tmp_path: Path) -> None:
 
 def test_journal_and_log_together_are_refused() -> None:
     run = run_xpu("check", "llama-cpp", "http://127.0.0.1:1", "--journal", "llama-cpp.service", "--log", "/dev/null")
-    one_line(run, Exit.USAGE, "give --journal UNIT or --log FILE, not both")
+    assert_one_line(run, Exit.USAGE, "give --journal UNIT or --log FILE, not both")
 
 
 def test_log_is_refused_for_the_other_services() -> None:
     run = run_xpu("check", "ollama", "http://127.0.0.1:1", "--log", "/dev/null")
-    one_line(run, Exit.USAGE, "unrecognized arguments: --log /dev/null (see `xpu check ollama --help`)")
+    assert_one_line(run, Exit.USAGE, "unrecognized arguments: --log /dev/null (see `xpu check ollama --help`)")
 
 
 def test_progress_shows_on_a_terminal_and_never_in_a_pipe() -> None:

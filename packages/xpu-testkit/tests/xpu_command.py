@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import pty
 import subprocess
 import sys
 import time
@@ -42,3 +44,28 @@ def timed_run_xpu(
     started = time.monotonic()
     run = run_xpu(*args, env=env, cwd=cwd, timeout=timeout)
     return run, time.monotonic() - started
+
+
+def on_a_terminal(*args: str, timeout: float = 120) -> tuple[int, str, str]:
+    """`xpu ARGS` with stderr on a pseudo-terminal (stdout a pipe): (exit code, stdout, the terminal's text)."""
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "xpu_tool", *args], stdout=subprocess.PIPE, stderr=slave, stdin=subprocess.DEVNULL
+        )
+    finally:
+        os.close(slave)
+    seen = b""
+    try:
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            seen += chunk
+    finally:
+        os.close(master)
+    out, _ = proc.communicate(timeout=timeout)
+    return proc.returncode, out.decode(), seen.decode(errors="replace")
